@@ -1,0 +1,1 @@
+"""Example model project used to exercise the mlgate quality gates."""

@@ -1,0 +1,1 @@
+"""Synthetic credit-scoring example: data generator, features and training."""

@@ -1,0 +1,46 @@
+"""A self-contained HTML report: every gate's table and its pictures (embedded, so one file can be uploaded)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from gates.formats import Output
+from gates.formats.text import interval, number
+from gates.result import GateResult, worst
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;
+margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+.pass{color:#1a7f37}.warn{color:#9a6700}.fail,.error{color:#cf222e}img{max-width:100%;border:1px solid #eee}"""
+
+
+def render(results: list[GateResult], out: Output) -> str:
+    overall = worst([r.status for r in results]).value
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>mlgate report: {overall}</title>",
+             f"<style>{_STYLE}</style></head><body>",
+             f"<h1>mlgate: <span class='{overall}'>{overall}</span></h1>"]
+    for r in results:
+        status = r.status.value
+        parts.append(f"<h2 id='{html.escape(r.gate)}'>{html.escape(r.gate)}: <span class='{status}'>{status}</span></h2>")
+        parts.append("<table><tr><th>check</th><th>status</th><th>value</th><th>interval</th>"
+                     "<th>threshold</th><th>why</th></tr>")
+        for c in r.checks:
+            parts.append(f"<tr><td>{html.escape(c.name)}</td><td class='{c.status.value}'>{c.status.value}</td>"
+                         f"<td>{number(c.value)}</td><td>{interval(c)}</td>"
+                         f"<td>{html.escape(c.threshold or '')}</td><td>{html.escape(c.why)}</td></tr>")
+        parts.append("</table>")
+        for name, path in r.artifacts.items():
+            picture = Path(path)
+            if picture.suffix == ".png" and picture.is_file():
+                data = base64.b64encode(picture.read_bytes()).decode("ascii")
+                parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+                             f"<figcaption>{html.escape(name)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(results: list[GateResult], out: Output) -> list[Path]:
+    path = out.report_dir / "report.html"
+    path.write_text(render(results, out), encoding="utf-8")
+    return [path]

@@ -1,0 +1,41 @@
+"""JUnit XML: one test case per check, so CI test views show each decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from gates.formats import Output
+from gates.formats.text import interval, number
+from gates.result import GateResult, Status
+
+
+def document(results: list[GateResult]) -> ET.ElementTree:
+    root = ET.Element("testsuites", name="mlgate")
+    for result in results:
+        counts = result.counts()
+        suite = ET.SubElement(root, "testsuite", name=result.gate, tests=str(len(result.checks)),
+                              failures=str(counts["fail"]), errors=str(counts["error"]), skipped="0")
+        for check in result.checks:
+            case = ET.SubElement(suite, "testcase", classname=f"mlgate.{result.gate}", name=check.name)
+            if check.location:
+                case.set("file", check.location.path)
+                if check.location.line:
+                    case.set("line", str(check.location.line))
+            body = (f"value={number(check.value)} interval={interval(check) or '-'} "
+                    f"threshold={check.threshold or '-'}\n{check.why}")
+            if check.status is Status.FAIL:
+                ET.SubElement(case, "failure", message=check.why, type="fail").text = body
+            elif check.status is Status.ERROR:
+                ET.SubElement(case, "error", message=check.why, type="error").text = body
+            else:
+                ET.SubElement(case, "system-out").text = f"{check.status.value}: {body}"
+    return ET.ElementTree(root)
+
+
+def write(results: list[GateResult], out: Output) -> list[Path]:
+    path = out.report_dir / "junit.xml"
+    tree = document(results)
+    ET.indent(tree)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+    return [path]

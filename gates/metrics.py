@@ -1,0 +1,133 @@
+"""Model metrics as functions of per-cell weights (see gates.stats), vectorised over bootstrap resamples.
+
+Every function takes weights of shape (b, K) and returns {metric: (b,) array}. With the cell counts as the
+single row of weights, the values equal scikit-learn's (tests/test_metrics.py checks each one); an
+undefined value (ROC AUC with one class, precision with no positive predictions) is NaN, which the gate
+turns into an explicit error, never a silent 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from gates.stats import safe_divide
+
+HIGHER_IS_BETTER = {
+    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
+    "f1_weighted", "roc_auc", "average_precision", "r2",
+}
+LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "mape"}
+BINARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
+                  "log_loss", "brier")
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
+                      "f1_weighted", "roc_auc", "log_loss", "brier")
+REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
+_EPS = np.finfo(np.float64).eps
+
+
+def _level_matrix(values: np.ndarray, mask: np.ndarray) -> tuple[sparse.csr_matrix, int]:
+    """Sparse (K, L) indicator of each cell's distinct score level, restricted to cells where mask is set."""
+    _, level = np.unique(values, return_inverse=True)
+    rows = np.flatnonzero(mask)
+    n_levels = int(level.max()) + 1 if level.size else 0
+    matrix = sparse.csr_matrix((np.ones(rows.size), (rows, level[rows])), shape=(values.size, n_levels))
+    return matrix, n_levels
+
+
+def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    """ROC AUC (ties count one half) and average precision (step-wise, as scikit-learn) from score levels."""
+    pos_levels, _ = _level_matrix(score, positive)
+    neg_levels, _ = _level_matrix(score, ~positive)
+    pos = np.asarray((pos_levels.T @ weights.T).T)  # (b, L), levels in ascending score order
+    neg = np.asarray((neg_levels.T @ weights.T).T)
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    neg_below = np.cumsum(neg, axis=1) - neg
+    auc = safe_divide((pos * (neg_below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
+    # Average precision walks thresholds from the highest score down.
+    tp = np.cumsum(pos[:, ::-1], axis=1)
+    fp = np.cumsum(neg[:, ::-1], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
+    ap = safe_divide((pos[:, ::-1] * precision).sum(axis=1), total_pos)
+    return {"roc_auc": auc, "average_precision": ap}
+
+
+def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability."""
+    y = y.astype(bool)
+    pred = pred.astype(bool)
+    tp = weights @ (y & pred)
+    fp = weights @ (~y & pred)
+    fn = weights @ (y & ~pred)
+    tn = weights @ (~y & ~pred)
+    n = tp + fp + fn + tn
+    recall = safe_divide(tp, tp + fn)
+    specificity = safe_divide(tn, tn + fp)
+    out = {
+        "accuracy": safe_divide(tp + tn, n),
+        "balanced_accuracy": (recall + specificity) / 2,
+        "precision": safe_divide(tp, tp + fp),
+        "recall": recall,
+        "f1": safe_divide(2 * tp, 2 * tp + fp + fn),
+    }
+    if score is not None:
+        out.update(ranking_metrics(weights, y, score))
+        p = np.clip(score, _EPS, 1 - _EPS)
+        loss = -(y * np.log(p) + (~y) * np.log(1 - p))
+        out["log_loss"] = safe_divide(weights @ loss, n)
+        out["brier"] = safe_divide(weights @ (score - y) ** 2, n)
+    return out
+
+
+def multiclass(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None,
+               n_classes: int) -> dict[str, np.ndarray]:
+    """Multiclass metrics over the declared classes (codes 0..C-1); macro averages weigh classes equally."""
+    y = y.astype(np.int64)
+    pred = pred.astype(np.int64)
+    classes = np.arange(n_classes)
+    truth = (y[:, None] == classes).astype(np.float64)  # (K, C)
+    guess = (pred[:, None] == classes).astype(np.float64)
+    support = weights @ truth  # (b, C)
+    predicted = weights @ guess
+    hits = weights @ (truth * guess)
+    n = support.sum(axis=1)
+    recall_c = safe_divide(hits, support)
+    precision_c = np.nan_to_num(safe_divide(hits, predicted), nan=0.0)  # scikit-learn's zero_division=0
+    f1_c = np.nan_to_num(safe_divide(2 * hits, support + predicted), nan=0.0)
+    present = support > 0
+    out = {
+        "accuracy": safe_divide(hits.sum(axis=1), n),
+        "balanced_accuracy": safe_divide(np.where(present, np.nan_to_num(recall_c), 0).sum(axis=1),
+                                         present.sum(axis=1)),
+        "precision_macro": precision_c.mean(axis=1),
+        "recall_macro": np.nan_to_num(recall_c, nan=0.0).mean(axis=1),
+        "f1_macro": f1_c.mean(axis=1),
+        "f1_weighted": safe_divide((f1_c * support).sum(axis=1), n),
+    }
+    if proba is not None:
+        per_class = [ranking_metrics(weights, y == c, proba[:, c])["roc_auc"] for c in classes]
+        out["roc_auc"] = np.mean(per_class, axis=0)  # one-vs-rest, macro; NaN if any class is absent
+        picked = np.clip(proba[np.arange(y.size), y], _EPS, 1)
+        out["log_loss"] = safe_divide(weights @ -np.log(picked), n)
+        out["brier"] = safe_divide(weights @ ((proba - truth) ** 2).sum(axis=1), n)
+    return out
+
+
+def regression(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
+    """RMSE, MAE, R2 (undefined for constant labels) and MAPE (undefined when a label is 0)."""
+    n = weights.sum(axis=1)
+    error = pred - y
+    mean_y = safe_divide(weights @ y, n)
+    total = weights @ (y ** 2) - n * mean_y ** 2
+    total = np.where(total > 1e-12 * np.maximum(weights @ (y ** 2), 1), total, 0.0)
+    out = {
+        "rmse": np.sqrt(safe_divide(weights @ error ** 2, n)),
+        "mae": safe_divide(weights @ np.abs(error), n),
+        "r2": 1 - safe_divide(weights @ error ** 2, total),
+    }
+    if np.all(y != 0):
+        out["mape"] = safe_divide(weights @ np.abs(error / y), n)
+    else:
+        out["mape"] = np.full(n.shape, np.nan)
+    return out

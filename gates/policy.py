@@ -1,0 +1,177 @@
+"""The policy file (`gates.yml`): loading, JSON Schema validation, and errors a person can act on.
+
+The schema is assembled from one fragment per section (gates/schema/<section>.json) plus shared definitions
+(common.json), so each gate owns its part; `mlgate policy schema` prints the whole for editors.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gates.errors import InputError
+from gates.registry import DELIVERY_SECTIONS, GATES
+
+SCHEMA_ID = "urn:mlgate:gates-policy:v1"
+
+
+def _fragment(name: str) -> dict[str, Any] | None:
+    ref = resources.files("gates.schema").joinpath(f"{name}.json")
+    return json.loads(ref.read_text(encoding="utf-8")) if ref.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def policy_schema() -> dict[str, Any]:
+    """The full JSON Schema of gates.yml, assembled from the section fragments."""
+    common = _fragment("common")
+    assert common is not None
+    properties: dict[str, Any] = dict(common["top"])
+    for section in (*GATES, *DELIVERY_SECTIONS):
+        fragment = _fragment(section)
+        if fragment is not None:
+            properties[section] = fragment
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "mlgate policy (gates.yml)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["version"],
+        "properties": properties,
+        "$defs": common["$defs"],
+    }
+
+
+@dataclass
+class Policy:
+    """A validated policy document and the folder its relative paths start from."""
+
+    data: dict[str, Any]
+    base_dir: Path
+    source: str
+
+    def section(self, name: str) -> dict[str, Any] | None:
+        value = self.data.get(name)
+        return copy.deepcopy(value) if value is not None else None
+
+    def gate_sections(self) -> list[str]:
+        return [name for name, spec in GATES.items() if spec.offline and name in self.data]
+
+
+def load_policy(path: Path) -> Policy:
+    """Read and validate a policy file; any problem is an InputError naming the file and the key."""
+    label = path.name
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: policy file not found") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read policy file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"{label}:{where}: {problem}") from None
+    if data is None:
+        raise InputError(f"{label}: the policy file is empty (expected a mapping with 'version: 1')")
+    validate(data, label)
+    return Policy(data=data, base_dir=path.resolve().parent, source=label)
+
+
+def empty_policy(base_dir: Path) -> Policy:
+    """The policy used when only command-line flags are given."""
+    return Policy(data={"version": 1}, base_dir=base_dir, source="command line")
+
+
+def validate(data: Any, label: str) -> None:
+    """Raise InputError with the first problem (by key path) in `label: key.path: what was expected` form."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(policy_schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    if not errors:
+        return
+    first = _most_specific(errors[0])
+    message = f"{label}: {describe_error(first)}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    raise InputError(message)
+
+
+def _most_specific(error: Any) -> Any:
+    """For oneOf / anyOf failures, descend to the branch error that got furthest into the document."""
+    from jsonschema.exceptions import best_match
+
+    if error.context:
+        return _most_specific(best_match(error.context))
+    return error
+
+
+def key_path(parts: Any) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+_TYPE_WORDS = {"number": "a number", "integer": "a whole number", "string": "a string", "boolean": "true or false",
+               "object": "a mapping", "array": "a list", "null": "null"}
+
+
+def describe_error(error: Any) -> str:
+    """One readable sentence for a jsonschema error: where, what was expected, what was found."""
+    where = key_path(error.absolute_path)
+    prefix = f"{where}: " if where else ""
+    schema, found = error.schema if isinstance(error.schema, dict) else {}, error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(found) - set(allowed)) if isinstance(found, dict) else []
+        hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+        return f"{prefix}unknown key {', '.join(repr(k) for k in extra)}{hint}"
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"{prefix}missing required key '{missing}'"
+    if kind in ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{prefix}expected {_expected_value(schema)}, got {_show(found)}"
+    if kind == "enum":
+        options = ", ".join(repr(v) for v in schema["enum"])
+        return f"{prefix}expected one of {options}, got {_show(found)}"
+    if kind == "const":
+        return f"{prefix}expected {schema['const']!r}, got {_show(found)}"
+    if kind in ("minProperties", "minItems", "minLength"):
+        return f"{prefix}must not be empty"
+    return f"{prefix}{error.message}"
+
+
+def _expected_value(schema: dict[str, Any]) -> str:
+    types = schema.get("type", "value")
+    types = types if isinstance(types, list) else [types]
+    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+    low = schema.get("minimum", schema.get("exclusiveMinimum"))
+    high = schema.get("maximum", schema.get("exclusiveMaximum"))
+    if low is not None and high is not None:
+        left = "(" if "exclusiveMinimum" in schema else "["
+        right = ")" if "exclusiveMaximum" in schema else "]"
+        return f"{words} in {left}{low:g}, {high:g}{right}"
+    if low is not None:
+        return f"{words} {'>' if 'exclusiveMinimum' in schema else '>='} {low:g}"
+    if high is not None:
+        return f"{words} {'<' if 'exclusiveMaximum' in schema else '<='} {high:g}"
+    return words
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."

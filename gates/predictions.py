@@ -1,0 +1,128 @@
+"""Turning a predictions table into validated arrays for one task (binary, multiclass or regression)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gates.errors import InputError
+from gates.readers.table import column_names, infer_classes, label_codes, numeric_column, read_table
+
+DEFAULT_COLUMNS = {"label": "label", "score": "score", "prediction": "prediction"}
+
+
+@dataclass
+class Predictions:
+    """Validated per-row arrays. For classification, y and pred are class codes (binary: 1 = positive)."""
+
+    path: Path
+    task: str
+    y: np.ndarray
+    pred: np.ndarray
+    score: np.ndarray | None  # binary: (n,), multiclass: (n, C), regression: None
+    classes: list
+    ids: np.ndarray | None = None
+    frame: pd.DataFrame | None = None  # the columns read, kept for gates that need more (groups)
+
+    @property
+    def rows(self) -> int:
+        return int(self.y.shape[0])
+
+
+def resolve_columns(section: dict[str, Any], available: list[str]) -> dict[str, Any]:
+    """Explicit mapping wins; otherwise the default names, each only if the file has it."""
+    mapping = dict(section.get("columns") or {})
+    for key, default in DEFAULT_COLUMNS.items():
+        if key not in mapping and default in available:
+            mapping[key] = default
+    mapping.setdefault("label", "label")
+    return mapping
+
+
+def infer_task(section: dict[str, Any]) -> str:
+    if section.get("task"):
+        return section["task"]
+    return "multiclass" if (section.get("columns") or {}).get("scores") else "binary"
+
+
+def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[str] | None = None) -> Predictions:
+    """Read and validate a predictions file against the section's task, classes and column mapping."""
+    task = infer_task(section)
+    mapping = resolve_columns(section, column_names(path))
+    needed = [mapping["label"]] + [mapping[k] for k in ("id", "score", "prediction") if k in mapping]
+    needed += list(mapping.get("scores") or []) + list(extra_columns or [])
+    frame = read_table(path, needed)
+    ids = frame[mapping["id"]].to_numpy() if "id" in mapping else None
+    if task == "regression":
+        if "prediction" not in mapping:
+            raise InputError(f"{path}: missing column 'prediction' (set metrics.columns.prediction)")
+        y = numeric_column(frame, mapping["label"], path)
+        pred = numeric_column(frame, mapping["prediction"], path)
+        return Predictions(path, task, y, pred, None, [], ids, frame)
+    classes = _classes(section, frame, mapping, path, task)
+    y = label_codes(frame, mapping["label"], path, classes)
+    if task == "binary":
+        return _binary(path, section, frame, mapping, classes, y, ids)
+    return _multiclass(path, section, frame, mapping, classes, y, ids)
+
+
+def _classes(section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], path: Path,
+             task: str) -> list:
+    if section.get("classes"):
+        return list(section["classes"])
+    seen = infer_classes(frame, mapping["label"])
+    if "prediction" in mapping:
+        seen = sorted(set(map(str, seen)) | set(map(str, infer_classes(frame, mapping["prediction"]))))
+        seen = [int(v) if v.lstrip("-").isdigit() else v for v in seen]
+    if task == "binary":
+        if len(seen) == 1 and str(seen[0]) in ("0", "1"):
+            return [0, 1]  # one class present: still binary 0/1, and the metrics say what is undefined
+        if len(seen) != 2:
+            raise InputError(f"{path}: column '{mapping['label']}' holds {len(seen)} distinct labels; a binary "
+                             f"task needs 2 (declare metrics.classes, or set task: multiclass)")
+    return seen
+
+
+def _binary(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], classes: list,
+            y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+    positive = section.get("positive_label", classes[-1])
+    if str(positive) not in map(str, classes):
+        raise InputError(f"{path}: positive_label {positive!r} is not one of the classes {classes}")
+    positive_code = [str(c) for c in classes].index(str(positive))
+    y = (y == positive_code).astype(np.int8)
+    score = numeric_column(frame, mapping["score"], path, probability=True) if "score" in mapping else None
+    if "prediction" in mapping:
+        pred = (label_codes(frame, mapping["prediction"], path, classes) == positive_code).astype(np.int8)
+    elif score is not None:
+        pred = (score >= section.get("decision_threshold", 0.5)).astype(np.int8)
+    else:
+        raise InputError(f"{path}: needs a 'score' or 'prediction' column (set metrics.columns)")
+    ordered = [c for c in classes if str(c) != str(positive)] + [positive]
+    return Predictions(path, "binary", y, pred, score, ordered, ids, frame)
+
+
+def _multiclass(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],
+                classes: list, y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+    score_columns = list(mapping.get("scores") or [])
+    proba = None
+    if score_columns:
+        if len(score_columns) != len(classes):
+            raise InputError(f"{path}: {len(score_columns)} score columns for {len(classes)} classes "
+                             f"(metrics.columns.scores must list one column per class, in class order)")
+        proba = np.column_stack([numeric_column(frame, c, path, probability=True) for c in score_columns])
+        sums = proba.sum(axis=1)
+        off = np.abs(sums - 1) > 1e-3
+        if off.any():
+            row = int(np.flatnonzero(off)[0])
+            raise InputError(f"{path}: row {row + 1}: class probabilities sum to {sums[row]:.4g}, expected 1")
+    if "prediction" in mapping:
+        pred = label_codes(frame, mapping["prediction"], path, classes)
+    elif proba is not None:
+        pred = proba.argmax(axis=1)
+    else:
+        raise InputError(f"{path}: needs score columns or a 'prediction' column (set metrics.columns)")
+    return Predictions(path, "multiclass", y, pred, proba, classes, ids, frame)

@@ -1,0 +1,170 @@
+"""Tables of predictions or data from CSV, Parquet or JSON Lines, with errors that name file, column and row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from gates.errors import InputError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+           ".ndjson": "jsonl"}
+
+
+def table_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz" and len(suffixes) > 1:
+        suffixes = suffixes[:-1]
+    kind = FORMATS.get(suffixes[-1] if suffixes else "")
+    if kind is None:
+        raise InputError(f"{path}: unknown table format '{path.suffix}' (expected .csv, .tsv, .parquet or .jsonl)")
+    return kind
+
+
+def read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Read the named columns (all when None). Missing, empty, undecodable or malformed files are InputErrors."""
+    wanted = list(dict.fromkeys(columns)) if columns is not None else None
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a table file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    kind = table_format(path)
+    try:
+        if kind == "parquet":
+            frame = _read_parquet(path, wanted)
+        elif kind == "jsonl":
+            frame = pd.read_json(path, lines=True, dtype=False)
+        else:
+            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (pd.errors.ParserError, ValueError, json.JSONDecodeError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot parse as {kind}: {first_line}") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty") from None
+    if frame.shape[0] == 0:
+        raise InputError(f"{path}: has a header but no rows")
+    if wanted is not None:
+        require_columns(frame, wanted, path)
+        frame = frame[wanted]
+    return frame
+
+
+def _read_parquet(path: Path, wanted: list[str] | None) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        schema_names = pq.read_schema(path).names
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    if wanted is not None:
+        missing = [c for c in wanted if c not in schema_names]
+        if missing:
+            raise InputError(_missing_message(path, missing, schema_names))
+    return pq.read_table(path, columns=wanted).to_pandas()
+
+
+def column_names(path: Path) -> list[str]:
+    """The header only, without reading the rows (for resolving default column names)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    kind = table_format(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.read_schema(path).names)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    try:
+        with path.open(encoding="utf-8") as handle:
+            first = handle.readline()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if kind == "jsonl":
+        try:
+            record = json.loads(first)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line 1 is not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: line 1: expected a JSON object per line")
+        return list(record)
+    return [c.strip().strip('"') for c in first.rstrip("\r\n").split("\t" if kind == "tsv" else ",")]
+
+
+def _missing_message(path: Path, missing: list[str], present: Iterable[str]) -> str:
+    names = ", ".join(map(str, present))
+    plural = "s" if len(missing) > 1 else ""
+    return f"{path}: missing column{plural} {', '.join(repr(m) for m in missing)} (columns: {names})"
+
+
+def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(_missing_message(path, missing, frame.columns))
+
+
+def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bool = False) -> np.ndarray:
+    """A float column with every value finite (and in [0, 1] for probabilities), or an InputError."""
+    series = frame[column]
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad_text = np.isnan(values) & series.notna().to_numpy()
+    if bad_text.any():
+        row = int(np.flatnonzero(bad_text)[0])
+        raise InputError(f"{path}: column '{column}' row {row + 1}: expected a number, got {series.iloc[row]!r}")
+    non_finite = ~np.isfinite(values)
+    if non_finite.any():
+        rows = np.flatnonzero(non_finite)
+        raise InputError(f"{path}: column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
+                         f"NaN or infinite (first at row {rows[0] + 1})")
+    if probability:
+        outside = (values < 0) | (values > 1)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            raise InputError(f"{path}: column '{column}' row {row + 1}: expected a probability in [0, 1], "
+                             f"got {values[row]:g}")
+    return values
+
+
+def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list) -> np.ndarray:
+    """Map labels to the codes 0..C-1 of the declared classes; an undeclared or missing label is an error."""
+    series = frame[column]
+    if series.isna().any():
+        row = int(np.flatnonzero(series.isna().to_numpy())[0])
+        raise InputError(f"{path}: column '{column}' row {row + 1}: label is missing")
+    lookup = {_label_key(c): i for i, c in enumerate(classes)}
+    keys = [_label_key(v) for v in series.tolist()]
+    codes = np.fromiter((lookup.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+    unknown = codes < 0
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        shown = ", ".join(map(repr, classes))
+        raise InputError(f"{path}: column '{column}' row {row + 1}: label {series.iloc[row]!r} is not one of "
+                         f"the declared classes {shown}")
+    return codes
+
+
+def _label_key(value: object) -> str:
+    """Labels compare as text, so 1, 1.0 and '1' from CSV, JSON or the policy are the same class."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def infer_classes(frame: pd.DataFrame, column: str) -> list:
+    values = frame[column].dropna().unique().tolist()
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
