@@ -47,6 +47,15 @@ def parse_pairs(values: tuple[str, ...], option: str, convert: Callable[[str], A
     return out
 
 
+def absolute(path: object) -> str | None:
+    """Paths given as flags are relative to the working directory, not to the policy file."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    return str(Path(str(path)).expanduser().absolute())
+
+
 def compact(values: dict[str, Any]) -> dict[str, Any]:
     """Drop flags that were not given, so they do not override the policy."""
     return {k: v for k, v in values.items() if v not in (None, (), [], {})}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gates.commands.common import bootstrap_options, bootstrap_overrides, compact, execute, parse_pairs
+from gates.commands.common import absolute, bootstrap_options, bootstrap_overrides, compact, execute, parse_pairs
 
 
 def _margin(text: str) -> dict[str, float]:
@@ -40,11 +40,11 @@ def metrics(predictions, task, label_column, score_column, prediction_column, id
         thresholds.setdefault(name, {})["max"] = value
     columns = compact({"label": label_column, "score": score_column, "prediction": prediction_column,
                        "id": id_column})
-    overrides = compact({"predictions": str(predictions) if predictions else None, "task": task,
+    overrides = compact({"predictions": absolute(predictions), "task": task,
                          "columns": columns, "thresholds": thresholds,
                          "positive_label": _label(positive_label)})
     if baseline or margins:
-        overrides["baseline"] = compact({"predictions": str(baseline) if baseline else None,
+        overrides["baseline"] = compact({"predictions": absolute(baseline),
                                          "margins": parse_pairs(margins, "--margin", _margin)})
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
     return execute("metrics", overrides)

@@ -1,0 +1,72 @@
+"""Latency gate: percentiles of latency samples (a load test's output) with bootstrap intervals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from gates.context import Bootstrap, GateContext
+from gates.errors import InputError
+from gates.readers.table import numeric_column, read_table
+from gates.result import Check, GateResult, Status
+from gates.stats import bootstrap, compress, percentile_interval
+from gates.thresholds import Threshold, decide
+
+GATE = "latency"
+STATISTICS = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "mean": None}
+MIN_SAMPLES_FOR_P99 = 100  # fewer samples than this cannot say much about the slowest 1%
+
+
+def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
+    path = ctx.path(section["samples"])
+    column = section.get("column", "latency_ms")
+    values = numeric_column(read_table(path, [column]), column, path)
+    if (values < 0).any():
+        row = int(np.flatnonzero(values < 0)[0])
+        raise InputError(f"{path}: column '{column}' row {row + 1}: latency is negative ({values[row]:g})")
+    return evaluate(values, section, ctx.bootstrap(section), ctx.decide_on(section))
+
+
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
+    """Quantiles of weighted samples (b resamples at once), the inverted-CDF definition."""
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[:, order], axis=1)
+    targets = cumulative[:, -1:] * q / 100
+    index = np.minimum((cumulative < targets).sum(axis=1), values.size - 1)
+    return values[order][index]
+
+
+def latency_statistics(values: np.ndarray, weights: np.ndarray) -> dict[str, np.ndarray]:
+    out = {name: weighted_quantile(values, weights, q) for name, q in STATISTICS.items() if q is not None}
+    out["mean"] = (weights @ values) / weights.sum(axis=1)
+    return out
+
+
+def evaluate(samples: np.ndarray, section: dict[str, Any], boot: Bootstrap, decide_on: str) -> GateResult:
+    cells = compress({"latency": samples})
+    values = cells.columns["latency"]
+    point = {k: float(v[0]) for k, v in latency_statistics(values, cells.counts[None, :]).items()}
+    drawn = bootstrap(cells, lambda w: latency_statistics(values, w), boot.resamples, boot.seed) \
+        if boot.resamples else {}
+    unit = section.get("unit", "ms")
+    checks: list[Check] = []
+    for name in STATISTICS:
+        limit = section.get(f"max_{name}")
+        if limit is None:
+            continue
+        interval = percentile_interval(drawn[name], boot.confidence) if drawn else None
+        ci = (interval.low, interval.high) if interval else None
+        check = decide(name, point[name], ci, Threshold(max=float(limit), decide_on=decide_on), boot.confidence,
+                       label=f"{name} latency ({unit})")
+        if name == "p99" and samples.size < MIN_SAMPLES_FOR_P99 and check.status is Status.PASS:
+            check.status = Status.WARN
+            check.why += f"; only {samples.size} samples, too few to trust a p99"
+        checks.append(check)
+    if not checks:
+        checks.append(Check("thresholds", Status.ERROR, "no latency limits (max_p50/p95/p99/mean) configured"))
+    summary = {k: round(v, 3) for k, v in point.items()}
+    return GateResult(gate=GATE, checks=checks, summary=summary,
+                      evidence={"samples": int(samples.size), "unit": unit,
+                                "bootstrap": {"confidence": boot.confidence, "resamples": boot.resamples,
+                                              "seed": boot.seed, "method": "percentile bootstrap"}})

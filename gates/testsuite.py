@@ -1,0 +1,97 @@
+"""Tests gate: test outcomes from JUnit XML (or a pytest run it starts) and line coverage from Cobertura XML."""
+
+from __future__ import annotations
+
+import glob
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gates.context import GateContext
+from gates.errors import InputError
+from gates.readers.junit import Coverage, TestRun, read_cobertura, read_junit
+from gates.result import Check, GateResult, Location, Status
+from gates.thresholds import Threshold, decide
+
+GATE = "tests"
+
+
+def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
+    junit_paths, coverage_path = [], None
+    if section.get("run") is not None:
+        junit_paths, coverage_path = run_pytest(section["run"], ctx)
+    patterns = section.get("junit") or []
+    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+        matches = sorted(glob.glob(str(ctx.path(pattern, must_exist=False))))
+        if not matches:
+            raise InputError(f"{pattern}: no JUnit file matches")
+        junit_paths += [ctx.path(m) for m in matches]
+    if not junit_paths:
+        raise InputError("tests: give junit files (tests.junit) or tests.run to run pytest")
+    runs = [read_junit(p) for p in junit_paths]
+    merged = TestRun(cases=[c for r in runs for c in r.cases], sources=[s for r in runs for s in r.sources])
+    if section.get("coverage"):
+        coverage_path = ctx.path(section["coverage"])
+    coverage = read_cobertura(coverage_path) if coverage_path else None
+    return evaluate(merged, coverage, section)
+
+
+def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path | None]:
+    """Run pytest in a subprocess, writing JUnit (and Cobertura, if coverage sources are named) to a temp dir."""
+    out_dir = Path(tempfile.mkdtemp(prefix="mlgate-pytest-"))
+    junit = out_dir / "junit.xml"
+    command = [sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", "-p", "no:cacheprovider"]
+    coverage = None
+    if spec.get("coverage_source"):
+        coverage = out_dir / "coverage.xml"
+        command += [f"--cov={s}" for s in spec["coverage_source"]] + [f"--cov-report=xml:{coverage}"]
+    command += list(spec.get("args") or [])
+    cwd = ctx.path(spec.get("cwd", "."), must_exist=False)
+    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    if completed.returncode not in (0, 1) or not junit.exists():
+        tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
+        raise InputError(f"pytest in {cwd} could not run the tests (exit {completed.returncode}): {tail[0]}")
+    return [junit], coverage if coverage and coverage.exists() else None
+
+
+def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any]) -> GateResult:
+    """Counts against limits, one annotated check per failed test, and coverage against its minimum."""
+    total = len(tests.cases)
+    failed, errors, skipped = tests.count("failed"), tests.count("error"), tests.count("skipped")
+    checks: list[Check] = []
+    limits = (("failures", failed, section.get("max_failures", 0)), ("errors", errors, section.get("max_errors", 0)),
+              ("skipped", skipped, section.get("max_skipped")))
+    for name, value, limit in limits:
+        if limit is None:
+            continue
+        checks.append(decide(name, float(value), None, Threshold(max=float(limit)), label=f"{name} count"))
+    if section.get("min_tests") is not None:
+        checks.append(decide("tests_run", float(total), None, Threshold(min=float(section["min_tests"])),
+                             label="tests run"))
+    if total == 0:
+        checks.append(Check("tests_run", Status.ERROR, "the JUnit files hold no test cases: no evidence"))
+    for case in tests.cases:
+        if case.outcome in ("failed", "error"):
+            where = Location(case.file, case.line) if case.file else None
+            checks.append(Check(f"test: {case.classname}::{case.name}" if case.classname else f"test: {case.name}",
+                                Status.FAIL if case.outcome == "failed" else Status.ERROR,
+                                f"{case.outcome}: {case.message or 'no message'}", location=where))
+    if coverage is not None:
+        percent = round(coverage.line_rate * 100, 2)
+        threshold = Threshold(min=float(section["min_coverage"])) if section.get("min_coverage") is not None \
+            else Threshold()
+        check = decide("coverage", percent, None, threshold, label="line coverage %")
+        if section.get("min_coverage") is None:
+            check.status, check.why = Status.PASS, f"line coverage {percent}% (no minimum set)"
+        check.details = {"lines_valid": coverage.lines_valid, "lines_covered": coverage.lines_covered,
+                         "branch_rate": coverage.branch_rate, "least_covered": coverage.worst_files}
+        checks.append(check)
+    elif section.get("min_coverage") is not None:
+        checks.append(Check("coverage", Status.ERROR, "min_coverage is set but no coverage report was given"))
+    summary = {"total": total, "passed": tests.count("passed"), "failed": failed, "errors": errors,
+               "skipped": skipped}
+    if coverage is not None:
+        summary["coverage"] = round(coverage.line_rate * 100, 2)
+    return GateResult(gate=GATE, checks=checks, summary=summary, evidence={"junit": tests.sources})
