@@ -48,7 +48,11 @@ def append(path: Path, entry: dict[str, Any]) -> str:
             for line in handle:
                 if line.strip():
                     last_line, count = line, count + 1
-            prev = json.loads(last_line)["hash"] if last_line else GENESIS
+            try:
+                prev = json.loads(last_line)["hash"] if last_line else GENESIS
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InputError(f"{path}: the last record is damaged, so nothing can be chained to it "
+                                 f"(run `mlgate audit verify {path}`)") from None
             record = {"seq": count, "prev": prev, "time": datetime.now(timezone.utc).isoformat(), **entry}
             record["hash"] = record_hash(record)
             handle.seek(0, os.SEEK_END)
@@ -64,7 +68,7 @@ def environment() -> dict[str, str]:
     return {k.lower().removeprefix("github_"): os.environ[k] for k in GITHUB_FIELDS if os.environ.get(k)}
 
 
-def append_results(path: Path, results: list["GateResult"], policy: "Policy") -> str:
+def append_results(path: Path, results: list[GateResult], policy: Policy) -> str:
     """One record per gate: verdict, every input's sha256, the policy's hash, and the git context."""
     policy_hash = hashlib.sha256(canonical(policy.data)).hexdigest()
     head = ""

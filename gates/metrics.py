@@ -118,9 +118,12 @@ def regression(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str
     """RMSE, MAE, R2 (undefined for constant labels) and MAPE (undefined when a label is 0)."""
     n = weights.sum(axis=1)
     error = pred - y
-    mean_y = safe_divide(weights @ y, n)
-    total = weights @ (y ** 2) - n * mean_y ** 2
-    total = np.where(total > 1e-12 * np.maximum(weights @ (y ** 2), 1), total, 0.0)
+    # The total sum of squares is shift-invariant: centring first keeps labels with a large offset (say 1e6
+    # plus unit noise) from cancelling catastrophically in sum(w y^2) - n mean^2.
+    centred = y - y.mean() if y.size else y
+    mean_y = safe_divide(weights @ centred, n)
+    total = weights @ (centred ** 2) - n * mean_y ** 2
+    total = np.where(total > 1e-12 * np.maximum(weights @ (centred ** 2), 1e-300), total, 0.0)
     out = {
         "rmse": np.sqrt(safe_divide(weights @ error ** 2, n)),
         "mae": safe_divide(weights @ np.abs(error), n),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from gates import metrics as m
+from gates import plots
 from gates.context import GateContext
 from gates.errors import InputError
 from gates.predictions import Predictions, load_predictions
@@ -22,18 +23,28 @@ GATE = "metrics"
 
 
 def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    candidate = load_predictions(ctx.path(section["predictions"]), section)
+    spec = section.get("baseline")
+    join_on = spec.get("join_on", _default_join(section)) if spec else None
+    candidate = load_predictions(ctx.path(section["predictions"]), _with_id(section, join_on))
     baseline = None
-    if section.get("baseline"):
-        spec = section["baseline"]
+    if spec:
         base_section = {**section, "columns": spec.get("columns", section.get("columns"))}
-        baseline = load_predictions(ctx.path(spec["predictions"]), base_section)
-        candidate, baseline = align(candidate, baseline, spec.get("join_on", _default_join(section)))
-    return evaluate(candidate, baseline, section, ctx)
+        baseline = load_predictions(ctx.path(spec["predictions"]), _with_id(base_section, join_on))
+        candidate, baseline = align(candidate, baseline, join_on)
+    result = evaluate(candidate, baseline, section, ctx)
+    result.artifacts.update(plots.metric_curves(candidate, baseline, ctx.report_dir))  # ROC / PR pictures
+    return result
 
 
 def _default_join(section: dict[str, Any]) -> str | None:
     return (section.get("columns") or {}).get("id")
+
+
+def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
+    """The join column is the id column of both files, whether or not columns.id names it too."""
+    if not join_on:
+        return section
+    return {**section, "columns": {**(section.get("columns") or {}), "id": join_on}}
 
 
 def align(candidate: Predictions, baseline: Predictions, join_on: str | None) -> tuple[Predictions, Predictions]:
@@ -45,7 +56,7 @@ def align(candidate: Predictions, baseline: Predictions, join_on: str | None) ->
             ids = np.asarray(p.ids)
             unique, counts = np.unique(ids.astype(str), return_counts=True)
             if (counts > 1).any():
-                raise InputError(f"{p.path}: id column has duplicates (for example {unique[counts > 1][0]!r})")
+                raise InputError(f"{p.path}: id column has duplicates (for example {str(unique[counts > 1][0])!r})")
         position = {str(v): i for i, v in enumerate(baseline.ids)}
         order = np.array([position.get(str(v), -1) for v in candidate.ids])
         if (order < 0).any() or len(position) != candidate.rows:
@@ -164,7 +175,7 @@ def baseline_checks(section: dict[str, Any], point: dict[str, float], ci, confid
         allowed = margin.get("absolute", margin.get("relative", 0.0) * abs(base))
         lower_is_better = metric in m.LOWER_IS_BETTER
         threshold = Threshold(max=allowed, decide_on=decide_on) if lower_is_better \
-            else Threshold(min=-allowed, decide_on=decide_on)
+            else Threshold(min=-allowed + 0.0, decide_on=decide_on)  # + 0.0: a zero margin shows as 0, not -0
         details = {"candidate": cand, "baseline": base, "difference": diff, "margin": allowed,
                    "margin_kind": "absolute" if "absolute" in margin else "relative",
                    "direction": "lower is better" if lower_is_better else "higher is better"}

@@ -9,8 +9,8 @@ cost of a resample is the number of cells, not the number of rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -40,7 +40,11 @@ def compress(columns: dict[str, np.ndarray], strata_column: str | None = None) -
     n = len(next(iter(columns.values())))
     stacked = [np.asarray(v, dtype=np.float64).reshape(n, -1) for v in columns.values()]
     matrix = np.concatenate(stacked, axis=1)
-    unique, row_cell, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
+    fast = _compress_by_codes(matrix)
+    if fast is not None:
+        unique, row_cell, counts = fast
+    else:
+        unique, row_cell, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
     row_cell = row_cell.reshape(-1)
     out: dict[str, np.ndarray] = {}
     start = 0
@@ -52,6 +56,31 @@ def compress(columns: dict[str, np.ndarray], strata_column: str | None = None) -
         start += width
     strata = out[strata_column].astype(np.int64) if strata_column else None
     return Cells(columns=out, counts=counts.astype(np.float64), row_cell=row_cell, strata=strata)
+
+
+def _compress_by_codes(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """np.unique(matrix, axis=0) through one integer code per row: the same cells in the same (lexicographic)
+    order, but 1-D sorts instead of a row-wise one, about 20 times faster at a million rows. None when the
+    per-column codes do not fit in one int64 (or a column holds NaN), so the caller falls back to np.unique."""
+    if np.isnan(matrix).any():
+        return None
+    levels, inverses = [], []
+    for j in range(matrix.shape[1]):
+        values, inverse = np.unique(matrix[:, j], return_inverse=True)
+        levels.append(values)
+        inverses.append(inverse.reshape(-1))
+    if float(np.prod([float(v.size) for v in levels])) >= 2.0 ** 62:
+        return None
+    code = np.zeros(matrix.shape[0], dtype=np.int64)
+    for values, inverse in zip(levels, inverses):
+        code = code * values.size + inverse
+    cell_codes, row_cell, counts = np.unique(code, return_inverse=True, return_counts=True)
+    unique = np.empty((cell_codes.size, matrix.shape[1]))
+    rest = cell_codes.copy()
+    for j in range(matrix.shape[1] - 1, -1, -1):
+        unique[:, j] = levels[j][rest % levels[j].size]
+        rest //= levels[j].size
+    return unique, row_cell, counts
 
 
 def weight_chunks(cells: Cells, resamples: int, seed: int) -> Iterator[np.ndarray]:

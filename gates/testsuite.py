@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import glob
+import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,11 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
 
 
 def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path | None]:
-    """Run pytest in a subprocess, writing JUnit (and Cobertura, if coverage sources are named) to a temp dir."""
-    out_dir = Path(tempfile.mkdtemp(prefix="mlgate-pytest-"))
+    """Run pytest in a subprocess; its JUnit (and Cobertura) files stay in the report folder as evidence."""
+    out_dir = (ctx.report_dir / "pytest").absolute()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("junit.xml", "coverage.xml"):
+        (out_dir / stale).unlink(missing_ok=True)
     junit = out_dir / "junit.xml"
     command = [sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", "-p", "no:cacheprovider"]
     coverage = None
@@ -49,7 +52,10 @@ def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path
         command += [f"--cov={s}" for s in spec["coverage_source"]] + [f"--cov-report=xml:{coverage}"]
     command += list(spec.get("args") or [])
     cwd = ctx.path(spec.get("cwd", "."), must_exist=False)
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=3600)
+    # Coverage data goes there too, not into (and over) a .coverage file in the project.
+    env = {**os.environ, "COVERAGE_FILE": str(out_dir / ".coverage")}
+    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=3600, env=env,
+                               check=False)
     if completed.returncode not in (0, 1) or not junit.exists():
         tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
         raise InputError(f"pytest in {cwd} could not run the tests (exit {completed.returncode}): {tail[0]}")

@@ -26,7 +26,7 @@ class Threshold:
     decide_on: str = "point"
 
     @classmethod
-    def from_policy(cls, spec: dict[str, Any], default_decide_on: str = "point") -> "Threshold":
+    def from_policy(cls, spec: dict[str, Any], default_decide_on: str = "point") -> Threshold:
         return cls(min=spec.get("min"), max=spec.get("max"),
                    decide_on=spec.get("decide_on", default_decide_on))
 

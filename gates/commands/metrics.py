@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from gates.commands.common import absolute, bootstrap_options, bootstrap_overrides, compact, execute, parse_pairs
+from gates.commands.common import (
+    absolute,
+    bootstrap_options,
+    bootstrap_overrides,
+    compact,
+    execute,
+    parse_pairs,
+)
 
 
 def _margin(text: str) -> dict[str, float]:

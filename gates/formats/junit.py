@@ -7,16 +7,19 @@ from xml.etree import ElementTree as ET
 
 from gates.formats import Output
 from gates.formats.text import interval, number
-from gates.result import GateResult, Status
+from gates.result import Check, GateResult, Status
 
 
 def document(results: list[GateResult]) -> ET.ElementTree:
     root = ET.Element("testsuites", name="mlgate")
     for result in results:
         counts = result.counts()
-        suite = ET.SubElement(root, "testsuite", name=result.gate, tests=str(len(result.checks)),
-                              failures=str(counts["fail"]), errors=str(counts["error"]), skipped="0")
-        for check in result.checks:
+        # A gate with no checks is an error (no evidence is never a pass); an empty suite would read as green.
+        checks = result.checks or [Check("gate", Status.ERROR, "the gate made no checks: no evidence")]
+        suite = ET.SubElement(root, "testsuite", name=result.gate, tests=str(len(checks)),
+                              failures=str(counts["fail"]), errors=str(counts["error"] if result.checks else 1),
+                              skipped="0")
+        for check in checks:
             case = ET.SubElement(suite, "testcase", classname=f"mlgate.{result.gate}", name=check.name)
             if check.location:
                 case.set("file", check.location.path)

@@ -30,7 +30,7 @@ def render(results: list[GateResult], links: dict[str, str] | None = None) -> st
             lines += ["", f"<details><summary>{title}</summary>", "", table, "", "</details>"]
         pictures = [(k, v) for k, v in r.artifacts.items() if v.endswith(".png")]
         if pictures:
-            lines += ["", "Pictures: " + ", ".join(f"`{Path(v).name}`" for _, v in pictures)
+            lines += ["", "Pictures: " + ", ".join(f"[{_cell(k)}]({Path(v).name})" for k, v in pictures)
                       + " (in the report folder and `report.html`)"]
     if links:
         lines += ["", "Reports: " + ", ".join(f"{name}: `{path}`" for name, path in links.items())]

@@ -15,7 +15,7 @@ from gates.errors import InputError
 try:
     from defusedxml import ElementTree as ET  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - defusedxml is optional
-    from xml.etree import ElementTree as ET  # noqa: N817
+    from xml.etree import ElementTree as ET
 
 
 @dataclass
@@ -47,7 +47,7 @@ def _parse(path: Path):
         return ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise InputError(f"{path}: not well-formed XML ({exc})") from None
-    except Exception as exc:  # defusedxml's forbidden-construct errors
+    except Exception as exc:  # noqa: BLE001 - defusedxml's forbidden-construct errors
         raise InputError(f"{path}: refused XML ({type(exc).__name__}: {exc})") from None
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,7 @@ def _read_parquet(path: Path, wanted: list[str] | None) -> pd.DataFrame:
 
     try:
         schema_names = pq.read_schema(path).names
-    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
         raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     if wanted is not None:
         missing = [c for c in wanted if c not in schema_names]
@@ -81,15 +82,18 @@ def column_names(path: Path) -> list[str]:
 
         try:
             return list(pq.read_schema(path).names)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
-    try:
-        with path.open(encoding="utf-8") as handle:
+    try:  # .csv.gz / .jsonl.gz are read by pandas too, so the header must be read through gzip here
+        opener = gzip.open if path.suffix.lower() == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as handle:
             first = handle.readline()
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise InputError(f"{path}: not a readable gzip file ({exc})") from None
     if kind == "jsonl":
         try:
             record = json.loads(first)
@@ -148,7 +152,7 @@ def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list) -> 
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
         shown = ", ".join(map(repr, classes))
-        raise InputError(f"{path}: column '{column}' row {row + 1}: label {series.iloc[row]!r} is not one of "
+        raise InputError(f"{path}: column '{column}' row {row + 1}: label {series.tolist()[row]!r} is not one of "
                          f"the declared classes {shown}")
     return codes
 

@@ -27,7 +27,6 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional
 
 K8S_VERSION = "1.20.2"
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -49,7 +48,7 @@ def default_bin_dir() -> Path:
     return default_cache_dir() / "bin"
 
 
-def missing_binaries(bin_dir: Optional[os.PathLike] = None) -> List[str]:
+def missing_binaries(bin_dir: os.PathLike | None = None) -> list[str]:
     """Names of the required executables that are not available (empty = ready)."""
     bdir = Path(bin_dir) if bin_dir else default_bin_dir()
     missing = [str(bdir / b) for b in BINARIES if not os.access(bdir / b, os.X_OK)]
@@ -64,7 +63,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _deathsig_prefix() -> List[str]:
+def _deathsig_prefix() -> list[str]:
     # Children get SIGKILL if the thread that started them dies (e.g. pytest is
     # killed by a timeout), so no control plane is left behind.
     setpriv = shutil.which("setpriv")
@@ -84,7 +83,7 @@ def _tail(path: Path, lines: int) -> str:
 
 
 # --------------------------------------------------------------------------- PKI
-def _write_pki(d: Path) -> Dict[str, Path]:
+def _write_pki(d: Path) -> dict[str, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -178,15 +177,15 @@ class ControlPlane:
 
     def __init__(
         self,
-        bin_dir: Optional[os.PathLike] = None,
+        bin_dir: os.PathLike | None = None,
         *,
-        etcd: Optional[str] = None,
-        workdir: Optional[os.PathLike] = None,
+        etcd: str | None = None,
+        workdir: os.PathLike | None = None,
         start_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         keep_dir: bool = False,
         verbosity: int = 1,
-        extra_args: Optional[Dict[str, List[str]]] = None,
+        extra_args: dict[str, list[str]] | None = None,
     ):
         self.bin_dir = Path(bin_dir) if bin_dir else default_bin_dir()
         self.etcd_bin = etcd or shutil.which("etcd") or "etcd"
@@ -196,28 +195,30 @@ class ControlPlane:
         self.keep_dir = keep_dir
         self.verbosity = verbosity
         self.extra_args = extra_args or {}
-        self.dir: Optional[Path] = None
-        self.log_dir: Optional[Path] = None
-        self.kubeconfig: Optional[str] = None
-        self.server: Optional[str] = None
-        self.token: Optional[str] = None
-        self.ca_file: Optional[str] = None
-        self.ports: Dict[str, int] = {}
-        self.procs: Dict[str, subprocess.Popen] = {}
-        self._logs: Dict[str, object] = {}
-        self.startup_seconds: Optional[float] = None
+        self.dir: Path | None = None
+        self.log_dir: Path | None = None
+        self.kubeconfig: str | None = None
+        self.server: str | None = None
+        self.token: str | None = None
+        self.ca_file: str | None = None
+        self.ports: dict[str, int] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, object] = {}
+        self.startup_seconds: float | None = None
+        self.timings: dict[str, float] = {}  # seconds after start() when each step was ready
+        self._t0 = 0.0
 
     # -- context manager
-    def __enter__(self) -> "ControlPlane":
+    def __enter__(self) -> ControlPlane:  # noqa: PYI034 - py3.10 has no typing.Self
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
     # -- helpers
-    def _spawn(self, name: str, argv: List[str]) -> None:
+    def _spawn(self, name: str, argv: list[str]) -> None:
         log_path = self.log_dir / f"{name}.log"
-        log = open(log_path, "ab", buffering=0)
+        log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - lives as long as the process
         log.write(("$ " + " ".join(argv) + "\n").encode())
         self._logs[name] = log
         self.procs[name] = subprocess.Popen(
@@ -246,7 +247,7 @@ class ControlPlane:
                 raise ControlPlaneError(
                     f"{name} exited with code {rc} during start-up\n{self.log_tails()}")
 
-    def _get(self, url: str, token: Optional[str] = None, verify: bool = True, timeout: float = 2.0):
+    def _get(self, url: str, token: str | None = None, verify: bool = True, timeout: float = 2.0):
         if verify:
             ctx = ssl.create_default_context(cafile=self.ca_file)
         else:
@@ -263,7 +264,7 @@ class ControlPlane:
 
     def api_get(self, path: str, timeout: float = 5.0):
         """GET ``path`` on the apiserver as admin; returns the decoded JSON."""
-        status, body = self._get(self.server + path, token=self.token, timeout=timeout)
+        _, body = self._get(self.server + path, token=self.token, timeout=timeout)
         return json.loads(body)
 
     def _wait(self, what: str, deadline: float, probe) -> None:
@@ -272,6 +273,7 @@ class ControlPlane:
             self._check_alive()
             try:
                 if probe():
+                    self.timings[what] = round(time.monotonic() - self._t0, 2)
                     return
             except (OSError, urllib.error.URLError, ValueError, ssl.SSLError) as e:
                 last = e
@@ -282,13 +284,14 @@ class ControlPlane:
             time.sleep(0.2)
 
     # -- lifecycle
-    def start(self) -> "ControlPlane":
+    def start(self) -> ControlPlane:
         missing = missing_binaries(self.bin_dir)
         if missing:
             raise ControlPlaneError(
                 "missing Kubernetes binaries: " + ", ".join(missing)
                 + " -- run tests/cluster/install.sh (as root) first")
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
+        self.timings = {}
         deadline = t0 + self.start_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="mlgate-k8s-", dir=self._workdir_parent))
         self.log_dir = self.dir / "logs"
@@ -344,6 +347,13 @@ class ControlPlane:
             f"--cert-dir={pki_dir}",
             f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
             f"--client-ca-file={pki['ca.crt']}",
+            # fills extension-apiserver-authentication, so the controller-manager and
+            # scheduler do not log "missing content for CA bundle" several times a second
+            f"--requestheader-client-ca-file={pki['ca.crt']}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--token-auth-file={tokens}",
             "--authorization-mode=RBAC", "--anonymous-auth=true",
             f"--service-account-key-file={pki['sa.pub']}",
@@ -363,6 +373,8 @@ class ControlPlane:
             f"--authorization-kubeconfig={self.kubeconfig}",
             "--bind-address=127.0.0.1", "--port=0", "--leader-elect=false",
             "--profiling=false", "--logtostderr=true", v,
+            # client-side throttling (default qps 20) slows the controllers' start-up
+            "--kube-api-qps=200", "--kube-api-burst=400",
         ]
         cm_dir = d / "kube-controller-manager"
         sched_dir = d / "kube-scheduler"
@@ -408,7 +420,7 @@ class ControlPlane:
         Path(path).write_text(json.dumps(cfg, indent=2) + "\n")
         os.chmod(path, 0o600)
 
-    def stop(self, remove_dir: Optional[bool] = None) -> None:
+    def stop(self, remove_dir: bool | None = None) -> None:
         """SIGTERM all components (reverse start order), SIGKILL after ``stop_timeout``."""
         procs = [(n, p) for n, p in reversed(list(self.procs.items())) if p.poll() is None]
         for _, p in procs:
@@ -443,7 +455,7 @@ class ControlPlane:
         if remove_dir and self.dir and self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def memory_rss_mb(self) -> Dict[str, float]:
+    def memory_rss_mb(self) -> dict[str, float]:
         """Resident memory per running component in MB (from /proc)."""
         out = {}
         for name, p in self.procs.items():

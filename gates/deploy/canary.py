@@ -1,0 +1,811 @@
+"""The canary loop: for each step, set the traffic weight, wait the interval, analyse, judge; then promote or roll
+back. The state lives in annotations on the canary Deployment (gates.deploy.canary_state), written before every
+change, so an interrupted run (runner killed, SIGTERM) can be resumed or converged by running the same command.
+
+Safety rules:
+- promotion needs every step to pass its analysis; a Prometheus that cannot be reached is an error, never a pass;
+  after ``error_limit`` analyses in a row fail to reach it the canary is rolled back (exit 3);
+- a change the cluster rejects stops the run (exit 2 or 3) before anything is promoted;
+- SIGTERM (or SIGINT) sets a flag that the waits check every 0.2 s: the run records the state and exits, leaving
+  the traffic at the weight of the recorded step.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from gates.deploy.canary_state import CanaryState, plan_run, template_hash
+from gates.deploy.judges import (CompareSettings, JudgeVerdict, Observation, combine, compare_judge,
+                                 threshold_judge)
+from gates.deploy.prometheus import NoData, PrometheusClient
+from gates.deploy.queries import DEFAULT_METRICS, DEFAULT_NAMES, DEFAULT_SELECTOR, MetricSpec, Target, \
+    metric_specs, render
+from gates.deploy.routers import Change, RouterContext, canary_service, make_router
+from gates.errors import InfraError, InputError
+from gates.result import Check, GateResult, Status
+
+TRACK_LABEL = "track"
+
+
+class Stop:
+    """A stop flag set by SIGTERM / SIGINT; waits poll it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __bool__(self) -> bool:
+        return self.event.is_set()
+
+    def set(self, name: str = "stop") -> None:
+        self.signal = name
+        self.event.set()
+
+    def install(self) -> "Stop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, lambda num, frame: self.set(signal.Signals(num).name))
+        return self
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the stop flag cut it short."""
+        return self.event.wait(max(0.0, seconds))
+
+
+class Interrupted(Exception):
+    pass
+
+
+def parse_duration(value: Any, what: str) -> float:
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    for unit in ("ms", "s", "m", "h"):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * units[unit]
+            except ValueError:
+                break
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{what} {value!r}: expected seconds or a duration such as 30s, 2m") from None
+
+
+# -- the cluster ------------------------------------------------------------------------------------------------
+class Kube:
+    """The few cluster operations the canary needs, on the official client. Rejections are InputError (exit 2);
+    an unreachable API server or a 5xx is InfraError (exit 3)."""
+
+    def __init__(self, api_client: Any):
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    @classmethod
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Kube":
+        from kubernetes import config
+
+        try:
+            try:
+                api = config.new_client_from_config(config_file=kubeconfig, context=context)
+            except config.ConfigException:
+                if kubeconfig:
+                    raise
+                config.load_incluster_config()
+                from kubernetes import client
+
+                api = client.ApiClient()
+        except Exception as exc:  # bad kubeconfig: a configuration problem
+            raise InputError(f"kubeconfig: {exc}") from None
+        return cls(api)
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            reason = _api_reason(exc)
+            if exc.status and 400 <= exc.status < 500:
+                raise InputError(f"the cluster rejected {what}: HTTP {exc.status} {reason}") from None
+            raise InfraError(f"the cluster failed {what}: HTTP {exc.status} {reason}") from None
+        except Exception as exc:  # urllib3 connection errors and the like
+            raise InfraError(f"the cluster is unreachable ({what}): {type(exc).__name__}: {exc}") from None
+
+    def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self._call(f"reading Deployment {namespace}/{name}", self.apps.read_namespaced_deployment,
+                         name, namespace)
+        return self.api_client.sanitize_for_serialization(obj) if obj is not None else None
+
+    def create_deployment(self, namespace: str, body: dict[str, Any]) -> None:
+        self._call(f"creating Deployment {body['metadata']['name']}", self.apps.create_namespaced_deployment,
+                   namespace, body)
+
+    def replace_deployment(self, namespace: str, body: dict[str, Any]) -> None:
+        self._call(f"replacing Deployment {body['metadata']['name']}", self.apps.replace_namespaced_deployment,
+                   body["metadata"]["name"], namespace, body)
+
+    def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        result = self._call(f"patching Deployment {name}", self.apps.patch_namespaced_deployment, name,
+                            namespace, patch)
+        if result is None:
+            raise InputError(f"Deployment {namespace}/{name} not found")
+
+    def delete_deployment(self, namespace: str, name: str) -> None:
+        self._call(f"deleting Deployment {name}", self.apps.delete_namespaced_deployment, name, namespace)
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        self.patch_deployment(namespace, name, {"spec": {"replicas": int(replicas)}})
+
+    def service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self._call(f"reading Service {name}", self.core.read_namespaced_service, name, namespace)
+        return self.api_client.sanitize_for_serialization(obj) if obj is not None else None
+
+    def _path(self, kind: str, namespace: str, name: str) -> str:
+        paths = {"HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{name}",
+                 "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{name}",
+                 "Service": "/api/v1/namespaces/{ns}/services/{name}"}
+        return paths[kind].format(ns=namespace, name=name)
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        data = self._call(f"reading {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
+                          "GET", response_type="object", auth_settings=["BearerToken"],
+                          _return_http_data_only=True)
+        return data
+
+    def apply(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+        """Server-side apply, field manager ``mlgate-canary`` (forced: the canary owns the weights)."""
+        self._call(f"applying {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
+                   "PATCH", query_params=[("fieldManager", "mlgate-canary"), ("force", "true")],
+                   header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+                   body=body, response_type="object", auth_settings=["BearerToken"],
+                   _return_http_data_only=True)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._call(f"deleting {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
+                   "DELETE", response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+
+
+def _api_reason(exc: Any) -> str:
+    import json
+
+    try:
+        return json.loads(exc.body).get("message") or exc.reason
+    except Exception:
+        return str(exc.reason)
+
+
+# -- settings ---------------------------------------------------------------------------------------------------
+@dataclass
+class CanaryConfig:
+    namespace: str
+    deployment: str
+    image: str
+    container: str | None
+    env: dict[str, str]
+    canary_env: dict[str, str]
+    steps: list[int]
+    interval: float
+    rollout_timeout: float
+    router: dict[str, Any]
+    prometheus: dict[str, Any]
+    window: str
+    resolution: float
+    selector: str
+    names: dict[str, str]
+    metrics: list[MetricSpec]
+    judges: list[str]
+    failure_limit: int
+    inconclusive_limit: int
+    on_inconclusive_limit: str
+    error_limit: int
+    no_data: str
+    min_requests: float
+    compare: CompareSettings
+    restart: bool
+
+    @property
+    def canary_name(self) -> str:
+        return f"{self.deployment}-canary"
+
+    @classmethod
+    def from_section(cls, s: dict[str, Any]) -> "CanaryConfig":
+        for key in ("deployment", "image"):
+            if not s.get(key):
+                raise InputError(f"canary.{key} is required (policy or --{key})")
+        analysis = s.get("analysis") or {}
+        steps = [int(x) for x in s.get("steps") or [10, 25, 50, 100]]
+        if any(not 0 < x <= 100 for x in steps) or steps != sorted(set(steps)):
+            raise InputError(f"canary.steps {steps}: expected increasing percentages in 1..100")
+        compare = analysis.get("compare") or {}
+        no_data = analysis.get("no_data", "fail")
+        return cls(
+            namespace=s.get("namespace", "default"), deployment=s["deployment"], image=s["image"],
+            container=s.get("container"), env={k: str(v) for k, v in (s.get("env") or {}).items()},
+            canary_env={k: str(v) for k, v in (s.get("canary_env") or {}).items()}, steps=steps,
+            interval=parse_duration(s.get("interval", "60s"), "canary.interval"),
+            rollout_timeout=parse_duration(s.get("rollout_timeout", "300s"), "canary.rollout_timeout"),
+            router=dict(s.get("router") or {"kind": "replicas"}), prometheus=dict(s.get("prometheus") or {}),
+            window=str(analysis.get("window", "1m")),
+            resolution=parse_duration(analysis.get("resolution", "1s"), "canary.analysis.resolution"),
+            selector=analysis.get("selector", DEFAULT_SELECTOR),
+            names={**DEFAULT_NAMES, **(analysis.get("metric_names") or {})},
+            metrics=metric_specs(analysis.get("metrics") or DEFAULT_METRICS),
+            judges=list(analysis.get("judges") or ["threshold", "compare"]),
+            failure_limit=int(analysis.get("failure_limit", 1)),
+            inconclusive_limit=int(analysis.get("inconclusive_limit", 3)),
+            on_inconclusive_limit=analysis.get("on_inconclusive_limit", "rollback"),
+            error_limit=int(analysis.get("error_limit", 2)), no_data=no_data,
+            min_requests=float(analysis.get("min_requests", 20)),
+            compare=CompareSettings(confidence=compare.get("confidence", 0.98),
+                                    tolerance=compare.get("tolerance", 0.25),
+                                    effect=compare.get("effect", "hodges_lehmann"),
+                                    pass_score=compare.get("pass_score", 95.0),
+                                    marginal_score=compare.get("marginal_score", 75.0),
+                                    min_points=int(compare.get("min_points", 50)), no_data=no_data),
+            restart=bool(s.get("restart", False)))
+
+
+# -- deriving the canary ----------------------------------------------------------------------------------------
+def _container(template: dict[str, Any], name: str | None) -> dict[str, Any]:
+    containers = template.get("spec", {}).get("containers") or []
+    if not containers:
+        raise InputError("the stable Deployment's pod template has no containers")
+    if name is None:
+        return containers[0]
+    for c in containers:
+        if c.get("name") == name:
+            return c
+    raise InputError(f"canary.container {name!r}: not in the pod template "
+                     f"({', '.join(c.get('name', '?') for c in containers)})")
+
+
+def _set_env(container: dict[str, Any], values: dict[str, str]) -> None:
+    env = [e for e in container.get("env") or [] if e.get("name") not in values]
+    env.extend({"name": k, "value": v} for k, v in values.items())
+    container["env"] = env
+
+
+def promoted_template(stable_template: dict[str, Any], cfg: CanaryConfig) -> dict[str, Any]:
+    """The stable pod template with the new image and ``env`` (what the stable Deployment runs after promotion)."""
+    template = copy.deepcopy(stable_template)
+    container = _container(template, cfg.container)
+    container["image"] = cfg.image
+    if cfg.env:
+        _set_env(container, cfg.env)
+    return template
+
+
+def canary_deployment(stable: dict[str, Any], cfg: CanaryConfig, replicas: int,
+                      state: CanaryState) -> dict[str, Any]:
+    """The canary Deployment: the stable one's template with the new image, ``env`` + ``canary_env`` and the label
+    ``track: canary`` (on the selector too, so stable and canary ReplicaSets never claim each other's pods)."""
+    template = promoted_template(stable["spec"]["template"], cfg)
+    if cfg.canary_env:
+        _set_env(_container(template, cfg.container), cfg.canary_env)
+    labels = {**(template.get("metadata", {}).get("labels") or {}), TRACK_LABEL: "canary"}
+    template.setdefault("metadata", {})["labels"] = labels
+    template["metadata"].pop("annotations", None) if not template["metadata"].get("annotations") else None
+    selector = copy.deepcopy(stable["spec"].get("selector") or {})
+    selector.setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
+    meta = stable["metadata"]
+    spec = {k: copy.deepcopy(v) for k, v in stable["spec"].items()
+            if k in ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit", "strategy")}
+    spec.update(replicas=replicas, selector=selector, template=template)
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": cfg.canary_name, "namespace": meta.get("namespace"),
+                         "labels": {**(meta.get("labels") or {}), TRACK_LABEL: "canary"},
+                         "annotations": state.annotations()},
+            "spec": spec}
+
+
+def target_of(cfg: CanaryConfig) -> str:
+    return template_hash({"image": cfg.image, "container": cfg.container, "env": cfg.env,
+                          "canary_env": cfg.canary_env})
+
+
+def stable_runs_target(stable: dict[str, Any], cfg: CanaryConfig) -> bool:
+    container = _container(stable["spec"]["template"], cfg.container)
+    env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+    return container.get("image") == cfg.image and all(env.get(k) == v for k, v in cfg.env.items())
+
+
+# -- the run ----------------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One `mlgate canary` run: configuration, clients, and the evidence it collects."""
+
+    cfg: CanaryConfig
+    kube: Kube
+    prom: PrometheusClient
+    stop: Stop = field(default_factory=Stop)
+    clock: Callable[[], float] = time.time
+    log: Callable[[str], None] = print
+    analyses: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    state: CanaryState | None = None
+    stable: dict[str, Any] | None = None
+    router: Any = None
+    exit_hint: int | None = None
+
+    # .. cluster helpers
+    def _record(self, action: str, **details: Any) -> None:
+        self.actions.append({"action": action, "at": round(self.clock(), 3), **details})
+        self.log(f"canary: {action} " + " ".join(f"{k}={v}" for k, v in details.items()))
+
+    def save_state(self) -> None:
+        assert self.state is not None
+        self.state.updated = self.clock()
+        self.kube.patch_deployment(self.cfg.namespace, self.cfg.canary_name,
+                                   {"metadata": {"annotations": self.state.annotations()}})
+
+    def router_ctx(self) -> RouterContext:
+        assert self.state is not None
+        return RouterContext(self.cfg.namespace, self.cfg.deployment, self.cfg.canary_name,
+                             self.state.stable_replicas, self.cfg.router)
+
+    def apply_changes(self, changes: list[Change]) -> None:
+        for change in changes:
+            if change.method == "scale":
+                self.kube.scale(change.namespace, change.name, int(change.replicas or 0))
+            elif change.method == "apply":
+                self.kube.apply(change.kind, change.namespace, change.name, change.body)
+            elif change.method == "delete":
+                self.kube.delete(change.kind, change.namespace, change.name)
+            self._record("change", what=change.describe())
+
+    def set_weight(self, weight: int) -> dict[str, Any]:
+        ctx = self.router_ctx()
+        kind = self.cfg.router.get("kind", "replicas")
+        if kind == "replicas":
+            changes, info = self.router.route(ctx, weight)
+        else:
+            # weight routers: canary capacity first, then the route
+            self.kube.scale(self.cfg.namespace, self.cfg.canary_name, self.router.canary_replicas(ctx, weight))
+            obj_kind, name = ("HTTPRoute", self.cfg.router.get("route")) if kind == "gateway_api" else \
+                ("Ingress", self.cfg.router.get("ingress"))
+            if not name:
+                raise InputError(f"canary.router: kind {kind} needs "
+                                 f"{'route' if kind == 'gateway_api' else 'ingress'}")
+            current = self.kube.get(obj_kind, self.cfg.namespace, name)
+            if current is None:
+                raise InputError(f"{obj_kind} {self.cfg.namespace}/{name} not found")
+            changes, info = self.router.route(ctx, weight, current)
+        self.apply_changes(changes)
+        return info
+
+    def wait_ready(self, name: str, what: str) -> None:
+        """Wait (bounded by rollout_timeout, stop-aware) until a Deployment's pods are updated and available."""
+        deadline = self.clock() + self.cfg.rollout_timeout
+        while True:
+            dep = self.kube.deployment(self.cfg.namespace, name)
+            if dep is None:
+                raise InfraError(f"Deployment {self.cfg.namespace}/{name} disappeared during the canary")
+            spec, status = dep.get("spec", {}), dep.get("status", {}) or {}
+            want = int(spec.get("replicas", 1))
+            done = (status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
+                    and int(status.get("updatedReplicas") or 0) >= want
+                    and int(status.get("availableReplicas") or 0) >= want
+                    and int(status.get("replicas") or 0) <= want)
+            if done:
+                return
+            if self.clock() > deadline:
+                raise InfraError(f"{what}: Deployment {name} not ready after {self.cfg.rollout_timeout:g} s "
+                                 f"({status.get('availableReplicas') or 0}/{want} available)")
+            if self.stop.sleep(0.5):
+                raise Interrupted(f"{self.stop.signal} while waiting for {name}")
+
+    # .. analysis
+    def measure(self, weight_info: dict[str, Any]) -> tuple[list[Observation], list[dict[str, Any]], list[str]]:
+        """Query every metric for both tracks over the window ending now. InfraError propagates."""
+        cfg = self.cfg
+        target = Target(cfg.namespace, cfg.deployment, cfg.window, cfg.selector, cfg.names)
+        end = self.clock()
+        window_s = parse_duration(cfg.window, "canary.analysis.window")
+        start = end - window_s
+        records: list[dict[str, Any]] = []
+        problems: list[str] = []
+        stable_serves = weight_info.get("effective_weight", 0) < 100
+
+        def instant(metric: str, side: str, query: str) -> float | None:
+            try:
+                value = self.prom.value(query, at=end)
+                records.append({"metric": metric, "side": side, "kind": "instant", "query": query, "value": value})
+                return value
+            except NoData as exc:
+                records.append({"metric": metric, "side": side, "kind": "instant", "query": query, "value": None,
+                                "no_data": exc.why})
+                return None
+
+        # traffic first: too little traffic is reported as such
+        requests_query = "sum(increase({requests}{{selector}}[{window}]))"
+        traffic = {}
+        for side in ("canary", "stable"):
+            if side == "stable" and not stable_serves:
+                continue
+            traffic[side] = instant("requests", side, render(requests_query, target, side))
+            if traffic[side] is None or traffic[side] < cfg.min_requests:
+                problems.append(f"too little traffic on {side}: {traffic[side] or 0:.0f} requests in {cfg.window} "
+                                f"(min_requests {cfg.min_requests:g})")
+        observations: list[Observation] = []
+        if not stable_serves:
+            problems_note = "stable serves no traffic at this weight: comparisons and pair metrics skipped"
+            records.append({"metric": "-", "side": "-", "kind": "note", "query": "", "value": None,
+                            "note": problems_note})
+        for spec in cfg.metrics:
+            if not stable_serves:
+                if spec.scope == "pair":
+                    continue
+                spec = dataclasses.replace(spec, compare=False, max_increase=None)
+            obs = Observation(spec)
+            if spec.scope == "pair":
+                query = render(spec.query, target)
+                obs.queries["pair"] = query
+                if stable_serves:
+                    obs.canary = instant(spec.name, "pair", query)
+                else:
+                    obs.missing["canary"] = "stable serves no traffic at this weight"
+                if obs.canary is None:
+                    obs.missing.setdefault("canary", "no samples")
+                observations.append(obs)
+                continue
+            for side in ("canary", "stable"):
+                query = render(spec.query, target, side)
+                obs.queries[side] = query
+                if side == "stable" and not stable_serves:
+                    obs.missing[side] = "stable serves no traffic at this weight"
+                    continue
+                if traffic.get(side) is None or traffic[side] < cfg.min_requests:
+                    obs.missing[side] = f"too little traffic ({traffic.get(side) or 0:.0f} requests)"
+                    continue
+                value = instant(spec.name, side, query)
+                setattr(obs, side, value)
+                if value is None:
+                    obs.missing[side] = "no samples"
+                if spec.compare and "compare" in cfg.judges:
+                    points = self.prom.values(query, start, end, cfg.resolution)
+                    records.append({"metric": spec.name, "side": side, "kind": "range", "query": query,
+                                    "start": start, "end": end, "step": cfg.resolution,
+                                    "points": [[round(t, 3), v] for t, v in points]})
+                    setattr(obs, f"{side}_points", [v for _, v in points])
+            observations.append(obs)
+        return observations, records, problems
+
+    def analyse(self, step_index: int, weight_info: dict[str, Any]) -> dict[str, Any]:
+        cfg = self.cfg
+        final = step_index == len(cfg.steps) - 1
+        entry: dict[str, Any] = {"step": step_index + 1, "weight": weight_info.get("weight"),
+                                 "effective_weight": weight_info.get("effective_weight"),
+                                 "at": round(self.clock(), 3), "window": cfg.window}
+        try:
+            observations, records, problems = self.measure(weight_info)
+        except InfraError as exc:
+            entry.update(outcome="error", why=str(exc), measurements=[])
+            self.analyses.append(entry)
+            return entry
+        verdicts: list[JudgeVerdict] = []
+        if "threshold" in cfg.judges:
+            v = threshold_judge(observations, cfg.no_data)
+            if v:
+                verdicts.append(v)
+        if "compare" in cfg.judges:
+            settings = CompareSettings(**{**cfg.compare.__dict__, "final": final})
+            v = compare_judge(observations, settings)
+            if v:
+                verdicts.append(v)
+        outcome = combine([v.outcome for v in verdicts])
+        why = "; ".join(f"{v.judge}: {v.outcome} ({v.why})" for v in verdicts) or "no judge had a metric"
+        if problems:
+            why = "; ".join(problems) + "; " + why
+        entry.update(outcome=outcome, why=why, problems=problems, judges=[v.to_dict() for v in verdicts],
+                     measurements=records)
+        self.analyses.append(entry)
+        return entry
+
+    # .. promote / roll back
+    def promote(self) -> None:
+        assert self.state is not None and self.stable is not None
+        cfg = self.cfg
+        self.state.phase = "promoting"
+        self.state.record(event="promoting")
+        self.save_state()
+        template = promoted_template(self.stable["spec"]["template"], cfg)
+        container = _container(template, cfg.container)
+        patch_container: dict[str, Any] = {"name": container["name"], "image": cfg.image}
+        if cfg.env:
+            patch_container["env"] = [{"name": k, "value": v} for k, v in cfg.env.items()]
+        self.kube.patch_deployment(cfg.namespace, cfg.deployment, {"spec": {
+            "replicas": self.state.stable_replicas,
+            "template": {"spec": {"containers": [patch_container]}}}})
+        self._record("promote", deployment=cfg.deployment, image=cfg.image)
+        self.wait_ready(cfg.deployment, "promotion")
+        kind = cfg.router.get("kind", "replicas")
+        if kind != "replicas":
+            changes, _ = self.router.route(self.router_ctx(), 0, self.kube.get(
+                "HTTPRoute" if kind == "gateway_api" else "Ingress", cfg.namespace,
+                cfg.router.get("route") if kind == "gateway_api" else cfg.router.get("ingress")))
+            self.apply_changes(changes + self.router.cleanup(self.router_ctx()))
+        self.state.phase = "promoted"
+        self.state.reason = "every step passed its analysis"
+        self.state.record(event="promoted")
+        self.save_state()
+        self.kube.delete_deployment(cfg.namespace, cfg.canary_name)
+        self._record("canary removed", deployment=cfg.canary_name)
+
+    def rollback(self, reason: str) -> None:
+        assert self.state is not None
+        self.state.phase = "rolling_back"
+        self.state.reason = reason
+        self.state.record(event="rolling_back", reason=reason)
+        self.save_state()
+        self.set_weight(0)
+        self.kube.scale(self.cfg.namespace, self.cfg.canary_name, 0)
+        self.wait_ready(self.cfg.deployment, "rollback")
+        self.state.phase = "rolled_back"
+        self.state.record(event="rolled_back", reason=reason)
+        self.save_state()
+        self._record("rollback", reason=reason)
+
+    # .. the loop
+    def execute(self) -> str:
+        """Run to a verdict: promoted, rolled_back, held, interrupted (state recorded)."""
+        cfg = self.cfg
+        self.stable = self.kube.deployment(cfg.namespace, cfg.deployment)
+        if self.stable is None:
+            raise InputError(f"stable Deployment {cfg.namespace}/{cfg.deployment} not found")
+        self.router = make_router(cfg.router.get("kind", "replicas"))
+        canary = self.kube.deployment(cfg.namespace, cfg.canary_name)
+        existing = CanaryState.from_annotations((canary or {}).get("metadata", {}).get("annotations"))
+        target = target_of(cfg)
+        stable_replicas = int(self.stable["spec"].get("replicas") or 1)
+        if existing is not None and existing.phase not in ("rolled_back", "promoted"):
+            stable_replicas = existing.stable_replicas  # the stable Deployment is scaled down mid-canary
+        plan = plan_run(existing, target, cfg.image, cfg.steps, stable_replicas,
+                        target if stable_runs_target(self.stable, cfg) and canary is None else None, cfg.restart)
+        self.state = plan.state
+        self._record("plan", kind=plan.kind, why=plan.why)
+        if plan.kind == "done":
+            return self.state.phase
+        if plan.kind == "finish_promote":
+            self.promote()
+            return "promoted"
+        if plan.kind == "finish_rollback":
+            self.rollback(self.state.reason or "an interrupted rollback was finished")
+            return "rolled_back"
+        if plan.kind == "start":
+            if existing is not None and existing.phase not in ("rolled_back", "promoted"):
+                self.state.stable_replicas = existing.stable_replicas
+            self.state.record(event="start", image=cfg.image)
+            replicas = self.router.canary_replicas(self.router_ctx(), cfg.steps[0])
+            body = canary_deployment(self.stable, cfg, 0, self.state)
+            if canary is None:
+                self.kube.create_deployment(cfg.namespace, body)
+            else:
+                body["metadata"]["resourceVersion"] = canary["metadata"].get("resourceVersion")
+                self.kube.replace_deployment(cfg.namespace, body)
+            self._record("canary created", deployment=cfg.canary_name, image=cfg.image, replicas=replicas)
+            if cfg.router.get("kind", "replicas") != "replicas":
+                svc_name = cfg.router.get("service") or cfg.deployment
+                svc = self.kube.service(cfg.namespace, svc_name)
+                if svc is None:
+                    raise InputError(f"Service {cfg.namespace}/{svc_name} not found (canary.router.service)")
+                body_svc = canary_service(svc, cfg.router.get("canary_service"))
+                self.kube.apply("Service", cfg.namespace, body_svc["metadata"]["name"], body_svc)
+        else:
+            self.state.record(event="resume", step=self.state.step + 1)
+            self.save_state()
+        max_rounds = len(cfg.steps) * (cfg.failure_limit + cfg.inconclusive_limit + cfg.error_limit + 2) + 2
+        for _ in range(max_rounds):
+            step = self.state.step
+            weight = cfg.steps[step]
+            self.save_state()  # the step is recorded before its weight is set
+            info = self.set_weight(weight)
+            self._record("weight", step=step + 1, **info)
+            self.wait_ready(cfg.canary_name, f"step {step + 1}")
+            if self.stop.sleep(cfg.interval):
+                raise Interrupted(f"{self.stop.signal} during step {step + 1}")
+            entry = self.analyse(step, info)
+            outcome = entry["outcome"]
+            self.state.record(event="analysis", step=step + 1, weight=weight, outcome=outcome)
+            self.log(f"canary: step {step + 1} ({weight}%): {outcome}: {entry['why']}")
+            if outcome == "error":
+                self.state.errors += 1
+                if self.state.errors >= cfg.error_limit:
+                    self.exit_hint = 3
+                    self.rollback(f"analysis failed {self.state.errors} time(s) in a row: {entry['why']}")
+                    return "rolled_back"
+                continue
+            self.state.errors = 0
+            if outcome == "fail":
+                self.state.failed_checks += 1
+                if self.state.failed_checks >= cfg.failure_limit:
+                    self.rollback(f"step {step + 1} ({weight}%): {entry['why']}")
+                    return "rolled_back"
+                continue
+            if outcome == "inconclusive":
+                self.state.inconclusive += 1
+                if self.state.inconclusive >= cfg.inconclusive_limit:
+                    reason = f"{self.state.inconclusive} inconclusive analyses at step {step + 1}: {entry['why']}"
+                    if cfg.on_inconclusive_limit == "hold":
+                        self.state.phase = "held"
+                        self.state.reason = reason
+                        self.save_state()
+                        return "held"
+                    self.rollback(reason)
+                    return "rolled_back"
+                continue
+            # pass, or marginal before the last step
+            self.state.inconclusive = 0
+            if step + 1 >= len(cfg.steps):
+                self.promote()
+                return "promoted"
+            self.state.step = step + 1
+        self.rollback(f"no verdict after {max_rounds} analyses")
+        return "rolled_back"
+
+
+# -- report -----------------------------------------------------------------------------------------------------
+def timeline_chart(analyses: list[dict[str, Any]], metrics: list[MetricSpec], path: Path) -> Path | None:
+    """One panel per metric: canary and stable values over time (range points and step values), thresholds."""
+    series: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    steps: list[tuple[float, int]] = []
+    for entry in analyses:
+        steps.append((entry["at"], entry.get("weight") or 0))
+        for m in entry.get("measurements", []):
+            side = m["side"]
+            bucket = series.setdefault(m["metric"], {})
+            if m["kind"] == "range":
+                bucket.setdefault(side, []).extend((t, v) for t, v in m["points"])
+            elif m.get("value") is not None:
+                bucket.setdefault(f"{side} (step)", []).append((entry["at"], m["value"]))
+    names = [s.name for s in metrics if s.name in series]
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = min(t for entry in series.values() for pts in entry.values() for t, _ in pts)
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.2 * len(names)), sharex=True, squeeze=False)
+    by_name = {s.name: s for s in metrics}
+    colours = {"canary": "tab:orange", "stable": "tab:blue", "pair": "tab:purple"}
+    for ax, name in zip(axes[:, 0], names):
+        for label, pts in sorted(series[name].items()):
+            pts = sorted(pts)
+            xs, ys = [t - t0 for t, _ in pts], [v for _, v in pts]
+            side = label.split()[0]
+            if label.endswith("(step)"):
+                ax.plot(xs, ys, "o", color=colours.get(side, "k"), label=label, markersize=5)
+            else:
+                ax.plot(xs, ys, "-", color=colours.get(side, "k"), label=label, linewidth=1)
+        spec = by_name[name]
+        for bound, style in ((spec.max, "--"), (spec.min, ":")):
+            if bound is not None:
+                ax.axhline(bound, color="tab:red", linestyle=style, linewidth=1,
+                           label=f"{'max' if style == '--' else 'min'} {bound:g}")
+        for at, weight in steps:
+            ax.axvline(at - t0, color="0.85", linewidth=0.8)
+        ax.set_ylabel(name, fontsize=8)
+        ax.legend(fontsize=6, loc="upper left")
+    axes[-1, 0].set_xlabel("seconds since the first analysis window (grey lines: analyses)")
+    fig.suptitle("canary analysis timeline", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _table(analyses: list[dict[str, Any]]) -> str:
+    rows = ["| step | weight | outcome | why |", "|---|---|---|---|"]
+    for a in analyses:
+        why = str(a.get("why", "")).replace("|", "\\|")
+        rows.append(f"| {a['step']} | {a.get('effective_weight', a.get('weight'))}% | {a['outcome']} | {why[:300]} |")
+    return "\n".join(rows)
+
+
+def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path | None = None) -> GateResult:
+    cfg, state = run.cfg, run.state
+    checks: list[Check] = []
+    for a in run.analyses:
+        status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.WARN,
+                  "fail": Status.FAIL, "error": Status.ERROR}[a["outcome"]]
+        checks.append(Check(name=f"step {a['step']} ({a.get('weight')}%)", status=status, value=a["outcome"],
+                            why=a["why"], details={"effective_weight": a.get("effective_weight")}))
+    reason = state.reason if state else ""
+    final_status = {"promoted": Status.PASS, "rolled_back": Status.FAIL, "held": Status.FAIL,
+                    "interrupted": Status.ERROR, "error": Status.ERROR}.get(verdict, Status.ERROR)
+    why = {"promoted": f"promoted {cfg.image}: {reason or 'every step passed'}",
+           "rolled_back": f"rolled back {cfg.image}: {reason}",
+           "held": f"canary held at its weight: {reason}",
+           "interrupted": f"interrupted; state recorded on {cfg.canary_name}, re-run to resume: {error}",
+           "error": f"stopped without promoting: {error}"}.get(verdict, str(error))
+    checks.append(Check(name="verdict", status=final_status, value=verdict, why=why))
+    evidence: dict[str, Any] = {
+        "canary": {"namespace": cfg.namespace, "stable": cfg.deployment, "canary": cfg.canary_name,
+                   "image": cfg.image, "steps": cfg.steps, "interval_s": cfg.interval, "router": cfg.router,
+                   "window": cfg.window, "judges": cfg.judges, "prometheus": run.prom.url},
+        "verdict": verdict, "reason": reason, "analyses": run.analyses, "actions": run.actions,
+        "state": (state.annotations() if state else {}),
+    }
+    if run.analyses:
+        evidence["tables"] = {"canary steps": _table(run.analyses)}
+    result = GateResult(gate="canary", checks=checks, evidence=evidence,
+                        summary={"verdict": verdict, "step": (state.step + 1) if state else 0,
+                                 "weight": state.weight if state else 0, "reason": reason or (error or "")})
+    if report_dir is not None and run.analyses:
+        try:
+            chart = timeline_chart(run.analyses, cfg.metrics, report_dir / "canary-timeline.png")
+            if chart:
+                result.artifacts["canary timeline"] = str(chart)
+        except Exception as exc:  # a chart never decides anything
+            evidence["chart_error"] = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def run_canary(section: dict[str, Any], report_dir: Path, kube: Kube | None = None,
+               prom: PrometheusClient | None = None, stop: Stop | None = None,
+               kubeconfig: str | None = None, log: Callable[[str], None] = print) -> GateResult:
+    cfg = CanaryConfig.from_section(section)
+    p = cfg.prometheus
+    if prom is None:
+        if not p.get("url"):
+            raise InputError("canary.prometheus.url is required (policy, --prometheus-url or MLGATE_PROMETHEUS_URL)")
+        prom = PrometheusClient(p["url"], timeout=parse_duration(p.get("timeout", 10), "canary.prometheus.timeout"),
+                                retries=int(p.get("retries", 3)), backoff=float(p.get("backoff", 0.5)))
+    kube = kube or Kube.connect(kubeconfig or section.get("kubeconfig"), section.get("context"))
+    stop = stop or Stop()
+    installed = not stop._previous
+    if installed:
+        stop.install()
+    run = Run(cfg, kube, prom, stop=stop, log=log)
+    verdict, error, hint = "error", None, None
+    try:
+        verdict = run.execute()
+        hint = run.exit_hint
+    except Interrupted as exc:
+        verdict, error, hint = "interrupted", str(exc), None
+        if run.state is not None:
+            run.state.record(event="interrupted", why=str(exc))
+            try:
+                run.save_state()
+            except Exception as save_exc:  # noqa: BLE001 - reported, the recorded step still stands
+                error += f" (saving the state failed: {save_exc})"
+    except (InfraError, InputError) as exc:
+        verdict, error, hint = "error", str(exc), exc.exit_code
+        if run.state is not None and run.state.phase in ("progressing",):
+            try:
+                run.state.record(event="error", why=str(exc))
+                run.save_state()
+            except Exception:  # noqa: BLE001 - the cluster may be the thing that failed
+                pass
+    finally:
+        if installed:
+            stop.uninstall()
+    result = result_of(run, verdict, error, report_dir)
+    if hint in (2, 3):
+        result.exit_code_hint = hint
+        result.checks.insert(0, Check(name="gate", status=Status.ERROR,
+                                      why=error or (run.state.reason if run.state else "error")))
+    return result

@@ -1,0 +1,181 @@
+"""Pictures for the reports: PNGs written to the report folder, their paths put in GateResult.artifacts.
+
+matplotlib is imported only when a picture is drawn, with the Agg backend (no display needed). Pictures are
+evidence for a reader, never part of a verdict: when matplotlib is missing, or MLGATE_PLOTS=0, no picture is
+drawn and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_BLUE, _ORANGE, _GREY, _RED = "#4c72b0", "#dd8452", "#8c8c8c", "#c44e52"
+
+
+def enabled() -> bool:
+    return os.environ.get("MLGATE_PLOTS", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:80] or "plot"
+
+
+def _save(fig: Any, report_dir: Path, name: str) -> str:
+    plt = _pyplot()
+    report_dir.mkdir(parents=True, exist_ok=True)
+    path = report_dir / f"{slug(name)}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
+
+
+def _safely(draw) -> dict[str, str]:
+    """Run a drawing function; a missing matplotlib means no pictures, not a failed gate."""
+    if not enabled():
+        return {}
+    try:
+        return draw()
+    except ImportError:
+        return {}
+
+
+# ------------------------------------------------------------------------------------------------- bias
+def group_bars(report_dir: Path, name: str, title: str, groups: Sequence[str], values: Sequence[float],
+               intervals: Sequence[tuple[float, float] | None], judged: Sequence[bool],
+               lines: Sequence[tuple[float, str]] = (), overall: float | None = None) -> dict[str, str]:
+    """Per-group bars with their intervals; excluded groups hatched; threshold lines dashed in red."""
+
+    def draw() -> dict[str, str]:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(groups) + 2.5), 3.8))
+        x = np.arange(len(groups))
+        heights = np.nan_to_num(np.asarray(values, dtype=float), nan=0.0)
+        colours = [_BLUE if j else _GREY for j in judged]
+        bars = ax.bar(x, heights, color=colours)
+        for bar, ok, value in zip(bars, judged, values):
+            if not ok:
+                bar.set_hatch("//")
+            if value is None or not np.isfinite(value):
+                ax.annotate("undefined", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom",
+                            fontsize=8, rotation=90)
+        low = [v - i[0] if i and np.isfinite(v) else 0 for v, i in zip(heights, intervals)]
+        high = [i[1] - v if i and np.isfinite(v) else 0 for v, i in zip(heights, intervals)]
+        ax.errorbar(x, heights, yerr=[np.maximum(low, 0), np.maximum(high, 0)], fmt="none", ecolor="black",
+                    capsize=4, linewidth=1)
+        if overall is not None and np.isfinite(overall):
+            ax.axhline(overall, color=_GREY, linestyle=":", linewidth=1, label=f"overall {overall:.3g}")
+        for level, label in lines:
+            if np.isfinite(level):
+                ax.axhline(level, color=_RED, linestyle="--", linewidth=1.2, label=label)
+        ax.set_xticks(x, list(groups), rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+        ax.set_title(title, fontsize=10)
+        if lines or overall is not None:
+            ax.legend(fontsize=8, loc="best")
+        ax.set_ylim(bottom=0)
+        return {title: _save(fig, report_dir, name)}
+
+    return _safely(draw)
+
+
+# ------------------------------------------------------------------------------------------------ drift
+def drift_histograms(columns: Sequence[Any], report_dir: Path, limit: int = 12) -> dict[str, str]:
+    """Reference vs current histograms of the drifted columns, one panel each, in one picture.
+
+    `columns` are gates.drift_stats.ColumnDrift results carrying `.plot` data; one figure (not one per column)
+    keeps the cost of drawing flat, which matters when many columns of a large table drift.
+    """
+    chosen = [c for c in columns if getattr(c, "plot", None)][:limit]
+    if not chosen:
+        return {}
+
+    def draw() -> dict[str, str]:
+        plt = _pyplot()
+        per_row = min(3, len(chosen))
+        rows = (len(chosen) + per_row - 1) // per_row
+        fig, axes = plt.subplots(rows, per_row, figsize=(4.6 * per_row, 3.2 * rows), squeeze=False)
+        for ax, column in zip(axes.flat, chosen):
+            _drift_panel(ax, column)
+        for ax in list(axes.flat)[len(chosen):]:
+            ax.set_visible(False)
+        more = len([c for c in columns if getattr(c, "plot", None)]) - len(chosen)
+        title = "Drifted columns: reference vs current" + (f" (first {len(chosen)}; {more} more)" if more else "")
+        fig.suptitle(title, fontsize=11)
+        return {title: _save(fig, report_dir, "drift-histograms")}
+
+    return _safely(draw)
+
+
+def _drift_panel(ax: Any, column: Any) -> None:
+    data = column.plot
+    if data["kind"] == "numeric":
+        edges = np.asarray(data["edges"])
+        ax.stairs(data["reference"], edges, fill=True, color=_BLUE, alpha=0.45, label="reference")
+        ax.stairs(data["current"], edges, fill=True, color=_ORANGE, alpha=0.45, label="current")
+        ax.set_ylabel("density", fontsize=8)
+    else:
+        names = [str(c) for c in data["categories"]]
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, data["reference"], width=0.4, color=_BLUE, label="reference")
+        ax.bar(x + 0.2, data["current"], width=0.4, color=_ORANGE, label="current")
+        ax.set_xticks(x, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center")
+        ax.set_ylabel("share", fontsize=8)
+    ax.tick_params(labelsize=7)
+    statistic = f"{column.statistic:.3g}" if column.statistic is not None else "–"
+    ax.set_title(f"{column.column}: {column.test} {statistic} (threshold {column.threshold:g})"
+                 if column.test else column.column, fontsize=9)
+    ax.legend(fontsize=7)
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def metric_curves(candidate: Any, baseline: Any, report_dir: Path) -> dict[str, str]:
+    """ROC and precision-recall curves of the candidate (and the baseline) for a binary task with scores."""
+    if getattr(candidate, "task", None) != "binary" or candidate.score is None or np.unique(candidate.y).size < 2:
+        return {}
+
+    def draw() -> dict[str, str]:
+        from sklearn.metrics import auc, precision_recall_curve, roc_curve
+
+        plt = _pyplot()
+        models = [("candidate", candidate, _BLUE)]
+        if baseline is not None and baseline.score is not None:
+            models.append(("baseline", baseline, _ORANGE))
+        out: dict[str, str] = {}
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        for label, p, colour in models:
+            fpr, tpr, _ = roc_curve(p.y, p.score)
+            ax.plot(fpr, tpr, color=colour, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+        ax.plot([0, 1], [0, 1], color=_GREY, linestyle=":", linewidth=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC curve", fontsize=10)
+        ax.legend(fontsize=8, loc="lower right")
+        out["ROC curve"] = _save(fig, report_dir, "metrics-roc")
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        for label, p, colour in models:
+            precision, recall, _ = precision_recall_curve(p.y, p.score)
+            ax.step(recall, precision, where="post", color=colour, label=label)
+        ax.axhline(float(np.mean(candidate.y)), color=_GREY, linestyle=":", linewidth=1, label="base rate")
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall curve", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+        out["Precision-recall curve"] = _save(fig, report_dir, "metrics-precision-recall")
+        return out
+
+    return _safely(draw)

@@ -1,0 +1,86 @@
+"""Shared fixtures: a clean environment (no GitHub Actions variables leak in or out) and CLI runners.
+
+`cli` runs `gates.cli.main` in-process (fast; the same code path as the console script, including the
+one-line error handling); `cli_subprocess` runs `python -m gates.cli` for end-to-end checks. Both work in
+tmp_path, so no report or audit trail lands in the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.cluster.fixtures"]
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Variables that would make a test run write into the real job's outputs, or change where reports go.
+LEAKY_ENV = ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE", "MLGATE_POLICY",
+             "MLGATE_REPORT_DIR", "MLGATE_AUDIT_LOG")
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in LEAKY_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """Call the CLI entry point in-process, in tmp_path; returns (exit code, stdout, stderr)."""
+    from gates.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            main(list(map(str, args)))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            for key in env or {}:
+                monkeypatch.delenv(key, raising=False)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return invoke
+
+
+def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def cli_subprocess(tmp_path: Path):
+    """Run `python -m gates.cli ...` in tmp_path (or `cwd`)."""
+
+    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+               timeout: float = 120) -> CliResult:
+        completed = subprocess.run([sys.executable, "-m", "gates.cli", *map(str, args)], cwd=cwd or tmp_path,
+                                   capture_output=True, text=True, env=clean_environ(env), timeout=timeout,
+                                   check=False)
+        return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+    return invoke

@@ -1,0 +1,259 @@
+"""`mlgate canary` end to end: real control plane + FakeNode running the example model service as local processes,
+a real Prometheus scraping the pods, and a bounded load generator spreading requests over the Service's endpoints.
+
+Short on purpose: two steps (50%, 100%), intervals of 5 s, 10 s rate windows, 1 s scrapes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gates.deploy.canary_state import STATE_ANNOTATION
+from tests.prom.harness import LoadGenerator, PrometheusServer, available
+
+pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.timeout(420),
+              pytest.mark.skipif(not available(), reason="needs the prometheus binary")]
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGE = "mlgate.test/model"
+GOLDEN = [json.loads(line)["input"] for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines()
+          if line.strip()]
+RUN_SERVICE = f"import sys, runpy; sys.path.insert(0, {str(ROOT)!r}); runpy.run_module('examples.service', run_name='__main__')"
+PORT = 8080
+
+
+@pytest.fixture(scope="module")
+def fake_images():
+    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7")}
+
+
+class World:
+    """Namespace, stable Deployment + Service, Prometheus, load, and a sync thread feeding both with pod IPs."""
+
+    def __init__(self, kube, tmp: Path):
+        from kubernetes import client
+
+        self.kube, self.tmp = kube, tmp
+        self.ns = f"canary-{uuid.uuid4().hex[:6]}"
+        self.api = kube.api_client()
+        self.apps, self.core = client.AppsV1Api(self.api), client.CoreV1Api(self.api)
+        self.addresses: list[str] = []
+        self.prom = PrometheusServer([])
+        self._stop = threading.Event()
+        self._sync = threading.Thread(target=self._sync_loop, daemon=True)
+        self.load: LoadGenerator | None = None
+
+    def setup(self) -> "World":
+        self.kube.create_namespace(self.ns)
+        self.core.create_namespaced_service(self.ns, {
+            "metadata": {"name": "model"},
+            "spec": {"selector": {"app": "model"}, "ports": [{"port": 80, "targetPort": PORT}]}})
+        self.apps.create_namespaced_deployment(self.ns, {
+            "metadata": {"name": "model", "labels": {"app": "model"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "model"}},
+                     "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                     "template": {"metadata": {"labels": {"app": "model"}}, "spec": {"containers": [{
+                         "name": "model", "image": f"{IMAGE}:v1",
+                         "env": [{"name": "PORT", "value": str(PORT)}, {"name": "TRACK", "value": "stable"},
+                                 {"name": "MODEL_VERSION", "value": "v1"}],
+                         "ports": [{"containerPort": PORT}],
+                         "readinessProbe": {"httpGet": {"path": "/ready", "port": PORT},
+                                            "periodSeconds": 1}}]}}}})
+        self.prom.start()
+        self._sync.start()
+        self.wait(lambda: len(self.addresses) >= 2, 90, "stable pods ready")
+        self.load = LoadGenerator(lambda: self.addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
+                                  rate=120, max_seconds=400, workers=6).start()
+        self.prom.wait_for(f'sum(rate(model_requests_total{{namespace="{self.ns}"}}[10s]))', timeout=60)
+        return self
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                pods = self.core.list_namespaced_pod(self.ns).items
+                targets, ready = [], []
+                for pod in pods:
+                    ip = pod.status.pod_ip
+                    if not ip or pod.metadata.deletion_timestamp or pod.status.phase != "Running":
+                        continue
+                    assert ip.startswith("127."), ip
+                    targets.append((f"{ip}:{PORT}", {"namespace": self.ns,
+                                                      "deployment": pod.metadata.labels.get("app", "")}))
+                    # the Service's endpoints: ready pods matching its selector (the endpoints controller
+                    # cannot publish loopback pod IPs, so the load generator computes them the same way)
+                    conditions = {c.type: c.status for c in pod.status.conditions or []}
+                    if pod.metadata.labels.get("app") == "model" and conditions.get("Ready") == "True":
+                        ready.append(f"{ip}:{PORT}")
+                self.prom.set_targets(targets)
+                self.addresses = ready
+            except Exception:  # noqa: BLE001 - the next round retries
+                pass
+
+    @staticmethod
+    def wait(predicate, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.3)
+        raise TimeoutError(what)
+
+    def close(self) -> None:
+        self._stop.set()
+        if self.load:
+            self.load.stop()
+        self._sync.join(5)
+        self.prom.close()
+        try:
+            self.kube.delete_namespace(self.ns)
+        except Exception:  # noqa: BLE001
+            pass
+
+    # .. helpers
+    def deployment(self, name: str):
+        from kubernetes.client import ApiException
+
+        try:
+            return self.apps.read_namespaced_deployment(name, self.ns)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def state(self) -> dict | None:
+        dep = self.deployment("model-canary")
+        raw = (dep.metadata.annotations or {}).get(STATE_ANNOTATION) if dep else None
+        return json.loads(raw) if raw else None
+
+    def stable_image(self) -> str:
+        return self.deployment("model").spec.template.spec.containers[0].image
+
+    def policy(self, image: str, canary_env: dict, **analysis) -> Path:
+        path = self.tmp / f"gates-{uuid.uuid4().hex[:6]}.yml"
+        path.write_text(yaml.safe_dump({"version": 1, "canary": {
+            "namespace": self.ns, "deployment": "model", "image": image, "steps": [50, 100], "interval": "5s",
+            "rollout_timeout": "90s", "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
+            "canary_env": {"TRACK": "canary", **canary_env}, "prometheus": {"url": self.prom.url, "retries": 1,
+                                                                             "backoff": 0.2, "timeout": 2},
+            "analysis": {"window": "10s", "min_requests": 10, "error_limit": 1,
+                         "compare": {"min_points": 5},
+                         "metrics": [{"name": "error_rate", "max": 0.05, "critical": True},
+                                     {"name": "latency_p95", "max": 0.15},
+                                     {"name": "score_shift", "max": 0.2, "compare": False}], **analysis}}}))
+        return path
+
+    def start(self, policy: Path) -> subprocess.Popen:
+        env = {**os.environ, "KUBECONFIG": self.kube.kubeconfig}
+        for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
+            env.pop(key, None)
+        return subprocess.Popen([sys.executable, "-m", "gates.cli", "--policy", str(policy), "--report-dir",
+                                 str(self.tmp / "reports"), "canary"], cwd=self.tmp, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def run(self, policy: Path, timeout: float = 150) -> tuple[int, str]:
+        proc = self.start(policy)
+        out, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, out
+
+
+@pytest.fixture(scope="module")
+def world(kube, fake_images, tmp_path_factory):
+    kube.add_images(fake_images)  # module-scoped: set up before the autouse per-test hook adds them
+    w = World(kube, tmp_path_factory.mktemp("canary"))
+    try:
+        yield w.setup()
+    finally:
+        w.close()
+
+
+def report(world) -> dict:
+    return json.loads(next((world.tmp / "reports").glob("*.json")).read_text()) \
+        if list((world.tmp / "reports").glob("*.json")) else {}
+
+
+def test_healthy_canary_is_promoted(world):
+    code, out = world.run(world.policy(f"{IMAGE}:v2", {}))
+    assert code == 0, out
+    assert world.stable_image() == f"{IMAGE}:v2"
+    assert world.deployment("model-canary") is None
+    assert world.deployment("model").spec.replicas == 2
+    assert (world.tmp / "reports" / "canary-timeline.png").exists()
+    audit = [json.loads(x) for x in (world.tmp / "reports" / "audit.jsonl").read_text().splitlines()]
+    assert audit[-1]["gate"] == "canary" and audit[-1]["status"] == "pass"
+
+
+@pytest.mark.parametrize("tag,fault,metric", [
+    ("v3", {"FAULT_ERROR_RATE": "0.3"}, "error_rate"),
+    ("v4", {"FAULT_LATENCY_MS": "250"}, "latency_p95"),
+    ("v5", {"FAULT_SCORE_SHIFT": "0.5"}, "score_shift"),
+])
+def test_regressed_canary_is_rolled_back_at_first_step(world, tag, fault, metric):
+    before = world.stable_image()
+    code, out = world.run(world.policy(f"{IMAGE}:{tag}", fault))
+    assert code == 1, out
+    state = world.state()
+    assert state["phase"] == "rolled_back" and state["step"] == 0, state
+    assert metric in state["reason"], state["reason"]
+    assert world.deployment("model-canary").spec.replicas == 0
+    assert world.deployment("model").spec.replicas == 2 and world.stable_image() == before
+
+
+def _wait_state(world, predicate, timeout, proc):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = world.state()
+        if state and predicate(state):
+            return state
+        if proc.poll() is not None:
+            raise AssertionError(f"mlgate canary ended early: {proc.stdout.read()}")
+        time.sleep(0.2)
+    raise TimeoutError("state not reached")
+
+
+def test_sigterm_then_kill_then_resume(world):
+    policy = world.policy(f"{IMAGE}:v6", {})
+    proc = world.start(policy)
+    # SIGTERM while step 1 waits: the run records the state and exits
+    _wait_state(world, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 1, out
+    state = world.state()
+    assert state["phase"] == "progressing" and state["step"] == 0
+    assert state["history"][-1]["event"] == "interrupted"
+    # re-run, killed (SIGKILL, like a lost runner) once step 2 is recorded
+    proc = world.start(policy)
+    _wait_state(world, lambda s: s["step"] == 1, 90, proc)
+    proc.kill()
+    proc.communicate(timeout=10)
+    assert world.stable_image() != f"{IMAGE}:v6"
+    # the third run resumes at step 2 and promotes
+    code, out = world.run(policy)
+    assert code == 0, out
+    assert "resuming at step 2" in out
+    assert world.stable_image() == f"{IMAGE}:v6" and world.deployment("model-canary") is None
+
+
+def test_prometheus_stopped_mid_canary_never_promotes(world):
+    before = world.stable_image()
+    proc = world.start(world.policy(f"{IMAGE}:v7", {}))
+    _wait_state(world, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
+    world.prom.stop()
+    out, _ = proc.communicate(timeout=150)
+    assert proc.returncode == 3, out
+    assert world.stable_image() == before
+    state = world.state()
+    assert state["phase"] == "rolled_back" and "unreachable" in state["reason"]
+    assert world.deployment("model").spec.replicas == 2

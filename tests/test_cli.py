@@ -1,0 +1,219 @@
+"""The command line: help and version, exit codes, and every bad input as exit 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gates import __version__
+from tests.conftest import clean_environ
+
+HEAVY = ("pandas", "numpy", "sklearn", "scipy", "matplotlib", "pyarrow", "fairlearn", "kubernetes")
+
+
+def test_help_and_version(cli):
+    result = cli("--help")
+    assert result.code == 0
+    for command in ("run", "tests", "metrics", "latency", "audit", "policy"):
+        assert f"  {command} " in result.stdout
+    assert "Exit codes" in result.stdout
+    result = cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"mlgate, version {__version__}"
+    result = cli("metrics", "--help")
+    assert result.code == 0 and "--margin METRIC=VALUE[%]" in result.stdout
+
+
+def test_python_dash_m_entry_point_and_console_script(cli_subprocess):
+    result = cli_subprocess("--version")
+    assert result.code == 0 and __version__ in result.stdout
+    result = cli_subprocess("--help")
+    assert result.code == 0 and "Usage: mlgate" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["metrics", "--help"], ["--version"]])
+def test_help_does_not_import_heavy_modules(tmp_path, args):
+    code = (f"import sys\nfrom gates.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as exc:\n"
+            "    assert exc.code in (0, None), exc.code\n"
+            f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+            "sys.stderr.write(repr(heavy))\n")
+    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                               env=clean_environ(), timeout=60, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.strip() == "[]"
+    # and -X importtime agrees
+    completed = subprocess.run([sys.executable, "-X", "importtime", "-m", "gates.cli", *args], cwd=tmp_path,
+                               capture_output=True, text=True, env=clean_environ(), timeout=60, check=False)
+    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in completed.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert completed.returncode == 0
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+
+
+def make_predictions(tmp_path: Path) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 200
+    label = rng.integers(0, 2, n)
+    frame = pd.DataFrame({"id": np.arange(n), "label": label,
+                          "score": np.round(np.clip(0.4 * label + rng.uniform(0, 0.6, n), 0, 1), 3)})
+    frame.to_csv(tmp_path / "good.csv", index=False)
+    return frame
+
+
+FAST = ("--resamples", "200")
+
+
+def test_exit_codes_pass_and_fail(cli, tmp_path):
+    make_predictions(tmp_path)
+    result = cli("metrics", "--predictions", "good.csv", "--min", "roc_auc=0.7", *FAST)
+    assert result.code == 0, result.stderr
+    assert result.stderr == ""
+    assert "verdict: metrics pass" in result.stdout
+    assert (tmp_path / "mlgate-reports" / "mlgate.json").is_file()
+    assert (tmp_path / "mlgate-reports" / "audit.jsonl").is_file()
+    result = cli("metrics", "--predictions", "good.csv", "--min", "roc_auc=0.99", *FAST)
+    assert result.code == 1
+    assert "metrics/roc_auc fail: roc_auc" in result.stdout
+    assert result.stderr == ""
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """name -> (arguments, fragment the one-line message must contain)."""
+    frame = make_predictions(tmp_path)
+
+    def variant(name: str, change) -> str:
+        copy = frame.copy()
+        copy["score"] = copy["score"].astype(object)
+        change(copy)
+        copy.to_csv(tmp_path / name, index=False)
+        return name
+
+    (tmp_path / "empty.csv").write_text("")
+    frame.iloc[:150].to_csv(tmp_path / "short.csv", index=False)
+    variant("text.csv", lambda f: f.__setitem__("score", f["score"].where(f.index != 4, "high")))
+    variant("nan.csv", lambda f: f.__setitem__("score", f["score"].where(f.index != 6, np.nan)))
+    variant("inf.csv", lambda f: f.__setitem__("score", f["score"].where(f.index != 6, np.inf)))
+    variant("outside.csv", lambda f: f.__setitem__("score", f["score"].where(f.index != 8, 1.5)))
+    variant("classes.csv", lambda f: f.__setitem__("label", f["label"].where(f.index != 9, 2)))
+    raw = (tmp_path / "good.csv").read_bytes().replace(b"\n5,", "\n5\xe9,".encode("latin-1"), 1)
+    (tmp_path / "latin1.csv").write_bytes(raw)
+    policy = "version: 1\nmetrics:\n  predictions: good.csv\n  classes: [0, 1]\n{extra}"
+    (tmp_path / "classes.yml").write_text(policy.format(extra="").replace("good.csv", "classes.csv"))
+    (tmp_path / "gates.yml").write_text(policy.format(extra="  thresholds:\n    roc_auc: {min: high}\n"))
+    (tmp_path / "unknown.yml").write_text(policy.format(extra="  thresholds:\n    roc_auc: {minimum: 0.5}\n"))
+    (tmp_path / "broken.yml").write_text(policy.format(extra="  thresholds: [roc_auc\n"))
+    metrics = ["metrics", "--min", "roc_auc=0.5", *FAST]
+    return {
+        "missing file": ([*metrics, "--predictions", "absent.csv"], "absent.csv: input file not found"),
+        "empty file": ([*metrics, "--predictions", "empty.csv"], "empty.csv: file is empty"),
+        "missing label column": ([*metrics, "--predictions", "good.csv", "--label-column", "target"],
+                                 "good.csv: missing column 'target' (columns: id, label, score)"),
+        "missing score column": ([*metrics, "--predictions", "good.csv", "--score-column", "proba"],
+                                 "good.csv: missing column 'proba'"),
+        "length mismatch": ([*metrics, "--predictions", "good.csv", "--baseline", "short.csv", "--margin",
+                             "roc_auc=0.01"], "short.csv: 150 rows, but the candidate has 200"),
+        "non-numeric score": ([*metrics, "--predictions", "text.csv"],
+                              "text.csv: column 'score' row 5: expected a number, got 'high'"),
+        "nan score": ([*metrics, "--predictions", "nan.csv"], "nan.csv: column 'score': 1 row NaN or infinite"),
+        "inf score": ([*metrics, "--predictions", "inf.csv"], "inf.csv: column 'score': 1 row NaN or infinite"),
+        "score outside [0, 1]": ([*metrics, "--predictions", "outside.csv"],
+                                 "outside.csv: column 'score' row 9: expected a probability in [0, 1], got 1.5"),
+        "label outside classes": (["--policy", "classes.yml", *metrics],
+                                  "classes.csv: column 'label' row 10: label 2 is not one of the declared classes 0, 1"),
+        "latin-1 bytes": ([*metrics, "--predictions", "latin1.csv"], "latin1.csv: not UTF-8 text"),
+        "bad policy type": (["--policy", "gates.yml", "metrics"],
+                            "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'"),
+        "unknown policy key": (["--policy", "unknown.yml", "metrics"],
+                               "unknown.yml: metrics.thresholds.roc_auc: unknown key 'minimum'"),
+        "invalid yaml": (["--policy", "broken.yml", "metrics"], "broken.yml: line "),
+        "missing policy": (["--policy", "nowhere.yml", "run"], "nowhere.yml: policy file not found"),
+        "malformed flag": ([*metrics, "--predictions", "good.csv", "--min", "roc_auc"],
+                           "--min 'roc_auc': expected NAME=VALUE"),
+        "no inputs": (["metrics"], "command line: no 'metrics' section, and no inputs given as flags"),
+        "run without policy": (["run"], "mlgate run needs a policy"),
+    }
+
+
+CASES = ["missing file", "empty file", "missing label column", "missing score column", "length mismatch",
+         "non-numeric score", "nan score", "inf score", "score outside [0, 1]", "label outside classes",
+         "latin-1 bytes", "bad policy type", "unknown policy key", "invalid yaml", "missing policy",
+         "malformed flag", "no inputs", "run without policy"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_with_one_line(cli, tmp_path, case):
+    args, fragment = bad_inputs(tmp_path)[case]
+    result = cli(*args)
+    assert result.code == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    assert len(result.stderr_lines) == 1, result.stderr
+    line = result.stderr_lines[0]
+    assert line.startswith("mlgate: error: ")
+    assert fragment in line, line
+
+
+def test_bad_policy_type_message_is_exact(cli, tmp_path):
+    args, _ = bad_inputs(tmp_path)["bad policy type"]
+    assert cli(*args).stderr == ("mlgate: error: gates.yml: metrics.thresholds.roc_auc.min: expected a number "
+                                 "in [0, 1], got 'high'\n")
+
+
+@pytest.mark.parametrize("case", ["missing file", "latin-1 bytes", "bad policy type", "invalid yaml"])
+def test_bad_input_end_to_end_in_a_subprocess(cli_subprocess, tmp_path, case):
+    args, fragment = bad_inputs(tmp_path)[case]
+    result = cli_subprocess(*args)
+    assert result.code == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr_lines) == 1 and fragment in result.stderr_lines[0], result.stderr
+
+
+def test_bad_input_in_a_gate_still_writes_reports(cli, tmp_path):
+    args, _ = bad_inputs(tmp_path)["nan score"]
+    result = cli("--report-dir", "out", *args)
+    assert result.code == 2
+    report = json.loads((tmp_path / "out" / "mlgate.json").read_text())
+    assert report["exit_code"] == 2 and report["status"] == "error"
+    assert "NaN or infinite" in report["gates"][0]["checks"][0]["why"]
+
+
+def test_run_only_and_skip(cli, tmp_path):
+    make_predictions(tmp_path)
+    (tmp_path / "lat.csv").write_text("latency_ms\n" + "\n".join(str(10 + i % 7) for i in range(300)) + "\n")
+    (tmp_path / "p.yml").write_text(
+        "version: 1\ndefaults: {bootstrap: {resamples: 100}}\n"
+        "metrics: {predictions: good.csv, thresholds: {roc_auc: {min: 0.99}}}\n"
+        "latency: {samples: lat.csv, max_p95: 100}\n")
+    result = cli("--policy", "p.yml", "run")
+    assert result.code == 1 and "verdict: metrics fail, latency pass" in result.stdout
+    result = cli("--policy", "p.yml", "run", "--skip", "metrics")
+    assert result.code == 0 and "verdict: latency pass" in result.stdout
+    result = cli("--policy", "p.yml", "run", "--only", "metrics")
+    assert result.code == 1 and "verdict: metrics fail" in result.stdout
+    result = cli("--policy", "p.yml", "run", "--only", "drift")
+    assert result.code == 2
+    assert result.stderr_lines == ["mlgate: error: --only/--skip 'drift': not a gate in p.yml (it has: metrics, latency)"]
+
+
+def test_policy_from_environment_and_flag_paths_relative_to_cwd(cli, tmp_path):
+    make_predictions(tmp_path)
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "p.yml").write_text("version: 1\nmetrics: {predictions: ../good.csv, "
+                                             "thresholds: {roc_auc: {min: 0.5}}, bootstrap: {resamples: 50}}\n")
+    result = cli("metrics", env={"MLGATE_POLICY": "conf/p.yml"})
+    assert result.code == 0, result.stderr
+    # a flag path is relative to the working directory, not to the policy's folder
+    result = cli("--policy", "conf/p.yml", "metrics", "--predictions", "good.csv")
+    assert result.code == 0, result.stderr
+
+
+def test_no_audit_flag(cli, tmp_path):
+    make_predictions(tmp_path)
+    result = cli("--no-audit", "--report-dir", "r", "metrics", "--predictions", "good.csv", "--min", "f1=0.1",
+                 *FAST)
+    assert result.code == 0
+    assert (tmp_path / "r" / "mlgate.json").exists() and not (tmp_path / "r" / "audit.jsonl").exists()

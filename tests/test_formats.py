@@ -1,0 +1,247 @@
+"""Every output format carries the same verdict, strings are escaped for each, and failures still write all."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from gates.formats import Output, annotate, console, markdown, outputs, write_all
+from gates.result import Check, Finding, GateResult, Location, Status, exit_code, worst
+
+ALL_FILES = {"mlgate.json", "junit.xml", "report.html", "summary.md"}
+
+
+def result_with(*statuses: Status, gate: str = "metrics") -> GateResult:
+    checks = [Check(f"check_{i}", s, f"reason {i}: {s.value}", value=0.5 + i / 10, ci=(0.4, 0.9),
+                    threshold=">= 0.5 (point)") for i, s in enumerate(statuses)]
+    return GateResult(gate=gate, checks=checks, summary={"roc_auc": 0.8123, "rows": 10},
+                      evidence={"tables": {"All metrics": "| a | b |\n|---|---|\n| 1 | 2 |"}})
+
+
+def strict_json(path: Path) -> dict:
+    def reject(constant: str):
+        raise AssertionError(f"{path.name} holds {constant}, which is not JSON")
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
+def parse_github_output(text: str) -> dict[str, str]:
+    """The runner's parser for `name<<DELIMITER` blocks: the value is every line up to the delimiter line."""
+    values, lines, i = {}, text.split("\n"), 0
+    while i < len(lines):
+        if not lines[i]:
+            i += 1
+            continue
+        name, delimiter = lines[i].split("<<", 1)
+        end = lines.index(delimiter, i + 1)
+        values[name] = "\n".join(lines[i + 1:end])
+        i = end + 1
+    return values
+
+
+def write(tmp_path: Path, results: list[GateResult], actions: bool = True, capsys=None) -> dict:
+    env = {"GITHUB_OUTPUT": str(tmp_path / "github_output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary"),
+           "GITHUB_WORKSPACE": str(tmp_path)}
+    if actions:
+        env["GITHUB_ACTIONS"] = "true"
+    out = Output(report_dir=tmp_path / "reports", env=env)
+    code = exit_code(results)
+    written = write_all(results, out, code)
+    return {"out": out, "code": code, "written": written}
+
+
+SCENARIOS = {
+    "pass": [result_with(Status.PASS, Status.PASS), result_with(Status.PASS, gate="latency")],
+    "warn": [result_with(Status.PASS, Status.WARN), result_with(Status.PASS, gate="latency")],
+    "fail": [result_with(Status.PASS, Status.FAIL, Status.WARN), result_with(Status.PASS, gate="latency")],
+    "error": [result_with(Status.FAIL, Status.ERROR), result_with(Status.FAIL, gate="latency")],
+    "no checks": [GateResult(gate="metrics")],
+}
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_the_verdict_is_identical_in_every_format(tmp_path, capsys, scenario):
+    results = SCENARIOS[scenario]
+    overall = worst([r.status for r in results]).value
+    written = write(tmp_path, results)
+    reports = tmp_path / "reports"
+    assert ALL_FILES <= {p.name for p in reports.iterdir()}
+
+    document = strict_json(reports / "mlgate.json")
+    assert document["status"] == overall
+    assert document["exit_code"] == written["code"] == (0 if overall in ("pass", "warn") else 1)
+    assert document["schema_version"] == "1.0"
+    for gate, result in zip(document["gates"], results):
+        assert gate["status"] == result.status.value
+        assert strict_json(reports / f"{result.gate}.json")["gates"][0] == gate
+
+    suites = ET.parse(reports / "junit.xml").getroot().findall("testsuite")
+    for suite, result in zip(suites, results):
+        counts = result.counts()
+        assert suite.get("name") == result.gate
+        assert int(suite.get("failures")) == counts["fail"] == len(suite.findall("testcase/failure"))
+        if result.checks:
+            assert int(suite.get("tests")) == len(result.checks) == len(suite.findall("testcase"))
+            assert int(suite.get("errors")) == counts["error"] == len(suite.findall("testcase/error"))
+        else:  # no checks: an error test case, never an empty (green) suite
+            assert suite.get("tests") == suite.get("errors") == "1"
+            assert len(suite.findall("testcase/error")) == 1
+    junit_verdict = ("error" if any(int(s.get("errors")) for s in suites) else
+                     "fail" if any(int(s.get("failures")) for s in suites) else "pass or warn")
+    assert junit_verdict == (overall if overall in ("fail", "error") else "pass or warn")
+
+    summary = (reports / "summary.md").read_text(encoding="utf-8")
+    assert summary.splitlines()[0].endswith(f"mlgate: {overall}")
+    assert (tmp_path / "step_summary").read_text(encoding="utf-8").startswith(summary)
+
+    values = parse_github_output((tmp_path / "github_output").read_text(encoding="utf-8"))
+    assert values["status"] == overall
+    assert values["exit-code"] == str(written["code"])
+    assert values["failed-checks"] == str(sum(r.counts()["fail"] + r.counts()["error"] for r in results))
+    for result in results:
+        assert values[f"{result.gate}-status"] == result.status.value
+
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    assert f"<title>mlgate report: {overall}</title>" in html
+
+    annotations = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+    failing = sum(1 for r in results for c in r.checks if c.status is not Status.PASS)
+    failing += sum(1 for r in results if not r.checks)
+    assert len(annotations) == failing
+    assert any(line.startswith("::error ") for line in annotations) == (overall in ("fail", "error"))
+
+
+def test_github_output_survives_newlines_and_a_fake_delimiter(tmp_path):
+    nasty = "line one\nghadelimiter_0123456789abcdef\nstatus<<EOF\npass\nEOF\nlast=line"
+    result = GateResult(gate="metrics", checks=[Check("c", Status.FAIL, "why")],
+                        summary={"note": nasty, "roc_auc": 0.75, "two_words": [1, 2]})
+    write(tmp_path, [result])
+    values = parse_github_output((tmp_path / "github_output").read_text(encoding="utf-8"))
+    assert values["metrics-note"] == nasty
+    assert values["status"] == "fail"  # not overwritten by the fake block inside the value
+    assert values["metrics-roc-auc"] == "0.75"
+    assert values["metrics-two-words"] == "[1, 2]"
+    assert values["report"].endswith("mlgate.json")
+    delimiters = [line.split("<<", 1)[1] for line in (tmp_path / "github_output").read_text().splitlines()
+                  if "<<ghadelimiter_" in line]
+    assert len(set(delimiters)) == len(delimiters)  # one random delimiter per value
+
+
+def test_format_outputs_regenerates_a_delimiter_found_in_the_value(monkeypatch):
+    tokens = iter(["aaaa", "bbbb"])
+    monkeypatch.setattr(outputs.secrets, "token_hex", lambda n: next(tokens))
+    text = outputs.format_outputs({"k": "x\nghadelimiter_aaaa\ny"})
+    assert text == "k<<ghadelimiter_bbbb\nx\nghadelimiter_aaaa\ny\nghadelimiter_bbbb\n"
+    assert parse_github_output(text) == {"k": "x\nghadelimiter_aaaa\ny"}
+
+
+def test_annotation_escaping(tmp_path):
+    check = Check("auc: a,b", Status.FAIL, "50% worse\r\nsecond: line, too",
+                  location=Location(str(tmp_path / "dir,x" / "t:1.py"), 7, 3))
+    warn = Check("noisy", Status.WARN, "maybe")
+    out = Output(report_dir=tmp_path, env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)})
+    lines = annotate.lines([GateResult(gate="tests", checks=[check, warn, Check("ok", Status.PASS, "fine")])], out)
+    assert lines == [
+        "::error title=mlgate tests%3A auc%3A a%2Cb,file=dir%2Cx/t%3A1.py,line=7,col=3::50%25 worse%0D%0Asecond: line, too",
+        "::warning title=mlgate tests%3A noisy::maybe",
+    ]
+
+
+def test_annotations_only_inside_github_actions(tmp_path, capsys):
+    results = [result_with(Status.FAIL, Status.WARN)]
+    write(tmp_path / "plain", results, actions=False)
+    assert "::" not in capsys.readouterr().out
+    out = Output(report_dir=tmp_path / "x", env={"GITHUB_ACTIONS": "false"})
+    assert annotate.write(results, out) == []
+    assert "::" not in capsys.readouterr().out
+    write(tmp_path / "actions", results, actions=True)
+    printed = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("::error title=mlgate metrics%3A check_0::") for line in printed)
+    assert any(line.startswith("::warning ") for line in printed)
+
+
+def test_no_github_files_outside_actions(tmp_path):
+    out = Output(report_dir=tmp_path / "r", env={})
+    written = write_all([result_with(Status.PASS)], out, 0)
+    assert {p.name for p in written} == {"mlgate.json", "metrics.json", "junit.xml", "report.html", "summary.md"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_markdown_and_html_escape_cell_content(tmp_path):
+    check = Check("a|b", Status.FAIL, "pipe | and\nnewline <script>alert(1)</script>", threshold="x|y")
+    result = GateResult(gate="g<1>", checks=[check])
+    text = markdown.render([result])
+    row = next(line for line in text.splitlines() if line.startswith("| a"))
+    assert row.startswith("| a\\|b |") and "pipe \\| and newline" in row and "x\\|y" in row
+    write(tmp_path, [result], actions=False)
+    html = (tmp_path / "reports" / "report.html").read_text()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "g&lt;1&gt;" in html
+
+
+def test_json_report_never_holds_nan(tmp_path):
+    check = Check("m", Status.ERROR, "undefined", value=float("nan"), ci=(float("nan"), float("inf")))
+    result = GateResult(gate="metrics", checks=[check], evidence={"metrics": {"c:roc_auc": float("nan")}},
+                        summary={"x": float("-inf")})
+    write(tmp_path, [result], actions=False)
+    document = strict_json(tmp_path / "reports" / "mlgate.json")
+    gate = document["gates"][0]
+    assert gate["checks"][0]["value"] is None and gate["checks"][0]["ci"] == [None, None]
+    assert gate["evidence"]["metrics"] == {"c:roc_auc": None} and gate["summary"] == {"x": None}
+
+
+def test_sarif_one_file_per_category(tmp_path):
+    findings = [Finding("CVE-1", "error", "Bad. Really", "deps", Location(str(tmp_path / "req.txt"), 3),
+                        severity="high"),
+                Finding("CVE-2", "warning", "Meh", "deps", suppressed="accepted risk"),
+                Finding("PICKLE", "error", "unsafe", "artifacts")]
+    result = GateResult(gate="security", checks=[Check("c", Status.FAIL, "x")], findings=findings)
+    written = write(tmp_path, [result], actions=False)["written"]
+    sarif = sorted(p.name for p in written if p.suffix == ".sarif")
+    assert sarif == ["security-artifacts.sarif", "security-deps.sarif"]
+    deps = strict_json(tmp_path / "reports" / "security-deps.sarif")
+    run = deps["runs"][0]
+    assert deps["version"] == "2.1.0" and run["automationDetails"]["id"] == "mlgate/security/deps/"
+    assert [r["ruleId"] for r in run["results"]] == ["CVE-1", "CVE-2"]
+    location = run["results"][0]["locations"][0]["physicalLocation"]
+    assert location == {"artifactLocation": {"uri": "req.txt"}, "region": {"startLine": 3}}
+    assert run["results"][1]["suppressions"][0]["justification"] == "accepted risk"
+    values = parse_github_output((tmp_path / "github_output").read_text())
+    assert json.loads(values["sarif"]) == [str(p) for p in written if p.suffix == ".sarif"]
+
+
+def test_console_table(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    console.render(SCENARIOS["fail"], stream)
+    text = stream.getvalue()
+    assert text.splitlines()[0].split() == ["gate", "check", "status", "value", "interval", "threshold"]
+    assert "metrics/check_1 fail: reason 1: fail" in text
+    assert "metrics/check_2 warn: reason 2: warn" in text
+    assert text.rstrip().endswith("verdict: metrics fail, latency pass")
+    assert "\x1b[" not in text
+
+
+def test_failing_gate_from_the_cli_writes_every_format(cli, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"label": rng.integers(0, 2, 100), "score": rng.uniform(size=100)}).to_csv(tmp_path / "p.csv",
+                                                                                           index=False)
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "out.txt"),
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.txt"), "GITHUB_WORKSPACE": str(tmp_path)}
+    result = cli("metrics", "--predictions", "p.csv", "--min", "roc_auc=0.9", "--resamples", "100", env=env)
+    assert result.code == 1
+    assert "::error title=mlgate metrics%3A roc_auc::roc_auc " in result.stdout
+    reports = tmp_path / "mlgate-reports"
+    assert ALL_FILES | {"metrics.json", "audit.jsonl"} <= {p.name for p in reports.iterdir()}
+    values = parse_github_output((tmp_path / "out.txt").read_text())
+    assert values["status"] == "fail" and values["exit-code"] == "1" and values["metrics-status"] == "fail"
+    assert "metrics-roc-auc" in values
+    assert strict_json(reports / "mlgate.json")["status"] == "fail"
+    assert "mlgate: fail" in (tmp_path / "summary.txt").read_text()
+    suite = ET.parse(reports / "junit.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "1" and suite.get("errors") == "0"

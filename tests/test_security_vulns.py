@@ -1,0 +1,266 @@
+"""Vulnerability reports: readers for grype, trivy, pip-audit and SARIF; cutoff, only-fixed and the ignore list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from gates.context import GateContext
+from gates.errors import InputError
+from gates.result import Status
+from gates.security import ignore as ignore_list
+from gates.security import vulns
+from gates.security.model import VulnFinding, deduplicate
+from gates.security.readers import detect, read_report
+
+FIXTURES = Path(__file__).parent / "fixtures" / "security"
+TODAY = dt.date(2025, 6, 1)
+
+
+def _read(name: str) -> list[VulnFinding]:
+    return read_report(FIXTURES / name)[1]
+
+
+def _by_id(findings: list[VulnFinding]) -> dict[str, VulnFinding]:
+    return {f.id: f for f in findings}
+
+
+# --- readers ---------------------------------------------------------------------------------------------------
+
+def test_formats_are_detected_from_content():
+    for name, fmt in (("grype.json", "grype"), ("trivy.json", "trivy"), ("pip-audit.json", "pip-audit"),
+                      ("trivy-config.sarif", "sarif")):
+        assert detect(json.loads((FIXTURES / name).read_text())) == fmt
+    assert detect([{"name": "x", "version": "1", "vulns": []}]) == "pip-audit"  # pip-audit < 2.0
+    assert detect({"something": 1}) is None
+
+
+def test_grype_report_is_normalised():
+    found = _by_id(_read("grype.json"))
+    assert set(found) == {"CVE-2024-5535", "CVE-2023-45853", "GHSA-9wx4-h78v-vm56", "CVE-2011-3374"}
+    ssl = found["CVE-2024-5535"]
+    assert (ssl.severity, ssl.package, ssl.version, ssl.fix_state) == ("critical", "libssl3", "3.0.11-1~deb12u2",
+                                                                       "fixed")
+    assert ssl.fixed_versions == ("3.0.14-1~deb12u2",)
+    assert ssl.cvss == 9.1  # from relatedVulnerabilities when the distro record has no CVSS
+    assert ssl.location == "usr/share/doc/libssl3/copyright"  # image path, made relative
+    assert ssl.target == "ghcr.io/acme/credit-model:1.4.0"
+    assert found["CVE-2023-45853"].fix_state == "wont-fix"
+    requests = found["GHSA-9wx4-h78v-vm56"]
+    assert requests.aliases == ("CVE-2024-35195",) and requests.severity == "medium"
+    assert found["CVE-2011-3374"].severity == "negligible"
+
+
+def test_trivy_report_is_normalised():
+    found = _by_id(_read("trivy.json"))
+    assert found["CVE-2024-5535"].fix_state == "fixed"
+    assert found["CVE-2024-2511"].fix_state == "not-fixed" and found["CVE-2024-2511"].fixed_versions == ()
+    assert found["CVE-2022-0563"].fix_state == "wont-fix" and found["CVE-2022-0563"].severity == "low"
+    assert found["CVE-2023-31484"].scanner_suppressed == "trivy: not affected"
+    requests = found["CVE-2024-35195"]
+    assert requests.aliases == ("GHSA-9wx4-h78v-vm56",)
+    assert requests.location.startswith("usr/local/lib/python3.11/site-packages/requests")
+
+
+def test_trivy_misconfigurations_and_secrets_are_read():
+    data = {"SchemaVersion": 2, "ArtifactName": "k8s", "Results": [{
+        "Target": "deploy.yaml", "Class": "config", "Type": "kubernetes",
+        "Misconfigurations": [
+            {"Type": "Kubernetes Security Check", "ID": "KSV001", "AVDID": "AVD-KSV-0001", "Title": "Process can "
+             "elevate its own privileges", "Severity": "MEDIUM", "Status": "FAIL",
+             "CauseMetadata": {"StartLine": 12, "EndLine": 30}},
+            {"ID": "KSV002", "AVDID": "AVD-KSV-0002", "Severity": "HIGH", "Status": "PASS"}],
+        "Secrets": [{"RuleID": "aws-access-key-id", "Category": "AWS", "Severity": "CRITICAL",
+                     "Title": "AWS Access Key ID", "StartLine": 3, "EndLine": 3}]}]}
+    from gates.security.readers import read_data
+
+    found = _by_id(read_data(data, "trivy", "t.json"))
+    assert set(found) == {"AVD-KSV-0001", "aws-access-key-id"}
+    assert found["AVD-KSV-0001"].line == 12 and found["AVD-KSV-0001"].aliases == ("KSV001",)
+    assert found["aws-access-key-id"].severity == "critical"
+
+
+def test_pip_audit_report_is_normalised():
+    found = _by_id(_read("pip-audit.json"))
+    assert set(found) == {"GHSA-9wx4-h78v-vm56", "GHSA-h75v-3vvj-5mfj"}
+    jinja = found["GHSA-h75v-3vvj-5mfj"]
+    assert (jinja.package, jinja.version, jinja.fixed_versions, jinja.fix_state) == ("jinja2", "3.1.3", ("3.1.4",),
+                                                                                      "fixed")
+    assert jinja.severity == "unknown" and jinja.aliases == ("CVE-2024-34064",)
+
+
+def test_sarif_input_is_normalised():
+    found = _by_id(_read("trivy-config.sarif"))
+    assert found["KSV014"].severity == "high"  # security-severity 8.0
+    assert found["KSV014"].location == "k8s/deployment.yaml" and found["KSV014"].line == 21
+    assert found["KSV011"].severity == "low" and found["KSV011"].scanner_suppressed.startswith("Trivy: CPU limits")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "invalid JSON"),
+    ('{"matches": [{"vulnerability": {}, "artifact": {}}]}', "has no id"),
+    ('{"matches": {"a": 1}}', "expected a list"),
+    ('{"hello": "world"}', "not a grype, trivy, pip-audit or SARIF"),
+    ('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"PkgName": "x"}]}]}', "no VulnerabilityID"),
+])
+def test_malformed_reports_are_input_errors(tmp_path, text, message):
+    path = tmp_path / "report.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_report(path)
+
+
+def test_same_vulnerability_from_three_scanners_is_one_finding():
+    merged = deduplicate(_read("grype.json") + _read("trivy.json") + _read("pip-audit.json"))
+    requests = [f for f in merged if f.package == "requests"]
+    assert len(requests) == 1
+    assert {s.split(":")[0] for s in requests[0].sources} == {"grype", "trivy", "pip-audit"}
+    assert requests[0].ids == {"GHSA-9WX4-H78V-VM56", "CVE-2024-35195"}
+    ssl = [f for f in merged if f.id == "CVE-2024-5535"]
+    assert len(ssl) == 1 and ssl[0].severity == "critical"
+
+
+# --- cutoff, only-fixed, ignore list ---------------------------------------------------------------------------
+
+def _evaluate(findings, ignore=None, today=TODAY, **options):
+    return vulns.evaluate(findings, ignore_list.parse_entries(ignore), vulns.Options(**options), today)
+
+
+def test_severity_cutoff():
+    findings = _read("grype.json")
+    high = _evaluate(findings, severity="high")
+    assert high.checks[0].status is Status.FAIL and high.checks[0].value == 2  # two criticals
+    critical_only = _evaluate([f for f in findings if f.severity != "critical"], severity="high")
+    assert critical_only.checks[0].status is Status.PASS
+    assert critical_only.evidence["counts"]["below-cutoff"] == 2
+    low = _evaluate(findings, severity="low")
+    assert low.checks[0].value == 3  # medium counts now; negligible does not
+
+
+def test_only_fixed_lists_unfixed_findings_without_failing_on_them():
+    findings = _read("grype.json")
+    part = _evaluate(findings, severity="high", only_fixed=True)
+    assert part.checks[0].value == 1  # the fixed openssl CVE; zlib is wont-fix
+    assert [f["id"] for f in part.evidence["findings"]["no-fix"]] == ["CVE-2023-45853"]
+    levels = {f.rule_id: f.level for f in part.findings}
+    assert levels["CVE-2024-5535"] == "error" and levels["CVE-2023-45853"] == "warning"
+
+
+def test_unknown_severity_is_ranked_as_configured():
+    findings = _read("pip-audit.json")
+    assert _evaluate(findings, severity="high").checks[0].value == 2  # pip-audit has no severities: high
+    assert _evaluate(findings, severity="high", unknown_severity="medium").checks[0].value == 0
+
+
+def test_active_ignore_entry_suppresses_and_lists_the_finding():
+    findings = [f for f in _read("grype.json") if f.id == "CVE-2024-5535"]
+    entry = {"id": "CVE-2024-5535", "reason": "not reachable: no TLS server in the image", "expires": "2025-06-30"}
+    part = _evaluate(findings, [entry])
+    assert part.checks[0].status is Status.PASS
+    assert [f["id"] for f in part.evidence["findings"]["suppressed"]] == ["CVE-2024-5535"]
+    sarif = part.findings[0]
+    assert sarif.suppressed.startswith("not reachable") and "2025-06-30" in sarif.suppressed
+    assert "Suppressed by the ignore list" in part.tables
+
+
+def test_expired_ignore_entry_flips_pass_into_fail_loudly():
+    findings = [f for f in _read("grype.json") if f.id == "CVE-2024-5535"]
+    entry = {"id": "CVE-2024-5535", "reason": "waiting for the base image", "expires": dt.date(2025, 5, 31)}
+    on_last_day = _evaluate(findings, [entry], today=dt.date(2025, 5, 31))
+    assert [c.status for c in on_last_day.checks] == [Status.PASS]
+    next_day = _evaluate(findings, [entry], today=dt.date(2025, 6, 1))
+    checks = {c.name: c for c in next_day.checks}
+    assert checks["vulns"].status is Status.FAIL
+    assert checks["vulns:ignore-expired"].status is Status.WARN
+    assert "EXPIRED" in checks["vulns:ignore-expired"].why and "2025-05-31" in checks["vulns:ignore-expired"].why
+    assert "EXPIRED ignore entries" in next_day.tables
+    strict = _evaluate(findings, [entry], expired_ignore="fail")
+    assert {c.name: c.status for c in strict.checks}["vulns:ignore-expired"] is Status.FAIL
+
+
+def test_ignore_entry_matches_aliases_and_respects_package_and_version():
+    findings = deduplicate(_read("grype.json") + _read("pip-audit.json"))
+    by_alias = {"id": "CVE-2024-34064", "reason": "templates are not user input", "expires": "2030-01-01"}
+    assert _evaluate(findings, [by_alias], severity="critical").evidence["counts"]["suppressed"] == 1
+    other_pkg = {**by_alias, "package": "flask"}
+    assert _evaluate(findings, [other_pkg]).evidence["counts"]["suppressed"] == 0
+    assert _evaluate(findings, [other_pkg]).evidence["ignore_unused"] == ["CVE-2024-34064 in flask"]
+    other_version = {**by_alias, "package": "jinja2", "version": "3.1.2"}
+    assert _evaluate(findings, [other_version]).evidence["counts"]["suppressed"] == 0
+    exact = {**by_alias, "package": "Jinja2", "version": "3.1.3"}
+    assert _evaluate(findings, [exact]).evidence["counts"]["suppressed"] == 1
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"reason": "r", "expires": "2030-01-01"}, "'id'"),
+    ({"id": "CVE-1", "expires": "2030-01-01"}, "'reason'"),
+    ({"id": "CVE-1", "reason": "  ", "expires": "2030-01-01"}, "'reason'"),
+    ({"id": "CVE-1", "reason": "r"}, "'expires'"),
+    ({"id": "CVE-1", "reason": "r", "expires": "next year"}, "expected a date YYYY-MM-DD"),
+])
+def test_ignore_entries_need_id_reason_and_expiry(entry, message):
+    with pytest.raises(InputError, match=message):
+        ignore_list.parse_entries([entry])
+
+
+def test_nothing_is_silently_dropped():
+    findings = _read("grype.json") + _read("trivy.json") + _read("pip-audit.json") + _read("trivy-config.sarif")
+    part = _evaluate(findings, [{"id": "CVE-2024-5535", "reason": "r", "expires": "2030-01-01"}])
+    unique = len(deduplicate(findings))
+    assert sum(part.evidence["counts"].values()) == unique == len(part.findings)
+
+
+# --- pip-audit ---------------------------------------------------------------------------------------------------
+
+def _fake_pip_audit(directory: Path, body: str) -> None:
+    script = directory / "pip-audit"
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+def _ctx(base: Path) -> GateContext:
+    return GateContext(base_dir=base, report_dir=base / "reports")
+
+
+def test_pip_audit_unreachable_service_is_an_error_not_a_pass(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_pip_audit(bin_dir, 'echo "ERROR:pip_audit._cli:ConnectionError: HTTPSConnectionPool(host=\'pypi.org\', '
+                             'port=443): Max retries exceeded" >&2\necho "Tip: your network may be blocking this '
+                             'service." >&2\nexit 1\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "requirements.txt").write_text("requests==2.31.0\n")
+    part = vulns.check({"pip_audit": {"requirements": "requirements.txt"}}, _ctx(tmp_path), {}, TODAY)
+    assert [c.status for c in part.checks] == [Status.ERROR]
+    assert "could not be reached" in part.checks[0].why
+    assert part.evidence["infra_error"] is True
+
+
+def test_pip_audit_report_is_used(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # The fake writes the fixture to the --output file and exits 1, as pip-audit does when it finds something.
+    _fake_pip_audit(bin_dir, f'while [ $# -gt 0 ]; do if [ "$1" = --output ]; then cp "{FIXTURES}/pip-audit.json" '
+                             f'"$2"; fi; shift; done\nexit 1\n')
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "requirements.txt").write_text("requests==2.31.0\njinja2==3.1.3\n")
+    part = vulns.check({"pip_audit": {"requirements": ["requirements.txt"]}, "severity": "high"},
+                       _ctx(tmp_path), {}, TODAY)
+    assert part.checks[0].name == "vulns" and part.checks[0].status is Status.FAIL
+    assert part.evidence["reports"][0]["skipped"][0]["name"] == "credit-model"
+    assert all(f.location.path.endswith("requirements.txt") for f in part.findings)
+
+
+def test_pip_audit_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(vulns, "pip_audit_command", lambda: None)
+    (tmp_path / "requirements.txt").write_text("requests==2.31.0\n")
+    strict = vulns.check({"pip_audit": {"requirements": "requirements.txt"}}, _ctx(tmp_path), {}, TODAY)
+    assert [c.status for c in strict.checks] == [Status.ERROR]
+    lenient = vulns.check({"pip_audit": {"requirements": "requirements.txt", "if_available": True},
+                           "reports": [str(FIXTURES / "trivy.json")]}, _ctx(tmp_path), {}, TODAY)
+    assert [c.status for c in lenient.checks] == [Status.WARN, Status.FAIL]
