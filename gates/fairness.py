@@ -323,9 +323,9 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
         for f, stat in stats.items():
             counts = stat.counts(weights)
             for name, values in stat(weights, counts).items():
-                out[f"g|{'|'.join(f)}|{name}"] = values
+                out[_key(f, name)] = values
             for name, values in overall_values(weights, stat, counts, metrics).items():
-                out[f"o|{'|'.join(f)}|{name}"] = values
+                out[_key(f, name, "o")] = values
         return out
 
     point = {k: v[0] for k, v in statistic(cells.counts[None, :]).items()}

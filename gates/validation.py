@@ -36,11 +36,10 @@ _FALSE = {"false", "0", "no"}
 
 # ------------------------------------------------------------------------------------------------ schema
 def schema_definition() -> dict[str, Any]:
-    """The JSON Schema of a schema document: the inline branch of data.json's `schema` key."""
+    """The JSON Schema of a schema document: data.json's `schema` key (a path or the schema inline)."""
     from gates.policy import _fragment
 
-    fragment = _fragment("data")
-    return next(branch for branch in fragment["properties"]["schema"]["oneOf"] if branch.get("type") == "object")
+    return {**_fragment("data")["properties"]["schema"], "type": "object"}
 
 
 def check_schema_document(document: Any, label: str) -> dict[str, Any]:
@@ -343,7 +342,7 @@ def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str,
     origin = f"inferred from {reference_path}"
     if target:
         path = ctx.path(target, must_exist=False)
-        save_schema(path, schema, str(reference_path))
+        save_schema(path, schema, reference_path.name)
         origin += f", saved to {path}"
     return schema, origin
 

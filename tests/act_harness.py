@@ -168,7 +168,10 @@ class ActRun:
         return {r["jobID"]: r["jobResult"] for r in self.records if "jobResult" in r}
 
     def summaries(self, job: str) -> list[str]:
-        return [r["content"] for r in self.records if r.get("command") == "summary" and r.get("jobID") == job]
+        """Job-summary Markdown per step of a job (act logs a composite action's summary for its inner step too:
+        only the outer step's record is kept)."""
+        return [r["content"] for r in self.records
+                if r.get("command") == "summary" and r.get("jobID") == job and len(r.get("stepID") or []) == 1]
 
     def text(self) -> str:
         """Everything the steps printed, for assertions on messages."""

@@ -115,6 +115,7 @@ def test_action_is_a_documented_composite_wrapper(path: Path) -> None:
     assert action["runs"]["using"] == "composite"
     for name, spec in action["inputs"].items():
         assert spec.get("description"), f"input {name} has no description"
+        assert "${{" not in spec["description"], f"input {name}: runners reject expressions in descriptions"
         assert "default" in spec or spec.get("required"), f"input {name} has no default"
     for name, spec in action["outputs"].items():
         assert spec.get("description") and spec.get("value"), f"output {name}"

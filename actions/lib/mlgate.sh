@@ -89,8 +89,8 @@ mlgate_install() {
     target="$target[$MLGATE_EXTRAS]"
   fi
   echo "::group::pip install mlgate from $MLGATE_SOURCE"
-  "$python" -m pip install --disable-pip-version-check --progress-bar off "$target"
-  local code=$?
+  local code=0
+  "$python" -m pip install --disable-pip-version-check --progress-bar off "$target" || code=$?
   echo "::endgroup::"
   if [ "$code" != 0 ]; then
     mlgate_fail "pip install of mlgate failed (exit code $code)" 3
@@ -150,18 +150,19 @@ run_mlgate() {
     before=$(wc -c <"$outputs")
   fi
   # ${a[@]+"${a[@]}"}: an empty array expands to nothing, also under `set -u` in the bash 3.2 of macOS.
-  "$mlgate" ${global[@]+"${global[@]}"} "$@" ${MLGATE_FLAGS[@]+"${MLGATE_FLAGS[@]}"} ${extra[@]+"${extra[@]}"}
-  local code=$?
+  # `|| code=$?`: the runner's bash has -e, which would otherwise end the step before the outputs are checked.
+  local code=0
+  "$mlgate" ${global[@]+"${global[@]}"} "$@" ${MLGATE_FLAGS[@]+"${MLGATE_FLAGS[@]}"} ${extra[@]+"${extra[@]}"} || code=$?
   if [ -n "$outputs" ]; then
     after=$(wc -c <"$outputs")
   fi
   if [ -n "$outputs" ] && [ "$after" = "$before" ]; then
-    mlgate_fallback_outputs "$code" "mlgate $1 stopped before running a gate"
     if [ "$code" = 0 ]; then
       # Exit 0 without a verdict would be a pass nobody decided: never report it as one.
       echo "::error title=mlgate action::mlgate $1 exited 0 without writing a verdict" >&2
       code=1
     fi
+    mlgate_fallback_outputs "$code" "mlgate $1 stopped before running a gate"
   fi
   exit "$code"
 }

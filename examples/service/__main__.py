@@ -1,6 +1,6 @@
 """Run the model service: ``python -m examples.service``.
 
-Listens on ``HOST`` (else ``POD_IP``, else 127.0.0.1) and ``PORT`` (default 8080). See
+Listens on ``BIND_ADDRESS`` (else ``POD_IP``, else 127.0.0.1; the image sets 0.0.0.0) and ``PORT`` (default 8080). See
 :class:`examples.service.app.Settings` for the other variables.
 """
 
@@ -22,7 +22,7 @@ def main() -> int:
     except ValueError as exc:
         print(f"model service: configuration error: {exc}", file=sys.stderr)
         return 2
-    host = os.environ.get("HOST") or os.environ.get("POD_IP") or "127.0.0.1"
+    host = os.environ.get("BIND_ADDRESS") or os.environ.get("POD_IP") or "127.0.0.1"
     try:
         port = int(os.environ.get("PORT") or 8080)
     except ValueError:

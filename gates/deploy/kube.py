@@ -45,6 +45,7 @@ JSON_PATCH = "application/json-patch+json"
 VERSION_FALLBACKS: dict[tuple[str, str], tuple[str, ...]] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): ("autoscaling/v2beta2",),
     ("policy/v1", "PodDisruptionBudget"): ("policy/v1beta1",),
+    ("discovery.k8s.io/v1", "EndpointSlice"): ("discovery.k8s.io/v1beta1",),  # addresses and conditions alike
 }
 
 VERBS = {"GET": "get", "PATCH": "patch", "PUT": "update", "DELETE": "delete", "POST": "create"}

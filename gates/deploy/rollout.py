@@ -273,7 +273,7 @@ def rollback(kube: Kube, name: str, namespace: str, to_revision: int = 0,
                             if k not in SKIP_ANNOTATIONS})
         if cause:
             annotations["kubernetes.io/change-cause"] = cause
-        updated = copy.deepcopy(deployment)
+        updated = {"apiVersion": "apps/v1", "kind": "Deployment", **copy.deepcopy(deployment)}
         updated.pop("status", None)
         updated["metadata"].pop("managedFields", None)
         updated["metadata"]["annotations"] = annotations

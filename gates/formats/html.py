@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 from gates.formats import Output
@@ -30,6 +31,8 @@ def render(results: list[GateResult], out: Output) -> str:
                          f"<td>{number(c.value)}</td><td>{interval(c)}</td>"
                          f"<td>{html.escape(c.threshold or '')}</td><td>{html.escape(c.why)}</td></tr>")
         parts.append("</table>")
+        for title, table in r.evidence.get("tables", {}).items():
+            parts.append(f"<details><summary>{html.escape(title)}</summary>{pipe_table(table)}</details>")
         for name, path in r.artifacts.items():
             picture = Path(path)
             if picture.suffix == ".png" and picture.is_file():
@@ -38,6 +41,19 @@ def render(results: list[GateResult], out: Output) -> str:
                              f"<figcaption>{html.escape(name)}</figcaption></figure>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def pipe_table(markdown: str) -> str:
+    """Render the Markdown pipe tables that gates put in evidence["tables"] (escaped pipes kept as text)."""
+    rows = [line.strip() for line in markdown.strip().splitlines() if line.strip().startswith("|")]
+    cells = [[c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row)[1:-1]] for row in rows]
+    cells = [row for row in cells if not all(set(c) <= set("-: ") for c in row)]
+    if not cells:
+        return f"<pre>{html.escape(markdown)}</pre>"
+    head, body = cells[0], cells[1:]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"]
+    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
+    return "".join(out) + "</table>"
 
 
 def write(results: list[GateResult], out: Output) -> list[Path]:

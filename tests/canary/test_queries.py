@@ -9,7 +9,7 @@ T = Target(namespace="prod", deployment="model", window="30s")
 def test_render_error_rate_for_a_track():
     q = render(TEMPLATES["error_rate"][1], T, "canary")
     assert 'model_request_errors_total{namespace="prod",deployment="model",track="canary"}[30s]' in q
-    assert "or vector(0)" in q and "{" not in q.replace("{namespace", "").replace("}[30s]", "")[:0] + ""
+    assert "or vector(0)" in q
 
 
 def test_render_latency_quantile():

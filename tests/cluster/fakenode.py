@@ -12,7 +12,8 @@ What it does (all talking through the official ``kubernetes`` client):
   pod IP 127.0.X.Y (distinct, never reused while the pod lives), and runs every
   container as a local process: ``argv = images[container.image] +
   container.args`` (``command`` is ignored; a catalog value may also be a
-  callable ``(pod: dict, container: dict) -> list[str]``).  The environment is
+  callable ``(pod: dict, container: dict) -> list[str]``; the working directory
+  is a fresh per-pod directory, so use absolute paths).  The environment is
   ``os.environ`` + the container's ``envFrom``/``env`` (literal values, ``$(VAR)``
   expansion, ``fieldRef``, ``configMapKeyRef``, ``secretKeyRef``) + ``POD_IP``,
   ``POD_NAME``, ``POD_NAMESPACE``.  An image not in the catalog leaves the
@@ -27,6 +28,11 @@ What it does (all talking through the official ``kubernetes`` client):
 
 Process output goes to ``<log_dir>/<namespace>_<pod>_<container>.log``; the node's
 own diagnostics go to ``<dir>/fakenode.log``.  Everything binds to 127.x.
+
+Not modelled: init containers (reported Initialized), volumes, resource limits,
+image pull policies, ``command`` (see above), readiness gates, ephemeral
+containers.  Note that the core/v1 Endpoints API rejects loopback IPs, so
+Services only get EndpointSlices for FakeNode pods.
 """
 
 from __future__ import annotations

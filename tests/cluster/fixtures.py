@@ -1,8 +1,11 @@
 """pytest plugin: a Kubernetes cluster for tests.
 
-Enable it from a conftest.py::
+Enable it once, from the root conftest (tests/conftest.py)::
 
     pytest_plugins = ["tests.cluster.fixtures"]
+
+(Do not also import the fixtures into a sub-directory conftest: that defines a
+second session-scoped ``kube`` and starts a second control plane.)
 
 Fixtures
 --------

@@ -235,7 +235,7 @@ def test_sigterm_then_kill_then_resume(world):
     assert state["history"][-1]["event"] == "interrupted"
     # re-run, killed (SIGKILL, like a lost runner) once step 2 is recorded
     proc = world.start(policy)
-    _wait_state(world, lambda s: s["step"] == 1, 90, proc)
+    _wait_state(world, lambda s: s["step"] == 1, 150, proc)
     proc.kill()
     proc.communicate(timeout=10)
     assert world.stable_image() != f"{IMAGE}:v6"

