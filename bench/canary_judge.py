@@ -1,109 +1,161 @@
-"""Decision quality of the canary judges on simulated series (no real time, no Prometheus).
+"""Decision quality of the canary judges on simulated traffic (no real time, no Prometheus, no cluster).
 
-For each traffic level, N scenarios of each kind -- healthy, 2x error rate, +30% p95 latency -- run three canary
-steps (weights 10, 25, 50 %). Per second, requests split by weight; errors are Bernoulli, latencies lognormal.
-The series each judge sees are what Prometheus would return: at every second of a 60 s step interval, the error
-rate and the p95 over a trailing 30 s window (rate(...[30s]) and histogram_quantile over the same window).
-- threshold judge: the canary's window value at the end of the step against error_rate max 0.015 (baseline 0.01)
-  and latency_p95 max 1.15x the healthy p95; failure limit 1.
-- compare judge: the 60 canary points vs the 60 stable points of the step (Mann-Whitney, confidence 0.98,
-  Hodges-Lehmann tolerance 25%, error_rate critical).
-A scenario is rolled back when any of its three analyses fails. Output: bench/results/canary_judge.md.
+Scenarios: healthy, 2x error rate, +30% latency (every request 1.3x slower, so p95 +30%). Each runs the canary
+loop's own decision rule (gates.deploy.canary_state.next_move) for at most three analyses, 60 s apart, over the
+steps 10, 25, 50 % (the last step is 50 %): an analysis that fails rolls back (failure_limit 1), a pass or
+marginal moves to the next step, an inconclusive one measures the same step again. Requests per interval are
+Poisson(rate * weight * 60 s) per track; errors are binomial (baseline 1 %); latencies are lognormal (median
+50 ms, sigma 0.5, p95 114 ms), counted into the example service's histogram buckets -- what the judges get from
+Prometheus as increase() of the counters and buckets, canary and stable over the same window.
 
-    python bench/canary_judge.py [--scenarios 200] [--seed 0]
+Judged metrics, as a policy would say it:
+    - {name: error_rate, max: 0.015, critical: true}     # 1.5x the baseline
+    - {name: latency_p95, max: 0.131}                     # 1.15x the healthy p95
+Judges: threshold, compare, and both (the default), at confidence 0.98, tolerance 0.25, margin 1.0,
+min_requests 20, lookback "growing" (everything since the canary started) or "window" (the last 60 s).
+
+Each cell counts, out of N scenarios, how many were rolled back (a fail), promoted (the last step passed), or left
+undecided after three analyses (marginal / inconclusive: "too little evidence"). For the faulty scenarios
+"detected" is the share rolled back; for healthy ones "false rollback" is the share rolled back.
+
+    python bench/canary_judge.py [--scenarios 1000] [--seed 0] [--lookback growing]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from gates.deploy.judges import CompareSettings, Observation, compare_judge, threshold_judge
-from gates.deploy.queries import MetricSpec
+from gates.deploy.canary_state import CanaryState, Limits, next_move
+from gates.deploy.evidence import Counts, Histogram
+from gates.deploy.judges import CompareSettings, Observation, combine, compare_judge, threshold_judge
+from gates.deploy.queries import metric_specs
 
 BASE_ERROR = 0.01
 MEDIAN_S, SIGMA = 0.05, 0.5
 HEALTHY_P95 = MEDIAN_S * float(np.exp(1.6449 * SIGMA))
-STEPS, INTERVAL, WINDOW = (10, 25, 50), 60, 30
+STEPS, INTERVAL, ANALYSES = (10, 25, 50), 60, 3
+# examples/service/metrics.py LATENCY_BUCKETS, and +Inf
+BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, math.inf)
 KINDS = {"healthy": (1.0, 1.0), "2x error rate": (2.0, 1.0), "+30% p95": (1.0, 1.3)}
+JUDGES = {"threshold": ("threshold",), "compare": ("compare",), "both": ("threshold", "compare")}
+SPECS = metric_specs([{"name": "error_rate", "max": BASE_ERROR * 1.5, "critical": True},
+                      {"name": "latency_p95", "max": round(HEALTHY_P95 * 1.15, 4)}])
+MIN_REQUESTS = 20
 
 
-def side_series(rng, rps: float, error_factor: float, latency_factor: float, seconds: int):
-    """Per-second error-rate and p95 series over a trailing window (NaN while the window has no requests)."""
-    counts = rng.poisson(rps, seconds + WINDOW)
-    errors = rng.binomial(counts, min(1.0, BASE_ERROR * error_factor))
-    lat = [MEDIAN_S * latency_factor * np.exp(SIGMA * rng.standard_normal(c)) for c in counts]
-    err_series, p95_series = [], []
-    for t in range(WINDOW, WINDOW + seconds):
-        n = counts[t - WINDOW:t].sum()
-        err_series.append(errors[t - WINDOW:t].sum() / n if n else np.nan)
-        window = np.concatenate(lat[t - WINDOW:t]) if n else np.empty(0)
-        p95_series.append(float(np.quantile(window, 0.95)) if window.size else np.nan)
-    return np.array(err_series), np.array(p95_series)
+def bucket_probabilities(latency_factor: float) -> np.ndarray:
+    from scipy.stats import norm
+
+    finite = np.array(BUCKETS[:-1])
+    cdf = norm.cdf(np.log(finite / (MEDIAN_S * latency_factor)) / SIGMA)
+    return np.diff(np.concatenate([[0.0], cdf, [1.0]]))
 
 
-ERR = MetricSpec("error_rate", "-", max=0.015, critical=True)
-LAT = MetricSpec("latency_p95", "-", max=HEALTHY_P95 * 1.15)
-SETTINGS = CompareSettings(min_points=50, no_data="fail")
+PROBS = {f: bucket_probabilities(f) for f in {lf for _, lf in KINDS.values()}}
 
 
-def scenario(rng, total_rps: float, kind: str) -> dict[str, int | None]:
+def interval_counts(rng, rps: float, error_factor: float, latency_factor: float) -> np.ndarray:
+    """[requests, errors, bucket counts...] of one track over one interval."""
+    n = int(rng.poisson(rps * INTERVAL))
+    errors = int(rng.binomial(n, min(1.0, BASE_ERROR * error_factor)))
+    bins = rng.multinomial(n, PROBS[latency_factor])
+    return np.concatenate([[n, errors], bins])
+
+
+def observations(canary: np.ndarray, stable: np.ndarray, stable_serves: bool) -> list[Observation]:
+    out = []
+    for spec in SPECS:
+        obs = Observation(spec)
+        for side, data in (("canary", canary), ("stable", stable)):
+            if data[0] < MIN_REQUESTS:
+                obs.thin[side] = f"too little traffic ({data[0]:.0f} requests, min_requests {MIN_REQUESTS})"
+            if spec.kind == "ratio":
+                sample = Counts(float(data[1]), float(data[0]))
+            else:
+                sample = Histogram(BUCKETS, tuple(np.cumsum(data[2:]).astype(float)))
+            setattr(obs, f"{side}_sample", sample)
+        out.append(obs)
+    return out
+
+
+def scenario(rng, total_rps: float, kind: str, judges: tuple[str, ...], lookback: str) -> tuple[str, str]:
+    """(result, why): result rolled_back, promoted or undecided."""
     ef, lf = KINDS[kind]
-    first = {"threshold": None, "compare": None}
-    for step, weight in enumerate(STEPS, start=1):
-        c_err, c_p95 = side_series(rng, total_rps * weight / 100, ef, lf, INTERVAL)
-        s_err, s_p95 = side_series(rng, total_rps * (100 - weight) / 100, 1.0, 1.0, INTERVAL)
-        obs = [Observation(ERR, canary=_last(c_err), stable=_last(s_err),
-                           canary_points=_finite(c_err), stable_points=_finite(s_err)),
-               Observation(LAT, canary=_last(c_p95), stable=_last(s_p95),
-                           canary_points=_finite(c_p95), stable_points=_finite(s_p95))]
-        if first["threshold"] is None and threshold_judge(obs, "fail").outcome == "fail":
-            first["threshold"] = step
-        if first["compare"] is None and compare_judge(obs, SETTINGS).outcome == "fail":
-            first["compare"] = step
-    return first
-
-
-def _last(x):
-    return float(x[-1]) if np.isfinite(x[-1]) else None
-
-
-def _finite(x):
-    return [float(v) for v in x if np.isfinite(v)]
+    state = CanaryState(target="t", image="i", steps=list(STEPS), stable_replicas=1)
+    limits = Limits(failure_limit=1, inconclusive_limit=ANALYSES + 1)
+    settings = CompareSettings(confidence=0.98, tolerance=0.25, margin=1.0, no_data="fail")
+    totals_c = totals_s = None
+    why = ""
+    for _ in range(ANALYSES):
+        weight = STEPS[state.step]
+        c = interval_counts(rng, total_rps * weight / 100, ef, lf)
+        s = interval_counts(rng, total_rps * (100 - weight) / 100, 1.0, 1.0)
+        if lookback == "growing":
+            totals_c = c if totals_c is None else totals_c + c
+            totals_s = s if totals_s is None else totals_s + s
+        else:
+            totals_c, totals_s = c, s
+        obs = observations(totals_c, totals_s, weight < 100)
+        last = state.step == len(STEPS) - 1
+        verdicts = []
+        if "threshold" in judges:
+            verdicts.append(threshold_judge(obs, "fail", settings.confidence, final=last))
+        if "compare" in judges:
+            verdicts.append(compare_judge(obs, CompareSettings(**{**settings.__dict__, "final": last})))
+        outcome = combine([v.outcome for v in verdicts if v])
+        why = "; ".join(v.why for v in verdicts if v)
+        move = next_move(state, outcome, limits, last)
+        if move.startswith("rollback"):
+            return "rolled_back", why
+        if move == "promote":
+            return "promoted", why
+    return "undecided", why
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--scenarios", type=int, default=200)
+    parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--traffic", default="2,10,50", help="total requests per second, comma separated")
+    parser.add_argument("--traffic", default="2,10,50,200", help="total requests per second, comma separated")
+    parser.add_argument("--lookback", choices=["growing", "window"], default="growing")
     parser.add_argument("--out", default=str(Path(__file__).with_name("results") / "canary_judge.md"))
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.time()
     rows = []
     for rps in [float(x) for x in args.traffic.split(",")]:
-        rates = {}
-        for kind in KINDS:
-            hits = {"threshold": 0, "compare": 0}
-            for _ in range(args.scenarios):
-                first = scenario(rng, rps, kind)
-                for judge in hits:
-                    hits[judge] += first[judge] is not None
-            rates[kind] = {j: hits[j] / args.scenarios for j in hits}
-        for judge in ("threshold", "compare"):
-            rows.append(f"| {rps:g} | {judge} | {rates['2x error rate'][judge]:.0%} | {rates['+30% p95'][judge]:.0%} "
-                        f"| {rates['healthy'][judge]:.0%} |")
+        for judge, judges in JUDGES.items():
+            cells = {}
+            for kind in KINDS:
+                results = {"rolled_back": 0, "promoted": 0, "undecided": 0}
+                thin = 0
+                for _ in range(args.scenarios):
+                    result, why = scenario(rng, rps, kind, judges, args.lookback)
+                    results[result] += 1
+                    thin += result == "undecided" and "too little traffic" in why
+                cells[kind] = {k: v / args.scenarios for k, v in results.items()}
+                cells[kind]["thin"] = thin / args.scenarios
+            h = cells["healthy"]
+            rows.append(f"| {rps:g} | {judge} | {cells['2x error rate']['rolled_back']:.0%} "
+                        f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
+                        f"| {h['undecided']:.0%} |")
+            print(rows[-1], flush=True)
     table = "\n".join(["| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
-                       "detects +30% p95 within 3 steps | false rollback (healthy) |",
-                       "|---|---|---|---|---|", *rows])
-    text = (f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}, steps "
-            f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, {WINDOW} s windows, baseline error rate "
-            f"{BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms (simulated series; "
-            f"`python bench/canary_judge.py`, {time.time() - started:.0f} s).\n\n{table}\n")
+                       "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
+                       "healthy undecided (too little evidence) |",
+                       "|---|---|---|---|---|---|---|", *rows])
+    text = (f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}; steps "
+            f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
+            f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
+            f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
+            f"confidence 0.98, tolerance 0.25, margin 1.0, min_requests {MIN_REQUESTS}, failure_limit 1 "
+            f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback}`, "
+            f"{time.time() - started:.0f} s).\n\n{table}\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)

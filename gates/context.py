@@ -49,7 +49,20 @@ class GateContext:
         return section.get("decide_on", self.defaults.get("decide_on", "point"))
 
 
+_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so gates sharing a file hash it once
+
+
 def sha256_file(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _HASHED:
+        if len(_HASHED) > 256:
+            _HASHED.clear()
+        _HASHED[key] = _sha256(path)
+    return _HASHED[key]
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

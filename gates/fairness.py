@@ -10,10 +10,11 @@ positive rate, equalized odds the worse of the true and false positive rate disp
   predictions) is undefined (NaN), not 0, and the group is left out of that rule with the reason;
 - groups smaller than `min_group_size` are reported with their counts but left out of every verdict.
 
-The fast path is ours: rows are compressed into (label, prediction, group) cells with the group as the
-bootstrap stratum, so each resample redraws rows within every group (a small group never vanishes), and the
-per-group confusion counts of all resamples come from one product of a (b, K) weight matrix with a sparse
-(K, 4G) indicator. A thousand resamples cost about the same at a million rows as at a thousand.
+The fast path is ours: rows are tabulated into (group, label, prediction) cells (gates.stats.binary_cells,
+no row-wise sort) with the group as the bootstrap stratum, so each resample redraws rows within every group
+(a small group never vanishes), and the per-group confusion counts of all resamples are summed per (outcome,
+group) column in one pass over a (b, K) weight matrix. A thousand resamples cost about the same at a million
+rows as at a thousand.
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from gates import metrics as m
 from gates.context import GateContext
 from gates.errors import InputError
 from gates.predictions import Predictions, load_predictions
 from gates.result import Check, GateResult, Status
-from gates.stats import bootstrap, compress, percentile_interval, safe_divide
+from gates.stats import EXACT_CELLS, binary_cells, bootstrap, coarsen, percentile_interval, safe_divide
 from gates.thresholds import Threshold, decide
 
 GATE = "bias"
@@ -97,8 +97,23 @@ class Groups:
         return self.groupings[features]
 
 
-def group_values(series: Any, column: str, where: str, missing_group: str | None) -> np.ndarray:
-    """Sensitive values as text. Missing values are an error unless the policy names a group for them."""
+@dataclass
+class Coded:
+    """A sensitive column already reduced to codes: `codes` per row index into `names` (text, may repeat)."""
+
+    codes: np.ndarray
+    names: list[str]
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+
+def group_values(series: Any, column: str, where: str, missing_group: str | None, row_offset: int = 0) -> Coded:
+    """Sensitive values as text codes. Missing values are an error unless the policy names a group for them.
+
+    The column is factorised once (a pandas categorical, as the predictions reader delivers sensitive
+    columns from Parquet, is already coded), so only its distinct values become Python strings.
+    """
     import pandas as pd
 
     from gates.drift_io import category_key
@@ -108,22 +123,39 @@ def group_values(series: Any, column: str, where: str, missing_group: str | None
     if missing.any() and missing_group is None:
         rows = np.flatnonzero(missing)
         raise InputError(f"{where}: sensitive column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
-                         f"without a value (first at row {rows[0] + 1}); set bias.missing_group to treat them "
-                         "as a named group")
-    keys = np.array([category_key(u) for u in uniques.tolist()] + [str(missing_group)], dtype=object)
-    return keys[codes]  # code -1 (missing) picks the last key: the missing group's name
+                         f"without a value (first at row {rows[0] + 1 + row_offset}); set bias.missing_group to "
+                         "treat them as a named group")
+    keys = [category_key(u) for u in uniques.tolist()]
+    if missing.any():  # code -1 (missing) becomes the missing group's name
+        keys.append(str(missing_group))
+        codes = np.where(missing, len(keys) - 1, codes)
+    return Coded(np.asarray(codes, dtype=np.int64), keys)
 
 
-def make_groups(columns: dict[str, np.ndarray]) -> Groups:
+def _codes_and_names(values: Any) -> tuple[np.ndarray, list[str]]:
+    """Per-row codes into distinct names, from a Coded column or from raw values (factorised here)."""
+    if isinstance(values, Coded):
+        codes, names = values.codes, [str(n) for n in values.names]
+    else:
+        import pandas as pd
+
+        codes, uniq = pd.factorize(np.asarray(values, dtype=object))  # hashing: fast on a million strings
+        names = [str(u) for u in uniq]
+    distinct = sorted(set(names))
+    if len(distinct) != len(names):  # two raw values with one text (1 and "1"): one group
+        position = {name: i for i, name in enumerate(distinct)}
+        codes = np.array([position[n] for n in names], dtype=np.int64)[codes]
+        names = distinct
+    return np.asarray(codes, dtype=np.int64), names
+
+
+def make_groups(columns: dict[str, Any]) -> Groups:
     """Codes of every row's intersection of all sensitive features (fairlearn order: sorted levels)."""
     features = tuple(columns)
     levels: dict[str, list[str]] = {}
     codes = []
-    import pandas as pd
-
     for name, values in columns.items():
-        code, uniq = pd.factorize(np.asarray(values, dtype=object))  # hashing: fast on a million strings
-        names = [str(u) for u in uniq]
+        code, names = _codes_and_names(values)
         order = sorted(range(len(names)), key=names.__getitem__)
         rank = np.empty(len(names), dtype=np.int64)
         rank[order] = np.arange(len(names))
@@ -205,23 +237,42 @@ def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: s
 
 # ----------------------------------------------------------------------------------------- the statistic
 class GroupStatistic:
-    """Vectorised per-group metrics: weights (b, K) over cells -> {metric: (b, G)} for one grouping."""
+    """Vectorised per-group metrics: weights (b, K) over cells -> {metric: (b, G)} for one grouping.
+
+    Confusion counts of every group come from one pass: the cells are put in order of their (outcome,
+    group) column once, and each resample's weights are summed per column with np.add.reduceat. Metrics
+    that need more than counts (ROC AUC, F1, ...) are computed per group on that group's cells only.
+    """
 
     def __init__(self, cells_columns: dict[str, np.ndarray], grouping: Grouping, metrics: list[str]):
         self.y = cells_columns["y"].astype(bool)
         self.pred = cells_columns["pred"].astype(bool)
         self.score = cells_columns.get("score")
+        self.losses = {k: cells_columns[k] for k in ("log_loss", "brier")} if "log_loss" in cells_columns else None
         self.group = grouping.of_full[cells_columns["g"].astype(np.int64)]
         self.size = len(grouping.labels)
         self.metrics = metrics
         outcome = np.where(self.y, np.where(self.pred, 0, 2), np.where(self.pred, 1, 3))
-        k = self.y.size
-        self.indicator = sparse.csr_matrix((np.ones(k), (np.arange(k), outcome * self.size + self.group)),
-                                           shape=(k, 4 * self.size))
+        self.column = outcome * self.size + self.group
+        self.order = np.argsort(self.column, kind="stable")
+        ordered = self.column[self.order]
+        self.starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if ordered.size \
+            else np.zeros(0, dtype=np.int64)
+        self.present = ordered[self.starts]
+        self._members: dict[int, np.ndarray] = {}
 
     def counts(self, weights: np.ndarray) -> dict[str, np.ndarray]:
-        flat = np.asarray((self.indicator.T @ weights.T).T)  # (b, 4G)
+        flat = np.zeros((weights.shape[0], 4 * self.size))
+        if weights.shape[0] == 1:
+            flat[0] = np.bincount(self.column, weights=weights[0], minlength=4 * self.size)
+        elif self.starts.size:
+            flat[:, self.present] = np.add.reduceat(weights[:, self.order], self.starts, axis=1)
         return {name: flat[:, i * self.size:(i + 1) * self.size] for i, name in enumerate(OUTCOMES)}
+
+    def members(self, g: int) -> np.ndarray:
+        if g not in self._members:
+            self._members[g] = np.flatnonzero(self.group == g)
+        return self._members[g]
 
     def __call__(self, weights: np.ndarray, counts: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         counts = counts if counts is not None else self.counts(weights)
@@ -232,9 +283,13 @@ class GroupStatistic:
                 out[metric] = safe_divide(sum(counts[o] for o in top), sum(counts[o] for o in bottom))
         others = [x for x in self.metrics if x not in RATES]
         if others:
-            per_group = [m.binary(weights * (self.group == g)[None, :], self.y, self.pred,
-                                  self.score if any(x in SCORE_METRICS for x in others) else None)
-                         for g in range(self.size)]
+            with_score = any(x in SCORE_METRICS for x in others)
+            per_group = []
+            for g in range(self.size):
+                idx = self.members(g)
+                losses = {k: v[idx] for k, v in self.losses.items()} if self.losses and with_score else None
+                per_group.append(m.binary(weights[:, idx], self.y[idx], self.pred[idx],
+                                          self.score[idx] if with_score else None, losses))
             for metric in others:
                 out[metric] = np.stack([values[metric] for values in per_group], axis=1)
         return out
@@ -251,8 +306,9 @@ def overall_values(weights: np.ndarray, stat: GroupStatistic, counts: dict[str, 
             out[metric] = safe_divide(sum(total[o] for o in top), sum(total[o] for o in bottom))
     others = [x for x in metrics if x not in RATES]
     if others:
-        values = m.binary(weights, stat.y, stat.pred,
-                          stat.score if any(x in SCORE_METRICS for x in others) else None)
+        with_score = any(x in SCORE_METRICS for x in others)
+        values = m.binary(weights, stat.y, stat.pred, stat.score if with_score else None,
+                          stat.losses if with_score else None)
         out.update({x: values[x] for x in others})
     return out
 
@@ -311,34 +367,48 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
         raise InputError(f"{p.path}: {', '.join(x for x in metrics if x in SCORE_METRICS)} need a score column "
                          "(set bias.columns.score)")
     groups = make_groups(sensitive)
-    columns = {"y": p.y, "pred": p.pred, "g": groups.full_code}
-    if needs_score:
-        columns["score"] = p.score
-    cells = compress(columns, strata_column="g")
+    cells = binary_cells(p.y, p.pred, p.score if needs_score else None, group=groups.full_code, strata=True)
     wanted = list(dict.fromkeys([features] + [r.features for r in rules]))
-    stats = {f: GroupStatistic(cells.columns, groups.grouping(f), metrics) for f in wanted}
 
-    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for f, stat in stats.items():
-            counts = stat.counts(weights)
-            for name, values in stat(weights, counts).items():
-                out[_key(f, name)] = values
-            for name, values in overall_values(weights, stat, counts, metrics).items():
-                out[_key(f, name, "o")] = values
-        return out
+    def statistic_of(columns: dict[str, np.ndarray]):
+        stats = {f: GroupStatistic(columns, groups.grouping(f), metrics) for f in wanted}
 
+        def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
+            for f, stat in stats.items():
+                counts = stat.counts(weights)
+                for name, values in stat(weights, counts).items():
+                    out[_key(f, name)] = values
+                for name, values in overall_values(weights, stat, counts, metrics).items():
+                    out[_key(f, name, "o")] = values
+            return out
+        return statistic
+
+    statistic = statistic_of(cells.columns)
     point = {k: v[0] for k, v in statistic(cells.counts[None, :]).items()}
     plans = [plan_rule(rule, groups.grouping(rule.features), point, min_size) for rule in rules]
+    # The bootstrap runs on the exact cells, or with many distinct scores on score-bin cells whose ranking
+    # metrics are shifted by the point value's binning offset (see gates.stats.coarsen).
+    boot_cells, shift, binning = cells, {}, None
+    if needs_score and boot.resamples and cells.size > EXACT_CELLS:
+        boot_cells, binning = coarsen(cells, sums=m.binary_losses(cells.columns["y"], cells.columns["score"]))
+        boot_statistic = statistic_of(boot_cells.columns)
+        binned = {k: v[0] for k, v in boot_statistic(boot_cells.counts[None, :]).items()}
+        shift = {k: np.nan_to_num(np.asarray(point[k], dtype=float) - binned[k])
+                 for k in point if k.split("|")[-1] in ("roc_auc", "average_precision")}
+    else:
+        boot_statistic = statistic
 
     def with_rules(weights: np.ndarray) -> dict[str, np.ndarray]:
-        out = statistic(weights)
+        out = boot_statistic(weights)
+        for key, offset in shift.items():
+            out[key] = out[key] + offset
         for plan in plans:
             if plan.judged.size >= 2:
                 out[f"r|{plan.rule.name}"] = rule_value(plan, out)
         return out
 
-    samples = bootstrap(cells, with_rules, boot.resamples, boot.seed) if boot.resamples else {}
+    samples = bootstrap(boot_cells, with_rules, boot.resamples, boot.seed) if boot.resamples else {}
     checks = [size_check(groups.grouping(f), min_size) for f in wanted]
     summary: dict[str, Any] = {}
     for plan in plans:
@@ -365,8 +435,11 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     evidence = {
         "sensitive": list(features), "rows": p.rows, "min_group_size": min_size,
         "levels": groups.levels,
-        "bootstrap": {"method": "percentile bootstrap, rows redrawn within each intersection group",
-                      "confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed},
+        "bootstrap": {"method": "percentile bootstrap, rows redrawn within each intersection group"
+                      + (f"; ranking metrics of each resample from {binning.bins} score bins, shifted by the "
+                         "point value's binning offset" if binning else ""),
+                      "confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed,
+                      "cells": boot_cells.size},
         "groups": group_evidence,
         "rules": [plan.record() for plan in plans],
         "tables": tables,

@@ -9,7 +9,6 @@ turns into an explicit error, never a silent 0.
 from __future__ import annotations
 
 import numpy as np
-from scipy import sparse
 
 from gates.stats import safe_divide
 
@@ -26,21 +25,36 @@ REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
 _EPS = np.finfo(np.float64).eps
 
 
-def _level_matrix(values: np.ndarray, mask: np.ndarray) -> tuple[sparse.csr_matrix, int]:
-    """Sparse (K, L) indicator of each cell's distinct score level, restricted to cells where mask is set."""
-    _, level = np.unique(values, return_inverse=True)
-    rows = np.flatnonzero(mask)
-    n_levels = int(level.max()) + 1 if level.size else 0
-    matrix = sparse.csr_matrix((np.ones(rows.size), (rows, level[rows])), shape=(values.size, n_levels))
-    return matrix, n_levels
+def _levels(score: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """The order that sorts the cells by score (None when they already are) and where each level starts."""
+    score = np.asarray(score)
+    order = None if score.size < 2 or bool(np.all(score[1:] >= score[:-1])) else np.argsort(score, kind="stable")
+    ordered = score if order is None else score[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if ordered.size \
+        else np.zeros(0, dtype=np.int64)
+    return order, starts
 
 
 def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
-    """ROC AUC (ties count one half) and average precision (step-wise, as scikit-learn) from score levels."""
-    pos_levels, _ = _level_matrix(score, positive)
-    neg_levels, _ = _level_matrix(score, ~positive)
-    pos = np.asarray((pos_levels.T @ weights.T).T)  # (b, L), levels in ascending score order
-    neg = np.asarray((neg_levels.T @ weights.T).T)
+    """ROC AUC (ties count one half) and average precision (step-wise, as scikit-learn) from score levels.
+
+    Cells sorted by score (as gates.stats.binary_cells and coarsen leave them) need no sort at all; others
+    are sorted once (a stable sort, linear on a few sorted runs). Per level the positive and negative weights
+    are summed with np.add.reduceat, so the cost is O(b K) for b resamples of K cells.
+    """
+    order, starts = _levels(score)
+    positive = np.asarray(positive, dtype=bool)
+    w = weights if order is None else weights[:, order]
+    is_pos = positive if order is None else positive[order]
+    if starts.size == 0:
+        nan = np.full(weights.shape[0], np.nan)
+        return {"roc_auc": nan, "average_precision": nan.copy()}
+    if w.shape[0] == 1:  # the point value: one row of weights, often one cell per row of data
+        pos = np.add.reduceat(np.where(is_pos, w[0], 0.0), starts)[None, :]
+        neg = np.add.reduceat(w[0], starts)[None, :] - pos
+    else:
+        pos = np.add.reduceat(w * is_pos, starts, axis=1)  # (b, L), levels in ascending score order
+        neg = np.add.reduceat(w * ~is_pos, starts, axis=1)
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     neg_below = np.cumsum(neg, axis=1) - neg
     auc = safe_divide((pos * (neg_below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
@@ -53,8 +67,25 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
     return {"roc_auc": auc, "average_precision": ap}
 
 
-def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None) -> dict[str, np.ndarray]:
-    """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability."""
+def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-cell log loss (probabilities clipped to [eps, 1 - eps], as scikit-learn) and squared error."""
+    y = np.asarray(y).astype(bool)
+    p = np.clip(score, _EPS, 1 - _EPS)
+    np.subtract(1.0, p, out=p, where=~y)  # the probability given to the true class
+    loss = np.log(p)
+    np.negative(loss, out=loss)
+    brier = score - y
+    np.multiply(brier, brier, out=brier)
+    return {"log_loss": loss, "brier": brier}
+
+
+def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None,
+           losses: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability.
+
+    `losses` gives each cell's mean log loss and squared error when the cells are coarse (score bins, see
+    gates.stats.coarsen): the score is then a bin number, good for ranking but not for losses.
+    """
     y = y.astype(bool)
     pred = pred.astype(bool)
     tp = weights @ (y & pred)
@@ -73,10 +104,9 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
     }
     if score is not None:
         out.update(ranking_metrics(weights, y, score))
-        p = np.clip(score, _EPS, 1 - _EPS)
-        loss = -(y * np.log(p) + (~y) * np.log(1 - p))
-        out["log_loss"] = safe_divide(weights @ loss, n)
-        out["brier"] = safe_divide(weights @ (score - y) ** 2, n)
+        per_cell = losses if losses is not None else binary_losses(y, score)
+        out["log_loss"] = safe_divide(weights @ per_cell["log_loss"], n)
+        out["brier"] = safe_divide(weights @ per_cell["brier"], n)
     return out
 
 

@@ -14,9 +14,19 @@ from gates import metrics as m
 from gates import plots
 from gates.context import GateContext
 from gates.errors import InputError
-from gates.predictions import Predictions, load_predictions
+from gates.predictions import Predictions, TabulatedPredictions, load_predictions
 from gates.result import Check, GateResult, Status
-from gates.stats import bootstrap, compress, percentile_interval
+from gates.stats import (
+    BOOTSTRAP_BINS,
+    EXACT_CELLS,
+    Cells,
+    binary_cells,
+    bootstrap,
+    coarsen,
+    coarsen_edges,
+    compress,
+    percentile_interval,
+)
 from gates.thresholds import Threshold, decide
 
 GATE = "metrics"
@@ -25,14 +35,24 @@ GATE = "metrics"
 def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     spec = section.get("baseline")
     join_on = spec.get("join_on", _default_join(section)) if spec else None
-    candidate = load_predictions(ctx.path(section["predictions"]), _with_id(section, join_on))
+    path = ctx.path(section["predictions"])
+    from gates import streaming
+
+    if streaming.wanted(section, path):  # too large for memory (or asked for): exact cells, chunk by chunk
+        candidate = streaming.tabulate(path, section, where="metrics")
+        result = evaluate(candidate, None, section, ctx)
+        result.artifacts.update(plots.metric_curves(candidate, None, ctx.report_dir,
+                                                    cells={"candidate": candidate.cells}))
+        return result
+    candidate = load_predictions(path, _with_id(section, join_on))
     baseline = None
     if spec:
         base_section = {**section, "columns": spec.get("columns", section.get("columns"))}
         baseline = load_predictions(ctx.path(spec["predictions"]), _with_id(base_section, join_on))
         candidate, baseline = align(candidate, baseline, join_on)
     result = evaluate(candidate, baseline, section, ctx)
-    result.artifacts.update(plots.metric_curves(candidate, baseline, ctx.report_dir))  # ROC / PR pictures
+    result.artifacts.update(plots.metric_curves(candidate, baseline, ctx.report_dir,  # ROC / PR pictures
+                                                cells=result.evidence.pop("_cells", None)))
     return result
 
 
@@ -94,11 +114,146 @@ def metric_function(p: Predictions):
     def compute(weights: np.ndarray, columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
         y, pred, score = columns["y"], columns[f"{prefix}pred"], columns.get(f"{prefix}score")
         if p.task == "binary":
-            return m.binary(weights, y, pred, score)
+            losses = {k: columns[f"{prefix}{k}"] for k in ("log_loss", "brier")} \
+                if f"{prefix}log_loss" in columns else None
+            return m.binary(weights, y, pred, score, losses)
         if p.task == "multiclass":
             return m.multiclass(weights, y, pred, score, len(p.classes))
         return m.regression(weights, y, pred)
     return compute
+
+
+RANKING = ("roc_auc", "average_precision")
+PAIRED_CELLS = 8192  # most joint cells (candidate bin x baseline bin x label x predictions) for the bootstrap
+
+
+def _statistic(compute, columns: dict[str, np.ndarray], paired: bool):
+    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
+        out = {f"c:{k}": v for k, v in compute(weights, columns, "c_").items()}
+        if paired:
+            base = compute(weights, columns, "b_")
+            out.update({f"b:{k}": v for k, v in base.items()})
+            out.update({f"d:{k}": out[f"c:{k}"] - v for k, v in base.items()})
+        return out
+    return statistic
+
+
+def tabulate(p: Predictions | TabulatedPredictions) -> Cells:
+    """The exact cells of binary predictions (already made by the streaming reader, or from the rows)."""
+    if isinstance(p, TabulatedPredictions):
+        return p.cells
+    return binary_cells(p.y, p.pred, p.score)
+
+
+def point_and_samples(candidate: Predictions | TabulatedPredictions, baseline: Predictions | None, resamples: int,
+                      seed: int, exact: dict[str, Cells] | None = None
+                      ) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, Any]]:
+    """Point values (equal to scikit-learn's), bootstrap samples, and how they were made (for the evidence).
+
+    Binary tasks take the fast path: point values from the exact cells (gates.stats.binary_cells: one sort of
+    the scores), the bootstrap over the exact cells when they are few, else over score-bin cells
+    (gates.stats.coarsen); count metrics and losses are exact either way, ranking metrics (ROC AUC, average
+    precision) of each resample are computed on the bins and shifted by the point's binning offset.
+    """
+    compute = metric_function(candidate)
+    if candidate.task != "binary":
+        columns = {"y": candidate.y, **_columns(candidate, "c_")}
+        if baseline is not None:
+            columns.update(_columns(baseline, "b_"))
+        cells = compress(columns)
+        statistic = _statistic(compute, cells.columns, baseline is not None)
+        point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
+        samples = bootstrap(cells, statistic, resamples, seed) if resamples else {}
+        return point, samples, {"cells": cells.size, "binned": False}
+
+    models = {"c_": candidate} if baseline is None else {"c_": candidate, "b_": baseline}
+    point: dict[str, float] = {}
+    exact = dict(exact or {})
+    losses: dict[str, dict[str, np.ndarray]] = {}
+    for prefix, p in models.items():
+        cells = exact.setdefault(prefix, tabulate(p))
+        columns = _prefixed(cells.columns, prefix)
+        if "log_loss" in cells.columns:  # streamed cells on a score grid carry the exact mean losses
+            losses[prefix] = {k: cells.columns[k] for k in ("log_loss", "brier")}
+        elif p.score is not None:  # per-cell losses once, for the point value and for the coarse cells
+            losses[prefix] = m.binary_losses(cells.columns["y"], cells.columns["score"])
+            columns.update({f"{prefix}{k}": v for k, v in losses[prefix].items()})
+        values = compute(cells.counts[None, :], columns, prefix)
+        point.update({f"{prefix[0]}:{k}": float(v[0]) for k, v in values.items()})
+    if baseline is not None:
+        point.update({f"d:{k[2:]}": point[k] - point[f"b:{k[2:]}"] for k in list(point) if k.startswith("c:")})
+    if not resamples:
+        return point, {}, {"cells": exact["c_"].size, "binned": False}
+    if baseline is None:
+        cells, binning = exact["c_"], None
+        if candidate.score is not None and cells.size > EXACT_CELLS:
+            cells, binning = coarsen(cells, sums=losses["c_"])
+        columns = _prefixed(cells.columns, "c_")
+        if binning is None and "c_" in losses:
+            columns.update({f"c_{k}": v for k, v in losses["c_"].items()})
+        info: dict[str, Any] = {"cells": cells.size, "binned": binning is not None}
+        if binning is not None:
+            info.update(bins=binning.bins, exact_cells=binning.exact_cells)
+    else:
+        cells, columns, info = _paired_cells(candidate, baseline, exact)
+    statistic = _statistic(compute, columns, baseline is not None)
+    samples = bootstrap(cells, statistic, resamples, seed)
+    if info["binned"]:
+        binned_point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
+        shifts = {k: point[k] - binned_point[k] for k in samples if k.split(":")[1] in RANKING
+                  and np.isfinite(point[k]) and np.isfinite(binned_point[k])}
+        for key, shift in shifts.items():
+            samples[key] = samples[key] + shift
+        info["shift"] = {k: v for k, v in shifts.items()}
+        info["auc_bound"] = {f"{prefix[0]}:roc_auc": _auc_bound(cells.counts, columns["y"], columns[f"{prefix}score"])
+                             for prefix in models if f"{prefix}score" in columns}
+    return point, samples, info
+
+
+def _prefixed(columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {("y" if k == "y" else f"{prefix}{k}"): v for k, v in columns.items()}
+
+
+def _auc_bound(counts: np.ndarray, y: np.ndarray, level: np.ndarray) -> float:
+    """Largest possible gap between a binned and the exact ROC AUC on these weights: half the share of
+    positive-negative pairs that fall in one bin (they count as ties in the bins)."""
+    y = np.asarray(y).astype(bool)
+    _, inverse = np.unique(level, return_inverse=True)
+    pos = np.bincount(inverse, weights=counts * y)
+    neg = np.bincount(inverse, weights=counts * ~y)
+    pairs = pos.sum() * neg.sum()
+    return float(0.5 * (pos * neg).sum() / pairs) if pairs else float("nan")
+
+
+def _paired_cells(candidate: Predictions, baseline: Predictions, exact: dict[str, Cells]
+                  ) -> tuple[Cells, dict[str, np.ndarray], dict[str, Any]]:
+    """Joint cells of both models on the same rows, for the paired bootstrap: exact when few, else each
+    model's score in quantile bins (fewer bins until at most PAIRED_CELLS cells are left)."""
+    columns = {"y": candidate.y, **_columns(candidate, "c_"), **_columns(baseline, "b_")}
+    if candidate.rows <= 4 * EXACT_CELLS:
+        cells = compress(columns)
+        if cells.size <= EXACT_CELLS or (candidate.score is None and baseline.score is None):
+            return cells, cells.columns, {"cells": cells.size, "binned": False}
+    bins = BOOTSTRAP_BINS
+    while True:
+        binned = {"y": candidate.y, "c_pred": candidate.pred, "b_pred": baseline.pred}
+        sums: dict[str, np.ndarray] = {}
+        for prefix, p in (("c_", candidate), ("b_", baseline)):
+            if p.score is None:
+                continue
+            ex = exact[prefix]
+            edges = coarsen_edges(ex.columns["score"], ex.counts, bins)
+            binned[f"{prefix}score"] = np.searchsorted(edges, p.score, side="left").astype(np.float64)
+            for name, values in m.binary_losses(p.y, p.score).items():
+                sums[f"{prefix}{name}"] = values
+        cells = compress(binned)
+        if cells.size <= PAIRED_CELLS or bins <= 16:
+            break
+        bins //= 2
+    out = dict(cells.columns)
+    for name, values in sums.items():  # per joint cell: the mean loss of its rows
+        out[name] = np.bincount(cells.row_cell, weights=values, minlength=cells.size) / cells.counts
+    return cells, out, {"cells": cells.size, "binned": True, "bins": bins, "exact_cells": None}
 
 
 def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict[str, Any],
@@ -106,29 +261,15 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
     """Pure part of the gate: arrays in, checks out."""
     boot = ctx.bootstrap(section)
     decide_on = ctx.decide_on(section)
-    columns = {"y": candidate.y, **_columns(candidate, "c_")}
-    if baseline is not None:
-        columns.update(_columns(baseline, "b_"))
-    cells = compress(columns)
-    compute = metric_function(candidate)
-
-    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
-        out = {f"c:{k}": v for k, v in compute(weights, cells.columns, "c_").items()}
-        if baseline is not None:
-            base = compute(weights, cells.columns, "b_")
-            out.update({f"b:{k}": v for k, v in base.items()})
-            out.update({f"d:{k}": out[f"c:{k}"] - v for k, v in base.items()})
-        return out
-
-    point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
-    samples = bootstrap(cells, statistic, boot.resamples, boot.seed) if boot.resamples else {}
+    exact = {"c_": tabulate(candidate)} if candidate.task == "binary" else {}
+    point, samples, method = point_and_samples(candidate, baseline, boot.resamples, boot.seed, exact)
 
     def ci(key: str) -> tuple[float, float] | None:
         interval = percentile_interval(samples[key], boot.confidence) if key in samples else None
         return (interval.low, interval.high) if interval else None
 
     checks: list[Check] = []
-    reasons = undefined_reasons(candidate)
+    reasons = undefined_reasons(candidate, exact.get("c_"))
     for metric, spec in (section.get("thresholds") or {}).items():
         key = f"c:{metric}"
         if key not in point:
@@ -147,17 +288,39 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
     table = metrics_table(point, ci, baseline is not None)
     evidence = {
         "task": candidate.task, "rows": candidate.rows, "classes": [str(c) for c in candidate.classes],
-        "bootstrap": {"method": "percentile bootstrap over rows (multinomial over distinct rows)",
-                      "paired": baseline is not None, "confidence": boot.confidence,
-                      "resamples": boot.resamples, "seed": boot.seed},
+        "bootstrap": {"method": bootstrap_method(method), "paired": baseline is not None,
+                      "confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed,
+                      **method},
         "metrics": {k: v for k, v in point.items()},
         "tables": {"All metrics": table},
     }
     if candidate.task != "regression":
-        evidence["confusion_matrix"] = confusion(candidate).tolist()
+        evidence["confusion_matrix"] = confusion(candidate, exact.get("c_")).tolist()
+    if isinstance(candidate, TabulatedPredictions):
+        evidence["streaming"] = candidate.streaming
+        if not candidate.streaming.get("exact", True) and "score" in exact["c_"].columns:
+            cells = exact["c_"]
+            bound = _auc_bound(cells.counts, cells.columns["y"], cells.columns["score"])
+            evidence["streaming"]["roc_auc_bound"] = bound
+            evidence["streaming"]["note"] = (f"scores were merged onto a {candidate.streaming['score_grid']} grid "
+                                             f"to bound memory: ROC AUC and average precision are those of the "
+                                             f"grid scores (ROC AUC within {bound:.2g} of the exact value); counts "
+                                             f"and losses are exact")
+    elif candidate.task == "binary":
+        evidence["_cells"] = {"candidate": exact["c_"]}  # for the pictures; removed by run()
     summary = {name: round(point[f"c:{name}"], 6) for name in (section.get("thresholds") or {})
                if np.isfinite(point[f"c:{name}"])}
     return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
+
+
+def bootstrap_method(info: dict[str, Any]) -> str:
+    text = "percentile bootstrap over rows (multinomial over distinct rows)"
+    if not info.get("binned"):
+        return text
+    bound = max([v for v in (info.get("auc_bound") or {}).values() if np.isfinite(v)], default=float("nan"))
+    return (f"{text}; ranking metrics (ROC AUC, average precision) of each resample from {info['bins']} score "
+            f"bins, shifted by the point value's binning offset (binning moves a resample's ROC AUC by at most "
+            f"{bound:.2g}); counts and losses exact")
 
 
 def baseline_checks(section: dict[str, Any], point: dict[str, float], ci, confidence: float,
@@ -187,16 +350,19 @@ def baseline_checks(section: dict[str, Any], point: dict[str, float], ci, confid
     return checks
 
 
-def undefined_reasons(p: Predictions) -> dict[str, str]:
+def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> dict[str, str]:
     """Why a metric has no value on these rows, said in words instead of a NaN."""
     reasons: dict[str, str] = {}
     if p.task == "binary":
-        present = np.unique(p.y)
+        if cells is None:
+            cells = tabulate(p)
+        labels = np.bincount(cells.columns["y"].astype(np.int64), weights=cells.counts, minlength=2)
+        present = np.flatnonzero(labels)
         if present.size < 2:
             only = "positive" if present[0] == 1 else "negative"
             for name in ("roc_auc", "average_precision", "recall", "balanced_accuracy"):
                 reasons[name] = f"the labels hold only the {only} class, so {name} has no meaning"
-        if p.pred.sum() == 0:
+        if float(cells.counts @ cells.columns["pred"]) == 0:
             reasons["precision"] = "the model predicts no positives, so precision has no meaning"
     elif p.task == "multiclass":
         absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
@@ -221,8 +387,12 @@ def support_checks(p: Predictions) -> list[Check]:
                   "macro averages count it as 0")]
 
 
-def confusion(p: Predictions) -> np.ndarray:
+def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> np.ndarray:
     size = len(p.classes)
+    if cells is not None:  # binary: from the cells' counts
+        code = cells.columns["y"].astype(np.int64) * size + cells.columns["pred"].astype(np.int64)
+        return np.rint(np.bincount(code, weights=cells.counts, minlength=size * size)).astype(np.int64) \
+            .reshape(size, size)
     return np.bincount(p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size).reshape(size, size)
 
 

@@ -33,6 +33,36 @@ class Predictions:
         return int(self.y.shape[0])
 
 
+@dataclass
+class TabulatedPredictions:
+    """Binary predictions summarised as their exact cells (gates.stats.binary_cells), without per-row arrays:
+    what the streaming reader (gates.streaming) builds from a file too large for memory. The gates compute
+    everything from the cells, so the numbers are the ones the in-memory path gives on the same rows.
+
+    `cells` has columns y, pred (0/1), score (when the file has one) and g (with sensitive features: the
+    index of each cell's intersection of the features' sorted `levels`, as gates.fairness.make_groups).
+    `losses` holds per-cell mean log loss and squared error when scores were merged into a grid (see
+    gates.streaming: then ROC AUC and average precision are approximate and `streaming` says by how much).
+    """
+
+    path: Path
+    cells: Any  # gates.stats.Cells
+    classes: list
+    has_score: bool
+    levels: dict[str, list[str]] | None = None
+    streaming: dict[str, Any] | None = None
+    task: str = "binary"
+
+    @property
+    def rows(self) -> int:
+        return self.cells.rows
+
+    @property
+    def score(self) -> bool | None:
+        """Truthy when the predictions have scores (the per-row scores themselves are not kept)."""
+        return True if self.has_score else None
+
+
 def resolve_columns(section: dict[str, Any], available: list[str]) -> dict[str, Any]:
     """Explicit mapping wins; otherwise the default names, each only if the file has it."""
     mapping = dict(section.get("columns") or {})
@@ -49,13 +79,36 @@ def infer_task(section: dict[str, Any]) -> str:
     return "multiclass" if (section.get("columns") or {}).get("scores") else "binary"
 
 
+_LAST: dict[str, Any] = {}  # the last validated predictions: {"key": ..., "value": Predictions}
+
+
 def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[str] | None = None) -> Predictions:
-    """Read and validate a predictions file against the section's task, classes and column mapping."""
+    """Read and validate a predictions file against the section's task, classes and column mapping.
+
+    Only the needed columns are read; extra columns (sensitive features) come as pandas categoricals from
+    Parquet. The arrays of the last file are kept: a second gate on the same unchanged file with the same
+    mapping (metrics, then bias) reads only its extra columns and does not validate the rows again.
+    """
     task = infer_task(section)
     mapping = resolve_columns(section, column_names(path))
     needed = [mapping["label"]] + [mapping[k] for k in ("id", "score", "prediction") if k in mapping]
-    needed += list(mapping.get("scores") or []) + list(extra_columns or [])
-    frame = read_table(path, needed)
+    needed += list(mapping.get("scores") or [])
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, task, repr(sorted(mapping.items())),
+           repr(section.get("classes")), repr(section.get("positive_label")), section.get("decision_threshold"))
+    if _LAST.get("key") == key:
+        kept: Predictions = _LAST["value"]
+        frame = read_table(path, needed + list(extra_columns or []), categorical=list(extra_columns or []))
+        return Predictions(kept.path, kept.task, kept.y, kept.pred, kept.score, kept.classes, kept.ids, frame)
+    p = _load(path, section, task, mapping, needed, list(extra_columns or []))
+    _LAST.clear()
+    _LAST.update(key=key, value=p)
+    return p
+
+
+def _load(path: Path, section: dict[str, Any], task: str, mapping: dict[str, Any], needed: list[str],
+          extra_columns: list[str]) -> Predictions:
+    frame = read_table(path, needed + extra_columns, categorical=extra_columns)
     ids = frame[mapping["id"]].to_numpy() if "id" in mapping else None
     if task == "regression":
         if "prediction" not in mapping:
@@ -76,8 +129,20 @@ def _classes(section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, An
         return list(section["classes"])
     seen = infer_classes(frame, mapping["label"])
     if "prediction" in mapping:
-        seen = sorted(set(map(str, seen)) | set(map(str, infer_classes(frame, mapping["prediction"]))))
+        seen = list(seen) + list(infer_classes(frame, mapping["prediction"]))
+    return classes_from(seen, "prediction" in mapping, mapping, path, task)
+
+
+def classes_from(seen: list, with_predictions: bool, mapping: dict[str, Any], path: Path, task: str) -> list:
+    """The classes from the distinct labels (and predictions) seen, when the policy does not declare them."""
+    if with_predictions:
+        seen = sorted(set(map(str, seen)))
         seen = [int(v) if v.lstrip("-").isdigit() else v for v in seen]
+    else:
+        try:
+            seen = sorted(set(seen))
+        except TypeError:
+            seen = sorted(set(seen), key=str)
     if task == "binary":
         if len(seen) == 1 and str(seen[0]) in ("0", "1"):
             return [0, 1]  # one class present: still binary 0/1, and the metrics say what is undefined
@@ -89,20 +154,31 @@ def _classes(section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, An
 
 def _binary(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], classes: list,
             y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+    y, pred, score, ordered = binary_arrays(path, section, frame, mapping, classes, y)
+    return Predictions(path, "binary", y, pred, score, ordered, ids, frame)
+
+
+def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],
+                  classes: list, y: np.ndarray | None = None, row_offset: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
+    """Validated 0/1 labels and decisions, the score, and the classes ordered negative first."""
     positive = section.get("positive_label", classes[-1])
     if str(positive) not in map(str, classes):
         raise InputError(f"{path}: positive_label {positive!r} is not one of the classes {classes}")
     positive_code = [str(c) for c in classes].index(str(positive))
+    if y is None:
+        y = label_codes(frame, mapping["label"], path, classes, row_offset)
     y = (y == positive_code).astype(np.int8)
-    score = numeric_column(frame, mapping["score"], path, probability=True) if "score" in mapping else None
+    score = numeric_column(frame, mapping["score"], path, probability=True, row_offset=row_offset) \
+        if "score" in mapping else None
     if "prediction" in mapping:
-        pred = (label_codes(frame, mapping["prediction"], path, classes) == positive_code).astype(np.int8)
+        pred = (label_codes(frame, mapping["prediction"], path, classes, row_offset) == positive_code).astype(np.int8)
     elif score is not None:
         pred = (score >= section.get("decision_threshold", 0.5)).astype(np.int8)
     else:
         raise InputError(f"{path}: needs a 'score' or 'prediction' column (set metrics.columns)")
     ordered = [c for c in classes if str(c) != str(positive)] + [positive]
-    return Predictions(path, "binary", y, pred, score, ordered, ids, frame)
+    return y, pred, score, ordered
 
 
 def _multiclass(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],

@@ -7,7 +7,8 @@ workspace starts empty and nothing can be cloned, so:
   workflow copies into the workspace (its path arrives as `--env MLGATE_ACT_SOURCE=...`);
 - every remote action a workflow or one of mlgate's actions uses is mapped with
   `--local-repository OWNER/REPO@REF=DIR` onto a stand-in under tests/fixtures/act/stand-ins/ (checkout copies
-  the staged source), and `OWNER/mlgate@v1` onto the staged source itself, so the starter workflows run unchanged;
+  the staged source; `--no-skip-checkout` makes act run it), and `OWNER/mlgate@v1` onto the staged source itself,
+  so the starter workflows run unchanged;
 - Python is a throwaway venv that sees this machine's packages (`--system-site-packages`), first on PATH: the
   actions' real `pip install <their checkout>` runs in it, offline (PIP_NO_INDEX, every dependency is already
   installed), and leaves the machine's own mlgate install alone;
@@ -44,13 +45,27 @@ STAND_IN_FOR = {
     "github/codeql-action": STAND_INS / "codeql-action",
 }
 MLGATE_REPOSITORY = "OWNER/mlgate"  # how the starter workflows name this repository
+ACT_REPOSITORY = "OWNER/model"  # the user's repository the workflows run in (github.repository)
 
 # Shipped action and workflow files (what users run or copy).
 ACTION_FILES = [REPO / "action.yml", *sorted((REPO / "actions").glob("*/action.yml"))]
-WORKFLOW_FILES = [*sorted((REPO / "workflows").glob("*.yml")), *sorted((REPO / ".github" / "workflows").glob("*.yml"))]
+WORKFLOW_FILES = [
+    *sorted((REPO / "workflows").glob("*.yml")),
+    *sorted((REPO / ".github" / "workflows").glob("*.yml")),
+]
 
-_SKIP_ANYWHERE = {".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".benchmarks",
-                  "mlgate-reports", ".coverage", ".venv", "node_modules"}
+_SKIP_ANYWHERE = {
+    ".git",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    ".benchmarks",
+    "mlgate-reports",
+    ".coverage",
+    ".venv",
+    "node_modules",
+}
 _SKIP_TOP = {"build", "dist"}
 
 # Variables of an enclosing GitHub Actions job (or a developer's shell) that must not reach act's jobs.
@@ -139,15 +154,30 @@ def make_venv(dest: Path) -> tuple[Path, dict[str, str]]:
     older venv cannot build wheels without the `wheel` package: it is added when it can be, else pip keeps build
     isolation (which then takes setuptools from the machine's configured index).
     """
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(dest)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(dest)], check=True, timeout=120
+    )
     bin_dir = dest / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / "python"
     pip_env = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    probe = "import setuptools, sys\ntry:\n import wheel\nexcept ImportError:\n " \
-            "sys.exit(tuple(map(int, setuptools.__version__.split('.')[:2])) < (70, 1))"
-    if subprocess.run([str(python), "-c", probe], capture_output=True, timeout=60).returncode != 0:
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "wheel"], capture_output=True, timeout=120)
-    if subprocess.run([str(python), "-c", probe], capture_output=True, timeout=60).returncode == 0:
+    probe = (
+        "import setuptools, sys\ntry:\n import wheel\nexcept ImportError:\n "
+        "sys.exit(tuple(map(int, setuptools.__version__.split('.')[:2])) < (70, 1))"
+    )
+    if (
+        subprocess.run([str(python), "-c", probe], capture_output=True, check=False, timeout=60).returncode
+        != 0
+    ):
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "wheel"],
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+    if (
+        subprocess.run([str(python), "-c", probe], capture_output=True, check=False, timeout=60).returncode
+        == 0
+    ):
         pip_env["PIP_NO_BUILD_ISOLATION"] = "0"  # pip's inverted switch: 0 turns build isolation off
     else:
         pip_env.pop("PIP_NO_INDEX")  # isolated builds fetch setuptools from the configured index
@@ -170,8 +200,11 @@ class ActRun:
     def summaries(self, job: str) -> list[str]:
         """Job-summary Markdown per step of a job (act logs a composite action's summary for its inner step too:
         only the outer step's record is kept)."""
-        return [r["content"] for r in self.records
-                if r.get("command") == "summary" and r.get("jobID") == job and len(r.get("stepID") or []) == 1]
+        return [
+            r["content"]
+            for r in self.records
+            if r.get("command") == "summary" and r.get("jobID") == job and len(r.get("stepID") or []) == 1
+        ]
 
     def text(self) -> str:
         """Everything the steps printed, for assertions on messages."""
@@ -195,35 +228,89 @@ class Act:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKY_PREFIXES)}
         # The venv first; then this interpreter's own scripts (mlgate, act) ahead of any shim.
-        env["PATH"] = os.pathsep.join([str(self.bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")])
+        env["PATH"] = os.pathsep.join(
+            [str(self.bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")]
+        )
         env["HOME"] = str(self.home)
+        env["MLGATE_PLOTS"] = "0"  # pictures are evidence for readers, not verdicts: skip matplotlib to save time
         env.update(self.pip_env)
         if "PYENV_ROOT" not in env and (Path(os.environ.get("HOME", "/")) / ".pyenv").is_dir():
             env["PYENV_ROOT"] = str(Path(os.environ["HOME"]) / ".pyenv")  # shims keep working with HOME moved
         return env
 
-    def run(self, workflow: Path, event: str = "workflow_dispatch", *, name: str, policy: Path | None = None,
-            inputs: dict[str, str] | None = None, payload: dict | None = None, extra_env: dict[str, str] | None = None,
-            timeout: float = 150) -> ActRun:
+    def run(
+        self,
+        workflow: Path,
+        event: str = "workflow_dispatch",
+        *,
+        name: str,
+        policy: Path | None = None,
+        inputs: dict[str, str] | None = None,
+        payload: dict | None = None,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 150,
+    ) -> ActRun:
         base = self.scratch / name
         results, artifacts, cache, cwd = (base / "results", base / "artifacts", base / "cache", base / "cwd")
         for folder in (results, artifacts, cache, cwd):
             folder.mkdir(parents=True, exist_ok=True)
         if shutil.which("git") and not (cwd / ".git").exists():
             # act reads the commit and branch of its working folder (GITHUB_SHA, GITHUB_REF): give it one.
-            git = ["git", "-c", "user.name=act", "-c", "user.email=act@localhost", "-c", "init.defaultBranch=main"]
+            git = [
+                "git",
+                "-c",
+                "user.name=act",
+                "-c",
+                "user.email=act@localhost",
+                "-c",
+                "init.defaultBranch=main",
+            ]
             subprocess.run([*git, "init", "-q"], cwd=cwd, check=False, capture_output=True, timeout=30)
-            subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "act"], cwd=cwd, check=False,
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                [*git, "commit", "-q", "--allow-empty", "-m", "act"],
+                cwd=cwd,
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
+            # github.repository comes from the origin remote (nothing is fetched from it)
+            subprocess.run(
+                [*git, "remote", "add", "origin", f"https://github.com/{ACT_REPOSITORY}.git"],
+                cwd=cwd,
+                check=False,
+                capture_output=True,
+                timeout=30,
+            )
         event_path = base / "event.json"
         event_path.write_text(json.dumps(payload or {}), encoding="utf-8")
-        variables = {"MLGATE_ACT_SOURCE": str(self.source), "MLGATE_ACT_RESULTS": str(results),
-                     "MLGATE_ACT_ARTIFACTS": str(artifacts), **(extra_env or {})}
+        variables = {
+            "MLGATE_ACT_SOURCE": str(self.source),
+            "MLGATE_ACT_RESULTS": str(results),
+            "MLGATE_ACT_ARTIFACTS": str(artifacts),
+            **(extra_env or {}),
+        }
         if policy is not None:
             variables["MLGATE_ACT_POLICY"] = str(policy)
-        command = [str(self.binary), event, "-W", str(workflow), "-e", str(event_path),
-                   "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode",
-                   "--action-cache-path", str(cache), "--no-cache-server", "--concurrent-jobs", "1", "--json"]
+        command = [
+            str(self.binary),
+            event,
+            "-W",
+            str(workflow),
+            "-e",
+            str(event_path),
+            "-P",
+            "ubuntu-latest=-self-hosted",
+            "--action-offline-mode",
+            "--action-cache-path",
+            str(cache),
+            "--no-cache-server",
+            "--concurrent-jobs",
+            "1",
+            "--json",
+            # act skips actions/checkout of the repository itself, assuming it copied the working folder in;
+            # on the host it did not (the workspace starts empty): run the checkout stand-in instead.
+            "--no-skip-checkout",
+        ]
         for key, value in variables.items():
             command += ["--env", f"{key}={value}"]
         for key, value in (inputs or {}).items():
@@ -231,10 +318,14 @@ class Act:
         command += local_repository_flags([workflow], self.source)
         started = time.monotonic()
         try:
-            proc = subprocess.run(command, cwd=cwd, env=self.env(), capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(
+                command, cwd=cwd, env=self.env(), capture_output=True, text=True, check=False, timeout=timeout
+            )
         except subprocess.TimeoutExpired as exc:
             out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            raise AssertionError(f"act did not finish within {timeout} s; last output:\n{out[-4000:]}") from None
+            raise AssertionError(
+                f"act did not finish within {timeout} s; last output:\n{out[-4000:]}"
+            ) from None
         seconds = time.monotonic() - started
         (base / "act.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")  # kept for debugging
         records, raw = [], []
@@ -264,5 +355,8 @@ def no_expressions_in_run(path: Path) -> list[str]:
     steps = list((data.get("runs") or {}).get("steps") or [])
     for job in (data.get("jobs") or {}).values():
         steps += job.get("steps") or []
-    return [f"{path.relative_to(REPO)}: step {step.get('id') or step.get('name') or i}"
-            for i, step in enumerate(steps) if "run" in step and re.search(r"\$\{\{", str(step["run"]))]
+    return [
+        f"{path.relative_to(REPO)}: step {step.get('id') or step.get('name') or i}"
+        for i, step in enumerate(steps)
+        if "run" in step and re.search(r"\$\{\{", str(step["run"]))
+    ]

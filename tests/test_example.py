@@ -39,9 +39,10 @@ def test_example_run_passes_and_prints_a_table(example_run):
     lines = completed.stdout.splitlines()
     assert lines[0].split() == ["gate", "check", "status", "value", "interval", "threshold"]
     assert set(lines[1]) <= {"-", " "}
-    for row in ("tests    coverage", "metrics  roc_auc ", "metrics  roc_auc_vs_baseline", "latency  p95 "):
-        assert any(line.startswith(row) for line in lines), row
-    assert lines[-1].startswith("verdict: tests pass, metrics pass, latency pass")
+    for row in (["tests", "coverage"], ["metrics", "roc_auc"], ["metrics", "roc_auc_vs_baseline"],
+                ["latency", "p95"], ["bias", "four_fifths"], ["drift", "dataset_drift"]):
+        assert any(line.split()[:2] == row for line in lines), row
+    assert lines[-1].startswith("verdict: tests pass, metrics pass, latency pass, bias pass, data pass, drift pass")
 
 
 def test_example_run_writes_every_report(example_run):
@@ -73,7 +74,7 @@ def test_example_run_appends_to_the_audit_trail(example_run):
     records = [json.loads(line) for line in trail.read_text().splitlines()]
     assert [r["gate"] for r in records][:3] == ["tests", "metrics", "latency"]
     metrics = next(r for r in records if r["gate"] == "metrics")
-    assert {Path(p).name for p in metrics["inputs"]} == {"candidate_predictions.csv", "baseline_predictions.csv"}
+    assert {Path(p).name for p in metrics["inputs"]} == {"mitigated_predictions.csv", "baseline_predictions.csv"}
     assert metrics["policy"]["source"] == "gates.yml"
     assert verify(trail).ok
 

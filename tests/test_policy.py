@@ -35,7 +35,7 @@ def test_example_policy_is_valid():
     policy = load_policy(EXAMPLE)
     assert policy.source == "gates.yml"
     assert policy.base_dir == EXAMPLE.parent
-    assert policy.gate_sections() == ["tests", "metrics", "latency"]
+    assert policy.gate_sections() == ["tests", "metrics", "latency", "bias", "data", "drift", "security"]
     assert policy.section("metrics")["baseline"]["join_on"] == "applicant_id"
     policy.section("metrics")["task"] = "changed"  # sections are copies
     assert policy.data["metrics"]["task"] == "binary"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -356,3 +357,30 @@ def test_deploy_flag_errors_are_one_line(cli):
     assert result.code == 2 and "expected NAME=REFERENCE" in result.stderr
     result = cli("deploy", "-e", "nowhere", "--print")
     assert result.code == 2 and "overlay of environment 'nowhere' not found" in result.stderr
+
+
+def test_deploy_stops_before_the_cluster_when_the_manifest_policy_fails(cli, tmp_path):
+    pytest.importorskip("gates.security.manifests")
+    write(tmp_path / "bad", {
+        "kustomization.yaml": f"resources: [{os.path.relpath(K8S / 'overlays/staging', tmp_path / 'bad')}]\n"
+                              "patches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n"
+                              "    metadata: {name: credit-model}\n    spec:\n      template:\n        spec:\n"
+                              "          containers:\n          - name: model\n            securityContext:\n"
+                              "              privileged: true\n              allowPrivilegeEscalation: true\n"})
+    # no kubeconfig anywhere: reaching the cluster would be exit 2, so exit 1 proves it stopped before
+    result = cli("deploy", "--manifests", tmp_path / "bad", env={"KUBECONFIG": str(tmp_path / "missing")})
+    assert result.code == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "mlgate-reports/mlgate.json").read_text())["gates"][0]
+    assert [c["name"] for c in report["checks"]] == ["validate"]
+    assert report["checks"][0]["status"] == "fail" and "nothing was applied" in report["checks"][0]["why"]
+
+
+def test_deploy_without_credentials_is_a_one_line_error(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = cli("deploy", "--manifests", K8S / "overlays/staging")
+    assert result.code == 2
+    assert result.stderr_lines == ["mlgate: error: no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, "
+                                   "create ~/.kube/config, or run inside a cluster"]
+    assert (tmp_path / "mlgate-reports/junit.xml").is_file()  # reports are written whatever the outcome

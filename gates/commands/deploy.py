@@ -91,7 +91,9 @@ def _plan(section: dict[str, Any], ctx) -> dict[str, Any]:
     if section.get("paths"):
         paths = [ctx.path(p, what="manifests") for p in section["paths"]]
     elif environment:
-        default = Path(section.get("manifests", "k8s")) / "overlays" / environment
+        # MANIFESTS is relative to the policy's folder when the policy names it, else ./k8s
+        root = section["manifests"] if section.get("manifests") else str(Path.cwd() / "k8s")
+        default = Path(root) / "overlays" / environment
         paths = [ctx.path(settings.get("path") or str(default), what=f"overlay of environment {environment!r}")]
     else:
         raise InputError("no manifests to deploy: give --environment (overlay MANIFESTS/overlays/ENV) or --manifests")
@@ -202,7 +204,8 @@ def run_deploy(plan: dict[str, Any], rendered, kubeconfig: str | None = None, co
     except (InputError, InfraError) as exc:
         code = 2 if isinstance(exc, InputError) else 3
         result = error_result("deploy", str(exc), code, evidence)
-        result.checks = checks + [Check("apply", Status.ERROR, str(exc))]
+        # the error first: it is the one-line message mlgate prints for exit codes 2 and 3
+        result.checks = [Check("apply", Status.ERROR, str(exc))] + checks
         result.summary = summary
         return result
     evidence["objects"] = [a.to_dict() for a in applied]
@@ -222,7 +225,7 @@ def run_deploy(plan: dict[str, Any], rendered, kubeconfig: str | None = None, co
         _wait_all(kube, plan, applied, checks, evidence, summary)
     except (InputError, InfraError) as exc:
         code = 2 if isinstance(exc, InputError) else 3
-        checks.append(Check("rollout", Status.ERROR, str(exc)))
+        checks.insert(0, Check("rollout", Status.ERROR, str(exc)))
         return GateResult("deploy", checks=checks, evidence=evidence, summary=summary, exit_code_hint=code)
     return GateResult("deploy", checks=checks, evidence=evidence, summary=summary)
 
@@ -269,9 +272,13 @@ def _wait_all(kube, plan: dict[str, Any], applied, checks: list[Check], evidence
                                 "roll back to", value=None))
             continue
         _say(f"deployment/{item.name}: rolling back to revision {item.revision_before}")
-        done = rollback(kube, item.name, item.namespace, item.revision_before,
-                        cause=f"mlgate deploy: rollout {outcome.reason} ({outcome.message[:120]}); "
-                              f"rolled back to revision {item.revision_before}")
+        try:
+            done = rollback(kube, item.name, item.namespace, item.revision_before,
+                            cause=f"mlgate deploy: rollout {outcome.reason} ({outcome.message[:120]}); "
+                                  f"rolled back to revision {item.revision_before}")
+        except (InputError, InfraError) as exc:
+            checks.append(Check(f"rollback{suffix}", Status.ERROR, f"the rollback failed: {exc}"))
+            continue
         after = wait_for_rollout(kube, item.name, item.namespace, timeout=plan["timeout"], progress=_say,
                                  changed_at=done.changed_at)
         evidence["rollbacks"].append({**done.to_dict(), "rollout": after.to_dict()})
@@ -345,7 +352,7 @@ def run_rollback(name: str, namespace: str | None, to_revision: int, timeout: fl
     try:
         after = wait_for_rollout(kube, name, namespace, timeout=timeout, progress=_say, changed_at=done.changed_at)
     except (InputError, InfraError) as exc:
-        checks.append(Check("rollout", Status.ERROR, str(exc)))
+        checks.insert(0, Check("rollout", Status.ERROR, str(exc)))
         return GateResult("rollback", checks=checks, evidence=evidence, summary=summary,
                           exit_code_hint=2 if isinstance(exc, InputError) else 3)
     evidence["rollout"] = after.to_dict()

@@ -42,9 +42,9 @@ def validate_deployment(session, url, golden, requests_, concurrency, max_error_
         "request_timeout_seconds": request_timeout, "max_duration_seconds": max_duration, "max_batch": max_batch,
         "bad_requests": bad_requests, "headers": parse_pairs(headers, "--header", str) or None})
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
-    if session.policy.section("validate_deployment") is None and not overrides.get("url"):
-        raise InputError(f"{session.policy.source}: no 'validate_deployment' section, and no --url")
     section = session.section("validate_deployment", overrides)
+    if not section.get("url"):
+        raise InputError(f"{session.policy.source}: no --url and no validate_deployment.url")
     ctx = session.context()
     try:
         result = run(section, ctx, progress=lambda line: click.echo(f"mlgate: {line}", err=True))

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from gates.deploy.canary_state import CanaryState, plan_run, template_hash
+from gates.deploy.canary_state import CanaryState, Limits, next_move, plan_run, template_hash
+from gates.deploy.evidence import Counts, Histogram, histogram_quantile
 from gates.deploy.judges import (CompareSettings, JudgeVerdict, Observation, combine, compare_judge,
                                  threshold_judge)
 from gates.deploy.prometheus import NoData, PrometheusClient
@@ -88,111 +89,79 @@ def parse_duration(value: Any, what: str) -> float:
 
 
 # -- the cluster ------------------------------------------------------------------------------------------------
-class Kube:
-    """The few cluster operations the canary needs, on the official client. Rejections are InputError (exit 2);
-    an unreachable API server or a 5xx is InfraError (exit 3)."""
+API_VERSIONS = {"Deployment": "apps/v1", "Service": "v1", "Ingress": "networking.k8s.io/v1",
+                "HTTPRoute": "gateway.networking.k8s.io/v1"}
+FIELD_MANAGER = "mlgate-canary"
 
-    def __init__(self, api_client: Any):
-        from kubernetes import client
 
-        self.api_client = api_client
-        self.apps = client.AppsV1Api(api_client)
-        self.core = client.CoreV1Api(api_client)
+class Cluster:
+    """The few cluster operations the canary needs, on :class:`gates.deploy.kube.Kube` (the delivery commands'
+    client: retries, discovery, one-line errors -- a rejection is InputError, exit 2; an unreachable API server
+    is InfraError, exit 3). Rollout waits and the stable Deployment's undo come from :mod:`gates.deploy.rollout`."""
+
+    def __init__(self, kube: Any):
+        self.kube = kube
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Kube":
-        from kubernetes import config
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Cluster":
+        from gates.deploy.kube import connect
 
-        try:
-            try:
-                api = config.new_client_from_config(config_file=kubeconfig, context=context)
-            except config.ConfigException:
-                if kubeconfig:
-                    raise
-                config.load_incluster_config()
-                from kubernetes import client
-
-                api = client.ApiClient()
-        except Exception as exc:  # bad kubeconfig: a configuration problem
-            raise InputError(f"kubeconfig: {exc}") from None
-        return cls(api)
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            return fn(*args, **kwargs)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            reason = _api_reason(exc)
-            if exc.status and 400 <= exc.status < 500:
-                raise InputError(f"the cluster rejected {what}: HTTP {exc.status} {reason}") from None
-            raise InfraError(f"the cluster failed {what}: HTTP {exc.status} {reason}") from None
-        except Exception as exc:  # urllib3 connection errors and the like
-            raise InfraError(f"the cluster is unreachable ({what}): {type(exc).__name__}: {exc}") from None
+        return cls(connect(kubeconfig, context))
 
     def deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
-        obj = self._call(f"reading Deployment {namespace}/{name}", self.apps.read_namespaced_deployment,
-                         name, namespace)
-        return self.api_client.sanitize_for_serialization(obj) if obj is not None else None
+        return self.kube.get("apps/v1", "Deployment", name, namespace)
 
     def create_deployment(self, namespace: str, body: dict[str, Any]) -> None:
-        self._call(f"creating Deployment {body['metadata']['name']}", self.apps.create_namespaced_deployment,
-                   namespace, body)
+        resource = self.kube.resource("apps/v1", "Deployment")
+        self.kube.request("POST", self.kube.object_path(resource, None, namespace), query={
+            "fieldManager": FIELD_MANAGER}, body=body, what=f"creating deployment/{body['metadata']['name']}")
 
     def replace_deployment(self, namespace: str, body: dict[str, Any]) -> None:
-        self._call(f"replacing Deployment {body['metadata']['name']}", self.apps.replace_namespaced_deployment,
-                   body["metadata"]["name"], namespace, body)
+        self.kube.put({"apiVersion": "apps/v1", "kind": "Deployment", **body}, field_manager=FIELD_MANAGER)
 
     def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        result = self._call(f"patching Deployment {name}", self.apps.patch_namespaced_deployment, name,
-                            namespace, patch)
-        if result is None:
-            raise InputError(f"Deployment {namespace}/{name} not found")
+        """A strategic merge patch (containers and env merge by name, as kubectl patch does)."""
+        from gates.deploy.kube import STRATEGIC_PATCH
+
+        self.kube.patch("apps/v1", "Deployment", name, namespace, patch, content_type=STRATEGIC_PATCH,
+                        field_manager=FIELD_MANAGER)
 
     def delete_deployment(self, namespace: str, name: str) -> None:
-        self._call(f"deleting Deployment {name}", self.apps.delete_namespaced_deployment, name, namespace)
+        self.kube.delete("apps/v1", "Deployment", name, namespace)
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
         self.patch_deployment(namespace, name, {"spec": {"replicas": int(replicas)}})
 
     def service(self, namespace: str, name: str) -> dict[str, Any] | None:
-        obj = self._call(f"reading Service {name}", self.core.read_namespaced_service, name, namespace)
-        return self.api_client.sanitize_for_serialization(obj) if obj is not None else None
-
-    def _path(self, kind: str, namespace: str, name: str) -> str:
-        paths = {"HTTPRoute": "/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes/{name}",
-                 "Ingress": "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{name}",
-                 "Service": "/api/v1/namespaces/{ns}/services/{name}"}
-        return paths[kind].format(ns=namespace, name=name)
+        return self.kube.get("v1", "Service", name, namespace)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        data = self._call(f"reading {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
-                          "GET", response_type="object", auth_settings=["BearerToken"],
-                          _return_http_data_only=True)
-        return data
+        return self.kube.get(API_VERSIONS[kind], kind, name, namespace)
 
     def apply(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
         """Server-side apply, field manager ``mlgate-canary`` (forced: the canary owns the weights)."""
-        self._call(f"applying {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
-                   "PATCH", query_params=[("fieldManager", "mlgate-canary"), ("force", "true")],
-                   header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
-                   body=body, response_type="object", auth_settings=["BearerToken"],
-                   _return_http_data_only=True)
+        obj = {"apiVersion": API_VERSIONS[kind], "kind": kind, **body}
+        obj.setdefault("metadata", {}).setdefault("namespace", namespace)
+        obj["metadata"].setdefault("name", name)
+        self.kube.apply(obj, field_manager=FIELD_MANAGER, force=True)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
-        self._call(f"deleting {kind} {name}", self.api_client.call_api, self._path(kind, namespace, name),
-                   "DELETE", response_type="object", auth_settings=["BearerToken"], _return_http_data_only=True)
+        self.kube.delete(API_VERSIONS[kind], kind, name, namespace)
 
+    def wait(self, name: str, namespace: str, timeout: float, sleep: Callable[[float], None],
+             progress: Callable[[str], None], changed_at: str | None = None) -> Any:
+        """``kubectl rollout status`` semantics (gates.deploy.rollout.wait_for_rollout), bounded by ``timeout``;
+        ``changed_at``: a progress-deadline condition from before that write is stale (after an undo)."""
+        from gates.deploy.rollout import wait_for_rollout
 
-def _api_reason(exc: Any) -> str:
-    import json
+        return wait_for_rollout(self.kube, name, namespace, timeout=timeout, poll=0.5, sleep=sleep,
+                                progress=progress, heartbeat=15.0, changed_at=changed_at)
 
-    try:
-        return json.loads(exc.body).get("message") or exc.reason
-    except Exception:
-        return str(exc.reason)
+    def undo(self, name: str, namespace: str, cause: str) -> Any:
+        """``kubectl rollout undo``: the stable Deployment back to its previous revision's template."""
+        from gates.deploy.rollout import rollback
+
+        return rollback(self.kube, name, namespace, cause=cause)
 
 
 # -- settings ---------------------------------------------------------------------------------------------------
@@ -210,7 +179,9 @@ class CanaryConfig:
     router: dict[str, Any]
     prometheus: dict[str, Any]
     window: str
+    lookback: str  # growing: counts since the canary started; window: the analysis window only
     resolution: float
+    confidence: float
     selector: str
     names: dict[str, str]
     metrics: list[MetricSpec]
@@ -228,6 +199,10 @@ class CanaryConfig:
     def canary_name(self) -> str:
         return f"{self.deployment}-canary"
 
+    @property
+    def limits(self) -> Limits:
+        return Limits(self.failure_limit, self.inconclusive_limit, self.error_limit, self.on_inconclusive_limit)
+
     @classmethod
     def from_section(cls, s: dict[str, Any]) -> "CanaryConfig":
         for key in ("deployment", "image"):
@@ -239,6 +214,10 @@ class CanaryConfig:
             raise InputError(f"canary.steps {steps}: expected increasing percentages in 1..100")
         compare = analysis.get("compare") or {}
         no_data = analysis.get("no_data", "fail")
+        window = str(analysis.get("window", "1m"))
+        confidence = float(analysis.get("confidence", compare.get("confidence", 0.98)))
+        if analysis.get("lookback", "growing") not in ("growing", "window"):
+            raise InputError(f"canary.analysis.lookback {analysis.get('lookback')!r}: expected growing or window")
         return cls(
             namespace=s.get("namespace", "default"), deployment=s["deployment"], image=s["image"],
             container=s.get("container"), env={k: str(v) for k, v in (s.get("env") or {}).items()},
@@ -246,19 +225,21 @@ class CanaryConfig:
             interval=parse_duration(s.get("interval", "60s"), "canary.interval"),
             rollout_timeout=parse_duration(s.get("rollout_timeout", "300s"), "canary.rollout_timeout"),
             router=dict(s.get("router") or {"kind": "replicas"}), prometheus=dict(s.get("prometheus") or {}),
-            window=str(analysis.get("window", "1m")),
-            resolution=parse_duration(analysis.get("resolution", "1s"), "canary.analysis.resolution"),
+            window=window, lookback=analysis.get("lookback", "growing"),
+            resolution=parse_duration(analysis.get("resolution", window), "canary.analysis.resolution"),
+            confidence=confidence,
             selector=analysis.get("selector", DEFAULT_SELECTOR),
             names={**DEFAULT_NAMES, **(analysis.get("metric_names") or {})},
             metrics=metric_specs(analysis.get("metrics") or DEFAULT_METRICS),
             judges=list(analysis.get("judges") or ["threshold", "compare"]),
             failure_limit=int(analysis.get("failure_limit", 1)),
             inconclusive_limit=int(analysis.get("inconclusive_limit", 3)),
-            on_inconclusive_limit=analysis.get("on_inconclusive_limit", "rollback"),
+            on_inconclusive_limit=analysis.get("on_inconclusive_limit", "hold"),
             error_limit=int(analysis.get("error_limit", 2)), no_data=no_data,
             min_requests=float(analysis.get("min_requests", 20)),
-            compare=CompareSettings(confidence=compare.get("confidence", 0.98),
+            compare=CompareSettings(confidence=float(compare.get("confidence", confidence)),
                                     tolerance=compare.get("tolerance", 0.25),
+                                    margin=float(compare.get("margin", 1.0)),
                                     effect=compare.get("effect", "hodges_lehmann"),
                                     pass_score=compare.get("pass_score", 95.0),
                                     marginal_score=compare.get("marginal_score", 75.0),
@@ -336,7 +317,7 @@ class Run:
     """One `mlgate canary` run: configuration, clients, and the evidence it collects."""
 
     cfg: CanaryConfig
-    kube: Kube
+    kube: Cluster
     prom: PrometheusClient
     stop: Stop = field(default_factory=Stop)
     clock: Callable[[], float] = time.time
@@ -394,38 +375,47 @@ class Run:
         self.apply_changes(changes)
         return info
 
-    def wait_ready(self, name: str, what: str) -> None:
-        """Wait (bounded by rollout_timeout, stop-aware) until a Deployment's pods are updated and available."""
-        deadline = self.clock() + self.cfg.rollout_timeout
-        while True:
-            dep = self.kube.deployment(self.cfg.namespace, name)
-            if dep is None:
-                raise InfraError(f"Deployment {self.cfg.namespace}/{name} disappeared during the canary")
-            spec, status = dep.get("spec", {}), dep.get("status", {}) or {}
-            want = int(spec.get("replicas", 1))
-            done = (status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
-                    and int(status.get("updatedReplicas") or 0) >= want
-                    and int(status.get("availableReplicas") or 0) >= want
-                    and int(status.get("replicas") or 0) <= want)
-            if done:
-                return
-            if self.clock() > deadline:
-                raise InfraError(f"{what}: Deployment {name} not ready after {self.cfg.rollout_timeout:g} s "
-                                 f"({status.get('availableReplicas') or 0}/{want} available)")
-            if self.stop.sleep(0.5):
-                raise Interrupted(f"{self.stop.signal} while waiting for {name}")
+    def _sleep(self, seconds: float) -> None:
+        if self.stop.sleep(seconds):
+            raise Interrupted(f"{self.stop.signal} while waiting for a rollout")
+
+    def wait_ready(self, name: str, what: str, changed_at: str | None = None) -> Any:
+        """Wait (bounded by rollout_timeout, stop-aware) until a Deployment is rolled out (kubectl rollout status
+        semantics); returns the RolloutResult (``ok`` False on a missed deadline or the timeout)."""
+        result = self.kube.wait(name, self.cfg.namespace, self.cfg.rollout_timeout, self._sleep,
+                                lambda line: self.log(f"canary: {what}: {line}"), changed_at)
+        if not result.ok and result.reason == "missing":
+            raise InfraError(f"{what}: {result.message}")
+        return result
+
+    def require_ready(self, name: str, what: str, changed_at: str | None = None) -> None:
+        result = self.wait_ready(name, what, changed_at)
+        if not result.ok:
+            raise InfraError(f"{what}: {result.message}" + (f" ({'; '.join(result.problems)})" if result.problems
+                                                              else ""))
 
     # .. analysis
+    def lookback(self, end: float) -> float:
+        """Seconds the counted metrics cover: since the canary started (growing) or the analysis window."""
+        window_s = parse_duration(self.cfg.window, "canary.analysis.window")
+        if self.cfg.lookback == "growing" and self.state is not None:
+            return max(window_s, math.ceil(end - self.state.started))
+        return window_s
+
     def measure(self, weight_info: dict[str, Any]) -> tuple[list[Observation], list[dict[str, Any]], list[str]]:
-        """Query every metric for both tracks over the window ending now. InfraError propagates."""
+        """Query every metric for both tracks, ending now. InfraError propagates."""
         cfg = self.cfg
-        target = Target(cfg.namespace, cfg.deployment, cfg.window, cfg.selector, cfg.names)
         end = self.clock()
+        lookback_s = self.lookback(end)
+        counted = Target(cfg.namespace, cfg.deployment, f"{int(lookback_s)}s", cfg.selector, cfg.names)
+        target = Target(cfg.namespace, cfg.deployment, cfg.window, cfg.selector, cfg.names)
+        points_target = Target(cfg.namespace, cfg.deployment, _promql_duration(cfg.resolution), cfg.selector,
+                               cfg.names)
         window_s = parse_duration(cfg.window, "canary.analysis.window")
-        start = end - window_s
         records: list[dict[str, Any]] = []
         problems: list[str] = []
-        stable_serves = weight_info.get("effective_weight", 0) < 100
+        # with a growing lookback stable's earlier traffic still counts at 100 %; a sliding window has none
+        stable_serves = weight_info.get("effective_weight", 0) < 100 or cfg.lookback == "growing"
 
         def instant(metric: str, side: str, query: str) -> float | None:
             try:
@@ -437,57 +427,113 @@ class Run:
                                 "no_data": exc.why})
                 return None
 
-        # traffic first: too little traffic is reported as such
+        def histogram(query: str) -> Histogram | None:
+            buckets: dict[float, float] = {}
+            for series in self.prom.query(query, at=end):
+                le = series.labels.get("le")
+                if le is None or not math.isfinite(series.value):
+                    continue
+                try:
+                    bound = math.inf if le in ("+Inf", "Inf", "inf") else float(le)
+                except ValueError:
+                    continue
+                buckets[bound] = buckets.get(bound, 0.0) + series.value
+            if not buckets:
+                return None
+            if len(buckets) < 2 or not math.isinf(max(buckets)):
+                raise InputError(f"bucket query must give cumulative counts by le, +Inf included: {query}")
+            return Histogram.from_buckets(buckets)
+
+        # traffic first: too little traffic is reported as such (inconclusive, never a pass or a fail)
         requests_query = "sum(increase({requests}{{selector}}[{window}]))"
-        traffic = {}
+        traffic: dict[str, float | None] = {}
         for side in ("canary", "stable"):
             if side == "stable" and not stable_serves:
                 continue
-            traffic[side] = instant("requests", side, render(requests_query, target, side))
-            if traffic[side] is None or traffic[side] < cfg.min_requests:
-                problems.append(f"too little traffic on {side}: {traffic[side] or 0:.0f} requests in {cfg.window} "
-                                f"(min_requests {cfg.min_requests:g})")
+            traffic[side] = instant("requests", side, render(requests_query, counted, side))
+            if traffic[side] is None or traffic[side] < cfg.min_requests:  # type: ignore[operator]
+                problems.append(f"too little traffic on {side}: {traffic[side] or 0:.0f} requests in "
+                                f"{int(lookback_s)}s (min_requests {cfg.min_requests:g})")
         observations: list[Observation] = []
         if not stable_serves:
-            problems_note = "stable serves no traffic at this weight: comparisons and pair metrics skipped"
             records.append({"metric": "-", "side": "-", "kind": "note", "query": "", "value": None,
-                            "note": problems_note})
+                            "note": "stable serves no traffic at this weight: comparisons and pair metrics skipped"})
         for spec in cfg.metrics:
             if not stable_serves:
                 if spec.scope == "pair":
                     continue
                 spec = dataclasses.replace(spec, compare=False, max_increase=None)
             obs = Observation(spec)
-            if spec.scope == "pair":
-                query = render(spec.query, target)
-                obs.queries["pair"] = query
-                if stable_serves:
-                    obs.canary = instant(spec.name, "pair", query)
-                else:
-                    obs.missing["canary"] = "stable serves no traffic at this weight"
-                if obs.canary is None:
-                    obs.missing.setdefault("canary", "no samples")
-                observations.append(obs)
-                continue
-            for side in ("canary", "stable"):
-                query = render(spec.query, target, side)
-                obs.queries[side] = query
+            sides = ("canary", "stable")
+            for side in sides:
                 if side == "stable" and not stable_serves:
                     obs.missing[side] = "stable serves no traffic at this weight"
                     continue
-                if traffic.get(side) is None or traffic[side] < cfg.min_requests:
-                    obs.missing[side] = f"too little traffic ({traffic.get(side) or 0:.0f} requests)"
-                    continue
-                value = instant(spec.name, side, query)
-                setattr(obs, side, value)
-                if value is None:
-                    obs.missing[side] = "no samples"
-                if spec.compare and "compare" in cfg.judges:
-                    points = self.prom.values(query, start, end, cfg.resolution)
-                    records.append({"metric": spec.name, "side": side, "kind": "range", "query": query,
-                                    "start": start, "end": end, "step": cfg.resolution,
-                                    "points": [[round(t, 3), v] for t, v in points]})
-                    setattr(obs, f"{side}_points", [v for _, v in points])
+                if traffic.get(side) is None or traffic[side] < cfg.min_requests:  # type: ignore[operator]
+                    obs.thin[side] = (f"too little traffic ({traffic.get(side) or 0:.0f} requests in "
+                                      f"{int(lookback_s)}s, min_requests {cfg.min_requests:g})")
+                if spec.kind == "ratio":
+                    num, den = render(spec.numerator, counted, side), render(spec.denominator, counted, side)
+                    obs.queries[side] = f"({num}) / ({den})"
+                    trials = instant(spec.name, side, den)
+                    events = instant(spec.name, side, num) if trials is not None else None
+                    if trials is None:
+                        obs.missing[side] = "no samples"
+                    else:
+                        # a counter with no series yet has counted nothing (prometheus-client creates the
+                        # labelled series on the first error)
+                        sample = Counts(events if events is not None else 0.0, trials)
+                        setattr(obs, f"{side}_sample", sample)
+                        records.append({"metric": spec.name, "side": side, "kind": "counts", "query": obs.queries[side],
+                                        "lookback_s": lookback_s, **sample.to_dict(), "value": sample.value})
+                elif spec.kind in ("quantile", "distribution"):
+                    query = render(spec.buckets, counted, side)
+                    obs.queries[side] = query
+                    hist = histogram(query)
+                    if hist is None or hist.total <= 0:
+                        obs.missing[side] = "no samples"
+                        records.append({"metric": spec.name, "side": side, "kind": "histogram", "query": query,
+                                        "lookback_s": lookback_s, "value": None, "no_data": "no samples"})
+                    else:
+                        setattr(obs, f"{side}_sample", hist)
+                        value = histogram_quantile(spec.quantile, hist) if spec.kind == "quantile" else None
+                        records.append({"metric": spec.name, "side": side, "kind": "histogram", "query": query,
+                                        "lookback_s": lookback_s, "histogram": hist.to_dict(), "value": value})
+                elif spec.scope == "pair":
+                    if side == "stable":
+                        continue
+                    query = render(spec.query, target)
+                    obs.queries["pair"] = query
+                    obs.canary = instant(spec.name, "pair", query)
+                    if obs.canary is None:
+                        obs.missing["canary"] = "no samples"
+                else:
+                    query = render(spec.query, target, side)
+                    obs.queries[side] = query
+                    value = instant(spec.name, side, query)
+                    setattr(obs, side, value)
+                    if value is None:
+                        obs.missing[side] = "no samples"
+                    if spec.compare and "compare" in cfg.judges:
+                        # non-overlapping points: each covers its own resolution-long window
+                        pq = render(spec.query, points_target, side)
+                        start = end - lookback_s + cfg.resolution
+                        points = self.prom.values(pq, min(start, end), end, cfg.resolution)
+                        records.append({"metric": spec.name, "side": side, "kind": "range", "query": pq,
+                                        "start": start, "end": end, "step": cfg.resolution,
+                                        "points": [[round(t, 3), v] for t, v in points]})
+                        setattr(obs, f"{side}_points", [v for _, v in points])
+                if spec.counted and spec.query and spec.scope == "track":
+                    # the display series for the timeline chart (the judges decide on the counts)
+                    try:
+                        dq = render(spec.query, target, side)
+                        step = max(1.0, window_s / 6)
+                        pts = self.prom.values(dq, end - lookback_s, end, step)
+                        records.append({"metric": spec.name, "side": side, "kind": "range", "display": True,
+                                        "query": dq, "start": end - lookback_s, "end": end, "step": step,
+                                        "points": [[round(t, 3), v] for t, v in pts]})
+                    except (InputError, NoData):
+                        pass
             observations.append(obs)
         return observations, records, problems
 
@@ -496,7 +542,7 @@ class Run:
         final = step_index == len(cfg.steps) - 1
         entry: dict[str, Any] = {"step": step_index + 1, "weight": weight_info.get("weight"),
                                  "effective_weight": weight_info.get("effective_weight"),
-                                 "at": round(self.clock(), 3), "window": cfg.window}
+                                 "at": round(self.clock(), 3), "window": cfg.window, "lookback": cfg.lookback}
         try:
             observations, records, problems = self.measure(weight_info)
         except InfraError as exc:
@@ -505,7 +551,7 @@ class Run:
             return entry
         verdicts: list[JudgeVerdict] = []
         if "threshold" in cfg.judges:
-            v = threshold_judge(observations, cfg.no_data)
+            v = threshold_judge(observations, cfg.no_data, cfg.confidence, final=final)
             if v:
                 verdicts.append(v)
         if "compare" in cfg.judges:
@@ -523,7 +569,9 @@ class Run:
         return entry
 
     # .. promote / roll back
-    def promote(self) -> None:
+    def promote(self) -> str:
+        """Stable takes the canary's template; its rollout is waited for; the canary is removed. A stable rollout
+        that fails is undone (the previous revision, as kubectl rollout undo) and the canary rolled back."""
         assert self.state is not None and self.stable is not None
         cfg = self.cfg
         self.state.phase = "promoting"
@@ -538,7 +586,14 @@ class Run:
             "replicas": self.state.stable_replicas,
             "template": {"spec": {"containers": [patch_container]}}}})
         self._record("promote", deployment=cfg.deployment, image=cfg.image)
-        self.wait_ready(cfg.deployment, "promotion")
+        result = self.wait_ready(cfg.deployment, "promotion")
+        if not result.ok:
+            reason = f"the promoted stable Deployment did not roll out: {result.message}" + \
+                (f" ({'; '.join(result.problems)})" if result.problems else "")
+            undo = self.kube.undo(cfg.deployment, cfg.namespace, f"mlgate canary: {reason}"[:250])
+            self._record("undo", deployment=cfg.deployment, message=undo.message)
+            self.rollback(reason, getattr(undo, "changed_at", None))
+            return "rolled_back"
         kind = cfg.router.get("kind", "replicas")
         if kind != "replicas":
             changes, _ = self.router.route(self.router_ctx(), 0, self.kube.get(
@@ -551,8 +606,9 @@ class Run:
         self.save_state()
         self.kube.delete_deployment(cfg.namespace, cfg.canary_name)
         self._record("canary removed", deployment=cfg.canary_name)
+        return "promoted"
 
-    def rollback(self, reason: str) -> None:
+    def rollback(self, reason: str, changed_at: str | None = None) -> None:
         assert self.state is not None
         self.state.phase = "rolling_back"
         self.state.reason = reason
@@ -560,7 +616,7 @@ class Run:
         self.save_state()
         self.set_weight(0)
         self.kube.scale(self.cfg.namespace, self.cfg.canary_name, 0)
-        self.wait_ready(self.cfg.deployment, "rollback")
+        self.require_ready(self.cfg.deployment, "rollback", changed_at)
         self.state.phase = "rolled_back"
         self.state.record(event="rolled_back", reason=reason)
         self.save_state()
@@ -587,8 +643,7 @@ class Run:
         if plan.kind == "done":
             return self.state.phase
         if plan.kind == "finish_promote":
-            self.promote()
-            return "promoted"
+            return self.promote()
         if plan.kind == "finish_rollback":
             self.rollback(self.state.reason or "an interrupted rollback was finished")
             return "rolled_back"
@@ -621,47 +676,44 @@ class Run:
             self.save_state()  # the step is recorded before its weight is set
             info = self.set_weight(weight)
             self._record("weight", step=step + 1, **info)
-            self.wait_ready(cfg.canary_name, f"step {step + 1}")
+            ready = self.wait_ready(cfg.canary_name, f"step {step + 1}")
+            if not ready.ok:  # a canary that cannot become ready is a failed canary
+                self.rollback(f"step {step + 1} ({weight}%): the canary did not become ready: {ready.message}"
+                              + (f" ({'; '.join(ready.problems)})" if ready.problems else ""))
+                return "rolled_back"
             if self.stop.sleep(cfg.interval):
                 raise Interrupted(f"{self.stop.signal} during step {step + 1}")
             entry = self.analyse(step, info)
             outcome = entry["outcome"]
             self.state.record(event="analysis", step=step + 1, weight=weight, outcome=outcome)
             self.log(f"canary: step {step + 1} ({weight}%): {outcome}: {entry['why']}")
-            if outcome == "error":
-                self.state.errors += 1
-                if self.state.errors >= cfg.error_limit:
-                    self.exit_hint = 3
-                    self.rollback(f"analysis failed {self.state.errors} time(s) in a row: {entry['why']}")
-                    return "rolled_back"
-                continue
-            self.state.errors = 0
-            if outcome == "fail":
-                self.state.failed_checks += 1
-                if self.state.failed_checks >= cfg.failure_limit:
-                    self.rollback(f"step {step + 1} ({weight}%): {entry['why']}")
-                    return "rolled_back"
-                continue
-            if outcome == "inconclusive":
-                self.state.inconclusive += 1
-                if self.state.inconclusive >= cfg.inconclusive_limit:
-                    reason = f"{self.state.inconclusive} inconclusive analyses at step {step + 1}: {entry['why']}"
-                    if cfg.on_inconclusive_limit == "hold":
-                        self.state.phase = "held"
-                        self.state.reason = reason
-                        self.save_state()
-                        return "held"
+            move = next_move(self.state, outcome, cfg.limits, last=step + 1 >= len(cfg.steps))
+            if move == "rollback_error":
+                self.exit_hint = 3
+                self.rollback(f"analysis failed {self.state.errors} time(s) in a row: {entry['why']}")
+                return "rolled_back"
+            if move == "rollback" and outcome == "fail":
+                self.rollback(f"step {step + 1} ({weight}%): {entry['why']}")
+                return "rolled_back"
+            if move in ("rollback", "hold"):
+                reason = f"{self.state.inconclusive} inconclusive analyses at step {step + 1}: {entry['why']}"
+                if move == "rollback":
                     self.rollback(reason)
                     return "rolled_back"
-                continue
-            # pass, or marginal before the last step
-            self.state.inconclusive = 0
-            if step + 1 >= len(cfg.steps):
-                self.promote()
-                return "promoted"
-            self.state.step = step + 1
+                self.state.phase = "held"
+                self.state.reason = reason
+                self.state.record(event="held", reason=reason)
+                self.save_state()
+                return "held"
+            if move == "promote":
+                return self.promote()
+            # advance (the state's step moved on) or again (the same step is measured again)
         self.rollback(f"no verdict after {max_rounds} analyses")
         return "rolled_back"
+
+
+def _promql_duration(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms" if seconds < 1 or seconds != int(seconds) else f"{int(seconds)}s"
 
 
 # -- report -----------------------------------------------------------------------------------------------------
@@ -764,7 +816,7 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
     return result
 
 
-def run_canary(section: dict[str, Any], report_dir: Path, kube: Kube | None = None,
+def run_canary(section: dict[str, Any], report_dir: Path, kube: Cluster | None = None,
                prom: PrometheusClient | None = None, stop: Stop | None = None,
                kubeconfig: str | None = None, log: Callable[[str], None] = print) -> GateResult:
     cfg = CanaryConfig.from_section(section)
@@ -774,7 +826,7 @@ def run_canary(section: dict[str, Any], report_dir: Path, kube: Kube | None = No
             raise InputError("canary.prometheus.url is required (policy, --prometheus-url or MLGATE_PROMETHEUS_URL)")
         prom = PrometheusClient(p["url"], timeout=parse_duration(p.get("timeout", 10), "canary.prometheus.timeout"),
                                 retries=int(p.get("retries", 3)), backoff=float(p.get("backoff", 0.5)))
-    kube = kube or Kube.connect(kubeconfig or section.get("kubeconfig"), section.get("context"))
+    kube = kube or Cluster.connect(kubeconfig or section.get("kubeconfig"), section.get("context"))
     stop = stop or Stop()
     installed = not stop._previous
     if installed:

@@ -90,6 +90,47 @@ class CanaryState:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """How many analyses of a kind, in a row, end a canary (see :func:`next_move`)."""
+
+    failure_limit: int = 1
+    inconclusive_limit: int = 3
+    error_limit: int = 2
+    on_inconclusive_limit: str = "hold"  # or rollback
+
+
+def next_move(state: CanaryState, outcome: str, limits: Limits, last: bool) -> str:
+    """Count one analysis outcome on the state and say what the loop does next (pure; the canary loop and the
+    judge benchmark share it):
+
+    - ``error`` (Prometheus unreachable): ``rollback_error`` after ``error_limit`` in a row, else ``again``;
+    - ``fail``: ``rollback`` after ``failure_limit`` failed analyses in a row (Flagger's threshold; a passing
+      analysis resets the count, an inconclusive one does not), else ``again`` (the same step is measured again);
+    - ``inconclusive``: ``hold`` or ``rollback`` (``on_inconclusive_limit``) after ``inconclusive_limit`` in a
+      row, else ``again``;
+    - ``pass`` / ``marginal``: ``promote`` at the last step, else ``advance`` (the step index moves on).
+    """
+    if outcome == "error":
+        state.errors += 1
+        return "rollback_error" if state.errors >= limits.error_limit else "again"
+    state.errors = 0
+    if outcome == "fail":
+        state.failed_checks += 1
+        return "rollback" if state.failed_checks >= limits.failure_limit else "again"
+    if outcome == "inconclusive":
+        state.inconclusive += 1
+        if state.inconclusive >= limits.inconclusive_limit:
+            return "hold" if limits.on_inconclusive_limit == "hold" else "rollback"
+        return "again"
+    state.failed_checks = 0
+    state.inconclusive = 0
+    if last:
+        return "promote"
+    state.step += 1
+    return "advance"
+
+
+@dataclass(frozen=True)
 class ResumePlan:
     """What a run does first. kind: start, resume, finish_promote, finish_rollback, done."""
 

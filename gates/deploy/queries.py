@@ -9,20 +9,33 @@ tracks in one expression), and the metric names ``{requests}`` ``{errors}`` ``{l
 ``{fairness}`` ``{accuracy}``. PromQL's own braces are left alone, so ``rate({errors}{{selector}}[{window}])``
 reads as ``rate(errors_total{namespace="prod",...}[30s])``. An unknown ``{word}`` is a configuration error.
 
-Built-in metrics (``scope: track`` queries run once per track; ``scope: pair`` ones compare both tracks):
+Built-in metrics. ``kind`` says what the judges decide on:
 
-=================  ======  ================================================================================
-name               scope   meaning
-=================  ======  ================================================================================
-request_rate       track   requests per second
-error_rate         track   errors / requests
-latency_p95 / p99  track   ``histogram_quantile(q, sum by (le) (rate(latency_bucket[window])))``
-score_mean         track   mean prediction score (sum / count of the score histogram)
-score_shift        pair    largest gap between canary and stable score CDFs over the histogram buckets
-                           (a Kolmogorov-Smirnov distance on buckets, 0 to 1)
-fairness_gap       track   largest (max - min) of the per-group fairness gauge over the groups of an attribute
-accuracy           track   rolling accuracy gauge (when labels flow back to the service)
-=================  ======  ================================================================================
+- ``ratio``: ``events`` out of ``trials`` over the window, from two counter queries (``increase()``); every request
+  is one observation (Clopper-Pearson bounds, exact comparison of two rates);
+- ``quantile``: a histogram over the window (``sum by (le) (increase(..._bucket[window]))``): the quantile is
+  interpolated as ``histogram_quantile`` does, bounded by order statistics, compared with a rank test on the
+  buckets;
+- ``distribution`` (pair): two histograms (canary and stable), their Kolmogorov-Smirnov distance with an interval;
+- ``series``: any PromQL value (gauges, custom queries): the instant value for limits, a range query of
+  non-overlapping points for the comparison.
+
+=================  ============  ==========================================================================
+name               kind          meaning
+=================  ============  ==========================================================================
+request_rate       series        requests per second
+error_rate         ratio         errors / requests
+latency_p95 / p99  quantile      the 0.95 / 0.99 quantile of the request latency histogram
+score_mean         series        mean prediction score (sum / count of the score histogram)
+score_shift        distribution  largest gap between canary and stable score CDFs over the histogram buckets
+                                 (a Kolmogorov-Smirnov distance on buckets, 0 to 1)
+fairness_gap       series        largest (max - min) of the per-group fairness gauge over the groups of an attribute
+accuracy           series        rolling accuracy gauge (when labels flow back to the service)
+=================  ============  ==========================================================================
+
+The window of ``ratio`` / ``quantile`` / ``distribution`` queries is the analysis lookback (by default everything
+since the canary started); a ``series`` query's ``{window}`` is the analysis window for the instant value and the
+point resolution for the range of points.
 """
 
 from __future__ import annotations
@@ -63,6 +76,18 @@ TEMPLATES: dict[str, tuple[str, str]] = {
                              " - min by (attribute) ({fairness}{{selector}}))"),
     "accuracy": ("track", "avg({accuracy}{{selector}})"),
 }
+
+# Count-based definitions of built-ins (kind, {part: template}); ``query`` above stays the display series.
+COUNT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "error_rate": ("ratio", {"numerator": "sum(increase({errors}{{selector}}[{window}]))",
+                             "denominator": "sum(increase({requests}{{selector}}[{window}]))"}),
+    "latency_p95": ("quantile", {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))",
+                                 "quantile": 0.95}),
+    "latency_p99": ("quantile", {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))",
+                                 "quantile": 0.99}),
+    "score_shift": ("distribution", {"buckets": "sum by (le) (increase({score}_bucket{{selector}}[{window}]))"}),
+}
+KINDS = ("series", "ratio", "quantile", "distribution")
 
 # Which way is bad, for the comparison judge: an error rate going up is a regression, accuracy going down is.
 DEFAULT_DIRECTION = {"error_rate": "increase", "latency_p95": "increase", "latency_p99": "increase",
@@ -114,10 +139,10 @@ def _fill(template: str, values: dict[str, str], label: str) -> str:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One analysed metric: its query and how each judge treats it."""
+    """One analysed metric: its queries and how each judge treats it."""
 
     name: str
-    query: str
+    query: str  # series: the value; other kinds: the display series for the timeline chart ("" for none)
     scope: str = "track"  # track: run per track; pair: one value comparing both tracks (threshold judge only)
     min: float | None = None
     max: float | None = None
@@ -128,10 +153,20 @@ class MetricSpec:
     tolerance: float | None = None  # relative effect tolerated by the comparison judge (default from the judge)
     min_effect: float = 0.0  # absolute effect below which a difference is never a regression
     no_data: str | None = None  # fail or inconclusive; None: the analysis default
+    kind: str = "series"  # series, ratio, quantile, distribution
+    numerator: str = ""  # ratio: events over the window
+    denominator: str = ""  # ratio: trials over the window
+    buckets: str = ""  # quantile / distribution: cumulative bucket counts over the window, by le
+    quantile: float = 0.95  # quantile kind
+    margin: float | None = None  # evidence to pass: the canary's bound within stable * (1 + margin) (judge default)
 
     @property
     def has_threshold(self) -> bool:
         return self.min is not None or self.max is not None or self.max_increase is not None
+
+    @property
+    def counted(self) -> bool:
+        return self.kind != "series"
 
 
 def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
@@ -146,13 +181,38 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
         if name in seen:
             raise InputError(f"{where}: metric {name!r} is listed twice")
         seen.add(name)
-        if entry.get("query"):
-            query, scope = entry["query"], entry.get("scope", "track")
+        kind = entry.get("kind")
+        parts: dict[str, Any] = {}
+        custom = any(entry.get(k) for k in ("query", "numerator", "denominator", "buckets"))
+        if custom:
+            query, scope = entry.get("query", ""), entry.get("scope", "track")
+            kind = kind or ("ratio" if entry.get("numerator") else "quantile" if entry.get("buckets") else "series")
+            parts = {k: entry[k] for k in ("numerator", "denominator", "buckets", "quantile") if k in entry}
         elif name in TEMPLATES:
             scope, query = TEMPLATES[name]
+            if kind in (None, COUNT_TEMPLATES.get(name, ("series",))[0]) and name in COUNT_TEMPLATES:
+                kind, parts = COUNT_TEMPLATES[name][0], dict(COUNT_TEMPLATES[name][1])
+            elif kind not in (None, "series"):
+                raise InputError(f"{where}: built-in {name!r} has no {kind!r} form; give its queries")
+            kind = kind or "series"
         else:
             raise InputError(f"{where}: {name!r} is not a built-in metric ({', '.join(sorted(TEMPLATES))}); "
                              f"give a 'query'")
+        if kind not in KINDS:
+            raise InputError(f"{where}: kind {kind!r}: expected one of {', '.join(KINDS)}")
+        if kind == "ratio" and not (parts.get("numerator") and parts.get("denominator")):
+            raise InputError(f"{where}: a ratio metric needs 'numerator' and 'denominator' (counts over "
+                             f"{{window}}, e.g. sum(increase(x_total{{{{selector}}}}[{{window}}])))")
+        if kind in ("quantile", "distribution") and not parts.get("buckets"):
+            raise InputError(f"{where}: a {kind} metric needs 'buckets' (e.g. sum by (le) "
+                             f"(increase(x_bucket{{{{selector}}}}[{{window}}])))")
+        if kind == "series" and not query:
+            raise InputError(f"{where}: a series metric needs a 'query'")
+        if kind == "distribution":
+            scope = "pair"
+        q = float(parts.get("quantile", 0.95))
+        if kind == "quantile" and not 0 < q < 1:
+            raise InputError(f"{where}: quantile {q}: expected a number between 0 and 1")
         compare = entry.get("compare", scope == "track")
         if scope == "pair" and compare:
             raise InputError(f"{where}: a pair-scoped metric compares both tracks already; set compare: false")
@@ -160,9 +220,22 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
             name=name, query=query, scope=scope, min=entry.get("min"), max=entry.get("max"),
             max_increase=entry.get("max_increase"), compare=bool(compare),
             direction=entry.get("direction", DEFAULT_DIRECTION.get(name, "increase")),
-            critical=bool(entry.get("critical", False)), tolerance=entry.get("tolerance"),
-            min_effect=float(entry.get("min_effect", 0.0)), no_data=entry.get("no_data")))
+            critical=bool(entry.get("critical", False)),
+            tolerance=entry.get("tolerance", DEFAULT_TOLERANCE.get(name) if not custom else None),
+            min_effect=float(entry.get("min_effect", DEFAULT_MIN_EFFECT.get(name, 0.0))),
+            no_data=entry.get("no_data"), kind=kind, numerator=parts.get("numerator", ""),
+            denominator=parts.get("denominator", ""), buckets=parts.get("buckets", ""), quantile=q,
+            margin=entry.get("margin")))
     return specs
+
+
+# Absolute differences never counted as a regression by default (an error rate moving by less than half a
+# percentage point), and the least regression a pass must rule out; a policy entry's min_effect replaces it.
+DEFAULT_MIN_EFFECT = {"error_rate": 0.005}
+# Relative effects tolerated by default where the analysis default (0.25, Kayenta's) is too wide: a p95 read off
+# histogram buckets moves by less than the latencies do (a 30% slower service shows as about +20% with the
+# example service's buckets), so the latency quantiles tolerate 10%.
+DEFAULT_TOLERANCE = {"latency_p95": 0.1, "latency_p99": 0.1}
 
 
 DEFAULT_METRICS: list[dict[str, Any]] = [

@@ -71,8 +71,10 @@ def rollout_state(deployment: dict[str, Any], changed_at: str | None = None) -> 
     available = status.get("availableReplicas", 0)
     if updated < desired:
         return RolloutState(False, False, f"{updated} of {desired} updated replicas")
+    unavailable = status.get("unavailableReplicas", 0)
     if replicas > updated:
-        return RolloutState(False, False, f"{replicas - updated} old replicas pending termination")
+        return RolloutState(False, False, f"{replicas - updated} old replicas pending termination"
+                            + (f" ({unavailable} unavailable)" if unavailable else ""))
     if available < updated:
         return RolloutState(False, False, f"{available} of {updated} updated replicas available")
     return RolloutState(True, False, f"rolled out: {updated} of {desired} replicas updated and available")

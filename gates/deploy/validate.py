@@ -460,6 +460,8 @@ def _evidence(obs: Observation, opts: dict[str, Any]) -> dict[str, Any]:
 
 def run(section: dict[str, Any], ctx: GateContext, progress: Callable[[str], None] | None = None) -> GateResult:
     """The gate: read the golden file (through ctx, so the audit trail hashes it), talk to the endpoint, decide."""
+    if not section.get("url"):
+        raise InputError(f"{ctx.source}: validate_deployment: no url (give --url)")
     golden = load_golden(ctx.path(section["golden"], what="golden file")) if section.get("golden") else None
     observation = collect(section, golden, progress=progress)
     return evaluate(observation, section, ctx.bootstrap(section), ctx.decide_on(section))

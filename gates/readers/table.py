@@ -26,23 +26,34 @@ def table_format(path: Path) -> str:
     return kind
 
 
-def read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Read the named columns (all when None). Missing, empty, undecodable or malformed files are InputErrors."""
+def read_table(path: Path, columns: Iterable[str] | None = None, categorical: Iterable[str] = ()) -> pd.DataFrame:
+    """Read the named columns (all when None). Missing, empty, undecodable or malformed files are InputErrors.
+
+    Only the named columns are read from Parquet (and parsed from CSV). Columns named in `categorical` are
+    read from Parquet as dictionaries (pandas categoricals: no Python string per row). The columns of the
+    last file read are kept, so a second gate on the same unchanged file (metrics, then bias) reads only
+    the columns the first did not.
+    """
     wanted = list(dict.fromkeys(columns)) if columns is not None else None
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a table file")
-    if path.stat().st_size == 0:
+    stat = path.stat()
+    if stat.st_size == 0:
         raise InputError(f"{path}: file is empty")
     kind = table_format(path)
+    cached = _cached_columns(path, stat, kind) if wanted is not None and kind in ("parquet", "csv", "tsv") else None
+    if cached is not None and all(c in cached for c in wanted):
+        return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
+    to_read = [c for c in wanted if c not in cached] if cached is not None else wanted
     try:
         if kind == "parquet":
-            frame = _read_parquet(path, wanted)
+            frame = _read_parquet(path, to_read, [c for c in categorical if to_read is None or c in to_read])
         elif kind == "jsonl":
             frame = pd.read_json(path, lines=True, dtype=False)
         else:
-            frame = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8", low_memory=False)
+            frame = _read_csv(path, kind, to_read)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except (pd.errors.ParserError, ValueError, json.JSONDecodeError) as exc:
@@ -52,24 +63,55 @@ def read_table(path: Path, columns: Iterable[str] | None = None) -> pd.DataFrame
         raise InputError(f"{path}: file is empty") from None
     if frame.shape[0] == 0:
         raise InputError(f"{path}: has a header but no rows")
+    if wanted is None:
+        return frame
+    require_columns(frame, to_read, path)
+    if cached is not None:
+        cached.update({c: frame[c] for c in to_read})
+        return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
+    return frame[wanted]
+
+
+_LAST: dict[str, object] = {}  # the columns of the last table read: {"key": ..., "columns": {name: Series}}
+
+
+def _cached_columns(path: Path, stat, kind: str) -> dict[str, pd.Series]:
+    """The kept columns of this file if it is the last one read and unchanged since, else a fresh store."""
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, kind)
+    if _LAST.get("key") != key:
+        _LAST.clear()
+        _LAST.update(key=key, columns={})
+    return _LAST["columns"]  # type: ignore[return-value]
+
+
+def _read_csv(path: Path, kind: str, wanted: list[str] | None) -> pd.DataFrame:
+    sep = "\t" if kind == "tsv" else ","
+    usecols = None
     if wanted is not None:
-        require_columns(frame, wanted, path)
-        frame = frame[wanted]
-    return frame
+        header = column_names(path)
+        if all(c in header for c in wanted) and len(set(header)) == len(header):
+            usecols = wanted
+    return pd.read_csv(path, sep=sep, encoding="utf-8", low_memory=False, usecols=usecols)
 
 
-def _read_parquet(path: Path, wanted: list[str] | None) -> pd.DataFrame:
+def _read_parquet(path: Path, wanted: list[str] | None, categorical: list[str] = ()) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        schema_names = pq.read_schema(path).names
+        schema = pq.read_schema(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
         raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    schema_names = schema.names
     if wanted is not None:
         missing = [c for c in wanted if c not in schema_names]
         if missing:
             raise InputError(_missing_message(path, missing, schema_names))
-    return pq.read_table(path, columns=wanted).to_pandas()
+    import pyarrow as pa
+
+    as_dictionary = [c for c in categorical if c in schema_names
+                     and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+    table = pq.read_table(path, columns=wanted, read_dictionary=as_dictionary or None)
+    return table.to_pandas()
 
 
 def column_names(path: Path) -> list[str]:
@@ -117,44 +159,71 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> 
         raise InputError(_missing_message(path, missing, frame.columns))
 
 
-def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bool = False) -> np.ndarray:
-    """A float column with every value finite (and in [0, 1] for probabilities), or an InputError."""
+def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bool = False,
+                   row_offset: int = 0) -> np.ndarray:
+    """A float column with every value finite (and in [0, 1] for probabilities), or an InputError.
+
+    `row_offset` is the number of data rows before this frame (when a file is read in chunks), so messages
+    name the row of the file."""
     series = frame[column]
     values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad_text = np.isnan(values) & series.notna().to_numpy()
     if bad_text.any():
         row = int(np.flatnonzero(bad_text)[0])
-        raise InputError(f"{path}: column '{column}' row {row + 1}: expected a number, got {series.iloc[row]!r}")
+        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a number, got {series.iloc[row]!r}")
     non_finite = ~np.isfinite(values)
     if non_finite.any():
         rows = np.flatnonzero(non_finite)
         raise InputError(f"{path}: column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
-                         f"NaN or infinite (first at row {rows[0] + 1})")
+                         f"NaN or infinite (first at row {rows[0] + 1 + row_offset})")
     if probability:
         outside = (values < 0) | (values > 1)
         if outside.any():
             row = int(np.flatnonzero(outside)[0])
-            raise InputError(f"{path}: column '{column}' row {row + 1}: expected a probability in [0, 1], "
+            raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a probability in [0, 1], "
                              f"got {values[row]:g}")
     return values
 
 
-def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list) -> np.ndarray:
-    """Map labels to the codes 0..C-1 of the declared classes; an undeclared or missing label is an error."""
+def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list, row_offset: int = 0) -> np.ndarray:
+    """Map labels to the codes 0..C-1 of the declared classes; an undeclared or missing label is an error.
+
+    The distinct values are found first (pd.factorize, hashing in C) and only those are compared as text,
+    so a column of ten million labels costs one pass, not ten million Python calls.
+    """
     series = frame[column]
-    if series.isna().any():
-        row = int(np.flatnonzero(series.isna().to_numpy())[0])
-        raise InputError(f"{path}: column '{column}' row {row + 1}: label is missing")
+    missing = series.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: label is missing")
     lookup = {_label_key(c): i for i, c in enumerate(classes)}
-    keys = [_label_key(v) for v in series.tolist()]
-    codes = np.fromiter((lookup.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+    value_codes, uniques = _factorize(series)
+    mapped = np.array([lookup.get(_label_key(v), -1) for v in uniques], dtype=np.int64)
+    codes = mapped[value_codes]
     unknown = codes < 0
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
         shown = ", ".join(map(repr, classes))
-        raise InputError(f"{path}: column '{column}' row {row + 1}: label {series.tolist()[row]!r} is not one of "
+        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: label {uniques[value_codes[row]]!r} is not one of "
                          f"the declared classes {shown}")
     return codes
+
+
+def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
+    """(code per row, distinct values as plain Python values), like pd.factorize; integer columns with a small
+    range are coded by counting (one linear pass), the rest hashed by pandas."""
+    values = series.to_numpy() if series.dtype.kind in "iub" else None
+    if values is not None and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low < (1 << 16):
+            offset = values.astype(np.int64) - low if values.dtype.kind != "b" else values.astype(np.int64)
+            present = np.flatnonzero(np.bincount(offset))
+            index = np.full(high - low + 1 if values.dtype.kind != "b" else 2, -1, dtype=np.int64)
+            index[present] = np.arange(present.size)
+            distinct = [bool(v) for v in present] if values.dtype.kind == "b" else [int(v) + low for v in present]
+            return index[offset], distinct
+    codes, uniques = pd.factorize(series, sort=False)
+    return codes, uniques.tolist()  # plain Python values (1, not np.int64(1)) for the keys and the messages
 
 
 def _label_key(value: object) -> str:

@@ -1,7 +1,10 @@
 """`mlgate canary` end to end: real control plane + FakeNode running the example model service as local processes,
 a real Prometheus scraping the pods, and a bounded load generator spreading requests over the Service's endpoints.
 
-Short on purpose: two steps (50%, 100%), intervals of 5 s, 10 s rate windows, 1 s scrapes.
+Short on purpose: two steps (50%, 100%), intervals of 4 s, 10 s rate windows, 1 s scrapes, the counted metrics
+over everything since the canary started (the default growing lookback). The stable Deployment surges all its
+replicas at once so a promotion waits for one pod start, not two. Every wait on the recorded state matches this
+run's image, so a canary left by an earlier test is never mistaken for the new one.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class World:
         self.apps.create_namespaced_deployment(self.ns, {
             "metadata": {"name": "model", "labels": {"app": "model"}},
             "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "model"}},
-                     "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+                     "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": "100%"}},
                      "template": {"metadata": {"labels": {"app": "model"}}, "spec": {"containers": [{
                          "name": "model", "image": f"{IMAGE}:v1",
                          "env": [{"name": "PORT", "value": str(PORT)}, {"name": "TRACK", "value": "stable"},
@@ -74,7 +77,7 @@ class World:
         self._sync.start()
         self.wait(lambda: len(self.addresses) >= 2, 90, "stable pods ready")
         self.load = LoadGenerator(lambda: self.addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
-                                  rate=120, max_seconds=400, workers=6).start()
+                                  rate=120, max_seconds=900, workers=6).start()
         self.prom.wait_for(f'sum(rate(model_requests_total{{namespace="{self.ns}"}}[10s]))', timeout=60)
         return self
 
@@ -139,16 +142,17 @@ class World:
     def stable_image(self) -> str:
         return self.deployment("model").spec.template.spec.containers[0].image
 
-    def policy(self, image: str, canary_env: dict, **analysis) -> Path:
+    def policy(self, image: str, canary_env: dict, steps=(50, 100), **analysis) -> Path:
         path = self.tmp / f"gates-{uuid.uuid4().hex[:6]}.yml"
         path.write_text(yaml.safe_dump({"version": 1, "canary": {
-            "namespace": self.ns, "deployment": "model", "image": image, "steps": [50, 100], "interval": "5s",
+            "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": "4s",
             "rollout_timeout": "90s", "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
             "canary_env": {"TRACK": "canary", **canary_env}, "prometheus": {"url": self.prom.url, "retries": 1,
                                                                              "backoff": 0.2, "timeout": 2},
             "analysis": {"window": "10s", "min_requests": 10, "error_limit": 1,
                          "compare": {"min_points": 5},
-                         "metrics": [{"name": "error_rate", "max": 0.05, "critical": True},
+                         # a few hundred requests per step: rule out 2 points of error rate, not the default 0.5
+                         "metrics": [{"name": "error_rate", "max": 0.05, "critical": True, "min_effect": 0.02},
                                      {"name": "latency_p95", "max": 0.15},
                                      {"name": "score_shift", "max": 0.2, "compare": False}], **analysis}}}))
         return path
@@ -164,6 +168,7 @@ class World:
     def run(self, policy: Path, timeout: float = 150) -> tuple[int, str]:
         proc = self.start(policy)
         out, _ = proc.communicate(timeout=timeout)
+        print(out)  # shown with the test's report (-rP, or on failure)
         return proc.returncode, out
 
 
@@ -183,7 +188,7 @@ def report(world) -> dict:
 
 
 def test_healthy_canary_is_promoted(world):
-    code, out = world.run(world.policy(f"{IMAGE}:v2", {}))
+    code, out = world.run(world.policy(f"{IMAGE}:v2", {}, steps=(50,)))
     assert code == 0, out
     assert world.stable_image() == f"{IMAGE}:v2"
     assert world.deployment("model-canary") is None
@@ -209,11 +214,12 @@ def test_regressed_canary_is_rolled_back_at_first_step(world, tag, fault, metric
     assert world.deployment("model").spec.replicas == 2 and world.stable_image() == before
 
 
-def _wait_state(world, predicate, timeout, proc):
+def _wait_state(world, image, predicate, timeout, proc):
+    """Wait until the canary's recorded state is for ``image`` and satisfies ``predicate``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = world.state()
-        if state and predicate(state):
+        if state and state.get("image") == image and predicate(state):
             return state
         if proc.poll() is not None:
             raise AssertionError(f"mlgate canary ended early: {proc.stdout.read()}")
@@ -222,11 +228,12 @@ def _wait_state(world, predicate, timeout, proc):
 
 
 def test_sigterm_then_kill_then_resume(world):
-    policy = world.policy(f"{IMAGE}:v6", {})
+    image = f"{IMAGE}:v6"
+    policy = world.policy(image, {})
     proc = world.start(policy)
     # SIGTERM while step 1 waits: the run records the state and exits
-    _wait_state(world, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
-    time.sleep(2)
+    _wait_state(world, image, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
+    time.sleep(1)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 1, out
@@ -235,7 +242,7 @@ def test_sigterm_then_kill_then_resume(world):
     assert state["history"][-1]["event"] == "interrupted"
     # re-run, killed (SIGKILL, like a lost runner) once step 2 is recorded
     proc = world.start(policy)
-    _wait_state(world, lambda s: s["step"] == 1, 150, proc)
+    _wait_state(world, image, lambda s: s["step"] == 1, 120, proc)
     proc.kill()
     proc.communicate(timeout=10)
     assert world.stable_image() != f"{IMAGE}:v6"
@@ -248,8 +255,9 @@ def test_sigterm_then_kill_then_resume(world):
 
 def test_prometheus_stopped_mid_canary_never_promotes(world):
     before = world.stable_image()
-    proc = world.start(world.policy(f"{IMAGE}:v7", {}))
-    _wait_state(world, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
+    image = f"{IMAGE}:v7"
+    proc = world.start(world.policy(image, {}))
+    _wait_state(world, image, lambda s: any(h.get("event") == "start" for h in s["history"]), 60, proc)
     world.prom.stop()
     out, _ = proc.communicate(timeout=150)
     assert proc.returncode == 3, out

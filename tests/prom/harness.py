@@ -126,7 +126,12 @@ class PrometheusServer:
 
 class LoadGenerator:
     """Bounded load: POSTs to every target address in turn (splitting traffic by endpoints), at most
-    ``rate`` requests per second, until stopped or ``max_seconds`` passed. Runs in a thread."""
+    ``rate`` requests per second, until stopped or ``max_seconds`` passed. Runs in a thread.
+
+    The body of each request is ``body_fn(k)`` with ``k`` drawn at random (seeded per worker), not tied to the
+    address: with a fixed cycle a worker that always lands on the same address would send it only every other
+    input, and canary and stable would see different inputs (a score shift that is the harness's, not the
+    model's)."""
 
     def __init__(self, addresses_fn, path: str = "/predict", body_fn=None, rate: float = 40.0,
                  max_seconds: float = 240.0, timeout: float = 2.0, workers: int = 4):
@@ -143,7 +148,10 @@ class LoadGenerator:
     def _loop(self, worker: int = 0) -> None:
         import requests
 
+        import random
+
         session = requests.Session()
+        pick = random.Random(worker)
         end = time.monotonic() + self.max_seconds
         i = worker
         while not self._stop.is_set() and time.monotonic() < end:
@@ -155,7 +163,8 @@ class LoadGenerator:
             assert address.startswith("127."), address
             i += self.workers
             try:
-                response = session.post(f"http://{address}{self.path}", json=self.body_fn(i) if self.body_fn else {},
+                body = self.body_fn(pick.randrange(1 << 30)) if self.body_fn else {}
+                response = session.post(f"http://{address}{self.path}", json=body,
                                         timeout=self.timeout)
                 self.sent += 1
                 self.errors += response.status_code >= 500

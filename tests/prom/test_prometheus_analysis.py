@@ -69,7 +69,7 @@ def world():
 
 def analyse(prom, deployment):
     cfg = CanaryConfig.from_section({
-        "namespace": "t", "deployment": deployment, "image": "x", "steps": [50],
+        "namespace": "t", "deployment": deployment, "image": "x", "steps": [50, 100],
         "analysis": {"window": "10s", "min_requests": 10, "compare": {"min_points": 5},
                      "metrics": [{"name": "error_rate", "max": 0.1, "critical": True},
                                  {"name": "latency_p95", "max": 0.1},

@@ -1,0 +1,304 @@
+"""Binary predictions too large for memory: read in chunks, keep only mergeable sufficient statistics.
+
+Every number the metrics and bias gates report on binary predictions is a function of the exact cells: the
+distinct (group, score, label, prediction) combinations with their counts (gates.stats.binary_cells). Cells of
+two chunks merge by adding counts, so a file is read a batch at a time (Parquet record batches, CSV or JSON
+Lines chunks; only the needed columns), each batch is tabulated and merged, and the rows are dropped. The
+gates then run on the merged cells exactly as they do on cells built from rows in memory: the same cells,
+the same point values, the same bootstrap draws, the same intervals.
+
+Memory is bounded by the batch (`batch_rows`, default one million rows) plus the table of cells. The table
+grows with the number of distinct cells, not rows: at most 4 per group with no score, and up to one per row
+with continuous scores (about 40 bytes a cell). When it would pass `max_cells`, scores are merged onto a
+grid of 2**-k (k as large as fits; 2**-20 keeps about a million levels) for the rest of the run:
+
+- counts, every count-based metric (accuracy, precision, recall, F1, rates per group) and the losses (log
+  loss, Brier: carried as per-cell sums of the exact per-row values) stay exact;
+- ROC AUC and average precision become those of the grid scores; for ROC AUC the evidence states the bound
+  0.5 * (pairs of a positive and a negative in one grid cell) / (all such pairs), computed from the cells.
+
+Not streamed (an InputError says so): multiclass and regression tasks, and the paired baseline comparison
+(the join by id needs both files' rows at once).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gates.errors import InputError
+from gates.predictions import TabulatedPredictions, binary_arrays, classes_from, infer_task, resolve_columns
+from gates.readers.table import column_names, infer_classes, table_format
+from gates.stats import Cells, binary_cells, merge_binary_cells
+
+BATCH_ROWS = 1_000_000
+MAX_CELLS = 1 << 23  # about 8.4 million cells (some 340 MB) before scores are merged onto a grid
+AUTO_ROWS = 20_000_000  # `streaming: auto` streams Parquet files with more rows than this
+AUTO_BYTES = 1 << 30  # ... and CSV / JSON Lines files larger than this
+LOSS_SUMS = ("log_loss_sum", "brier_sum")
+
+
+def settings(section: dict[str, Any]) -> dict[str, Any]:
+    """The section's `streaming` key as {enabled: True | False | "auto", batch_rows, max_cells}."""
+    value = section.get("streaming", "auto")
+    spec = value if isinstance(value, dict) else {"enabled": value}
+    return {"enabled": spec.get("enabled", "auto"), "batch_rows": int(spec.get("batch_rows", BATCH_ROWS)),
+            "max_cells": int(spec.get("max_cells", MAX_CELLS))}
+
+
+def wanted(section: dict[str, Any], path: Path) -> bool:
+    """Whether this file is read in chunks: on request, or with `auto` when it is large (see AUTO_*)."""
+    enabled = settings(section)["enabled"]
+    if enabled != "auto":
+        return bool(enabled)
+    if not path.is_file() or infer_task(section) != "binary" or section.get("baseline"):
+        return False
+    if table_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_metadata(path).num_rows > AUTO_ROWS
+        except Exception:  # noqa: BLE001 - not Parquet: the in-memory reader reports it properly
+            return False
+    return path.stat().st_size > AUTO_BYTES
+
+
+def check_supported(section: dict[str, Any], where: str) -> None:
+    task = infer_task(section)
+    if task != "binary":
+        raise InputError(f"{where}.streaming: only binary predictions are read in chunks (task is {task}); "
+                         "set streaming: false")
+    if section.get("baseline"):
+        raise InputError(f"{where}.streaming: the baseline comparison needs both files' rows at once and is not "
+                         "streamed; set streaming: false")
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def iter_frames(path: Path, columns: list[str], categorical: list[str], batch_rows: int) -> Iterator[tuple[int, Any]]:
+    """(rows before this chunk, pandas DataFrame of the named columns), chunk after chunk."""
+    import pandas as pd
+
+    kind = table_format(path)
+    names = column_names(path)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise InputError(f"{path}: missing column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(map(str, names))})")
+    offset = 0
+    try:
+        if kind == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = pq.read_schema(path)
+            as_dictionary = [c for c in categorical if pa.types.is_string(schema.field(c).type)
+                             or pa.types.is_large_string(schema.field(c).type)]
+            handle = pq.ParquetFile(path, read_dictionary=as_dictionary or None)
+            chunks = (pa.Table.from_batches([b]).to_pandas()
+                      for b in handle.iter_batches(batch_size=batch_rows, columns=columns))
+        elif kind == "jsonl":
+            chunks = (frame for frame in pd.read_json(path, lines=True, dtype=False, chunksize=batch_rows))
+        else:
+            chunks = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8", usecols=columns,
+                                 chunksize=batch_rows, low_memory=False)
+        for frame in chunks:
+            if kind == "jsonl":
+                absent = [c for c in columns if c not in frame.columns]
+                if absent:
+                    raise InputError(f"{path}: rows {offset + 1}-{offset + len(frame)} lack column "
+                                     f"{absent[0]!r}")
+                frame = frame[columns]
+            yield offset, frame
+            offset += len(frame)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: cannot parse as {kind} (after row {offset}): {first}") from None
+    if offset == 0:
+        raise InputError(f"{path}: has a header but no rows")
+
+
+# ---------------------------------------------------------------------------------------------- tabulation
+class _Levels:
+    """Values of one sensitive feature in the order first seen; codes stay fixed as new values arrive."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+
+    def codes(self, coded) -> np.ndarray:
+        mapped = []
+        for name in coded.names:
+            if name not in self.index:
+                self.index[name] = len(self.names)
+                self.names.append(name)
+            mapped.append(self.index[name])
+        return np.asarray(mapped, dtype=np.int64)[coded.codes]
+
+
+class Accumulator:
+    """Merged exact cells of the chunks seen so far, and the score grid once the table grew too large."""
+
+    def __init__(self, features: list[str], max_cells: int):
+        self.features = features
+        self.levels = [_Levels() for _ in features]
+        self.max_cells = max_cells
+        self.parts: list[Cells] = []
+        self.pending = 0
+        self.grid: int | None = None  # k: scores floored to multiples of 2**-k once the table was too large
+        self.rows = 0
+
+    def add(self, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None, coded: list) -> None:
+        self.rows += len(y)
+        codes = [levels.codes(c) for levels, c in zip(self.levels, coded)]
+        group, local = self._local_groups(codes, len(y))
+        sums = None
+        if self.grid is not None and score is not None:
+            sums = _loss_sums_per_row(y, score)
+            score = _on_grid(score, self.grid)
+        part = binary_cells(y, pred, score, group, sums=sums)
+        self._append(self._with_feature_codes(part, local))
+
+    def _local_groups(self, codes: list[np.ndarray], n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """A compact code per row for the combination of its feature codes, and each code's combination."""
+        if not codes:
+            return None, None
+        shape = tuple(int(c.max()) + 1 if c.size else 1 for c in codes)
+        combined = np.ravel_multi_index(codes, shape) if n else np.zeros(0, dtype=np.int64)
+        distinct, inverse = np.unique(combined, return_inverse=True)
+        return inverse.reshape(-1), np.stack(np.unravel_index(distinct, shape))
+
+    def _with_feature_codes(self, part: Cells, local: np.ndarray | None) -> Cells:
+        columns = {k: v for k, v in part.columns.items() if k != "g"}
+        if local is not None:
+            for j in range(len(self.features)):
+                columns[f"f{j}"] = local[j][part.columns["g"]]
+        return Cells(columns=columns, counts=part.counts)
+
+    def _append(self, part: Cells) -> None:
+        self.parts.append(part)
+        self.pending += part.size
+        if self.pending > self.max_cells + self.max_cells // 2:
+            self._merge()
+
+    def _merge(self) -> None:
+        merged = self._merged(self.parts)
+        self.parts, self.pending = [merged], merged.size
+        if merged.size > self.max_cells and "score" in merged.columns:
+            self._coarsen_grid(merged)
+
+    def _merged(self, parts: list[Cells], again: bool = False) -> Cells:
+        """One table from several (or one re-aggregated, `again`); the feature codes travel through a
+        combined group code and back."""
+        parts = [p for p in parts if p.size] or parts[:1]
+        if len(parts) == 1 and not again:
+            return parts[0]
+        columns = {name: np.concatenate([p.columns[name] for p in parts]) for name in parts[0].columns}
+        features = [columns[f"f{j}"] for j in range(len(self.features))]
+        group, local = self._local_groups(features, len(columns["y"])) if features else (None, None)
+        sums = {k: columns[k] for k in LOSS_SUMS if k in columns}
+        merged = binary_cells(columns["y"], columns["pred"], columns.get("score"), group,
+                              weights=np.concatenate([p.counts for p in parts]), sums=sums or None)
+        return self._with_feature_codes(merged, local)
+
+    def _coarsen_grid(self, merged: Cells) -> None:
+        """Merge scores onto the finest grid 2**-k that keeps the table under max_cells; losses become sums."""
+        features = [merged.columns[f"f{j}"] for j in range(len(self.features))]
+        combos = int(self._local_groups(features, merged.size)[1].shape[1]) if features else 1
+        k = int(math.floor(math.log2(max(2.0, self.max_cells / (4.0 * combos) - 1))))
+        k = min(k, 52) if self.grid is None else min(k, self.grid - 1)
+        columns = dict(merged.columns)
+        if self.grid is None:  # the exact scores are still here: start the loss sums from them
+            loss = _loss_sums_per_row(columns["y"], columns["score"])
+            columns["log_loss_sum"] = loss["log_loss_sum"] * merged.counts
+            columns["brier_sum"] = loss["brier_sum"] * merged.counts
+        self.grid = k
+        columns["score"] = _on_grid(columns["score"], k)
+        regridded = self._merged([Cells(columns=columns, counts=merged.counts)], again=True)
+        self.parts, self.pending = [regridded], regridded.size
+
+    def finish(self) -> tuple[Cells, dict[str, list[str]]]:
+        """The final cells with "g" over the features' sorted levels (as gates.fairness.make_groups)."""
+        merged = self._merged(self.parts)
+        if not merged.size:
+            raise InputError("no rows")
+        levels: dict[str, list[str]] = {}
+        group = None
+        if self.features:
+            codes = []
+            for j, (name, lv) in enumerate(zip(self.features, self.levels)):
+                order = sorted(range(len(lv.names)), key=lv.names.__getitem__)
+                rank = np.empty(len(lv.names), dtype=np.int64)
+                rank[order] = np.arange(len(lv.names))
+                levels[name] = [lv.names[i] for i in order]
+                codes.append(rank[merged.columns[f"f{j}"]])
+            group = np.ravel_multi_index(codes, tuple(len(levels[f]) for f in self.features))
+        sums = {k: merged.columns[k] for k in LOSS_SUMS if k in merged.columns}
+        cells = binary_cells(merged.columns["y"], merged.columns["pred"], merged.columns.get("score"), group,
+                             strata=group is not None, weights=merged.counts, sums=sums or None)
+        return cells, levels
+
+
+def _on_grid(score: np.ndarray, k: int) -> np.ndarray:
+    step = 2.0 ** k
+    return np.floor(np.asarray(score, dtype=np.float64) * step) / step
+
+
+def _loss_sums_per_row(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
+    from gates.metrics import binary_losses
+
+    losses = binary_losses(y, score)
+    return {"log_loss_sum": losses["log_loss"], "brier_sum": losses["brier"]}
+
+
+def tabulate(path: Path, section: dict[str, Any], sensitive: list[str] | None = None, where: str = "metrics"
+             ) -> TabulatedPredictions:
+    """Read a binary predictions file in chunks into its exact cells (see the module docstring)."""
+    from gates.fairness import group_values
+
+    check_supported(section, where)
+    options = settings(section)
+    mapping = resolve_columns(section, column_names(path))
+    needed = [mapping["label"]] + [mapping[k] for k in ("score", "prediction") if k in mapping]
+    features = list(sensitive or [])
+    classes = list(section["classes"]) if section.get("classes") else _scan_classes(path, mapping, options)
+    accumulator = Accumulator(features, options["max_cells"])
+    ordered: list = classes
+    batches = 0
+    for offset, frame in iter_frames(path, needed + [f for f in features if f not in needed], features,
+                                     options["batch_rows"]):
+        y, pred, score, ordered = binary_arrays(path, section, frame, mapping, classes, row_offset=offset)
+        coded = [group_values(frame[f], f, str(path), section.get("missing_group"), row_offset=offset)
+                 for f in features]
+        accumulator.add(y, pred, score, coded)
+        batches += 1
+        del frame, y, pred, score, coded
+    cells, levels = accumulator.finish()
+    if "log_loss_sum" in cells.columns:  # scores were merged: per-cell mean losses of the exact rows
+        columns = dict(cells.columns)
+        columns["log_loss"] = columns.pop("log_loss_sum") / cells.counts
+        columns["brier"] = columns.pop("brier_sum") / cells.counts
+        cells = Cells(columns=columns, counts=cells.counts, strata=cells.strata, order=cells.order)
+    info: dict[str, Any] = {"batches": batches, "batch_rows": options["batch_rows"], "cells": cells.size,
+                            "max_cells": options["max_cells"], "exact": accumulator.grid is None}
+    if accumulator.grid is not None:
+        info["score_grid"] = f"2^-{accumulator.grid}"
+    return TabulatedPredictions(path=path, cells=cells, classes=ordered, has_score="score" in mapping,
+                                levels=levels if features else None, streaming=info)
+
+
+def _scan_classes(path: Path, mapping: dict[str, Any], options: dict[str, Any]) -> list:
+    """A first pass over the label (and prediction) columns only, for the classes the policy does not declare."""
+    columns = [mapping["label"]] + ([mapping["prediction"]] if "prediction" in mapping else [])
+    seen: list = []
+    for _, frame in iter_frames(path, columns, [], options["batch_rows"]):
+        for column in columns:
+            for value in infer_classes(frame, column):
+                if value not in seen:
+                    seen.append(value)
+    return classes_from(seen, "prediction" in mapping, mapping, path, "binary")

@@ -1,0 +1,198 @@
+"""The canary loop (gates.deploy.canary.Run) on an in-memory cluster and a scripted Prometheus: what it measures,
+and how analyses become promote / roll back / hold."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from gates.deploy.canary import CanaryConfig, Run, Stop
+from gates.deploy.canary_state import CanaryState
+from gates.deploy.prometheus import NoData, Series
+
+BUCKETS = (0.05, 0.1, 0.2, 0.5, math.inf)
+
+
+class FakeCluster:
+    """The Cluster interface over dicts; every rollout is immediately complete unless ``fail_rollout`` names it."""
+
+    def __init__(self, stable_replicas: int = 4):
+        self.deployments = {"model": {
+            "metadata": {"name": "model", "namespace": "ns", "labels": {"app": "model"}},
+            "spec": {"replicas": stable_replicas, "selector": {"matchLabels": {"app": "model"}},
+                     "template": {"metadata": {"labels": {"app": "model"}},
+                                  "spec": {"containers": [{"name": "model", "image": "model:v1",
+                                                           "env": [{"name": "MODEL_VERSION", "value": "v1"}]}]}}}}}
+        self.fail_rollout: set[str] = set()
+        self.undone: list[str] = []
+
+    def deployment(self, namespace, name):
+        return copy.deepcopy(self.deployments.get(name))
+
+    def create_deployment(self, namespace, body):
+        self.deployments[body["metadata"]["name"]] = copy.deepcopy(body)
+
+    def replace_deployment(self, namespace, body):
+        self.deployments[body["metadata"]["name"]] = copy.deepcopy(body)
+
+    def patch_deployment(self, namespace, name, patch):
+        dep = self.deployments[name]
+        dep["metadata"].setdefault("annotations", {}).update(patch.get("metadata", {}).get("annotations", {}))
+        spec = patch.get("spec", {})
+        if "replicas" in spec:
+            dep["spec"]["replicas"] = spec["replicas"]
+        for c in spec.get("template", {}).get("spec", {}).get("containers", []):
+            target = next(x for x in dep["spec"]["template"]["spec"]["containers"] if x["name"] == c["name"])
+            target.update(c)
+
+    def delete_deployment(self, namespace, name):
+        self.deployments.pop(name, None)
+
+    def scale(self, namespace, name, replicas):
+        self.patch_deployment(namespace, name, {"spec": {"replicas": replicas}})
+
+    def wait(self, name, namespace, timeout, sleep, progress, changed_at=None):
+        ok = name not in self.fail_rollout
+        return SimpleNamespace(ok=ok, reason="complete" if ok else "deadline", problems=[],
+                               message="rolled out" if ok else f"{name} exceeded its progress deadline")
+
+    def undo(self, name, namespace, cause):
+        self.undone.append(name)
+        self.fail_rollout.discard(name)
+        return SimpleNamespace(message="rolled back to revision 1")
+
+
+class FakeProm:
+    """Answers the canary's queries from per-track numbers: requests, errors, latency bucket counts."""
+
+    url = "http://prometheus.test"
+
+    def __init__(self, canary: dict, stable: dict):
+        self.tracks = {"canary": canary, "stable": stable}
+        self.queries: list[str] = []
+
+    def _track(self, query: str) -> dict:
+        return self.tracks[re.search(r'track="(\w+)"', query).group(1)]
+
+    def value(self, query, at=None):
+        self.queries.append(query)
+        data = self._track(query)
+        if "increase(model_request_errors_total" in query:
+            if data.get("errors") is None:
+                raise NoData(query)
+            return data["errors"]
+        if "increase(model_requests_total" in query:
+            if not data.get("requests"):
+                raise NoData(query)
+            return data["requests"]
+        raise NoData(query)
+
+    def query(self, query, at=None):
+        self.queries.append(query)
+        data = self._track(query)
+        hist = data.get("latency")
+        if "model_request_latency_seconds_bucket" not in query or not hist:
+            return []
+        cumulative, total = [], 0.0
+        for count in hist:
+            total += count
+            cumulative.append(total)
+        return [Series({"le": "+Inf" if math.isinf(b) else str(b)}, [(0.0, c)]) for b, c in zip(BUCKETS, cumulative)]
+
+    def values(self, query, start, end, step):
+        self.queries.append(query)
+        return []
+
+
+def config(**analysis) -> CanaryConfig:
+    return CanaryConfig.from_section({
+        "namespace": "ns", "deployment": "model", "image": "model:v2", "steps": [25, 100], "interval": 0,
+        "env": {"MODEL_VERSION": "v2"},
+        "analysis": {"window": "30s", "min_requests": 20,
+                     "metrics": [{"name": "error_rate", "max": 0.05, "critical": True},
+                                 {"name": "latency_p95", "max": 0.5}], **analysis}})
+
+
+HEALTHY = {"requests": 3000, "errors": 0, "latency": [1500, 1200, 270, 30, 0]}
+
+
+def run(cluster, prom, **analysis) -> tuple[Run, str]:
+    r = Run(config(**analysis), cluster, prom, stop=Stop(), log=lambda line: None)
+    return r, r.execute()
+
+
+def state_of(cluster) -> CanaryState:
+    return CanaryState.from_annotations(cluster.deployments["model-canary"]["metadata"]["annotations"])
+
+
+def test_healthy_canary_is_promoted_on_counted_evidence():
+    cluster, prom = FakeCluster(), FakeProm(dict(HEALTHY), dict(HEALTHY))
+    r, verdict = run(cluster, prom)
+    assert verdict == "promoted"
+    stable = cluster.deployments["model"]
+    assert stable["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v2"
+    assert stable["spec"]["replicas"] == 4 and "model-canary" not in cluster.deployments
+    assert [a["outcome"] for a in r.analyses] == ["pass", "pass"]
+    kinds = {m["kind"] for a in r.analyses for m in a["measurements"]}
+    assert {"counts", "histogram"} <= kinds
+    # the counted queries cover everything since the canary started (at least the window)
+    assert any(re.search(r"increase\(model_request_errors_total\{[^}]*\}\[\d+s\]\)", q) for q in prom.queries)
+    assert any("sum by (le) (increase(model_request_latency_seconds_bucket" in q for q in prom.queries)
+
+
+def test_error_regression_rolls_back_at_the_first_step():
+    cluster = FakeCluster()
+    prom = FakeProm({**HEALTHY, "errors": 300}, dict(HEALTHY))
+    r, verdict = run(cluster, prom)
+    assert verdict == "rolled_back"
+    state = state_of(cluster)
+    assert state.phase == "rolled_back" and state.step == 0 and "error_rate" in state.reason
+    assert cluster.deployments["model-canary"]["spec"]["replicas"] == 0
+    assert cluster.deployments["model"]["spec"]["replicas"] == 4
+
+
+def test_too_little_traffic_holds_instead_of_deciding():
+    thin = {"requests": 8, "errors": 0, "latency": [4, 4, 0, 0, 0]}
+    cluster = FakeCluster()
+    r, verdict = run(cluster, FakeProm(thin, dict(HEALTHY)), inconclusive_limit=2)
+    assert verdict == "held"
+    state = state_of(cluster)
+    assert state.phase == "held" and "too little traffic" in state.reason and state.step == 0
+    assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
+    assert all(a["outcome"] == "inconclusive" for a in r.analyses)
+
+
+def test_no_error_series_means_no_errors_counted():
+    cluster = FakeCluster()
+    r, verdict = run(cluster, FakeProm({**HEALTHY, "errors": None}, {**HEALTHY, "errors": None}))
+    assert verdict == "promoted"
+    counts = [m for m in r.analyses[0]["measurements"] if m["kind"] == "counts"]
+    assert counts and all(m["events"] == 0 for m in counts)
+
+
+def test_failed_promotion_is_undone_and_rolled_back():
+    cluster = FakeCluster()
+    cluster.fail_rollout.add("model")
+    r, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    assert verdict == "rolled_back" and cluster.undone == ["model"]
+    assert "did not roll out" in state_of(cluster).reason
+
+
+def test_canary_that_never_gets_ready_is_rolled_back():
+    cluster = FakeCluster()
+    cluster.fail_rollout.add("model-canary")
+    r, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    assert verdict == "rolled_back" and "did not become ready" in state_of(cluster).reason
+    assert r.analyses == []
+
+
+def test_sliding_lookback_and_bad_lookback():
+    cluster, prom = FakeCluster(), FakeProm(dict(HEALTHY), dict(HEALTHY))
+    run(cluster, prom, lookback="window")
+    assert any("[30s]" in q and "increase(" in q for q in prom.queries)
+    with pytest.raises(Exception, match="lookback"):
+        config(lookback="forever")
