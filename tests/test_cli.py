@@ -217,3 +217,18 @@ def test_no_audit_flag(cli, tmp_path):
                  *FAST)
     assert result.code == 0
     assert (tmp_path / "r" / "mlgate.json").exists() and not (tmp_path / "r" / "audit.jsonl").exists()
+
+
+def test_early_failure_still_sets_step_outputs_and_summary(tmp_path):
+    """mlgate stops before any gate (missing policy): the workflow still gets status=error, never nothing."""
+    outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
+    env = {**clean_environ(), "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary),
+           "GITHUB_ACTIONS": "true"}
+    completed = subprocess.run([sys.executable, "-m", "gates.cli", "--policy", "missing.yml", "run"], cwd=tmp_path,
+                               env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == ["mlgate: error: missing.yml: policy file not found"]
+    assert "::error title=mlgate::missing.yml: policy file not found" in completed.stdout
+    text = outputs.read_text()
+    assert "status<<" in text and "\nerror\n" in text and "exit-code<<" in text and "\n2\n" in text
+    assert "mlgate: error" in summary.read_text()

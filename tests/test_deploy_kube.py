@@ -79,8 +79,8 @@ def test_tls_errors_are_not_retried():
 
 @pytest.mark.parametrize("status, error, fragment", [
     (401, InputError, "get deployment/web in namespace ns: the cluster rejected the credentials"),
-    (403, InputError, 'forbidden \\(403\\): deployments.apps "web" is forbidden: User "ci" cannot get.*Grant the '
-                      "'get' permission"),
+    (403, InputError, ('forbidden \\(403\\): deployments.apps "web" is forbidden: User "ci" cannot get.*Grant the '
+                       "'get' permission")),
     (409, Conflict, "conflict"),
     (422, InputError, "rejected as invalid \\(422\\)"),
     (500, InfraError, "answered 500 after 2 attempts"),

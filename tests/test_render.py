@@ -381,6 +381,6 @@ def test_deploy_without_credentials_is_a_one_line_error(cli, tmp_path, monkeypat
     monkeypatch.setenv("HOME", str(tmp_path))
     result = cli("deploy", "--manifests", K8S / "overlays/staging")
     assert result.code == 2
-    assert result.stderr_lines == ["mlgate: error: no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, "
-                                   "create ~/.kube/config, or run inside a cluster"]
+    assert result.stderr_lines == [("mlgate: error: no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, "
+                                    "create ~/.kube/config, or run inside a cluster")]
     assert (tmp_path / "mlgate-reports/junit.xml").is_file()  # reports are written whatever the outcome

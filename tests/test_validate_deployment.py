@@ -15,8 +15,17 @@ import pytest
 import requests
 
 from gates.context import Bootstrap
-from gates.deploy.validate import (BadOutcome, GoldenOutcome, Observation, Probe, bad_requests, compare,
-                                   error_rate_interval, evaluate, load_golden)
+from gates.deploy.validate import (
+    BadOutcome,
+    GoldenOutcome,
+    Observation,
+    Probe,
+    bad_requests,
+    compare,
+    error_rate_interval,
+    evaluate,
+    load_golden,
+)
 from gates.errors import InputError
 from gates.result import Status
 
@@ -49,7 +58,7 @@ def services(tmp_path_factory):
             env = {k: v for k, v in os.environ.items() if not k.startswith("FAULT_")}
             env.pop("POD_IP", None)
             env.update({"BIND_ADDRESS": "127.0.0.1", "PORT": str(port), "MODEL_VERSION": f"test-{name}", **faults})
-            log = open(logs / f"{name}.log", "wb")
+            log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - held by the child process
             proc = subprocess.Popen([sys.executable, "-m", "examples.service"], cwd=ROOT, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
             running[name] = (proc, f"http://127.0.0.1:{port}")
@@ -160,9 +169,9 @@ def test_policy_section_and_flag_errors(cli, tmp_path, services):
 # --- the pure part ----------------------------------------------------------------------------------------------
 
 def observation(**changes) -> Observation:
-    base = dict(url="http://127.0.0.1:1", health=Probe(200, 0.1), ready=Probe(200, 0.1),
-                golden=[GoldenOutcome("a", 200)], ok=[True] * 300, latency_ms=[10.0 + i % 7 for i in range(300)],
-                statuses={"200": 300}, planned=300, bad=[BadOutcome("not JSON", 400, "not valid JSON")])
+    base = {"url": "http://127.0.0.1:1", "health": Probe(200, 0.1), "ready": Probe(200, 0.1),
+            "golden": [GoldenOutcome("a", 200)], "ok": [True] * 300, "latency_ms": [10.0 + i % 7 for i in range(300)],
+            "statuses": {"200": 300}, "planned": 300, "bad": [BadOutcome("not JSON", 400, "not valid JSON")]}
     base.update(changes)
     return Observation(**base)
 

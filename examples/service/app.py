@@ -18,9 +18,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -67,7 +68,7 @@ class Settings:
     fault_not_ready: bool = False
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
 
         def number(name: str, default: float, low: float, high: float) -> float:
@@ -123,7 +124,7 @@ class ServiceState:
     def load(self) -> None:
         try:
             self.model = load_model(self.settings.model_path, self.settings.card, self.version)
-        except Exception as exc:  # reported by /ready; the process stays up so the reason can be read
+        except Exception as exc:  # noqa: BLE001 - reported by /ready; the process stays up so the reason can be read
             self.load_error = f"{type(exc).__name__}: {exc}"
             return
         self.metrics.info.labels(artifact_sha256=self.model.sha256, **self.metrics.base).set(1)

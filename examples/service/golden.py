@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from examples.credit import data, features
-    from examples.service.model import load_model
     from examples.service.app import DEFAULT_MODEL
+    from examples.service.model import load_model
 
     frame = data.generate(3000, seed=2)
     model = load_model(DEFAULT_MODEL)

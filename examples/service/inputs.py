@@ -29,7 +29,7 @@ def records_to_matrix(records: Sequence[Any]) -> np.ndarray:
     matrix = np.zeros((len(records), _WIDTH), dtype=np.float64)
     for i, row in enumerate(records):
         if not isinstance(row, Mapping):
-            raise ValueError(f"record {i} is not an object")
+            raise ValueError(f"record {i} is not an object")  # noqa: TRY004 - one error type, as in features
         missing = [c for c in features.FEATURES if c not in row]
         if missing:
             raise ValueError(f"record {i}: missing required column(s): {', '.join(missing)}")

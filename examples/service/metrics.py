@@ -57,7 +57,7 @@ class Windows:
     inputs: deque = field(init=False)
     predictions: deque = field(init=False)  # (prediction, groups)
     labelled: deque = field(init=False)  # (label, prediction, groups)
-    remembered: "OrderedDict[str, tuple[int, dict[str, str]]]" = field(default_factory=OrderedDict)
+    remembered: OrderedDict[str, tuple[int, dict[str, str]]] = field(default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self.inputs = deque(maxlen=self.size)

@@ -61,7 +61,7 @@ def security_scan(path: Path) -> dict[str, Any]:
         return {"scanner": None}
     try:
         outcome = require_safe_artifact(path)
-    except Exception as exc:  # the scanner's own error type; any refusal stops the load
+    except Exception as exc:  # noqa: BLE001 - the scanner's own error type; any refusal stops the load
         raise UnsafeArtifact(f"{path.name}: the security scan refused the artifact: {exc}") from None
     return {"scanner": "gates.security.artifacts", "passed": True,
             "detail": outcome if isinstance(outcome, (str, int, float, bool, type(None))) else str(outcome)}

@@ -40,10 +40,12 @@ def _rules(pairs: dict[str, float], disparity: str, relative_to: str, bound: str
 @click.option("--min-ratio-to-overall", multiple=True, metavar="METRIC=VALUE",
               help="Min ratio of any group to the overall value, repeatable.")
 @click.option("--no-plots", is_flag=True, help="Do not draw the per-group pictures.")
+@click.option("--streaming/--no-streaming", default=None,
+              help="Read the predictions in chunks, for files larger than memory (default: auto by size).")
 @bootstrap_options
 def bias(predictions, label_column, score_column, prediction_column, positive_label, sensitive, min_group_size,
          missing_group, metrics, four_fifths, max_disparity, max_difference, min_ratio, max_difference_to_overall,
-         min_ratio_to_overall, no_plots, confidence, resamples, seed, decide_on) -> int:
+         min_ratio_to_overall, no_plots, streaming, confidence, resamples, seed, decide_on) -> int:
     """Bias gate: per-group metrics (intersections of the sensitive columns) and disparity rules.
 
     Without a policy: mlgate bias --predictions preds.csv --label-column y --sensitive sex --four-fifths
@@ -58,6 +60,7 @@ def bias(predictions, label_column, score_column, prediction_column, positive_la
     overrides = compact({"predictions": _path(predictions), "columns": columns, "positive_label": label,
                          "sensitive": list(sensitive), "min_group_size": min_group_size,
                          "missing_group": missing_group, "metrics": list(metrics), "four_fifths": four_fifths,
-                         "max_disparity": max_disparity, "rules": rules, "plots": False if no_plots else None})
+                         "max_disparity": max_disparity, "rules": rules, "plots": False if no_plots else None,
+                         "streaming": streaming})
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
     return execute("bias", overrides)

@@ -323,7 +323,7 @@ def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
         if context:
             active = next((c for c in _contexts if c.get("name") == context), active)
         return (active or {}).get("context", {}).get("namespace") or "default"
-    except Exception:  # no kubeconfig (in-cluster) or unreadable: the default namespace
+    except Exception:  # noqa: BLE001 - no kubeconfig (in-cluster) or unreadable: the default namespace
         return "default"
 
 

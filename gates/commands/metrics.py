@@ -36,9 +36,11 @@ def _margin(text: str) -> dict[str, float]:
 @click.option("--baseline", type=click.Path(path_type=Path), help="Production model's predictions on the same rows.")
 @click.option("--margin", "margins", multiple=True, metavar="METRIC=VALUE[%]",
               help="Non-inferiority margin against the baseline: absolute, or relative with %.")
+@click.option("--streaming/--no-streaming", default=None,
+              help="Read binary predictions in chunks, for files larger than memory (default: auto by size).")
 @bootstrap_options
 def metrics(predictions, task, label_column, score_column, prediction_column, id_column, positive_label,
-            minimums, maximums, baseline, margins, confidence, resamples, seed, decide_on) -> int:
+            minimums, maximums, baseline, margins, streaming, confidence, resamples, seed, decide_on) -> int:
     """Model-metrics gate: thresholds with bootstrap intervals, and a paired comparison with the baseline."""
     thresholds: dict = {}
     for name, value in parse_pairs(minimums, "--min").items():
@@ -49,7 +51,7 @@ def metrics(predictions, task, label_column, score_column, prediction_column, id
                        "id": id_column})
     overrides = compact({"predictions": absolute(predictions), "task": task,
                          "columns": columns, "thresholds": thresholds,
-                         "positive_label": _label(positive_label)})
+                         "positive_label": _label(positive_label), "streaming": streaming})
     if baseline or margins:
         overrides["baseline"] = compact({"predictions": absolute(baseline),
                                          "margins": parse_pairs(margins, "--margin", _margin)})

@@ -18,8 +18,9 @@ dry-run into a namespace that does not exist yet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from gates.deploy.kube import FIELD_MANAGER, Kube, describe
 from gates.deploy.render import CLUSTER_SCOPED

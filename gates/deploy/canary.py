@@ -780,11 +780,21 @@ def _table(analyses: list[dict[str, Any]]) -> str:
 def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path | None = None) -> GateResult:
     cfg, state = run.cfg, run.state
     checks: list[Check] = []
-    for a in run.analyses:
-        status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.WARN,
-                  "fail": Status.FAIL, "error": Status.ERROR}[a["outcome"]]
-        checks.append(Check(name=f"step {a['step']} ({a.get('weight')}%)", status=status, value=a["outcome"],
-                            why=a["why"], details={"effective_weight": a.get("effective_weight")}))
+    # The verdict decides; an analysis the run went on from is context: measuring a step again after an
+    # inconclusive one is normal progress (pass), a marginal one or a failure below failure_limit is a warning.
+    # The analysis that ended the run keeps its own status.
+    seen: dict[int, int] = {}
+    for index, a in enumerate(run.analyses):
+        deciding = index == len(run.analyses) - 1 and verdict != "promoted"
+        status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.PASS,
+                  "fail": Status.WARN, "error": Status.WARN}[a["outcome"]]
+        if deciding:
+            status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.WARN,
+                      "fail": Status.FAIL, "error": Status.ERROR}[a["outcome"]]
+        seen[a["step"]] = seen.get(a["step"], 0) + 1
+        name = f"step {a['step']} ({a.get('weight')}%)" + (f" #{seen[a['step']]}" if seen[a["step"]] > 1 else "")
+        checks.append(Check(name=name, status=status, value=a["outcome"], why=a["why"],
+                            details={"effective_weight": a.get("effective_weight")}))
     reason = state.reason if state else ""
     final_status = {"promoted": Status.PASS, "rolled_back": Status.FAIL, "held": Status.FAIL,
                     "interrupted": Status.ERROR, "error": Status.ERROR}.get(verdict, Status.ERROR)

@@ -167,9 +167,10 @@ def _settle(judge: str, verdicts: list[MetricVerdict], final: bool, score: float
     unproven = [v.metric for v in verdicts if v.passed is None and v.classification == "inconclusive"]
     score_text = f"score {score:.0f} (pass >= {pass_score:g}, marginal >= {marginal_score:g}); " \
         if score is not None else ""
+    reasons = "; ".join(v.why for v in verdicts if v.passed is False)
     if critical_failed:
-        return JudgeVerdict(judge, "fail", f"{score_text}critical metric failed: {', '.join(critical_failed)}",
-                            verdicts, 0.0 if score is not None else None, warnings)
+        return JudgeVerdict(judge, "fail", f"{score_text}critical metric failed: {', '.join(critical_failed)} "
+                            f"[{reasons}]", verdicts, 0.0 if score is not None else None, warnings)
     by_score = "pass"
     if score is not None:
         by_score = "pass" if score >= pass_score else \
@@ -177,7 +178,8 @@ def _settle(judge: str, verdicts: list[MetricVerdict], final: bool, score: float
     elif failed:
         by_score = "fail"
     if by_score == "fail":
-        return JudgeVerdict(judge, "fail", f"{score_text}failed: {', '.join(failed)}", verdicts, score, warnings)
+        return JudgeVerdict(judge, "fail", f"{score_text}failed: {', '.join(failed)} [{reasons}]", verdicts, score,
+                            warnings)
     if nodata:
         return JudgeVerdict(judge, "inconclusive", f"{score_text}no data or too little traffic: {', '.join(nodata)}"
                             + (f"; failing: {', '.join(failed)}" if failed else ""), verdicts, score, warnings)

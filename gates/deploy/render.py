@@ -382,7 +382,7 @@ def image_override(name: str, reference: str) -> dict[str, str]:
     if not name:
         raise InputError(f"--image {name}={reference}: expected NAME=REFERENCE")
     entry = {"name": name}
-    if reference.startswith(":") or reference.startswith("@"):
+    if reference.startswith((":", "@")):
         reference = name + reference
     new_name, tag, digest = split_image(reference)
     if new_name != name:
@@ -508,9 +508,7 @@ def strategic_merge(original: Any, patch: Any, key: str | None = None) -> Any:
         for k, v in patch.items():
             if k == "$patch":
                 continue
-            if v is None:
-                out.pop(k, None)
-            elif isinstance(v, dict) and v.get("$patch") == "delete":
+            if v is None or isinstance(v, dict) and v.get("$patch") == "delete":
                 out.pop(k, None)
             elif k in out:
                 out[k] = strategic_merge(out[k], v, k)

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from gates.deploy.kube import Conflict, Kube, describe
 from gates.errors import InputError

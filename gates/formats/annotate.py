@@ -11,12 +11,12 @@ from gates.result import GateResult, Status
 _LEVEL = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def lines(results: list[GateResult], out: Output) -> list[str]:
@@ -24,7 +24,7 @@ def lines(results: list[GateResult], out: Output) -> list[str]:
     for result in results:
         if not result.checks:  # no evidence is an error, and must not go unannounced
             rendered.append(f"::error title={_escape_property(f'mlgate {result.gate}')}::"
-                            f"{_escape_data(f'{result.gate}: the gate made no checks: no evidence')}")
+                            f"{escape_data(f'{result.gate}: the gate made no checks: no evidence')}")
         for check in result.checks:
             level = _LEVEL.get(check.status)
             if not level:
@@ -37,7 +37,7 @@ def lines(results: list[GateResult], out: Output) -> list[str]:
                 if check.location.column:
                     props["col"] = str(check.location.column)
             joined = ",".join(f"{k}={_escape_property(v)}" for k, v in props.items())
-            rendered.append(f"::{level} {joined}::{_escape_data(check.why)}")
+            rendered.append(f"::{level} {joined}::{escape_data(check.why)}")
     return rendered
 
 

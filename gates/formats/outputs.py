@@ -46,3 +46,20 @@ def write(results: list[GateResult], out: Output, exit_code: int, files: list[Pa
         with target.open("a", encoding="utf-8") as handle:
             handle.write(format_outputs(values(results, exit_code, files, out)))
     return []
+
+
+def write_early_failure(env: dict[str, str], code: int, message: str) -> None:
+    """mlgate stopped before any gate ran (bad flags, unreadable policy): still tell the workflow, never silence.
+
+    Writes `status=error` and the exit code as step outputs, a line in the job summary, and an annotation.
+    """
+    if env.get("GITHUB_OUTPUT"):
+        with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
+            handle.write(format_outputs({"status": "error", "exit-code": str(code), "error": message}))
+    if env.get("GITHUB_STEP_SUMMARY"):
+        with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
+            handle.write(f"## ⛔ mlgate: error\n\n{message}\n\n")
+    if env.get("GITHUB_ACTIONS") == "true":
+        from gates.formats.annotate import escape_data
+
+        print(f"::error title=mlgate::{escape_data(message)}")

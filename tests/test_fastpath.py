@@ -1,0 +1,263 @@
+"""The fast paths give the same answers as scikit-learn, fairlearn and a direct row bootstrap.
+
+- binary_cells (one sort of packed keys, no row-wise unique) finds exactly the cells compress() finds;
+- point values through the gates equal scikit-learn / fairlearn on data with ~every score distinct, where the
+  bootstrap runs on score-bin cells (gates.stats.coarsen);
+- the binned bootstrap of ROC AUC matches a direct row-resampling bootstrap in distribution, and binning moves
+  any resample's AUC by no more than the stated bound;
+- the vectorised label coding, the column cache and the cached hashing give what the slow paths gave.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+from sklearn import metrics as sk
+
+from gates import fairness, metrics_gate
+from gates import metrics as m
+from gates.context import GateContext, sha256_file
+from gates.predictions import Predictions
+from gates.readers.table import label_codes, read_table
+from gates.stats import (
+    EXACT_CELLS,
+    Cells,
+    binary_cells,
+    bootstrap,
+    coarsen,
+    compress,
+    merge_binary_cells,
+    percentile_interval,
+    weight_chunks,
+)
+
+fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
+
+
+@pytest.fixture(autouse=True)
+def _no_pictures(monkeypatch):
+    monkeypatch.setenv("MLGATE_PLOTS", "0")
+
+
+def ctx(tmp_path: Path) -> GateContext:
+    return GateContext(base_dir=tmp_path, report_dir=tmp_path / "reports")
+
+
+def workload(n: int, seed: int = 0, decimals: int | None = None):
+    """The benchmark's shape: binary labels, continuous scores, decisions, 2 x 6 intersectional groups."""
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(2, size=n, p=[0.46, 0.54])
+    band = rng.choice(6, size=n, p=[0.12, 0.22, 0.21, 0.19, 0.15, 0.11])
+    y = (rng.random(n) < 0.18 + 0.06 * sex + 0.03 * (band == 0)).astype(np.int8)
+    score = 1 / (1 + np.exp(-(-1.6 + 2.2 * y + 0.25 * sex - 0.05 * band + rng.normal(0, 1.1, n))))
+    if decimals is not None:
+        score = np.round(score, decimals)
+    pred = (score >= 0.5).astype(np.int8)
+    names = {"sex": np.array(["female", "male"])[sex], "age_band": np.array(list("abcdef"))[band]}
+    return y, pred, score, names
+
+
+def sorted_cells(cells: Cells, names: list[str]) -> np.ndarray:
+    table = np.column_stack([np.asarray(cells.columns[k], dtype=float) for k in names] + [cells.counts])
+    return table[np.lexsort(table.T[::-1])]
+
+
+# ------------------------------------------------------------------------------------------ tabulation
+@pytest.mark.parametrize("decimals", [2, None])
+def test_binary_cells_are_the_cells_compress_finds(decimals):
+    y, pred, score, names = workload(20_000, seed=1, decimals=decimals)
+    pred[::7] = 1 - pred[::7]  # decisions that disagree with the score's side
+    group = pd.factorize(names["sex"])[0] * 6 + pd.factorize(names["age_band"])[0]
+    fast = binary_cells(y, pred, score, group=group, strata=True)
+    slow = compress({"g": group, "score": score, "y": y, "pred": pred}, strata_column="g")
+    np.testing.assert_array_equal(sorted_cells(fast, ["g", "score", "y", "pred"]),
+                                  sorted_cells(slow, ["g", "score", "y", "pred"]))
+    assert fast.order == "g,score" and fast.row_cell is None and fast.rows == 20_000
+    for k in np.unique(fast.columns["g"]):  # each group's cells are one run sorted by score
+        s = fast.columns["score"][fast.columns["g"] == k]
+        assert np.all(np.diff(s) >= 0)
+    np.testing.assert_array_equal(fast.strata, fast.columns["g"])
+    without_score = binary_cells(y, pred, group=group)
+    assert without_score.size <= 48 and without_score.counts.sum() == 20_000
+
+
+def test_binary_cells_handle_scores_outside_zero_one_and_negative_zero():
+    score = np.array([-0.0, 0.0, 2.5, -1.0, 2.5, 0.3])
+    y = np.array([1, 0, 1, 0, 1, 0])
+    cells = binary_cells(y, y, score)
+    assert list(cells.columns["score"]) == [-1.0, 0.0, 0.0, 0.3, 2.5]  # -0.0 and 0.0 are one value
+    assert list(cells.counts) == [1, 1, 1, 1, 2]
+
+
+def test_merged_chunks_equal_cells_of_all_rows():
+    y, pred, score, _ = workload(9000, seed=2, decimals=3)
+    group = np.arange(9000) % 5
+    whole = binary_cells(y, pred, score, group=group, sums={"s": score})
+    parts = [binary_cells(y[a:a + 2000], pred[a:a + 2000], score[a:a + 2000], group=group[a:a + 2000],
+                          sums={"s": score[a:a + 2000]}) for a in range(0, 9000, 2000)]
+    merged = merge_binary_cells(parts, sums=("s",))
+    for name in ("g", "score", "y", "pred"):
+        np.testing.assert_array_equal(merged.columns[name], whole.columns[name])
+    np.testing.assert_array_equal(merged.counts, whole.counts)
+    np.testing.assert_allclose(merged.columns["s"], whole.columns["s"], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------- point values
+def test_metrics_gate_fast_path_equals_sklearn_on_continuous_scores(tmp_path):
+    y, pred, score, _ = workload(60_000, seed=3)
+    p = Predictions(Path("p.parquet"), "binary", y, pred, score, [0, 1])
+    thresholds = {k: {"min": 0.0} for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
+                                            "average_precision")}
+    thresholds.update(log_loss={"max": 10.0}, brier={"max": 1.0})
+    result = metrics_gate.evaluate(p, None, {"thresholds": thresholds, "bootstrap": {"resamples": 300}},
+                                   ctx(tmp_path))
+    values = {c.name: c.value for c in result.checks}
+    expected = {"accuracy": sk.accuracy_score(y, pred), "balanced_accuracy": sk.balanced_accuracy_score(y, pred),
+                "precision": sk.precision_score(y, pred), "recall": sk.recall_score(y, pred),
+                "f1": sk.f1_score(y, pred), "roc_auc": sk.roc_auc_score(y, score),
+                "average_precision": sk.average_precision_score(y, score), "log_loss": sk.log_loss(y, score),
+                "brier": sk.brier_score_loss(y, score)}
+    for name, value in expected.items():
+        assert values[name] == pytest.approx(value, rel=1e-10, abs=1e-12), name
+    method = result.evidence["bootstrap"]
+    assert method["binned"] and method["exact_cells"] > EXACT_CELLS and method["cells"] <= 4 * method["bins"]
+    assert method["auc_bound"]["c:roc_auc"] < 2e-3
+    assert "score bins" in method["method"]
+    for name in expected:  # every interval holds its point value
+        check = next(c for c in result.checks if c.name == name)
+        assert check.ci[0] <= check.value <= check.ci[1], name
+
+
+def test_bias_fast_path_equals_fairlearn_with_twelve_groups(tmp_path):
+    y, pred, score, names = workload(40_000, seed=4)
+    frame = pd.DataFrame(names)
+    functions = {"selection_rate": fairlearn_metrics.selection_rate, "accuracy": sk.accuracy_score,
+                 "true_positive_rate": fairlearn_metrics.true_positive_rate,
+                 "false_positive_rate": fairlearn_metrics.false_positive_rate}
+    section = {"sensitive": ["sex", "age_band"], "metrics": list(functions) + ["roc_auc"],
+               "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 1.0},
+                         {"metric": "equalized_odds", "disparity": "difference", "max": 1.0},
+                         {"metric": "roc_auc", "disparity": "difference", "max": 1.0}],
+               "bootstrap": {"resamples": 200}, "min_group_size": 1}
+    p = Predictions(Path("p.parquet"), "binary", y, pred, score, [0, 1])
+    result = fairness.evaluate(p, names, section, ctx(tmp_path))
+    groups = result.evidence["groups"]["sex × age_band"]
+    mf = fairlearn_metrics.MetricFrame(metrics={**functions, "roc_auc": lambda t, s: sk.roc_auc_score(t, s)},
+                                       y_true=y, y_pred=pred, sensitive_features=frame)
+    mf_score = fairlearn_metrics.MetricFrame(metrics=sk.roc_auc_score, y_true=y, y_pred=score,
+                                             sensitive_features=frame)
+    assert len([k for k in groups if k != "overall"]) == 12
+    for (sex, band), row in mf.by_group.iterrows():
+        entry = groups[f"{sex} × {band}"]
+        for name in functions:
+            assert entry[name]["value"] == pytest.approx(row[name], rel=1e-12), (sex, band, name)
+        assert entry["roc_auc"]["value"] == pytest.approx(mf_score.by_group[(sex, band)], rel=1e-12)
+    checks = {c.name: c for c in result.checks}
+    assert checks["demographic_parity_difference"].value == pytest.approx(
+        fairlearn_metrics.demographic_parity_difference(y, pred, sensitive_features=frame), rel=1e-12)
+    assert checks["equalized_odds_difference"].value == pytest.approx(
+        fairlearn_metrics.equalized_odds_difference(y, pred, sensitive_features=frame), rel=1e-12)
+    assert checks["roc_auc_difference"].value == pytest.approx(mf_score.difference(), rel=1e-12)
+    assert "score bins" in result.evidence["bootstrap"]["method"]
+
+
+# ---------------------------------------------------------------------- the binned bootstrap itself
+def test_binned_auc_moves_no_resample_further_than_the_bound():
+    y, pred, score, _ = workload(30_000, seed=5)
+    exact = binary_cells(y, pred, score)
+    coarse, binning = coarsen(exact, bins=64)
+    assert binning.bins <= 64 and coarse.size <= 4 * 64
+    # map each exact cell to its coarse cell, so one draw over the exact cells weighs both
+    nb = binning.bins
+    bin_of = np.searchsorted(binning.edges, exact.columns["score"], side="left")
+    code = (bin_of * 2 + exact.columns["y"]) * 2 + exact.columns["pred"]
+    coarse_code = (coarse.columns["score"].astype(int) * 2 + coarse.columns["y"]) * 2 + coarse.columns["pred"]
+    position = {int(c): i for i, c in enumerate(coarse_code)}
+    to_coarse = np.array([position[int(c)] for c in code])
+    assert nb == binning.bins
+    weights = next(weight_chunks(exact, 40, seed=9))
+    coarse_weights = np.stack([np.bincount(to_coarse, weights=w, minlength=coarse.size) for w in weights])
+    exact_auc = m.ranking_metrics(weights, exact.columns["y"].astype(bool), exact.columns["score"])["roc_auc"]
+    binned_auc = m.ranking_metrics(coarse_weights, coarse.columns["y"].astype(bool), coarse.columns["score"])["roc_auc"]
+    for b in range(weights.shape[0]):
+        pos = np.bincount(coarse.columns["score"].astype(int), weights=coarse_weights[b] * coarse.columns["y"], minlength=nb)
+        neg = np.bincount(coarse.columns["score"].astype(int), weights=coarse_weights[b] * (1 - coarse.columns["y"]),
+                          minlength=nb)
+        bound = 0.5 * (pos * neg).sum() / (pos.sum() * neg.sum())
+        assert abs(exact_auc[b] - binned_auc[b]) <= bound + 1e-12
+    # and the offset hardly changes from resample to resample: shifting by the point's offset is enough
+    point_exact = m.ranking_metrics(exact.counts[None, :], exact.columns["y"].astype(bool), exact.columns["score"])
+    point_binned = m.ranking_metrics(coarse.counts[None, :], coarse.columns["y"].astype(bool), coarse.columns["score"])
+    offset = point_exact["roc_auc"][0] - point_binned["roc_auc"][0]
+    assert np.max(np.abs((exact_auc - binned_auc) - offset)) < 2e-4
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_binned_bootstrap_matches_direct_row_resampling_in_distribution(tmp_path, paired):
+    """Gate intervals (score bins, shifted) against scikit-learn on rows drawn with replacement."""
+    n, resamples = 12_000, 600
+    y, pred, score, _ = workload(n, seed=6)
+    rng = np.random.default_rng(7)
+    base_score = np.clip(score + rng.normal(0, 0.15, n), 0, 1)
+    candidate = Predictions(Path("c.csv"), "binary", y, pred, score, [0, 1])
+    baseline = Predictions(Path("b.csv"), "binary", y, (base_score >= 0.5).astype(np.int8), base_score, [0, 1]) \
+        if paired else None
+    point, samples, info = metrics_gate.point_and_samples(candidate, baseline, resamples, seed=11)
+    assert info["binned"]
+    key = "d:roc_auc" if paired else "c:roc_auc"
+    ours = samples[key]
+    rows = np.random.default_rng(12).integers(0, n, size=(resamples, n))
+    direct = np.array([sk.roc_auc_score(y[r], score[r]) - (sk.roc_auc_score(y[r], base_score[r]) if paired else 0)
+                       for r in rows])
+    assert point[key] == pytest.approx(sk.roc_auc_score(y, score) - (sk.roc_auc_score(y, base_score)
+                                                                      if paired else 0), rel=1e-12)
+    qs = [0.025, 0.25, 0.5, 0.75, 0.975]
+    spread = direct.std()
+    np.testing.assert_allclose(np.quantile(ours, qs), np.quantile(direct, qs), atol=0.35 * spread)
+    assert abs(ours.std() - spread) < 0.12 * spread
+    assert scipy_stats.ks_2samp(ours, direct).pvalue > 0.01
+
+
+def test_exact_cells_are_used_when_few(tmp_path):
+    y, pred, score, _ = workload(5000, seed=8, decimals=2)
+    p = Predictions(Path("p.csv"), "binary", y, pred, score, [0, 1])
+    _, samples, info = metrics_gate.point_and_samples(p, None, 50, seed=0)
+    assert not info["binned"] and info["cells"] <= EXACT_CELLS
+    cells = compress({"y": y, "pred": pred, "score": score})
+    direct = bootstrap(cells, lambda w: {"auc": m.binary(w, cells.columns["y"], cells.columns["pred"],
+                                                          cells.columns["score"])["roc_auc"]}, 50, seed=0)
+    assert percentile_interval(samples["c:roc_auc"], 0.9).low == pytest.approx(
+        percentile_interval(direct["auc"], 0.9).low, abs=0.01)
+
+
+# ------------------------------------------------------------------------------------ reading fast
+@pytest.mark.parametrize("values", [[1, 0, 1, 1], [True, False, True, True], ["1", "0", "1", "1"],
+                                    [1.0, 0.0, 1.0, 1.0], np.array([1, 0, 1, 1], dtype=np.int8)])
+def test_label_codes_fast_path_agrees_with_text_comparison(tmp_path, values):
+    frame = pd.DataFrame({"y": values})
+    np.testing.assert_array_equal(label_codes(frame, "y", tmp_path / "f.csv", [0, 1]), [1, 0, 1, 1])
+
+
+def test_column_cache_reads_only_new_columns_and_notices_changes(tmp_path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"a": [1, 2], "b": [0.5, 0.25], "c": ["x", "y"]}).to_parquet(path)
+    first = read_table(path, ["a", "b"])
+    second = read_table(path, ["b", "c"], categorical=["c"])
+    assert list(second.columns) == ["b", "c"] and second["c"].dtype == "category"
+    np.testing.assert_array_equal(first["b"], second["b"])
+    pd.DataFrame({"a": [7, 8, 9], "b": [0.1, 0.2, 0.3], "c": ["x", "y", "z"]}).to_parquet(path)
+    assert list(read_table(path, ["a"])["a"]) == [7, 8, 9]
+
+
+def test_file_hash_is_remembered_until_the_file_changes(tmp_path):
+    import hashlib
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"one")
+    assert sha256_file(path) == hashlib.sha256(b"one").hexdigest()
+    path.write_bytes(b"two!")
+    assert sha256_file(path) == hashlib.sha256(b"two!").hexdigest()
