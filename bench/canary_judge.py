@@ -147,10 +147,10 @@ def main() -> None:
                         f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
                         f"| {h['undecided']:.0%} |")
             print(rows[-1], flush=True)
-    table = "\n".join(["| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
-                       "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
-                       "healthy undecided (too little evidence) |",
-                       "|---|---|---|---|---|---|---|", *rows])
+    header = ("| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
+              "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
+              "healthy undecided (too little evidence) |")
+    table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
     text = (f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}; steps "
             f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
             f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "

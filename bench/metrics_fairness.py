@@ -137,7 +137,7 @@ def table(results: list[dict], meta: dict) -> str:
                 # 1e7: fairlearn's bootstrap reruns the whole MetricFrame per resample: about n_boot times the point run
                 est = r["measurements"]["fairlearn"]["median"] * 1000 * 0.5
                 ours = r["measurements"]["mlgate"]["median"]
-                return f"~{est:.0f} s (extrapolated: 1000 x half a point run) | ~{ratio_text(est / ours)}"
+                return f"~{est:.0f} s (extrapolated: 1000 x half a point run; ~{ratio_text(est / ours)})"
             return "–"
         if m["median"] is None:
             return m["text"]
@@ -147,7 +147,7 @@ def table(results: list[dict], meta: dict) -> str:
         text += f", {m['peak_mb']:.0f} MB"
         ours = r["measurements"]["mlgate"]["median"]
         if with_ratio and key not in ("mlgate", "floor") and ours:
-            text += f" | {ratio_text(m['estimate'] / ours)}"
+            text += f"; **{ratio_text(m['estimate'] / ours)}**"
         return text
 
     rows = [("read the 5 columns and sum them (the floor)", "floor"),

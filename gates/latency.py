@@ -43,30 +43,53 @@ def latency_statistics(values: np.ndarray, weights: np.ndarray) -> dict[str, np.
     return out
 
 
-def evaluate(samples: np.ndarray, section: dict[str, Any], boot: Bootstrap, decide_on: str) -> GateResult:
+def summarize(samples: np.ndarray, boot: Bootstrap) -> tuple[dict[str, float], dict[str, tuple[float, float] | None]]:
+    """Point values of p50 / p95 / p99 / mean and their bootstrap intervals (None when intervals are off)."""
     cells = compress({"latency": samples})
     values = cells.columns["latency"]
     point = {k: float(v[0]) for k, v in latency_statistics(values, cells.counts[None, :]).items()}
     drawn = bootstrap(cells, lambda w: latency_statistics(values, w), boot.resamples, boot.seed) \
         if boot.resamples else {}
-    unit = section.get("unit", "ms")
-    checks: list[Check] = []
-    for name in STATISTICS:
-        limit = section.get(f"max_{name}")
+    intervals: dict[str, tuple[float, float] | None] = {}
+    for name in point:
+        interval = percentile_interval(drawn[name], boot.confidence) if drawn else None
+        intervals[name] = (interval.low, interval.high) if interval else None
+    return point, intervals
+
+
+def latency_checks(point: dict[str, float], intervals: dict[str, tuple[float, float] | None],
+                   limits: dict[str, float | None], samples: int, boot: Bootstrap, decide_on: str, unit: str,
+                   noun: str = "samples") -> list[Check]:
+    """One check per statistic that has a limit; a p99 from too few samples warns at best."""
+    checks = []
+    for name, limit in limits.items():
         if limit is None:
             continue
-        interval = percentile_interval(drawn[name], boot.confidence) if drawn else None
-        ci = (interval.low, interval.high) if interval else None
-        check = decide(name, point[name], ci, Threshold(max=float(limit), decide_on=decide_on), boot.confidence,
-                       label=f"{name} latency ({unit})")
-        if name == "p99" and samples.size < MIN_SAMPLES_FOR_P99 and check.status is Status.PASS:
+        check = decide(name, point[name], intervals[name], Threshold(max=float(limit), decide_on=decide_on),
+                       boot.confidence, label=f"{name} latency ({unit})")
+        if name == "p99" and samples < MIN_SAMPLES_FOR_P99 and check.status is Status.PASS:
             check.status = Status.WARN
-            check.why += f"; only {samples.size} samples, too few to trust a p99"
+            check.why += f"; only {samples} {noun}, too few to trust a p99"
         checks.append(check)
+    return checks
+
+
+def latency_table(point: dict[str, float], intervals: dict[str, tuple[float, float] | None]) -> str:
+    rows = [f"| {k} | {point[k]:.2f} | " + (f"[{intervals[k][0]:.2f}, {intervals[k][1]:.2f}]" if intervals[k] else "–")
+            + " |" for k in STATISTICS]
+    return "| statistic | value | interval |\n|---|---|---|\n" + "\n".join(rows)
+
+
+def evaluate(samples: np.ndarray, section: dict[str, Any], boot: Bootstrap, decide_on: str) -> GateResult:
+    point, intervals = summarize(samples, boot)
+    unit = section.get("unit", "ms")
+    limits = {name: section.get(f"max_{name}") for name in STATISTICS}
+    checks = latency_checks(point, intervals, limits, int(samples.size), boot, decide_on, unit)
     if not checks:
         checks.append(Check("thresholds", Status.ERROR, "no latency limits (max_p50/p95/p99/mean) configured"))
     summary = {k: round(v, 3) for k, v in point.items()}
     return GateResult(gate=GATE, checks=checks, summary=summary,
                       evidence={"samples": int(samples.size), "unit": unit,
+                                "tables": {f"Latency ({unit})": latency_table(point, intervals)},
                                 "bootstrap": {"confidence": boot.confidence, "resamples": boot.resamples,
                                               "seed": boot.seed, "method": "percentile bootstrap"}})

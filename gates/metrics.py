@@ -50,11 +50,9 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
         nan = np.full(weights.shape[0], np.nan)
         return {"roc_auc": nan, "average_precision": nan.copy()}
     if w.shape[0] == 1:  # the point value: one row of weights, often one cell per row of data
-        pos = np.add.reduceat(np.where(is_pos, w[0], 0.0), starts)[None, :]
-        neg = np.add.reduceat(w[0], starts)[None, :] - pos
-    else:
-        pos = np.add.reduceat(w * is_pos, starts, axis=1)  # (b, L), levels in ascending score order
-        neg = np.add.reduceat(w * ~is_pos, starts, axis=1)
+        return _ranking_point(w[0], is_pos, starts)
+    pos = np.add.reduceat(w * is_pos, starts, axis=1)  # (b, L), levels in ascending score order
+    neg = np.add.reduceat(w * ~is_pos, starts, axis=1)
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     neg_below = np.cumsum(neg, axis=1) - neg
     auc = safe_divide((pos * (neg_below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
@@ -65,6 +63,44 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
         precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
     ap = safe_divide((pos[:, ::-1] * precision).sum(axis=1), total_pos)
     return {"roc_auc": auc, "average_precision": ap}
+
+
+LEVEL_BLOCK = 1 << 18  # levels summed at a time for a one-row point value (bounded temporaries)
+
+
+def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
+    """ranking_metrics() for one row of weights, a block of levels at a time: ten million distinct scores
+    cost a few megabytes of temporaries, not a gigabyte."""
+    n_levels = starts.size
+    bounds = list(range(0, n_levels, LEVEL_BLOCK)) + [n_levels]
+    blocks = []  # per block: positive and all weight per level
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        first, last = int(starts[a]), int(starts[b]) if b < n_levels else w.size
+        local = starts[a:b] - first
+        pos = np.add.reduceat(np.where(is_pos[first:last], w[first:last], 0.0), local)
+        blocks.append((pos, np.add.reduceat(w[first:last], local)))
+    p_sum = float(sum(float(p.sum()) for p, _ in blocks))
+    n_sum = float(sum(float(t.sum()) for _, t in blocks)) - p_sum
+    concordant, neg_before = 0.0, 0.0  # negatives at lower levels count 1, at the same level one half
+    for pos, total in blocks:
+        neg = total - pos
+        below = np.cumsum(neg)
+        below += neg_before - 0.5 * neg
+        concordant += float(np.dot(pos, below))
+        neg_before += float(neg.sum())
+    auc = concordant / (p_sum * n_sum) if p_sum * n_sum else np.nan
+    # Average precision, thresholds from the highest score down: precision = TP / (TP + FP) at each level.
+    ap_sum, tp_before, seen_before = 0.0, 0.0, 0.0
+    for pos, total in reversed(blocks):
+        pos, total = pos[::-1], total[::-1]
+        tp = np.cumsum(pos) + tp_before
+        seen = np.cumsum(total) + seen_before
+        np.divide(tp, seen, out=tp, where=seen > 0)
+        ap_sum += float(np.dot(pos, tp))
+        tp_before += float(pos.sum())
+        seen_before += float(total.sum())
+    ap = ap_sum / p_sum if p_sum else np.nan
+    return {"roc_auc": np.array([auc]), "average_precision": np.array([ap])}
 
 
 def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
@@ -88,10 +124,14 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
     """
     y = y.astype(bool)
     pred = pred.astype(bool)
-    tp = weights @ (y & pred)
-    fp = weights @ (~y & pred)
-    fn = weights @ (y & ~pred)
-    tn = weights @ (~y & ~pred)
+    if weights.shape[0] == 1:  # one row: sums without a float copy of each mask
+        w = weights[0]
+        tp, fp, fn, tn = (np.array([np.sum(w, where=mask)]) for mask in (y & pred, ~y & pred, y & ~pred, ~y & ~pred))
+    else:
+        tp = weights @ (y & pred)
+        fp = weights @ (~y & pred)
+        fn = weights @ (y & ~pred)
+        tn = weights @ (~y & ~pred)
     n = tp + fp + fn + tn
     recall = safe_divide(tp, tp + fn)
     specificity = safe_divide(tn, tn + fp)
@@ -107,6 +147,7 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
         per_cell = losses if losses is not None else binary_losses(y, score)
         out["log_loss"] = safe_divide(weights @ per_cell["log_loss"], n)
         out["brier"] = safe_divide(weights @ per_cell["brier"], n)
+        del per_cell
     return out
 
 

@@ -151,7 +151,7 @@ def metric_curves(candidate: Any, baseline: Any, report_dir: Path, cells: dict[s
     thinned to at most CURVE_POINTS points per curve, so drawing costs the same at ten million rows as at ten
     thousand and needs no scikit-learn.
     """
-    if getattr(candidate, "task", None) != "binary" or candidate.score is None:
+    if getattr(candidate, "task", None) != "binary" or candidate.score is None or not enabled():
         return {}
     cells = dict(cells or {})
     models = [("candidate", candidate, _BLUE)]
@@ -202,7 +202,8 @@ def curve_points(cells: Any, limit: int = CURVE_POINTS) -> dict[str, Any] | None
     score down (as scikit-learn's roc_curve and precision_recall_curve); None with one class only."""
     score = np.asarray(cells.columns["score"], dtype=np.float64)
     positive = np.asarray(cells.columns["y"]).astype(bool)
-    order = np.argsort(-score, kind="stable")
+    ascending = score.size < 2 or bool(np.all(score[1:] >= score[:-1]))
+    order = np.arange(score.size)[::-1] if ascending else np.argsort(-score, kind="stable")  # highest first
     s = score[order]
     starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1]))) if s.size else np.zeros(0, dtype=np.int64)
     w = cells.counts[order]

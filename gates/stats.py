@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 CHUNK_BYTES = 64 << 20  # weights held at once, per chunk of resamples
+_LITTLE = np.little_endian
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = Non
         totals = {k: np.bincount(code, weights=v, minlength=4 * n_groups)[cell] for k, v in extra.items()}
         return _binary_result(cell // 4, (cell & 3).astype(np.uint8), None, counts[cell].astype(np.float64),
                               g is not None, strata, totals)
-    values = np.asarray(score, dtype=np.float64) + 0.0  # -0.0 and 0.0 are one value
+    values = np.asarray(score, dtype=np.float64)  # (-0.0 and 0.0 become one value below)
     if g is None or n_groups == 1:
         segments = [(0, values, low, w, extra)]
     else:
@@ -163,12 +164,18 @@ def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = Non
                 part = slice(bounds[k], bounds[k + 1])
                 segments.append((k, values[part], low[part], None if w is None else w[part],
                                  {name: v[part] for name, v in extra.items()}))
+    del values, low, w
     parts = [(k, *_sorted_runs(v, lo, ww, ex)) for k, v, lo, ww, ex in segments]
-    group_codes = np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in parts])
-    totals = {name: np.concatenate([p[4][name] for p in parts]) for name in extra}
-    return _binary_result(group_codes, np.concatenate([p[2] for p in parts]),
-                          np.concatenate([p[1] for p in parts]), np.concatenate([p[3] for p in parts]),
-                          g is not None, strata, totals)
+    del segments
+
+    def joined(i: int) -> np.ndarray:  # no copy for a single run
+        return parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+
+    group_codes = np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in parts]) if g is not None \
+        else None
+    totals = {name: (parts[0][4][name] if len(parts) == 1 else np.concatenate([p[4][name] for p in parts]))
+              for name in extra}
+    return _binary_result(group_codes, joined(2), joined(1), joined(3), g is not None, strata, totals)
 
 
 def _sorted_runs(values: np.ndarray, low: np.ndarray, weights: np.ndarray | None, extra: dict[str, np.ndarray]
@@ -179,20 +186,26 @@ def _sorted_runs(values: np.ndarray, low: np.ndarray, weights: np.ndarray | None
         return values, low, np.zeros(0), {k: np.zeros(0) for k in extra}
     packable = bool(values.min() >= 0.0) and bool(values.max() < 2.0)
     order = None
-    if packable:  # bits of a float in [0, 2) are below 2**62 and ordered like the floats
-        key = values.view(np.uint64) << np.uint64(2)
+    if packable:  # bits of a float in [0, 2) are below 2**62 and ordered like the floats; the sign bit of
+        key = values.view(np.uint64) << np.uint64(2)  # -0.0 is shifted out, so it packs as 0.0
         np.bitwise_or(key, low, out=key, casting="unsafe")
         if weights is None and not extra:
             key.sort()
         else:
             order = np.argsort(key, kind="stable")
             key = key[order]
-        starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
-        first = key[starts]
-        distinct = (first >> np.uint64(2)).view(np.float64)
-        codes = (first & np.uint64(3)).astype(np.uint8)
+        change = np.empty(key.size, dtype=bool)
+        change[0] = True
+        np.not_equal(key[1:], key[:-1], out=change[1:])
+        starts = np.flatnonzero(change)
+        del change
         size = key.size
+        key = key[starts]  # the first key of every run; the sorted keys are no longer needed
+        codes = key.view(np.uint8)[::8] & np.uint8(3) if _LITTLE else (key & np.uint64(3)).astype(np.uint8)
+        key >>= np.uint64(2)
+        distinct = key.view(np.float64)
     else:
+        values = values + 0.0  # -0.0 and 0.0 are one value
         order = np.lexsort((low, values))
         ordered, low_ordered = values[order], low[order]
         bits = ordered.view(np.uint64)
@@ -201,7 +214,9 @@ def _sorted_runs(values: np.ndarray, low: np.ndarray, weights: np.ndarray | None
         distinct, codes = ordered[starts], low_ordered[starts]
         size = ordered.size
     if weights is None:
-        counts = np.diff(np.concatenate((starts, [size]))).astype(np.float64)
+        counts = np.empty(starts.size, dtype=np.float64)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1], casting="unsafe")
+        counts[-1] = size - starts[-1]
     else:
         counts = np.add.reduceat(weights if order is None else weights[order], starts)
     totals = {k: np.add.reduceat(v[order], starts) for k, v in extra.items()}

@@ -34,10 +34,12 @@ def _steps(value: str | None) -> list[int] | None:
 @click.option("--interval", help="Wait per step before its analysis, e.g. 60s.")
 @click.option("--router", type=click.Choice(["replicas", "gateway_api", "nginx"]), help="Traffic router.")
 @click.option("--prometheus-url", envvar="MLGATE_PROMETHEUS_URL", help="Prometheus base URL.")
-@click.option("--window", help="Analysis window (PromQL duration, e.g. 1m).")
+@click.option("--window", help="Analysis window of series metrics (PromQL duration, e.g. 1m).")
+@click.option("--lookback", type=click.Choice(["growing", "window"]),
+              help="Counted metrics cover everything since the canary started (growing, default) or the window.")
 @click.option("--judge", "judges", multiple=True, type=click.Choice(["threshold", "compare"]),
               help="Judges to use (default both).")
-@click.option("--failure-limit", type=int, help="Failed analyses before rollback (default 1).")
+@click.option("--failure-limit", type=int, help="Failed analyses in a row before rollback (default 1).")
 @click.option("--no-data", type=click.Choice(["fail", "inconclusive"]), help="What no data means.")
 @click.option("--min-requests", type=float, help="Requests per track and window below which data is too thin.")
 @click.option("--rollout-timeout", help="Bound on every rollout wait (default 300s).")
@@ -46,7 +48,7 @@ def _steps(value: str | None) -> list[int] | None:
 @click.option("--restart", is_flag=True, help="Start over a canary of the same image that was rolled back.")
 @click.pass_obj
 def canary(session, namespace, deployment, image, container, env, canary_env, steps, interval, router,
-           prometheus_url, window, judges, failure_limit, no_data, min_requests, rollout_timeout, kubeconfig,
+           prometheus_url, window, lookback, judges, failure_limit, no_data, min_requests, rollout_timeout, kubeconfig,
            context, restart) -> int:
     """Canary rollout: steps of traffic, Prometheus analysis at every step, then promote or roll back.
 
@@ -54,7 +56,8 @@ def canary(session, namespace, deployment, image, container, env, canary_env, st
     """
     from gates.deploy.canary import run_canary
 
-    analysis = compact({"window": window, "judges": list(judges) or None, "failure_limit": failure_limit,
+    analysis = compact({"window": window, "lookback": lookback, "judges": list(judges) or None,
+                        "failure_limit": failure_limit,
                         "no_data": no_data, "min_requests": min_requests})
     overrides = compact({
         "namespace": namespace, "deployment": deployment, "image": image, "container": container,

@@ -316,10 +316,17 @@ def rollback(session, deployment_name, namespace, to_revision, timeout, kubeconf
 
 
 def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
+    """The kubeconfig context's namespace, the service account's namespace in a pod, else 'default'."""
+    import os
+
+    in_pod = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    source = kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
+    if not kubeconfig and not os.environ.get("KUBECONFIG") and not Path(source).is_file() and in_pod.is_file():
+        return in_pod.read_text().strip() or "default"
     try:
         from kubernetes import config
 
-        _contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        _contexts, active = config.list_kube_config_contexts(config_file=source)
         if context:
             active = next((c for c in _contexts if c.get("name") == context), active)
         return (active or {}).get("context", {}).get("namespace") or "default"

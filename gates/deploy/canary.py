@@ -18,17 +18,31 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gates.deploy.canary_state import CanaryState, Limits, next_move, plan_run, template_hash
 from gates.deploy.evidence import Counts, Histogram, histogram_quantile
-from gates.deploy.judges import (CompareSettings, JudgeVerdict, Observation, combine, compare_judge,
-                                 threshold_judge)
+from gates.deploy.judges import (
+    CompareSettings,
+    JudgeVerdict,
+    Observation,
+    combine,
+    compare_judge,
+    threshold_judge,
+)
 from gates.deploy.prometheus import NoData, PrometheusClient
-from gates.deploy.queries import DEFAULT_METRICS, DEFAULT_NAMES, DEFAULT_SELECTOR, MetricSpec, Target, \
-    metric_specs, render
+from gates.deploy.queries import (
+    DEFAULT_METRICS,
+    DEFAULT_NAMES,
+    DEFAULT_SELECTOR,
+    MetricSpec,
+    Target,
+    metric_specs,
+    render,
+)
 from gates.deploy.routers import Change, RouterContext, canary_service, make_router
 from gates.errors import InfraError, InputError
 from gates.result import Check, GateResult, Status
@@ -51,7 +65,7 @@ class Stop:
         self.signal = name
         self.event.set()
 
-    def install(self) -> "Stop":
+    def install(self) -> Stop:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, lambda num, frame: self.set(signal.Signals(num).name))
@@ -103,7 +117,7 @@ class Cluster:
         self.kube = kube
 
     @classmethod
-    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> "Cluster":
+    def connect(cls, kubeconfig: str | None = None, context: str | None = None) -> Cluster:
         from gates.deploy.kube import connect
 
         return cls(connect(kubeconfig, context))
@@ -204,7 +218,7 @@ class CanaryConfig:
         return Limits(self.failure_limit, self.inconclusive_limit, self.error_limit, self.on_inconclusive_limit)
 
     @classmethod
-    def from_section(cls, s: dict[str, Any]) -> "CanaryConfig":
+    def from_section(cls, s: dict[str, Any]) -> CanaryConfig:
         for key in ("deployment", "image"):
             if not s.get(key):
                 raise InputError(f"canary.{key} is required (policy or --{key})")
@@ -450,10 +464,13 @@ class Run:
         for side in ("canary", "stable"):
             if side == "stable" and not stable_serves:
                 continue
-            traffic[side] = instant("requests", side, render(requests_query, counted, side))
-            if traffic[side] is None or traffic[side] < cfg.min_requests:  # type: ignore[operator]
-                problems.append(f"too little traffic on {side}: {traffic[side] or 0:.0f} requests in "
-                                f"{int(lookback_s)}s (min_requests {cfg.min_requests:g})")
+            seen = traffic[side] = instant("requests", side, render(requests_query, counted, side))
+            if seen is None:
+                problems.append(f"no requests counted on {side} in {int(lookback_s)}s (the requests query "
+                                f"returned no samples)")
+            elif seen < cfg.min_requests:
+                problems.append(f"too little traffic on {side}: {seen:.0f} requests in {int(lookback_s)}s "
+                                f"(min_requests {cfg.min_requests:g})")
         observations: list[Observation] = []
         if not stable_serves:
             records.append({"metric": "-", "side": "-", "kind": "note", "query": "", "value": None,
@@ -469,16 +486,19 @@ class Run:
                 if side == "stable" and not stable_serves:
                     obs.missing[side] = "stable serves no traffic at this weight"
                     continue
-                if traffic.get(side) is None or traffic[side] < cfg.min_requests:  # type: ignore[operator]
-                    obs.thin[side] = (f"too little traffic ({traffic.get(side) or 0:.0f} requests in "
-                                      f"{int(lookback_s)}s, min_requests {cfg.min_requests:g})")
+                seen = traffic.get(side)
+                if seen is None:  # no series at all: a metrics pipeline problem, no data (no_data decides)
+                    obs.missing[side] = "the requests query returned no samples"
+                elif seen < cfg.min_requests:  # some traffic, too little to judge: inconclusive
+                    obs.thin[side] = (f"too little traffic ({seen:.0f} requests in {int(lookback_s)}s, "
+                                      f"min_requests {cfg.min_requests:g})")
                 if spec.kind == "ratio":
                     num, den = render(spec.numerator, counted, side), render(spec.denominator, counted, side)
                     obs.queries[side] = f"({num}) / ({den})"
                     trials = instant(spec.name, side, den)
                     events = instant(spec.name, side, num) if trials is not None else None
                     if trials is None:
-                        obs.missing[side] = "no samples"
+                        obs.missing.setdefault(side, "no samples")
                     else:
                         # a counter with no series yet has counted nothing (prometheus-client creates the
                         # labelled series on the first error)
@@ -491,7 +511,7 @@ class Run:
                     obs.queries[side] = query
                     hist = histogram(query)
                     if hist is None or hist.total <= 0:
-                        obs.missing[side] = "no samples"
+                        obs.missing.setdefault(side, "no samples")
                         records.append({"metric": spec.name, "side": side, "kind": "histogram", "query": query,
                                         "lookback_s": lookback_s, "value": None, "no_data": "no samples"})
                     else:
@@ -513,7 +533,7 @@ class Run:
                     value = instant(spec.name, side, query)
                     setattr(obs, side, value)
                     if value is None:
-                        obs.missing[side] = "no samples"
+                        obs.missing.setdefault(side, "no samples")
                     if spec.compare and "compare" in cfg.judges:
                         # non-overlapping points: each covers its own resolution-long window
                         pq = render(spec.query, points_target, side)

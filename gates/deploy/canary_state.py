@@ -72,7 +72,7 @@ class CanaryState:
                 WEIGHT_ANNOTATION: str(self.weight)}
 
     @classmethod
-    def from_annotations(cls, annotations: dict[str, str] | None) -> "CanaryState | None":
+    def from_annotations(cls, annotations: dict[str, str] | None) -> CanaryState | None:
         raw = (annotations or {}).get(STATE_ANNOTATION)
         if not raw:
             return None

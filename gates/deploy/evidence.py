@@ -22,8 +22,8 @@ Every function is pure (numbers in, numbers out).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class Histogram:
     cumulative: tuple[float, ...]
 
     @classmethod
-    def from_buckets(cls, buckets: dict[float, float] | Sequence[tuple[float, float]]) -> "Histogram":
+    def from_buckets(cls, buckets: dict[float, float] | Sequence[tuple[float, float]]) -> Histogram:
         """From ``{le: cumulative count}``; counts are made non-decreasing (``increase()`` extrapolates each
         bucket on its own, so neighbours can cross by a fraction)."""
         items = sorted(buckets.items() if isinstance(buckets, dict) else buckets)
@@ -79,8 +79,8 @@ def rate_bounds(counts: Counts, confidence: float) -> tuple[float, float]:
     """One-sided Clopper-Pearson bounds at ``confidence`` each: (lower, upper) for events / trials."""
     from scipy.stats import beta
 
-    n = max(0, int(round(counts.trials)))
-    k = min(n, max(0, int(round(counts.events))))
+    n = max(0, round(counts.trials))
+    k = min(n, max(0, round(counts.events)))
     if n == 0:
         return 0.0, 1.0
     alpha = 1.0 - confidence
@@ -110,7 +110,7 @@ def compare_rates(canary: Counts, stable: Counts) -> RateComparison:
     from scipy.stats import binom
 
     nc, ns = max(0.0, canary.trials), max(0.0, stable.trials)
-    xc, xs = int(round(max(0.0, canary.events))), int(round(max(0.0, stable.events)))
+    xc, xs = round(max(0.0, canary.events)), round(max(0.0, stable.events))
     rc = canary.events / nc if nc else 0.0
     rs = stable.events / ns if ns else 0.0
     total = xc + xs
@@ -164,7 +164,7 @@ def quantile_bounds(q: float, hist: Histogram, confidence: float) -> tuple[float
     statistics are read off the buckets by linear interpolation. Too few requests give (0, +Inf)."""
     from scipy.stats import binom
 
-    n = int(math.floor(hist.total + 1e-9))
+    n = math.floor(hist.total + 1e-9)
     if n <= 0:
         return 0.0, math.inf
     alpha = 1.0 - confidence

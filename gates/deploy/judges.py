@@ -33,13 +33,22 @@ per metric (or the analysis default) it is ``fail`` or ``inconclusive``; too lit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from gates.deploy.evidence import (Counts, Histogram, binned_mann_whitney, compare_rates, histogram_quantile,
-                                   ks_bounds, quantile_bounds, rate_bounds)
+from gates.deploy.evidence import (
+    Counts,
+    Histogram,
+    binned_mann_whitney,
+    compare_rates,
+    histogram_quantile,
+    ks_bounds,
+    quantile_bounds,
+    rate_bounds,
+)
 from gates.deploy.queries import MetricSpec
 
 OUTCOMES = ("pass", "marginal", "inconclusive", "fail")
@@ -306,13 +315,13 @@ def hodges_lehmann(canary: np.ndarray, stable: np.ndarray, max_pairs: int = 250_
     return float(np.median(np.subtract.outer(canary, stable)))
 
 
-def _direction_p(spec: MetricSpec, p_higher: float, p_lower: float) -> tuple[float, float]:
-    """(p-value for a regression, the level it must be below) in the metric's bad direction."""
+def _direction_p(spec: MetricSpec, p_higher: float, p_lower: float) -> float:
+    """The p-value for a regression in the metric's bad direction (two-sided for ``either``)."""
     if spec.direction == "increase":
-        return p_higher, 0.0
+        return p_higher
     if spec.direction == "decrease":
-        return p_lower, 0.0
-    return min(1.0, 2 * min(p_higher, p_lower)), 0.0
+        return p_lower
+    return min(1.0, 2 * min(p_higher, p_lower))
 
 
 def _min_mw_p(n1: int, n2: int) -> float:
@@ -402,7 +411,7 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
                    "canary_requests": round(canary.total, 2), "stable_requests": round(stable.total, 2)}
     if c_value is None or s_value is None:
         return MetricVerdict(spec.name, "nodata", None, f"{spec.name}: empty histogram")
-    p_bad, _ = _direction_p(spec, p_higher, p_lower)
+    p_bad = _direction_p(spec, p_higher, p_lower)
     effect = c_value - s_value
     allowed = max(tolerance * abs(s_value), spec.min_effect)
     ruled_out = max(margin * abs(s_value), spec.min_effect)
@@ -413,10 +422,12 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
            f"{_fmt(s_value)}"
     worse = (spec.direction == "increase" and effect > allowed) or \
         (spec.direction == "decrease" and -effect > allowed) or (spec.direction == "either" and abs(effect) > allowed)
-    if p_bad < alpha_one and worse:
+    alpha = 2 * alpha_one if spec.direction == "either" else alpha_one  # the p-value is two-sided then
+    details["alpha"] = alpha
+    if p_bad < alpha and worse:
         kind = "high" if effect > 0 else "low"
         return MetricVerdict(spec.name, kind, False, f"{spec.name}: canary {kind.upper()}: {text} "
-                             f"(p={p_bad:.3g} < {alpha_one:.3g}, beyond the tolerance ±{_fmt(allowed)})",
+                             f"(p={p_bad:.3g} < {alpha:.3g}, beyond the tolerance ±{_fmt(allowed)})",
                              c_value, details)
     high_ok = hi <= s_value + ruled_out
     low_ok = lo >= s_value - ruled_out
@@ -424,7 +435,7 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
         (spec.direction == "either" and high_ok and low_ok)
     if shown:
         why = f"{spec.name}: {text}: a regression beyond ±{_fmt(ruled_out)} is ruled out"
-        if p_bad < alpha_one:
+        if p_bad < alpha:
             why += f" (a significant difference within the tolerance, p={p_bad:.3g})"
         return MetricVerdict(spec.name, "pass", True, why, c_value, details)
     return MetricVerdict(spec.name, "inconclusive", None,

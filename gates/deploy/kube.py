@@ -300,8 +300,10 @@ def connect(kubeconfig: str | os.PathLike | None = None, context: str | None = N
         if source == "in-cluster service account":
             config.load_incluster_config(client_configuration=configuration)
         else:
-            config.load_kube_config(config_file=str(kubeconfig) if kubeconfig else None, context=context,
-                                    client_configuration=configuration, persist_config=False)
+            # always name the file: the client reads $KUBECONFIG once, when it is first imported
+            target = str(kubeconfig) if kubeconfig else (os.pathsep.join(env_paths) if env_paths else str(default))
+            config.load_kube_config(config_file=target, context=context, client_configuration=configuration,
+                                    persist_config=False)
     except ConfigException as exc:
         # The loader's messages name keys, not secrets; keep only the first line to be safe.
         raise InputError(f"{source}: {str(exc).splitlines()[0] if str(exc) else 'invalid configuration'}") from None

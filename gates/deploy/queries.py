@@ -61,19 +61,19 @@ DEFAULT_NAMES = {
 TEMPLATES: dict[str, tuple[str, str]] = {
     "request_rate": ("track", "sum(rate({requests}{{selector}}[{window}]))"),
     "requests": ("track", "sum(increase({requests}{{selector}}[{window}]))"),
-    "error_rate": ("track", "(sum(rate({errors}{{selector}}[{window}])) or vector(0))"
-                            " / sum(rate({requests}{{selector}}[{window}]))"),
+    "error_rate": ("track", ("(sum(rate({errors}{{selector}}[{window}])) or vector(0))"
+                             " / sum(rate({requests}{{selector}}[{window}]))")),
     "latency_p95": ("track", "histogram_quantile(0.95, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))"),
     "latency_p99": ("track", "histogram_quantile(0.99, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))"),
     "score_mean": ("track", "sum(rate({score}_sum{{selector}}[{window}])) / sum(rate({score}_count{{selector}}[{window}]))"),
-    "score_shift": ("pair", "max(abs("
-                            "sum by (le) (rate({score}_bucket{{canary_selector}}[{window}]))"
-                            " / ignoring(le) group_left sum(rate({score}_count{{canary_selector}}[{window}]))"
-                            " - sum by (le) (rate({score}_bucket{{stable_selector}}[{window}]))"
-                            " / ignoring(le) group_left sum(rate({score}_count{{stable_selector}}[{window}]))"
-                            "))"),
-    "fairness_gap": ("track", "max(max by (attribute) ({fairness}{{selector}})"
-                             " - min by (attribute) ({fairness}{{selector}}))"),
+    "score_shift": ("pair", ("max(abs("
+                             "sum by (le) (rate({score}_bucket{{canary_selector}}[{window}]))"
+                             " / ignoring(le) group_left sum(rate({score}_count{{canary_selector}}[{window}]))"
+                             " - sum by (le) (rate({score}_bucket{{stable_selector}}[{window}]))"
+                             " / ignoring(le) group_left sum(rate({score}_count{{stable_selector}}[{window}]))"
+                             "))")),
+    "fairness_gap": ("track", ("max(max by (attribute) ({fairness}{{selector}})"
+                              " - min by (attribute) ({fairness}{{selector}}))")),
     "accuracy": ("track", "avg({accuracy}{{selector}})"),
 }
 

@@ -45,7 +45,6 @@ DEFAULTS = {"wait_seconds": 30.0, "requests": 500, "concurrency": 4, "request_ti
             "bad_requests": True, "max_batch": 100}
 PATHS = {"health": "/health", "ready": "/ready", "predict": "/predict", "batch": "/batch_predict"}
 DEFAULT_TOLERANCE = 1e-6
-MIN_SAMPLES_FOR_P99 = 100
 
 
 # ----------------------------------------------------------------------------------------- data
@@ -383,34 +382,14 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
 
     latencies = np.asarray(obs.latency_ms, dtype=np.float64)
     if latencies.size:
-        from gates.latency import latency_statistics
-        from gates.stats import bootstrap, compress, percentile_interval
+        from gates.latency import latency_checks, latency_table, summarize
 
-        cells = compress({"latency": latencies})
-        values = cells.columns["latency"]
-        point = {k: float(v[0]) for k, v in latency_statistics(values, cells.counts[None, :]).items()}
-        drawn = bootstrap(cells, lambda w: latency_statistics(values, w), boot.resamples, boot.seed) \
-            if boot.resamples else {}
-        for name in ("p95", "p99"):
-            limit = opts.get(f"max_{name}_ms")
-            interval = percentile_interval(drawn[name], boot.confidence) if drawn else None
-            ci = (interval.low, interval.high) if interval else None
-            summary[f"{name}-ms"] = round(point[name], 3)
-            if limit is None:
-                continue
-            check = decide(name, point[name], ci, Threshold(max=float(limit), decide_on=decide_on), boot.confidence,
-                           label=f"{name} latency (ms)")
-            if name == "p99" and latencies.size < MIN_SAMPLES_FOR_P99 and check.status is Status.PASS:
-                check.status = Status.WARN
-                check.why += f"; only {latencies.size} answered requests, too few to trust a p99"
-            checks.append(check)
-        summary["p50-ms"] = round(point["p50"], 3)
-        tables["Latency of the burst (ms)"] = (
-            "| statistic | value | interval |\n|---|---|---|\n" + "\n".join(
-                f"| {k} | {point[k]:.2f} | " + (f"[{percentile_interval(drawn[k], boot.confidence).low:.2f}, "
-                                                f"{percentile_interval(drawn[k], boot.confidence).high:.2f}]"
-                                                if drawn and percentile_interval(drawn[k], boot.confidence) else "–")
-                + " |" for k in ("p50", "p95", "p99", "mean")))
+        point, intervals = summarize(latencies, boot)
+        limits = {name: opts.get(f"max_{name}_ms") for name in ("p95", "p99")}
+        checks += latency_checks(point, intervals, limits, int(latencies.size), boot, decide_on, "ms",
+                                 noun="answered requests")
+        summary.update({f"{name}-ms": round(point[name], 3) for name in ("p50", "p95", "p99")})
+        tables["Latency of the burst (ms)"] = latency_table(point, intervals)
     elif total:
         checks.append(Check("p95", Status.ERROR, "no request was answered: latency cannot be measured"))
 

@@ -111,7 +111,7 @@ def _read_parquet(path: Path, wanted: list[str] | None, categorical: list[str] =
     as_dictionary = [c for c in categorical if c in schema_names
                      and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
     table = pq.read_table(path, columns=wanted, read_dictionary=as_dictionary or None)
-    return table.to_pandas()
+    return table.to_pandas(split_blocks=True, self_destruct=True)  # column by column, freeing Arrow's copy
 
 
 def column_names(path: Path) -> list[str]:
@@ -166,22 +166,24 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bo
     `row_offset` is the number of data rows before this frame (when a file is read in chunks), so messages
     name the row of the file."""
     series = frame[column]
-    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad_text = np.isnan(values) & series.notna().to_numpy()
+    if series.dtype == np.float64:  # the common case: no conversion, no copy
+        values = series.to_numpy()
+        bad_text = np.zeros(0, dtype=bool)
+    else:
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad_text = np.isnan(values) & series.notna().to_numpy()
     if bad_text.any():
         row = int(np.flatnonzero(bad_text)[0])
-        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a number, got {series.iloc[row]!r}")
-    non_finite = ~np.isfinite(values)
-    if non_finite.any():
-        rows = np.flatnonzero(non_finite)
+        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a number, "
+                         f"got {series.iloc[row]!r}")
+    if not np.isfinite(values).all():
+        rows = np.flatnonzero(~np.isfinite(values))
         raise InputError(f"{path}: column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
                          f"NaN or infinite (first at row {rows[0] + 1 + row_offset})")
-    if probability:
-        outside = (values < 0) | (values > 1)
-        if outside.any():
-            row = int(np.flatnonzero(outside)[0])
-            raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a probability in [0, 1], "
-                             f"got {values[row]:g}")
+    if probability and values.size and (values.min() < 0 or values.max() > 1):
+        row = int(np.flatnonzero((values < 0) | (values > 1))[0])
+        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a probability in [0, 1], "
+                         f"got {values[row]:g}")
     return values
 
 
@@ -199,7 +201,12 @@ def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list, row
     lookup = {_label_key(c): i for i, c in enumerate(classes)}
     value_codes, uniques = _factorize(series)
     mapped = np.array([lookup.get(_label_key(v), -1) for v in uniques], dtype=np.int64)
-    codes = mapped[value_codes]
+    if len(classes) < 127 and value_codes.dtype == np.int8 and mapped.size <= 8:  # one byte per row
+        codes = np.full(value_codes.shape, -1, dtype=np.int8)
+        for code, target in enumerate(mapped):
+            codes[value_codes == code] = target
+    else:
+        codes = mapped[value_codes]
     unknown = codes < 0
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
@@ -210,18 +217,27 @@ def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list, row
 
 
 def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
-    """(code per row, distinct values as plain Python values), like pd.factorize; integer columns with a small
-    range are coded by counting (one linear pass), the rest hashed by pandas."""
+    """(code per row, distinct values as plain Python values), like pd.factorize.
+
+    Integer and boolean columns with a few distinct values (labels, decisions) are coded by comparisons,
+    into the smallest integer type, without a row-sized int64 temporary; other small integer ranges by
+    counting; the rest is hashed by pandas."""
     values = series.to_numpy() if series.dtype.kind in "iub" else None
     if values is not None and values.size:
         low, high = int(values.min()), int(values.max())
+        if high - low < 64:
+            distinct = [v for v in range(low, high + 1) if np.any(values == v)]
+            codes = np.full(values.shape, -1, dtype=np.int8)
+            for code, v in enumerate(distinct):
+                codes[values == v] = code
+            plain = [bool(v) for v in distinct] if values.dtype.kind == "b" else distinct
+            return codes, plain
         if high - low < (1 << 16):
-            offset = values.astype(np.int64) - low if values.dtype.kind != "b" else values.astype(np.int64)
+            offset = values.astype(np.int64) - low
             present = np.flatnonzero(np.bincount(offset))
-            index = np.full(high - low + 1 if values.dtype.kind != "b" else 2, -1, dtype=np.int64)
+            index = np.full(high - low + 1, -1, dtype=np.int64)
             index[present] = np.arange(present.size)
-            distinct = [bool(v) for v in present] if values.dtype.kind == "b" else [int(v) + low for v in present]
-            return index[offset], distinct
+            return index[offset], [int(v) + low for v in present]
     codes, uniques = pd.factorize(series, sort=False)
     return codes, uniques.tolist()  # plain Python values (1, not np.int64(1)) for the keys and the messages
 

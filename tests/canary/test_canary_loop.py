@@ -147,7 +147,7 @@ def test_healthy_canary_is_promoted_on_counted_evidence():
 def test_error_regression_rolls_back_at_the_first_step():
     cluster = FakeCluster()
     prom = FakeProm({**HEALTHY, "errors": 300}, dict(HEALTHY))
-    r, verdict = run(cluster, prom)
+    _, verdict = run(cluster, prom)
     assert verdict == "rolled_back"
     state = state_of(cluster)
     assert state.phase == "rolled_back" and state.step == 0 and "error_rate" in state.reason
@@ -177,7 +177,7 @@ def test_no_error_series_means_no_errors_counted():
 def test_failed_promotion_is_undone_and_rolled_back():
     cluster = FakeCluster()
     cluster.fail_rollout.add("model")
-    r, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    _, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
     assert verdict == "rolled_back" and cluster.undone == ["model"]
     assert "did not roll out" in state_of(cluster).reason
 

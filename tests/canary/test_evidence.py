@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest, mannwhitneyu
 
-from gates.deploy.evidence import (Counts, Histogram, binned_mann_whitney, compare_rates, histogram_quantile,
-                                   ks_bounds, quantile_bounds, rate_bounds)
+from gates.deploy.evidence import (
+    Counts,
+    Histogram,
+    binned_mann_whitney,
+    compare_rates,
+    histogram_quantile,
+    ks_bounds,
+    quantile_bounds,
+    rate_bounds,
+)
 
 BOUNDS = (0.01, 0.05, 0.1, 0.15, 0.2, 0.5, 1.0, math.inf)
 

@@ -113,11 +113,11 @@ def test_combine():
 
 
 # -- counted kinds: request-level evidence ------------------------------------------------------------------------
-import math  # noqa: E402
+import math
 
-from gates.deploy.canary_state import CanaryState, Limits, next_move  # noqa: E402
-from gates.deploy.evidence import Counts, Histogram  # noqa: E402
-from gates.deploy.queries import metric_specs  # noqa: E402
+from gates.deploy.canary_state import CanaryState, Limits, next_move
+from gates.deploy.evidence import Counts, Histogram
+from gates.deploy.queries import metric_specs
 
 SPECS = {s.name: s for s in metric_specs([{"name": "error_rate", "max": 0.05, "critical": True},
                                           {"name": "latency_p95", "max": 0.3},

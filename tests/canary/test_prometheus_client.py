@@ -1,6 +1,5 @@
 """PrometheusClient without a network: a fake requests session."""
 
-import math
 
 import pytest
 import requests

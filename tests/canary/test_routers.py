@@ -1,7 +1,16 @@
 import pytest
 
-from gates.deploy.routers import (NGINX_PREFIX, GatewayRouter, NginxRouter, ReplicaRouter, RouterContext,
-                                  canary_service, httproute_weights, nginx_canary_ingress, replica_split)
+from gates.deploy.routers import (
+    NGINX_PREFIX,
+    GatewayRouter,
+    NginxRouter,
+    ReplicaRouter,
+    RouterContext,
+    canary_service,
+    httproute_weights,
+    nginx_canary_ingress,
+    replica_split,
+)
 from gates.errors import InputError
 
 

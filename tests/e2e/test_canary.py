@@ -57,7 +57,7 @@ class World:
         self._sync = threading.Thread(target=self._sync_loop, daemon=True)
         self.load: LoadGenerator | None = None
 
-    def setup(self) -> "World":
+    def setup(self) -> World:
         self.kube.create_namespace(self.ns)
         self.core.create_namespaced_service(self.ns, {
             "metadata": {"name": "model"},

@@ -50,7 +50,7 @@ class PrometheusServer:
         tmp.write_text(json.dumps(groups))
         os.replace(tmp, self.dir / "targets.json")  # atomic: Prometheus never reads half a file
 
-    def start(self) -> "PrometheusServer":
+    def start(self) -> PrometheusServer:
         config = self.dir / "prometheus.yml"
         config.write_text(
             f"global: {{scrape_interval: {self.scrape_interval}, evaluation_interval: {self.scrape_interval}, "
@@ -97,7 +97,7 @@ class PrometheusServer:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> "PrometheusServer":
+    def __enter__(self) -> PrometheusServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -146,9 +146,9 @@ class LoadGenerator:
         self._threads = [threading.Thread(target=self._loop, args=(n,), daemon=True) for n in range(self.workers)]
 
     def _loop(self, worker: int = 0) -> None:
-        import requests
-
         import random
+
+        import requests
 
         session = requests.Session()
         pick = random.Random(worker)
@@ -172,7 +172,7 @@ class LoadGenerator:
                 self.errors += 1
             self._stop.wait(self.workers / self.rate)
 
-    def start(self) -> "LoadGenerator":
+    def start(self) -> LoadGenerator:
         for thread in self._threads:
             thread.start()
         return self

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from gates.deploy.canary import CanaryConfig, Run
-from gates.deploy.judges import combine
 from gates.deploy.prometheus import NoData, PrometheusClient
 from gates.errors import InfraError
 from tests.prom.harness import LoadGenerator, PrometheusServer, free_port, wait_ready
@@ -105,7 +104,7 @@ def test_score_shift_detected(world):
 
 def test_no_traffic_is_not_a_pass(world):
     entry, _ = analyse(world, "nobody")
-    assert entry["outcome"] in ("fail", "inconclusive") and "too little traffic" in entry["why"]
+    assert entry["outcome"] == "fail" and "no requests counted on canary" in entry["why"]  # no data: fail
 
 
 def test_real_prometheus_value_and_nodata(world):
