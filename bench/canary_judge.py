@@ -155,7 +155,8 @@ def main() -> None:
             f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
             f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
             f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
-            f"confidence 0.98, tolerance 0.25, margin 1.0, min_requests {MIN_REQUESTS}, failure_limit 1 "
+            f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
+            f"min_requests {MIN_REQUESTS}, failure_limit 1 "
             f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback}`, "
             f"{time.time() - started:.0f} s).\n\n{table}\n")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -174,11 +174,16 @@ def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float 
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
                 seconds = time.perf_counter() - start
+                out_path.unlink(missing_ok=True)
+                err_path.unlink(missing_ok=True)
                 return Run(seconds, usage.ru_maxrss / 1024, -9, "", f"timeout after {timeout:.0f} s")
             time.sleep(0.002)
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(), err_path.read_text())
+    run = Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(), err_path.read_text())
+    out_path.unlink(missing_ok=True)
+    err_path.unlink(missing_ok=True)
+    return run
 
 
 def measure(label: str, argv: list[str], repeats: int, env: dict[str, str] | None = None,

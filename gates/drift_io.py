@@ -30,7 +30,7 @@ from gates.drift_stats import (
     profile_numeric,
 )
 from gates.errors import InputError
-from gates.readers.table import table_format
+from gates.readers.arrow import table_format
 
 PROFILE_FORMAT = 1
 

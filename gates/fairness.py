@@ -115,18 +115,24 @@ def group_values(series: Any, column: str, where: str, missing_group: str | None
     The column is factorised once (a pandas categorical, as the predictions reader delivers sensitive
     columns from Parquet, is already coded), so only its distinct values become Python strings.
     """
-    import pandas as pd
-
     from gates.drift_io import category_key
 
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if hasattr(series, "null_count"):  # an Arrow column (the Parquet fast path): Arrow's dictionary encoding
+        from gates.readers.arrow import dictionary_codes
+
+        codes, values = dictionary_codes(series)
+    else:
+        import pandas as pd
+
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        values = uniques.tolist()
     missing = codes < 0
     if missing.any() and missing_group is None:
         rows = np.flatnonzero(missing)
         raise InputError(f"{where}: sensitive column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
                          f"without a value (first at row {rows[0] + 1 + row_offset}); set bias.missing_group to "
                          "treat them as a named group")
-    keys = [category_key(u) for u in uniques.tolist()]
+    keys = [category_key(u) for u in values]
     if missing.any():  # code -1 (missing) becomes the missing group's name
         keys.append(str(missing_group))
         codes = np.where(missing, len(keys) - 1, codes)

@@ -8,6 +8,8 @@ turns into an explicit error, never a silent 0.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from gates.stats import safe_divide
@@ -74,8 +76,11 @@ def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dic
     n_levels = starts.size
     bounds = list(range(0, n_levels, LEVEL_BLOCK)) + [n_levels]
     blocks = []  # per block: positive and all weight per level
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         first, last = int(starts[a]), int(starts[b]) if b < n_levels else w.size
+        if b - a == last - first:  # one cell per level (continuous scores): nothing to sum
+            blocks.append((np.where(is_pos[first:last], w[first:last], 0.0), w[first:last]))
+            continue
         local = starts[a:b] - first
         pos = np.add.reduceat(np.where(is_pos[first:last], w[first:last], 0.0), local)
         blocks.append((pos, np.add.reduceat(w[first:last], local)))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from gates.errors import InputError
-from gates.readers.table import column_names, infer_classes, label_codes, numeric_column, read_table
+from gates.readers.arrow import column_names, float_values, raw_values, read_parquet_columns, table_format
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 DEFAULT_COLUMNS = {"label": "label", "score": "score", "prediction": "prediction"}
 
@@ -26,7 +28,7 @@ class Predictions:
     score: np.ndarray | None  # binary: (n,), multiclass: (n, C), regression: None
     classes: list
     ids: np.ndarray | None = None
-    frame: pd.DataFrame | None = None  # the columns read, kept for gates that need more (groups)
+    frame: Any = None  # the columns read (a DataFrame, or {name: Arrow column}), kept for gates that need more
 
     @property
     def rows(self) -> int:
@@ -98,7 +100,12 @@ def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[st
            repr(section.get("classes")), repr(section.get("positive_label")), section.get("decision_threshold"))
     if _LAST.get("key") == key:
         kept: Predictions = _LAST["value"]
-        frame = read_table(path, needed + list(extra_columns or []), categorical=list(extra_columns or []))
+        if isinstance(kept.frame, dict):
+            frame: Any = read_parquet_columns(path, needed + list(extra_columns or []), list(extra_columns or []))
+        else:
+            from gates.readers.table import read_table
+
+            frame = read_table(path, needed + list(extra_columns or []), categorical=list(extra_columns or []))
         return Predictions(kept.path, kept.task, kept.y, kept.pred, kept.score, kept.classes, kept.ids, frame)
     p = _load(path, section, task, mapping, needed, list(extra_columns or []))
     _LAST.clear()
@@ -108,6 +115,12 @@ def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[st
 
 def _load(path: Path, section: dict[str, Any], task: str, mapping: dict[str, Any], needed: list[str],
           extra_columns: list[str]) -> Predictions:
+    if task == "binary" and table_format(path) == "parquet":
+        fast = _binary_from_arrow(path, section, mapping, needed, extra_columns)
+        if fast is not None:
+            return fast
+    from gates.readers.table import label_codes, numeric_column, read_table
+
     frame = read_table(path, needed + extra_columns, categorical=extra_columns)
     ids = frame[mapping["id"]].to_numpy() if "id" in mapping else None
     if task == "regression":
@@ -123,8 +136,62 @@ def _load(path: Path, section: dict[str, Any], task: str, mapping: dict[str, Any
     return _multiclass(path, section, frame, mapping, classes, y, ids)
 
 
+def _binary_from_arrow(path: Path, section: dict[str, Any], mapping: dict[str, Any], needed: list[str],
+                       extra_columns: list[str]) -> Predictions | None:
+    """Binary predictions from Parquet without pandas: labels and decisions coded from their few distinct
+    values, the score taken as is. None when a column is not clean (nulls, text scores, labels outside the
+    declared classes, probabilities outside [0, 1]): the pandas reader then says exactly what is wrong."""
+    from gates.readers.table import _label_key
+
+    columns = read_parquet_columns(path, needed + extra_columns, extra_columns)
+    label = raw_values(columns[mapping["label"]])
+    decision = raw_values(columns[mapping["prediction"]]) if "prediction" in mapping else None
+    if label is None or ("prediction" in mapping and decision is None):
+        return None
+    if section.get("classes"):
+        classes = list(section["classes"])
+    else:
+        seen = list(label[1]) + (list(decision[1]) if decision is not None else [])
+        classes = classes_from(seen, decision is not None, mapping, path, "binary")
+    positive = section.get("positive_label", classes[-1])
+    if str(positive) not in map(str, classes):
+        raise InputError(f"{path}: positive_label {positive!r} is not one of the classes {classes}")
+    keys = [_label_key(c) for c in classes]
+    positive_key = _label_key(positive)
+
+    def is_positive(coded: tuple[np.ndarray, list]) -> np.ndarray | None:
+        values = [_label_key(v) for v in coded[1]]
+        if any(v not in keys for v in values):
+            return None  # an undeclared label: the pandas reader names the row
+        hits = [i for i, v in enumerate(values) if v == positive_key]
+        out = np.zeros(coded[0].shape, dtype=np.int8)
+        for i in hits:
+            out[coded[0] == i] = 1
+        return out
+
+    y = is_positive(label)
+    score = None
+    if "score" in mapping:
+        score = float_values(columns[mapping["score"]])
+        if score is None or (score.size and (score.min() < 0 or score.max() > 1)):
+            return None
+    if decision is not None:
+        pred = is_positive(decision)
+    elif score is not None:
+        pred = (score >= section.get("decision_threshold", 0.5)).astype(np.int8)
+    else:
+        raise InputError(f"{path}: needs a 'score' or 'prediction' column (set metrics.columns)")
+    if y is None or pred is None:
+        return None
+    ids = columns[mapping["id"]].to_numpy() if "id" in mapping else None
+    ordered = [c for c in classes if str(c) != str(positive)] + [positive]
+    return Predictions(path, "binary", y, pred, score, ordered, ids, columns)
+
+
 def _classes(section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], path: Path,
              task: str) -> list:
+    from gates.readers.table import infer_classes
+
     if section.get("classes"):
         return list(section["classes"])
     seen = infer_classes(frame, mapping["label"])
@@ -162,6 +229,8 @@ def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapp
                   classes: list, y: np.ndarray | None = None, row_offset: int = 0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Validated 0/1 labels and decisions, the score, and the classes ordered negative first."""
+    from gates.readers.table import label_codes, numeric_column
+
     positive = section.get("positive_label", classes[-1])
     if str(positive) not in map(str, classes):
         raise InputError(f"{path}: positive_label {positive!r} is not one of the classes {classes}")
@@ -183,6 +252,8 @@ def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapp
 
 def _multiclass(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],
                 classes: list, y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+    from gates.readers.table import label_codes, numeric_column
+
     score_columns = list(mapping.get("scores") or [])
     proba = None
     if score_columns:

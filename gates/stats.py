@@ -41,7 +41,7 @@ class Cells:
     def rows(self) -> int:
         if self.row_cell is not None:
             return int(self.row_cell.shape[0])
-        return int(round(float(self.counts.sum())))
+        return round(float(self.counts.sum()))
 
 
 def compress(columns: dict[str, np.ndarray], strata_column: str | None = None) -> Cells:

@@ -32,8 +32,8 @@ import numpy as np
 
 from gates.errors import InputError
 from gates.predictions import TabulatedPredictions, binary_arrays, classes_from, infer_task, resolve_columns
-from gates.readers.table import column_names, infer_classes, table_format
-from gates.stats import Cells, binary_cells, merge_binary_cells
+from gates.readers.arrow import column_names, table_format
+from gates.stats import Cells, binary_cells
 
 BATCH_ROWS = 1_000_000
 MAX_CELLS = 1 << 23  # about 8.4 million cells (some 340 MB) before scores are merged onto a grid
@@ -210,7 +210,7 @@ class Accumulator:
         """Merge scores onto the finest grid 2**-k that keeps the table under max_cells; losses become sums."""
         features = [merged.columns[f"f{j}"] for j in range(len(self.features))]
         combos = int(self._local_groups(features, merged.size)[1].shape[1]) if features else 1
-        k = int(math.floor(math.log2(max(2.0, self.max_cells / (4.0 * combos) - 1))))
+        k = math.floor(math.log2(max(2.0, self.max_cells / (4.0 * combos) - 1)))
         k = min(k, 52) if self.grid is None else min(k, self.grid - 1)
         columns = dict(merged.columns)
         if self.grid is None:  # the exact scores are still here: start the loss sums from them
@@ -294,6 +294,8 @@ def tabulate(path: Path, section: dict[str, Any], sensitive: list[str] | None = 
 
 def _scan_classes(path: Path, mapping: dict[str, Any], options: dict[str, Any]) -> list:
     """A first pass over the label (and prediction) columns only, for the classes the policy does not declare."""
+    from gates.readers.table import infer_classes
+
     columns = [mapping["label"]] + ([mapping["prediction"]] if "prediction" in mapping else [])
     seen: list = []
     for _, frame in iter_frames(path, columns, [], options["batch_rows"]):

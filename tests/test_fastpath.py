@@ -132,6 +132,17 @@ def test_metrics_gate_fast_path_equals_sklearn_on_continuous_scores(tmp_path):
         assert check.ci[0] <= check.value <= check.ci[1], name
 
 
+@pytest.mark.parametrize("block", [7, 1 << 18])
+def test_point_ranking_in_blocks_of_levels_equals_sklearn(monkeypatch, block):
+    monkeypatch.setattr(m, "LEVEL_BLOCK", block)
+    for decimals in (2, None):  # tied levels (reduced per block) and one cell per level
+        y, pred, score, _ = workload(3000, seed=9, decimals=decimals)
+        cells = binary_cells(y, pred, score)
+        out = m.ranking_metrics(cells.counts[None, :], cells.columns["y"].astype(bool), cells.columns["score"])
+        assert out["roc_auc"][0] == pytest.approx(sk.roc_auc_score(y, score), rel=1e-12)
+        assert out["average_precision"][0] == pytest.approx(sk.average_precision_score(y, score), rel=1e-12)
+
+
 def test_bias_fast_path_equals_fairlearn_with_twelve_groups(tmp_path):
     y, pred, score, names = workload(40_000, seed=4)
     frame = pd.DataFrame(names)

@@ -104,9 +104,11 @@ class RateComparison:
 
 
 def compare_rates(canary: Counts, stable: Counts) -> RateComparison:
-    """Exact conditional test of two Poisson rates (binomial proportions with small rates alike): given the
-    ``events`` of both tracks together, the canary's share is Binomial(total, trials_c / (trials_c + trials_s))
-    when the rates are equal."""
+    """Conditional test of two Poisson rates (binomial proportions with small rates alike): given the ``events``
+    of both tracks together, the canary's share is Binomial(total, trials_c / (trials_c + trials_s)) when the
+    rates are equal. The p-values are mid-p (the observed count weighs half): the exact test's p-values are
+    conservative with few events (its real level is well below the nominal one), the mid-p test's level is
+    close to nominal, which buys power where events are rare (a 1 % error rate)."""
     from scipy.stats import binom
 
     nc, ns = max(0.0, canary.trials), max(0.0, stable.trials)
@@ -117,8 +119,9 @@ def compare_rates(canary: Counts, stable: Counts) -> RateComparison:
     if total == 0 or nc == 0 or ns == 0:
         return RateComparison(rc, rs, 1.0, 1.0)
     share = nc / (nc + ns)
-    p_higher = float(binom.sf(xc - 1, total, share))  # P(X >= xc)
-    p_lower = float(binom.cdf(xc, total, share))  # P(X <= xc)
+    half = 0.5 * float(binom.pmf(xc, total, share))
+    p_higher = float(binom.sf(xc, total, share)) + half  # P(X > xc) + P(X = xc) / 2
+    p_lower = float(binom.cdf(xc - 1, total, share)) + half  # P(X < xc) + P(X = xc) / 2
     return RateComparison(rc, rs, min(1.0, p_higher), min(1.0, p_lower))
 
 

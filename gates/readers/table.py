@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,19 +10,10 @@ import numpy as np
 import pandas as pd
 
 from gates.errors import InputError
+from gates.readers.arrow import FORMATS, column_names, missing_message, small_int_codes, table_format
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-           ".ndjson": "jsonl"}
-
-
-def table_format(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz" and len(suffixes) > 1:
-        suffixes = suffixes[:-1]
-    kind = FORMATS.get(suffixes[-1] if suffixes else "")
-    if kind is None:
-        raise InputError(f"{path}: unknown table format '{path.suffix}' (expected .csv, .tsv, .parquet or .jsonl)")
-    return kind
+__all__ = ["FORMATS", "column_names", "infer_classes", "label_codes", "numeric_column", "read_table",
+           "require_columns", "table_format"]
 
 
 def read_table(path: Path, columns: Iterable[str] | None = None, categorical: Iterable[str] = ()) -> pd.DataFrame:
@@ -114,43 +104,7 @@ def _read_parquet(path: Path, wanted: list[str] | None, categorical: list[str] =
     return table.to_pandas(split_blocks=True, self_destruct=True)  # column by column, freeing Arrow's copy
 
 
-def column_names(path: Path) -> list[str]:
-    """The header only, without reading the rows (for resolving default column names)."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    kind = table_format(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return list(pq.read_schema(path).names)
-        except Exception as exc:  # noqa: BLE001 - as above
-            raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: file is empty")
-    try:  # .csv.gz / .jsonl.gz are read by pandas too, so the header must be read through gzip here
-        opener = gzip.open if path.suffix.lower() == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            first = handle.readline()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise InputError(f"{path}: not a readable gzip file ({exc})") from None
-    if kind == "jsonl":
-        try:
-            record = json.loads(first)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: line 1 is not JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise InputError(f"{path}: line 1: expected a JSON object per line")
-        return list(record)
-    return [c.strip().strip('"') for c in first.rstrip("\r\n").split("\t" if kind == "tsv" else ",")]
-
-
-def _missing_message(path: Path, missing: list[str], present: Iterable[str]) -> str:
-    names = ", ".join(map(str, present))
-    plural = "s" if len(missing) > 1 else ""
-    return f"{path}: missing column{plural} {', '.join(repr(m) for m in missing)} (columns: {names})"
+_missing_message = missing_message
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
@@ -224,14 +178,10 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
     counting; the rest is hashed by pandas."""
     values = series.to_numpy() if series.dtype.kind in "iub" else None
     if values is not None and values.size:
+        small = small_int_codes(values)
+        if small is not None:
+            return small
         low, high = int(values.min()), int(values.max())
-        if high - low < 64:
-            distinct = [v for v in range(low, high + 1) if np.any(values == v)]
-            codes = np.full(values.shape, -1, dtype=np.int8)
-            for code, v in enumerate(distinct):
-                codes[values == v] = code
-            plain = [bool(v) for v in distinct] if values.dtype.kind == "b" else distinct
-            return codes, plain
         if high - low < (1 << 16):
             offset = values.astype(np.int64) - low
             present = np.flatnonzero(np.bincount(offset))

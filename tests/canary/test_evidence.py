@@ -2,7 +2,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import binomtest, mannwhitneyu
+from scipy.stats import binom, binomtest, mannwhitneyu
 
 from gates.deploy.evidence import (
     Counts,
@@ -34,11 +34,12 @@ def test_rate_bounds_edges_and_coverage():
     assert np.mean(covered) >= 0.95
 
 
-def test_compare_rates_is_the_conditional_binomial_test():
+def test_compare_rates_is_the_conditional_binomial_test_with_mid_p():
     r = compare_rates(Counts(30, 1500), Counts(15, 1500))
     assert r.ratio == pytest.approx(2.0)
-    assert r.p_higher == pytest.approx(binomtest(30, 45, 0.5, alternative="greater").pvalue)
-    assert r.p_lower > 0.99
+    exact = binomtest(30, 45, 0.5, alternative="greater").pvalue
+    assert r.p_higher == pytest.approx(exact - 0.5 * binom.pmf(30, 45, 0.5))
+    assert r.p_lower > 0.98 and r.p_higher + r.p_lower == pytest.approx(1.0)
     same = compare_rates(Counts(5, 500), Counts(50, 5000))
     assert same.p_higher > 0.3 and same.p_lower > 0.3
     assert compare_rates(Counts(0, 100), Counts(0, 100)).p_higher == 1.0
