@@ -68,20 +68,31 @@ def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
 
 
 def align(candidate: Predictions, baseline: Predictions, join_on: str | None) -> tuple[Predictions, Predictions]:
-    """Put the baseline's rows in the candidate's order (by id, or by position) and check labels agree."""
+    """Put the baseline's rows in the candidate's order (by id, or by position) and check labels agree.
+
+    Ids compare as text (1 and "1" are one id), through one sort of each side, not a Python dict of rows.
+    """
     if join_on:
-        for p in (candidate, baseline):
+        keys = {}
+        for name, p in (("candidate", candidate), ("baseline", baseline)):
             if p.ids is None:
                 raise InputError(f"{p.path}: missing id column for join_on '{join_on}'")
-            ids = np.asarray(p.ids)
-            unique, counts = np.unique(ids.astype(str), return_counts=True)
-            if (counts > 1).any():
-                raise InputError(f"{p.path}: id column has duplicates (for example {str(unique[counts > 1][0])!r})")
-        position = {str(v): i for i, v in enumerate(baseline.ids)}
-        order = np.array([position.get(str(v), -1) for v in candidate.ids])
-        if (order < 0).any() or len(position) != candidate.rows:
-            missing = int((order < 0).sum())
-            extra = len(position) - (candidate.rows - missing)
+            keys[name] = _id_keys(np.asarray(p.ids))
+        if keys["candidate"].dtype.kind != keys["baseline"].dtype.kind:  # numbers on one side, text on the other
+            keys = {k: v.astype(str) for k, v in keys.items()}
+        for name, p in (("candidate", candidate), ("baseline", baseline)):
+            ordered = np.sort(keys[name])
+            repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+            if repeated.size:
+                raise InputError(f"{p.path}: id column has duplicates (for example {str(ordered[repeated[0]])!r})")
+        base_order = np.argsort(keys["baseline"], kind="stable")
+        base_sorted = keys["baseline"][base_order]
+        where = np.minimum(np.searchsorted(base_sorted, keys["candidate"]), max(base_sorted.size - 1, 0))
+        found = base_sorted[where] == keys["candidate"] if base_sorted.size else np.zeros(candidate.rows, bool)
+        order = np.where(found, base_order[where], -1)
+        if not found.all() or base_sorted.size != candidate.rows:
+            missing = int((~found).sum())
+            extra = base_sorted.size - (candidate.rows - missing)
             raise InputError(f"{baseline.path}: ids do not match the candidate's ({missing} candidate ids missing, "
                              f"{extra} extra); the comparison needs the same rows")
         baseline = _take(baseline, order)
@@ -94,6 +105,15 @@ def align(candidate: Predictions, baseline: Predictions, join_on: str | None) ->
         raise InputError(f"{baseline.path}: label differs from the candidate's at row {row + 1} "
                          f"({disagree.size} rows in all): the two files are not the same rows")
     return candidate, baseline
+
+
+def _id_keys(ids: np.ndarray) -> np.ndarray:
+    """Ids as sortable keys that compare like their text: integers stay integers, the rest becomes text."""
+    if ids.dtype.kind in "iu":
+        return ids.astype(np.int64, copy=False)
+    if ids.dtype.kind == "O":
+        return np.array([str(v) for v in ids.tolist()], dtype=str)
+    return ids.astype(str)
 
 
 def _take(p: Predictions, order: np.ndarray) -> Predictions:

@@ -6,8 +6,8 @@ Modules are imported only when their gate runs, so `mlgate --help` stays fast.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

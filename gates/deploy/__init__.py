@@ -9,5 +9,14 @@ Modules (imported only by the commands that use them, so `mlgate --help` never l
 - ``rollout``: rollout state and waiting (``rollout_state``, ``wait_for_rollout``), ``kubectl rollout undo``
   (``rollback``), ReplicaSet history (``replica_sets``, ``revisions``), why pods are not ready (``pod_problems``).
 - ``validate``: post-deploy validation of a live endpoint (``collect`` over HTTP, ``evaluate`` pure).
-- ``canary*``, ``analysis*``, ``judges*``, ``routers*``, ``prometheus*``, ``queries``: the canary command.
+- the canary command:
+  - ``canary``: the progressive-delivery loop (``run_canary``: steps, analyses, promotion, rollback);
+  - ``canary_state``: the state kept in annotations on the canary Deployment and what a re-run does with it
+    (``CanaryState``, ``plan_run``, ``next_move``);
+  - ``evidence``: request-level evidence and its tests (counts and histograms over a window: Clopper-Pearson,
+    order-statistic quantile bounds, the rank test on binned values, the KS distance with DKW bounds);
+  - ``judges``: the threshold (Flagger-like) and compare (Kayenta-like) judges;
+  - ``queries``: PromQL templates and the metric definitions built from them (``MetricSpec``, ``metric_specs``);
+  - ``prometheus``: the Prometheus HTTP API client (retries, no data, credentials from the environment);
+  - ``routers``: traffic weights (``replicas``, ``gateway_api``, ``nginx``).
 """

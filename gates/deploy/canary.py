@@ -841,7 +841,7 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
             chart = timeline_chart(run.analyses, cfg.metrics, report_dir / "canary-timeline.png")
             if chart:
                 result.artifacts["canary timeline"] = str(chart)
-        except Exception as exc:  # a chart never decides anything
+        except (ImportError, OSError, ValueError, TypeError, RuntimeError) as exc:  # a chart never decides anything
             evidence["chart_error"] = f"{type(exc).__name__}: {exc}"
     return result
 
@@ -877,11 +877,11 @@ def run_canary(section: dict[str, Any], report_dir: Path, kube: Cluster | None =
     except (InfraError, InputError) as exc:
         verdict, error, hint = "error", str(exc), exc.exit_code
         if run.state is not None and run.state.phase in ("progressing",):
+            run.state.record(event="error", why=str(exc))
             try:
-                run.state.record(event="error", why=str(exc))
                 run.save_state()
-            except Exception:  # noqa: BLE001 - the cluster may be the thing that failed
-                pass
+            except (InfraError, InputError) as save_exc:  # the cluster may be the thing that failed
+                error += f" (recording the state failed: {save_exc})"
     finally:
         if installed:
             stop.uninstall()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import requests
 
@@ -56,7 +57,7 @@ class Auth:
     password: str | None = None
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Auth":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Auth:
         env = os.environ if environ is None else environ
         token = env.get(TOKEN_ENV) or None
         user = env.get(USER_ENV) or None

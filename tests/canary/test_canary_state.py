@@ -5,7 +5,7 @@ from gates.errors import InputError
 
 
 def state(**kw):
-    base = dict(target="t1", image="img:v2", steps=[10, 25, 50, 100], stable_replicas=4)
+    base = {"target": "t1", "image": "img:v2", "steps": [10, 25, 50, 100], "stable_replicas": 4}
     base.update(kw)
     return CanaryState(**base)
 

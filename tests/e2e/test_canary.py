@@ -1,10 +1,10 @@
 """`mlgate canary` end to end: real control plane + FakeNode running the example model service as local processes,
 a real Prometheus scraping the pods, and a bounded load generator spreading requests over the Service's endpoints.
 
-Short on purpose: two steps (50%, 100%), intervals of 4 s, 10 s rate windows, 1 s scrapes, the counted metrics
-over everything since the canary started (the default growing lookback). The stable Deployment surges all its
-replicas at once so a promotion waits for one pod start, not two. Every wait on the recorded state matches this
-run's image, so a canary left by an earlier test is never mistaken for the new one.
+Short on purpose: two steps (50%, 100%), intervals of 4 s (6 s for the score shift), 10 s rate windows, 1 s
+scrapes, the counted metrics over everything since the canary started (the default growing lookback). The stable
+Deployment surges all its replicas at once so a promotion waits for one pod start, not two. Every wait on the
+recorded state matches this run's image, so a canary left by an earlier test is never mistaken for the new one.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class World:
         self.api = kube.api_client()
         self.apps, self.core = client.AppsV1Api(self.api), client.CoreV1Api(self.api)
         self.addresses: list[str] = []
+        self.sync_error = ""  # the sync thread's last failure, if any
         self.prom = PrometheusServer([])
         self._stop = threading.Event()
         self._sync = threading.Thread(target=self._sync_loop, daemon=True)
@@ -75,7 +76,7 @@ class World:
                                             "periodSeconds": 1}}]}}}})
         self.prom.start()
         self._sync.start()
-        self.wait(lambda: len(self.addresses) >= 2, 90, "stable pods ready")
+        self.wait_synced(lambda: len(self.addresses) >= 2, 90, "stable pods ready")
         self.load = LoadGenerator(lambda: self.addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
                                   rate=120, max_seconds=900, workers=6).start()
         self.prom.wait_for(f'sum(rate(model_requests_total{{namespace="{self.ns}"}}[10s]))', timeout=60)
@@ -100,8 +101,8 @@ class World:
                         ready.append(f"{ip}:{PORT}")
                 self.prom.set_targets(targets)
                 self.addresses = ready
-            except Exception:  # noqa: BLE001 - the next round retries
-                pass
+            except Exception as exc:  # noqa: BLE001 - the next round retries; a wait that times out says why
+                self.sync_error = f"{type(exc).__name__}: {exc}"
 
     @staticmethod
     def wait(predicate, timeout: float, what: str) -> None:
@@ -112,6 +113,12 @@ class World:
             time.sleep(0.3)
         raise TimeoutError(what)
 
+    def wait_synced(self, predicate, timeout: float, what: str) -> None:
+        try:
+            self.wait(predicate, timeout, what)
+        except TimeoutError:
+            raise TimeoutError(f"{what} (last sync error: {self.sync_error or 'none'})") from None
+
     def close(self) -> None:
         self._stop.set()
         if self.load:
@@ -120,8 +127,8 @@ class World:
         self.prom.close()
         try:
             self.kube.delete_namespace(self.ns)
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - cleanup: say so, never fail the module on it
+            print(f"deleting namespace {self.ns} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     # .. helpers
     def deployment(self, name: str):
@@ -142,10 +149,10 @@ class World:
     def stable_image(self) -> str:
         return self.deployment("model").spec.template.spec.containers[0].image
 
-    def policy(self, image: str, canary_env: dict, steps=(50, 100), **analysis) -> Path:
+    def policy(self, image: str, canary_env: dict, steps=(50, 100), interval: str = "4s", **analysis) -> Path:
         path = self.tmp / f"gates-{uuid.uuid4().hex[:6]}.yml"
         path.write_text(yaml.safe_dump({"version": 1, "canary": {
-            "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": "4s",
+            "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": interval,
             "rollout_timeout": "90s", "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
             "canary_env": {"TRACK": "canary", **canary_env}, "prometheus": {"url": self.prom.url, "retries": 1,
                                                                              "backoff": 0.2, "timeout": 2},
@@ -201,14 +208,16 @@ def test_healthy_canary_is_promoted(world):
     assert audit[-1]["gate"] == "canary" and audit[-1]["status"] == "pass"
 
 
-# score_shift detection on a real Prometheus is tests/prom's; the rollback it leads to is the same as these
-@pytest.mark.parametrize("tag,fault,metric", [
-    ("v3", {"FAULT_ERROR_RATE": "0.3"}, "error_rate"),
-    ("v4", {"FAULT_LATENCY_MS": "250"}, "latency_p95"),
+# score_shift: +0.4 on every score moves the golden inputs' KS distance to about 0.54; its 98% interval narrows by
+# about 2 * sqrt(2.65 / n) with n requests per track, so the first step is longer to put it clearly above the 0.3 max
+@pytest.mark.parametrize("tag,fault,metric,interval", [
+    ("v3", {"FAULT_ERROR_RATE": "0.3"}, "error_rate", "4s"),
+    ("v4", {"FAULT_LATENCY_MS": "250"}, "latency_p95", "4s"),
+    ("v5", {"FAULT_SCORE_SHIFT": "0.4"}, "score_shift", "6s"),
 ])
-def test_regressed_canary_is_rolled_back_at_first_step(world, tag, fault, metric):
+def test_regressed_canary_is_rolled_back_at_first_step(world, tag, fault, metric, interval):
     before = world.stable_image()
-    code, out = world.run(world.policy(f"{IMAGE}:{tag}", fault))
+    code, out = world.run(world.policy(f"{IMAGE}:{tag}", fault, interval=interval))
     assert code == 1, out
     state = world.state()
     assert state["phase"] == "rolled_back" and state["step"] == 0, state

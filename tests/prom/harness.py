@@ -19,6 +19,10 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 PROMETHEUS = os.environ.get("MLGATE_PROMETHEUS_BIN", "/usr/bin/prometheus")
 
@@ -50,7 +54,7 @@ class PrometheusServer:
         tmp.write_text(json.dumps(groups))
         os.replace(tmp, self.dir / "targets.json")  # atomic: Prometheus never reads half a file
 
-    def start(self) -> PrometheusServer:
+    def start(self) -> Self:
         config = self.dir / "prometheus.yml"
         config.write_text(
             f"global: {{scrape_interval: {self.scrape_interval}, evaluation_interval: {self.scrape_interval}, "
@@ -59,13 +63,13 @@ class PrometheusServer:
             "  - job_name: model\n"
             "    file_sd_configs: [{files: ['" + str(self.dir / "targets.json") + "'], refresh_interval: 1s}]\n")
         binary = PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else shutil.which("prometheus")
-        log = open(self.dir / "prometheus.log", "wb")
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
-        self.proc = subprocess.Popen(
-            [*prefix, binary, f"--config.file={config}", f"--storage.tsdb.path={self.dir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
-             "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+        with open(self.dir / "prometheus.log", "wb") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [*prefix, binary, f"--config.file={config}", f"--storage.tsdb.path={self.dir / 'data'}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
+                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -97,7 +101,7 @@ class PrometheusServer:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> PrometheusServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
