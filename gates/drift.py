@@ -250,7 +250,7 @@ def compare_column(name: str, profile: ds.Profile, column: Any, spec: dict[str, 
                                   f"numeric in the reference, but the current column holds {column.type} values "
                                   "that are not numbers", reference_count=profile.count,
                                   reference_nulls=profile.nulls, current_nulls=int(column.null_count))
-        return ds.compare_numeric(name, profile, values, **options)
+        return ds.compare_numeric(name, profile, values, owned=True, **options)
     categories, counts, nulls = category_counts(column)
     return ds.compare_categorical(name, profile, categories, counts, nulls, **options)
 

@@ -54,6 +54,7 @@ class ColumnSource:
         self._table = None
         self._local = threading.local()
         if self.kind == "parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
             try:
@@ -62,6 +63,9 @@ class ColumnSource:
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
                 raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
             self.rows = int(meta.num_rows)
+            schema = meta.schema.to_arrow_schema()
+            self._text = [f.name for f in schema  # read as dictionaries: counting categories needs no strings
+                          if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         else:
             self._table = self._read_text()
             self.names = list(self._table.column_names)
@@ -102,7 +106,7 @@ class ColumnSource:
         if handle is None:  # one reader per thread: a ParquetFile is not shared across threads
             import pyarrow.parquet as pq
 
-            handle = self._local.parquet = pq.ParquetFile(self.path)
+            handle = self._local.parquet = pq.ParquetFile(self.path, read_dictionary=self._text or None)
         table = handle.read(columns=columns, use_threads=False)
         return {c: table.column(c) for c in columns}
 
@@ -196,7 +200,7 @@ def build_profile(column, declared_kind: str | None = None, quantiles: int = QUA
     except NotNumbers:
         return SkippedProfile(reason=f"declared numeric, but holds {column.type} values that are not numbers",
                               count=len(column))
-    profile = profile_numeric(values, quantiles=quantiles, bins=bins, exact_limit=exact_limit)
+    profile = profile_numeric(values, quantiles=quantiles, bins=bins, exact_limit=exact_limit, owned=True)
     if declared_kind is None and kind == "numeric" and profile.exact and profile.values.size == 2:
         keys = [category_key(float(v)) for v in profile.values]
         return CategoricalProfile(count=profile.count, nulls=profile.nulls,

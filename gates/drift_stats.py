@@ -160,12 +160,21 @@ def profile_from_dict(data: dict[str, Any]) -> Profile:
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def finite_sorted(values: np.ndarray) -> tuple[np.ndarray, int]:
-    """The finite values, sorted, and how many were missing (NaN or infinite)."""
+def finite_sorted(values: np.ndarray, owned: bool = False) -> tuple[np.ndarray, int]:
+    """The finite values, sorted, and how many were missing (NaN or infinite).
+
+    `owned`: the caller hands the array over (a fresh column read for this), so it may be sorted in place
+    instead of copied first."""
     values = np.asarray(values, dtype=np.float64)
     ok = np.isfinite(values)
-    finite = values if ok.all() else values[ok]
-    return np.sort(finite), int(values.size - finite.size)
+    if ok.all():
+        if owned and values.flags.writeable:
+            values.sort()
+            return values, 0
+        return np.sort(values), 0
+    finite = values[ok]  # a copy already: sort it in place
+    finite.sort()
+    return finite, int(values.size - finite.size)
 
 
 def linear_quantiles(sorted_values: np.ndarray, probs: np.ndarray) -> np.ndarray:
@@ -196,8 +205,8 @@ def bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def profile_numeric(values: np.ndarray, quantiles: int = QUANTILES, bins: int = BINS,
-                    exact_limit: int = EXACT_LIMIT) -> NumericProfile:
-    s, nulls = finite_sorted(values)
+                    exact_limit: int = EXACT_LIMIT, owned: bool = False) -> NumericProfile:
+    s, nulls = finite_sorted(values, owned)
     n = s.size
     if n == 0:
         return NumericProfile(count=0, nulls=nulls)
@@ -205,9 +214,9 @@ def profile_numeric(values: np.ndarray, quantiles: int = QUANTILES, bins: int = 
     centred = s - mean
     std = float(np.sqrt(np.dot(centred, centred) / n))  # population std (ddof=0), one temporary array
     profile = NumericProfile(count=n, nulls=nulls, mean=mean, std=std, min=float(s[0]), max=float(s[-1]))
-    change = np.flatnonzero(s[1:] != s[:-1])
-    if change.size + 1 <= exact_limit:
-        ends = np.concatenate((change, [n - 1]))
+    differs = s[1:] != s[:-1]
+    if int(np.count_nonzero(differs)) + 1 <= exact_limit:  # few distinct values: keep them all
+        ends = np.concatenate((np.flatnonzero(differs), [n - 1]))
         profile.values = s[ends]
         profile.counts = np.diff(np.concatenate(([-1], ends))).astype(np.float64)
     else:
@@ -437,9 +446,10 @@ def _fmt(x: float) -> str:
 def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, test: str | None = None,
                     threshold: float | None = None, min_rows: int = MIN_ROWS, with_plot: bool = True,
                     small_reference: int = SMALL_REFERENCE,
-                    thresholds: dict[str, float] | None = None) -> ColumnDrift:
-    """Drift of one numeric column: current values (raw, NaN allowed) against the reference profile."""
-    cur, cur_nulls = finite_sorted(current)
+                    thresholds: dict[str, float] | None = None, owned: bool = False) -> ColumnDrift:
+    """Drift of one numeric column: current values (raw, NaN allowed) against the reference profile.
+    `owned`: the array is the caller's to reorder (sorted in place, no copy)."""
+    cur, cur_nulls = finite_sorted(current, owned)
     counts = {"reference_count": profile.count, "reference_nulls": profile.nulls, "current_count": int(cur.size),
               "current_nulls": cur_nulls}
     if test is not None and test not in NUMERIC_TESTS:

@@ -53,19 +53,30 @@ def services(tmp_path_factory):
     logs = tmp_path_factory.mktemp("service-logs")
     running: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
-        for name, faults in FAULTS.items():
+        def start(name: str) -> None:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("FAULT_")}
             env.pop("POD_IP", None)
-            env.update({"BIND_ADDRESS": "127.0.0.1", "PORT": str(port), "MODEL_VERSION": f"test-{name}", **faults})
+            env.update({"BIND_ADDRESS": "127.0.0.1", "PORT": str(port), "MODEL_VERSION": f"test-{name}",
+                        **FAULTS[name]})
             log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - held by the child process
             proc = subprocess.Popen([sys.executable, "-m", "examples.service"], cwd=ROOT, env=env, stdout=log,
                                     stderr=subprocess.STDOUT)
             running[name] = (proc, f"http://127.0.0.1:{port}")
+
+        for name in FAULTS:
+            start(name)
         deadline = time.monotonic() + 120
-        for name, (proc, url) in running.items():
+        for name in FAULTS:
             probe = "/health" if name == "not_ready" else "/ready"  # ready: the model is loaded
+            restarts = 0
             while True:
+                proc, url = running[name]
+                if proc.poll() is not None and restarts < 3 and \
+                        "address already in use" in (logs / f"{name}.log").read_text():
+                    restarts += 1  # another process took the free port between probe and bind: pick another
+                    start(name)
+                    continue
                 assert proc.poll() is None, (logs / f"{name}.log").read_text()
                 try:
                     if requests.get(url + probe, timeout=1).status_code == 200:
