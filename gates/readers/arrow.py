@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,7 @@ def read_parquet_columns(path: Path, columns: list[str], categorical: Iterable[s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a table file")
-    stat = path.stat()
-    if stat.st_size == 0:
-        raise InputError(f"{path}: file is empty")
+    stat = require_file(path)
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if _LAST.get("key") != key:
         _LAST.clear()
@@ -179,3 +174,15 @@ def small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list] | None:
     for code, v in enumerate(distinct):
         codes[values == v] = code
     return codes, ([bool(v) for v in distinct] if values.dtype.kind == "b" else distinct)
+
+
+def require_file(path: Path) -> os.stat_result:
+    """The checks every table reader starts with: the path exists, is a file, and is not empty."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a table file")
+    stat = path.stat()
+    if stat.st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    return stat

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from gates.errors import InputError
-from gates.readers.arrow import FORMATS, column_names, missing_message, small_int_codes, table_format
+from gates.readers.arrow import (
+    FORMATS,
+    column_names,
+    missing_message,
+    require_file,
+    small_int_codes,
+    table_format,
+)
 
 __all__ = ["FORMATS", "column_names", "infer_classes", "label_codes", "numeric_column", "read_table",
            "require_columns", "table_format"]
@@ -25,13 +32,7 @@ def read_table(path: Path, columns: Iterable[str] | None = None, categorical: It
     the columns the first did not.
     """
     wanted = list(dict.fromkeys(columns)) if columns is not None else None
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, expected a table file")
-    stat = path.stat()
-    if stat.st_size == 0:
-        raise InputError(f"{path}: file is empty")
+    stat = require_file(path)
     kind = table_format(path)
     cached = _cached_columns(path, stat, kind) if wanted is not None and kind in ("parquet", "csv", "tsv") else None
     if cached is not None and all(c in cached for c in wanted):
