@@ -28,6 +28,7 @@ from gates.deploy.validate import (
 )
 from gates.errors import InputError
 from gates.result import Status
+from tests.ports import free_port
 
 pytest.importorskip("fastapi")
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +40,6 @@ FAULTS = {
     "not_ready": {"FAULT_NOT_READY": "1"},
     "slow": {"FAULT_LATENCY_MS": "40"},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

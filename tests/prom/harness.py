@@ -13,13 +13,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11
@@ -29,12 +30,6 @@ PROMETHEUS = os.environ.get("MLGATE_PROMETHEUS_BIN", "/usr/bin/prometheus")
 
 def available() -> bool:
     return os.access(PROMETHEUS, os.X_OK) or shutil.which("prometheus") is not None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrometheusServer:

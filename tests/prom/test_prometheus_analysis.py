@@ -12,7 +12,8 @@ import pytest
 from gates.deploy.canary import CanaryConfig, Run
 from gates.deploy.prometheus import NoData, PrometheusClient
 from gates.errors import InfraError
-from tests.prom.harness import LoadGenerator, PrometheusServer, free_port, wait_ready
+from tests.ports import free_port
+from tests.prom.harness import LoadGenerator, PrometheusServer, wait_ready
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
