@@ -439,6 +439,28 @@ def _not_judged(column: str, kind: str, status: str, reason: str, **kwargs: Any)
     return ColumnDrift(column=column, kind=kind, status=status, drifted=None, reason=reason, **kwargs)
 
 
+def _degenerate(column: str, kind: str, test: str | None, allowed: tuple[str, ...], reference_count: int,
+                reference_nulls: int, current_count: int, current_nulls: int, min_rows: int) -> ColumnDrift | None:
+    """The cases no test can judge, the same for both kinds: a test for the other kind, an empty side, too few
+    values. An empty current column is drift (the feature stopped arriving); the others are not judged."""
+    counts = {"reference_count": reference_count, "reference_nulls": reference_nulls,
+              "current_count": current_count, "current_nulls": current_nulls}
+    if test is not None and test not in allowed:
+        other = "categorical" if kind == "numeric" else "numeric"
+        return _not_judged(column, kind, "invalid_test", f"test '{test}' needs a {other} column; this column is "
+                           f"{kind} (use one of {', '.join(allowed)})", **counts)
+    if reference_count == 0:
+        return _not_judged(column, kind, "all_null", f"the reference has no values ({reference_nulls} missing), "
+                           "so there is nothing to compare with", **counts)
+    if current_count == 0:
+        return ColumnDrift(column, kind, "all_null", True, f"every current value is missing ({current_nulls} rows); "
+                           f"the reference has {reference_count} values", **counts)
+    if reference_count < min_rows or current_count < min_rows:
+        return _not_judged(column, kind, "tiny_sample", f"too few values to judge ({reference_count} reference, "
+                           f"{current_count} current; minimum {min_rows})", **counts)
+    return None
+
+
 def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
@@ -452,19 +474,9 @@ def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, t
     cur, cur_nulls = finite_sorted(current, owned)
     counts = {"reference_count": profile.count, "reference_nulls": profile.nulls, "current_count": int(cur.size),
               "current_nulls": cur_nulls}
-    if test is not None and test not in NUMERIC_TESTS:
-        return _not_judged(column, "numeric", "invalid_test", f"test '{test}' needs a categorical column; this "
-                           f"column is numeric (use one of {', '.join(NUMERIC_TESTS)})", **counts)
-    if profile.count == 0:
-        return _not_judged(column, "numeric", "all_null", f"the reference has no values ({profile.nulls} missing), "
-                           "so there is nothing to compare with", **counts)
-    if cur.size == 0:
-        return ColumnDrift(column, "numeric", "all_null", True, f"every current value is missing ({cur_nulls} rows); "
-                           f"the reference has {profile.count} values", **counts)
-    if profile.count < min_rows or cur.size < min_rows:
-        return _not_judged(column, "numeric", "tiny_sample",
-                           f"too few values to judge ({profile.count} reference, {cur.size} current; minimum "
-                           f"{min_rows})", **counts)
+    early = _degenerate(column, "numeric", test, NUMERIC_TESTS, min_rows=min_rows, **counts)
+    if early is not None:
+        return early
     notes: list[str] = []
     if profile.std == 0:
         value = profile.min
@@ -538,19 +550,9 @@ def compare_categorical(column: str, profile: CategoricalProfile, categories: li
     cur_total = int(sum(current.values()))
     info = {"reference_count": profile.count, "reference_nulls": profile.nulls, "current_count": cur_total,
             "current_nulls": int(nulls)}
-    if test is not None and test not in CATEGORICAL_TESTS:
-        return _not_judged(column, "categorical", "invalid_test", f"test '{test}' needs a numeric column; this "
-                           f"column is categorical (use one of {', '.join(CATEGORICAL_TESTS)})", **info)
-    if profile.count == 0:
-        return _not_judged(column, "categorical", "all_null", f"the reference has no values ({profile.nulls} "
-                           "missing), so there is nothing to compare with", **info)
-    if cur_total == 0:
-        return ColumnDrift(column, "categorical", "all_null", True, f"every current value is missing ({nulls} rows); "
-                           f"the reference has {profile.count} values", **info)
-    if profile.count < min_rows or cur_total < min_rows:
-        return _not_judged(column, "categorical", "tiny_sample",
-                           f"too few values to judge ({profile.count} reference, {cur_total} current; minimum "
-                           f"{min_rows})", **info)
+    early = _degenerate(column, "categorical", test, CATEGORICAL_TESTS, min_rows=min_rows, **info)
+    if early is not None:
+        return early
     names = list(profile.categories) + sorted(set(current) - set(profile.categories))
     ref_counts = np.array([profile.categories.get(c, 0) for c in names], dtype=np.float64)
     cur_counts = np.array([current.get(c, 0) for c in names], dtype=np.float64)

@@ -209,6 +209,8 @@ def test_profile_command_and_cli(tmp_path, monkeypatch):
         assert out.return_value == 1  # a drifts (1 of 2 columns reaches the 0.5 share)
     report = json.loads((tmp_path / "rep" / "drift.json").read_text())
     assert report["gates"][0]["summary"]["share"] == 0.5
+    missing = runner.invoke(cli, ["--no-audit", "drift", "profile", "--reference", ref], standalone_mode=False)
+    assert isinstance(missing.exception, InputError) and "give --out (or drift.profile" in str(missing.exception)
 
 
 # ------------------------------------------------------------------------------------------ degenerate cases

@@ -104,18 +104,17 @@ def profile(reference, out, columns, exclude, quantiles, bins) -> int:
     overrides = compact({"columns": list(columns), "exclude": list(exclude),
                          "profile_settings": compact({"quantiles": quantiles, "bins": bins})})
     merged = deep_merge(section, overrides)
-    if reference:
-        ref_path = reference.resolve()
-    elif section.get("reference"):
-        ref_path = policy.base_dir / section["reference"]
-    else:
-        raise InputError("mlgate drift profile: give --reference (or drift.reference in the policy)")
-    if out:
-        target = out.resolve()
-    elif section.get("profile"):
-        target = policy.base_dir / section["profile"]
-    else:
-        raise InputError("mlgate drift profile: give --out (or drift.profile in the policy)")
+
+    def path_of(flag: Path | None, key: str, option: str) -> Path:
+        """The flag's path, else the policy's (relative to the policy file)."""
+        if flag:
+            return flag.resolve()
+        if section.get(key):
+            return policy.base_dir / section[key]
+        raise InputError(f"mlgate drift profile: give {option} (or drift.{key} in the policy)")
+
+    ref_path = path_of(reference, "reference", "--reference")
+    target = path_of(out, "profile", "--out")
     if target.suffix.lower() != ".json":
         raise InputError(f"{target}: a profile is a .json file")
     if ref_path.suffix.lower() == ".json":
