@@ -38,7 +38,7 @@ PORT = 8080
 
 @pytest.fixture(scope="module")
 def fake_images():
-    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7")}
+    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9")}
 
 
 class World:
@@ -149,10 +149,11 @@ class World:
     def stable_image(self) -> str:
         return self.deployment("model").spec.template.spec.containers[0].image
 
-    def policy(self, image: str, canary_env: dict, steps=(50, 100), interval: str = "4s", **analysis) -> Path:
+    def policy(self, image: str, canary_env: dict, steps=(50, 100), interval: str = "4s", router=None,
+               **analysis) -> Path:
         path = self.tmp / f"gates-{uuid.uuid4().hex[:6]}.yml"
         path.write_text(yaml.safe_dump({"version": 1, "canary": {
-            "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": interval,
+            "router": router or {"kind": "replicas"}, "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": interval,
             "rollout_timeout": "90s", "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
             "canary_env": {"TRACK": "canary", **canary_env}, "prometheus": {"url": self.prom.url, "retries": 1,
                                                                              "backoff": 0.2, "timeout": 2},
@@ -263,6 +264,120 @@ def test_sigterm_then_kill_then_resume(world):
     assert code == 0, out
     assert "resuming at step 2" in out
     assert world.stable_image() == f"{IMAGE}:v6" and world.deployment("model-canary") is None
+
+
+HTTPROUTE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    # *.k8s.io groups need an API-review annotation; Gateway API's own CRDs carry this one
+    "metadata": {"name": "httproutes.gateway.networking.k8s.io",
+                 "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/891"}},
+    "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
+             "names": {"plural": "httproutes", "singular": "httproute", "kind": "HTTPRoute", "listKind": "HTTPRouteList"},
+             # the fields mlgate writes, typed as Gateway API v1 types them; the rest is kept as given
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"spec": {
+                     "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"rules": {
+                         "type": "array", "items": {
+                             "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
+                                 "backendRefs": {"type": "array", "items": {
+                                     "type": "object", "required": ["name"], "properties": {
+                                         "name": {"type": "string"}, "port": {"type": "integer"},
+                                         "weight": {"type": "integer", "minimum": 0, "maximum": 1000000}}}}}}}}}}}}}]}}
+
+
+def _run_watching(world, policy: Path, read):
+    """Run a canary to its end and return (exit code, output, what ``read`` saw while the first step ran)."""
+    proc = world.start(policy)
+    seen = None
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen = read() or seen
+        time.sleep(0.3)
+    out, _ = proc.communicate(timeout=150)
+    print(out)
+    return proc.returncode, out, seen
+
+
+def test_nginx_router_sets_the_canary_weight_on_a_real_api_server(world):
+    from kubernetes import client
+    from kubernetes.client import ApiException
+
+    net = client.NetworkingV1Api(world.api)
+    net.create_namespaced_ingress(world.ns, {"metadata": {"name": "model", "annotations": {
+        "nginx.ingress.kubernetes.io/canary-weight": "7"}},  # a stale canary annotation on the main one: not copied
+        "spec": {"rules": [{"host": "model.example", "http": {"paths": [{
+            "path": "/", "pathType": "Prefix", "backend": {"service": {"name": "model", "port": {"number": 80}}}}]}}]}})
+
+    def canary_ingress():
+        try:
+            return net.read_namespaced_ingress("model-canary", world.ns)
+        except ApiException:
+            return None
+
+    image = f"{IMAGE}:v8"
+    code, out, seen = _run_watching(world, world.policy(image, {}, steps=(50,), router={
+        "kind": "nginx", "ingress": "model", "service": "model"}), canary_ingress)
+    assert code == 0, out
+    assert seen is not None, "the canary Ingress never appeared"
+    assert seen.metadata.annotations["nginx.ingress.kubernetes.io/canary"] == "true"
+    assert seen.metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"] == "50"
+    assert seen.spec.rules[0].http.paths[0].backend.service.name == "model-canary"
+    canary_svc = world.core.read_namespaced_service("model-canary", world.ns)
+    assert canary_svc.spec.selector == {"app": "model", "track": "canary"}
+    assert canary_ingress() is None  # promoted: the canary Ingress is gone
+    assert world.stable_image() == image and world.deployment("model-canary") is None
+
+
+def test_gateway_api_router_weights_an_httproute_on_a_real_api_server(world):
+    from kubernetes import client
+    from kubernetes.client import ApiException
+
+    ext = client.ApiextensionsV1Api(world.api)
+    try:
+        ext.create_custom_resource_definition(HTTPROUTE_CRD)
+    except ApiException as exc:
+        if exc.status != 409:  # a real cluster may have the Gateway API installed already
+            raise
+    world.wait(lambda: any(c.type == "Established" and c.status == "True" for c in (ext.read_custom_resource_definition(
+        HTTPROUTE_CRD["metadata"]["name"]).status.conditions or [])), 30, "HTTPRoute CRD established")
+    routes = client.CustomObjectsApi(world.api)
+    args = ("gateway.networking.k8s.io", "v1", world.ns, "httproutes")
+    world.wait(lambda: _created(routes, args, {
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "model"},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+             "backendRefs": [{"name": "admin", "port": 9000}]},
+            {"backendRefs": [{"name": "model", "port": 80}]}]}}), 30, "HTTPRoute created")
+
+    def weights():
+        rules = routes.get_namespaced_custom_object(*args, "model")["spec"]["rules"]
+        refs = {r["name"]: r.get("weight") for r in rules[1]["backendRefs"]}
+        return refs if refs.get("model-canary") else None
+
+    image = f"{IMAGE}:v9"
+    code, out, seen = _run_watching(world, world.policy(image, {}, steps=(50,), router={
+        "kind": "gateway_api", "route": "model", "rule": 1, "service": "model"}), weights)
+    assert code == 0, out
+    assert seen == {"model": 50, "model-canary": 50}
+    final = routes.get_namespaced_custom_object(*args, "model")
+    assert final["spec"]["parentRefs"] == [{"name": "gw"}]  # fields mlgate does not own are kept
+    assert final["spec"]["rules"][0]["backendRefs"] == [{"name": "admin", "port": 9000}]
+    assert {r["name"]: r["weight"] for r in final["spec"]["rules"][1]["backendRefs"]} == \
+        {"model": 100, "model-canary": 0}  # promoted: every request back on the (now new) stable Service
+    assert world.stable_image() == image and world.deployment("model-canary") is None
+
+
+def _created(routes, args, body) -> bool:
+    """Create a custom object; False while the new resource is not served yet (404 right after the CRD)."""
+    from kubernetes.client import ApiException
+
+    try:
+        routes.create_namespaced_custom_object(*args, body)
+        return True
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
 
 
 def test_prometheus_stopped_mid_canary_never_promotes(world):
