@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import re
 import signal
 import threading
 import time
@@ -471,6 +472,14 @@ class Run:
             elif seen < cfg.min_requests:
                 problems.append(f"too little traffic on {side}: {seen:.0f} requests in {int(lookback_s)}s "
                                 f"(min_requests {cfg.min_requests:g})")
+        stalled = ""
+        if cfg.lookback == "growing" and traffic.get("canary"):
+            # the growing lookback still counts earlier requests when the canary's metrics stop arriving (a lost
+            # scrape, a stuck exporter): the last window must have fresh ones, or this step has no evidence
+            fresh = instant("requests", "canary", render(requests_query, target, "canary"))
+            if not fresh:
+                stalled = f"no new canary requests in the last {cfg.window} (its metrics stopped arriving?)"
+                problems.append(stalled)
         observations: list[Observation] = []
         if not stable_serves:
             records.append({"metric": "-", "side": "-", "kind": "note", "query": "", "value": None,
@@ -492,16 +501,21 @@ class Run:
                 elif seen < cfg.min_requests:  # some traffic, too little to judge: inconclusive
                     obs.thin[side] = (f"too little traffic ({seen:.0f} requests in {int(lookback_s)}s, "
                                       f"min_requests {cfg.min_requests:g})")
+                elif side == "canary" and stalled:
+                    obs.thin[side] = stalled
                 if spec.kind == "ratio":
                     num, den = render(spec.numerator, counted, side), render(spec.denominator, counted, side)
                     obs.queries[side] = f"({num}) / ({den})"
                     trials = instant(spec.name, side, den)
                     events = instant(spec.name, side, num) if trials is not None else None
+                    unknown = self.unscraped(num) if trials is not None and events is None else ""
                     if trials is None:
                         obs.missing.setdefault(side, "no samples")
+                    elif unknown:
+                        obs.missing.setdefault(side, unknown)
                     else:
-                        # a counter with no series yet has counted nothing (prometheus-client creates the
-                        # labelled series on the first error)
+                        # a counter Prometheus knows but with no series for this track has counted nothing
+                        # (prometheus-client creates a labelled series on its first increment)
                         sample = Counts(events if events is not None else 0.0, trials)
                         setattr(obs, f"{side}_sample", sample)
                         records.append({"metric": spec.name, "side": side, "kind": "counts", "query": obs.queries[side],
@@ -556,6 +570,15 @@ class Run:
                         pass
             observations.append(obs)
         return observations, records, problems
+
+    def unscraped(self, numerator: str) -> str:
+        """Why an empty event count is no data rather than zero: no metric it names is scraped at all (a misnamed
+        or unexported counter), or '' when Prometheus knows one of them (it has simply not counted yet)."""
+        names = sorted(set(re.findall(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{", numerator)))
+        if any(self.prom.known_metric(name) for name in names):
+            return ""
+        return f"no target exposes {', '.join(names) or 'the counted metric'} (misnamed or not exported?), so " \
+               f"an empty count cannot be read as zero"
 
     def analyse(self, step_index: int, weight_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg

@@ -25,9 +25,10 @@ A decision must not flip on noise, so both judges decide on request-level eviden
 
 ``series`` metrics (gauges, custom queries) keep the point value for limits and a Mann-Whitney U test over
 non-overlapping points (Hodges-Lehmann or mean-ratio effect) for the comparison; fewer points than can ever reach
-the confidence are inconclusive, fewer than ``min_points`` are judged with a warning. No data is never a pass:
-per metric (or the analysis default) it is ``fail`` or ``inconclusive``; too little traffic (fewer requests than
-``min_requests``) is always inconclusive.
+the confidence are inconclusive, fewer than ``min_points`` are judged with a warning. No data is never a pass,
+nor outvoted by the score of the metrics that have data: per metric (or the analysis default) it fails or holds
+the judge (``fail`` or ``inconclusive``); too little traffic (fewer requests than ``min_requests``) is always
+inconclusive.
 """
 
 from __future__ import annotations
@@ -180,6 +181,10 @@ def _settle(judge: str, verdicts: list[MetricVerdict], final: bool, score: float
     if critical_failed:
         return JudgeVerdict(judge, "fail", f"{score_text}critical metric failed: {', '.join(critical_failed)} "
                             f"[{reasons}]", verdicts, 0.0 if score is not None else None, warnings)
+    blind = [v for v in verdicts if v.classification == "nodata" and v.passed is False]
+    if blind:  # missing evidence is never outvoted by the metrics that have some: no data, no promotion
+        return JudgeVerdict(judge, "fail", f"{score_text}no data for {', '.join(v.metric for v in blind)} "
+                            f"[{'; '.join(v.why for v in blind)}]", verdicts, score, warnings)
     by_score = "pass"
     if score is not None:
         by_score = "pass" if score >= pass_score else \

@@ -1,4 +1,5 @@
-"""A small Prometheus HTTP API client (``/api/v1/query`` and ``/api/v1/query_range``) for canary analysis.
+"""A small Prometheus HTTP API client (``/api/v1/query``, ``/api/v1/query_range``, ``/api/v1/metadata``) for
+canary analysis.
 
 - Every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are retried a bounded number of times
   with exponential backoff. When Prometheus stays unreachable the client raises ``InfraError`` (exit 3), so a
@@ -142,6 +143,12 @@ class PrometheusClient:
             raise InputError(f"query_range: end {end} is before start {start}")
         params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 0.001):g}"}
         return _parse(self._get("/api/v1/query_range", params))
+
+    def known_metric(self, name: str) -> bool:
+        """Whether some target exposes a metric of this name (``/api/v1/metadata``, from the scraped ``# TYPE``
+        lines), even one with no series yet: a labelled counter that never counted has metadata but no samples."""
+        names = {name, name[: -len("_total")]} if name.endswith("_total") else {name}
+        return any(self._get("/api/v1/metadata", {"metric": n}).get(n) for n in names)
 
     def value(self, promql: str, at: float | None = None) -> float:
         """The single value of an instant query; raises NoData when empty or not finite."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -71,9 +72,14 @@ class FakeProm:
 
     url = "http://prometheus.test"
 
-    def __init__(self, canary: dict, stable: dict):
+    def __init__(self, canary: dict, stable: dict, exported: tuple[str, ...] = ("model_request_errors",
+                                                                              "model_requests")):
         self.tracks = {"canary": canary, "stable": stable}
         self.queries: list[str] = []
+        self.exported = exported  # metric families the targets expose (their # TYPE lines)
+
+    def known_metric(self, name):
+        return name in self.exported or name.removesuffix("_total") in self.exported
 
     def _track(self, query: str) -> dict:
         return self.tracks[re.search(r'track="(\w+)"', query).group(1)]
@@ -86,6 +92,8 @@ class FakeProm:
                 raise NoData(query)
             return data["errors"]
         if "increase(model_requests_total" in query:
+            if "[30s]" in query and "fresh" in data:  # the analysis window, not the growing lookback
+                return data["fresh"]
             if not data.get("requests"):
                 raise NoData(query)
             return data["requests"]
@@ -166,12 +174,22 @@ def test_too_little_traffic_holds_instead_of_deciding():
     assert all(a["outcome"] == "inconclusive" for a in r.analyses)
 
 
-def test_no_error_series_means_no_errors_counted():
+def test_an_exported_counter_without_series_has_counted_no_errors():
     cluster = FakeCluster()
     r, verdict = run(cluster, FakeProm({**HEALTHY, "errors": None}, {**HEALTHY, "errors": None}))
     assert verdict == "promoted"
     counts = [m for m in r.analyses[0]["measurements"] if m["kind"] == "counts"]
     assert counts and all(m["events"] == 0 for m in counts)
+
+
+def test_a_counter_no_target_exports_is_no_data_never_zero():
+    cluster = FakeCluster()
+    prom = FakeProm({**HEALTHY, "errors": None}, {**HEALTHY, "errors": None}, exported=("model_requests",))
+    r, verdict = run(cluster, prom)
+    assert verdict == "rolled_back"
+    why = r.analyses[0]["why"]
+    assert "no data for error_rate" in why and "no target exposes model_request_errors_total" in why
+    assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
 
 
 def test_failed_promotion_is_undone_and_rolled_back():
@@ -196,3 +214,16 @@ def test_sliding_lookback_and_bad_lookback():
     assert any("[30s]" in q and "increase(" in q for q in prom.queries)
     with pytest.raises(Exception, match="lookback"):
         config(lookback="forever")
+
+
+def test_a_canary_whose_metrics_stopped_arriving_is_never_promoted():
+    """The growing lookback still holds earlier requests; with none in the last window the step has no evidence."""
+    cluster = FakeCluster()
+    start = int(time.time())
+    ticks = iter(range(start, start + 10**9, 100))  # 100 s per reading: the lookback outgrows the window
+    r = Run(config(inconclusive_limit=2), cluster, FakeProm({**HEALTHY, "fresh": 0}, dict(HEALTHY)), stop=Stop(),
+            clock=lambda: float(next(ticks)), log=lambda line: None)
+    assert r.execute() == "held"
+    assert all(a["outcome"] == "inconclusive" and "no new canary requests in the last 30s" in a["why"]
+               for a in r.analyses)
+    assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"

@@ -244,3 +244,15 @@ def test_next_move_counts_failures_in_a_row():
     assert next_move(state, "error", limits, last=True) == "rollback_error"
     state.errors = 0
     assert next_move(state, "pass", limits, last=True) == "promote"
+
+
+def test_a_metric_without_data_is_never_outvoted_by_the_score():
+    """19 metrics pass, one has no data: the score would be 95 (a pass); missing evidence fails the judge."""
+    rng = np.random.default_rng(21)
+    specs = [MetricSpec(f"m{i}", "q") for i in range(20)]
+    observations = [_obs(spec, rng.normal(0.2, 0.02, 60), rng.normal(0.2, 0.02, 60)) for spec in specs[:19]]
+    observations.append(_obs(specs[19], [], []))
+    v = compare_judge(observations)
+    assert v.score == 95 and v.outcome == "fail" and "no data for m19" in v.why
+    held = compare_judge(observations, CompareSettings(no_data="inconclusive"))
+    assert held.outcome == "inconclusive"

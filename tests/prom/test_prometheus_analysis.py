@@ -113,6 +113,9 @@ def test_real_prometheus_value_and_nodata(world):
     assert client.value("vector(1)") == 1.0
     with pytest.raises(NoData):
         client.value('model_requests_total{deployment="nobody"}')
+    # the healthy services never counted an error, so their counter has no series, but Prometheus knows the name
+    assert not client.query('model_request_errors_total{deployment="same"}')
+    assert client.known_metric("model_request_errors_total") and not client.known_metric("model_typo_total")
 
 
 def test_stopped_prometheus_is_infra_error():
