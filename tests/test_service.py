@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import pickle
 import random
+import re
+import shlex
 import shutil
+import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +316,272 @@ def test_dockerfile_passes_the_security_gates_dockerfile_policy():
     hits, _ = dockerfile.evaluate((ROOT / "examples/service/Dockerfile").read_text(), "examples/service/Dockerfile")
     errors = [f"{h.rule}: {h.message}" for h in hits if level_of(h.rule, {}) == "error"]
     assert errors == []
+
+
+# -- the container image, without a container engine --------------------------------------------------------------
+# The runtime stage of examples/service/Dockerfile is rebuilt as a directory tree (its COPY instructions, resolved
+# against the build context and the other stages), and the image's entrypoint is started from that tree alone, with
+# the repository's own packages out of reach. A source file the image forgets, or a dependency requirements.txt
+# forgets, fails here instead of in a pod that never becomes ready.
+DOCKERFILE = ROOT / "examples/service/Dockerfile"
+DOCKERIGNORE = ROOT / "examples/service/Dockerfile.dockerignore"
+REQUIREMENTS = ROOT / "examples/service/requirements.txt"
+
+
+def _instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuations joined and comments dropped."""
+    out, pending = [], ""
+    for line in text.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if pending and line.lstrip().startswith("#"):
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        keyword, _, args = pending.strip().partition(" ")
+        out.append((keyword.upper(), args.strip()))
+        pending = ""
+    return out
+
+
+def _stages(text: str) -> list[dict]:
+    args: dict[str, str] = {}
+    stages: list[dict] = []
+    for keyword, rest in _instructions(text):
+        if keyword == "FROM":
+            words = rest.split()
+            name = words[2] if len(words) >= 3 and words[1].lower() == "as" else str(len(stages))
+            stages.append({"name": name, "base": words[0], "workdir": "/", "copies": [], "env": {}, "runs": [],
+                           "entrypoint": None, "cmd": None, "args": {}})
+        elif keyword == "ARG":  # the default value: what `docker build` uses without --build-arg
+            key, _, value = rest.partition("=")
+            if stages:
+                stages[-1]["args"][key] = args.get(key, "") if not value else value
+            else:
+                args[key] = value
+        elif keyword == "COPY":
+            words = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
+            flags = {w[2:].partition("=")[0]: w.partition("=")[2] for w in words if w.startswith("--")}
+            paths = [w for w in words if not w.startswith("--")]
+            stages[-1]["copies"].append({"from": flags.get("from"), "sources": paths[:-1], "dest": paths[-1],
+                                         "workdir": stages[-1]["workdir"]})
+        elif keyword == "WORKDIR":
+            stages[-1]["workdir"] = os.path.join(stages[-1]["workdir"], rest)
+        elif keyword == "ENV":
+            known = {**stages[-1]["args"], **stages[-1]["env"]}
+            for pair in shlex.split(rest):
+                key, _, value = pair.partition("=")
+                stages[-1]["env"][key] = re.sub(r"\$\{?(\w+)\}?", lambda m, k=known: k.get(m.group(1), ""), value)
+        elif keyword == "RUN":
+            stages[-1]["runs"].append(rest)
+        elif keyword in ("ENTRYPOINT", "CMD"):
+            stages[-1][keyword.lower()] = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+    return stages
+
+
+def _ignored(relative: str, patterns: list[str]) -> bool:
+    """Docker's .dockerignore rule: the last pattern matching the path or one of its parent folders wins."""
+    def regex(pattern: str) -> re.Pattern:
+        out = "".join(".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
+                      for part in re.split(r"(\*\*|\*|\?)", pattern.strip("/")))
+        return re.compile(out + r"(/.*)?")
+
+    ignored = False
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        if regex(pattern.lstrip("!")).fullmatch(relative):
+            ignored = not negated
+    return ignored
+
+
+def _image_files(text: str) -> tuple[dict, dict[str, Path], list[str]]:
+    """The final stage, its files {absolute path in the image: source in the repository}, and what it copies from a
+    stage that makes it with RUN (a virtualenv: covered by the requirements check, not rebuilt here)."""
+    stages = _stages(text)
+    by_name = {s["name"]: s for s in stages}
+
+    def files_of(stage: dict) -> tuple[dict[str, Path], list[str]]:
+        files: dict[str, Path] = {}
+        built: list[str] = []
+        for copy in stage["copies"]:
+            dest = os.path.join(copy["workdir"], copy["dest"])
+            into_folder = copy["dest"].endswith("/") or len(copy["sources"]) > 1
+            for source in copy["sources"]:
+                if copy["from"] is None:
+                    matches = sorted(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
+                    assert matches and all(m.exists() for m in matches), f"COPY {source}: not in the build context"
+                    found = {}
+                    for match in matches:
+                        if match.is_dir():
+                            found.update({str(f.relative_to(match)): f for f in match.rglob("*") if f.is_file()})
+                        else:
+                            found[match.name if into_folder else ""] = match
+                else:
+                    assert copy["from"] in by_name, f"COPY --from={copy['from']}: not a stage of this Dockerfile"
+                    inner, inner_built = files_of(by_name[copy["from"]])
+                    prefix = source.rstrip("/")
+                    found = {p[len(prefix):].lstrip("/"): f for p, f in inner.items()
+                             if p == prefix or p.startswith(prefix + "/")}
+                    if not found:
+                        assert by_name[copy["from"]]["runs"], f"COPY --from={copy['from']} {source}: nothing there"
+                        built.append(f"{copy['from']}:{source}")
+                    built.extend(inner_built)
+                for relative, origin in found.items():
+                    files[os.path.normpath(os.path.join(dest, relative)) if relative else dest] = origin
+        return files, built
+
+    files, built = files_of(stages[-1])
+    return stages[-1], files, built
+
+
+def _third_party_imports(paths: list[Path], first_party: set[str]) -> dict[str, set[str]]:
+    """Top-level modules the files import, anywhere in the file, except the standard library, the image's own
+    packages, and imports inside ``try: ... except ImportError`` (optional by design). {module: {files}}."""
+    found: dict[str, set[str]] = {}
+
+    def optional(handlers) -> bool:
+        names = []
+        for handler in handlers:
+            kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            names += [getattr(k, "id", None) for k in kinds]
+        return bool({"ImportError", "ModuleNotFoundError"} & set(names))
+
+    def visit(node, path: Path, guarded: bool) -> None:
+        if isinstance(node, ast.Try):
+            for child in node.body:
+                visit(child, path, guarded or optional(node.handlers))
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, path, guarded)
+            return
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            top = name.partition(".")[0]
+            if not guarded and top != "__future__" and top not in sys.stdlib_module_names and top not in first_party:
+                found.setdefault(top, set()).add(path.name)
+        for child in ast.iter_child_nodes(node):
+            visit(child, path, guarded)
+
+    for path in paths:
+        visit(ast.parse(path.read_text(encoding="utf-8")), path, False)
+    return found
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirements() -> dict[str, str]:
+    pins = {}
+    for line in REQUIREMENTS.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line).group(0)
+            pins[_normalized(name)] = line[len(name):].strip()
+    return pins
+
+
+# Import names whose distribution is named otherwise, for modules not installed here (installed ones are looked up).
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "PyYAML", "PIL": "Pillow", "skimage": "scikit-image",
+                 "cv2": "opencv-python", "dateutil": "python-dateutil", "google": "protobuf"}
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """The runtime stage as a tree: {'root': folder standing for /, 'stage', 'files', 'built'}."""
+    stage, files, built = _image_files(DOCKERFILE.read_text())
+    root = tmp_path_factory.mktemp("image")
+    for target, source in files.items():
+        path = root / target.lstrip("/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
+    return {"root": root, "stage": stage, "files": files, "built": built}
+
+
+def test_the_image_copies_what_the_build_context_sends_and_builds_only_the_virtualenv(image):
+    patterns = [p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")]
+    sources = {str(f.relative_to(ROOT)) for f in image["files"].values()}
+    assert [s for s in sorted(sources) if _ignored(s, patterns)] == []
+    assert image["built"] == ["deps:/opt/venv"]  # made by pip from requirements.txt, checked below
+    stages = {s["name"]: s for s in _stages(DOCKERFILE.read_text())}
+    assert any(c["sources"] == ["examples/service/requirements.txt"] for c in stages["deps"]["copies"])
+    assert _ignored("examples/service/golden.jsonl", patterns) and not _ignored("examples/service/app.py", patterns)
+
+
+def test_the_image_entrypoint_starts_and_loads_the_model_from_the_copied_files_alone(image):
+    root, stage = image["root"], image["stage"]
+    entrypoint = stage["entrypoint"] or stage["cmd"]
+    assert entrypoint[:2] == ["python", "-m"], entrypoint
+    module = entrypoint[2]
+    workdir = root / stage["workdir"].lstrip("/")
+
+    def inside(value: str) -> str:  # absolute paths of the image, under the tree
+        return str(root / value.lstrip("/")) if value.startswith("/") and (root / value.lstrip("/")).exists() \
+            else value
+
+    env = {k: inside(v) for k, v in stage["env"].items() if k not in ("PATH",)}
+    env.update(PATH=os.environ.get("PATH", ""), PYTHONPATH=str(workdir), PYTHONNOUSERSITE="1",
+               HOME=str(root), PYTHONDONTWRITEBYTECODE="1")
+    # The repository's packages the image does not ship (mlgate's `gates` is installed editable here, not there).
+    first_party = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    shipped = {Path(t).relative_to(stage["workdir"]).parts[0] for t in image["files"]
+               if t.startswith(stage["workdir"].rstrip("/") + "/")}
+    blocked = sorted(first_party - shipped)
+    golden = GOLDEN[0]
+    script = f"""
+import importlib.abc, importlib.util, json, os, sys
+class NotInTheImage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (not in the image)", name=name)
+sys.meta_path.insert(0, NotInTheImage())
+main = importlib.import_module({module!r} + ".__main__")   # what `python -m {module}` runs, without serving
+import uvicorn
+from examples.service.app import Settings, create_app
+from examples.service.inputs import records_to_matrix
+state = create_app(Settings.from_env(), load_in_background=False).state.service
+state.load()
+ready, why = state.ready()
+scores, predictions = state.score(records_to_matrix([{golden['input']!r}]))
+print(json.dumps({{"ready": ready, "why": why, "score": scores[0], "version": state.version, "sys_path": sys.path,
+                  "modules": {{n: getattr(m, "__file__", None) for n, m in sys.modules.items()
+                              if n.partition(".")[0] in {sorted(first_party)!r}}}}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    repo = os.path.realpath(ROOT)
+    assert [p for p in out["sys_path"] if os.path.realpath(p or str(workdir)) == repo] == []
+    assert out["modules"], out
+    outside = {n: f for n, f in out["modules"].items() if not (f and os.path.realpath(f).startswith(str(root)))}
+    assert outside == {}, f"modules loaded from outside the image tree: {outside}"
+    assert out["ready"] is True, out["why"]
+    assert out["version"] == stage["env"]["MODEL_VERSION"] == VERSION
+    assert abs(out["score"] - golden["expected"]["score"]) <= golden["tolerance"]["score"]
+
+
+def test_requirements_cover_every_third_party_import_of_the_image(image):
+    sources = [f for t, f in image["files"].items() if t.endswith(".py")]
+    first_party = {Path(t).relative_to(image["stage"]["workdir"]).parts[0] for t in image["files"]
+                   if t.endswith(".py") and t.startswith(image["stage"]["workdir"].rstrip("/") + "/")}
+    imports = _third_party_imports(sources, first_party)
+    # the import chain of the service, at least: the web stack, metrics, the model loader and the features
+    assert {"fastapi", "starlette", "uvicorn", "prometheus_client", "numpy", "pandas", "skops"} <= set(imports)
+    pins = _requirements()
+    installed = metadata.packages_distributions()
+    missing = {}
+    for module, files in sorted(imports.items()):
+        names = {_normalized(d) for d in installed.get(module, [])} or {_normalized(DISTRIBUTIONS.get(module, module))}
+        if not names & set(pins):
+            missing[module] = f"{' or '.join(sorted(names))} (imported by {', '.join(sorted(files))})"
+    assert missing == {}, f"not in {REQUIREMENTS}: {missing}"
+    assert all(spec.startswith("==") for spec in pins.values()), pins  # the image's requirements are pinned
+    card = json.loads((ROOT / "examples/data/model_card.json").read_text())
+    for framework, version in (card.get("framework") or {}).items():  # skops loads with the training versions
+        assert pins.get(_normalized(framework)) == f"=={version}", framework
