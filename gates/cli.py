@@ -87,6 +87,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"mlgate: error: {exc}", err=True)
         _report_early_failure(exc.exit_code, str(exc))
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.filename is None:
+            raise  # not a path the user gave: a real fault, shown in full
+        why = "exists and is not a folder" if isinstance(exc, FileExistsError) else \
+            (exc.strerror or type(exc).__name__)
+        message = f"{exc.filename}: {why} (a path mlgate was told to read or write)"
+        click.echo(f"mlgate: error: {message}", err=True)
+        _report_early_failure(2, message)
+        sys.exit(2)
     except click.exceptions.Abort:
         click.echo("mlgate: aborted", err=True)
         sys.exit(130)

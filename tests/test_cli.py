@@ -108,6 +108,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     (tmp_path / "unknown.yml").write_text(policy.format(extra="  thresholds:\n    roc_auc: {minimum: 0.5}\n"))
     (tmp_path / "broken.yml").write_text(policy.format(extra="  thresholds: [roc_auc\n"))
     metrics = ["metrics", "--min", "roc_auc=0.5", *FAST]
+    (tmp_path / "notadir").write_text("a file where a folder is expected")
     return {
         "missing file": ([*metrics, "--predictions", "absent.csv"], "absent.csv: input file not found"),
         "empty file": ([*metrics, "--predictions", "empty.csv"], "empty.csv: file is empty"),
@@ -136,13 +137,17 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
                            "--min 'roc_auc': expected NAME=VALUE"),
         "no inputs": (["metrics"], "command line: no 'metrics' section, and no inputs given as flags"),
         "run without policy": (["run"], "mlgate run needs a policy"),
+        "report dir not creatable": (["--report-dir", "notadir/sub", *metrics, "--predictions", "good.csv"],
+                                     "notadir/sub: Not a directory (a path mlgate was told to read or write)"),
+        "audit log not creatable": (["--audit-log", "notadir/x.jsonl", *metrics, "--predictions", "good.csv"],
+                                    "notadir: exists and is not a folder"),
     }
 
 
 CASES = ["missing file", "empty file", "missing label column", "missing score column", "length mismatch",
          "non-numeric score", "nan score", "inf score", "score outside [0, 1]", "label outside classes",
          "latin-1 bytes", "bad policy type", "unknown policy key", "invalid yaml", "missing policy",
-         "malformed flag", "no inputs", "run without policy"]
+         "malformed flag", "no inputs", "run without policy", "report dir not creatable", "audit log not creatable"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -232,3 +237,49 @@ def test_early_failure_still_sets_step_outputs_and_summary(tmp_path):
     text = outputs.read_text()
     assert "status<<" in text and "\nerror\n" in text and "exit-code<<" in text and "\n2\n" in text
     assert "mlgate: error" in summary.read_text()
+
+
+BROKEN_KUBECONFIG = "apiVersion: v1\nusers:\n- name: u\n  user: {token: SUPERSECRET-TOKEN\n"
+
+
+@pytest.mark.parametrize("command", [["rollback", "web"], ["canary", "--deployment", "web", "--image", "app:2"],
+                                     ["deploy", "--manifests", "m.yaml"]])
+def test_broken_kubeconfig_is_one_line_without_its_contents(cli, tmp_path, command):
+    (tmp_path / "config").write_text(BROKEN_KUBECONFIG)
+    (tmp_path / "m.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n")
+    result = cli(*command, "--kubeconfig", "config", env={"MLGATE_PROMETHEUS_URL": "http://127.0.0.1:9"})
+    assert result.code == 2, result.stdout + result.stderr
+    assert result.stderr_lines == ["mlgate: error: kubeconfig config: not valid YAML (line 5, column 1)"]
+    assert "SUPERSECRET" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_canary_reads_a_kubeconfig_list_like_deploy(cli, tmp_path, monkeypatch):
+    """KUBECONFIG=a:b is a list of files (kubectl semantics: the first current-context wins), for canary as for
+    deploy and rollback, not one file named "a:b"."""
+    from gates.deploy.kube import Kube
+
+    (tmp_path / "a").write_text("current-context: mine\nclusters: [{name: c, cluster: {server: 'https://a.example'}}]\n"
+                                "users: [{name: u, user: {token: t}}]\n")
+    (tmp_path / "b").write_text("current-context: theirs\n"
+                                "clusters: [{name: c2, cluster: {server: 'https://b.example'}}]\n"
+                                "contexts: [{name: mine, context: {cluster: c, user: u, namespace: ns}},\n"
+                                "           {name: theirs, context: {cluster: c2}}]\n")
+    hosts: list[str] = []
+
+    def request(self, method, path, **kwargs):
+        hosts.append(self.host)
+        from gates.errors import InfraError
+        raise InfraError(f"{method} {path}: stop here")
+
+    monkeypatch.setattr(Kube, "request", request)
+    env = {"KUBECONFIG": "a:b", "MLGATE_PROMETHEUS_URL": "http://127.0.0.1:9"}
+    result = cli("canary", "--deployment", "web", "--image", "app:2", "-n", "ns", env=env)
+    assert result.code == 3 and hosts and set(hosts) == {"https://a.example"}, result.stdout + result.stderr
+    hosts.clear()
+    result = cli("rollback", "web", env=env)
+    assert result.code == 3 and set(hosts) == {"https://a.example"}
+    (tmp_path / "b").write_text(BROKEN_KUBECONFIG)
+    for command in (["canary", "--deployment", "web", "--image", "app:2"], ["rollback", "web"]):
+        result = cli(*command, env=env)
+        assert result.code == 2
+        assert result.stderr_lines == ["mlgate: error: kubeconfig b: not valid YAML (line 5, column 1)"]
