@@ -370,6 +370,18 @@ class Run:
                 self.kube.delete(change.kind, change.namespace, change.name)
             self._record("change", what=change.describe())
 
+    def ensure_canary_service(self) -> None:
+        """The weight routers send the canary's share to ``<service>-canary`` (applied, so idempotent)."""
+        cfg = self.cfg
+        if cfg.router.get("kind", "replicas") == "replicas":
+            return
+        svc_name = cfg.router.get("service") or cfg.deployment
+        svc = self.kube.service(cfg.namespace, svc_name)
+        if svc is None:
+            raise InputError(f"Service {cfg.namespace}/{svc_name} not found (canary.router.service)")
+        body = canary_service(svc, cfg.router.get("canary_service"))
+        self.kube.apply("Service", cfg.namespace, body["metadata"]["name"], body)
+
     def set_weight(self, weight: int) -> dict[str, Any]:
         ctx = self.router_ctx()
         kind = self.cfg.router.get("kind", "replicas")
@@ -684,6 +696,10 @@ class Run:
         self.state = plan.state
         self._record("plan", kind=plan.kind, why=plan.why)
         if plan.kind == "done":
+            if self.state.phase == "promoted" and canary is not None:
+                # a run stopped between recording the promotion and removing the canary: finish that
+                self.kube.delete_deployment(cfg.namespace, cfg.canary_name)
+                self._record("canary removed", deployment=cfg.canary_name)
             return self.state.phase
         if plan.kind == "finish_promote":
             return self.promote()
@@ -702,16 +718,10 @@ class Run:
                 body["metadata"]["resourceVersion"] = canary["metadata"].get("resourceVersion")
                 self.kube.replace_deployment(cfg.namespace, body)
             self._record("canary created", deployment=cfg.canary_name, image=cfg.image, replicas=replicas)
-            if cfg.router.get("kind", "replicas") != "replicas":
-                svc_name = cfg.router.get("service") or cfg.deployment
-                svc = self.kube.service(cfg.namespace, svc_name)
-                if svc is None:
-                    raise InputError(f"Service {cfg.namespace}/{svc_name} not found (canary.router.service)")
-                body_svc = canary_service(svc, cfg.router.get("canary_service"))
-                self.kube.apply("Service", cfg.namespace, body_svc["metadata"]["name"], body_svc)
         else:
             self.state.record(event="resume", step=self.state.step + 1)
             self.save_state()
+        self.ensure_canary_service()  # also on resume: a run may have stopped before it was created
         max_rounds = len(cfg.steps) * (cfg.failure_limit + cfg.inconclusive_limit + cfg.error_limit + 2) + 2
         for _ in range(max_rounds):
             step = self.state.step
@@ -749,6 +759,8 @@ class Run:
                 self.save_state()
                 return "held"
             if move == "promote":
+                if self.stop:  # asked to stop during the last analysis: stop before changing the stable track
+                    raise Interrupted(f"{self.stop.signal} before the promotion")
                 return self.promote()
             # advance (the state's step moved on) or again (the same step is measured again)
         self.rollback(f"no verdict after {max_rounds} analyses")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gates.deploy.canary import CanaryConfig, Run, Stop
+from gates.deploy.canary import CanaryConfig, Interrupted, Run, Stop
 from gates.deploy.canary_state import CanaryState
 from gates.deploy.prometheus import NoData, Series
 
@@ -226,4 +226,40 @@ def test_a_canary_whose_metrics_stopped_arriving_is_never_promoted():
     assert r.execute() == "held"
     assert all(a["outcome"] == "inconclusive" and "no new canary requests in the last 30s" in a["why"]
                for a in r.analyses)
+    assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
+
+
+class KilledBeforeCleanup(Exception):
+    """Stands for a runner killed between recording the promotion and deleting the canary."""
+
+
+def test_a_run_killed_after_recording_the_promotion_removes_the_canary_on_rerun():
+    cluster = FakeCluster()
+    real_delete = cluster.delete_deployment
+
+    def killed(namespace, name):
+        raise KilledBeforeCleanup
+
+    cluster.delete_deployment = killed
+    with pytest.raises(KilledBeforeCleanup):
+        run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    assert state_of(cluster).phase == "promoted" and "model-canary" in cluster.deployments
+    cluster.delete_deployment = real_delete
+    r, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    assert verdict == "promoted" and "model-canary" not in cluster.deployments
+    assert [a["action"] for a in r.actions][-1] == "canary removed"
+
+
+def test_a_stop_during_the_last_analysis_never_starts_the_promotion():
+    cluster, stop = FakeCluster(), Stop()
+
+    class StoppedDuringLastStep(FakeProm):
+        def value(self, query, at=None):
+            if state_of(cluster).step == 1:  # the last step (100 %)
+                stop.set("SIGTERM")
+            return super().value(query, at)
+
+    r = Run(config(), cluster, StoppedDuringLastStep(dict(HEALTHY), dict(HEALTHY)), stop=stop, log=lambda line: None)
+    with pytest.raises(Interrupted, match="SIGTERM before the promotion"):
+        r.execute()
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
