@@ -35,6 +35,24 @@ class CliResult:
         return [line for line in self.stderr.splitlines() if line.strip()]
 
 
+# Tests that need a real part (a control plane, Prometheus, podman, act) skip with a reason starting "needs " when
+# it is missing. scripts/test installs them all and sets MLGATE_REAL_PARTS=required: there such a skip fails the
+# run, so CI can never go green without the real parts.
+REAL_PART_MARKERS = ("cluster", "prometheus", "podman", "act")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or os.environ.get("MLGATE_REAL_PARTS") != "required":
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if any(marker in item.keywords for marker in REAL_PART_MARKERS) and "needs " in reason:
+        report.outcome = "failed"
+        report.longrepr = f"MLGATE_REAL_PARTS=required, but a real part is missing: {reason}"
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in LEAKY_ENV:

@@ -160,11 +160,11 @@ def _podman_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.podman
-@pytest.mark.skipif(shutil.which("podman") is None, reason="podman is not installed")
+@pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman (apt-get install podman)")
 def test_podman_engine(tmp_path, request):
     busybox = shutil.which("busybox")
     if busybox is None:
-        pytest.skip("busybox (static) is needed to make a base image without a registry")
+        pytest.skip("needs busybox (apt-get install busybox-static) to make a base image without a registry")
     env = _podman_env(tmp_path)
     short = Path(tempfile.mkdtemp(prefix="mlg-pm-", dir="/tmp"))  # podman wants a runroot under 50 characters
     request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))

@@ -136,8 +136,7 @@ def kube():
 
     missing = missing_binaries()
     if missing:
-        pytest.fail(f"Kubernetes test binaries missing ({', '.join(missing)}): {INSTALL_HINT}",
-                    pytrace=False)
+        pytest.skip(f"needs the Kubernetes test binaries ({', '.join(missing)}): {INSTALL_HINT}")
     cp = ControlPlane(default_bin_dir())
     cp.start()
     node = None

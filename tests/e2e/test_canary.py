@@ -26,7 +26,7 @@ from gates.deploy.canary_state import STATE_ANNOTATION
 from tests.prom.harness import LoadGenerator, PrometheusServer, available
 
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.timeout(420),
-              pytest.mark.skipif(not available(), reason="needs the prometheus binary")]
+              pytest.mark.skipif(not available(), reason="needs the prometheus binary (apt-get install prometheus)")]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "mlgate.test/model"
