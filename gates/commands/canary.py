@@ -6,8 +6,6 @@ the cluster rejected, 3 Prometheus or the cluster unreachable (the canary is nev
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from gates.commands.common import compact, parse_pairs
@@ -43,7 +41,8 @@ def _steps(value: str | None) -> list[int] | None:
 @click.option("--no-data", type=click.Choice(["fail", "inconclusive"]), help="What no data means.")
 @click.option("--min-requests", type=float, help="Requests per track and window below which data is too thin.")
 @click.option("--rollout-timeout", help="Bound on every rollout wait (default 300s).")
-@click.option("--kubeconfig", type=click.Path(), envvar="KUBECONFIG", help="Kubeconfig (default: KUBECONFIG).")
+@click.option("--kubeconfig", type=click.Path(),
+              help="Kubeconfig file (default: every file in KUBECONFIG, merged as kubectl does, else ~/.kube/config).")
 @click.option("--context", help="Kubeconfig context.")
 @click.option("--restart", is_flag=True, help="Start over a canary of the same image that was rolled back.")
 @click.pass_obj
@@ -69,6 +68,6 @@ def canary(session, namespace, deployment, image, container, env, canary_env, st
         raise InputError(f"{session.policy.source}: no 'canary' section, and no inputs given as flags")
     section = session.section("canary", overrides)
     report_dir = session.resolved_report_dir()
-    result = run_canary(section, report_dir, kubeconfig=kubeconfig or os.environ.get("KUBECONFIG"),
-                        log=lambda line: click.echo(line, err=True))
+    # $KUBECONFIG is left to gates.deploy.kube (a list of files, as kubectl reads it), as for deploy and rollback
+    result = run_canary(section, report_dir, kubeconfig=kubeconfig or None, log=lambda line: click.echo(line, err=True))
     return session.finish([result])

@@ -315,25 +315,6 @@ def rollback(session, deployment_name, namespace, to_revision, timeout, kubeconf
     return session.finish([result])
 
 
-def _default_namespace(kubeconfig: str | None, context: str | None) -> str:
-    """The kubeconfig context's namespace, the service account's namespace in a pod, else 'default'."""
-    import os
-
-    in_pod = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-    source = kubeconfig or os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
-    if not kubeconfig and not os.environ.get("KUBECONFIG") and not Path(source).is_file() and in_pod.is_file():
-        return in_pod.read_text().strip() or "default"
-    try:
-        from kubernetes import config
-
-        _contexts, active = config.list_kube_config_contexts(config_file=source)
-        if context:
-            active = next((c for c in _contexts if c.get("name") == context), active)
-        return (active or {}).get("context", {}).get("namespace") or "default"
-    except Exception:  # noqa: BLE001 - no kubeconfig (in-cluster) or unreadable: the default namespace
-        return "default"
-
-
 def run_rollback(name: str, namespace: str | None, to_revision: int, timeout: float | None,
                  kubeconfig: str | None, context: str | None, kube=None) -> GateResult:
     from gates.deploy.kube import connect
@@ -343,7 +324,8 @@ def run_rollback(name: str, namespace: str | None, to_revision: int, timeout: fl
     evidence: dict[str, Any] = {"deployment": name, "requested_revision": to_revision or "previous"}
     try:
         kube = kube or connect(kubeconfig, context)
-        namespace = namespace or _default_namespace(kubeconfig, context)
+        # the kubeconfig context's namespace (or the service account's in a pod), resolved by connect
+        namespace = namespace or getattr(kube, "namespace", None) or "default"
         evidence["namespace"] = namespace
         done = undo(kube, name, namespace, to_revision, cause=f"mlgate rollback to revision "
                     f"{to_revision or 'previous'}")

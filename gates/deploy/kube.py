@@ -1,12 +1,15 @@
 """Kubernetes access for the delivery commands: one small client over the official ``kubernetes`` package.
 
-- :func:`connect` builds the client from a kubeconfig (``--kubeconfig``, ``$KUBECONFIG`` or
-  ``~/.kube/config``, optional context) or, inside a pod, from the in-cluster service account. The
-  kubeconfig's contents are never printed or logged; errors name the file only.
+- :func:`connect` builds the client from a kubeconfig (``--kubeconfig``, else every file in ``$KUBECONFIG``
+  merged as kubectl merges them, else ``~/.kube/config``; optional context) or, inside a pod, from the
+  in-cluster service account (:func:`kubeconfig_files`, :func:`read_kubeconfig`: the one resolution every
+  command uses). The kubeconfig's contents are never printed or logged; errors name the file only.
 - :meth:`Kube.request` sends JSON to a REST path through the client's TLS-configured connection pool and
   retries what is safe to retry: 429 (honouring ``Retry-After``), 500/502/503/504, timeouts and refused
-  connections, with exponential backoff (``retries`` attempts, bounded). Every request mlgate makes is
-  idempotent (GET, server-side apply, PUT with a resourceVersion), so a retry cannot apply anything twice.
+  connections, with exponential backoff (``retries`` attempts, bounded). A retry cannot do anything twice:
+  GET, server-side apply, merge patches and PUT with a resourceVersion are idempotent, and a create (POST)
+  names its object, so a repeat whose first answer was lost meets AlreadyExists; that counts as done when the
+  object on the server holds everything that was sent, and as a :class:`Conflict` otherwise.
 - Errors become one-line messages that name the verb and the object: 401 and 403 (with the permission the
   server says is missing), 404, 400 / 422 (the object is invalid) are :class:`InputError` (exit 2); 409 is
   :class:`Conflict` for callers that re-read and retry; a cluster that cannot be reached after the retries
@@ -87,6 +90,7 @@ class Kube:
     timeout: tuple[float, float] = (5.0, 30.0)
     sleep: Callable[[float], None] = time.sleep
     source: str = "kubeconfig"
+    namespace: str | None = None  # the kubeconfig context's namespace (or the service account's), if any
     _discovery: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------- raw requests
@@ -102,6 +106,12 @@ class Kube:
             headers["Content-Type"] = content_type
             data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         attempts = max(1, self.retries)
+        # A create (POST) is not idempotent: after an attempt the server may have carried out (a timeout, a
+        # dropped connection, a 5xx) it is retried only when it names its object, so a repeat meets
+        # AlreadyExists and is settled by _created_before; one with only generateName is never repeated.
+        sent = _sent_object(body) if method == "POST" else None
+        may_repeat = method != "POST" or bool((sent or {}).get("metadata", {}).get("name"))
+        maybe_done = False  # an earlier attempt may have reached the server and been carried out
         last = ""
         for attempt in range(attempts):
             try:
@@ -110,17 +120,39 @@ class Kube:
                 last = str(exc)
                 if exc.permanent:
                     raise InfraError(f"{VERBS.get(method, method)} {what}: {last}") from None
+                maybe_done = True
+                if not may_repeat:
+                    break
                 self._pause(attempt, attempts, None)
                 continue
             if 200 <= status < 300:
                 return json.loads(payload) if payload.strip() else None
-            if status in RETRY_STATUSES and attempt + 1 < attempts:
+            if status == 409 and maybe_done and sent is not None and _reason(payload) == "AlreadyExists":
+                return self._created_before(path, sent, what)
+            if status in RETRY_STATUSES and attempt + 1 < attempts and (may_repeat or status == 429):
                 last = f"HTTP {status}: {_server_message(payload)}"
+                maybe_done = maybe_done or status != 429  # 429 is refused before anything is done
                 self._pause(attempt, attempts, response_headers.get("retry-after"))
                 continue
             raise self._error(method, status, payload, what)
+        if not may_repeat:
+            raise InfraError(f"{VERBS.get(method, method)} {what}: {last}; not repeated, as the object has no "
+                             "fixed name and a repeat could create it twice")
         raise InfraError(f"{VERBS.get(method, method)} {what}: the cluster at {self.host} did not answer after "
                          f"{attempts} attempts ({last})")
+
+    def _created_before(self, path: str, sent: dict[str, Any], what: str) -> Any:
+        """A repeated create met AlreadyExists: the first attempt's answer was lost, or someone else created the
+        object. It is ours (success) when the object on the server holds every field that was sent; server
+        defaults may add fields, but a different image, label or annotation means another writer."""
+        name = sent["metadata"]["name"]
+        live = self.request("GET", path.rstrip("/") + "/" + quote(name, safe=""), what=what)
+        mine = {k: v for k, v in sent.items() if k not in ("apiVersion", "kind", "status")}
+        mine["metadata"] = {k: v for k, v in sent["metadata"].items() if k not in SERVER_SET_METADATA}
+        if _holds(live, mine):
+            return live
+        raise Conflict(f"create {what}: {name} already exists (409) and differs from what was sent, so another "
+                       "writer created it")
 
     def _pause(self, attempt: int, attempts: int, retry_after: str | None) -> None:
         if attempt + 1 >= attempts:
@@ -251,6 +283,38 @@ def describe(kind: str, name: str | None, namespace: str | None = None) -> str:
     return text + (f" in namespace {namespace}" if namespace else "")
 
 
+def _sent_object(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, bytes):
+        try:
+            body = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return body if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else None
+
+
+def _reason(payload: bytes) -> str | None:
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return data.get("reason") if isinstance(data, dict) else None
+
+
+SERVER_SET_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def _holds(live: Any, sent: Any) -> bool:
+    """Whether ``live`` holds every field of ``sent``: lists element by element, and a null or empty value
+    sent matching an absent one (the server omits them)."""
+    if sent is None or sent == {} or sent == []:
+        return live in (None, {}, []) or live == sent
+    if isinstance(sent, dict):
+        return isinstance(live, dict) and all(_holds(live.get(k), v) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(live, list) and len(live) == len(sent) and all(map(_holds, live, sent))
+    return live == sent
+
+
 def _server_message(payload: bytes) -> str:
     try:
         data = json.loads(payload)
@@ -268,50 +332,169 @@ class _Unreachable(Exception):
         self.permanent = permanent
 
 
+# ----------------------------------------------------------------------------------------- kubeconfig
+@dataclass(frozen=True)
+class Kubeconfig:
+    """The kubeconfig files to read, chosen as kubectl chooses them, and what :func:`read_kubeconfig` found."""
+
+    source: str  # how messages name it: the file(s), never their contents
+    paths: tuple[Path, ...] = ()  # existing files, in order; empty for the in-cluster service account
+    context: str | None = None  # the context in use (set by read_kubeconfig)
+    namespace: str | None = None  # that context's namespace, if it sets one
+
+    @property
+    def in_cluster(self) -> bool:
+        return not self.paths
+
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def kubeconfig_files(kubeconfig: str | os.PathLike | None = None) -> Kubeconfig:
+    """``--kubeconfig`` (one file), else every existing file in ``$KUBECONFIG`` (a list separated by ``:``,
+    missing ones skipped, as kubectl does), else ``~/.kube/config``, else the in-cluster service account.
+
+    The one resolution every command uses (deploy, rollback and canary alike)."""
+    env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    default = Path("~/.kube/config").expanduser()
+    if kubeconfig is not None and str(kubeconfig):
+        path = Path(kubeconfig).expanduser()
+        if not path.is_file():
+            raise InputError(f"kubeconfig {kubeconfig}: file not found")
+        return Kubeconfig(f"kubeconfig {kubeconfig}", (path,))
+    if env_paths:
+        found = tuple(Path(p).expanduser() for p in env_paths if Path(p).expanduser().is_file())
+        if not found:
+            raise InputError(f"kubeconfig from $KUBECONFIG: no file at {os.pathsep.join(env_paths)}")
+        label = f"kubeconfig {found[0]}" if len(found) == 1 else \
+            f"kubeconfig {os.pathsep.join(map(str, found))} (from $KUBECONFIG)"
+        return Kubeconfig(label, found)
+    if default.is_file():
+        return Kubeconfig(f"kubeconfig {default}", (default,))
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return Kubeconfig("in-cluster service account")
+    raise InputError("no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, "
+                     "or run inside a cluster")
+
+
+def _parse_kubeconfig(path: Path) -> dict[str, Any]:
+    """One file, checked for shape. Messages name the file and a position, never a line of it."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_bytes())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        if isinstance(exc, yaml.reader.ReaderError):
+            where = f" (byte {exc.position}: not UTF-8 or UTF-16 text)"
+        raise InputError(f"kubeconfig {path}: not valid YAML{where}") from None
+    except OSError as exc:
+        raise InputError(f"kubeconfig {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if data is None:
+        raise InputError(f"kubeconfig {path}: the file is empty")
+    if not isinstance(data, dict):
+        raise InputError(f"kubeconfig {path}: not a kubeconfig (expected a mapping with clusters, contexts and "
+                         f"users, found a {_yaml_type(data)})")
+    for key, inner in (("clusters", "cluster"), ("contexts", "context"), ("users", "user")):
+        entries = data.get(key)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            raise InputError(f"kubeconfig {path}: '{key}' must be a list, found a {_yaml_type(entries)}")
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+                raise InputError(f"kubeconfig {path}: '{key}' entry {number} has no name")
+            if not isinstance(entry.get(inner), dict):
+                raise InputError(f"kubeconfig {path}: {inner} {entry['name']!r} has no '{inner}' mapping")
+    current = data.get("current-context")
+    if current is not None and not isinstance(current, str):
+        raise InputError(f"kubeconfig {path}: 'current-context' must be a context name")
+    return data
+
+
+def _yaml_type(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value),
+                                                                                              type(value).__name__)
+
+
+def read_kubeconfig(files: Kubeconfig, context: str | None = None) -> Kubeconfig:
+    """Parse and check the files, merged as kubectl merges them: the first file that sets current-context
+    wins, and so does the first file that defines a cluster, context or user of a given name. Returns
+    ``files`` with the context in use and its namespace; a malformed file, no current-context, or a
+    context whose cluster or user is not defined is a one-line :class:`InputError` naming the file(s)."""
+    if files.in_cluster:
+        namespace = None
+        try:
+            namespace = IN_CLUSTER_NAMESPACE.read_text().strip() or None
+        except OSError:
+            pass
+        return Kubeconfig(files.source, files.paths, context, namespace)
+    current: str | None = None
+    merged: dict[str, dict[str, dict[str, Any]]] = {"clusters": {}, "contexts": {}, "users": {}}
+    for path in files.paths:
+        data = _parse_kubeconfig(path)
+        current = current or data.get("current-context") or None
+        for key, entries in merged.items():
+            for entry in data.get(key) or []:
+                entries.setdefault(entry["name"], entry)
+    name = context or current
+    known = ", ".join(merged["contexts"]) or "none"
+    if not name:
+        raise InputError(f"{files.source}: no current-context is set; pass --context (contexts: {known})")
+    entry = merged["contexts"].get(name)
+    if entry is None:
+        raise InputError(f"{files.source}: context {name!r} not found (contexts: {known})")
+    spec = entry["context"]
+    cluster = spec.get("cluster")
+    if not cluster:
+        raise InputError(f"{files.source}: context {name!r} names no cluster")
+    if cluster not in merged["clusters"]:
+        raise InputError(f"{files.source}: context {name!r} names cluster {cluster!r}, which is not defined")
+    if not merged["clusters"][cluster]["cluster"].get("server"):
+        raise InputError(f"{files.source}: cluster {cluster!r} has no server")
+    user = spec.get("user")
+    if user and user not in merged["users"]:
+        raise InputError(f"{files.source}: context {name!r} names user {user!r}, which is not defined")
+    namespace = spec.get("namespace") if isinstance(spec.get("namespace"), str) else None
+    return Kubeconfig(files.source, files.paths, name, namespace or None)
+
+
+def default_namespace(kubeconfig: str | os.PathLike | None = None, context: str | None = None) -> str:
+    """The namespace of the context in use (or of the service account in a pod), else ``default``."""
+    return read_kubeconfig(kubeconfig_files(kubeconfig), context).namespace or "default"
+
+
 # ----------------------------------------------------------------------------------------- connect
 def connect(kubeconfig: str | os.PathLike | None = None, context: str | None = None, *, retries: int = 5,
             timeout: tuple[float, float] = (5.0, 30.0)) -> Kube:
-    """A :class:`Kube` from a kubeconfig (argument, ``$KUBECONFIG``, ``~/.kube/config``) or in-cluster config."""
+    """A :class:`Kube` from a kubeconfig (see :func:`kubeconfig_files`) or the in-cluster service account."""
     try:
         from kubernetes import client, config
         from kubernetes.config.config_exception import ConfigException
     except ImportError:
         raise InputError("the 'kubernetes' package is not installed: pip install 'mlgate[deploy]'") from None
+    import yaml
 
     configuration = client.Configuration()
-    env_paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
-    default = Path("~/.kube/config").expanduser()
-    if kubeconfig is not None:
-        source = f"kubeconfig {kubeconfig}"
-        if not Path(kubeconfig).is_file():
-            raise InputError(f"{source}: file not found")
-    elif env_paths:
-        source = "kubeconfig from $KUBECONFIG"
-        if not any(Path(p).is_file() for p in env_paths):
-            raise InputError(f"{source}: no file at {os.pathsep.join(env_paths)}")
-    elif default.is_file():
-        source = f"kubeconfig {default}"
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        source = "in-cluster service account"
-    else:
-        raise InputError("no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, "
-                         "or run inside a cluster")
+    files = read_kubeconfig(kubeconfig_files(kubeconfig), context)
+    source = files.source
     try:
-        if source == "in-cluster service account":
+        if files.in_cluster:
             config.load_incluster_config(client_configuration=configuration)
         else:
-            # always name the file: the client reads $KUBECONFIG once, when it is first imported
-            target = str(kubeconfig) if kubeconfig else (os.pathsep.join(env_paths) if env_paths else str(default))
-            config.load_kube_config(config_file=target, context=context, client_configuration=configuration,
-                                    persist_config=False)
+            # Always name the files (the client reads $KUBECONFIG once, when it is first imported) and the
+            # context: the client's own merge lets the last file's current-context win, kubectl the first.
+            config.load_kube_config(config_file=os.pathsep.join(map(str, files.paths)), context=files.context,
+                                    client_configuration=configuration, persist_config=False)
     except ConfigException as exc:
         # The loader's messages name keys, not secrets; keep only the first line to be safe.
         raise InputError(f"{source}: {str(exc).splitlines()[0] if str(exc) else 'invalid configuration'}") from None
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
         raise InputError(f"{source}: cannot be loaded ({type(exc).__name__})") from None
     api_client = client.ApiClient(configuration)
     return Kube(host=configuration.host, send=_urllib3_sender(api_client, configuration), retries=retries,
-                timeout=timeout, source=source)
+                timeout=timeout, source=source, namespace=files.namespace)
 
 
 def _urllib3_sender(api_client: Any, configuration: Any):
