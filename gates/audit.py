@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -68,20 +69,92 @@ def environment() -> dict[str, str]:
     return {k.lower().removeprefix("github_"): os.environ[k] for k in GITHUB_FIELDS if os.environ.get(k)}
 
 
-def append_results(path: Path, results: list[GateResult], policy: Policy) -> str:
-    """One record per gate: verdict, every input's sha256, the policy's hash, and the git context."""
+SUMMARY_KEYS = 24  # per gate, in the gate's own order
+SUMMARY_TEXT = 200  # characters kept of a string value
+
+
+_SKIP = object()  # a value too big for a record
+
+
+def _scalar(value: Any) -> Any:
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()  # a numpy scalar
+    return value if value is None or isinstance(value, (str, int, float, bool)) else _SKIP
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SUMMARY_TEXT else text[:SUMMARY_TEXT - 1] + "…"
+
+
+def compact_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """A gate's summary, small enough for every record: scalar values (a list of scalars, such as a deploy's
+    images, joined with ", "; mappings and other lists are left to the report, bound by its hash), strings cut
+    at SUMMARY_TEXT characters, non-finite numbers as text."""
+    out: dict[str, Any] = {}
+    for key, value in summary.items():
+        if len(out) >= SUMMARY_KEYS:
+            break
+        if isinstance(value, (list, tuple)):
+            items = [_scalar(v) for v in value]
+            if any(v is _SKIP or v is None for v in items):
+                continue
+            value = ", ".join(map(str, items))
+        value = _scalar(value)
+        if value is _SKIP:
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        elif isinstance(value, str):
+            value = _cut(value)
+        out[str(key)] = value
+    return out
+
+
+def deciding_why(result: GateResult) -> str:
+    """The reason of the check that decided the verdict (the last one of the worst status), cut short."""
+    deciding = [c for c in result.checks if c.status is result.status]
+    return _cut(deciding[-1].why) if deciding else ""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _report_entry(path: Path | None) -> dict[str, str] | None:
+    if path is None or not path.is_file():
+        return None
+    return {"path": str(path), "sha256": file_sha256(path)}
+
+
+def append_results(path: Path, results: list[GateResult], policy: Policy, report: Path | None = None) -> str:
+    """One record per gate: verdict, the deciding check's reason and the gate's summary, every input's sha256, the policy's hash, the git
+    context, and the sha256 of the JSON report the run wrote (``report``, e.g. REPORT_DIR/mlgate.json, and
+    the gate's own ``<gate>.json`` beside it), which holds all the evidence. Returns the new head hash."""
     policy_hash = hashlib.sha256(canonical(policy.data)).hexdigest()
+    run_report = _report_entry(report)
     head = ""
     for result in results:
-        head = append(path, {
+        entry: dict[str, Any] = {
             "kind": "gate",
             "gate": result.gate,
             "status": result.status.value,
             "counts": result.counts(),
+            "why": deciding_why(result),
+            "summary": compact_summary(result.summary),
             "inputs": result.evidence.get("inputs", {}),
             "policy": {"source": policy.source, "sha256": policy_hash},
             "github": environment(),
-        })
+        }
+        if run_report:
+            entry["report"] = run_report
+            gate_report = _report_entry(report.parent / f"{result.gate}.json")
+            if gate_report and gate_report["path"] != run_report["path"]:
+                entry["gate_report"] = gate_report
+        head = append(path, entry)
     return head
 
 

@@ -7,6 +7,7 @@ so a failing gate still leaves its full report behind.
 from __future__ import annotations
 
 import copy
+import io
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,19 +80,37 @@ class Session:
         return self.finish(results)
 
     def finish(self, results: list[GateResult]) -> int:
-        """Render and record results from any command (gates or delivery), then choose the exit code."""
+        """Render and record results from any command (gates or delivery), then choose the exit code.
+
+        The audit record binds the JSON report just written; its new head hash becomes the step output
+        ``audit-head`` and the line ``mlgate: audit trail PATH head HASH`` printed just above the verdict
+        (stdout: stderr stays empty on success and one line on an error)."""
         from gates.formats import Output, write_all
         from gates.formats.console import render
 
         code = exit_code(results)
         out = Output(report_dir=self.resolved_report_dir())
         write_all(results, out, code)
-        render(results, sys.stdout, colour=sys.stdout.isatty())
-        audit_path = self.audit_path()
-        if audit_path:
-            from gates.audit import append_results
+        table = io.StringIO()
+        render(results, table, colour=sys.stdout.isatty())
+        audit_line = ""
+        try:
+            audit_path = self.audit_path()
+            if audit_path:
+                from gates.audit import append_results
+                from gates.formats.outputs import write_values
 
-            append_results(audit_path, results, self.policy)
+                head = append_results(audit_path, results, self.policy, report=out.report_dir / f"{out.name}.json")
+                if head:
+                    audit_line = f"mlgate: audit trail {audit_path} head {head}\n"
+                    try:
+                        write_values(out, {"audit-log": str(audit_path), "audit-head": head})
+                    except OSError as exc:
+                        raise InfraError(f"could not write step outputs: {exc}") from None
+        finally:
+            text = table.getvalue()
+            body, _, verdict = text.rstrip("\n").rpartition("\n")
+            sys.stdout.write((body + "\n" if body else "") + audit_line + verdict + "\n")
         for result in results:
             if result.exit_code_hint in (2, 3):
                 print(f"mlgate: error: {result.checks[0].why}", file=sys.stderr)

@@ -200,3 +200,73 @@ def test_gate_runs_append_one_record_per_gate_with_input_hashes(cli, tmp_path):
     assert items[0]["inputs"] == items[1]["inputs"]
     assert len(next(iter(items[0]["inputs"].values()))) == 64
     assert cli("audit", "verify", "trail.jsonl").code == 0
+
+
+def test_records_carry_a_compact_summary_and_the_report_hash(tmp_path):
+    import hashlib
+
+    import numpy as np
+
+    canary = GateResult(gate="canary", checks=[Check("analysis", Status.FAIL, "error rate up")],
+                        summary={"verdict": "rolled_back", "image": "ghcr.io/acme/model:1.2.0", "step": np.int64(2),
+                                 "weight": 25, "ratio": float("nan"), "reason": "x" * 500, "note": None,
+                                 "queries": [{"q": "sum(rate(...))"}], "table": {"a": 1}, "ok": False,
+                                 "images": ["app:1", "sidecar:2"]})
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "mlgate.json").write_text('{"gates": "all the evidence"}\n')
+    (reports / "canary.json").write_text('{"gates": "the canary evidence"}\n')
+    policy = Policy(data={"version": 1}, base_dir=tmp_path, source="gates.yml")
+    path = tmp_path / "a.jsonl"
+    head = append_results(path, [canary], policy, report=reports / "mlgate.json")
+    (record,) = records(path)
+    assert record["hash"] == head and verify(path, expect_head=head).ok
+    summary = record["summary"]
+    assert summary["verdict"] == "rolled_back" and summary["image"] == "ghcr.io/acme/model:1.2.0"
+    assert summary["step"] == 2 and summary["weight"] == 25 and summary["ratio"] == "nan" and summary["ok"] is False
+    assert len(summary["reason"]) == 200 and summary["reason"].endswith("…") and summary["note"] is None
+    assert "queries" not in summary and "table" not in summary  # in the report, bound by its hash
+    assert summary["images"] == "app:1, sidecar:2" and record["why"] == "error rate up"
+    sha = hashlib.sha256((reports / "mlgate.json").read_bytes()).hexdigest()
+    assert record["report"] == {"path": str(reports / "mlgate.json"), "sha256": sha}
+    assert record["gate_report"]["sha256"] == hashlib.sha256((reports / "canary.json").read_bytes()).hexdigest()
+    append_results(tmp_path / "b.jsonl", [canary], policy)  # no report written: no hash to bind
+    assert "report" not in records(tmp_path / "b.jsonl")[0]
+
+
+def test_a_run_prints_and_outputs_the_new_head_for_verify_expect_head(cli, tmp_path):
+    import hashlib
+
+    from tests.test_formats import parse_github_output
+
+    (tmp_path / "lat.csv").write_text("latency_ms\n" + "\n".join(str(5 + i % 11) for i in range(200)) + "\n")
+    github_output = tmp_path / "github_output"
+    result = cli("--audit-log", "trail.jsonl", "--report-dir", "reports", "latency", "--samples", "lat.csv",
+                 "--max-p95", "100", "--resamples", "50", env={"GITHUB_OUTPUT": str(github_output)})
+    assert result.code == 0 and result.stderr == ""
+    (record,) = records(tmp_path / "trail.jsonl")
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == [f"mlgate: audit trail trail.jsonl head {record['hash']}", "verdict: latency pass"]
+    outputs = parse_github_output(github_output.read_text())
+    assert outputs["audit-head"] == record["hash"] and outputs["audit-log"] == "trail.jsonl"
+    assert record["summary"] and all(not isinstance(v, (list, dict)) for v in record["summary"].values())
+    report = tmp_path / "reports" / "mlgate.json"
+    assert record["report"]["sha256"] == hashlib.sha256(report.read_bytes()).hexdigest()
+    assert cli("audit", "verify", "trail.jsonl", "--expect-head", outputs["audit-head"]).code == 0
+    # the kept head of a later run catches that run's record being cut off the end
+    first = outputs["audit-head"]
+    cli("--audit-log", "trail.jsonl", "latency", "--samples", "lat.csv", "--max-p95", "100", "--resamples", "50",
+        env={"GITHUB_OUTPUT": str(github_output)})
+    kept = parse_github_output(github_output.read_text())["audit-head"]
+    trail_file = tmp_path / "trail.jsonl"
+    trail_file.write_text(trail_file.read_text().splitlines(keepends=True)[0])
+    result = cli("audit", "verify", "trail.jsonl", "--expect-head", kept)
+    assert result.code == 1 and "cut off the end" in result.stderr
+    assert cli("audit", "verify", "trail.jsonl", "--expect-head", first).code == 0
+    # an error run keeps stderr to its one error line; the head is still printed and output
+    result = cli("--audit-log", "trail.jsonl", "latency", "--samples", "missing.csv", "--max-p95", "100",
+                 env={"GITHUB_OUTPUT": str(github_output)})
+    assert result.code == 2 and len(result.stderr_lines) == 1
+    head = records(tmp_path / "trail.jsonl")[-1]["hash"]
+    assert f"mlgate: audit trail trail.jsonl head {head}" in result.stdout
+    assert parse_github_output(github_output.read_text())["audit-head"] == head

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -282,3 +283,136 @@ def test_apply_reports_created_configured_and_unchanged():
     assert applied[1].revision_before == 2 and not applied[1].template_changed
     patches = [c for c in server.calls if c[0] == "PATCH" and c[1] == DEPLOYMENT_PATH]
     assert [c[2].get("dryRun") for c in patches] == [["All"], None]  # validated first, then applied
+
+
+# --- kubeconfig: malformed files are one-line errors naming the file, never its contents ------------------------
+
+GOOD_CONFIG = ("apiVersion: v1\nkind: Config\ncurrent-context: k\n"
+               "clusters: [{name: c, cluster: {server: 'https://one.example:6443'}}]\n"
+               "users: [{name: u, user: {token: SUPERSECRET-TOKEN}}]\n"
+               "contexts: [{name: k, context: {cluster: c, user: u, namespace: team}}]\n")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("apiVersion: v1\nusers:\n- name: u\n  user: {token: SUPERSECRET-TOKEN\ncontexts: []\n",
+     "not valid YAML (line 5, column 9)"),
+    ("users: [SUPERSECRET-TOKEN: {a: b}: c]\n", "not valid YAML (line 1, column"),
+    ("\tSUPERSECRET-TOKEN: x\n", "not valid YAML (line 1, column 1)"),
+    (b"SUPERSECRET-TOKEN: \xff\xfe\x00\n", "not valid YAML (byte"),
+    ("", "the file is empty"),
+    ("SUPERSECRET-TOKEN\n", "not a kubeconfig (expected a mapping with clusters, contexts and users, found a string)"),
+    ("- SUPERSECRET-TOKEN\n", "not a kubeconfig (expected a mapping with clusters, contexts and users, found a list)"),
+    ("users: {token: SUPERSECRET-TOKEN}\n", "'users' must be a list, found a dict"),
+    ("users: [SUPERSECRET-TOKEN]\n", "'users' entry 1 has no name"),
+    ("users: [{name: u, user: SUPERSECRET-TOKEN}]\n", "user 'u' has no 'user' mapping"),
+    (GOOD_CONFIG.replace("current-context: k\n", ""), "no current-context is set; pass --context (contexts: k)"),
+    (GOOD_CONFIG.replace("current-context: k", "current-context: other"), "context 'other' not found (contexts: k)"),
+    (GOOD_CONFIG.replace("cluster: c, ", ""), "context 'k' names no cluster"),
+    (GOOD_CONFIG.replace("cluster: c,", "cluster: gone,"), "context 'k' names cluster 'gone', which is not defined"),
+    (GOOD_CONFIG.replace("user: u,", "user: nobody,"), "context 'k' names user 'nobody', which is not defined"),
+    (GOOD_CONFIG.replace("server: 'https://one.example:6443'", "insecure-skip-tls-verify: true"),
+     "cluster 'c' has no server"),
+])
+def test_malformed_kubeconfig_is_one_line_naming_the_file_not_its_contents(tmp_path, text, fragment):
+    path = tmp_path / "config"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(InputError) as caught:
+        connect(path)
+    message = str(caught.value)
+    assert message == f"kubeconfig {path}: {fragment}" or message.startswith(f"kubeconfig {path}: {fragment}")
+    assert "\n" not in message and "SUPERSECRET" not in message and caught.value.exit_code == 2
+
+
+def test_multi_file_kubeconfig_merges_like_kubectl(tmp_path, monkeypatch):
+    from gates.deploy.kube import default_namespace, kubeconfig_files, read_kubeconfig
+
+    first = tmp_path / "first"  # no current-context: the next file that sets one decides
+    first.write_text("clusters: [{name: c, cluster: {server: 'https://first.example:6443'}}]\n"
+                     "users: [{name: u, user: {token: t1}}]\n")
+    second = tmp_path / "second"
+    second.write_text(GOOD_CONFIG)  # defines cluster c again: the first definition wins
+    third = tmp_path / "third"
+    third.write_text(GOOD_CONFIG.replace("current-context: k", "current-context: other").replace(
+        "{name: k,", "{name: other,"))
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "missing"), str(first), str(second), str(third)]))
+    files = kubeconfig_files()
+    assert files.paths == (first, second, third) and "(from $KUBECONFIG)" in files.source
+    resolved = read_kubeconfig(files)
+    assert (resolved.context, resolved.namespace) == ("k", "team")  # second's current-context, not the last file's
+    assert read_kubeconfig(files, "other").context == "other" and default_namespace() == "team"
+    kube = connect()
+    assert kube.host == "https://first.example:6443" and kube.namespace == "team"
+    assert connect(context="other").host == "https://first.example:6443"
+    third.write_text("users: [\n")
+    with pytest.raises(InputError, match=f"^kubeconfig {third}: not valid YAML \\(line 2, column 1\\)$"):
+        connect()
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(tmp_path / "a"), str(tmp_path / "b")]))
+    with pytest.raises(InputError, match="no file at .*a:.*b$"):
+        connect()
+
+
+# --- a create (POST) repeated after a lost answer ----------------------------------------------------------------
+
+COLLECTION = "/apis/apps/v1/namespaces/ns/deployments"
+SENT = {"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web-canary", "namespace": "ns", "labels": {"track": "canary"},
+                     "annotations": {"mlgate.io/canary": '{"started": "t1"}'}, "creationTimestamp": None},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"track": "canary"}},
+                 "template": {"metadata": {"labels": {"track": "canary"}},
+                              "spec": {"containers": [{"name": "c", "image": "app:2", "resources": {}}]}}}}
+EXISTS = (409, {"kind": "Status", "reason": "AlreadyExists", "message": 'deployments.apps "web-canary" already exists'})
+
+
+def live_copy(**changes) -> dict:
+    live = copy.deepcopy(SENT)
+    live["metadata"].update(uid="u9", resourceVersion="7", creationTimestamp="2024-05-01T10:00:00Z", generation=1)
+    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "1"  # server defaults and additions
+    live["spec"].update(strategy={"type": "RollingUpdate"}, progressDeadlineSeconds=600)
+    container = live["spec"]["template"]["spec"]["containers"][0]
+    container.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
+    container.update(changes)
+    live["status"] = {"replicas": 0}
+    return live
+
+
+def create(server: FakeServer, body=SENT):
+    kube, sleeps = kube_with(server)
+    return kube.request("POST", COLLECTION, query={"fieldManager": "mlgate"}, body=body,
+                        what="creating deployment/web-canary"), sleeps
+
+
+@pytest.mark.parametrize("first", [_Unreachable("cannot reach https://127.0.0.1:6443: read timed out"),
+                                   (504, {"message": "timeout"}), (500, {"message": "etcd leader changed"})])
+def test_a_repeated_create_that_meets_its_own_object_is_done(first):
+    server = FakeServer({f"POST {COLLECTION}": [first, EXISTS],
+                         f"GET {COLLECTION}/web-canary": [(200, live_copy())]})
+    answer, sleeps = create(server)
+    assert answer["metadata"]["uid"] == "u9" and len(sleeps) == 1
+    assert [c[0] for c in server.calls] == ["POST", "POST", "GET"]
+
+
+def test_a_repeated_create_that_meets_another_writers_object_is_a_conflict():
+    server = FakeServer({f"POST {COLLECTION}": [_Unreachable("read timed out"), EXISTS],
+                         f"GET {COLLECTION}/web-canary": [(200, live_copy(image="app:3"))]})
+    with pytest.raises(Conflict, match="^create creating deployment/web-canary: web-canary already exists \\(409\\) "
+                                       "and differs from what was sent"):
+        create(server)
+
+
+@pytest.mark.parametrize("answers", [[EXISTS], [(429, {}), EXISTS]])  # nothing was done before: a real conflict
+def test_a_create_that_meets_an_existing_object_first_time_is_a_conflict(answers):
+    server = FakeServer({f"POST {COLLECTION}": answers, f"GET {COLLECTION}/web-canary": [(200, live_copy())]})
+    with pytest.raises(Conflict, match="already exists"):
+        create(server)
+    assert "GET" not in [c[0] for c in server.calls]
+
+
+def test_a_create_without_a_fixed_name_is_never_repeated():
+    body = copy.deepcopy(SENT)
+    body["metadata"] = {"generateName": "web-", "namespace": "ns"}
+    server = FakeServer({f"POST {COLLECTION}": [_Unreachable("read timed out"), (201, {"ok": 1})]})
+    with pytest.raises(InfraError, match="read timed out; not repeated, as the object has no fixed name"):
+        create(server, body)
+    assert len(server.calls) == 1
+    server = FakeServer({f"POST {COLLECTION}": [(429, {}), (201, {"ok": 1})]})  # refused, so safe to repeat
+    assert create(server, body)[0] == {"ok": 1}

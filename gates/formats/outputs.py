@@ -48,6 +48,14 @@ def write(results: list[GateResult], out: Output, exit_code: int, files: list[Pa
     return []
 
 
+def write_values(out: Output, data: dict[str, str]) -> None:
+    """More step outputs once the reports are written (the audit trail's `audit-log` and `audit-head`)."""
+    target = out.env_path("GITHUB_OUTPUT")
+    if target:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(format_outputs(data))
+
+
 def write_early_failure(env: dict[str, str], code: int, message: str) -> None:
     """mlgate stopped before any gate ran (bad flags, unreadable policy): still tell the workflow, never silence.
 
