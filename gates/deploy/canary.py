@@ -150,6 +150,14 @@ class Cluster:
     def service(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.kube.get("v1", "Service", name, namespace)
 
+    def autoscaler_for(self, namespace: str, deployment: str) -> str | None:
+        """The HorizontalPodAutoscaler that scales this Deployment, if any (autoscaling/v1: served everywhere)."""
+        for hpa in self.kube.list("autoscaling/v1", "HorizontalPodAutoscaler", namespace):
+            ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+            if ref.get("kind") == "Deployment" and ref.get("name") == deployment:
+                return str(hpa["metadata"]["name"])
+        return None
+
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.kube.get(API_VERSIONS[kind], kind, name, namespace)
 
@@ -342,6 +350,7 @@ class Run:
     state: CanaryState | None = None
     stable: dict[str, Any] | None = None
     router: Any = None
+    autoscaler: str | None = None  # an HPA on the stable Deployment (replica router only)
     exit_hint: int | None = None
 
     # .. cluster helpers
@@ -381,6 +390,17 @@ class Run:
             raise InputError(f"Service {cfg.namespace}/{svc_name} not found (canary.router.service)")
         body = canary_service(svc, cfg.router.get("canary_service"))
         self.kube.apply("Service", cfg.namespace, body["metadata"]["name"], body)
+
+    def measured_split(self) -> dict[str, Any]:
+        """The replica split as the cluster has it now (an autoscaler may have moved the stable side)."""
+        counts = {}
+        for track, name in (("stable", self.cfg.deployment), ("canary", self.cfg.canary_name)):
+            dep = self.kube.deployment(self.cfg.namespace, name) or {}
+            counts[track] = int((dep.get("spec") or {}).get("replicas") or 0)
+        total = counts["stable"] + counts["canary"]
+        return {"stable_replicas": counts["stable"], "canary_replicas": counts["canary"],
+                "effective_weight": round(100.0 * counts["canary"] / total, 2) if total else 0.0,
+                "autoscaler": self.autoscaler}
 
     def set_weight(self, weight: int) -> dict[str, Any]:
         ctx = self.router_ctx()
@@ -685,6 +705,12 @@ class Run:
         if self.stable is None:
             raise InputError(f"stable Deployment {cfg.namespace}/{cfg.deployment} not found")
         self.router = make_router(cfg.router.get("kind", "replicas"))
+        if cfg.router.get("kind", "replicas") == "replicas":
+            self.autoscaler = self.kube.autoscaler_for(cfg.namespace, cfg.deployment)
+            if self.autoscaler:
+                self._record("warning", why=f"HorizontalPodAutoscaler {self.autoscaler} scales {cfg.deployment}: it "
+                             f"may scale stable back up, so each analysis records the split it measured on (the "
+                             f"canary's share only shrinks); for exact weights use a weight router")
         canary = self.kube.deployment(cfg.namespace, cfg.canary_name)
         existing = CanaryState.from_annotations((canary or {}).get("metadata", {}).get("annotations"))
         target = target_of(cfg)
@@ -736,6 +762,8 @@ class Run:
                 return "rolled_back"
             if self.stop.sleep(cfg.interval):
                 raise Interrupted(f"{self.stop.signal} during step {step + 1}")
+            if self.autoscaler:
+                info = {**info, **self.measured_split()}
             entry = self.analyse(step, info)
             outcome = entry["outcome"]
             self.state.record(event="analysis", step=step + 1, weight=weight, outcome=outcome)

@@ -30,9 +30,13 @@ class FakeCluster:
                                                            "env": [{"name": "MODEL_VERSION", "value": "v1"}]}]}}}}}
         self.fail_rollout: set[str] = set()
         self.undone: list[str] = []
+        self.hpa: str | None = None
 
     def deployment(self, namespace, name):
         return copy.deepcopy(self.deployments.get(name))
+
+    def autoscaler_for(self, namespace, deployment):
+        return self.hpa if deployment == "model" else None
 
     def create_deployment(self, namespace, body):
         self.deployments[body["metadata"]["name"]] = copy.deepcopy(body)
@@ -263,3 +267,16 @@ def test_a_stop_during_the_last_analysis_never_starts_the_promotion():
     with pytest.raises(Interrupted, match="SIGTERM before the promotion"):
         r.execute()
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
+
+
+def test_an_autoscaled_stable_deployment_is_measured_as_it_is():
+    """An HPA keeps stable at 4 replicas: the 25 % step really runs 1 canary of 5 (20 %), and says so."""
+    cluster = FakeCluster()
+    cluster.hpa = "model"
+    real_scale = cluster.scale
+    cluster.scale = lambda ns, name, n: real_scale(ns, name, max(n, 4) if name == "model" else n)
+    r, verdict = run(cluster, FakeProm(dict(HEALTHY), dict(HEALTHY)))
+    assert verdict == "promoted"
+    first = r.analyses[0]
+    assert first["weight"] == 25 and first["effective_weight"] == 20.0
+    assert any(a["action"] == "warning" and "HorizontalPodAutoscaler model" in a["why"] for a in r.actions)
