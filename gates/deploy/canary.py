@@ -897,7 +897,8 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
     if run.analyses:
         evidence["tables"] = {"canary steps": _table(run.analyses)}
     result = GateResult(gate="canary", checks=checks, evidence=evidence,
-                        summary={"verdict": verdict, "decision": verdict.replace("_", "-"), "step": (state.step + 1) if state else 0,
+                        summary={"verdict": verdict, "decision": verdict.replace("_", "-"), "image": cfg.image,
+                                 "step": (state.step + 1) if state else 0,
                                  "weight": state.weight if state else 0, "reason": reason or (error or "")})
     if report_dir is not None and run.analyses:
         try:

@@ -11,9 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from gates.deploy.canary import CanaryConfig, Interrupted, Run, Stop
+from gates.deploy.canary import CanaryConfig, Interrupted, Run, Stop, run_canary
 from gates.deploy.canary_state import CanaryState
 from gates.deploy.prometheus import NoData, Series
+from gates.errors import InputError
 
 BUCKETS = (0.05, 0.1, 0.2, 0.5, math.inf)
 
@@ -280,3 +281,25 @@ def test_an_autoscaled_stable_deployment_is_measured_as_it_is():
     first = r.analyses[0]
     assert first["weight"] == 25 and first["effective_weight"] == 20.0
     assert any(a["action"] == "warning" and "HorizontalPodAutoscaler model" in a["why"] for a in r.actions)
+
+
+def test_a_change_the_cluster_rejects_stops_without_promoting(tmp_path):
+    """The API server refuses the 100 % step's scale (e.g. a quota or admission webhook): exit 2, stable untouched."""
+    cluster = FakeCluster()
+    real_scale = cluster.scale
+
+    def rejecting(namespace, name, replicas):
+        if name == "model-canary" and replicas == 4:
+            raise InputError("deployments.apps \"model-canary\" is forbidden: exceeded quota")
+        real_scale(namespace, name, replicas)
+
+    cluster.scale = rejecting
+    section = {"namespace": "ns", "deployment": "model", "image": "model:v2", "steps": [25, 100], "interval": 0,
+               "analysis": {"window": "30s", "min_requests": 20,
+                            "metrics": [{"name": "error_rate", "max": 0.05, "critical": True}]}}
+    result = run_canary(section, tmp_path, kube=cluster, prom=FakeProm(dict(HEALTHY), dict(HEALTHY)),
+                        log=lambda line: None)
+    assert result.exit_code_hint == 2 and result.summary["verdict"] == "error"
+    assert "exceeded quota" in result.summary["reason"]
+    assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
+    assert state_of(cluster).phase == "progressing"  # a re-run resumes at the recorded step
