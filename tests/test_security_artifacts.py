@@ -297,20 +297,209 @@ def test_require_safe_artifact(tmp_path):
         require_safe_artifact(tmp_path / "weird.bin")
 
 
-def test_check_scans_directories_by_suffix(tmp_path):
+def test_check_scans_directories_by_content(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
     joblib.dump(_sklearn_model(), models / "good.joblib")
     (models / "bad.pkl").write_bytes(pickle.dumps(SUBPROCESS))
-    (models / "README.md").write_text("not scanned: not a model suffix")
+    (models / "README.md").write_text("not scanned: no model format")
     ctx = GateContext(base_dir=tmp_path, report_dir=tmp_path / "r")
     part = check({"paths": ["models"]}, ctx, {})
     statuses = {c.name: c.status for c in part.checks}
-    assert statuses == {"artifact:models/bad.pkl": Status.FAIL, "artifact:models/good.joblib": Status.PASS}
-    assert part.summary["dangerous"] == 1
+    assert statuses == {"artifact:models/bad.pkl": Status.FAIL, "artifact:models/good.joblib": Status.PASS,
+                        "artifacts:skipped": Status.PASS}
+    assert part.summary == {"scanned": 2, "dangerous": 1, "unknown": 0, "skipped": 1}
+    assert part.evidence["skipped"] == ["models/README.md"]
     assert [f.message for f in part.findings] == [
         "models/bad.pkl: imports subprocess.check_output, which can run code when loaded"]
     assert str(models / "bad.pkl") in ctx.inputs  # hashed for the audit trail
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no model files"):
         check({"paths": ["empty"]}, ctx, {})
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("just notes")
+    with pytest.raises(InputError, match=r"no model files \(none of its 1 file"):
+        check({"paths": ["docs"]}, ctx, {})
+
+
+# --- hand-built pickles: the bytes a malicious file holds, written opcode by opcode (never unpickled) ----------
+
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
+
+
+def _call(module: str, name: str, *args: str) -> bytes:
+    """Protocol 4: STACK_GLOBAL(module, name)(*args). find_class follows a dotted name attribute by attribute."""
+    assert len(args) <= 3
+    tuple_op = {0: pickle.EMPTY_TUPLE, 1: pickle.TUPLE1, 2: pickle.TUPLE2, 3: pickle.TUPLE3}[len(args)]
+    return (pickle.PROTO + b"\x04" + _text(module) + _text(name) + pickle.STACK_GLOBAL
+            + b"".join(_text(a) for a in args) + tuple_op + pickle.REDUCE + pickle.STOP)
+
+
+TOUCH = "touch /tmp/mlgate-pwned"
+
+
+@pytest.mark.parametrize("module, name, reached", [
+    ("sklearn", "os.system", "os.system"),            # sklearn/__init__.py imports os
+    ("numpy", "ctypes.CDLL", "ctypes.CDLL"),          # a chain through a module numpy imports
+    ("sklearn", "os.path.join", "os.path.join"),
+    ("scipy.sparse", "subprocess.check_output", "subprocess.check_output"),
+])
+def test_dotted_name_through_an_allowed_module_is_dangerous(tmp_path, module, name, reached):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_call(module, name, TOUCH))
+    report, status = _scan(path)
+    assert status is Status.FAIL
+    assert _dangerous(report) == {f"{module}.{name}"}
+    assert f"reaches {reached} through attributes" in report.hits[0].message
+    with pytest.raises(InputError, match="refused to load"):
+        require_safe_artifact(path)
+    with pytest.raises(InputError, match="refused to load"):  # the allow list never overrides the deny list
+        require_safe_artifact(path, allowed_globals=[f"{module}:{name}", module])
+
+
+def test_the_52_byte_sklearn_os_system_pickle_fails_with_every_global_opcode(tmp_path):
+    """The audit's proof of concept, with STACK_GLOBAL and with GLOBAL (protocol 4 lets both take dots)."""
+    stack = _call("sklearn", "os.system", TOUCH)
+    text = pickle.PROTO + b"\x04" + b"csklearn\nos.system\n" + _text(TOUCH) + pickle.TUPLE1 + pickle.REDUCE + b"."
+    for name, data in (("stack.pkl", stack), ("global.pkl", text)):
+        (tmp_path / name).write_bytes(data)
+        report, status = _scan(tmp_path / name)
+        assert status is Status.FAIL and _dangerous(report) == {"sklearn.os.system"}, name
+        ctx = GateContext(base_dir=tmp_path, report_dir=tmp_path / "r")
+        assert check({"paths": [name]}, ctx, {}).checks[0].status is Status.FAIL
+
+
+def test_builtins_getattr_is_dangerous(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_call("builtins", "getattr", "os", "system"))
+    report, status = _scan(path)
+    assert status is Status.FAIL and _dangerous(report) == {"builtins.getattr"}
+
+
+@pytest.mark.parametrize("module, name, safety, why", [
+    ("sklearn", "os", "dangerous", "sklearn.os is the module os"),  # a module object from a deny-listed module
+    ("sklearn", "_importlib", "dangerous", "sklearn._importlib is the module importlib"),
+    ("sklearn", "logging", "unknown", "sklearn.logging is the module logging"),
+    ("sklearn", "datasets", "dangerous", ""),  # a subpackage on mlgate's deny list
+    ("sklearn", "no_such_name", "unknown", "module __getattr__"),
+    ("sklearn", "base.clone", "unknown", "allow exactly sklearn:base.clone"),
+])
+def test_names_are_judged_by_what_the_module_binds(tmp_path, module, name, safety, why):
+    from gates.security.artifacts import DEFAULT_ALLOWED, judge
+
+    verdict, reason = judge(module, name, DEFAULT_ALLOWED)
+    assert verdict == safety and why in reason
+
+
+def test_reexport_of_a_deny_listed_function_is_dangerous(tmp_path, monkeypatch):
+    """A vetted package that imports a dangerous function passes it on: ('acme.models', 'load') is joblib.load."""
+    from gates.security import names
+    from gates.security.artifacts import judge
+
+    package = tmp_path / "site" / "acme"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "models.py").write_text("from joblib import load\nfrom os import system as run\nimport subprocess\n"
+                                       "from .layers import Gate\n\n\nclass Model:\n    pass\n\n\n"
+                                       "helper = run\n")
+    (package / "layers.py").write_text("class Gate:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    names._spec.cache_clear()
+    allowed = ("acme",)
+    assert judge("acme.models", "Model", allowed) == ("allowed", "")
+    assert judge("acme.models", "Gate", allowed) == ("allowed", "")  # re-exported from acme.layers, also vetted
+    assert judge("acme.models", "load", allowed)[0] == "dangerous"
+    assert judge("acme.models", "run", allowed)[0] == "dangerous"
+    assert judge("acme.models", "subprocess", allowed)[0] == "dangerous"
+    assert judge("acme.models", "helper", allowed)[0] == "unknown"  # an assignment: could hold anything
+    assert judge("acme.models", "Model.__init__", allowed)[0] == "unknown"
+    assert judge("acme.models", "Model.__init__", ("acme:models.x", "acme.models:Model.__init__"))[0] == "allowed"
+    (tmp_path / "m.pkl").write_bytes(_call("acme.models", "run", TOUCH))
+    with pytest.raises(InputError, match=r"acme.models.run is os.system \(imported there\)"):
+        require_safe_artifact(tmp_path / "m.pkl", allowed_globals=["acme"])
+    names._spec.cache_clear()
+
+
+def test_picklescan_suspicious_is_never_a_reason_to_allow(tmp_path):
+    """picklescan rates everything it has no entry for "suspicious", like the unknown module here."""
+    from gates.security.artifacts import _picklescan_safety
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_call("acme_unvetted", "build"))
+    assert _picklescan_safety("acme_unvetted", "build") == "suspicious"
+    report, status = _scan(path)
+    assert status is Status.FAIL and report.hits[0].rule == "artifact.unknown-global"
+
+
+def _fitted_models():
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    return [HistGradientBoostingClassifier(max_iter=5).fit(x, y),
+            RandomForestClassifier(3, random_state=np.random.RandomState(0)).fit(x, y),
+            make_pipeline(StandardScaler(), MLPClassifier(max_iter=5, random_state=0)).fit(x, y),
+            OneHotEncoder().fit(x > 0), _sklearn_model()]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_real_scikit_learn_models_still_pass(tmp_path):
+    for n, model in enumerate(_fitted_models()):
+        (tmp_path / f"{n}.pkl").write_bytes(pickle.dumps(model, protocol=5))
+        joblib.dump(model, tmp_path / f"{n}.joblib")
+    for path in sorted(tmp_path.iterdir()):
+        report, status = _scan(path)
+        assert status is Status.PASS, (path.name, report.hits)
+
+
+def test_every_example_artifact_passes():
+    """Every model file in examples/, found by content as a directory scan finds it."""
+    examples = EXAMPLE_MODEL.parents[1]
+    ctx = GateContext(base_dir=examples.parent, report_dir=examples.parent / "mlgate-reports")
+    part = check({"paths": ["examples"]}, ctx, {})
+    scanned = [c for c in part.checks if c.name.startswith("artifact:")]
+    assert scanned and all(c.status is Status.PASS for c in scanned), [(c.name, c.why) for c in scanned]
+    if EXAMPLE_MODEL.exists():
+        assert "artifact:examples/data/model.skops" in {c.name for c in scanned}
+
+
+# --- directories are scanned by content, not by suffix ---------------------------------------------------------
+
+def test_pickle_with_an_unlisted_suffix_is_found_in_a_directory(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "k.weights").write_bytes(pickle.dumps(OS_SYSTEM, protocol=2))
+    (models / "k2").write_bytes(b"cos\nsystem\n(S'" + TOUCH.encode() + b"'\ntR.")  # protocol 0: no signature
+    joblib.dump({"hook": SUBPROCESS, "w": np.ones(3)}, models / "k3.cfg", compress=3)
+    (models / "notes.txt").write_text("config: a text file\nowner: ml team\n")
+    (models / "data.csv").write_text("a,b\n1,2\n")
+    ctx = GateContext(base_dir=tmp_path, report_dir=tmp_path / "r")
+    part = check({"paths": ["models"]}, ctx, {})
+    statuses = {c.name: c.status for c in part.checks}
+    assert statuses == {"artifact:models/k.weights": Status.FAIL, "artifact:models/k2": Status.FAIL,
+                        "artifact:models/k3.cfg": Status.FAIL, "artifacts:skipped": Status.PASS}
+    assert part.evidence["skipped"] == ["models/data.csv", "models/notes.txt"]
+
+
+def _onnx_bytes() -> bytes:
+    """A minimal ONNX ModelProto: ir_version 8, producer, a graph with a name, opset 17 (protobuf by hand)."""
+    graph = b"\x12\x05graph"                                           # GraphProto.name
+    return (b"\x08\x08" + b"\x12\x07pytorch" + b"\x3a" + bytes([len(graph)]) + graph  # ir_version, producer, graph
+            + b"\x42\x02\x10\x11")                                     # opset_import { version: 17 }
+
+
+def test_onnx_is_recognised_as_a_safe_format(tmp_path):
+    (tmp_path / "model.onnx").write_bytes(_onnx_bytes())
+    report, status = _scan(tmp_path / "model.onnx")
+    assert status is Status.PASS and report.format == "onnx", report.hits
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "exported").write_bytes(_onnx_bytes())
+    part = check({"paths": ["models"]}, GateContext(base_dir=tmp_path, report_dir=tmp_path / "r"), {})
+    assert [(c.name, c.status) for c in part.checks] == [("artifact:models/exported", Status.PASS)]

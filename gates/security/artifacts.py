@@ -32,17 +32,19 @@ from gates.context import GateContext
 from gates.errors import InputError
 from gates.result import Check, Location, Status
 from gates.security.common import Part, RuleHit, markdown_table, rule_finding
+from gates.security.names import Origin, origins
 from gates.security.pickle_walk import walk
 from gates.security.rules import level_of
 
 CATEGORY = "artifacts"
 
 MODEL_SUFFIXES = {".pkl", ".pickle", ".joblib", ".jbl", ".pt", ".pth", ".bin", ".ckpt", ".npy", ".npz", ".keras",
-                  ".h5", ".hdf5", ".skops", ".safetensors", ".sav", ".dat", ".z", ".gz", ".bz2", ".xz", ".lzma"}
+                  ".h5", ".hdf5", ".skops", ".safetensors", ".sav", ".dat", ".z", ".gz", ".bz2", ".xz", ".lzma",
+                  ".onnx", ".model"}
 
 DEFAULT_ALLOWED = (
     "sklearn",
-    "numpy.dtype", "numpy.ndarray", "numpy.dtypes", "numpy.random._pickle",
+    "numpy.dtype", "numpy.ndarray", "numpy.random._pickle",
     "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
     "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
     "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer", "numpy.ma.core._mareconstruct",
@@ -57,6 +59,14 @@ DEFAULT_ALLOWED = (
     "torch.int64", "torch.int32", "torch.int8", "torch.uint8", "torch.bool",
     *(f"torch.{kind}Storage" for kind in ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char",
                                           "Byte", "Bool", "ComplexFloat", "ComplexDouble")),
+    # numpy scalar types and random generators, as scikit-learn models with a random_state pickle them
+    *(f"numpy.{kind}" for kind in ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                                   "uint64", "float16", "float32", "float64", "longdouble", "complex64",
+                                   "complex128", "str_", "bytes_", "datetime64", "timedelta64")),
+    "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM",
+    "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64", "numpy.random.bit_generator.SeedSequence",
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence", "numpy.random.mtrand.RandomState",
+    "numpy._core._internal._convert_to_stringdtype_kwargs",
 )
 
 # Dangerous in addition to picklescan's list: ways to import, to run code, or to load a second, unscanned file.
@@ -67,7 +77,9 @@ _EXTRA_DANGEROUS = (
     "codeop", "code", "dill", "cloudpickle", "pandas.read_pickle", "pandas.io.pickle", "numpy.load",
     "numpy.lib.npyio", "numpy.fromfile", "joblib.load", "joblib.numpy_pickle.load", "torch.load",
     "torch.storage._load_from_bytes", "keras.models.load_model", "sklearn.datasets", "sklearn.utils._testing",
-    "sklearn.externals", "copyreg.add_extension", "builtins.type",
+    "sklearn.externals", "copyreg.add_extension", "builtins.type", "builtins.breakpoint", "_ctypes",
+    "_posixsubprocess", "_winapi", "numpy.ctypeslib", "pkgutil", "shelve", "logging.config", "types.FunctionType",
+    "types.MethodType", "_io.open", "pty", "posix", "nt",
 )
 
 
@@ -80,7 +92,11 @@ def _under(full: str, names: Iterable[str]) -> str | None:
 
 @functools.lru_cache(maxsize=4096)
 def _picklescan_safety(module: str, name: str) -> str:
-    """Ask picklescan (through its public API) how it rates one global: innocuous, suspicious or dangerous."""
+    """Ask picklescan (through its public API) how it rates one global: innocuous, suspicious or dangerous.
+
+    picklescan rates every global it has no list entry for "suspicious" (every scikit-learn class, for one), so
+    "suspicious" is never a reason to allow: such a global is allowed only by mlgate's own allow list.
+    """
     from picklescan.scanner import scan_pickle_bytes
 
     def text(s: str) -> bytes:
@@ -92,14 +108,91 @@ def _picklescan_safety(module: str, name: str) -> str:
     return result.globals[0].safety.value if result.globals else "dangerous"
 
 
-def classify(module: str, name: str, allowed: tuple[str, ...]) -> str:
-    """dangerous, allowed or unknown; the deny lists win over the allow list."""
+def _denied(module: str, name: str) -> str | None:
+    """None, or the deny-listed name it is or reaches through a dotted name: ('sklearn', 'os.system') is
+    sklearn's attribute os (the os module), then its attribute system."""
     full = f"{module}.{name}"
     if _under(full, _EXTRA_DANGEROUS) or _picklescan_safety(module, name) == "dangerous":
-        return "dangerous"
-    if _under(full, allowed):
-        return "allowed"
-    return "unknown"
+        return full
+    mparts, qparts = module.split("."), name.split(".")
+    parts = mparts + qparts
+    for split in range(len(mparts) + 1, len(parts)):  # ('numpy', 'core.x') is also ('numpy.core', 'x')
+        if _picklescan_safety(".".join(parts[:split]), ".".join(parts[split:])) == "dangerous":
+            return full
+    for start in range(len(mparts), len(parts) - 1):  # every dotted suffix of the qualified name: os.system
+        suffix = ".".join(parts[start:])
+        if _under(suffix, _EXTRA_DANGEROUS):
+            return suffix
+        for split in range(start + 1, len(parts)):
+            if _picklescan_safety(".".join(parts[start:split]), ".".join(parts[split:])) == "dangerous":
+                return suffix
+    return None
+
+
+def _denied_module(module: str) -> bool:
+    """A module object from a deny-listed module (os, subprocess, importlib, ...)."""
+    return bool(_under(module, _EXTRA_DANGEROUS)) or _picklescan_safety(module, "__mlgate_any_name__") == "dangerous"
+
+
+@functools.lru_cache(maxsize=64)
+def _allow_entries(allowed: tuple[str, ...]) -> tuple[frozenset[tuple[str, str]], frozenset[str], tuple[str, ...]]:
+    """(exact (module, qualname) pairs from MODULE:QUALNAME entries, dotted entries, the same as prefixes)."""
+    pairs = frozenset((e.partition(":")[0], e.partition(":")[2]) for e in allowed if ":" in e)
+    dotted = tuple(e for e in allowed if ":" not in e and e)
+    return pairs, frozenset(dotted), dotted
+
+
+def judge(module: str, name: str, allowed: tuple[str, ...]) -> tuple[str, str]:
+    """(dangerous | allowed | unknown, why) for the global pickle would load as find_class(module, name).
+
+    Deny lists win. A name with a dot is followed attribute by attribute from the module, so it can reach
+    anything the module imports: it is allowed only by an exact MODULE:QUALNAME entry. An entry without a
+    colon allows module.name exactly (a vetted name: anything but a module object), and names defined in that
+    module or package (class or def in its source, or in a compiled extension): re-exports are followed to
+    where they come from, and module objects, assignments and names the source does not bind are unknown.
+    """
+    return _judge(module, name, tuple(allowed), 0)
+
+
+@functools.lru_cache(maxsize=8192)
+def _judge(module: str, name: str, allowed: tuple[str, ...], depth: int) -> tuple[str, str]:
+    denied = _denied(module, name)
+    if denied:
+        return "dangerous", "" if denied == f"{module}.{name}" else f"reaches {denied} through attributes"
+    first, _, rest = name.partition(".")
+    found = origins(module, first) if depth < 8 else [Origin("assigned")]
+    for origin in found:  # what the name really is: a deny-listed function or module reached through another
+        if origin.kind == "reexport" and origin.target:
+            target = origin.target[1] + (f".{rest}" if rest else "")
+            if _judge(origin.target[0], target, allowed, depth + 1)[0] == "dangerous":
+                return "dangerous", origin.describe(module, first)
+        elif origin.kind == "module" and origin.target and \
+                (_denied_module(origin.target[0]) or (rest and _denied(origin.target[0], rest))):
+            return "dangerous", origin.describe(module, first)
+    pairs, exact, prefixes = _allow_entries(allowed)
+    if (module, name) in pairs or (not rest and f"{module}.{name}" in exact):
+        module_object = next((o for o in found if o.kind == "module"), None) if not rest else None
+        if module_object is not None:
+            return "unknown", module_object.describe(module, first)
+        return "allowed", ""
+    if rest:
+        return "unknown", (f"a dotted name is followed attribute by attribute from {module}, so it can reach "
+                           f"anything {module} imports; if vetted, allow exactly {module}:{name}")
+    if not any(module == p or module.startswith(p + ".") for p in prefixes):
+        return "unknown", ""
+    for origin in found:
+        if origin.kind in ("defined", "compiled"):
+            continue
+        if origin.kind == "reexport" and origin.target and \
+                _judge(origin.target[0], origin.target[1], allowed, depth + 1)[0] == "allowed":
+            continue
+        return "unknown", origin.describe(module, name)
+    return "allowed", ""
+
+
+def classify(module: str, name: str, allowed: tuple[str, ...]) -> str:
+    """dangerous, allowed or unknown (see `judge`); the deny lists win over the allow list."""
+    return judge(module, name, allowed)[0]
 
 
 @dataclass
@@ -109,6 +202,7 @@ class GlobalRef:
     safety: str
     member: str | None = None  # archive member (zip) or part of the stream
     offset: int | None = None
+    why: str = ""  # what the name really is, when that is not what it says (a re-export, a module, ...)
 
     @property
     def full(self) -> str:
@@ -180,6 +274,16 @@ def _looks_like_pickle(head: bytes) -> bool:
                                                                                       b"I", b"N", b"S", b"V", b"\x80")
 
 
+def _global_hit(report: ArtifactReport, ref: GlobalRef, verb: str) -> None:
+    why = f" ({ref.why})" if ref.why else ""
+    if ref.safety == "dangerous":
+        report.hit("artifact.dangerous-global", f"{verb} {ref.full}, which can run code when loaded{why}",
+                   ref.member, **{"global": ref.full})
+    elif ref.safety == "unknown":
+        report.hit("artifact.unknown-global", f"{verb} {ref.full}, which is not in the allow list{why}",
+                   ref.member, **{"global": ref.full})
+
+
 def scan_pickle_stream(report: ArtifactReport, data: bytes, member: str | None, options: ScanOptions,
                        stop_after: int | None = None) -> bool:
     """Walk one pickle stream (with picklescan as a second opinion); False when it is no pickle at all."""
@@ -209,14 +313,10 @@ def scan_pickle_stream(report: ArtifactReport, data: bytes, member: str | None, 
         if (module, name) in done:
             continue
         done.add((module, name))
-        ref = GlobalRef(module, name, classify(module, name, options.allowed), member, offset)
+        safety, why = judge(module, name, options.allowed)
+        ref = GlobalRef(module, name, safety, member, offset, why)
         report.globals.append(ref)
-        if ref.safety == "dangerous":
-            report.hit("artifact.dangerous-global", f"imports {ref.full}, which can run code when loaded",
-                       member, **{"global": ref.full})
-        elif ref.safety == "unknown":
-            report.hit("artifact.unknown-global", f"imports {ref.full}, which is not in the allow list",
-                       member, **{"global": ref.full})
+        _global_hit(report, ref, "imports")
     if walked.error:
         report.hit("artifact.unreadable", f"pickle stream breaks off: {walked.error}", member)
     return True
@@ -332,14 +432,10 @@ def _scan_skops(report: ArtifactReport, options: ScanOptions) -> None:
         return
     for full in types:
         module, _, name = full.rpartition(".")
-        ref = GlobalRef(module, name, classify(module, name, options.allowed), "schema.json")
+        safety, why = judge(module, name, options.allowed)
+        ref = GlobalRef(module, name, safety, "schema.json", why=why)
         report.globals.append(ref)
-        if ref.safety == "dangerous":
-            report.hit("artifact.dangerous-global", f"untrusted type {full} can run code when loaded",
-                       "schema.json", **{"global": full})
-        elif ref.safety == "unknown":
-            report.hit("artifact.unknown-global", f"untrusted type {full} is not in the allow list",
-                       "schema.json", **{"global": full})
+        _global_hit(report, ref, "untrusted type")
     report.notes.append(f"skops untrusted types: {', '.join(types) if types else 'none'}")
 
 
@@ -395,6 +491,58 @@ def _scan_safetensors(report: ArtifactReport, data: bytes) -> bool:
     return True
 
 
+_ONNX_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}  # number: wire type
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def _onnx_fields(data: bytes) -> dict[int, list[Any]] | None:
+    """The top-level fields of an ONNX ModelProto, or None unless the whole file is one."""
+    fields: dict[int, list[Any]] = {}
+    pos = 0
+    try:
+        while pos < len(data):
+            key, pos = _varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if _ONNX_MODEL_FIELDS.get(number) != wire:
+                return None
+            if wire == 0:
+                value, pos = _varint(data, pos)
+            else:
+                size, pos = _varint(data, pos)
+                if pos + size > len(data):
+                    return None
+                value, pos = data[pos:pos + size], pos + size
+            fields.setdefault(number, []).append(value)
+    except ValueError:
+        return None
+    return fields
+
+
+def _scan_onnx(report: ArtifactReport, data: bytes) -> bool:
+    """ONNX: a protobuf ModelProto (IR version and a graph). Operators are data; loading runs no Python code."""
+    fields = _onnx_fields(data)
+    if not fields or not fields.get(7) or not all(1 <= v <= 64 for v in fields.get(1, [0])):
+        return False
+    report.format = "onnx"
+    note = "onnx: a protobuf graph of operators, no Python code"
+    if b"location" in data:
+        note += "; tensors kept in external data files are not part of this scan"
+    report.notes.append(note)
+    return True
+
+
 def scan_artifact(path: Path, options: ScanOptions | None = None, label: str | None = None) -> ArtifactReport:
     """Scan one file without loading it."""
     options = options or ScanOptions()
@@ -427,8 +575,7 @@ def scan_artifact(path: Path, options: ScanOptions | None = None, label: str | N
         report.format = "numpy (.npy)"
         _scan_npy(report, data, None, options)
         return report
-    compression = "zlib" if data[:1] == b"\x78" and (data[0] * 256 + data[1]) % 31 == 0 else \
-        next((kind for magic, kind in _COMPRESSED if data.startswith(magic)), None)
+    compression = _compression_of(data)
     if compression:
         try:
             data = _decompress(data, compression, options.max_bytes)
@@ -446,9 +593,11 @@ def scan_artifact(path: Path, options: ScanOptions | None = None, label: str | N
         if any(g.full == "joblib.numpy_pickle.NumpyArrayWrapper" for g in report.globals) and not compression:
             report.format = "pickle (joblib)"
         return report
+    if not compression and _scan_onnx(report, data):
+        return report
     report.format = "unknown"
-    report.hit("artifact.unknown-format", f"not a pickle, joblib, PyTorch, numpy, Keras, skops or safetensors file "
-               f"(starts with {data[:8]!r})")
+    report.hit("artifact.unknown-format", f"not a pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX "
+               f"file (starts with {data[:8]!r})")
     return report
 
 
@@ -488,9 +637,70 @@ def require_safe_artifact(path: str | Path, allowed_globals: Iterable[str] = ())
                          f"see `mlgate security --artifacts {path}`")
 
 
-def expand(paths: list[str], ctx: GateContext) -> list[tuple[str, Path]]:
-    """Files as given, directories searched for model files by suffix, globs expanded against the policy folder."""
+def _compression_of(data: bytes) -> str | None:
+    if data[:1] == b"\x78" and len(data) > 1 and (data[0] * 256 + data[1]) % 31 == 0:
+        return "zlib"
+    return next((kind for magic, kind in _COMPRESSED if data.startswith(magic)), None)
+
+
+def _decompressed_prefix(data: bytes, kind: str, limit: int) -> bytes:
+    """As much of a compressed stream as decompresses (a truncated file still feeds a loader its prefix)."""
+    if kind in ("zlib", "gzip"):
+        return zlib.decompressobj(wbits=47).decompress(data, limit)  # 47: zlib or gzip header
+    if kind == "bz2":
+        return bz2.BZ2Decompressor().decompress(data, limit)
+    return lzma.LZMADecompressor().decompress(data, limit)
+
+
+def _importable(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
+def may_be_model(path: Path, options: ScanOptions | None = None) -> bool:
+    """Whether a file could be loaded as a model, judged by its bytes, not its name.
+
+    Yes for every format scan_artifact reads by its magic bytes (zip, numpy, HDF5, pickle protocol 2-5,
+    safetensors, compressed pickles, ONNX) and for any file that the pickle machinery reads as at least one
+    complete pickle, or in which it meets an import of a module and name that could exist (protocol 0 and 1
+    pickles start with an opcode, not a signature). Everything else cannot be loaded as a model and is skipped.
+    """
+    options = options or ScanOptions()
+    try:
+        if path.stat().st_size > options.max_bytes:
+            return True  # scan_artifact reports it as over the size limit
+        data = path.read_bytes()
+    except OSError:
+        return True  # scan_artifact reports why it cannot be read
+    if not data:
+        return False
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06", _NUMPY_MAGIC, _HDF5_MAGIC)) or \
+            (data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5):
+        return True
+    if _scan_safetensors(ArtifactReport(str(path)), data) or _scan_onnx(ArtifactReport(str(path)), data):
+        return True
+    compression = _compression_of(data)
+    if compression == "lz4":
+        return True
+    if compression:
+        try:
+            data = _decompressed_prefix(data, compression, options.max_bytes)
+        except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError):
+            return False  # not even its first block decompresses: no loader gets a byte out of it
+        if not data:
+            return False
+        if data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5:
+            return True
+    walked = walk(io.BytesIO(data))
+    return walked.pickles > 0 or any(_importable(m) and _importable(n) for m, n, _ in walked.globals)
+
+
+def expand(paths: list[str], ctx: GateContext,
+           options: ScanOptions | None = None) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(files to scan, files skipped). Files and glob matches are scanned as given. In a directory every regular
+    file is scanned whose name has a model suffix or whose bytes could be a model (`may_be_model`), whatever its
+    name (a pickle called weights.model is still a pickle); the others are skipped and listed."""
     out: list[tuple[str, Path]] = []
+    skipped: list[str] = []
     for raw in paths:
         if any(ch in raw for ch in "*?["):
             matches = sorted(ctx.base_dir.glob(raw)) if not Path(raw).is_absolute() else \
@@ -501,13 +711,16 @@ def expand(paths: list[str], ctx: GateContext) -> list[tuple[str, Path]]:
             continue
         path = ctx.path(raw, what="model artifact")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            found = [p for p in files if p.suffix.lower() in MODEL_SUFFIXES or may_be_model(p, options)]
+            skipped += [str(Path(raw) / p.relative_to(path)) for p in files if p not in found]
             if not found:
-                raise InputError(f"{raw}: directory holds no model files ({', '.join(sorted(MODEL_SUFFIXES))})")
+                raise InputError(f"{raw}: directory holds no model files (none of its {len(files)} file(s) is a "
+                                 f"pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX file)")
             out += [(str(Path(raw) / p.relative_to(path)), ctx.path(str(p.resolve()))) for p in found]
         else:
             out.append((raw, path))
-    return out
+    return out, skipped
 
 
 def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
@@ -517,7 +730,8 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
     part = Part(CATEGORY)
     rows = []
     counts = {"dangerous": 0, "unknown": 0}
-    for label, path in expand(paths, ctx):
+    files, skipped = expand(paths, ctx, options)
+    for label, path in files:
         report = scan_artifact(path, options, label)
         status = status_of(report, levels)
         for hit in report.hits:
@@ -547,5 +761,14 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
     if rows:
         part.tables["Model artifacts: dangerous and unvetted imports"] = markdown_table(
             ["file", "member", "global", "verdict"], rows)
-    part.summary = {"scanned": len(part.checks), **counts}
+    scanned = len(part.checks)
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else "")
+        part.checks.append(Check(
+            name="artifacts:skipped", status=Status.PASS, value=len(skipped),
+            why=f"{len(skipped)} file(s) in the scanned directories are no model format (their bytes are not a "
+                f"pickle or any format scanned here), so loading them as a model cannot run code: {shown}",
+            details={"skipped": skipped}))
+        part.evidence["skipped"] = skipped
+    part.summary = {"scanned": scanned, **counts, "skipped": len(skipped)}
     return part

@@ -89,13 +89,14 @@ _RULES = [
     Rule("artifact.dangerous-global", "error", "Model artifact can run code when loaded",
          "Do not load this file. Re-export the model in a safe format (skops, safetensors, ONNX)."),
     Rule("artifact.unknown-global", "error", "Model artifact imports an unvetted callable",
-         "Vet the named module, then list it in security.artifacts.allowed_globals, or use a safe format."),
+         "Vet what the name really is, then list it in security.artifacts.allowed_globals (MODULE.NAME, "
+         "a module prefix, or MODULE:QUALIFIED.NAME for a dotted name), or use a safe format."),
     Rule("artifact.keras-lambda", "error", "Keras Lambda layer (serialized Python code)",
          "Replace Lambda layers with registered custom layers, or load only with safe_mode=True."),
     Rule("artifact.unreadable", "error", "Model artifact could not be scanned",
          "The file is damaged, truncated, encrypted or in a format the scanner does not read."),
     Rule("artifact.unknown-format", "error", "Unknown model format",
-         "Use a scanned format (pickle, joblib, PyTorch zip, numpy, Keras, skops, safetensors)."),
+         "Use a scanned format (pickle, joblib, PyTorch zip, numpy, Keras, skops, safetensors, ONNX)."),
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
