@@ -276,3 +276,81 @@ def test_broken_copy_of_the_example_deployment_fails(tmp_path):
     failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
     assert "manifests:k8s.read-only-root-fs" in failed
     assert failed["manifests:k8s.read-only-root-fs"].location.line == _line(deployment, "readOnlyRootFilesystem")
+
+
+# --- kustomizations are rendered and their objects checked too ---------------------------------------------------
+
+DANGER_PATCH = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: credit-model
+spec:
+  template:
+    spec:
+      hostNetwork: true
+      containers:
+        - name: model
+          image: mlgate/credit-model:latest
+          securityContext:
+            privileged: true
+"""
+
+
+@pytest.mark.skipif(not (REPO / "k8s" / "overlays" / "production" / "kustomization.yaml").is_file(),
+                    reason="the example's k8s/overlays/production is not written yet")
+def test_production_patch_and_overlay_images_are_checked(tmp_path):
+    shutil.copytree(REPO / "k8s", tmp_path / "k8s")
+    production = tmp_path / "k8s" / "overlays" / "production"
+    (production / "danger-patch.yaml").write_text(DANGER_PATCH)
+    kustomization = production / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "newTag: 1.0.0" in text and text.rstrip().endswith("- path: hpa-patch.yaml")
+    kustomization.write_text(text.replace("newTag: 1.0.0", "newTag: latest") + "  - path: danger-patch.yaml\n")
+    part = _run(tmp_path, ["k8s"])
+    failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
+    assert {"manifests:k8s.host-namespaces", "manifests:k8s.not-privileged", "manifests:k8s.image-tag"} <= set(failed)
+    patch = production / "danger-patch.yaml"
+    assert failed["manifests:k8s.host-namespaces"].location.path == str(patch)
+    assert failed["manifests:k8s.host-namespaces"].location.line == _line(patch, "hostNetwork")
+    assert failed["manifests:k8s.not-privileged"].location.line == _line(patch, "privileged")
+    image = failed["manifests:k8s.image-tag"]  # the overlay's images: entry wins over the patch and the base
+    assert image.location.path == str(kustomization) and image.location.line == _line(kustomization, "- name:")
+    assert "mlgate/credit-model:latest is tagged latest" in image.why
+    assert "rendered from k8s/overlays/production" in image.why
+    assert part.evidence["rendered"]["k8s/overlays/production"] > 0
+    assert "k8s/overlays/production/danger-patch.yaml (kustomize patch)" in part.evidence["skipped"]
+
+
+def test_patch_image_latest_without_an_images_entry(tmp_path):
+    shutil.copytree(GOOD, tmp_path / "k8s")
+    overlay = tmp_path / "k8s" / "overlays" / "production"
+    (overlay / "replicas.yaml").write_text((overlay / "replicas.yaml").read_text() + """  template:
+    spec:
+      containers:
+        - name: model
+          image: ghcr.io/acme/credit-model:latest
+""")
+    part = _run(tmp_path, ["k8s"])
+    failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
+    assert set(failed) == {"manifests:k8s.image-tag"}
+    assert failed["manifests:k8s.image-tag"].location.path == str(overlay / "replicas.yaml")
+    assert failed["manifests:k8s.image-tag"].location.line == _line(overlay / "replicas.yaml", "image:")
+
+
+def test_findings_of_the_files_are_not_repeated_for_each_render(tmp_path):
+    app = _broken(tmp_path, "privileged: false", "privileged: true")
+    part = _run(tmp_path, ["k8s"])
+    hits = [f for f in part.findings if f.rule_id == "k8s.not-privileged"]
+    assert [(h.location.path, h.location.line) for h in hits] == [(str(app), _line(app, "privileged:"))]
+
+
+def test_kustomization_that_cannot_be_rendered_warns_and_names_its_patches(tmp_path):
+    shutil.copytree(GOOD, tmp_path / "k8s")
+    overlay = tmp_path / "k8s" / "overlays" / "production" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n")
+    part = _run(tmp_path, ["k8s"])
+    warned = [c for c in part.checks if c.status is Status.WARN]
+    assert [c.name for c in warned] == ["manifests:kustomize k8s/overlays/production"]
+    assert "configMapGenerator" in warned[0].why and "replicas.yaml" in warned[0].why
+    assert "\n" not in warned[0].why
+    assert part.evidence["rendered"] == {"k8s": 3}

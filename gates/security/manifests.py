@@ -6,12 +6,19 @@ Per-object exemption: annotate the object (metadata.annotations) with
 An exemption without a reason is not honoured and is itself a finding. Exempted findings stay in the report
 (and in SARIF as suppressed), they only stop failing the gate.
 
-Files that a kustomization.yaml in the same folder names as patches are partial objects and are skipped.
+Files that a kustomization.yaml names as patches are partial objects: they are not checked on their own.
+Instead every kustomization among the files (a folder with kustomization.yaml: base, overlays) is rendered
+with mlgate's own renderer (`gates.deploy.render`, or kubectl with `renderer: kubectl`) and the rendered
+objects are checked too, so what a patch or an overlay's `images:` changes is what gets judged. A finding
+that only the rendered objects have is reported at the patch line (or the `images:` entry) that sets the
+field when one can be found, else at the kustomization file. A kustomization that cannot be rendered gives a
+warning that names the patches left unchecked.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +28,7 @@ import yaml
 
 from gates.context import GateContext
 from gates.errors import InputError
+from gates.result import Check, Status
 from gates.security.common import Part, RuleHit, rule_checks
 
 CATEGORY = "manifests"
@@ -104,6 +112,7 @@ class K8sObject:
     document: int  # 1-based position of the document in its file
     data: dict[str, Any]
     images: list[dict[str, Any]] = field(default_factory=list)  # kustomize `images:` entries that apply
+    rendered_by: str | None = None  # the kustomization whose rendering made it, for rendered objects
 
     @property
     def kind(self) -> str:
@@ -119,7 +128,8 @@ class K8sObject:
 
     @property
     def label(self) -> str:
-        return f"{self.kind}/{self.name} (document {self.document})"
+        where = f"rendered from {self.rendered_by}" if self.rendered_by else f"document {self.document}"
+        return f"{self.kind}/{self.name} ({where})"
 
     def pod_spec(self) -> dict[str, Any] | None:
         node: Any = self.data
@@ -144,8 +154,21 @@ def _walk_items(data: Any, path: str, document: int) -> Iterator[K8sObject]:
         yield K8sObject(path, document, data)
 
 
+@dataclass
+class Collected:
+    objects: list[K8sObject]
+    read: list[str]  # labels of the files read
+    skipped: list[str]  # labels with the reason
+    kustomizations: list[tuple[str, Path]]  # (label, kustomization file) among the files read
+
+
 def collect(paths: list[str], ctx: GateContext, exclude: list[str]) -> tuple[list[K8sObject], list[str], list[str]]:
     """(objects, files read, files skipped) under the given files and directories."""
+    found = gather(paths, ctx, exclude)
+    return found.objects, found.read, found.skipped
+
+
+def gather(paths: list[str], ctx: GateContext, exclude: list[str]) -> Collected:
     files: list[tuple[str, Path]] = []
     for raw in paths:
         path = ctx.path(raw, what="manifest file or directory")
@@ -158,10 +181,11 @@ def collect(paths: list[str], ctx: GateContext, exclude: list[str]) -> tuple[lis
             files.append((raw, path))
     patches, images = _kustomize([p for _, p in files])
     objects: list[K8sObject] = []
-    read, skipped = [], []
+    read, skipped, kustomizations = [], [], []
     for label, path in files:
         if path.resolve() in patches or any(fnmatch.fnmatch(label, pattern) for pattern in exclude):
-            skipped.append(label + (" (kustomize patch)" if path.resolve() in patches else " (excluded)"))
+            skipped.append(label + (" (kustomize patch)"
+                                    if path.resolve() in patches else " (excluded)"))
             continue
         ctx.path(str(path.resolve()))
         try:
@@ -173,7 +197,9 @@ def collect(paths: list[str], ctx: GateContext, exclude: list[str]) -> tuple[lis
                 obj.images = images.get(path.resolve(), [])
                 objects.append(obj)
         read.append(label)
-    return objects, read, skipped
+        if path.name in _KUSTOMIZATION_NAMES:
+            kustomizations.append((label, path))
+    return Collected(objects, read, skipped, kustomizations)
 
 
 def _load_kustomization(path: Path) -> dict[str, Any]:
@@ -417,20 +443,188 @@ def evaluate(objects: list[K8sObject]) -> list[RuleHit]:
     return hits
 
 
+# --- kustomizations, rendered --------------------------------------------------------------------------------
+
+_SUBJECT = re.compile(r"^(?P<kind>[^/]*)/(?P<name>.*?) \((?:document \d+|rendered from [^)]*)\)(?P<rest>.*)$")
+_KUSTOMIZED_IMAGE = re.compile(r"image \S+ \(kustomize: ([^)]+)\)")
+_IMAGE_IN_MESSAGE = re.compile(r"^image (\S+)")
+_RULE_FIELDS = {
+    "k8s.run-as-non-root": ("runAsUser", "runAsNonRoot"), "k8s.read-only-root-fs": ("readOnlyRootFilesystem",),
+    "k8s.no-privilege-escalation": ("allowPrivilegeEscalation",), "k8s.not-privileged": ("privileged",),
+    "k8s.drop-all-capabilities": ("drop", "capabilities"), "k8s.added-capabilities": ("add",),
+    "k8s.host-path": ("hostPath",), "k8s.resource-requests": ("requests", "resources"),
+    "k8s.resource-limits": ("limits", "resources"), "k8s.liveness-probe": ("livenessProbe",),
+    "k8s.readiness-probe": ("readinessProbe",), "k8s.image-tag": ("image",), "k8s.image-digest": ("image",),
+    "k8s.pdb": ("replicas", "minReplicas"), "k8s.service-account-token": ("automountServiceAccountToken",),
+    "k8s.exemption-without-reason": (EXEMPT,),
+}
+
+
+def _finding_key(hit: RuleHit) -> tuple[str, str, str, str, str, bool] | None:
+    """The same finding on a file's object and on its rendered copy: rule, kind, name, container, message."""
+    match = _SUBJECT.match(hit.subject)
+    if not match:
+        return None
+    message = _KUSTOMIZED_IMAGE.sub(r"image \1", hit.message)
+    return hit.rule, match["kind"], match["name"], match["rest"], message, bool(hit.exempt_reason)
+
+
+def _explained(key: tuple[str, str, str, str, str, bool], raw: set[tuple[str, str, str, str, str, bool]]) -> bool:
+    """A rendered finding the files themselves already give (names may have gained a namePrefix / nameSuffix)."""
+    rule, kind, name, rest, message, exempt = key
+    return any(r == rule and k == kind and rs == rest and m == message and e == exempt and (n == name or n in name)
+               for r, k, n, rs, m, e in raw)
+
+
+@dataclass
+class _Layer:
+    """One kustomization of a render: its file, parsed with line numbers, and the files it names."""
+
+    kfile: Path
+    data: dict[str, Any]
+    patches: list[Path]
+    resources: list[Path]
+
+
+def _layers(kfile: Path, seen: frozenset[Path] = frozenset()) -> list[_Layer]:
+    """The kustomization and every one it includes through resources, outermost first."""
+    try:
+        docs = load_documents(kfile.read_text(encoding="utf-8"), str(kfile))
+    except (InputError, OSError, UnicodeDecodeError):
+        return []
+    data = docs[0] if docs and isinstance(docs[0], dict) else {}
+    entries = [e for e in data.get("patchesStrategicMerge") or [] if isinstance(e, str) and "\n" not in e]
+    entries += [e.get("path") for e in data.get("patches") or [] if isinstance(e, dict) and
+                isinstance(e.get("path"), str)]
+    layer = _Layer(kfile, data, [(kfile.parent / e).resolve() for e in entries], [])
+    out = [layer]
+    for entry in data.get("resources") or []:
+        if not isinstance(entry, str) or "://" in entry:
+            continue
+        target = (kfile.parent / entry).resolve()
+        inner = next((target / n for n in _KUSTOMIZATION_NAMES if (target / n).is_file()), None) \
+            if target.is_dir() else None
+        if inner is not None and inner.resolve() not in seen:
+            out += _layers(inner.resolve(), seen | {kfile.resolve()})
+        elif target.is_file():
+            layer.resources.append(target)
+    return out
+
+
+def _find_key(node: Any, keys: tuple[str, ...]) -> int | None:
+    """The line of the first mapping key (or JSON patch op on such a key) among `keys`, depth first."""
+    stack = [node]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, dict):
+            for key in keys:
+                if key in item:
+                    return line_of(item, key)
+            path = item.get("path")
+            if "op" in item and isinstance(path, str) and path.rsplit("/", 1)[-1] in keys:
+                return line_of(item)
+            stack = list(item.values()) + stack
+        elif isinstance(item, list):
+            stack = list(item) + stack
+    return None
+
+
+def _source_of(hit: RuleHit, layers: list[_Layer]) -> tuple[str, int | None]:
+    """Where a finding only the rendered objects have comes from: the overlay `images:` entry for an image,
+    else the first patch (outermost kustomization first), then resource file, that sets the field."""
+    keys = _RULE_FIELDS.get(hit.rule, ())
+    if hit.rule == "k8s.host-namespaces":
+        keys = (hit.message.split(":", 1)[0],)
+    image = _IMAGE_IN_MESSAGE.match(hit.message)
+    if image and hit.rule in ("k8s.image-tag", "k8s.image-digest"):
+        name = image.group(1).partition("@")[0]
+        last = name.rsplit("/", 1)[-1]
+        bare = name[: len(name) - len(last)] + last.split(":", 1)[0]
+        for layer in layers:
+            entries = layer.data.get("images") or []
+            for index, entry in enumerate(entries):
+                if isinstance(entry, dict) and bare in (entry.get("name"), entry.get("newName")):
+                    lines = getattr(entries, "item_lines", [])
+                    return str(layer.kfile), lines[index] if index < len(lines) else line_of(entry)
+    for files in ([p for layer in layers for p in layer.patches], [p for layer in layers for p in layer.resources]):
+        for path in files:
+            try:
+                docs = load_documents(path.read_text(encoding="utf-8"), str(path))
+            except (InputError, OSError, UnicodeDecodeError):
+                continue
+            line = _find_key(docs, keys) if keys else None
+            if line is not None:
+                return str(path), line
+    return str(layers[0].kfile) if layers else hit.path, None
+
+
+def rendered_hits(found: Collected, raw_hits: list[RuleHit],
+                  ctx: GateContext) -> tuple[list[RuleHit], dict[str, int], list[tuple[str, str, list[str]]]]:
+    """Findings only the rendered kustomizations have, {kustomization: objects rendered}, and the
+    kustomizations that could not be rendered (label, reason, patch files left unchecked)."""
+    from gates.deploy.render import render
+
+    raw = {key for key in map(_finding_key, raw_hits) if key is not None}
+    hits: list[RuleHit] = []
+    seen: set[tuple[Any, ...]] = set()
+    rendered: dict[str, int] = {}
+    failed: list[tuple[str, str, list[str]]] = []
+    for label, kfile in found.kustomizations:
+        root = str(Path(label).parent)
+        layers = _layers(kfile.resolve())
+        try:
+            result = render(kfile.parent)
+        except (InputError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            failed.append((root, reason, sorted({str(p) for layer in layers for p in layer.patches})))
+            continue
+        for path, digest in result.files.items():
+            ctx.inputs.setdefault(path, digest)
+        objects = []
+        for n, obj in enumerate(result.objects, start=1):
+            objects += [o for o in _walk_items(obj, str(kfile), n)]
+        for obj in objects:
+            obj.rendered_by = root
+        rendered[root] = len(objects)
+        for hit in evaluate(objects):
+            key = _finding_key(hit)
+            if key is not None and _explained(key, raw):
+                continue
+            hit.path, hit.line = _source_of(hit, layers)
+            unique = (key[:2] + key[3:] if key else (hit.rule, hit.subject, hit.message), hit.path, hit.line)
+            if unique in seen:
+                continue
+            seen.add(unique)
+            hit.properties["rendered_from"] = root
+            hits.append(hit)
+    return hits, rendered, failed
+
+
 def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
     paths = section["paths"] if isinstance(section["paths"], list) else [section["paths"]]
-    objects, read, skipped = collect(paths, ctx, list(section.get("exclude") or []))
+    found = gather(paths, ctx, list(section.get("exclude") or []))
+    objects, read, skipped = found.objects, found.read, found.skipped
     part = Part(CATEGORY)
     workloads = [o for o in objects if o.pod_spec() is not None]
     if not workloads:
-        from gates.result import Check, Status
-
         part.checks.append(Check(CATEGORY, Status.ERROR, f"no workloads (Pod, Deployment, StatefulSet, DaemonSet, "
                                  f"Job, CronJob) in {len(read)} file(s): nothing was checked"))
         part.evidence = {"files": read, "skipped": skipped}
         return part
     hits = evaluate(objects)
-    rule_checks(part, hits, CATEGORY, levels,
-                f"{len(workloads)} workload(s) among {len(objects)} object(s) in {len(read)} file(s)")
-    part.evidence = {"files": read, "skipped": skipped, "objects": [f"{o.label} in {o.path}" for o in objects]}
+    extra, rendered, failed = rendered_hits(found, hits, ctx)
+    scope = f"{len(workloads)} workload(s) among {len(objects)} object(s) in {len(read)} file(s)"
+    if rendered:
+        scope += f", and {len(rendered)} kustomization(s) rendered"
+    rule_checks(part, hits + extra, CATEGORY, levels, scope)
+    for root, reason, patches in failed:
+        names = ", ".join(patches) if patches else "none"
+        part.checks.append(Check(
+            name=f"{CATEGORY}:kustomize {root}", status=Status.WARN, value=len(patches),
+            threshold="every kustomization rendered and checked",
+            why=f"{root} could not be rendered ({reason}), so its patches and images were not checked "
+                f"(patches: {names})", details={"reason": reason, "unchecked_patches": patches}))
+    part.summary["rendered"] = len(rendered)
+    part.evidence = {"files": read, "skipped": skipped, "objects": [f"{o.label} in {o.path}" for o in objects],
+                     "rendered": rendered, "not_rendered": {root: reason for root, reason, _ in failed}}
     return part
