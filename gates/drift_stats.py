@@ -529,7 +529,8 @@ def _binned(test: str, ref_counts: np.ndarray, cur_counts: np.ndarray) -> TestRe
         return TestResult("psi", value, 0.0, False, notes=notes)
     value = jensen_shannon(ref_counts, cur_counts)
     empty = int(np.sum(ref_counts == 0) + np.sum(cur_counts == 0))
-    notes = [f"{empty} empty bin{'s' if empty != 1 else ''} contribute 0 (no epsilon needed)"] if empty else []
+    notes = [f"{empty} empty bin{' contributes' if empty == 1 else 's contribute'} 0 (no epsilon needed)"] \
+        if empty else []
     return TestResult("jensenshannon", value, 0.0, False, notes=notes)
 
 

@@ -166,8 +166,11 @@ def _show(value: Any) -> str:
     return repr(value.item() if isinstance(value, np.generic) else value)
 
 
-def _rows(n: int) -> str:
-    return f"{n} row{'s' if n != 1 else ''}"
+def _rows(n: int, verb: str = "") -> str:
+    """'2 rows', or with a verb in its plural form ('hold') '1 row holds' / '2 rows hold'."""
+    if not verb:
+        return f"{n} row{'s' if n != 1 else ''}"
+    return f"{n} row {verb}s" if n == 1 else f"{n} rows {verb}"
 
 
 def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str], np.ndarray]:
@@ -190,14 +193,14 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
             if kind == "integer":
                 wrong |= ~np.isnan(numbers) & (np.mod(np.nan_to_num(numbers), 1) != 0)
             if wrong.any():
-                problems.append(f"type: expected {kind}, {_rows(int(wrong.sum()))} hold other values "
+                problems.append(f"type: expected {kind}, {_rows(int(wrong.sum()), 'hold')} other values "
                                 f"({_first(wrong, series)})")
                 bad |= wrong
     elif kind == "boolean" and not pd.api.types.is_bool_dtype(series):
         text = series.astype(str).str.strip().str.lower()
         wrong = ~missing & ~text.isin(_TRUE | _FALSE).to_numpy()
         if wrong.any():
-            problems.append(f"type: expected boolean, {_rows(int(wrong.sum()))} hold other values "
+            problems.append(f"type: expected boolean, {_rows(int(wrong.sum()), 'hold')} other values "
                             f"({_first(wrong, series)})")
             bad |= wrong
     elif kind == "datetime":
@@ -232,7 +235,7 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
         out = ~ok[codes]
         if out.any():
             shown = ", ".join(repr(v) for v in spec["allowed"][:10]) + (" ..." if len(spec["allowed"]) > 10 else "")
-            problems.append(f"allowed: {_rows(int(out.sum()))} hold values outside [{shown}] ({_first(out, series)})")
+            problems.append(f"allowed: {_rows(int(out.sum()), 'hold')} values outside [{shown}] ({_first(out, series)})")
             bad |= out
     if spec.get("unique"):
         duplicated = series.duplicated(keep=False).to_numpy() & ~missing
@@ -240,7 +243,7 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
             first = int(np.flatnonzero(duplicated)[0])
             value = series.iloc[first]
             rows = np.flatnonzero(duplicated & (series == value).to_numpy())[:3] + 1
-            problems.append(f"unique: {_rows(int(duplicated.sum()))} share a value with another row "
+            problems.append(f"unique: {_rows(int(duplicated.sum()), 'share')} a value with another row "
                             f"(for example {_show(value)} at rows {', '.join(map(str, rows))})")
             bad |= duplicated
     return problems, bad
@@ -291,7 +294,7 @@ def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: st
         null_rate = float(series.isna().mean()) if rows else 0.0
         constraints = _describe(spec)
         if problems:
-            check = Check(f"column:{name}", Status.FAIL, f"{_rows(count)} break the schema: " + "; ".join(problems),
+            check = Check(f"column:{name}", Status.FAIL, f"{_rows(count, 'break')} the schema: " + "; ".join(problems),
                           value=float(count), threshold=constraints, details={"problems": problems})
         else:
             check = Check(f"column:{name}", Status.PASS, f"all {rows} rows meet {constraints}", value=0.0,

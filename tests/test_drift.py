@@ -311,11 +311,28 @@ def test_column_source_reads_only_what_is_asked(tmp_path):
 
 
 @pytest.mark.skipif(not (EXAMPLES / "current_drifted.parquet").exists(), reason="example data not generated")
-def test_example_fresh_sample_passes_and_drifted_copy_fails(tmp_path):
+@pytest.mark.parametrize("share", [0.3, None], ids=["example-policy", "default-share"])
+def test_example_fresh_sample_passes_and_drifted_copy_fails(tmp_path, share):
+    """The example's drifted copy shifts income, debt ratio, employment and region (num_open_accounts follows the
+    debt ratio): exactly those five of nine columns drift, each clearly past its threshold, so the copy fails with
+    the example policy's share (0.3) and with the default share (0.5); the fresh sample drifts nowhere."""
     section = {"reference": str(EXAMPLES / "reference.parquet"), "current": str(EXAMPLES / "current.parquet"),
-               "exclude": ["applicant_id", "default"], "share": 0.3}
+               "exclude": ["applicant_id", "default"], **({"share": share} if share is not None else {})}
     fresh = drift.run(section, ctx(tmp_path))
     drifted = drift.run({**section, "current": str(EXAMPLES / "current_drifted.parquet")}, ctx(tmp_path))
     assert fresh.status is Status.PASS and fresh.summary["drifted"] == 0
+    assert all(c["statistic"] < 0.05 for c in fresh.evidence["columns"])
     assert drifted.status is Status.FAIL
-    assert set(drifted.evidence["drifted"]) == {"income", "debt_ratio", "num_open_accounts"}
+    assert drifted.evidence["drifted"] == ["income", "debt_ratio", "num_open_accounts", "employment", "region"]
+    assert drifted.summary == {"share": round(5 / 9, 6), "drifted": 5, "columns": 9}
+    columns = {c["column"]: c for c in drifted.evidence["columns"]}
+    assert {name: c["test"] for name, c in columns.items() if c["kind"] == "categorical"} == dict.fromkeys(
+        ["employment", "region", "sex", "age_band"], "jensenshannon")
+    # margins: every drifted column at least 1.4 times its threshold (0.1), every other one below half of it
+    for name, column in columns.items():
+        if name in drifted.evidence["drifted"]:
+            assert column["statistic"] >= 1.4 * column["threshold"], (name, column["statistic"])
+        else:
+            assert column["statistic"] < 0.5 * column["threshold"], (name, column["statistic"])
+    share_check = next(c for c in drifted.checks if c.name == "dataset_drift")
+    assert share_check.status is Status.FAIL and share_check.value == pytest.approx(5 / 9)

@@ -118,3 +118,24 @@ def test_regressed_candidate_in_a_copied_policy(cli, tmp_path):
     (tmp_path / "gates.yml").write_text(yaml.safe_dump({"version": 1, "defaults": policy["defaults"],
                                                          "metrics": metrics}))
     assert cli("--policy", "gates.yml", "run").code == 0
+
+
+def test_example_drift_reads_the_reference_table_not_a_stored_profile(example_run):
+    """`reference` wins over `profile` in examples/gates.yml, so a fresh clone needs no `mlgate drift profile`."""
+    out, _ = example_run
+    report = json.loads((out / "reports" / "drift.json").read_text())
+    reference = report["gates"][0]["evidence"]["reference"]
+    assert reference["kind"] == "table" and Path(reference["source"]).name == "reference.parquet"
+
+
+def test_drifted_copy_fails_the_example_policy(cli, tmp_path):
+    drifted = REPO / "examples" / "data" / "current_drifted.parquet"
+    result = cli("--policy", EXAMPLE, "--report-dir", "reports", "--no-audit", "drift", "--current", drifted,
+                 env={"MLGATE_PLOTS": "0"})
+    assert result.code == 1, result.stdout + result.stderr
+    assert ("data set drift: 5 of 9 columns drifted (income, debt_ratio, num_open_accounts, employment, region)"
+            in result.stdout)
+    report = json.loads((tmp_path / "reports" / "drift.json").read_text())
+    assert report["gates"][0]["evidence"]["drifted"] == ["income", "debt_ratio", "num_open_accounts", "employment",
+                                                         "region"]
+    assert "verdict: drift fail" in result.stdout

@@ -15,9 +15,14 @@ more often for women and makes errors at different rates for the two sexes.
 ``drift > 0`` produces a shifted population, proportionally to ``drift``:
 incomes fall (log-income shifted by ``-0.25 * drift``), debt ratios rise
 (``+0.15 * drift`` before clipping), the share of unemployed applicants grows
-by ``0.08 * drift`` (taken from salaried) and the share of the ``north`` region
-grows by ``0.10 * drift`` (taken evenly from the others).  The relation between
-features and label stays the same (pure covariate shift).
+by ``0.20 * drift`` (taken from salaried, at most 0.56 so that 10 % stay
+salaried) and the share of the ``north`` region grows by ``0.20 * drift``
+(taken evenly from the others, at most 0.60 so that each keeps 5 %).  At
+``drift=1`` every one of these four columns drifts clearly past the drift
+gate's default thresholds.  The relation between features and label stays the
+same (pure covariate shift).  The random draws do not depend on ``drift``, so
+``age``, ``credit_history_years``, ``sex`` and ``age_band`` are the same for
+every ``drift`` with the same ``seed``, and ``drift=0`` is the undrifted sample.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ _LABEL_INTERCEPT = -2.2
 _FEMALE_LABEL_BIAS = 0.8
 # Lower mean log-income of female applicants: the proxy that carries the bias.
 _FEMALE_INCOME_GAP = 0.45
+# Categorical drift per unit of ``drift``, and its cap (reached at drift 2.8 and 3).
+_UNEMPLOYED_SHIFT, _UNEMPLOYED_SHIFT_MAX = 0.20, 0.56  # taken from salaried (0.66)
+_NORTH_SHIFT, _NORTH_SHIFT_MAX = 0.20, 0.60  # taken evenly from south, east and west (0.25 each)
 
 
 def _age_band(age: np.ndarray) -> np.ndarray:
@@ -91,7 +99,8 @@ def generate(n: int, seed: int, drift: float = 0.0) -> pd.DataFrame:
     age = np.clip(age, AGE_MIN, AGE_MAX)
 
     # Employment: retirement only from 55 on; drift moves salaried -> unemployed.
-    p_working = np.array([0.66 - 0.08 * drift, 0.20, 0.14 + 0.08 * drift])
+    unemployed_shift = min(_UNEMPLOYED_SHIFT * drift, _UNEMPLOYED_SHIFT_MAX)
+    p_working = np.array([0.66 - unemployed_shift, 0.20, 0.14 + unemployed_shift])
     p_working = p_working / p_working.sum()
     working = rng.choice(3, size=n, p=p_working)
     p_retired = np.clip((age - 55) / 10.0, 0.0, 0.9)
@@ -99,7 +108,8 @@ def generate(n: int, seed: int, drift: float = 0.0) -> pd.DataFrame:
     emp_idx = np.where(retired, 3, working)
     employment = np.asarray(EMPLOYMENT_LEVELS, dtype=object)[emp_idx]
 
-    p_region = np.array([0.25 + 0.10 * drift] + [0.25 - 0.10 * drift / 3] * 3)
+    north_shift = min(_NORTH_SHIFT * drift, _NORTH_SHIFT_MAX)
+    p_region = np.array([0.25 + north_shift] + [0.25 - north_shift / 3] * 3)
     p_region = p_region / p_region.sum()
     region_idx = rng.choice(4, size=n, p=p_region)
     region = np.asarray(REGION_LEVELS, dtype=object)[region_idx]
