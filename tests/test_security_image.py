@@ -226,3 +226,17 @@ def test_podman_engine(tmp_path, request):
             service.wait(timeout=10)
         except subprocess.TimeoutExpired:
             service.kill()
+
+
+@pytest.mark.parametrize("ports, allowed, flagged", [
+    ({"8080/tcp": {}, "22/tcp": {}, "2375/tcp": {}}, None, ["22/tcp", "2375/tcp"]),  # default deny list
+    ({"8080/tcp": {}, "9000/tcp": {}}, None, []),  # other ports pass unless allowed_ports is set
+    ({"8080/tcp": {}, "9000/tcp": {}}, [8080], ["9000/tcp"]),
+    ({"22/tcp": {}}, [22], []),  # allowed_ports decides alone when it is set
+])
+def test_exposed_ports_default_deny_and_allow_list(ports, allowed, flagged):
+    config = image.ImageConfig(ref="app:1", source="test", user="app", healthcheck={"Test": ["CMD", "true"]},
+                               exposed_ports=sorted(ports))
+    options = {} if allowed is None else {"allowed_ports": allowed}
+    hits = [h for h in image.evaluate(config, options, "app.tar") if h.rule == "image.exposed-ports"]
+    assert [h.message.split()[1].rstrip(",") for h in hits] == flagged

@@ -254,6 +254,21 @@ def test_pip_audit_report_is_used(tmp_path, monkeypatch):
     assert part.checks[0].name == "vulns" and part.checks[0].status is Status.FAIL
     assert part.evidence["reports"][0]["skipped"][0]["name"] == "credit-model"
     assert all(f.location.path.endswith("requirements.txt") for f in part.findings)
+    skipped = next(c for c in part.checks if c.name == "vulns:pip-audit-skipped")
+    assert skipped.status is Status.WARN and "credit-model (Dependency not found on PyPI" in skipped.why
+
+
+def test_pip_audit_report_with_skipped_dependencies_warns(tmp_path):
+    part = vulns.check({"reports": [str(FIXTURES / "pip-audit.json")]}, _ctx(tmp_path), {}, TODAY)
+    skipped = [c for c in part.checks if c.name == "vulns:pip-audit-skipped"]
+    assert len(skipped) == 1 and skipped[0].status is Status.WARN and skipped[0].value == 1
+    assert "1 dependency was not audited by pip-audit" in skipped[0].why and "credit-model" in skipped[0].why
+    assert "\n" not in skipped[0].why
+    data = json.loads((FIXTURES / "pip-audit.json").read_text())
+    data["dependencies"] = [d for d in data["dependencies"] if "skip_reason" not in d]
+    (tmp_path / "clean.json").write_text(json.dumps(data))
+    part = vulns.check({"reports": [str(tmp_path / "clean.json")]}, _ctx(tmp_path), {}, TODAY)
+    assert not [c for c in part.checks if c.name == "vulns:pip-audit-skipped"]
 
 
 def test_pip_audit_missing(tmp_path, monkeypatch):

@@ -1,5 +1,8 @@
 """Image configuration policy: user, health check, exposed ports, secrets in the environment, size budget.
 
+Exposed ports: with `allowed_ports` every other port fails; without it only SSH (22) and the Docker API
+(2375, 2376) fail, so set `allowed_ports` to check the rest.
+
 Two sources, same checks:
 - a `docker save` tarball (docker-archive with manifest.json, or an OCI layout with index.json), read with no
   engine at all;
@@ -196,6 +199,10 @@ def read_engine(ref: str, base_url: str | None, timeout: float = 60) -> ImageCon
 
 # --- rules -----------------------------------------------------------------------------------------------------
 
+# Denied when the policy sets no allowed_ports (with allowed_ports, every port not listed is denied).
+DENIED_PORTS = {22: "SSH", 2375: "unencrypted Docker API", 2376: "Docker API"}
+
+
 def _port_number(spec: str) -> int | None:
     try:
         return int(spec.split("/")[0])
@@ -227,6 +234,12 @@ def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[Ru
         for spec in config.exposed_ports:
             if _port_number(spec) not in allowed_set:
                 hit("image.exposed-ports", f"exposes {spec}, not in allowed_ports {sorted(allowed_set)}")
+    else:  # no allow list: only the ports that are never right for a model service
+        for spec in config.exposed_ports:
+            port = _port_number(spec)
+            if port in DENIED_PORTS:
+                hit("image.exposed-ports", f"exposes {spec} ({DENIED_PORTS[port]}), denied unless allowed_ports "
+                    f"lists it")
     for item in config.env:
         name, _, value = item.partition("=")
         kind = secrets.secret_value(value)

@@ -80,7 +80,8 @@ _RULES = [
     Rule("image.healthcheck", "error", "Image has no health check",
          "Add a HEALTHCHECK (OCI-format images drop it: build with the docker format)."),
     Rule("image.exposed-ports", "error", "Unexpected exposed port",
-         "Expose only the ports listed in security.image.allowed_ports."),
+         "Expose only the ports listed in security.image.allowed_ports (without that list, only SSH 22 and "
+         "the Docker API 2375/2376 are denied)."),
     Rule("image.secrets", "error", "Secret in the image config",
          "Remove secrets from ENV and build arguments; they are readable by anyone who pulls the image."),
     Rule("image.size", "error", "Image over its size budget",

@@ -162,6 +162,16 @@ def _location_path(f: VulnFinding) -> str | None:
 
 # --- pip-audit -------------------------------------------------------------------------------------------------
 
+def _pip_audit_skipped(path: Path) -> list[dict[str, str]]:
+    """Dependencies a pip-audit report lists with a skip_reason: never audited (local or private packages)."""
+    from gates.security.readers.pip_audit import skipped
+
+    try:
+        return skipped(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, OSError, AttributeError, TypeError):
+        return []
+
+
 _UNREACHABLE = ("connectionerror", "connection error", "max retries", "name or service not known",
                 "temporary failure in name resolution", "network is unreachable", "timed out", "read timed out",
                 "proxyerror", "ssl", "connection refused", "failed to establish", "tip: your network")
@@ -224,6 +234,8 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
         fmt, found = read_report(path, spec.get("format"), label=spec["path"])
         findings += found
         reports.append({"path": spec["path"], "format": fmt, "findings": len(found)})
+        if fmt == "pip-audit":
+            reports[-1]["skipped"] = _pip_audit_skipped(path)
     audit = section.get("pip_audit")
     if audit:
         for req in audit["requirements"] if isinstance(audit["requirements"], list) else [audit["requirements"]]:
@@ -255,6 +267,17 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
     if not reports:  # pip-audit could not run at all: no evidence, so no passing verdict either
         part.checks = [c for c in part.checks if c.name != "vulns"]
     part.checks = extra_checks + part.checks
+    not_audited = [(r["path"], d) for r in reports for d in r.get("skipped") or []]
+    if not_audited:
+        names = ", ".join(f"{d.get('name') or '?'} ({d.get('reason') or 'no reason given'})"
+                          for _, d in not_audited[:5]) + (f" (and {len(not_audited) - 5} more)"
+                                                          if len(not_audited) > 5 else "")
+        part.checks.append(Check(
+            "vulns:pip-audit-skipped", Status.WARN, value=len(not_audited), threshold="every dependency audited",
+            why=f"{len(not_audited)} dependenc{'y was' if len(not_audited) == 1 else 'ies were'} not audited by "
+                f"pip-audit, so their vulnerabilities are unknown: {names}".replace("\n", " "),
+            location=Location(str(ctx.path(not_audited[0][0], must_exist=False))),
+            details={"skipped": [{"report": path, **d} for path, d in not_audited]}))
     part.evidence["reports"] = reports
     part.evidence["infra_error"] = infra
     return part
