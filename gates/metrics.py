@@ -16,13 +16,14 @@ from gates.stats import safe_divide
 
 HIGHER_IS_BETTER = {
     "accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
-    "f1_weighted", "roc_auc", "average_precision", "r2",
+    "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "average_precision", "r2",
 }
 LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "mape"}
 BINARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
                   "log_loss", "brier")
 MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
-                      "f1_weighted", "roc_auc", "log_loss", "brier")
+                      "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "average_precision",
+                      "log_loss", "brier")
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
 _EPS = np.finfo(np.float64).eps
 
@@ -158,7 +159,11 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
 
 def multiclass(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None,
                n_classes: int) -> dict[str, np.ndarray]:
-    """Multiclass metrics over the declared classes (codes 0..C-1); macro averages weigh classes equally."""
+    """Multiclass metrics over the declared classes (codes 0..C-1); macro averages weigh classes equally,
+    weighted ones by each class's (resampled) support, as scikit-learn's average='macro' / 'weighted'.
+
+    ROC AUC and average precision are one-vs-rest macro averages over the class probability columns: NaN
+    (undefined) when a declared class has no rows, where scikit-learn would raise or warn."""
     y = y.astype(np.int64)
     pred = pred.astype(np.int64)
     classes = np.arange(n_classes)
@@ -179,11 +184,14 @@ def multiclass(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.n
         "precision_macro": precision_c.mean(axis=1),
         "recall_macro": np.nan_to_num(recall_c, nan=0.0).mean(axis=1),
         "f1_macro": f1_c.mean(axis=1),
+        "precision_weighted": safe_divide((precision_c * support).sum(axis=1), n),
+        "recall_weighted": safe_divide((np.nan_to_num(recall_c, nan=0.0) * support).sum(axis=1), n),
         "f1_weighted": safe_divide((f1_c * support).sum(axis=1), n),
     }
     if proba is not None:
-        per_class = [ranking_metrics(weights, y == c, proba[:, c])["roc_auc"] for c in classes]
-        out["roc_auc"] = np.mean(per_class, axis=0)  # one-vs-rest, macro; NaN if any class is absent
+        per_class = [ranking_metrics(weights, y == c, proba[:, c]) for c in classes]
+        for name in ("roc_auc", "average_precision"):  # one-vs-rest, macro; NaN if any class is absent
+            out[name] = np.mean([r[name] for r in per_class], axis=0)
         picked = np.clip(proba[np.arange(y.size), y], _EPS, 1)
         out["log_loss"] = safe_divide(weights @ -np.log(picked), n)
         out["brier"] = safe_divide(weights @ ((proba - truth) ** 2).sum(axis=1), n)

@@ -315,7 +315,9 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
         "tables": {"All metrics": table},
     }
     if candidate.task != "regression":
-        evidence["confusion_matrix"] = confusion(candidate, exact.get("c_")).tolist()
+        matrix = confusion(candidate, exact.get("c_"))
+        evidence["confusion_matrix"] = matrix.tolist()
+        evidence["tables"]["Confusion matrix"] = confusion_table(matrix, candidate.classes)
     if isinstance(candidate, TabulatedPredictions):
         evidence["streaming"] = candidate.streaming
         if not candidate.streaming.get("exact", True) and "score" in exact["c_"].columns:
@@ -387,12 +389,16 @@ def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None
     elif p.task == "multiclass":
         absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
         if absent:
-            reasons["roc_auc"] = f"class {', '.join(absent)} has no rows, so one-vs-rest ROC AUC is undefined"
+            one = len(absent) == 1
+            which = f"{'class' if one else 'classes'} {', '.join(absent)} {'has' if one else 'have'} no rows"
+            reasons["roc_auc"] = f"{which}, so one-vs-rest ROC AUC is undefined"
+            reasons["average_precision"] = f"{which}, so one-vs-rest average precision is undefined"
     else:
         if np.ptp(p.y) == 0:
             reasons["r2"] = "the labels are constant, so R2 has no meaning"
-        if (p.y == 0).any():
-            reasons["mape"] = f"{int((p.y == 0).sum())} labels are 0, so the percentage error is undefined"
+        zeros = int((p.y == 0).sum())
+        if zeros:
+            reasons["mape"] = f"{_plural(zeros, 'label is', 'labels are')} 0, so the percentage error is undefined"
     return reasons
 
 
@@ -403,8 +409,14 @@ def support_checks(p: Predictions) -> list[Check]:
     absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
     if not absent:
         return []
-    return [Check("class_support", Status.WARN, f"declared class {', '.join(absent)} has no rows in the labels; "
-                  "macro averages count it as 0")]
+    one = len(absent) == 1
+    return [Check("class_support", Status.WARN, f"declared {'class' if one else 'classes'} {', '.join(absent)} "
+                  f"{'has' if one else 'have'} no rows in the labels; macro averages count "
+                  f"{'it' if one else 'them'} as 0")]
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> np.ndarray:
@@ -414,6 +426,22 @@ def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None)
         return np.rint(np.bincount(code, weights=cells.counts, minlength=size * size)).astype(np.int64) \
             .reshape(size, size)
     return np.bincount(p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size).reshape(size, size)
+
+
+CONFUSION_CLASSES = 20  # most classes drawn as a table in the summary; the JSON evidence always has the matrix
+
+
+def confusion_table(matrix: np.ndarray, classes: list) -> str:
+    """The confusion matrix as a Markdown table: a row per true class, a column per predicted class (the
+    layout of sklearn.metrics.confusion_matrix with labels=classes)."""
+    names = [str(c).replace("|", "\\|").replace("\n", " ") for c in classes]
+    if len(names) > CONFUSION_CLASSES:
+        return (f"{len(names)} classes: too many for a table here; the JSON report's evidence.confusion_matrix "
+                f"holds it (rows: true class, columns: predicted class, in the order of evidence.classes)")
+    lines = ["| true ↓ predicted → | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for name, row in zip(names, matrix.tolist()):
+        lines.append(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
+    return "\n".join(lines)
 
 
 def metrics_table(point: dict[str, float], ci, paired: bool) -> str:

@@ -10,7 +10,19 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# The JSON report's version, described by gates/schema/report.schema.json (its schema_version const must match;
+# tests check). MAJOR.MINOR: a new optional field bumps the minor version; renaming, removing or changing the
+# meaning of a field bumps the major one.
 REPORT_SCHEMA_VERSION = "1.0"
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema (2020-12) of the reports json_report writes, shipped as gates/schema/report.schema.json."""
+    import json
+    from importlib import resources
+
+    text = resources.files("gates.schema").joinpath("report.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 class Status(str, enum.Enum):

@@ -73,6 +73,7 @@ def test_the_verdict_is_identical_in_every_format(tmp_path, capsys, scenario):
     assert document["status"] == overall
     assert document["exit_code"] == written["code"] == (0 if overall in ("pass", "warn") else 1)
     assert document["schema_version"] == "1.0"
+    assert_valid_report(document)
     for gate, result in zip(document["gates"], results):
         assert gate["status"] == result.status.value
         assert strict_json(reports / f"{result.gate}.json")["gates"][0] == gate
@@ -245,3 +246,129 @@ def test_failing_gate_from_the_cli_writes_every_format(cli, tmp_path):
     assert "mlgate: fail" in (tmp_path / "summary.txt").read_text()
     suite = ET.parse(reports / "junit.xml").getroot().find("testsuite")
     assert suite.get("failures") == "1" and suite.get("errors") == "0"
+
+
+# -- the JSON report's schema ---------------------------------------------------------------------------------------
+def assert_valid_report(document: dict) -> None:
+    """The report against the shipped gates/schema/report.schema.json, every error listed."""
+    import jsonschema
+
+    from gates.result import report_schema
+
+    schema = report_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+    assert not errors, errors
+
+
+def assert_valid_reports(reports: Path) -> int:
+    """Every JSON report in a report folder (the combined one and one per gate) is valid; returns how many."""
+    documents = [strict_json(path) for path in sorted(reports.glob("*.json"))]
+    documents = [d for d in documents if "schema_version" in d]
+    for document in documents:
+        assert_valid_report(document)
+    return len(documents)
+
+
+def test_report_schema_matches_the_version_and_ships_in_the_package():
+    import fnmatch
+    import re
+
+    from gates.result import REPORT_SCHEMA_VERSION, report_schema
+
+    schema = report_schema()
+    assert schema["properties"]["schema_version"]["const"] == REPORT_SCHEMA_VERSION
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    package_data = re.search(r"\[tool\.setuptools\.package-data\]\s*gates\s*=\s*\[([^\]]*)\]", pyproject)
+    assert package_data, "pyproject.toml has no package-data for gates"
+    patterns = re.findall(r'"([^"]+)"', package_data.group(1))
+    assert any(fnmatch.fnmatch("schema/report.schema.json", p) for p in patterns)
+
+
+def test_every_written_report_is_valid_against_the_schema(tmp_path):
+    findings = [Finding("CVE-1", "error", "bad", "deps", Location(str(tmp_path / "req.txt"), 3, 1), severity="high",
+                        properties={"fixed": ["1.2"]}),
+                Finding("R2", "note", "meh", "artifacts", suppressed="accepted")]
+    results = [*SCENARIOS["error"], GateResult(gate="metrics"),
+               GateResult(gate="security", checks=[Check("c", Status.FAIL, "x", value="3 findings",
+                                                         location=Location("a.py", 1))], findings=findings),
+               GateResult(gate="bias", checks=[Check("m", Status.ERROR, "undefined", value=float("nan"),
+                                                     ci=(float("nan"), 1.0), details={"x": float("inf")})])]
+    write(tmp_path, results, actions=False)
+    assert assert_valid_reports(tmp_path / "reports") == 1 + len({r.gate for r in results})
+    document = strict_json(tmp_path / "reports" / "mlgate.json")
+    broken = json.loads(json.dumps(document))
+    broken["gates"][0]["checks"][0]["status"] = "maybe"
+    with pytest.raises(AssertionError, match="'maybe' is not one of"):
+        assert_valid_report(broken)
+
+
+def test_example_run_and_failing_runs_write_reports_valid_against_the_schema(cli, tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    example = repo / "examples" / "gates.yml"
+    passed = cli("--policy", example, "--report-dir", "example", "--no-audit", "run")
+    assert passed.code == 0, passed.stdout + passed.stderr
+    assert assert_valid_reports(tmp_path / "example") >= 7  # mlgate.json and one per gate
+    failed = cli("--policy", example, "--report-dir", "failed", "--no-audit", "metrics", "--predictions",
+                 repo / "examples" / "data" / "regressed_predictions.csv", "--resamples", "200")
+    assert failed.code == 1
+    assert strict_json(tmp_path / "failed" / "mlgate.json")["status"] == "fail"
+    assert assert_valid_reports(tmp_path / "failed") == 2
+    broken = cli("--report-dir", "broken", "--no-audit", "metrics", "--predictions", "absent.csv", "--min",
+                 "roc_auc=0.5")
+    assert broken.code == 2
+    assert strict_json(tmp_path / "broken" / "mlgate.json")["exit_code"] == 2
+    assert assert_valid_reports(tmp_path / "broken") == 2
+
+
+# -- the canary in the step summary ---------------------------------------------------------------------------------
+def canary_result(analyses: int = 3) -> GateResult:
+    """A canary GateResult shaped as gates.deploy.canary.result_of builds it (evidence["analyses"])."""
+    entries = []
+    for i in range(analyses):
+        failing = i == analyses - 1
+        error_rate = {"metric": "error_rate", "classification": "high" if failing else "pass",
+                      "passed": not failing, "value": 0.05 if failing else 0.011, "why": "w",
+                      "details": {"kind": "ratio", "canary_value": 0.05 if failing else 0.011, "stable_value": 0.01,
+                                  "canary": {"events": 5, "trials": 100}, "stable": {"events": 1, "trials": 100}}}
+        latency = {"metric": "p95|latency", "classification": "pass", "passed": True, "value": 0.2, "why": "w",
+                   "details": {"kind": "series", "canary_mean": 0.21, "stable_mean": 0.2}}
+        limit = {"metric": "error_rate", "classification": "pass", "passed": True, "value": 0.05 if failing else 0.011,
+                 "why": "w",
+                 "details": {"kind": "ratio", "max": 0.1}}
+        entries.append({"step": min(i + 1, 2), "weight": 10 * (i + 1), "effective_weight": 10 * (i + 1) - 1,
+                        "outcome": "fail" if failing else "pass", "why": "judged",
+                        "judges": [{"judge": "threshold", "outcome": "pass", "metrics": [limit]},
+                                   {"judge": "compare", "outcome": "fail" if failing else "pass",
+                                    "metrics": [error_rate, latency]}]})
+    checks = [Check("verdict", Status.FAIL, "rolled back", value="rolled_back")]
+    return GateResult(gate="canary", checks=checks, evidence={"verdict": "rolled_back", "analyses": entries},
+                      artifacts={"canary timeline": "/somewhere/reports/canary-timeline.png"})
+
+
+def test_canary_summary_has_a_compact_table_of_analyses(tmp_path):
+    text = markdown.render([canary_result()])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "% (" in line]
+    passing = "| pass | error_rate: canary 0.011 vs stable 0.01 (pass); p95\\|latency: canary 0.21 vs stable 0.2 (pass) |"
+    assert rows == [
+        "| 1 | 10% (9%) " + passing,
+        "| 2 | 20% (19%) " + passing,
+        "| 2 | 30% (29%) | fail | error_rate: canary 0.05 vs stable 0.01 (high) |",  # only the decisive metric
+    ]
+    assert "| step | weight (effective) | outcome | canary vs stable |" in text
+    picture = next(line for line in text.splitlines() if "canary-timeline.png" in line)
+    assert "report folder" in picture and "artifact" in picture  # the link only works from the folder
+    write(tmp_path, [canary_result()], actions=False)
+    html = (tmp_path / "reports" / "report.html").read_text()
+    assert "<td>error_rate: canary 0.05 vs stable 0.01 (high)</td>" in html
+
+
+def test_canary_summary_table_is_bounded():
+    text = markdown.render([canary_result(45)])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "% (" in line]
+    assert len(rows) == markdown.CANARY_ROWS
+    assert rows[-1].startswith("| 2 | 450% (449%) | fail |")  # the last analyses, the deciding one included
+    assert f"The last {markdown.CANARY_ROWS} of 45 analyses" in text
+    assert markdown.canary_table(result_with(Status.PASS)) == ""  # other gates: no table

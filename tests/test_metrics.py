@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn import metrics as sk
+from sklearn.preprocessing import label_binarize
 
 from gates import metrics as m
 from gates.stats import compress
@@ -61,8 +62,15 @@ def sklearn_multiclass(y, pred, proba, classes, w=None):
                                               zero_division=0),
         "recall_macro": sk.recall_score(y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0),
         "f1_macro": sk.f1_score(y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0),
+        "precision_weighted": sk.precision_score(y, pred, labels=labels, average="weighted", sample_weight=w,
+                                                 zero_division=0),
+        "recall_weighted": sk.recall_score(y, pred, labels=labels, average="weighted", sample_weight=w,
+                                           zero_division=0),
         "f1_weighted": sk.f1_score(y, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0),
         "roc_auc": sk.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels, sample_weight=w),
+        # one-vs-rest macro average precision, as scikit-learn computes it on the binarised labels
+        "average_precision": sk.average_precision_score(label_binarize(y, classes=labels), proba, average="macro",
+                                                        sample_weight=w),
         "log_loss": sk.log_loss(y, proba, labels=labels, sample_weight=w),
         "brier": sk.brier_score_loss(y, proba, labels=labels, sample_weight=w),
     }
@@ -158,7 +166,22 @@ def test_multiclass_class_never_predicted_counts_as_zero_like_sklearn():
     ours = point(m.multiclass(cells.counts[None, :], c["y"], c["pred"], None, 3))
     reference = sklearn_multiclass(y, pred, np.eye(3)[pred], 3)
     assert_same(ours, reference, ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
-                                  "f1_weighted"))
+                                  "precision_weighted", "recall_weighted", "f1_weighted"))
+
+
+def test_multiclass_declared_class_without_rows_makes_the_weighted_averages_ignore_it_like_sklearn():
+    y = np.array([0, 1, 0, 1, 1, 0])
+    pred = np.array([0, 1, 2, 1, 0, 0])  # class 2 is predicted but has no rows: support 0, weight 0
+    cells = compress({"y": y, "pred": pred})
+    c = cells.columns
+    ours = point(m.multiclass(cells.counts[None, :], c["y"], c["pred"], None, 3))
+    reference = {f"{name}_{average}": score(y, pred, labels=[0, 1, 2], average=average, zero_division=0)
+                 for name, score in (("precision", sk.precision_score), ("recall", sk.recall_score),
+                                     ("f1", sk.f1_score)) for average in ("macro", "weighted")}
+    assert_same(ours, reference, list(reference))
+    proba = np.full((6, 3), 1 / 3)
+    out = point(m.multiclass(np.ones((1, 6)), y, pred, proba, 3))
+    assert np.isnan(out["roc_auc"]) and np.isnan(out["average_precision"])  # one-vs-rest undefined for class 2
 
 
 @pytest.mark.parametrize(("seed", "offset", "scale"), [(0, 10.0, 3.0), (1, -50.0, 20.0), (2, 1e6, 1.0)])

@@ -205,7 +205,7 @@ def test_zero_label_makes_mape_an_error(tmp_path):
                "thresholds": {"mape": {"max": 0.5}, "mae": {"max": 1}}}
     result = metrics_gate.run(section, ctx(tmp_path))
     assert checks(result)["mape"].status is Status.ERROR
-    assert "1 labels are 0" in checks(result)["mape"].why
+    assert "1 label is 0" in checks(result)["mape"].why
     assert checks(result)["mae"].value == pytest.approx(0.1)
 
 
@@ -268,7 +268,7 @@ def test_inputs_are_recorded_for_the_audit_trail(tmp_path):
 @pytest.mark.parametrize(("task", "frame", "metric", "reason"), [
     ("binary", {"label": [1] * 30, "score": np.linspace(0, 1, 30)}, "roc_auc", "only the positive class"),
     ("regression", {"label": [2.0] * 30, "prediction": np.linspace(0, 4, 30)}, "r2", "labels are constant"),
-    ("regression", {"label": [0.0] + [1.0] * 29, "prediction": np.linspace(0, 4, 30)}, "mape", "1 labels are 0"),
+    ("regression", {"label": [0.0] + [1.0] * 29, "prediction": np.linspace(0, 4, 30)}, "mape", "1 label is 0"),
 ])
 def test_degenerate_data_from_the_cli_is_an_error_with_its_reason(cli, tmp_path, task, frame, metric, reason):
     pd.DataFrame(frame).to_csv(tmp_path / "d.csv", index=False)
@@ -281,3 +281,122 @@ def test_degenerate_data_from_the_cli_is_an_error_with_its_reason(cli, tmp_path,
     check = report["gates"][0]["checks"][0]
     assert check["status"] == "error" and check["value"] is None and reason in check["why"]
     assert report["gates"][0]["status"] == "error"
+
+
+def write_multiclass(path: Path, n: int = 300, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    logits[np.arange(n), codes] += 1.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    frame = pd.DataFrame({"label": np.array(["cat", "dog", "eel"])[codes], "p_cat": proba[:, 0],
+                          "p_dog": proba[:, 1], "p_eel": proba[:, 2]})
+    frame.to_csv(path, index=False)
+    return frame, codes, proba
+
+
+def report_checks(tmp_path: Path) -> dict:
+    report = json.loads((tmp_path / "mlgate-reports" / "metrics.json").read_text())
+    return {c["name"]: c for c in report["gates"][0]["checks"]}
+
+
+@pytest.mark.parametrize("scores", [
+    ["p_cat", "p_dog", "p_eel"],  # in the order of --classes, as the policy's columns.scores
+    ["eel=p_eel", "cat=p_cat", "dog=p_dog"],  # by class, in any order
+])
+def test_multiclass_flags_without_a_policy(cli, tmp_path, scores):
+    from sklearn.preprocessing import label_binarize
+
+    _, codes, proba = write_multiclass(tmp_path / "mc.csv")
+    flags = [x for column in scores for x in ("--scores-column", column)]
+    classes = [x for c in ("cat", "dog", "eel") for x in ("--classes", c)]
+    limits = [x for name in ("roc_auc", "average_precision", "precision_weighted", "recall_weighted")
+              for x in ("--min", f"{name}=0.3")]
+    result = cli("metrics", "--predictions", "mc.csv", *flags, *classes, *limits, "--max", "log_loss=2",
+                 "--max", "brier=1", "--resamples", "50")
+    assert result.code == 0, result.stdout + result.stderr
+    got = {name: c["value"] for name, c in report_checks(tmp_path).items()}
+    pred = proba.argmax(axis=1)
+    assert got["roc_auc"] == pytest.approx(sk.roc_auc_score(codes, proba, multi_class="ovr", average="macro"))
+    assert got["average_precision"] == pytest.approx(
+        sk.average_precision_score(label_binarize(codes, classes=[0, 1, 2]), proba, average="macro"))
+    assert got["log_loss"] == pytest.approx(sk.log_loss(codes, proba))
+    assert got["brier"] == pytest.approx(sk.brier_score_loss(codes, proba, labels=[0, 1, 2]))
+    assert got["precision_weighted"] == pytest.approx(sk.precision_score(codes, pred, average="weighted"))
+    assert got["recall_weighted"] == pytest.approx(sk.recall_score(codes, pred, average="weighted"))
+
+
+def test_classes_flag_declares_the_classes_and_rejects_other_labels(cli, tmp_path):
+    write_multiclass(tmp_path / "mc.csv")
+    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column",
+                 "dog=p_dog", "--min", "accuracy=0.1", "--resamples", "0")
+    assert result.code == 2  # the pairs declare cat and dog: eel is outside them
+    assert "label 'eel' is not one of the declared classes 'cat', 'dog'" in result.stderr
+    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column", "p_dog",
+                 "--min", "accuracy=0.1")
+    assert result.code == 2 and "not a mix" in result.stderr
+    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column",
+                 "dog=p_dog", "--classes", "cat", "--classes", "eel", "--min", "accuracy=0.1")
+    assert result.code == 2 and "--classes declares cat, eel" in result.stderr
+    # with a policy that declares the classes, pairs follow the policy's order
+    (tmp_path / "gates.yml").write_text("version: 1\nmetrics:\n  predictions: mc.csv\n  task: multiclass\n"
+                                        "  classes: [eel, dog, cat]\n")
+    result = cli("--policy", "gates.yml", "metrics", "--scores-column", "cat=p_cat", "--scores-column", "dog=p_dog",
+                 "--scores-column", "eel=p_eel", "--min", "roc_auc=0.5", "--resamples", "0")
+    assert result.code == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "mlgate-reports" / "metrics.json").read_text())["gates"][0]
+    assert report["evidence"]["classes"] == ["eel", "dog", "cat"]
+
+
+def test_decision_threshold_flag(cli, tmp_path):
+    frame = write_binary(tmp_path / "c.csv")
+    result = cli("metrics", "--predictions", "c.csv", "--decision-threshold", "0.7", "--min", "recall=0",
+                 "--resamples", "0")
+    assert result.code == 0, result.stdout + result.stderr
+    assert report_checks(tmp_path)["recall"]["value"] == pytest.approx(sk.recall_score(frame.label,
+                                                                                       frame.score >= 0.7))
+    result = cli("metrics", "--predictions", "c.csv", "--decision-threshold", "1.5", "--min", "recall=0")
+    assert result.code == 2 and "metrics.decision_threshold: expected a number in [0, 1], got 1.5" in result.stderr
+
+
+def parse_table(markdown: str, title: str) -> tuple[list[str], list[str], np.ndarray]:
+    """The <details> table with this title from a Markdown summary: column names, row names and the numbers."""
+    block = markdown.split(f"<summary>{title}</summary>", 1)[1].split("</details>", 1)[0]
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()
+            if line.startswith("|") and not line.startswith("|---")]
+    return rows[0][1:], [r[0] for r in rows[1:]], np.array([[int(v) for v in r[1:]] for r in rows[1:]])
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_confusion_matrix_equals_sklearn_in_evidence_summary_and_html(tmp_path, task):
+    from gates.formats import Output, write_all
+
+    if task == "binary":
+        frame = write_binary(tmp_path / "p.csv")
+        frame["label"] = np.where(frame.label == 1, "default", "repaid")
+        frame.to_csv(tmp_path / "p.csv", index=False)
+        section = {"predictions": "p.csv", "positive_label": "default", "thresholds": {"accuracy": {"min": 0}}}
+        truth, guess = frame.label, np.where(frame.score >= 0.5, "default", "repaid")
+        classes = ["repaid", "default"]  # negative first, as the evidence lists them
+    else:
+        frame, _, proba = write_multiclass(tmp_path / "p.csv")
+        section = {"predictions": "p.csv", "task": "multiclass", "classes": ["cat", "dog", "eel"],
+                   "columns": {"scores": ["p_cat", "p_dog", "p_eel"]}, "thresholds": {"accuracy": {"min": 0}}}
+        classes = ["cat", "dog", "eel"]
+        truth, guess = frame.label, np.array(classes)[proba.argmax(axis=1)]
+    result = metrics_gate.run({**section, "bootstrap": {"resamples": 0}}, ctx(tmp_path))
+    expected = sk.confusion_matrix(truth, guess, labels=classes)
+    assert result.evidence["classes"] == classes
+    assert np.array_equal(result.evidence["confusion_matrix"], expected)
+    write_all([result], Output(report_dir=tmp_path / "reports", env={}), 0)
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    columns, rows, numbers = parse_table(summary, "Confusion matrix")
+    assert columns == rows == classes and np.array_equal(numbers, expected)
+    html = (tmp_path / "reports" / "report.html").read_text()
+    assert "<summary>Confusion matrix</summary>" in html
+    assert "".join(f"<td>{v}</td>" for v in expected[-1]) in html
+
+
+def test_confusion_table_of_many_classes_points_to_the_json():
+    table = metrics_gate.confusion_table(np.zeros((25, 25), dtype=int), list(range(25)))
+    assert "25 classes" in table and "evidence.confusion_matrix" in table and "|" not in table

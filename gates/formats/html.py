@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from gates.formats import Output
+from gates.formats.markdown import canary_table
 from gates.formats.text import interval, number
 from gates.result import GateResult, worst
 
@@ -31,6 +32,9 @@ def render(results: list[GateResult], out: Output) -> str:
                          f"<td>{number(c.value)}</td><td>{interval(c)}</td>"
                          f"<td>{html.escape(c.threshold or '')}</td><td>{html.escape(c.why)}</td></tr>")
         parts.append("</table>")
+        analyses = canary_table(r)
+        if analyses:
+            parts.append(pipe_table(analyses))
         for title, table in r.evidence.get("tables", {}).items():
             parts.append(f"<details><summary>{html.escape(title)}</summary>{pipe_table(table)}</details>")
         for name, path in r.artifacts.items():
