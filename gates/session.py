@@ -53,7 +53,9 @@ class Session:
     def section(self, name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """The policy's section for a gate, with command-line values laid over it and the result validated."""
         merged = deep_merge(self.policy.section(name) or {}, overrides or {})
-        label = self.policy.source + (" + command-line flags" if overrides else "")
+        source = self.policy.source
+        label = source if not overrides else ("command-line flags" if source == "command line"
+                                              else f"{source} + command-line flags")
         validate({"version": 1, name: merged}, label)
         return merged
 

@@ -115,7 +115,8 @@ def test_validate_accepts_every_documented_key():
                     "bootstrap": {"resamples": 10},
                     "thresholds": {name: {"min": 0.1} for name in (
                         "accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro",
-                        "recall_macro", "f1_macro", "f1_weighted", "roc_auc", "average_precision", "brier",
+                        "recall_macro", "precision_weighted", "recall_weighted", "f1_macro", "f1_weighted", "roc_auc",
+                        "average_precision", "brier",
                         "log_loss", "rmse", "mae", "r2", "mape")},
                     "baseline": {"predictions": "b.csv", "columns": {"label": "y"}, "join_on": None,
                                  "decide_on": "point", "margins": {"f1": {"relative": 0.02}}}},

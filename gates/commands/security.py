@@ -34,8 +34,9 @@ def _paths(values: tuple[Path, ...]) -> list[str]:
               help="Fail only on findings that have a fix (default: include unfixed).")
 @click.option("--artifacts", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
               help="Model file or directory to scan without loading (repeatable).")
-@click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE[.NAME]",
-              help="Trust this module or callable in model artifacts (repeatable).")
+@click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE[.NAME|:QUALNAME]",
+              help="Trust a name in model artifacts (repeatable): acme.models.Scorer, a package (names its "
+                   "modules define), or acme.models:Scorer.Config for a nested class.")
 @click.option("--manifests", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
               help="Kubernetes YAML file or directory (repeatable).")
 @click.option("--dockerfile", "dockerfiles", multiple=True, type=click.Path(path_type=Path), metavar="PATH",

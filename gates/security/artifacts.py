@@ -621,7 +621,7 @@ def status_of(report: ArtifactReport, levels: dict[str, str]) -> Status:
 def require_safe_artifact(path: str | Path, allowed_globals: Iterable[str] = ()) -> None:
     """Raise InputError unless the file passes the artifact scan with default rules (call it before loading).
 
-    `allowed_globals` adds trusted names to the default allow list (module or module.name prefixes), as
+    `allowed_globals` adds trusted names to the default allow list (as in `--allow-global`), as
     `security.artifacts.allowed_globals` does in the policy.
     """
     path = Path(path)
