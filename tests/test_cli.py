@@ -283,3 +283,11 @@ def test_canary_reads_a_kubeconfig_list_like_deploy(cli, tmp_path, monkeypatch):
         result = cli(*command, env=env)
         assert result.code == 2
         assert result.stderr_lines == ["mlgate: error: kubeconfig b: not valid YAML (line 5, column 1)"]
+
+
+def test_a_bad_flag_value_without_a_policy_names_the_flags_once(cli, tmp_path):
+    make_predictions(tmp_path)
+    result = cli("metrics", "--predictions", "good.csv", "--min", "roc_auc=2", *FAST)
+    assert result.code == 2
+    assert result.stderr_lines == [
+        "mlgate: error: command-line flags: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 2.0"]
