@@ -41,22 +41,24 @@ def main() -> None:
     load_after = load()
     lines = ["# Cold start and the example project", "",
              (f"{machine()}. Run {started}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-              f"(1 min). Median of {args.repeats} runs (range), the example {args.example_repeats} runs."), "",
+              f"(1 min). Median of {args.repeats} runs (range), the example {args.example_repeats} runs. `mlgate` "
+              "is the console script next to this interpreter; peak memory is each command's own."), "",
              "| command | wall time, peak memory | against `python -c pass` |", "|---|---|---|"]
     for m in (base, help_, version):
         ratio = ratio_text(m.median / base.median) if m.ok and base.ok else "–"
-        lines.append(f"| `{m.label}` | {seconds_text(m)}, {m.peak_mb:.0f} MB | {ratio} |")
+        lines.append(f"| `{m.label}` | {seconds_text(m)}, {m.peak_text} | {ratio} |")
     example_note = "" if example.ok else f" (exit code {example.runs[-1].code}: a gate failed or erred)"
     lines.append(f"| `mlgate --policy examples/gates.yml run` (every gate, pictures on) | "
-                 f"{seconds_text(example)}, {example.peak_mb:.0f} MB{example_note} | – |")
+                 f"{seconds_text(example)}, {example.peak_text}{example_note} | – |")
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     out.with_suffix(".json").write_text(json.dumps({
-        "started": started, "load": [load_before, load_after],
-        "results": {m.label: [(r.seconds, r.peak_mb, r.code) for r in m.runs] for m in (base, help_, version, example)}},
-        indent=1))
+        "machine": machine(), "started": started, "load": [load_before, load_after],
+        "peak": "the job's own resident high-water mark, MB (bench/common.py)",
+        "results": {m.label: [(r.seconds, r.peak_mb, r.code, r.peak_exact) for r in m.runs]
+                    for m in (base, help_, version, example)}}, indent=1))
     print(text)
 
 

@@ -2,8 +2,15 @@
 its own process (wall time and peak resident memory), machine load, and Markdown tables.
 
 Every measured thing runs in a fresh subprocess, so imports, reading and peak memory are counted the same way
-for mlgate and for its peers. Peak memory is the child's `ru_maxrss` from os.wait4 (the kernel's high-water
-mark of the resident set of that process), wall time is measured around the process.
+for mlgate and for its peers. Wall time is measured around the process. Peak memory is the job's own
+resident high-water mark, reported by the job: every measured command here is a Python process, and
+bench/peak_hook/sitecustomize.py (put on its PYTHONPATH) writes at exit its VmHWM from /proc/self/status and
+the largest ru_maxrss of its waited-for children, of which the larger is the peak (the largest single process
+of the job's tree). The parent's `ru_maxrss` from os.wait4 is not used: on Linux a process keeps, across
+exec, the high-water mark of the memory it replaced, which for a new child is (a copy of) the parent's, so
+every job would show at least the benchmark runner's own size. A job that leaves no report (not Python,
+killed, or ended by os._exit) falls back to that ru_maxrss, which is then an upper bound: Run.peak_exact is
+False and the tables print "<=".
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+PEAK_HOOK = Path(__file__).resolve().parent / "peak_hook"
 CACHE = Path(os.environ.get("MLGATE_BENCH_CACHE", Path.home() / ".cache" / "mlgate" / "bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
 EVIDENTLY_PYTHON = Path(os.environ.get("MLGATE_EVIDENTLY_PYTHON",
@@ -129,6 +137,7 @@ class Run:
     code: int
     stdout: str = ""
     stderr: str = ""
+    peak_exact: bool = True  # False: no report from the job, peak_mb is wait4's ru_maxrss (an upper bound)
 
 
 @dataclass
@@ -154,36 +163,69 @@ class Measurement:
     def peak_mb(self) -> float:
         return max(r.peak_mb for r in self.runs)
 
+    @property
+    def peak_text(self) -> str:
+        """The peak in MB, as "<= N MB" when a run left no report of its own (see the module docstring)."""
+        bound = "" if all(r.peak_exact for r in self.runs) else "<= "
+        return f"{bound}{self.peak_mb:.0f} MB"
+
+
+def resolve(argv: list[str]) -> list[str]:
+    """`mlgate` is the console script installed next to this interpreter when there is one, not whatever
+    PATH finds first (a pyenv shim, for one, adds two bash processes and ~50 ms to every call)."""
+    if argv and argv[0] == "mlgate":
+        script = Path(sys.executable).parent / "mlgate"
+        if script.is_file():
+            return [str(script), *argv[1:]]
+    return argv
+
+
+def job_peak_kb(report: Path) -> int | None:
+    """The largest resident high-water mark (kB) in the job's process tree, as its peak hook wrote it."""
+    try:
+        own, children = (int(x) for x in report.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return max(own, children)
+
 
 def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None,
              cwd: Path | None = None) -> Run:
-    """Run argv in a new process; wall seconds and the peak RSS of that process (os.wait4's ru_maxrss)."""
-    full_env = {**os.environ, "PYTHONHASHSEED": "0", "MLGATE_PLOTS": "0", **(env or {})}
+    """Run argv in a new process: wall seconds and the job's own peak resident memory (see the module
+    docstring; falls back to os.wait4's ru_maxrss, an upper bound, when the job left no report)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
     out_path = CACHE / f".out-{os.getpid()}"
     err_path = CACHE / f".err-{os.getpid()}"
-    CACHE.mkdir(parents=True, exist_ok=True)
+    peak_path = CACHE / f".peak-{os.getpid()}"
+    peak_path.unlink(missing_ok=True)
+    python_path = os.pathsep.join(p for p in (str(PEAK_HOOK), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, "PYTHONHASHSEED": "0", "MLGATE_PLOTS": "0", **(env or {}),
+                "PYTHONPATH": python_path, "MLGATE_BENCH_PEAK": str(peak_path)}
+    timed_out = False
     with out_path.open("w") as out, err_path.open("w") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=full_env, cwd=cwd)
+        proc = subprocess.Popen(resolve(argv), stdout=out, stderr=err, env=full_env, cwd=cwd)
         deadline = None if timeout is None else start + timeout
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
+                code = proc.returncode = os.waitstatus_to_exitcode(status)
                 break
             if deadline is not None and time.perf_counter() > deadline:
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
-                seconds = time.perf_counter() - start
-                out_path.unlink(missing_ok=True)
-                err_path.unlink(missing_ok=True)
-                return Run(seconds, usage.ru_maxrss / 1024, -9, "", f"timeout after {timeout:.0f} s")
+                code = proc.returncode = -9
+                timed_out = True
+                break
             time.sleep(0.002)
         seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    run = Run(seconds, usage.ru_maxrss / 1024, proc.returncode, out_path.read_text(), err_path.read_text())
-    out_path.unlink(missing_ok=True)
-    err_path.unlink(missing_ok=True)
-    return run
+    stdout, stderr = ("", f"timeout after {timeout:.0f} s") if timed_out else (out_path.read_text(),
+                                                                               err_path.read_text())
+    reported = job_peak_kb(peak_path)
+    peak_kb = reported if reported is not None else usage.ru_maxrss
+    for path in (out_path, err_path, peak_path):
+        path.unlink(missing_ok=True)
+    return Run(seconds, peak_kb / 1024, code, stdout, stderr, peak_exact=reported is not None)
 
 
 def measure(label: str, argv: list[str], repeats: int, env: dict[str, str] | None = None,
@@ -193,7 +235,9 @@ def measure(label: str, argv: list[str], repeats: int, env: dict[str, str] | Non
         run = run_once(argv, env, timeout, cwd)
         result.runs.append(run)
         if verbose:
-            print(f"  {label}: {run.seconds:.3f} s, {run.peak_mb:.0f} MB, exit {run.code}", file=sys.stderr, flush=True)
+            bound = "" if run.peak_exact else "<= "
+            print(f"  {label}: {run.seconds:.3f} s, {bound}{run.peak_mb:.0f} MB, exit {run.code}", file=sys.stderr,
+                  flush=True)
         if run.code != 0:
             print(run.stderr[-2000:], file=sys.stderr)
             break
@@ -228,10 +272,35 @@ def machine() -> str:
         memory = f", {kb / 1024 / 1024:.0f} GB RAM"
     except (OSError, StopIteration):
         pass
-    import numpy
-
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, numpy {numpy.__version__}; "
+    return (f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, {library_versions()}; "
             f"{platform.system()} {platform.release()}")
+
+
+LIBRARIES = ("numpy", "pyarrow", "pandas", "scipy", "scikit-learn", "fairlearn", "evidently")
+
+
+def library_versions() -> str:
+    """Versions of the libraries the benchmarks measure or run on, from their installed metadata (nothing is
+    imported), and Evidently's and its pandas' in Evidently's own environment when that exists."""
+    from importlib import metadata
+
+    found = []
+    for name in LIBRARIES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    if EVIDENTLY_PYTHON.exists():
+        probe = ("from importlib import metadata as m\n"
+                 "print(' '.join(m.version(n) for n in ('evidently', 'pandas')))")
+        try:
+            done = subprocess.run([str(EVIDENTLY_PYTHON), "-c", probe], capture_output=True, text=True, timeout=60,
+                                  check=True)
+            evidently, pandas = done.stdout.split()
+            found.append(f"evidently {evidently} with pandas {pandas} (own environment)")
+        except (OSError, ValueError, subprocess.SubprocessError):
+            pass
+    return ", ".join(found)
 
 
 # ------------------------------------------------------------------------------------------------ tables

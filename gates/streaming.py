@@ -7,10 +7,15 @@ Lines chunks; only the needed columns), each batch is tabulated and merged, and 
 gates then run on the merged cells exactly as they do on cells built from rows in memory: the same cells,
 the same point values, the same bootstrap draws, the same intervals.
 
-Memory is bounded by the batch (`batch_rows`, default one million rows) plus the table of cells. The table
-grows with the number of distinct cells, not rows: at most 4 per group with no score, and up to one per row
-with continuous scores (about 40 bytes a cell). When it would pass `max_cells`, scores are merged onto a
-grid of 2**-k (k as large as fits; 2**-20 keeps about a million levels) for the rest of the run:
+The table of cells grows with the number of distinct cells, not rows: at most 4 per group with no score, and
+up to one per row with continuous scores. Each batch's cells are appended; once the cells held pass
+`max_cells`, they are merged into one table, and when that table has more than `max_cells` cells, scores are
+merged onto a grid of 2**-k (k as large as fits; 2**-20 keeps about a million levels) for the rest of the
+run. finish() does the same, so the final table never has more than `max_cells` cells (when that allows
+8 a group: 2 score levels), and at most
+`max_cells` + one batch's cells (at most `batch_rows`) are ever held. Peak memory is therefore the batch
+being read plus a merge of up to `max_cells + batch_rows` cells: the held columns and the sort's keys and
+order, some 65-70 bytes a cell (bench/results/streaming.md); it does not grow with the rows. With a grid:
 
 - counts, every count-based metric (accuracy, precision, recall, F1, rates per group) and the losses (log
   loss, Brier: carried as per-cell sums of the exact per-row values) stay exact;
@@ -36,10 +41,11 @@ from gates.readers.arrow import column_names, table_format
 from gates.stats import Cells, binary_cells
 
 BATCH_ROWS = 1_000_000
-MAX_CELLS = 1 << 23  # about 8.4 million cells (some 340 MB) before scores are merged onto a grid
+MAX_CELLS = 1 << 23  # about 8.4 million cells at most in the table (a grid for the scores past that)
 AUTO_ROWS = 20_000_000  # `streaming: auto` streams Parquet files with more rows than this
 AUTO_BYTES = 1 << 30  # ... and CSV / JSON Lines files larger than this
 LOSS_SUMS = ("log_loss_sum", "brier_sum")
+SLICE_CELLS = 1 << 18  # cells regridded at a time
 
 
 def settings(section: dict[str, Any]) -> dict[str, Any]:
@@ -165,66 +171,102 @@ class Accumulator:
         self._append(self._with_feature_codes(part, local))
 
     def _local_groups(self, codes: list[np.ndarray], n: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """A compact code per row for the combination of its feature codes, and each code's combination."""
+        """A compact code per row for the combination of its feature codes, and each code's combination (the
+        combinations in sorted order, as np.unique gives them; without a sort while they are few)."""
         if not codes:
             return None, None
         shape = tuple(int(c.max()) + 1 if c.size else 1 for c in codes)
         combined = np.ravel_multi_index(codes, shape) if n else np.zeros(0, dtype=np.int64)
-        distinct, inverse = np.unique(combined, return_inverse=True)
+        space = math.prod(shape)
+        if space <= max(1 << 20, n):
+            present = np.bincount(combined, minlength=space) > 0
+            distinct = np.flatnonzero(present)
+            inverse = (np.cumsum(present) - 1)[combined]
+        else:
+            distinct, inverse = np.unique(combined, return_inverse=True)
         return inverse.reshape(-1), np.stack(np.unravel_index(distinct, shape))
 
     def _with_feature_codes(self, part: Cells, local: np.ndarray | None) -> Cells:
         columns = {k: v for k, v in part.columns.items() if k != "g"}
         if local is not None:
             for j in range(len(self.features)):
-                columns[f"f{j}"] = local[j][part.columns["g"]]
+                columns[f"f{j}"] = local[j].astype(np.int32)[part.columns["g"]]
         return Cells(columns=columns, counts=part.counts)
 
     def _append(self, part: Cells) -> None:
         self.parts.append(part)
         self.pending += part.size
-        if self.pending > self.max_cells + self.max_cells // 2:
+        if self.pending > self.max_cells:  # held: at most max_cells + this batch's cells
             self._merge()
 
     def _merge(self) -> None:
-        merged = self._merged(self.parts)
+        """One table of at most max_cells cells (scores onto a coarser grid when the merged cells are more)."""
+        merged = self._merged(self.parts)  # empties self.parts
         self.parts, self.pending = [merged], merged.size
         if merged.size > self.max_cells and "score" in merged.columns:
-            self._coarsen_grid(merged)
+            self._coarsen_grid()
 
     def _merged(self, parts: list[Cells], again: bool = False) -> Cells:
         """One table from several (or one re-aggregated, `again`); the feature codes travel through a
-        combined group code and back."""
-        parts = [p for p in parts if p.size] or parts[:1]
-        if len(parts) == 1 and not again:
-            return parts[0]
-        columns = {name: np.concatenate([p.columns[name] for p in parts]) for name in parts[0].columns}
-        features = [columns[f"f{j}"] for j in range(len(self.features))]
+        combined group code and back. Empties `parts`, so that the pieces are freed before the sort."""
+        pieces = [p for p in parts if p.size] or parts[:1]
+        parts.clear()
+        if len(pieces) == 1 and not again:
+            return pieces[0]
+        if len(pieces) == 1:
+            columns, counts = dict(pieces[0].columns), pieces[0].counts
+        else:
+            columns = {name: np.concatenate([p.columns[name] for p in pieces]) for name in pieces[0].columns}
+            counts = np.concatenate([p.counts for p in pieces])
+        del pieces
+        features = [columns.pop(f"f{j}") for j in range(len(self.features))]
         group, local = self._local_groups(features, len(columns["y"])) if features else (None, None)
-        sums = {k: columns[k] for k in LOSS_SUMS if k in columns}
-        merged = binary_cells(columns["y"], columns["pred"], columns.get("score"), group,
-                              weights=np.concatenate([p.counts for p in parts]), sums=sums or None)
+        del features
+        sums = {k: columns.pop(k) for k in LOSS_SUMS if k in columns}
+        merged = binary_cells(columns.pop("y"), columns.pop("pred"), columns.pop("score", None), group,
+                              weights=counts, sums=sums or None)
         return self._with_feature_codes(merged, local)
 
-    def _coarsen_grid(self, merged: Cells) -> None:
-        """Merge scores onto the finest grid 2**-k that keeps the table under max_cells; losses become sums."""
+    def _coarsen_grid(self) -> None:
+        """Merge the scores of the one held table onto the finest grid 2**-k that keeps it under max_cells;
+        losses become sums. The table is sorted by group, then score, so it is regridded a slice at a time
+        (no grid cell spans two slices): the working memory is that of a slice, not of the table."""
+        merged = self.parts[0]
         features = [merged.columns[f"f{j}"] for j in range(len(self.features))]
         combos = int(self._local_groups(features, merged.size)[1].shape[1]) if features else 1
         k = math.floor(math.log2(max(2.0, self.max_cells / (4.0 * combos) - 1)))
         k = min(k, 52) if self.grid is None else min(k, self.grid - 1)
-        columns = dict(merged.columns)
-        if self.grid is None:  # the exact scores are still here: start the loss sums from them
-            loss = _loss_sums_per_row(columns["y"], columns["score"])
-            columns["log_loss_sum"] = loss["log_loss_sum"] * merged.counts
-            columns["brier_sum"] = loss["brier_sum"] * merged.counts
+        exact_losses = self.grid is None  # the exact scores are still here: start the loss sums from them
+        while True:  # probabilities in [0, 1] fit at once; coarser only if they do not
+            pieces = [self._regridded(merged, start, end, k, exact_losses)
+                      for start, end in _grid_slices(merged, features, k, SLICE_CELLS)]
+            columns = {name: np.concatenate([p.columns[name] for p in pieces]) for name in pieces[0].columns}
+            regridded = Cells(columns=columns, counts=np.concatenate([p.counts for p in pieces]))
+            del pieces
+            if regridded.size <= self.max_cells or k <= 0:
+                break
+            k -= 1
         self.grid = k
-        columns["score"] = _on_grid(columns["score"], k)
-        regridded = self._merged([Cells(columns=columns, counts=merged.counts)], again=True)
         self.parts, self.pending = [regridded], regridded.size
 
+    def _regridded(self, merged: Cells, start: int, end: int, k: int, exact_losses: bool) -> Cells:
+        columns = {name: v[start:end] for name, v in merged.columns.items()}
+        counts = merged.counts[start:end]
+        if exact_losses:
+            loss = _loss_sums_per_row(columns["y"], columns["score"])
+            columns["log_loss_sum"] = loss["log_loss_sum"] * counts
+            columns["brier_sum"] = loss["brier_sum"] * counts
+        columns["score"] = _on_grid(columns["score"], k)
+        return self._merged([Cells(columns=columns, counts=counts)], again=True)
+
     def finish(self) -> tuple[Cells, dict[str, list[str]]]:
-        """The final cells with "g" over the features' sorted levels (as gates.fairness.make_groups)."""
-        merged = self._merged(self.parts)
+        """The final cells with "g" over the features' sorted levels (as gates.fairness.make_groups); never more
+        than max_cells of them when there are scores (the last merge goes onto a grid too when needed)."""
+        if not self.parts:
+            raise InputError("no rows")
+        self._merge()
+        merged = self.parts[0]
+        self.parts = []
         if not merged.size:
             raise InputError("no rows")
         levels: dict[str, list[str]] = {}
@@ -242,6 +284,28 @@ class Accumulator:
         cells = binary_cells(merged.columns["y"], merged.columns["pred"], merged.columns.get("score"), group,
                              strata=group is not None, weights=merged.counts, sums=sums or None)
         return cells, levels
+
+
+def _grid_slices(cells: Cells, features: list[np.ndarray], k: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of consecutive slices of about `size` cells of a table sorted by (features, score), cut
+    only where the (features, grid cell of the score) changes."""
+    n, score = cells.size, cells.columns["score"]
+    start = 0
+    while start < n:
+        end = min(start + size, n)
+        while end < n:  # move the cut forward to the first cell of the next grid cell
+            window = slice(end - 1, min(end - 1 + size, n))
+            level = _on_grid(score[window], k)
+            same = level == level[0]
+            for f in features:
+                same &= f[window] == f[end - 1]
+            changed = np.flatnonzero(~same)
+            if changed.size:
+                end = end - 1 + int(changed[0])
+                break
+            end = window.stop
+        yield start, end
+        start = end
 
 
 def _on_grid(score: np.ndarray, k: int) -> np.ndarray:

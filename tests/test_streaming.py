@@ -113,19 +113,53 @@ def test_past_max_cells_scores_go_on_a_grid_with_exact_counts_and_losses(tmp_pat
     assert 0 < info["roc_auc_bound"] < 0.01 and "grid" in info["note"]
 
 
-def test_the_table_stays_bounded_while_chunks_arrive():
+def test_the_table_stays_bounded_while_chunks_arrive(monkeypatch):
     rng = np.random.default_rng(4)
-    accumulator = streaming.Accumulator(["g"], max_cells=3000)
+    max_cells, n = 3000, 2000
+    accumulator = streaming.Accumulator(["g"], max_cells=max_cells)
+    merged_sizes = []
+    merge = streaming.Accumulator._merge
+
+    def watched(self):
+        merge(self)
+        merged_sizes.append(sum(p.size for p in self.parts))
+
+    monkeypatch.setattr(streaming.Accumulator, "_merge", watched)
     for _ in range(30):
-        n = 2000
         y = rng.integers(0, 2, n)
         score = rng.random(n)
         accumulator.add(y, (score > 0.5).astype(int), score, [Coded(rng.integers(0, 3, n), ["x", "y", "z"])])
-        held = sum(p.size for p in accumulator.parts)
-        assert held <= 3000 + 3000 // 2 + n
+        assert sum(p.size for p in accumulator.parts) <= max_cells + n  # the table and at most one batch
     cells, levels = accumulator.finish()
+    assert merged_sizes and max(merged_sizes) <= max_cells  # every merge, the last one in finish() too
     assert cells.counts.sum() == 60_000 and levels == {"g": ["x", "y", "z"]}
-    assert accumulator.grid is not None and cells.size <= 3000
+    assert accumulator.grid is not None and cells.size <= max_cells
+
+
+@pytest.mark.parametrize("gate", ["metrics", "bias"])
+def test_the_cells_never_pass_max_cells_and_the_report_then_says_approximate(tmp_path, gate):
+    """5000 distinct scores read 1000 rows at a time with max_cells 4000: the held cells pass max_cells only at
+    the last batch (before, a table of up to 1.5 x max_cells was kept as is, even at the end, and called
+    exact). With max_cells 5000 every cell fits and the answer is exact."""
+    data = frame(n=5000, seed=5)
+    path = write(data, tmp_path / "p.parquet")
+
+    def run(max_cells):
+        stream = {"enabled": True, "batch_rows": 1000, "max_cells": max_cells}
+        if gate == "metrics":
+            return metrics_gate.run(metrics_section(path, stream), ctx(tmp_path))
+        return fairness.run(bias_section(path, stream), ctx(tmp_path))
+
+    approximate = run(4000)
+    info = approximate.evidence["streaming"]
+    assert info["cells"] <= 4000 and info["exact"] is False and info["score_grid"].startswith("2^-")
+    if gate == "metrics":
+        auc = {c.name: c.value for c in approximate.checks}["roc_auc"]
+        exact_auc = sk.roc_auc_score(data.label, data.score)
+        assert 0 < info["roc_auc_bound"] < 0.01 and abs(auc - exact_auc) <= info["roc_auc_bound"] + 1e-12
+        assert "grid" in info["note"] and "ROC AUC within" in info["note"]
+    fits = run(5000).evidence["streaming"]
+    assert fits["exact"] is True and fits["cells"] <= 5000 and "score_grid" not in fits
 
 
 def test_errors_name_the_row_of_the_file_not_of_the_chunk(tmp_path):
