@@ -1,4 +1,5 @@
-"""mlgate's composite actions and the pull-request starter workflow, run by a real Actions runner (act).
+"""mlgate's composite actions, the pull-request starter workflow and the reusable gates workflow, run by a real
+Actions runner (act).
 
 act runs the jobs on this machine, offline (see tests/act_harness.py for how the workspace, the remote actions
 and Python are provided). For a passing and a failing policy on the example project, the tests check what a
@@ -10,10 +11,23 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from unittest import mock
 
 import pytest
 
-from tests.act_harness import FIXTURES, REPO, Act, ActRun, act_binary, make_venv, stage_source, steps_dump
+from tests import act_harness
+from tests.act_harness import (
+    FIXTURES,
+    REPO,
+    Act,
+    ActRun,
+    act_binary,
+    make_venv,
+    stage_source,
+    steps_dump,
+    uses_of,
+)
 
 pytestmark = [pytest.mark.act, pytest.mark.timeout(400)]
 
@@ -28,10 +42,14 @@ PR_EVENT = {
     },
     "repository": {"full_name": "OWNER/model"},
 }
+CALL_GATES = FIXTURES / "call-gates.yml"  # a caller of .github/workflows/mlgate-gates.yml
+MLGATE_SHA = "0123456789abcdef0123456789abcdef01234567"  # the commit the caller says mlgate-gates.yml runs at
 
 
-# Four act runs in two lanes that run side by side, each lane with its own venv (pip must not install into one venv
-# from two runs at once): the composite actions (pass, then fail) and the pull-request workflow (pass, then fail).
+# Six act runs in three lanes that run side by side, each lane with its own venv (pip must not install into one venv
+# from two runs at once): the composite actions (pass, then fail), the pull-request workflow (pass, then fail) and
+# the reusable gates workflow called through workflow_call (without, then with the mlgate commit it runs at: act
+# sets no job.workflow_repository / job.workflow_sha, so the caller passes mlgate-repository and mlgate-ref).
 LANES = {
     "actions": [
         ("actions-pass", {"workflow": FIXTURES / "actions.yml", "policy": POLICIES / "pass.yml"}),
@@ -57,7 +75,42 @@ LANES = {
             },
         ),
     ],
+    "reusable": [
+        ("reusable-unknown-commit", {"workflow": CALL_GATES, "policy": POLICIES / "pass.yml", "payload": {}}),
+        (
+            "reusable-pass",
+            {
+                "workflow": CALL_GATES,
+                "policy": POLICIES / "pass.yml",
+                # act reads workflow_dispatch inputs from the event payload
+                "payload": {"inputs": {"mlgate-repository": "OWNER/mlgate", "mlgate-ref": MLGATE_SHA}},
+            },
+        ),
+    ],
 }
+
+
+def with_called_workflows(flags_for):
+    """act_harness.local_repository_flags, extended to reusable workflows: follows a job's
+    `uses: OWNER/mlgate/.github/workflows/X@REF` into X, and X's `uses: ./.mlgate/actions/Y` (a checkout of mlgate
+    made by X) into actions/Y, so the remote actions they use are mapped onto their stand-ins too."""
+
+    def flags(paths: list[Path], source: Path) -> list[str]:
+        extra: list[Path] = []
+        for path in paths:
+            for uses in uses_of(path):
+                if not uses.startswith(f"{act_harness.MLGATE_REPOSITORY}/.github/workflows/"):
+                    continue
+                called = REPO / uses.partition("@")[0].removeprefix(f"{act_harness.MLGATE_REPOSITORY}/")
+                extra.append(called)
+                extra += [
+                    REPO / inner.removeprefix("./.mlgate/") / "action.yml"
+                    for inner in uses_of(called)
+                    if inner.startswith("./.mlgate/")
+                ]
+        return flags_for([*paths, *extra], source)
+
+    return flags
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +129,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ActRun]:
         return {key: act.run(name=key, **kwargs) for key, kwargs in LANES[name]}
 
     results: dict[str, ActRun] = {}
-    with ThreadPoolExecutor(max_workers=len(LANES)) as pool:
+    patched = with_called_workflows(act_harness.local_repository_flags)
+    with mock.patch.object(act_harness, "local_repository_flags", patched), ThreadPoolExecutor(
+        max_workers=len(LANES)
+    ) as pool:
         for done in [pool.submit(lane, name) for name in LANES]:
             results.update(done.result())
     return results
@@ -100,6 +156,16 @@ def pr_pass(runs: dict[str, ActRun]) -> ActRun:
 @pytest.fixture(scope="module")
 def pr_fail(runs: dict[str, ActRun]) -> ActRun:
     return runs["pr-fail"]
+
+
+@pytest.fixture(scope="module")
+def reusable_pass(runs: dict[str, ActRun]) -> ActRun:
+    return runs["reusable-pass"]
+
+
+@pytest.fixture(scope="module")
+def reusable_unknown_commit(runs: dict[str, ActRun]) -> ActRun:
+    return runs["reusable-unknown-commit"]
 
 
 def outputs(run: ActRun, step: str) -> dict[str, str]:
@@ -261,3 +327,55 @@ def test_security_job_uploads_its_sarif_to_code_scanning(pr_pass: ActRun) -> Non
     rules = {r["ruleId"] for d in documents.values() for run in d["runs"] for r in run["results"]}
     assert {"k8s.image-digest", "docker.base-digest"} <= rules
     assert [p.name for p in (pr_pass.artifacts / "sarif").iterdir()] == ["security"]  # only that job uploads
+
+
+# ---------------------------------------------------------------- the reusable gates workflow, through workflow_call
+
+
+def checkouts(run: ActRun) -> list[dict[str, str]]:
+    """What every actions/checkout step of the run asked for (recorded by the checkout stand-in)."""
+    path = run.results / "checkouts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_reusable_workflow_runs_every_gate_from_mlgate_checked_out_at_its_commit(reusable_pass: ActRun) -> None:
+    assert reusable_pass.job_results() == {job: "success" for job in PR_JOBS}, reusable_pass.tail()
+    assert reusable_pass.returncode == 0
+    mlgate = [c for c in checkouts(reusable_pass) if c["path"]]
+    # one checkout of mlgate per job, at the commit the caller named, into .mlgate/, only what the actions need
+    assert mlgate == [
+        {"path": ".mlgate", "repository": "OWNER/mlgate", "ref": MLGATE_SHA, "sparse": "actions\ngates\n"}
+    ] * len(PR_JOBS)
+    # the project itself is checked out as usual, at the workspace root
+    assert sum(1 for c in checkouts(reusable_pass) if not c["path"]) == len(PR_JOBS)
+    text = reusable_pass.text()
+    # every gate action pip-installed mlgate from that checkout, not from the caller's workspace
+    installs = [line for line in text.splitlines() if "pip install mlgate from " in line]
+    assert len(installs) == len(PR_JOBS) and all(line.rstrip().endswith("/.mlgate") for line in installs), installs
+    assert text.count("Successfully installed mlgate") == len(PR_JOBS)
+
+
+def test_reusable_workflow_reports_like_the_starter_workflow(reusable_pass: ActRun) -> None:
+    for job in PR_JOBS:
+        summaries = reusable_pass.summaries(job)
+        verdict = "warn" if job == "security" else "pass"
+        assert summaries and f"mlgate: {verdict}" in summaries[-1], (job, summaries)
+        reports = {p.name for p in (reusable_pass.artifacts / f"mlgate-{job}").rglob("*")}
+        assert {"mlgate.json", "summary.md", "junit.xml", "report.html"} <= reports, (job, sorted(reports))
+    assert [p.name for p in (reusable_pass.artifacts / "sarif").iterdir()] == ["security"]
+
+
+def test_reusable_workflow_stops_when_it_cannot_tell_which_mlgate_commit_it_runs(
+    reusable_unknown_commit: ActRun,
+) -> None:
+    """Without job.workflow_* (act sets none) and without the inputs, no job may fall back to another mlgate (a
+    checkout without `repository` would fetch the caller's repository): each stops before checking anything out."""
+    run = reusable_unknown_commit
+    assert run.job_results() == {job: "failure" for job in PR_JOBS}, run.tail()
+    assert run.returncode != 0
+    assert run.text().count("does not say which repository and commit this reusable workflow was called at") == len(
+        PR_JOBS
+    )
+    assert [c for c in checkouts(run) if c["path"]] == []
+    assert "pip install mlgate" not in run.text()
+    assert not run.artifacts.exists() or not any(run.artifacts.iterdir())

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -18,9 +19,22 @@ from tests.act_harness import ACTION_FILES, FIXTURES, REPO, WORKFLOW_FILES, uses
 
 ZIZMOR_CONFIG = REPO / ".github" / "zizmor.yml"
 FIXTURE_ACTIONS = sorted((FIXTURES / "stand-ins").rglob("action.yml"))
-FIXTURE_WORKFLOWS = [FIXTURES / "actions.yml"]
+FIXTURE_WORKFLOWS = [FIXTURES / "actions.yml", FIXTURES / "call-gates.yml"]
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 DELIVERY = {"deploy", "validate-deployment", "canary"}
+REUSABLE = [REPO / ".github" / "workflows" / "mlgate-gates.yml", REPO / ".github" / "workflows" / "mlgate-deploy.yml"]
+DEPLOY_WORKFLOWS = [REPO / "workflows" / "model-deploy.yml", REPO / ".github" / "workflows" / "mlgate-deploy.yml"]
+# How a reusable workflow checks out mlgate: the repository and commit of the workflow file itself (GitHub's
+# job.workflow_repository / job.workflow_sha), unless the caller's runner lacks them and the inputs say so.
+MLGATE_CHECKOUT = {
+    "repository": "${{ inputs.mlgate-repository || job.workflow_repository }}",
+    "ref": "${{ inputs.mlgate-ref || job.workflow_sha }}",
+    "path": ".mlgate",
+    "persist-credentials": False,
+}
+MLGATE_UNKNOWN = (
+    "(inputs.mlgate-repository || job.workflow_repository) == '' || (inputs.mlgate-ref || job.workflow_sha) == ''"
+)
 
 
 def tool(name: str) -> str:
@@ -247,25 +261,228 @@ def test_pull_request_workflow_has_one_job_per_gate_and_uploads_reports_always()
     assert sarif["if"].startswith("always()")
 
 
-def test_deploy_workflow_goes_through_staging_then_a_protected_production() -> None:
-    workflow = load(REPO / "workflows" / "model-deploy.yml")
-    trigger = workflow[True]["workflow_dispatch"]["inputs"]  # PyYAML reads the key `on` as True
-    assert {"image", "environment", "canary-steps"} <= set(trigger)
+def mlgate_action(uses: str) -> str | None:
+    """`deploy` for OWNER/mlgate/actions/deploy@REF (starter workflows) and ./.mlgate/actions/deploy (reusable)."""
+    for prefix in ("OWNER/mlgate/actions/", "./.mlgate/actions/"):
+        if uses.startswith(prefix):
+            return uses.removeprefix(prefix).partition("@")[0]
+    return None
+
+
+def mlgate_steps(job: dict) -> list[str]:
+    return [name for s in job["steps"] if (name := mlgate_action(s.get("uses") or ""))]
+
+
+def source_of(variable: str, step: dict, workflow: dict) -> str:
+    """The expression a `run:` step's $VARIABLE comes from: its own env, else the workflow's."""
+    if variable in (step.get("env") or {}):
+        return step["env"][variable]
+    assert variable in (workflow.get("env") or {}), f"${variable} is set nowhere"
+    return f"${{{{ env.{variable} }}}}"
+
+
+def step(job: dict, step_id: str) -> dict:
+    return next(s for s in job["steps"] if s.get("id") == step_id)
+
+
+@pytest.mark.parametrize("path", DEPLOY_WORKFLOWS, ids=rel(DEPLOY_WORKFLOWS))
+def test_deploy_workflow_goes_through_staging_then_a_protected_production(path: Path) -> None:
+    workflow = load(path)
+    if path.parent.name == "workflows" and path.parent.parent == REPO:
+        trigger = workflow[True]["workflow_dispatch"]["inputs"]  # PyYAML reads the key `on` as True
+        assert {"image", "environment", "canary-steps"} <= set(trigger)
+        assert trigger["image"]["required"] is True and trigger["environment"]["options"] == ["production", "staging"]
+    else:
+        trigger = workflow[True]["workflow_call"]["inputs"]
+        assert {"image", "environment", "canary-steps", "production-namespace"} <= set(trigger)
     staging, production = workflow["jobs"]["staging"], workflow["jobs"]["production"]
     assert staging["environment"]["name"] == "staging" and production["environment"]["name"] == "production"
-    assert production["needs"] == "staging"
-    assert [s["uses"].split("@")[0] for s in staging["steps"] if "mlgate" in s.get("uses", "")] == [
-        "OWNER/mlgate/actions/deploy",
-        "OWNER/mlgate/actions/validate-deployment",
-    ]
-    assert [s["uses"].split("@")[0] for s in production["steps"] if "mlgate" in s.get("uses", "")] == [
-        "OWNER/mlgate/actions/canary",
-        "OWNER/mlgate/actions/validate-deployment",
-    ]
-    canary = next(s for s in production["steps"] if s.get("id") == "canary")
+    assert production["needs"] == "staging" and production["if"] == "inputs.environment == 'production'"
+    # two deploys never overlap, and a queued one never cancels a rollout half-way
+    assert workflow["concurrency"]["group"] and workflow["concurrency"]["cancel-in-progress"] is False
+    assert mlgate_steps(staging) == ["deploy", "validate-deployment"]
+    assert step(staging, "deploy")["with"]["image"].endswith("=${{ inputs.image }}")
+    assert step(staging, "deploy")["with"]["environment"] == "staging"
+
+    # production: look up what runs, deploy the overlay at that image, canary the new one, validate
+    ids = [s.get("id") for s in production["steps"]]
+    assert [i for i in ids if i in ("stable", "deploy", "canary", "validate")] == ["stable", "deploy", "canary", "validate"]
+    assert mlgate_steps(production) == ["deploy", "canary", "validate-deployment"]
+    stable, deploy, canary = step(production, "stable"), step(production, "deploy"), step(production, "canary")
+    assert stable["env"]["KUBECONFIG_CONTENT"] == "${{ secrets.KUBECONFIG }}"
+    assert stable["env"]["NEW_IMAGE"] == "${{ inputs.image }}"
+    assert deploy["with"]["environment"] == "production"
+    assert deploy["with"]["image"].endswith("=${{ steps.stable.outputs.image }}")  # current image; new on a first release
+    assert deploy["with"]["kubeconfig"] == canary["with"]["kubeconfig"] == "${{ secrets.KUBECONFIG }}"
+    # the lookup, the overlay and the canary all mean the same Deployment in the same namespace
+    assert source_of("NAMESPACE", stable, workflow) == deploy["with"]["namespace"] == canary["with"]["namespace"]
+    assert source_of("DEPLOYMENT", stable, workflow) == canary["with"]["deployment"]
+    assert source_of("CONTAINER", stable, workflow) == canary["with"]["container"]
+    assert canary["if"] == "steps.stable.outputs.first-release == 'false'"  # nothing to compare with on a first release
+    assert canary["with"]["image"] == "${{ inputs.image }}"
     assert canary["with"]["steps"] == "${{ inputs.canary-steps }}"
-    assert canary["with"]["kubeconfig"] == "${{ secrets.KUBECONFIG }}"  # an environment secret, to an input
-    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert canary["with"]["setup-python"] is False and canary["with"]["install"] is False  # the deploy step did both
+    assert "if" not in step(production, "validate")  # validated after a canary and after a first release alike
+    for job in (staging, production):
+        upload = next(s for s in job["steps"] if "upload-artifact" in (s.get("uses") or ""))
+        assert upload["if"] == "always()"
+
+
+def test_both_deploy_workflows_look_up_production_with_the_same_script() -> None:
+    scripts = {step(load(p)["jobs"]["production"], "stable")["run"] for p in DEPLOY_WORKFLOWS}
+    assert len(scripts) == 1
+
+
+FAKE_KUBECTL = """#!{python}
+import json, os, stat, sys
+argv = sys.argv[1:]
+at = argv.index("--kubeconfig")
+config, args = argv[at + 1], argv[:at] + argv[at + 2:]
+with open(os.environ["FAKE_KUBECTL_LOG"], "a") as log:
+    log.write(json.dumps({{"args": args, "mode": stat.S_IMODE(os.stat(config).st_mode),
+                          "config": open(config).read()}}) + "\\n")
+if os.environ.get("FAKE_KUBECTL_EXIT", "0") != "0":
+    print("error: You must be logged in to the server (Unauthorized)", file=sys.stderr)
+    sys.exit(int(os.environ["FAKE_KUBECTL_EXIT"]))
+if args[1] == "deployments":  # get deployments --namespace NS --output name
+    sys.stdout.write("".join(f"deployment.apps/{{name}}\\n" for name in os.environ["FAKE_DEPLOYMENTS"].split()))
+else:  # get deployment NAME ... jsonpath: one "container image" line per container
+    sys.stdout.write(os.environ["FAKE_CONTAINERS"].replace(";", "\\n"))
+"""
+NEW = "ghcr.io/acme/credit-model@sha256:" + "b" * 64
+LIVE = "ghcr.io/acme/credit-model@sha256:" + "a" * 64
+
+
+def run_lookup(tmp_path: Path, path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str], list]:
+    """The production job's `stable` step, run by bash the way the runner runs it, against a fake kubectl."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    kubectl = bin_dir / "kubectl"
+    kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
+    kubectl.chmod(0o755)
+    script = tmp_path / "stable.sh"
+    script.write_text(step(load(path)["jobs"]["production"], "stable")["run"])
+    output, log, temp = tmp_path / "output", tmp_path / "kubectl.jsonl", tmp_path / "runner-temp"
+    temp.mkdir(exist_ok=True)
+    full_env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "RUNNER_TEMP": str(temp),
+        "GITHUB_OUTPUT": str(output),
+        "FAKE_KUBECTL_LOG": str(log),
+        "KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config # secret",
+        "NEW_IMAGE": NEW,
+        "NAMESPACE": "credit-production",
+        "DEPLOYMENT": "credit-model",
+        "CONTAINER": "model",
+        "FAKE_DEPLOYMENTS": "",
+        "FAKE_CONTAINERS": "",
+        **env,
+    }
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        env=full_env, capture_output=True, text=True, check=False, timeout=30,
+    )
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines()) if output.exists() else {}
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    assert "secret" not in proc.stdout + proc.stderr  # the kubeconfig is never printed
+    assert list(temp.iterdir()) == []  # and its file is gone when the step ends
+    for call in calls:
+        assert call["mode"] == 0o600 and call["config"] == full_env["KUBECONFIG_CONTENT"] + "\n"
+        assert call["args"][call["args"].index("--namespace") + 1] == full_env["NAMESPACE"]
+    return proc, outputs, calls
+
+
+@pytest.mark.parametrize("path", DEPLOY_WORKFLOWS, ids=rel(DEPLOY_WORKFLOWS))
+def test_first_release_deploys_the_overlay_with_the_new_image(tmp_path: Path, path: Path) -> None:
+    proc, outputs, calls = run_lookup(tmp_path, path, FAKE_DEPLOYMENTS="")
+    assert proc.returncode == 0, proc.stderr
+    assert outputs == {"first-release": "true", "image": NEW}
+    assert [c["args"][:2] for c in calls] == [["get", "deployments"]]
+
+
+@pytest.mark.parametrize("path", DEPLOY_WORKFLOWS, ids=rel(DEPLOY_WORKFLOWS))
+def test_later_release_deploys_the_overlay_at_the_live_image_then_canaries(tmp_path: Path, path: Path) -> None:
+    proc, outputs, calls = run_lookup(
+        tmp_path, path, FAKE_DEPLOYMENTS="credit-model credit-model-canary",
+        FAKE_CONTAINERS=f"log-shipper fluent/bit:3;model {LIVE};",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert outputs == {"first-release": "false", "image": LIVE}
+    assert calls[1]["args"][:3] == ["get", "deployment", "credit-model"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        # Deployments, but not the stable one: a misnamed DEPLOYMENT must not turn into a deploy without canary
+        ({"FAKE_DEPLOYMENTS": "credit-model-v2"}, "has Deployments but not credit-model"),
+        ({"FAKE_DEPLOYMENTS": "credit-model", "FAKE_CONTAINERS": "sidecar busybox:1;"}, "has no container model"),
+        ({"FAKE_KUBECTL_EXIT": "1"}, "Unauthorized"),  # no access is an error, never "no Deployment"
+        ({"NAMESPACE": ""}, "NAMESPACE is empty"),
+        ({"NEW_IMAGE": "x\nfirst-release=true"}, "input image is not an image reference"),
+    ],
+    ids=["misnamed-deployment", "no-such-container", "kubectl-error", "no-namespace", "output-injection"],
+)
+def test_lookup_stops_before_anything_changes(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    proc, outputs, _ = run_lookup(tmp_path, DEPLOY_WORKFLOWS[0], **env)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+    assert outputs == {}
+
+
+def test_lookup_treats_a_hostile_image_input_as_data(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    proc, outputs, calls = run_lookup(tmp_path, DEPLOY_WORKFLOWS[0], NEW_IMAGE=f"$(touch {marker}); touch {marker}")
+    assert proc.returncode == 2 and outputs == {} and calls == []
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", REUSABLE, ids=rel(REUSABLE))
+def test_reusable_workflow_runs_mlgate_checked_out_at_its_own_commit(path: Path) -> None:
+    """A caller pins `uses: OWNER/mlgate/.github/workflows/X.yml@SHA` and cannot change what X uses; a local
+    `./actions/x` would resolve in the caller's workspace. So every job checks out mlgate at X's own commit into
+    .mlgate/ and runs the actions from there, after a step that stops the job when that commit is unknown."""
+    workflow = load(path)
+    inputs = workflow[True]["workflow_call"]["inputs"]
+    for name in ("mlgate-repository", "mlgate-ref"):
+        assert inputs[name]["default"] == "" and inputs[name]["type"] == "string"
+    assert not [u for u in uses_of(path) if u.startswith("OWNER/mlgate")], "a placeholder the caller cannot change"
+    for job_id, job in workflow["jobs"].items():
+        steps = job["steps"]
+        actions = [i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("./")]
+        assert actions, job_id
+        for i in actions:
+            assert steps[i]["uses"].startswith("./.mlgate/actions/"), (job_id, steps[i]["uses"])
+            assert (REPO / steps[i]["uses"].removeprefix("./.mlgate/") / "action.yml").is_file()
+        checkout = next(i for i, s in enumerate(steps) if s.get("with", {}).get("path") == ".mlgate")
+        guard = next(i for i, s in enumerate(steps) if s.get("if") == MLGATE_UNKNOWN)
+        assert guard < checkout < min(actions), job_id
+        assert "exit 1" in steps[guard]["run"]
+        spec = steps[checkout]
+        assert spec["uses"].startswith("actions/checkout@")
+        assert {k: v for k, v in spec["with"].items() if k != "sparse-checkout"} == MLGATE_CHECKOUT, job_id
+        # only the actions and the package: no mlgate tests for the project's pytest to collect
+        assert spec["with"]["sparse-checkout"].split() == ["actions", "gates"]
+        # the project's own checkout comes first (a checkout of the workspace root would empty .mlgate/)
+        project = next(i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("actions/checkout@"))
+        assert project < checkout and "path" not in steps[project]["with"]
+
+
+def test_reusable_gates_workflow_has_the_jobs_and_gates_of_the_starter() -> None:
+    starter, reusable = load(REPO / "workflows" / "model-gates.yml"), load(REUSABLE[0])
+    assert set(reusable["jobs"]) == set(starter["jobs"])
+    for job_id, job in reusable["jobs"].items():
+        assert job["name"] == job_id and job["if"] == f"inputs.{job_id}"
+        assert mlgate_steps(job) == mlgate_steps(starter["jobs"][job_id]) == [job_id]
+        assert job["permissions"] == starter["jobs"][job_id]["permissions"]
+
+
+def test_readme_says_how_to_call_the_reusable_workflows() -> None:
+    section = _readme_section()
+    for name in ("mlgate-gates.yml", "mlgate-deploy.yml"):
+        assert re.search(rf"uses: OWNER/mlgate/\.github/workflows/{re.escape(name)}@<", section), name
+    for words in ("job.workflow_sha", "mlgate-repository", "mlgate-ref", "production-namespace", "first release"):
+        assert words in section, words
 
 
 def test_kubeconfig_is_written_privately_and_never_printed() -> None:
