@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gates.context import sha256_file
 from gates.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,18 +117,10 @@ def deciding_why(result: GateResult) -> str:
     return _cut(deciding[-1].why) if deciding else ""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _report_entry(path: Path | None) -> dict[str, str] | None:
     if path is None or not path.is_file():
         return None
-    return {"path": str(path), "sha256": file_sha256(path)}
+    return {"path": str(path), "sha256": sha256_file(path)}
 
 
 def append_results(path: Path, results: list[GateResult], policy: Policy, report: Path | None = None) -> str:
