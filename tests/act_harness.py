@@ -282,7 +282,10 @@ class Act:
                 timeout=30,
             )
         event_path = base / "event.json"
-        event_path.write_text(json.dumps(payload or {}), encoding="utf-8")
+        event = dict(payload or {})
+        if inputs:  # with -e, act reads workflow_dispatch inputs from the event, not from --input
+            event["inputs"] = {**event.get("inputs", {}), **inputs}
+        event_path.write_text(json.dumps(event), encoding="utf-8")
         variables = {
             "MLGATE_ACT_SOURCE": str(self.source),
             "MLGATE_ACT_RESULTS": str(results),
@@ -313,8 +316,6 @@ class Act:
         ]
         for key, value in variables.items():
             command += ["--env", f"{key}={value}"]
-        for key, value in (inputs or {}).items():
-            command += ["--input", f"{key}={value}"]
         command += local_repository_flags([workflow], self.source)
         started = time.monotonic()
         try:
