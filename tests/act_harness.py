@@ -282,10 +282,10 @@ class Act:
                 timeout=30,
             )
         event_path = base / "event.json"
-        event = dict(payload or {})
+        body = dict(payload or {})
         if inputs:  # with -e, act reads workflow_dispatch inputs from the event, not from --input
-            event["inputs"] = {**event.get("inputs", {}), **inputs}
-        event_path.write_text(json.dumps(event), encoding="utf-8")
+            body["inputs"] = {**body.get("inputs", {}), **inputs}
+        event_path.write_text(json.dumps(body), encoding="utf-8")
         variables = {
             "MLGATE_ACT_SOURCE": str(self.source),
             "MLGATE_ACT_RESULTS": str(results),
