@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,7 @@ class Session:
         if self.report_dir:
             return self.report_dir
         configured = self.policy.data.get("report_dir")
-        return (self.policy.base_dir / configured) if configured else Path("mlgate-reports")
+        return Path(os.path.normpath(self.policy.base_dir / configured)) if configured else Path("mlgate-reports")
 
     def audit_path(self) -> Path | None:
         settings = self.policy.data.get("audit") or {}
@@ -47,7 +48,7 @@ class Session:
         if self.audit_log:
             return self.audit_log
         if settings.get("path"):
-            return self.policy.base_dir / settings["path"]
+            return Path(os.path.normpath(self.policy.base_dir / settings["path"]))
         return self.resolved_report_dir() / "audit.jsonl"
 
     def section(self, name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
