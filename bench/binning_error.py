@@ -30,7 +30,9 @@ SEED = 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--out", default=str(RESULTS / "binning_error.md"))
@@ -46,9 +48,12 @@ def main() -> None:
     y, score, pred = (table.column(c).to_numpy() for c in ("label", "score", "prediction"))
     exact = binary_cells(y, pred, score)
     coarse, binning = coarsen(exact)
-    code = (np.searchsorted(binning.edges, exact.columns["score"], side="left") * 2 + exact.columns["y"]) * 2 \
-        + exact.columns["pred"]
-    coarse_code = (coarse.columns["score"].astype(np.int64) * 2 + coarse.columns["y"]) * 2 + coarse.columns["pred"]
+    code = (
+        np.searchsorted(binning.edges, exact.columns["score"], side="left") * 2 + exact.columns["y"]
+    ) * 2 + exact.columns["pred"]
+    coarse_code = (coarse.columns["score"].astype(np.int64) * 2 + coarse.columns["y"]) * 2 + coarse.columns[
+        "pred"
+    ]
     order = np.argsort(coarse_code)
     to_coarse = order[np.searchsorted(coarse_code[order], code)]
     assert np.array_equal(coarse_code[to_coarse], code), "every exact cell falls in one coarse cell"
@@ -69,27 +74,52 @@ def main() -> None:
     for name, collected in exact_values.items():
         ex, sh = np.concatenate(collected), np.concatenate(shifted_values[name])
         error = np.abs(sh - ex)
-        results[name] = {"max_error": float(error.max()), "p99_error": float(np.quantile(error, 0.99)),
-                         "bootstrap_sd": float(ex.std()), "max_error_share_of_sd": float(error.max() / ex.std()),
-                         "point_offset": float(point_exact[name][0] - point_binned[name][0])}
-    results["roc_auc"]["stated_bound"] = _auc_bound(coarse.counts, coarse.columns["y"], coarse.columns["score"])
-    lines = ["# Binned bootstrap: error per resample", "",
-             (f"{machine()}. Run {started}. {args.rows:,} rows of the benchmark predictions (continuous scores, "
-              f"{exact.size:,} exact cells), {binning.bins} score bins (the gate's default is {BOOTSTRAP_BINS}), "
-              f"{args.resamples} resamples drawn as the gate draws them (seed {SEED}); each resample's binned "
-              "value, shifted by the point's binning offset, against the exact value of the same draw."), "",
-             "| metric | largest error | 99th percentile | bootstrap SD | largest / SD | bound stated in the report |",
-             "|---|---|---|---|---|---|"]
+        results[name] = {
+            "max_error": float(error.max()),
+            "p99_error": float(np.quantile(error, 0.99)),
+            "bootstrap_sd": float(ex.std()),
+            "max_error_share_of_sd": float(error.max() / ex.std()),
+            "point_offset": float(point_exact[name][0] - point_binned[name][0]),
+        }
+    results["roc_auc"]["stated_bound"] = _auc_bound(
+        coarse.counts, coarse.columns["y"], coarse.columns["score"]
+    )
+    lines = [
+        "# Binned bootstrap: error per resample",
+        "",
+        (
+            f"{machine()}. Run {started}. {args.rows:,} rows of the benchmark predictions (continuous scores, "
+            f"{exact.size:,} exact cells), {binning.bins} score bins (the gate's default is {BOOTSTRAP_BINS}), "
+            f"{args.resamples} resamples drawn as the gate draws them (seed {SEED}); each resample's binned "
+            "value, shifted by the point's binning offset, against the exact value of the same draw."
+        ),
+        "",
+        "| metric | largest error | 99th percentile | bootstrap SD | largest / SD | bound stated in the report |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         bound = f"{r['stated_bound']:.2g} (unshifted)" if "stated_bound" in r else "none"
-        lines.append(f"| {name} | {r['max_error']:.3g} | {r['p99_error']:.3g} | {r['bootstrap_sd']:.3g} | "
-                     f"{r['max_error_share_of_sd']:.1%} | {bound} |")
+        lines.append(
+            f"| {name} | {r['max_error']:.3g} | {r['p99_error']:.3g} | {r['bootstrap_sd']:.3g} | "
+            f"{r['max_error_share_of_sd']:.1%} | {bound} |"
+        )
     text = "\n".join(lines) + "\n"
     out = Path(args.out)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"machine": machine(), "started": started, "rows": args.rows,
-                                                    "resamples": args.resamples, "bins": binning.bins, "seed": SEED,
-                                                    "results": results}, indent=1))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "started": started,
+                "rows": args.rows,
+                "resamples": args.resamples,
+                "bins": binning.bins,
+                "seed": SEED,
+                "results": results,
+            },
+            indent=1,
+        )
+    )
     print(text)
 
 

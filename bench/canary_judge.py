@@ -44,12 +44,21 @@ STEPS, INTERVAL, ANALYSES = (10, 25, 50), 60, 3
 # examples/service/metrics.py LATENCY_BUCKETS, and +Inf
 BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, math.inf)
 KINDS = {"healthy": (1.0, 1.0), "2x error rate": (2.0, 1.0), "+30% p95": (1.0, 1.3)}
-SPECS = metric_specs([{"name": "error_rate", "max": BASE_ERROR * 1.5, "critical": True},
-                      {"name": "latency_p95", "max": round(HEALTHY_P95 * 1.15, 4)}])
-LOOSE = metric_specs([{"name": "error_rate", "max": 0.05, "critical": True}, {"name": "latency_p95", "max": 0.25}])
-JUDGES = {"threshold": (("threshold",), SPECS), "compare": (("compare",), SPECS),
-          "both": (("threshold", "compare"), SPECS),
-          "both, limits 5 % / 250 ms": (("threshold", "compare"), LOOSE)}
+SPECS = metric_specs(
+    [
+        {"name": "error_rate", "max": BASE_ERROR * 1.5, "critical": True},
+        {"name": "latency_p95", "max": round(HEALTHY_P95 * 1.15, 4)},
+    ]
+)
+LOOSE = metric_specs(
+    [{"name": "error_rate", "max": 0.05, "critical": True}, {"name": "latency_p95", "max": 0.25}]
+)
+JUDGES = {
+    "threshold": (("threshold",), SPECS),
+    "compare": (("compare",), SPECS),
+    "both": (("threshold", "compare"), SPECS),
+    "both, limits 5 % / 250 ms": (("threshold", "compare"), LOOSE),
+}
 MIN_REQUESTS = 20
 
 
@@ -88,7 +97,9 @@ def observations(canary: np.ndarray, stable: np.ndarray, specs) -> list[Observat
     return out
 
 
-def scenario(rng, total_rps: float, kind: str, judges: tuple[str, ...], specs, lookback: str) -> tuple[str, str]:
+def scenario(
+    rng, total_rps: float, kind: str, judges: tuple[str, ...], specs, lookback: str
+) -> tuple[str, str]:
     """(result, why): result rolled_back, promoted or undecided."""
     ef, lf = KINDS[kind]
     state = CanaryState(target="t", image="i", steps=list(STEPS), stable_replicas=1)
@@ -143,22 +154,28 @@ def main() -> None:
                     results[result] += 1
                 cells[kind] = {k: v / args.scenarios for k, v in results.items()}
             h = cells["healthy"]
-            rows.append(f"| {rps:g} | {judge} | {cells['2x error rate']['rolled_back']:.0%} "
-                        f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
-                        f"| {h['undecided']:.0%} |")
+            rows.append(
+                f"| {rps:g} | {judge} | {cells['2x error rate']['rolled_back']:.0%} "
+                f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
+                f"| {h['undecided']:.0%} |"
+            )
             print(rows[-1], flush=True)
-    header = ("| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
-              "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
-              "healthy undecided (too little evidence) |")
+    header = (
+        "| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
+        "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
+        "healthy undecided (too little evidence) |"
+    )
     table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
-    text = (f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}; steps "
-            f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
-            f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
-            f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
-            f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
-            f"min_requests {MIN_REQUESTS}, failure_limit 1 "
-            f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback}`, "
-            f"{time.time() - started:.0f} s).\n\n{table}\n")
+    text = (
+        f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}; steps "
+        f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
+        f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
+        f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
+        f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
+        f"min_requests {MIN_REQUESTS}, failure_limit 1 "
+        f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback}`, "
+        f"{time.time() - started:.0f} s).\n\n{table}\n"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
     print(text)

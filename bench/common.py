@@ -30,8 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 PEAK_HOOK = Path(__file__).resolve().parent / "peak_hook"
 CACHE = Path(os.environ.get("MLGATE_BENCH_CACHE", Path.home() / ".cache" / "mlgate" / "bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
-EVIDENTLY_PYTHON = Path(os.environ.get("MLGATE_EVIDENTLY_PYTHON",
-                                       Path.home() / ".cache" / "mlgate" / "evidently-venv" / "bin" / "python"))
+EVIDENTLY_PYTHON = Path(
+    os.environ.get(
+        "MLGATE_EVIDENTLY_PYTHON", Path.home() / ".cache" / "mlgate" / "evidently-venv" / "bin" / "python"
+    )
+)
 
 SEXES = ["female", "male"]
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]
@@ -65,13 +68,17 @@ def predictions_file(rows: int, seed: int = 0) -> Path:
             label = (rng.random(n) < base).astype(np.int8)
             logit = -1.6 + 2.2 * label + 0.25 * sex - 0.05 * band + rng.normal(0, 1.1, n)
             score = 1 / (1 + np.exp(-logit))
-            table = pa.table({
-                "label": label,
-                "score": score,
-                "prediction": (score >= 0.5).astype(np.int8),
-                "sex": pa.DictionaryArray.from_arrays(sex.astype(np.int8), SEXES).cast(pa.string()),
-                "age_band": pa.DictionaryArray.from_arrays(band.astype(np.int8), AGE_BANDS).cast(pa.string()),
-            })
+            table = pa.table(
+                {
+                    "label": label,
+                    "score": score,
+                    "prediction": (score >= 0.5).astype(np.int8),
+                    "sex": pa.DictionaryArray.from_arrays(sex.astype(np.int8), SEXES).cast(pa.string()),
+                    "age_band": pa.DictionaryArray.from_arrays(band.astype(np.int8), AGE_BANDS).cast(
+                        pa.string()
+                    ),
+                }
+            )
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema)
             writer.write_table(table, row_group_size=chunk)
@@ -189,8 +196,9 @@ def job_peak_kb(report: Path) -> int | None:
     return max(own, children)
 
 
-def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None,
-             cwd: Path | None = None) -> Run:
+def run_once(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float | None = None, cwd: Path | None = None
+) -> Run:
     """Run argv in a new process: wall seconds and the job's own peak resident memory (see the module
     docstring; falls back to os.wait4's ru_maxrss, an upper bound, when the job left no report)."""
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -199,8 +207,14 @@ def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float 
     peak_path = CACHE / f".peak-{os.getpid()}"
     peak_path.unlink(missing_ok=True)
     python_path = os.pathsep.join(p for p in (str(PEAK_HOOK), os.environ.get("PYTHONPATH", "")) if p)
-    full_env = {**os.environ, "PYTHONHASHSEED": "0", "MLGATE_PLOTS": "0", **(env or {}),
-                "PYTHONPATH": python_path, "MLGATE_BENCH_PEAK": str(peak_path)}
+    full_env = {
+        **os.environ,
+        "PYTHONHASHSEED": "0",
+        "MLGATE_PLOTS": "0",
+        **(env or {}),
+        "PYTHONPATH": python_path,
+        "MLGATE_BENCH_PEAK": str(peak_path),
+    }
     timed_out = False
     with out_path.open("w") as out, err_path.open("w") as err:
         start = time.perf_counter()
@@ -219,8 +233,9 @@ def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float 
                 break
             time.sleep(0.002)
         seconds = time.perf_counter() - start
-    stdout, stderr = ("", f"timeout after {timeout:.0f} s") if timed_out else (out_path.read_text(),
-                                                                               err_path.read_text())
+    stdout, stderr = (
+        ("", f"timeout after {timeout:.0f} s") if timed_out else (out_path.read_text(), err_path.read_text())
+    )
     reported = job_peak_kb(peak_path)
     peak_kb = reported if reported is not None else usage.ru_maxrss
     for path in (out_path, err_path, peak_path):
@@ -228,16 +243,27 @@ def run_once(argv: list[str], env: dict[str, str] | None = None, timeout: float 
     return Run(seconds, peak_kb / 1024, code, stdout, stderr, peak_exact=reported is not None)
 
 
-def measure(label: str, argv: list[str], repeats: int, env: dict[str, str] | None = None,
-            timeout: float | None = None, note: str = "", cwd: Path | None = None, verbose: bool = True) -> Measurement:
+def measure(
+    label: str,
+    argv: list[str],
+    repeats: int,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    note: str = "",
+    cwd: Path | None = None,
+    verbose: bool = True,
+) -> Measurement:
     result = Measurement(label, note=note)
     for _ in range(repeats):
         run = run_once(argv, env, timeout, cwd)
         result.runs.append(run)
         if verbose:
             bound = "" if run.peak_exact else "<= "
-            print(f"  {label}: {run.seconds:.3f} s, {bound}{run.peak_mb:.0f} MB, exit {run.code}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"  {label}: {run.seconds:.3f} s, {bound}{run.peak_mb:.0f} MB, exit {run.code}",
+                file=sys.stderr,
+                flush=True,
+            )
         if run.code != 0:
             print(run.stderr[-2000:], file=sys.stderr)
             break
@@ -268,12 +294,18 @@ def machine() -> str:
         pass
     memory = ""
     try:
-        kb = int(next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1])
+        kb = int(
+            next(
+                x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+            ).split()[1]
+        )
         memory = f", {kb / 1024 / 1024:.0f} GB RAM"
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, {library_versions()}; "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, {library_versions()}; "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 LIBRARIES = ("numpy", "pyarrow", "pandas", "scipy", "scikit-learn", "fairlearn", "evidently")
@@ -291,11 +323,14 @@ def library_versions() -> str:
         except metadata.PackageNotFoundError:
             pass
     if EVIDENTLY_PYTHON.exists():
-        probe = ("from importlib import metadata as m\n"
-                 "print(' '.join(m.version(n) for n in ('evidently', 'pandas')))")
+        probe = (
+            "from importlib import metadata as m\n"
+            "print(' '.join(m.version(n) for n in ('evidently', 'pandas')))"
+        )
         try:
-            done = subprocess.run([str(EVIDENTLY_PYTHON), "-c", probe], capture_output=True, text=True, timeout=60,
-                                  check=True)
+            done = subprocess.run(
+                [str(EVIDENTLY_PYTHON), "-c", probe], capture_output=True, text=True, timeout=60, check=True
+            )
             evidently, pandas = done.stdout.split()
             found.append(f"evidently {evidently} with pandas {pandas} (own environment)")
         except (OSError, ValueError, subprocess.SubprocessError):

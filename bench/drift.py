@@ -45,7 +45,9 @@ HERE = Path(__file__).resolve().parent
 
 def mlgate_values(report_dir: Path) -> dict[str, float]:
     report = json.loads((report_dir / "drift.json").read_text())["gates"][0]
-    return {c["column"]: c["statistic"] for c in report["evidence"]["columns"] if c.get("statistic") is not None}
+    return {
+        c["column"]: c["statistic"] for c in report["evidence"]["columns"] if c.get("statistic") is not None
+    }
 
 
 def cell(m: Measurement, ours: float | None) -> str:
@@ -57,12 +59,14 @@ def cell(m: Measurement, ours: float | None) -> str:
     return text
 
 
-ROWS = [("read both files whole with pyarrow (the floor)", "floor", False),
-        ("**mlgate drift** (raw reference; default tests: Wasserstein / std, Jensen-Shannon)", "mlgate", False),
-        ("mlgate drift profile (summarise the reference once)", "profile", False),
-        ("**mlgate drift** against the stored profile (reads only the current data)", "stored", True),
-        ("Evidently 0.7.23 DataDriftPreset, same tests (report.run + Dataset build)", "evidently", True),
-        ("scipy per column: ks_2samp (numeric) + chi-square (categorical)", "scipy", True)]
+ROWS = [
+    ("read both files whole with pyarrow (the floor)", "floor", False),
+    ("**mlgate drift** (raw reference; default tests: Wasserstein / std, Jensen-Shannon)", "mlgate", False),
+    ("mlgate drift profile (summarise the reference once)", "profile", False),
+    ("**mlgate drift** against the stored profile (reads only the current data)", "stored", True),
+    ("Evidently 0.7.23 DataDriftPreset, same tests (report.run + Dataset build)", "evidently", True),
+    ("scipy per column: ks_2samp (numeric) + chi-square (categorical)", "scipy", True),
+]
 
 
 def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple[str, list[str]]]:
@@ -70,19 +74,64 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
     profile is written by the second and read by the third)."""
     raw, stored, profile = folder / "raw", folder / "stored", folder / "reference-profile.json"
     return {
-        "floor": ("floor", [sys.executable, str(HERE / "drift_jobs.py"), "floor", str(reference), str(current)]),
-        "mlgate": ("mlgate drift", ["mlgate", "--no-audit", "--report-dir", str(raw), "drift", "--reference",
-                                    str(reference), "--current", str(current), "--no-plots"]),
-        "profile": ("mlgate drift profile", ["mlgate", "--no-audit", "--report-dir", str(raw), "drift", "profile",
-                                             "--reference", str(reference), "--out", str(profile)]),
-        "stored": ("mlgate drift (stored profile)", ["mlgate", "--no-audit", "--report-dir", str(stored), "drift",
-                                                     "--reference", str(profile), "--current", str(current),
-                                                     "--no-plots"])}
+        "floor": (
+            "floor",
+            [sys.executable, str(HERE / "drift_jobs.py"), "floor", str(reference), str(current)],
+        ),
+        "mlgate": (
+            "mlgate drift",
+            [
+                "mlgate",
+                "--no-audit",
+                "--report-dir",
+                str(raw),
+                "drift",
+                "--reference",
+                str(reference),
+                "--current",
+                str(current),
+                "--no-plots",
+            ],
+        ),
+        "profile": (
+            "mlgate drift profile",
+            [
+                "mlgate",
+                "--no-audit",
+                "--report-dir",
+                str(raw),
+                "drift",
+                "profile",
+                "--reference",
+                str(reference),
+                "--out",
+                str(profile),
+            ],
+        ),
+        "stored": (
+            "mlgate drift (stored profile)",
+            [
+                "mlgate",
+                "--no-audit",
+                "--report-dir",
+                str(stored),
+                "drift",
+                "--reference",
+                str(profile),
+                "--current",
+                str(current),
+                "--no-plots",
+            ],
+        ),
+    }
 
 
 def runs_json(m: Measurement) -> dict:
-    return {"label": m.label, "runs": [(r.seconds, r.peak_mb, r.code, r.peak_exact) for r in m.runs],
-            "skipped": m.skipped}
+    return {
+        "label": m.label,
+        "runs": [(r.seconds, r.peak_mb, r.code, r.peak_exact) for r in m.runs],
+        "skipped": m.skipped,
+    }
 
 
 def from_json(key: str, stored: dict) -> Measurement:
@@ -95,21 +144,33 @@ def render(data: dict) -> str:
     comparison = data.get("comparison") or {}
     (load_before, load_after), rows = data["load"], data.get("rows", 1_000_000)
     mine = results["mlgate"].median if results["mlgate"].ok else None
-    lines = ["# Drift benchmark", "",
-             (f"{data.get('machine', '')}. Run {data['started']}; load average {load_before[0]:.2f} before, "
-              f"{load_after[0]:.2f} after (1 min). {rows:,} reference rows and {rows:,} current rows, 100 columns "
-              f"(80 numeric, 20 categorical text), Parquet. Median of {data.get('repeats', 3)} runs (range), "
-              f"Evidently {data.get('evidently_repeats', 1)} run(s). After the semicolon: how many times longer "
-              "than `mlgate drift`."),
-             "", "| work | wall time, peak memory |", "|---|---|"]
+    lines = [
+        "# Drift benchmark",
+        "",
+        (
+            f"{data.get('machine', '')}. Run {data['started']}; load average {load_before[0]:.2f} before, "
+            f"{load_after[0]:.2f} after (1 min). {rows:,} reference rows and {rows:,} current rows, 100 columns "
+            f"(80 numeric, 20 categorical text), Parquet. Median of {data.get('repeats', 3)} runs (range), "
+            f"Evidently {data.get('evidently_repeats', 1)} run(s). After the semicolon: how many times longer "
+            "than `mlgate drift`."
+        ),
+        "",
+        "| work | wall time, peak memory |",
+        "|---|---|",
+    ]
     for title, key, ratio in ROWS:
         lines.append(f"| {title} | {cell(results[key], mine if ratio else None)} |")
     if comparison:
-        lines += ["", (f"Same run, mlgate vs Evidently per-column statistics: {comparison.get('columns')} columns, "
-                       f"largest absolute difference {comparison.get('max_abs_difference', float('nan')):.2g}; "
-                       f"drifted columns identical: {comparison.get('same_drifted')} "
-                       f"({len(comparison.get('mlgate_drifted', []))} columns). Stored profile vs raw reference: "
-                       f"largest difference {comparison.get('profile_max_abs_difference', float('nan')):.2g}.")]
+        lines += [
+            "",
+            (
+                f"Same run, mlgate vs Evidently per-column statistics: {comparison.get('columns')} columns, "
+                f"largest absolute difference {comparison.get('max_abs_difference', float('nan')):.2g}; "
+                f"drifted columns identical: {comparison.get('same_drifted')} "
+                f"({len(comparison.get('mlgate_drifted', []))} columns). Stored profile vs raw reference: "
+                f"largest difference {comparison.get('profile_max_abs_difference', float('nan')):.2g}."
+            ),
+        ]
     if data.get("peaks"):
         lines += ["", data["peaks"]["note"]]
     return "\n".join(lines) + "\n"
@@ -137,25 +198,34 @@ def remeasure_peaks(out: Path, rows: int) -> None:
     if not gaps:
         raise SystemExit("no row was re-measured")
     data["peaks"] = {
-        "measured": when, "machine": machine(),
-        "note": (f"Peak memory: this run took wait4's ru_maxrss, which on Linux is at least the benchmark runner's "
-                 f"own size (~29 MB here; it keeps the high-water mark of the memory an exec replaces), so a value "
-                 f"above that is the job's own, as every one here is. Checked on {when}: the floor and the three "
-                 f"mlgate rows re-measured once each as the job's own high-water mark (bench/common.py, "
-                 f"`peak_check` in the JSON) are within {min(gaps):+.1%} to {max(gaps):+.1%} of the table's (the "
-                 f"largest of 3 runs).")}
+        "measured": when,
+        "machine": machine(),
+        "note": (
+            f"Peak memory: this run took wait4's ru_maxrss, which on Linux is at least the benchmark runner's "
+            f"own size (~29 MB here; it keeps the high-water mark of the memory an exec replaces), so a value "
+            f"above that is the job's own, as every one here is. Checked on {when}: the floor and the three "
+            f"mlgate rows re-measured once each as the job's own high-water mark (bench/common.py, "
+            f"`peak_check` in the JSON) are within {min(gaps):+.1%} to {max(gaps):+.1%} of the table's (the "
+            f"largest of 3 runs)."
+        ),
+    }
     stored.write_text(json.dumps(data, indent=1))
     out.write_text(render(data))
     print(out.read_text())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--evidently-repeats", type=int, default=1)
-    parser.add_argument("--peaks-only", action="store_true",
-                        help="re-measure the quick rows' peak memory as a check beside the stored results")
+    parser.add_argument(
+        "--peaks-only",
+        action="store_true",
+        help="re-measure the quick rows' peak memory as a check beside the stored results",
+    )
     parser.add_argument("--out", default=str(RESULTS / "drift.md"))
     args = parser.parse_args()
     if args.peaks_only:
@@ -173,30 +243,58 @@ def main() -> None:
         ours = mlgate_values(folder / "raw") if results["mlgate"].runs else {}
         from_profile = mlgate_values(folder / "stored") if results["stored"].runs else {}
         scipy_out = folder / "scipy.json"
-        results["scipy"] = measure("scipy per column", [sys.executable, str(HERE / "drift_jobs.py"), "scipy",
-                                                        str(reference), str(current), str(scipy_out)], args.repeats)
+        results["scipy"] = measure(
+            "scipy per column",
+            [
+                sys.executable,
+                str(HERE / "drift_jobs.py"),
+                "scipy",
+                str(reference),
+                str(current),
+                str(scipy_out),
+            ],
+            args.repeats,
+        )
         if EVIDENTLY_PYTHON.exists():
             evidently_out = folder / "evidently.json"
-            results["evidently"] = measure("Evidently DataDriftPreset",
-                                           [str(EVIDENTLY_PYTHON), str(HERE / "evidently_job.py"), str(reference),
-                                            str(current), str(evidently_out)], args.evidently_repeats)
+            results["evidently"] = measure(
+                "Evidently DataDriftPreset",
+                [
+                    str(EVIDENTLY_PYTHON),
+                    str(HERE / "evidently_job.py"),
+                    str(reference),
+                    str(current),
+                    str(evidently_out),
+                ],
+                args.evidently_repeats,
+            )
             if evidently_out.exists() and ours:
                 theirs = json.loads(evidently_out.read_text())
                 common_columns = sorted(set(ours) & set(theirs["values"]))
                 gaps = [abs(ours[c] - theirs["values"][c]) for c in common_columns]
-                comparison = {"columns": len(common_columns), "max_abs_difference": max(gaps) if gaps else None,
-                              "mlgate_drifted": sorted(c for c in common_columns if ours[c] >= 0.1),
-                              "evidently_drifted": theirs["drifted"]}
+                comparison = {
+                    "columns": len(common_columns),
+                    "max_abs_difference": max(gaps) if gaps else None,
+                    "mlgate_drifted": sorted(c for c in common_columns if ours[c] >= 0.1),
+                    "evidently_drifted": theirs["drifted"],
+                }
                 comparison["same_drifted"] = comparison["mlgate_drifted"] == sorted(theirs["drifted"])
         else:
             results["evidently"] = Measurement("Evidently DataDriftPreset", skipped="no evidently env")
         if ours and from_profile:
             comparison["profile_max_abs_difference"] = max(abs(ours[c] - from_profile[c]) for c in ours)
     load_after = load()
-    data = {"machine": machine(), "started": started, "load": [load_before, load_after],
-            "rows": args.rows, "repeats": args.repeats, "evidently_repeats": args.evidently_repeats,
-            "peak": "the job's own resident high-water mark (bench/common.py)", "comparison": comparison,
-            "results": {k: runs_json(m) for k, m in results.items()}}
+    data = {
+        "machine": machine(),
+        "started": started,
+        "load": [load_before, load_after],
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "evidently_repeats": args.evidently_repeats,
+        "peak": "the job's own resident high-water mark (bench/common.py)",
+        "comparison": comparison,
+        "results": {k: runs_json(m) for k, m in results.items()},
+    }
     text = render(data)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

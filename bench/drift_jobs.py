@@ -1,7 +1,7 @@
 """Drift peers in this environment, one per process, for bench/drift.py:
 
-    python bench/drift_jobs.py scipy REFERENCE CURRENT OUT.json   # ks_2samp per numeric, chi-square per categorical
-    python bench/drift_jobs.py floor REFERENCE CURRENT            # read every column of both files, nothing else
+python bench/drift_jobs.py scipy REFERENCE CURRENT OUT.json   # ks_2samp per numeric, chi-square per categorical
+python bench/drift_jobs.py floor REFERENCE CURRENT            # read every column of both files, nothing else
 """
 
 from __future__ import annotations

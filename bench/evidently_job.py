@@ -26,10 +26,13 @@ def main(reference: str, current: str, out: str) -> None:
     numeric = [c for c in ref.columns if ref[c].dtype.kind in "fiu"]
     categorical = [c for c in ref.columns if c not in numeric]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    preset = DataDriftPreset(num_method="wasserstein", cat_method="jensenshannon", num_threshold=0.1,
-                             cat_threshold=0.1)
-    snapshot = Report([preset]).run(current_data=Dataset.from_pandas(cur, data_definition=definition),
-                                    reference_data=Dataset.from_pandas(ref, data_definition=definition))
+    preset = DataDriftPreset(
+        num_method="wasserstein", cat_method="jensenshannon", num_threshold=0.1, cat_threshold=0.1
+    )
+    snapshot = Report([preset]).run(
+        current_data=Dataset.from_pandas(cur, data_definition=definition),
+        reference_data=Dataset.from_pandas(ref, data_definition=definition),
+    )
     values = {}
     for metric in snapshot.dict()["metrics"]:
         config = metric.get("config", {})

@@ -31,7 +31,9 @@ def floor(path: Path) -> dict:
     out = {}
     for name in COLUMNS:  # numbers are summed; text (the sensitive features) is counted
         column = table.column(name)
-        out[name] = float(pc.sum(column).as_py()) if column.type != "string" else int(pc.count(column).as_py())
+        out[name] = (
+            float(pc.sum(column).as_py()) if column.type != "string" else int(pc.count(column).as_py())
+        )
     return out
 
 
@@ -45,14 +47,30 @@ def mlgate(path: Path, resamples: int) -> dict:
     columns = {"label": "label", "score": "score", "prediction": "prediction"}
     with tempfile.TemporaryDirectory() as tmp:
         ctx = GateContext(base_dir=path.parent, report_dir=Path(tmp))
-        metrics = metrics_gate.run({"predictions": str(path), "columns": columns, "bootstrap": boot,
-                                    "thresholds": {"accuracy": {"min": 0.5}, "f1": {"min": 0.1},
-                                                   "roc_auc": {"min": 0.5}}}, ctx)
-        bias = fairness.run({"predictions": str(path), "columns": columns, "sensitive": SENSITIVE,
-                             "metrics": ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"],
-                             "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 0.5},
-                                       {"metric": "equalized_odds", "disparity": "difference", "max": 0.5}],
-                             "plots": False, "bootstrap": boot}, ctx)
+        metrics = metrics_gate.run(
+            {
+                "predictions": str(path),
+                "columns": columns,
+                "bootstrap": boot,
+                "thresholds": {"accuracy": {"min": 0.5}, "f1": {"min": 0.1}, "roc_auc": {"min": 0.5}},
+            },
+            ctx,
+        )
+        bias = fairness.run(
+            {
+                "predictions": str(path),
+                "columns": columns,
+                "sensitive": SENSITIVE,
+                "metrics": ["accuracy", "selection_rate", "true_positive_rate", "false_positive_rate"],
+                "rules": [
+                    {"metric": "demographic_parity", "disparity": "difference", "max": 0.5},
+                    {"metric": "equalized_odds", "disparity": "difference", "max": 0.5},
+                ],
+                "plots": False,
+                "bootstrap": boot,
+            },
+            ctx,
+        )
     values = {c.name: c.value for c in metrics.checks + bias.checks if isinstance(c.value, float)}
     values["intervals"] = {c.name: list(c.ci) for c in metrics.checks + bias.checks if c.ci}
     return values
@@ -63,20 +81,31 @@ def sklearn(path: Path) -> dict:
     from sklearn import metrics as sk
 
     frame = pd.read_parquet(path, columns=["label", "score", "prediction"])
-    return {"accuracy": sk.accuracy_score(frame.label, frame.prediction),
-            "f1": sk.f1_score(frame.label, frame.prediction),
-            "roc_auc": sk.roc_auc_score(frame.label, frame.score)}
+    return {
+        "accuracy": sk.accuracy_score(frame.label, frame.prediction),
+        "f1": sk.f1_score(frame.label, frame.prediction),
+        "roc_auc": sk.roc_auc_score(frame.label, frame.score),
+    }
 
 
 def _metric_frame(frame, n_boot: int | None):
     from fairlearn import metrics as fm
     from sklearn.metrics import accuracy_score
 
-    functions = {"accuracy": accuracy_score, "selection_rate": fm.selection_rate,
-                 "true_positive_rate": fm.true_positive_rate, "false_positive_rate": fm.false_positive_rate}
+    functions = {
+        "accuracy": accuracy_score,
+        "selection_rate": fm.selection_rate,
+        "true_positive_rate": fm.true_positive_rate,
+        "false_positive_rate": fm.false_positive_rate,
+    }
     extra = {"n_boot": n_boot, "ci_quantiles": [0.025, 0.975], "random_state": 0} if n_boot else {}
-    return fm.MetricFrame(metrics=functions, y_true=frame.label, y_pred=frame.prediction,
-                          sensitive_features=frame[SENSITIVE], **extra)
+    return fm.MetricFrame(
+        metrics=functions,
+        y_true=frame.label,
+        y_pred=frame.prediction,
+        sensitive_features=frame[SENSITIVE],
+        **extra,
+    )
 
 
 def fairlearn(path: Path) -> dict:
@@ -87,8 +116,11 @@ def fairlearn(path: Path) -> dict:
     mf = _metric_frame(frame, None)
     dp = fm.demographic_parity_difference(frame.label, frame.prediction, sensitive_features=frame[SENSITIVE])
     eo = fm.equalized_odds_difference(frame.label, frame.prediction, sensitive_features=frame[SENSITIVE])
-    return {"demographic_parity_difference": float(dp), "equalized_odds_difference": float(eo),
-            "by_group": {" x ".join(map(str, k)): v for k, v in mf.by_group.to_dict(orient="index").items()}}
+    return {
+        "demographic_parity_difference": float(dp),
+        "equalized_odds_difference": float(eo),
+        "by_group": {" x ".join(map(str, k)): v for k, v in mf.by_group.to_dict(orient="index").items()},
+    }
 
 
 def fairlearn_boot(path: Path, n_boot: int) -> dict:

@@ -50,7 +50,7 @@ def job(name: str, path: Path, *extra: str) -> list[str]:
 def cli_policy(path: Path, folder: Path) -> Path:
     policy = folder / "bench-gates.yml"
     policy.write_text(f"""version: 1
-report_dir: {folder / 'reports'}
+report_dir: {folder / "reports"}
 defaults:
   bootstrap: {{confidence: 0.95, resamples: 1000, seed: 0}}
 metrics:
@@ -83,7 +83,10 @@ def output(m: Measurement) -> dict:
 def agreement(ours: dict, sklearn: dict, fairlearn: dict) -> str:
     """Largest relative difference between mlgate's point values and scikit-learn's / fairlearn's."""
     pairs = [(ours.get(k), sklearn.get(k)) for k in ("accuracy", "f1", "roc_auc")]
-    pairs += [(ours.get(k), fairlearn.get(k)) for k in ("demographic_parity_difference", "equalized_odds_difference")]
+    pairs += [
+        (ours.get(k), fairlearn.get(k))
+        for k in ("demographic_parity_difference", "equalized_odds_difference")
+    ]
     pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
     if not pairs:
         return "not compared"
@@ -95,10 +98,12 @@ def agreement(ours: dict, sklearn: dict, fairlearn: dict) -> str:
 def quick_jobs(path: Path, folder: Path) -> dict[str, tuple[str, list[str]]]:
     """key: (label, argv) of the cells that take seconds (the floor, mlgate, `mlgate run`, scikit-learn)."""
     policy = cli_policy(path, folder)
-    return {"floor": ("floor", job("floor", path)),
-            "mlgate": ("mlgate", job("mlgate", path, "1000")),
-            "mlgate_cli": ("mlgate run (CLI)", ["mlgate", "--policy", str(policy), "--no-audit", "run"]),
-            "sklearn": ("sklearn", job("sklearn", path))}
+    return {
+        "floor": ("floor", job("floor", path)),
+        "mlgate": ("mlgate", job("mlgate", path, "1000")),
+        "mlgate_cli": ("mlgate run (CLI)", ["mlgate", "--policy", str(policy), "--no-audit", "run"]),
+        "sklearn": ("sklearn", job("sklearn", path)),
+    }
 
 
 def run_size(rows: int, repeats: int, quick: bool) -> dict:
@@ -107,12 +112,19 @@ def run_size(rows: int, repeats: int, quick: bool) -> dict:
     out: dict = {"rows": rows, "measurements": {}, "notes": []}
 
     def add(key: str, m: Measurement, factor: float = 1.0, note: str = "") -> None:
-        out["measurements"][key] = {"label": m.label, "runs": [(r.seconds, r.peak_mb, r.code) for r in m.runs],
-                                    "median": m.median if m.ok else None, "spread": m.spread if m.ok else None,
-                                    "peak_mb": m.peak_mb if m.runs else None,
-                                    "peak_exact": all(r.peak_exact for r in m.runs), "factor": factor,
-                                    "estimate": m.median * factor if m.ok else None, "note": note,
-                                    "text": seconds_text(m), "output": output(m)}
+        out["measurements"][key] = {
+            "label": m.label,
+            "runs": [(r.seconds, r.peak_mb, r.code) for r in m.runs],
+            "median": m.median if m.ok else None,
+            "spread": m.spread if m.ok else None,
+            "peak_mb": m.peak_mb if m.runs else None,
+            "peak_exact": all(r.peak_exact for r in m.runs),
+            "factor": factor,
+            "estimate": m.median * factor if m.ok else None,
+            "note": note,
+            "text": seconds_text(m),
+            "output": output(m),
+        }
 
     with tempfile.TemporaryDirectory() as tmp:
         for key, (label, argv) in quick_jobs(path, Path(tmp)).items():
@@ -122,19 +134,40 @@ def run_size(rows: int, repeats: int, quick: bool) -> dict:
     slow_repeats = 1 if rows >= 10_000_000 else repeats
     add("fairlearn", measure("fairlearn", job("fairlearn", path), slow_repeats))
     if rows <= 100_000:
-        add("fairlearn_boot", measure("fairlearn n_boot=100", job("fairlearn-boot", path, "100"), 1), 10.0,
-            "n_boot=100, times 10 for 1000 resamples")
+        add(
+            "fairlearn_boot",
+            measure("fairlearn n_boot=100", job("fairlearn-boot", path, "100"), 1),
+            10.0,
+            "n_boot=100, times 10 for 1000 resamples",
+        )
     elif rows <= 1_000_000:
-        add("fairlearn_boot", measure("fairlearn n_boot=10", job("fairlearn-boot", path, "10"), 1), 100.0,
-            "n_boot=10, times 100 for 1000 resamples")
+        add(
+            "fairlearn_boot",
+            measure("fairlearn n_boot=10", job("fairlearn-boot", path, "10"), 1),
+            100.0,
+            "n_boot=10, times 100 for 1000 resamples",
+        )
     if rows <= 100_000:
-        add("naive", measure("naive bootstrap 1000", job("naive-boot", path, "1000"), 1), 1.0, "1000 resamples")
+        add(
+            "naive",
+            measure("naive bootstrap 1000", job("naive-boot", path, "1000"), 1),
+            1.0,
+            "1000 resamples",
+        )
     elif rows <= 1_000_000:
-        add("naive", measure("naive bootstrap 100", job("naive-boot", path, "100"), 1), 10.0,
-            "100 resamples, times 10")
+        add(
+            "naive",
+            measure("naive bootstrap 100", job("naive-boot", path, "100"), 1),
+            10.0,
+            "100 resamples, times 10",
+        )
     else:
-        add("naive", measure("naive bootstrap 10", job("naive-boot", path, "10"), 1), 100.0,
-            "10 resamples, times 100")
+        add(
+            "naive",
+            measure("naive bootstrap 10", job("naive-boot", path, "10"), 1),
+            100.0,
+            "10 resamples, times 100",
+        )
     return out
 
 
@@ -152,8 +185,10 @@ def table(results: list[dict], meta: dict) -> str:
                 if measured:
                     base = measured[-1]
                     est = base["measurements"][key]["estimate"] * r["rows"] / base["rows"]
-                    return (f"~{est:.3g} s (extrapolated from {base['rows']:.0e} rows, linear in rows; not run); "
-                            f"**~{ratio_text(est / ours)}**")
+                    return (
+                        f"~{est:.3g} s (extrapolated from {base['rows']:.0e} rows, linear in rows; not run); "
+                        f"**~{ratio_text(est / ours)}**"
+                    )
             return "–"
         if m["median"] is None:
             return m["text"]
@@ -165,37 +200,56 @@ def table(results: list[dict], meta: dict) -> str:
             text += f"; **{ratio_text(m['estimate'] / ours)}**"
         return text
 
-    rows = [("read the 5 columns and sum them (the floor)", "floor"),
-            ("**mlgate**: metrics + bias gates, 1000 resamples each (library, one process)", "mlgate"),
-            ("**mlgate run** (CLI: policy, both gates, every report format)", "mlgate_cli"),
-            ("scikit-learn accuracy + F1 + ROC AUC, once, no intervals", "sklearn"),
-            ("fairlearn MetricFrame (4 metrics) + demographic parity + equalized odds, no intervals", "fairlearn"),
-            ("fairlearn MetricFrame, 1000 bootstrap resamples", "fairlearn_boot"),
-            ("scikit-learn ROC AUC bootstrap by fancy indexing, 1000 resamples", "naive")]
+    rows = [
+        ("read the 5 columns and sum them (the floor)", "floor"),
+        ("**mlgate**: metrics + bias gates, 1000 resamples each (library, one process)", "mlgate"),
+        ("**mlgate run** (CLI: policy, both gates, every report format)", "mlgate_cli"),
+        ("scikit-learn accuracy + F1 + ROC AUC, once, no intervals", "sklearn"),
+        (
+            "fairlearn MetricFrame (4 metrics) + demographic parity + equalized odds, no intervals",
+            "fairlearn",
+        ),
+        ("fairlearn MetricFrame, 1000 bootstrap resamples", "fairlearn_boot"),
+        ("scikit-learn ROC AUC bootstrap by fancy indexing, 1000 resamples", "naive"),
+    ]
     for title, key in rows:
         lines.append(f"| {title} | " + " | ".join(cell(r, key) for r in results) + " |")
     ratio = []
     for r in results:
         ours, floor = r["measurements"]["mlgate"]["median"], r["measurements"]["floor"]["median"]
         cli = r["measurements"]["mlgate_cli"]["median"]
-        ratio.append(f"{ratio_text(ours / floor)} (CLI {ratio_text(cli / floor)})" if ours and floor and cli else "–")
+        ratio.append(
+            f"{ratio_text(ours / floor)} (CLI {ratio_text(cli / floor)})" if ours and floor and cli else "–"
+        )
     lines.append("| mlgate / floor | " + " | ".join(ratio) + " |")
     return "\n".join(lines)
 
 
 def render(meta: dict, results: list[dict]) -> str:
     started, load_before, load_after = meta["started"], meta["load_before"], meta["load_after"]
-    text = ["# Metrics + fairness benchmark\n",
-            (f"{meta['machine']}. Run {started}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
-             f"(1 min). Median of {meta['repeats']} runs per cell (range in brackets) unless marked; slow peers run "
-             "once. Each cell: wall time, peak resident memory, and (after the semicolon) how many times longer "
-             "than mlgate.\n"),
-            table(results, meta), "",
-            "Agreement of mlgate's point values with the peers (same run): " + "; ".join(
-                f"{r['rows']:.0e} rows: " + agreement(r["measurements"]["mlgate"]["output"],
-                                                      r["measurements"]["sklearn"]["output"],
-                                                      r["measurements"].get("fairlearn", {}).get("output", {}))
-                for r in results) + ".", ""]
+    text = [
+        "# Metrics + fairness benchmark\n",
+        (
+            f"{meta['machine']}. Run {started}; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after "
+            f"(1 min). Median of {meta['repeats']} runs per cell (range in brackets) unless marked; slow peers run "
+            "once. Each cell: wall time, peak resident memory, and (after the semicolon) how many times longer "
+            "than mlgate.\n"
+        ),
+        table(results, meta),
+        "",
+        "Agreement of mlgate's point values with the peers (same run): "
+        + "; ".join(
+            f"{r['rows']:.0e} rows: "
+            + agreement(
+                r["measurements"]["mlgate"]["output"],
+                r["measurements"]["sklearn"]["output"],
+                r["measurements"].get("fairlearn", {}).get("output", {}),
+            )
+            for r in results
+        )
+        + ".",
+        "",
+    ]
     peaks = meta.get("peaks")
     if peaks:
         text += [peaks["note"], ""]
@@ -223,25 +277,34 @@ def remeasure_peaks(out: Path) -> None:
     if not gaps:
         raise SystemExit("no cell was re-measured")
     data["meta"]["peaks"] = {
-        "measured": when, "machine": machine(),
-        "note": (f"Peak memory: this run took wait4's ru_maxrss, which on Linux is at least the benchmark runner's "
-                 f"own size (~29 MB here; it keeps the high-water mark of the memory an exec replaces), so a value "
-                 f"above that is the job's own, as every one here is. Checked on {when}: the floor, mlgate, "
-                 f"`mlgate run` and scikit-learn cells re-measured once each as the job's own high-water mark "
-                 f"(bench/common.py, `peak_check` in the JSON) are within {min(gaps):+.1%} to {max(gaps):+.1%} "
-                 f"of the table's (the largest of 3 runs).")}
+        "measured": when,
+        "machine": machine(),
+        "note": (
+            f"Peak memory: this run took wait4's ru_maxrss, which on Linux is at least the benchmark runner's "
+            f"own size (~29 MB here; it keeps the high-water mark of the memory an exec replaces), so a value "
+            f"above that is the job's own, as every one here is. Checked on {when}: the floor, mlgate, "
+            f"`mlgate run` and scikit-learn cells re-measured once each as the job's own high-water mark "
+            f"(bench/common.py, `peak_check` in the JSON) are within {min(gaps):+.1%} to {max(gaps):+.1%} "
+            f"of the table's (the largest of 3 runs)."
+        ),
+    }
     stored.write_text(json.dumps(data, indent=1, default=str))
     out.write_text(render(data["meta"], data["results"]))
     print(out.read_text())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="100000,1000000,10000000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="only the floor, mlgate and scikit-learn")
-    parser.add_argument("--peaks-only", action="store_true",
-                        help="re-measure the quick cells' peak memory as a check beside the stored results")
+    parser.add_argument(
+        "--peaks-only",
+        action="store_true",
+        help="re-measure the quick cells' peak memory as a check beside the stored results",
+    )
     parser.add_argument("--out", default=str(RESULTS / "metrics_fairness.md"))
     args = parser.parse_args()
     if args.peaks_only:
@@ -252,8 +315,14 @@ def main() -> None:
     load_before = load()
     results = [run_size(n, args.repeats, args.quick) for n in sizes]
     load_after = load()
-    meta = {"machine": machine(), "started": started, "load_before": load_before, "load_after": load_after,
-            "repeats": args.repeats, "peak": "the job's own resident high-water mark (bench/common.py)"}
+    meta = {
+        "machine": machine(),
+        "started": started,
+        "load_before": load_before,
+        "load_after": load_after,
+        "repeats": args.repeats,
+        "peak": "the job's own resident high-water mark (bench/common.py)",
+    }
     text = render(meta, results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

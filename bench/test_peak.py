@@ -37,8 +37,9 @@ def measured_by_a_large_parent(tmp_path: Path, argv: list[str]) -> dict:
                            "wait4_mb": usage.ru_maxrss / 1024, "ballast": float(ballast[-1])}}))
     """)
     env = {**os.environ, "MLGATE_BENCH_CACHE": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
-                          check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60, check=True
+    )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

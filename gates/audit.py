@@ -25,8 +25,17 @@ if TYPE_CHECKING:
     from gates.result import GateResult
 
 GENESIS = "0" * 64
-GITHUB_FIELDS = ("GITHUB_SHA", "GITHUB_REF", "GITHUB_REPOSITORY", "GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT",
-                 "GITHUB_WORKFLOW", "GITHUB_JOB", "GITHUB_ACTOR", "GITHUB_EVENT_NAME")
+GITHUB_FIELDS = (
+    "GITHUB_SHA",
+    "GITHUB_REF",
+    "GITHUB_REPOSITORY",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_WORKFLOW",
+    "GITHUB_JOB",
+    "GITHUB_ACTOR",
+    "GITHUB_EVENT_NAME",
+)
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -53,8 +62,10 @@ def append(path: Path, entry: dict[str, Any]) -> str:
             try:
                 prev = json.loads(last_line)["hash"] if last_line else GENESIS
             except (json.JSONDecodeError, KeyError, TypeError):
-                raise InputError(f"{path}: the last record is damaged, so nothing can be chained to it "
-                                 f"(run `mlgate audit verify {path}`)") from None
+                raise InputError(
+                    f"{path}: the last record is damaged, so nothing can be chained to it "
+                    f"(run `mlgate audit verify {path}`)"
+                ) from None
             record = {"seq": count, "prev": prev, "time": datetime.now(timezone.utc).isoformat(), **entry}
             record["hash"] = record_hash(record)
             handle.seek(0, os.SEEK_END)
@@ -84,7 +95,7 @@ def _scalar(value: Any) -> Any:
 
 
 def _cut(text: str) -> str:
-    return text if len(text) <= SUMMARY_TEXT else text[:SUMMARY_TEXT - 1] + "…"
+    return text if len(text) <= SUMMARY_TEXT else text[: SUMMARY_TEXT - 1] + "…"
 
 
 def compact_summary(summary: dict[str, Any]) -> dict[str, Any]:
@@ -181,17 +192,24 @@ def verify(path: Path, expect_head: str | None = None) -> Verification:
                 problems.append(f"line {number}: not an audit record")
                 continue
             if record_hash(record) != record["hash"]:
-                problems.append(f"line {number} (seq {record.get('seq')}): record was edited (its hash does not match)")
+                problems.append(
+                    f"line {number} (seq {record.get('seq')}): record was edited (its hash does not match)"
+                )
             if record.get("seq") != count:
-                problems.append(f"line {number}: expected record seq {count}, found {record.get('seq')} "
-                                f"(records were deleted, inserted or reordered)")
+                problems.append(
+                    f"line {number}: expected record seq {count}, found {record.get('seq')} "
+                    f"(records were deleted, inserted or reordered)"
+                )
             elif record.get("prev") != prev:
-                problems.append(f"line {number} (seq {count}): does not follow the record before it "
-                                f"(the chain is broken)")
+                problems.append(
+                    f"line {number} (seq {count}): does not follow the record before it (the chain is broken)"
+                )
             seq = record.get("seq")
             prev, head, records = record["hash"], record["hash"], records + 1
             count = (seq if isinstance(seq, int) else count) + 1  # re-synchronise so one gap is one problem
     if expect_head and head != expect_head:
-        problems.append(f"the last record's hash is {head[:16]}…, expected {expect_head[:16]}… "
-                        f"(records were cut off the end or the file was replaced)")
+        problems.append(
+            f"the last record's hash is {head[:16]}…, expected {expect_head[:16]}… "
+            f"(records were cut off the end or the file was replaced)"
+        )
     return Verification(records=records, head=head, problems=problems)

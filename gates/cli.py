@@ -22,7 +22,11 @@ COMMANDS = {
     "bias": ("gates.commands.bias", "bias", "Bias gate: group metrics and disparities."),
     "data": ("gates.commands.data", "data", "Data-validation gate against a schema."),
     "drift": ("gates.commands.drift", "drift", "Drift gate: current data against a reference."),
-    "security": ("gates.commands.security", "security", "Security gate: vulnerabilities, artifacts, manifests."),
+    "security": (
+        "gates.commands.security",
+        "security",
+        "Security gate: vulnerabilities, artifacts, manifests.",
+    ),
     "deploy": ("gates.commands.deploy", "deploy", "Apply manifests and wait for the rollout."),
     "rollback": ("gates.commands.deploy", "rollback", "Roll a Deployment back to an earlier revision."),
     "validate-deployment": ("gates.commands.validate", "validate_deployment", "Validate a live endpoint."),
@@ -50,23 +54,47 @@ class LazyGroup(click.Group):
             raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items() if name in self.list_commands(ctx)]
+        rows = [
+            (name, help_text)
+            for name, (_, _, help_text) in COMMANDS.items()
+            if name in self.list_commands(ctx)
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="mlgate")
-@click.option("--policy", "policy_path", type=click.Path(path_type=Path), envvar="MLGATE_POLICY",
-              help="Policy file (gates.yml). Without it, gate commands take everything from flags.")
-@click.option("--report-dir", type=click.Path(path_type=Path), envvar="MLGATE_REPORT_DIR",
-              help="Where reports are written (default: the policy's report_dir, else ./mlgate-reports).")
-@click.option("--audit-log", type=click.Path(path_type=Path), envvar="MLGATE_AUDIT_LOG",
-              help="Audit trail file (default: the policy's audit.path, else REPORT_DIR/audit.jsonl).")
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(path_type=Path),
+    envvar="MLGATE_POLICY",
+    help="Policy file (gates.yml). Without it, gate commands take everything from flags.",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    envvar="MLGATE_REPORT_DIR",
+    help="Where reports are written (default: the policy's report_dir, else ./mlgate-reports).",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path),
+    envvar="MLGATE_AUDIT_LOG",
+    help="Audit trail file (default: the policy's audit.path, else REPORT_DIR/audit.jsonl).",
+)
 @click.option("--no-audit", is_flag=True, help="Do not append to the audit trail.")
 @click.pass_context
-def cli(ctx: click.Context, policy_path: Path | None, report_dir: Path | None, audit_log: Path | None,
-        no_audit: bool) -> None:
+def cli(
+    ctx: click.Context,
+    policy_path: Path | None,
+    report_dir: Path | None,
+    audit_log: Path | None,
+    no_audit: bool,
+) -> None:
     """mlgate: quality gates that decide whether an ML model ships.
 
     Exit codes: 0 passed (warnings allowed), 1 a gate failed, 2 bad input or configuration,
@@ -90,8 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         if exc.filename is None:
             raise  # not a path the user gave: a real fault, shown in full
-        why = "exists and is not a folder" if isinstance(exc, FileExistsError) else \
-            (exc.strerror or type(exc).__name__)
+        why = (
+            "exists and is not a folder"
+            if isinstance(exc, FileExistsError)
+            else (exc.strerror or type(exc).__name__)
+        )
         message = f"{exc.filename}: {why} (a path mlgate was told to read or write)"
         click.echo(f"mlgate: error: {message}", err=True)
         _report_early_failure(2, message)

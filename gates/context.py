@@ -49,7 +49,9 @@ class GateContext:
         return section.get("decide_on", self.defaults.get("decide_on", "point"))
 
 
-_HASHED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256, so gates sharing a file hash it once
+_HASHED: dict[
+    tuple[str, int, int], str
+] = {}  # (path, size, mtime_ns) -> sha256, so gates sharing a file hash it once
 
 
 def sha256_file(path: Path) -> str:

@@ -57,17 +57,27 @@ class Settings:
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> Settings:
         profile = section.get("profile_settings") or {}
-        return cls(quantiles=profile.get("quantiles", ds.QUANTILES), bins=profile.get("bins", ds.BINS),
-                   exact_limit=profile.get("exact_limit", ds.EXACT_LIMIT),
-                   max_categories=profile.get("max_categories", ds.MAX_CATEGORIES),
-                   small_reference=section.get("small_reference", ds.SMALL_REFERENCE),
-                   min_rows=section.get("min_rows", ds.MIN_ROWS), thresholds=dict(section.get("thresholds") or {}),
-                   tests=dict(section.get("tests") or {}), per_column=dict(section.get("per_column") or {}),
-                   workers=section.get("workers", 0), plots=section.get("plots", True))
+        return cls(
+            quantiles=profile.get("quantiles", ds.QUANTILES),
+            bins=profile.get("bins", ds.BINS),
+            exact_limit=profile.get("exact_limit", ds.EXACT_LIMIT),
+            max_categories=profile.get("max_categories", ds.MAX_CATEGORIES),
+            small_reference=section.get("small_reference", ds.SMALL_REFERENCE),
+            min_rows=section.get("min_rows", ds.MIN_ROWS),
+            thresholds=dict(section.get("thresholds") or {}),
+            tests=dict(section.get("tests") or {}),
+            per_column=dict(section.get("per_column") or {}),
+            workers=section.get("workers", 0),
+            plots=section.get("plots", True),
+        )
 
     def profile_settings(self) -> dict[str, Any]:
-        return {"quantiles": self.quantiles, "bins": self.bins, "exact_limit": self.exact_limit,
-                "max_categories": self.max_categories}
+        return {
+            "quantiles": self.quantiles,
+            "bins": self.bins,
+            "exact_limit": self.exact_limit,
+            "max_categories": self.max_categories,
+        }
 
     def worker_count(self) -> int:
         return self.workers or max(1, min(4, os.cpu_count() or 1))
@@ -109,21 +119,37 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     outputs = None
     if section.get("outputs"):
         spec = section["outputs"]
-        out_ref = open_reference(ctx.path(spec["reference"], what="reference outputs")) \
-            if spec.get("reference") else reference
-        out_cur = ColumnSource(ctx.path(spec["current"], what="current outputs")) if spec.get("current") else current
+        out_ref = (
+            open_reference(ctx.path(spec["reference"], what="reference outputs"))
+            if spec.get("reference")
+            else reference
+        )
+        out_cur = (
+            ColumnSource(ctx.path(spec["current"], what="current outputs"))
+            if spec.get("current")
+            else current
+        )
         outputs = (out_ref, out_cur, list(spec["columns"]))
     result, profiles, drifted = assess(reference, current, section, settings, outputs)
     if section.get("save_profile") and reference.source is not None:
         target = ctx.path(section["save_profile"], must_exist=False)
-        save_profile(target, profile_document(profiles, reference.source.rows, reference.label,
-                                              sha256_file(reference.source.path), settings.profile_settings()))
+        save_profile(
+            target,
+            profile_document(
+                profiles,
+                reference.source.rows,
+                reference.label,
+                sha256_file(reference.source.path),
+                settings.profile_settings(),
+            ),
+        )
         result.evidence["saved_profile"] = str(target)
     if settings.plots:
         from gates import plots
 
-        result.artifacts.update(plots.drift_histograms(drifted, ctx.report_dir,
-                                                       limit=int(section.get("max_plots", 12))))
+        result.artifacts.update(
+            plots.drift_histograms(drifted, ctx.report_dir, limit=int(section.get("max_plots", 12)))
+        )
     return result
 
 
@@ -132,24 +158,38 @@ def selected_columns(names: list[str], section: dict[str, Any], where: str) -> l
     if wanted:
         missing = [c for c in wanted if c not in names]
         if missing:
-            raise InputError(f"{where}: drift.columns names {', '.join(repr(c) for c in missing)}, not in the "
-                             f"reference (columns: {', '.join(names)})")
+            raise InputError(
+                f"{where}: drift.columns names {', '.join(repr(c) for c in missing)}, not in the "
+                f"reference (columns: {', '.join(names)})"
+            )
         names = list(wanted)
     exclude = set(section.get("exclude") or [])
-    outputs = set((section.get("outputs") or {}).get("columns") or []) if not (section.get("outputs") or {}).get(
-        "reference") else set()
+    outputs = (
+        set((section.get("outputs") or {}).get("columns") or [])
+        if not (section.get("outputs") or {}).get("reference")
+        else set()
+    )
     return [n for n in names if n not in exclude and n not in outputs]
 
 
-def evaluate(reference: Reference, current: ColumnSource, section: dict[str, Any], settings: Settings | None = None,
-             outputs: tuple[Reference, ColumnSource, list[str]] | None = None) -> GateResult:
+def evaluate(
+    reference: Reference,
+    current: ColumnSource,
+    section: dict[str, Any],
+    settings: Settings | None = None,
+    outputs: tuple[Reference, ColumnSource, list[str]] | None = None,
+) -> GateResult:
     """Judge every selected column, then the share of drifted columns, then the model outputs."""
     return assess(reference, current, section, settings or Settings.from_section(section), outputs)[0]
 
 
-def assess(reference: Reference, current: ColumnSource, section: dict[str, Any], settings: Settings,
-           outputs: tuple[Reference, ColumnSource, list[str]] | None = None
-           ) -> tuple[GateResult, dict[str, ds.Profile], list[ds.ColumnDrift]]:
+def assess(
+    reference: Reference,
+    current: ColumnSource,
+    section: dict[str, Any],
+    settings: Settings,
+    outputs: tuple[Reference, ColumnSource, list[str]] | None = None,
+) -> tuple[GateResult, dict[str, ds.Profile], list[ds.ColumnDrift]]:
     """evaluate(), plus the reference profiles (to store) and the drifted columns (to draw)."""
     names = selected_columns(reference.names, section, reference.label)
     if not names:
@@ -160,8 +200,10 @@ def assess(reference: Reference, current: ColumnSource, section: dict[str, Any],
         out_ref, out_cur, out_names = outputs
         missing = [c for c in out_names if c not in out_ref.names]
         if missing:
-            raise InputError(f"{out_ref.label}: drift.outputs.columns names {', '.join(map(repr, missing))}, not in "
-                             "the reference")
+            raise InputError(
+                f"{out_ref.label}: drift.outputs.columns names {', '.join(map(repr, missing))}, not in "
+                "the reference"
+            )
         output_results, out_profiles = compare_columns(out_ref, out_cur, out_names, settings)
         profiles.update({k: v for k, v in out_profiles.items() if k not in profiles})
     for r in results + output_results:
@@ -173,14 +215,21 @@ def assess(reference: Reference, current: ColumnSource, section: dict[str, Any],
     drifted = [r for r in judged if r.drifted]
     share = len(drifted) / len(judged) if judged else None
     evidence: dict[str, Any] = {
-        "reference": {"source": reference.label, "rows": reference.rows,
-                      "kind": "profile" if reference.profiles is not None else "table",
-                      **({"profile": {k: v for k, v in reference.meta.items()}} if reference.meta else {})},
+        "reference": {
+            "source": reference.label,
+            "rows": reference.rows,
+            "kind": "profile" if reference.profiles is not None else "table",
+            **({"profile": {k: v for k, v in reference.meta.items()}} if reference.meta else {}),
+        },
         "current": {"source": str(current.path), "rows": current.rows},
-        "settings": {"small_reference": settings.small_reference, "min_rows": settings.min_rows,
-                     "share": float(section.get("share", DEFAULT_SHARE)), "epsilon": ds.EPSILON,
-                     "profile": settings.profile_settings(),
-                     "thresholds": {**ds.DEFAULT_THRESHOLDS, **settings.thresholds}},
+        "settings": {
+            "small_reference": settings.small_reference,
+            "min_rows": settings.min_rows,
+            "share": float(section.get("share", DEFAULT_SHARE)),
+            "epsilon": ds.EPSILON,
+            "profile": settings.profile_settings(),
+            "thresholds": {**ds.DEFAULT_THRESHOLDS, **settings.thresholds},
+        },
         "share": share,
         "drifted": [r.column for r in drifted],
         "columns": [r.to_dict() for r in results],
@@ -189,18 +238,25 @@ def assess(reference: Reference, current: ColumnSource, section: dict[str, Any],
     if output_results:
         evidence["outputs"] = [r.to_dict() for r in output_results]
         evidence["tables"]["Drift of model outputs"] = column_table(output_results)
-    summary = {"share": round(share, 6) if share is not None else None, "drifted": len(drifted),
-               "columns": len(results)}
+    summary = {
+        "share": round(share, 6) if share is not None else None,
+        "drifted": len(drifted),
+        "columns": len(results),
+    }
     result = GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
     return result, profiles, [r for r in output_results + results if r.drifted and r.plot]
 
 
-def compare_columns(reference: Reference, current: ColumnSource, names: list[str],
-                    settings: Settings) -> tuple[list[ds.ColumnDrift], dict[str, ds.Profile]]:
+def compare_columns(
+    reference: Reference, current: ColumnSource, names: list[str], settings: Settings
+) -> tuple[list[ds.ColumnDrift], dict[str, ds.Profile]]:
     """Profile (if raw) and compare each column; columns in parallel batches, results in the given order."""
-    batch = BATCH if current.kind == "parquet" or (reference.source and reference.source.kind == "parquet") \
+    batch = (
+        BATCH
+        if current.kind == "parquet" or (reference.source and reference.source.kind == "parquet")
         else max(1, len(names) // max(1, settings.worker_count()))
-    batches = [names[i:i + batch] for i in range(0, len(names), batch)]
+    )
+    batches = [names[i : i + batch] for i in range(0, len(names), batch)]
 
     def work(columns: list[str]) -> list[tuple[ds.ColumnDrift, ds.Profile]]:
         cur = current.read(columns)
@@ -209,8 +265,14 @@ def compare_columns(reference: Reference, current: ColumnSource, names: list[str
         for name in columns:
             spec = settings.per_column.get(name, {})
             if ref is not None:
-                profile = build_profile(ref[name], spec.get("kind"), settings.quantiles, settings.bins,
-                                        settings.exact_limit, settings.max_categories)
+                profile = build_profile(
+                    ref[name],
+                    spec.get("kind"),
+                    settings.quantiles,
+                    settings.bins,
+                    settings.exact_limit,
+                    settings.max_categories,
+                )
             else:
                 profile = reference.profiles[name]
             out.append((compare_column(name, profile, cur.get(name), spec, settings), profile))
@@ -229,35 +291,68 @@ def compare_columns(reference: Reference, current: ColumnSource, names: list[str
     return [r for r, _ in pairs], {r.column: p for r, p in pairs}
 
 
-def compare_column(name: str, profile: ds.Profile, column: Any, spec: dict[str, Any],
-                   settings: Settings) -> ds.ColumnDrift:
+def compare_column(
+    name: str, profile: ds.Profile, column: Any, spec: dict[str, Any], settings: Settings
+) -> ds.ColumnDrift:
     """One column, whatever its state: every outcome is a named status with a reason, never an exception."""
     if column is None:
-        return ds.ColumnDrift(name, profile.kind, "missing", None, "the column is not in the current data",
-                              reference_count=profile.count, reference_nulls=profile.nulls)
+        return ds.ColumnDrift(
+            name,
+            profile.kind,
+            "missing",
+            None,
+            "the column is not in the current data",
+            reference_count=profile.count,
+            reference_nulls=profile.nulls,
+        )
     if isinstance(profile, ds.SkippedProfile):
-        return ds.ColumnDrift(name, "skipped", "skipped", None, profile.reason, reference_count=profile.count,
-                              reference_nulls=profile.nulls)
+        return ds.ColumnDrift(
+            name,
+            "skipped",
+            "skipped",
+            None,
+            profile.reason,
+            reference_count=profile.count,
+            reference_nulls=profile.nulls,
+        )
     test = spec.get("test") or settings.tests.get(profile.kind)
-    options = {"test": test, "threshold": spec.get("threshold"), "min_rows": settings.min_rows,
-               "with_plot": settings.plots, "small_reference": settings.small_reference,
-               "thresholds": settings.thresholds}
+    options = {
+        "test": test,
+        "threshold": spec.get("threshold"),
+        "min_rows": settings.min_rows,
+        "with_plot": settings.plots,
+        "small_reference": settings.small_reference,
+        "thresholds": settings.thresholds,
+    }
     if isinstance(profile, ds.NumericProfile):
         try:
             values = numeric_values(column)
         except NotNumbers:
-            return ds.ColumnDrift(name, "numeric", "type_mismatch", None,
-                                  f"numeric in the reference, but the current column holds {column.type} values "
-                                  "that are not numbers", reference_count=profile.count,
-                                  reference_nulls=profile.nulls, current_nulls=int(column.null_count))
+            return ds.ColumnDrift(
+                name,
+                "numeric",
+                "type_mismatch",
+                None,
+                f"numeric in the reference, but the current column holds {column.type} values "
+                "that are not numbers",
+                reference_count=profile.count,
+                reference_nulls=profile.nulls,
+                current_nulls=int(column.null_count),
+            )
         return ds.compare_numeric(name, profile, values, owned=True, **options)
     categories, counts, nulls = category_counts(column)
     return ds.compare_categorical(name, profile, categories, counts, nulls, **options)
 
 
 # ------------------------------------------------------------------------------------------ checks, tables
-_NOT_JUDGED_STATUS = {"tiny_sample": Status.WARN, "all_null": Status.WARN, "skipped": Status.WARN,
-                      "missing": Status.ERROR, "type_mismatch": Status.ERROR, "invalid_test": Status.ERROR}
+_NOT_JUDGED_STATUS = {
+    "tiny_sample": Status.WARN,
+    "all_null": Status.WARN,
+    "skipped": Status.WARN,
+    "missing": Status.ERROR,
+    "type_mismatch": Status.ERROR,
+    "invalid_test": Status.ERROR,
+}
 
 
 def threshold_text(r: ds.ColumnDrift) -> str | None:
@@ -279,15 +374,26 @@ def column_check(r: ds.ColumnDrift, output: bool = False) -> Check:
     if r.notes:
         why += " (" + "; ".join(r.notes) + ")"
     details = r.to_dict()
-    return Check(name=f"{'output' if output else 'column'}:{r.column}", status=status, why=why,
-                 value=r.statistic, threshold=threshold_text(r), details=details)
+    return Check(
+        name=f"{'output' if output else 'column'}:{r.column}",
+        status=status,
+        why=why,
+        value=r.statistic,
+        threshold=threshold_text(r),
+        details=details,
+    )
 
 
 def share_check(results: list[ds.ColumnDrift], share: float) -> Check:
     judged = [r for r in results if r.drifted is not None]
     if not judged:
-        return Check("dataset_drift", Status.ERROR, f"no column could be judged ({len(results)} checked, see their "
-                     "statuses): no evidence is not a pass", threshold=f"share of drifted columns < {share:g}")
+        return Check(
+            "dataset_drift",
+            Status.ERROR,
+            f"no column could be judged ({len(results)} checked, see their "
+            "statuses): no evidence is not a pass",
+            threshold=f"share of drifted columns < {share:g}",
+        )
     drifted = [r.column for r in judged if r.drifted]
     value = len(drifted) / len(judged)
     names = ", ".join(drifted[:8]) + (f" and {len(drifted) - 8} more" if len(drifted) > 8 else "")
@@ -296,41 +402,69 @@ def share_check(results: list[ds.ColumnDrift], share: float) -> Check:
     listing = f" ({names})" if drifted else ""
     if value >= share:
         status = Status.FAIL
-        why = f"data set drift: {len(drifted)} of {len(judged)} columns drifted{listing}, share {value:.2%} " \
-              f"reaches {share:.0%}{tail}"
+        why = (
+            f"data set drift: {len(drifted)} of {len(judged)} columns drifted{listing}, share {value:.2%} "
+            f"reaches {share:.0%}{tail}"
+        )
     else:
         status = Status.PASS
-        why = f"no data set drift: {len(drifted)} of {len(judged)} columns drifted{listing}, share {value:.2%} " \
-              f"below {share:.0%}{tail}"
-    return Check("dataset_drift", status, why, value=value, threshold=f"share of drifted columns < {share:g}",
-                 details={"drifted": drifted, "judged": len(judged), "columns": len(results)})
+        why = (
+            f"no data set drift: {len(drifted)} of {len(judged)} columns drifted{listing}, share {value:.2%} "
+            f"below {share:.0%}{tail}"
+        )
+    return Check(
+        "dataset_drift",
+        status,
+        why,
+        value=value,
+        threshold=f"share of drifted columns < {share:g}",
+        details={"drifted": drifted, "judged": len(judged), "columns": len(results)},
+    )
 
 
 def column_table(results: list[ds.ColumnDrift]) -> str:
     from gates.formats.text import number
 
-    lines = ["| column | kind | test | value | threshold | status | reference n (missing) | current n (missing) | note |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| column | kind | test | value | threshold | status | reference n (missing) | current n (missing) | note |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         test = r.test or "–"
         if r.approximate:
             test += " (approx.)"
         notes = "; ".join(r.notes).replace("|", "\\|")
-        lines.append(f"| {r.column} | {r.kind} | {test} | {number(r.statistic)} | {threshold_text(r) or '–'} | "
-                     f"{'**' + r.status + '**' if r.drifted else r.status} | {r.reference_count} ({r.reference_nulls}) "
-                     f"| {r.current_count} ({r.current_nulls}) | {notes} |")
+        lines.append(
+            f"| {r.column} | {r.kind} | {test} | {number(r.statistic)} | {threshold_text(r) or '–'} | "
+            f"{'**' + r.status + '**' if r.drifted else r.status} | {r.reference_count} ({r.reference_nulls}) "
+            f"| {r.current_count} ({r.current_nulls}) | {notes} |"
+        )
     return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------ profile
-def build_reference_profile(source: ColumnSource, names: list[str], settings: Settings) -> dict[str, ds.Profile]:
+def build_reference_profile(
+    source: ColumnSource, names: list[str], settings: Settings
+) -> dict[str, ds.Profile]:
     """Profiles of the named reference columns (for `mlgate drift profile`), in parallel batches."""
-    batches = [names[i:i + BATCH] for i in range(0, len(names), BATCH)]
+    batches = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
 
     def work(columns: list[str]) -> list[tuple[str, ds.Profile]]:
         ref = source.read(columns)
-        return [(n, build_profile(ref[n], settings.per_column.get(n, {}).get("kind"), settings.quantiles,
-                                  settings.bins, settings.exact_limit, settings.max_categories)) for n in columns]
+        return [
+            (
+                n,
+                build_profile(
+                    ref[n],
+                    settings.per_column.get(n, {}).get("kind"),
+                    settings.quantiles,
+                    settings.bins,
+                    settings.exact_limit,
+                    settings.max_categories,
+                ),
+            )
+            for n in columns
+        ]
 
     with ThreadPoolExecutor(max_workers=max(1, min(settings.worker_count(), len(batches)))) as pool:
         return dict(pair for part in pool.map(work, batches) for pair in part)
@@ -340,19 +474,25 @@ def write_profile(section: dict[str, Any], reference_path: Path, target: Path) -
     """Compute the reference statistics once and store them; returns what was written (for the command)."""
     source = ColumnSource(reference_path)
     settings = Settings.from_section(section)
-    names = selected_columns(source.names, {k: v for k, v in section.items() if k in ("columns", "exclude")},
-                             str(reference_path))
+    names = selected_columns(
+        source.names, {k: v for k, v in section.items() if k in ("columns", "exclude")}, str(reference_path)
+    )
     out_columns = list((section.get("outputs") or {}).get("columns") or [])
     if out_columns and not (section.get("outputs") or {}).get("reference"):
         source.require(out_columns)
         names += [c for c in out_columns if c not in names]
     profiles = build_reference_profile(source, names, settings)
-    document = profile_document(profiles, source.rows, str(reference_path), sha256_file(reference_path),
-                                settings.profile_settings())
+    document = profile_document(
+        profiles, source.rows, str(reference_path), sha256_file(reference_path), settings.profile_settings()
+    )
     save_profile(target, document)
     kinds: dict[str, int] = {}
     for p in profiles.values():
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
-    return {"path": str(target), "rows": source.rows, "columns": len(profiles), "kinds": kinds,
-            "bytes": target.stat().st_size}
-
+    return {
+        "path": str(target),
+        "rows": source.rows,
+        "columns": len(profiles),
+        "kinds": kinds,
+        "bytes": target.stat().st_size,
+    }

@@ -61,11 +61,16 @@ class ColumnSource:
                 meta = pq.read_metadata(path)
                 self.names = list(pq.read_schema(path).names)
             except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
-                raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+                raise InputError(
+                    f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})"
+                ) from None
             self.rows = int(meta.num_rows)
             schema = meta.schema.to_arrow_schema()
-            self._text = [f.name for f in schema  # read as dictionaries: counting categories needs no strings
-                          if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            self._text = [
+                f.name
+                for f in schema  # read as dictionaries: counting categories needs no strings
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
         else:
             self._table = self._read_text()
             self.names = list(self._table.column_names)
@@ -92,8 +97,10 @@ class ColumnSource:
     def require(self, columns: list[str]) -> None:
         missing = [c for c in columns if c not in self.names]
         if missing:
-            raise InputError(f"{self.path}: missing column{'s' if len(missing) > 1 else ''} "
-                             f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(self.names)})")
+            raise InputError(
+                f"{self.path}: missing column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(self.names)})"
+            )
 
     def read(self, columns: list[str]) -> dict[str, Any]:
         """{name: pyarrow.ChunkedArray} for the named columns that exist."""
@@ -142,8 +149,11 @@ def numeric_values(column) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if kind == "temporal":
-        column = pc.cast(column, pa.int64()) if not pa.types.is_date32(column.type) else \
-            pc.cast(pc.cast(column, pa.int32()), pa.int64())
+        column = (
+            pc.cast(column, pa.int64())
+            if not pa.types.is_date32(column.type)
+            else pc.cast(pc.cast(column, pa.int32()), pa.int64())
+        )
     elif kind == "null":
         return np.full(len(column), np.nan)
     elif kind != "numeric":
@@ -187,8 +197,14 @@ def category_counts(column) -> tuple[list[str], np.ndarray, int]:
     return list(merged), np.array(list(merged.values()), dtype=np.int64), nulls
 
 
-def build_profile(column, declared_kind: str | None = None, quantiles: int = QUANTILES, bins: int = BINS,
-                  exact_limit: int = EXACT_LIMIT, max_categories: int = MAX_CATEGORIES) -> Profile:
+def build_profile(
+    column,
+    declared_kind: str | None = None,
+    quantiles: int = QUANTILES,
+    bins: int = BINS,
+    exact_limit: int = EXACT_LIMIT,
+    max_categories: int = MAX_CATEGORIES,
+) -> Profile:
     """The reference summary of one column; numbers with at most two distinct values count as categories."""
     kind = arrow_kind(column)
     if kind == "unsupported":
@@ -198,21 +214,32 @@ def build_profile(column, declared_kind: str | None = None, quantiles: int = QUA
     try:
         values = numeric_values(column)
     except NotNumbers:
-        return SkippedProfile(reason=f"declared numeric, but holds {column.type} values that are not numbers",
-                              count=len(column))
+        return SkippedProfile(
+            reason=f"declared numeric, but holds {column.type} values that are not numbers", count=len(column)
+        )
     profile = profile_numeric(values, quantiles=quantiles, bins=bins, exact_limit=exact_limit, owned=True)
     if declared_kind is None and kind == "numeric" and profile.exact and profile.values.size == 2:
         keys = [category_key(float(v)) for v in profile.values]
-        return CategoricalProfile(count=profile.count, nulls=profile.nulls,
-                                  categories=dict(sorted(zip(keys, profile.counts.astype(int).tolist()))))
+        return CategoricalProfile(
+            count=profile.count,
+            nulls=profile.nulls,
+            categories=dict(sorted(zip(keys, profile.counts.astype(int).tolist()))),
+        )
     return profile
 
 
 # ------------------------------------------------------------------------------------------ profile file
-def profile_document(profiles: dict[str, Profile], rows: int, source: str, sha256: str | None,
-                     settings: dict[str, Any]) -> dict[str, Any]:
-    return {"mlgate_drift_profile": PROFILE_FORMAT, "source": source, "sha256": sha256, "rows": rows,
-            "settings": settings, "columns": {name: p.to_dict() for name, p in profiles.items()}}
+def profile_document(
+    profiles: dict[str, Profile], rows: int, source: str, sha256: str | None, settings: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "mlgate_drift_profile": PROFILE_FORMAT,
+        "source": source,
+        "sha256": sha256,
+        "rows": rows,
+        "settings": settings,
+        "columns": {name: p.to_dict() for name, p in profiles.items()},
+    }
 
 
 def save_profile(path: Path, document: dict[str, Any]) -> None:
@@ -231,8 +258,10 @@ def load_profile(path: Path) -> tuple[dict[str, Profile], dict[str, Any]]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a drift profile (not JSON: {exc})") from None
     if not isinstance(document, dict) or document.get("mlgate_drift_profile") != PROFILE_FORMAT:
-        raise InputError(f"{path}: not an mlgate drift profile (expected 'mlgate_drift_profile: {PROFILE_FORMAT}'; "
-                         "write one with `mlgate drift profile`)")
+        raise InputError(
+            f"{path}: not an mlgate drift profile (expected 'mlgate_drift_profile: {PROFILE_FORMAT}'; "
+            "write one with `mlgate drift profile`)"
+        )
     profiles: dict[str, Profile] = {}
     for name, data in (document.get("columns") or {}).items():
         try:

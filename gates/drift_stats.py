@@ -54,10 +54,22 @@ NUMERIC_TESTS = ("ks", "wasserstein", "psi", "jensenshannon")
 CATEGORICAL_TESTS = ("chisquare", "z", "psi", "jensenshannon")
 TESTS = ("ks", "chisquare", "z", "psi", "wasserstein", "jensenshannon")
 P_VALUE_TESTS = ("ks", "chisquare", "z")
-DEFAULT_THRESHOLDS = {"ks": 0.05, "chisquare": 0.05, "z": 0.05, "psi": 0.1, "wasserstein": 0.1,
-                      "jensenshannon": 0.1}
-TEST_TITLES = {"ks": "Kolmogorov-Smirnov p-value", "chisquare": "chi-square p-value", "z": "z-test p-value",
-               "psi": "PSI", "wasserstein": "Wasserstein / reference std", "jensenshannon": "Jensen-Shannon distance"}
+DEFAULT_THRESHOLDS = {
+    "ks": 0.05,
+    "chisquare": 0.05,
+    "z": 0.05,
+    "psi": 0.1,
+    "wasserstein": 0.1,
+    "jensenshannon": 0.1,
+}
+TEST_TITLES = {
+    "ks": "Kolmogorov-Smirnov p-value",
+    "chisquare": "chi-square p-value",
+    "z": "z-test p-value",
+    "psi": "PSI",
+    "wasserstein": "Wasserstein / reference std",
+    "jensenshannon": "Jensen-Shannon distance",
+}
 
 
 # --------------------------------------------------------------------------------------------- profiles
@@ -88,8 +100,13 @@ class NumericProfile:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": "numeric", "count": self.count, "nulls": self.nulls}
         if self.count:
-            out.update(mean=self.mean, std=self.std, min=self.min, max=self.max,
-                       bins={"edges": self.bin_edges.tolist(), "counts": self.bin_counts.astype(int).tolist()})
+            out.update(
+                mean=self.mean,
+                std=self.std,
+                min=self.min,
+                max=self.max,
+                bins={"edges": self.bin_edges.tolist(), "counts": self.bin_counts.astype(int).tolist()},
+            )
             if self.exact:
                 out["exact"] = {"values": self.values.tolist(), "counts": self.counts.astype(int).tolist()}
             else:
@@ -120,13 +137,20 @@ class CategoricalProfile:
     kind: str = "categorical"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "categorical", "count": self.count, "nulls": self.nulls,
-                "categories": {k: int(v) for k, v in self.categories.items()}}
+        return {
+            "kind": "categorical",
+            "count": self.count,
+            "nulls": self.nulls,
+            "categories": {k: int(v) for k, v in self.categories.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CategoricalProfile:
-        return cls(count=int(data["count"]), nulls=int(data["nulls"]),
-                   categories={str(k): int(v) for k, v in data["categories"].items()})
+        return cls(
+            count=int(data["count"]),
+            nulls=int(data["nulls"]),
+            categories={str(k): int(v) for k, v in data["categories"].items()},
+        )
 
 
 @dataclass
@@ -204,8 +228,13 @@ def bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.diff(np.concatenate(([0], below, [sorted_values.size]))).astype(np.float64)
 
 
-def profile_numeric(values: np.ndarray, quantiles: int = QUANTILES, bins: int = BINS,
-                    exact_limit: int = EXACT_LIMIT, owned: bool = False) -> NumericProfile:
+def profile_numeric(
+    values: np.ndarray,
+    quantiles: int = QUANTILES,
+    bins: int = BINS,
+    exact_limit: int = EXACT_LIMIT,
+    owned: bool = False,
+) -> NumericProfile:
     s, nulls = finite_sorted(values, owned)
     n = s.size
     if n == 0:
@@ -229,16 +258,22 @@ def profile_numeric(values: np.ndarray, quantiles: int = QUANTILES, bins: int = 
     return profile
 
 
-def profile_categorical(categories: list[str], counts: np.ndarray, nulls: int,
-                        max_categories: int = MAX_CATEGORIES) -> CategoricalProfile | SkippedProfile:
+def profile_categorical(
+    categories: list[str], counts: np.ndarray, nulls: int, max_categories: int = MAX_CATEGORIES
+) -> CategoricalProfile | SkippedProfile:
     counts = np.asarray(counts, dtype=np.int64)
     total = int(counts.sum())
     if len(categories) > max_categories:
-        return SkippedProfile(reason=f"{len(categories)} distinct values (more than {max_categories}): looks like an "
-                              "identifier or free text; exclude it or declare it numeric", count=total, nulls=nulls)
+        return SkippedProfile(
+            reason=f"{len(categories)} distinct values (more than {max_categories}): looks like an "
+            "identifier or free text; exclude it or declare it numeric",
+            count=total,
+            nulls=nulls,
+        )
     order = sorted(range(len(categories)), key=lambda i: categories[i])
-    return CategoricalProfile(count=total, nulls=nulls,
-                              categories={categories[i]: int(counts[i]) for i in order})
+    return CategoricalProfile(
+        count=total, nulls=nulls, categories={categories[i]: int(counts[i]) for i in order}
+    )
 
 
 # ------------------------------------------------------------------------------------- the tests themselves
@@ -334,17 +369,29 @@ def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
             d, p = float(result.statistic), float(result.pvalue)
         else:
             at = np.union1d(profile.values, current_sorted)
-            gap = _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
+            gap = (
+                _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
+            )
             d = float(np.max(np.abs(gap)))
             p = ks_asymptotic_p(d, profile.count, n_cur)
         return TestResult("ks", p, 0.0, False, extra={"d": d})
     at = profile.points
     gap = profile.below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
     d = float(np.max(np.abs(gap)))
-    return TestResult("ks", ks_asymptotic_p(d, profile.count, n_cur), 0.0, False, approximate=True,
-                      extra={"d": d},
-                      notes=[(f"KS from {at.size} reference quantile points: D is the largest gap at those points "
-                              "(a lower bound of the exact D), p-value asymptotic")])
+    return TestResult(
+        "ks",
+        ks_asymptotic_p(d, profile.count, n_cur),
+        0.0,
+        False,
+        approximate=True,
+        extra={"d": d},
+        notes=[
+            (
+                f"KS from {at.size} reference quantile points: D is the largest gap at those points "
+                "(a lower bound of the exact D), p-value asymptotic"
+            )
+        ],
+    )
 
 
 def wasserstein(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[float, bool]:
@@ -425,9 +472,24 @@ class ColumnDrift:
     critical: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("column", "kind", "status", "drifted", "reason", "test", "statistic",
-                                             "threshold", "approximate", "reference_count", "reference_nulls",
-                                             "current_count", "current_nulls")}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "column",
+                "kind",
+                "status",
+                "drifted",
+                "reason",
+                "test",
+                "statistic",
+                "threshold",
+                "approximate",
+                "reference_count",
+                "reference_nulls",
+                "current_count",
+                "current_nulls",
+            )
+        }
         if self.extra:
             out["extra"] = self.extra
         if self.notes:
@@ -439,25 +501,61 @@ def _not_judged(column: str, kind: str, status: str, reason: str, **kwargs: Any)
     return ColumnDrift(column=column, kind=kind, status=status, drifted=None, reason=reason, **kwargs)
 
 
-def _degenerate(column: str, kind: str, test: str | None, allowed: tuple[str, ...], reference_count: int,
-                reference_nulls: int, current_count: int, current_nulls: int, min_rows: int) -> ColumnDrift | None:
+def _degenerate(
+    column: str,
+    kind: str,
+    test: str | None,
+    allowed: tuple[str, ...],
+    reference_count: int,
+    reference_nulls: int,
+    current_count: int,
+    current_nulls: int,
+    min_rows: int,
+) -> ColumnDrift | None:
     """The cases no test can judge, the same for both kinds: a test for the other kind, an empty side, too few
     values. An empty current column is drift (the feature stopped arriving); the others are not judged."""
-    counts = {"reference_count": reference_count, "reference_nulls": reference_nulls,
-              "current_count": current_count, "current_nulls": current_nulls}
+    counts = {
+        "reference_count": reference_count,
+        "reference_nulls": reference_nulls,
+        "current_count": current_count,
+        "current_nulls": current_nulls,
+    }
     if test is not None and test not in allowed:
         other = "categorical" if kind == "numeric" else "numeric"
-        return _not_judged(column, kind, "invalid_test", f"test '{test}' needs a {other} column; this column is "
-                           f"{kind} (use one of {', '.join(allowed)})", **counts)
+        return _not_judged(
+            column,
+            kind,
+            "invalid_test",
+            f"test '{test}' needs a {other} column; this column is {kind} (use one of {', '.join(allowed)})",
+            **counts,
+        )
     if reference_count == 0:
-        return _not_judged(column, kind, "all_null", f"the reference has no values ({reference_nulls} missing), "
-                           "so there is nothing to compare with", **counts)
+        return _not_judged(
+            column,
+            kind,
+            "all_null",
+            f"the reference has no values ({reference_nulls} missing), so there is nothing to compare with",
+            **counts,
+        )
     if current_count == 0:
-        return ColumnDrift(column, kind, "all_null", True, f"every current value is missing ({current_nulls} rows); "
-                           f"the reference has {reference_count} values", **counts)
+        return ColumnDrift(
+            column,
+            kind,
+            "all_null",
+            True,
+            f"every current value is missing ({current_nulls} rows); "
+            f"the reference has {reference_count} values",
+            **counts,
+        )
     if reference_count < min_rows or current_count < min_rows:
-        return _not_judged(column, kind, "tiny_sample", f"too few values to judge ({reference_count} reference, "
-                           f"{current_count} current; minimum {min_rows})", **counts)
+        return _not_judged(
+            column,
+            kind,
+            "tiny_sample",
+            f"too few values to judge ({reference_count} reference, "
+            f"{current_count} current; minimum {min_rows})",
+            **counts,
+        )
     return None
 
 
@@ -465,15 +563,27 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
-def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, test: str | None = None,
-                    threshold: float | None = None, min_rows: int = MIN_ROWS, with_plot: bool = True,
-                    small_reference: int = SMALL_REFERENCE,
-                    thresholds: dict[str, float] | None = None, owned: bool = False) -> ColumnDrift:
+def compare_numeric(
+    column: str,
+    profile: NumericProfile,
+    current: np.ndarray,
+    test: str | None = None,
+    threshold: float | None = None,
+    min_rows: int = MIN_ROWS,
+    with_plot: bool = True,
+    small_reference: int = SMALL_REFERENCE,
+    thresholds: dict[str, float] | None = None,
+    owned: bool = False,
+) -> ColumnDrift:
     """Drift of one numeric column: current values (raw, NaN allowed) against the reference profile.
     `owned`: the array is the caller's to reorder (sorted in place, no copy)."""
     cur, cur_nulls = finite_sorted(current, owned)
-    counts = {"reference_count": profile.count, "reference_nulls": profile.nulls, "current_count": int(cur.size),
-              "current_nulls": cur_nulls}
+    counts = {
+        "reference_count": profile.count,
+        "reference_nulls": profile.nulls,
+        "current_count": int(cur.size),
+        "current_nulls": cur_nulls,
+    }
     early = _degenerate(column, "numeric", test, NUMERIC_TESTS, min_rows=min_rows, **counts)
     if early is not None:
         return early
@@ -481,11 +591,19 @@ def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, t
     if profile.std == 0:
         value = profile.min
         if cur[0] == value and cur[-1] == value:
-            return ColumnDrift(column, "numeric", "constant", False, f"constant ({_fmt(value)}) in both reference "
-                               "and current", **counts)
+            return ColumnDrift(
+                column,
+                "numeric",
+                "constant",
+                False,
+                f"constant ({_fmt(value)}) in both reference and current",
+                **counts,
+            )
         if test == "wasserstein" or (test is None and profile.count > small_reference):
-            notes.append("the reference is constant, so the Wasserstein distance cannot be normalised by its std; "
-                         "Jensen-Shannon on the bins (<= value, > value) is used instead")
+            notes.append(
+                "the reference is constant, so the Wasserstein distance cannot be normalised by its std; "
+                "Jensen-Shannon on the bins (<= value, > value) is used instead"
+            )
             test = "jensenshannon"
     chosen = choose_test(profile, test, small_reference)
     limit = _limit(chosen, threshold, thresholds)
@@ -493,11 +611,19 @@ def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, t
         result = ks_test(profile, cur)
     elif chosen == "wasserstein":
         distance, approximate = wasserstein(profile, cur)
-        result = TestResult("wasserstein", distance / profile.std, limit, False, approximate=approximate,
-                            extra={"wasserstein": distance, "reference_std": profile.std})
+        result = TestResult(
+            "wasserstein",
+            distance / profile.std,
+            limit,
+            False,
+            approximate=approximate,
+            extra={"wasserstein": distance, "reference_std": profile.std},
+        )
         if approximate:
-            result.notes.append(f"reference summarised by {profile.points.size} quantile points, its CDF taken as "
-                                "linear between them")
+            result.notes.append(
+                f"reference summarised by {profile.points.size} quantile points, its CDF taken as "
+                "linear between them"
+            )
     else:
         cur_counts = bin_counts(cur, profile.bin_edges)
         result = _binned(chosen, profile.bin_counts, cur_counts)
@@ -508,9 +634,20 @@ def compare_numeric(column: str, profile: NumericProfile, current: np.ndarray, t
     reason = _reason(chosen, result)
     if profile.std == 0:
         reason = f"the reference is constant ({_fmt(profile.min)}); " + reason
-    out = ColumnDrift(column, "numeric", status, result.drifted, reason, test=chosen, statistic=result.statistic,
-                      threshold=limit, approximate=result.approximate, extra=result.extra,
-                      notes=notes + result.notes, **counts)
+    out = ColumnDrift(
+        column,
+        "numeric",
+        status,
+        result.drifted,
+        reason,
+        test=chosen,
+        statistic=result.statistic,
+        threshold=limit,
+        approximate=result.approximate,
+        extra=result.extra,
+        notes=notes + result.notes,
+        **counts,
+    )
     if with_plot and out.drifted:
         out.plot = numeric_plot(profile, cur)
     return out
@@ -529,28 +666,46 @@ def _binned(test: str, ref_counts: np.ndarray, cur_counts: np.ndarray) -> TestRe
         return TestResult("psi", value, 0.0, False, notes=notes)
     value = jensen_shannon(ref_counts, cur_counts)
     empty = int(np.sum(ref_counts == 0) + np.sum(cur_counts == 0))
-    notes = [f"{empty} empty bin{' contributes' if empty == 1 else 's contribute'} 0 (no epsilon needed)"] \
-        if empty else []
+    notes = (
+        [f"{empty} empty bin{' contributes' if empty == 1 else 's contribute'} 0 (no epsilon needed)"]
+        if empty
+        else []
+    )
     return TestResult("jensenshannon", value, 0.0, False, notes=notes)
 
 
 def _reason(test: str, result: TestResult) -> str:
     title = TEST_TITLES[test]
-    comparison = ("<" if result.drifted else ">=") if test in P_VALUE_TESTS else (">=" if result.drifted else "<")
+    comparison = (
+        ("<" if result.drifted else ">=") if test in P_VALUE_TESTS else (">=" if result.drifted else "<")
+    )
     verdict = "drift" if result.drifted else "no drift"
     approx = " (approximate)" if result.approximate else ""
     return f"{verdict}: {title} {_fmt(result.statistic)}{approx} {comparison} {_fmt(result.threshold)}"
 
 
-def compare_categorical(column: str, profile: CategoricalProfile, categories: list[str], counts: np.ndarray,
-                        nulls: int, test: str | None = None, threshold: float | None = None,
-                        min_rows: int = MIN_ROWS, with_plot: bool = True, small_reference: int = SMALL_REFERENCE,
-                        thresholds: dict[str, float] | None = None) -> ColumnDrift:
+def compare_categorical(
+    column: str,
+    profile: CategoricalProfile,
+    categories: list[str],
+    counts: np.ndarray,
+    nulls: int,
+    test: str | None = None,
+    threshold: float | None = None,
+    min_rows: int = MIN_ROWS,
+    with_plot: bool = True,
+    small_reference: int = SMALL_REFERENCE,
+    thresholds: dict[str, float] | None = None,
+) -> ColumnDrift:
     """Drift of one categorical column: current category counts against the reference profile."""
     current = {c: int(n) for c, n in zip(categories, counts) if n > 0}
     cur_total = int(sum(current.values()))
-    info = {"reference_count": profile.count, "reference_nulls": profile.nulls, "current_count": cur_total,
-            "current_nulls": int(nulls)}
+    info = {
+        "reference_count": profile.count,
+        "reference_nulls": profile.nulls,
+        "current_count": cur_total,
+        "current_nulls": int(nulls),
+    }
     early = _degenerate(column, "categorical", test, CATEGORICAL_TESTS, min_rows=min_rows, **info)
     if early is not None:
         return early
@@ -561,8 +716,14 @@ def compare_categorical(column: str, profile: CategoricalProfile, categories: li
     unseen_share = float(sum(current[c] for c in unseen) / cur_total) if unseen else 0.0
     if len(profile.categories) == 1 and not unseen:
         only = names[0]
-        return ColumnDrift(column, "categorical", "constant", False, f"constant ({only!r}) in both reference and "
-                           "current", **info)
+        return ColumnDrift(
+            column,
+            "categorical",
+            "constant",
+            False,
+            f"constant ({only!r}) in both reference and current",
+            **info,
+        )
     chosen = choose_test(profile, test, small_reference)
     if chosen == "z" and len(names) > 2:
         chosen = "chisquare"  # an unseen category makes it more than two
@@ -581,21 +742,38 @@ def compare_categorical(column: str, profile: CategoricalProfile, categories: li
     reason = _reason(chosen, result)
     status = "drift" if result.drifted else "no_drift"
     if unseen:
-        shown = ", ".join(repr(c) for c in unseen[:5]) + (f" and {len(unseen) - 5} more" if len(unseen) > 5 else "")
+        shown = ", ".join(repr(c) for c in unseen[:5]) + (
+            f" and {len(unseen) - 5} more" if len(unseen) > 5 else ""
+        )
         notes.append(f"categories unseen in the reference: {shown} ({unseen_share:.2%} of current rows)")
         if not result.drifted:
             status = "unseen_categories"
-            reason = f"{reason}, but {len(unseen)} categor{'ies' if len(unseen) > 1 else 'y'} unseen in the reference " \
-                     f"({shown}; {unseen_share:.2%} of current rows)"
+            reason = (
+                f"{reason}, but {len(unseen)} categor{'ies' if len(unseen) > 1 else 'y'} unseen in the reference "
+                f"({shown}; {unseen_share:.2%} of current rows)"
+            )
     if len(profile.categories) == 1:
         notes.append(f"the reference is constant ({names[0]!r})")
-    out = ColumnDrift(column, "categorical", status, result.drifted, reason, test=chosen,
-                      statistic=result.statistic, threshold=limit, extra={**result.extra, "unseen": unseen},
-                      notes=notes + result.notes, **info)
+    out = ColumnDrift(
+        column,
+        "categorical",
+        status,
+        result.drifted,
+        reason,
+        test=chosen,
+        statistic=result.statistic,
+        threshold=limit,
+        extra={**result.extra, "unseen": unseen},
+        notes=notes + result.notes,
+        **info,
+    )
     if with_plot and out.drifted:
-        out.plot = {"kind": "categorical", "categories": names,
-                    "reference": (ref_counts / ref_counts.sum()).tolist(),
-                    "current": (cur_counts / cur_counts.sum()).tolist()}
+        out.plot = {
+            "kind": "categorical",
+            "categories": names,
+            "reference": (ref_counts / ref_counts.sum()).tolist(),
+            "current": (cur_counts / cur_counts.sum()).tolist(),
+        }
     return out
 
 
@@ -605,10 +783,14 @@ def numeric_plot(profile: NumericProfile, cur: np.ndarray, bins: int = 40) -> di
         low = min(profile.min, float(cur[0]))
         high = max(profile.max, float(cur[-1]))
     else:
-        low = min(float(np.interp(0.005, profile.below / profile.count, profile.points)),
-                  float(cur[int(0.005 * (cur.size - 1))]))
-        high = max(float(np.interp(0.995, profile.below / profile.count, profile.points)),
-                   float(cur[int(0.995 * (cur.size - 1))]))
+        low = min(
+            float(np.interp(0.005, profile.below / profile.count, profile.points)),
+            float(cur[int(0.005 * (cur.size - 1))]),
+        )
+        high = max(
+            float(np.interp(0.995, profile.below / profile.count, profile.points)),
+            float(cur[int(0.995 * (cur.size - 1))]),
+        )
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, bins + 1)
@@ -620,6 +802,9 @@ def numeric_plot(profile: NumericProfile, cur: np.ndarray, bins: int = 40) -> di
     cur_hist = np.diff(np.searchsorted(cur, edges, side="left")).astype(np.float64)  # cur is sorted
     cur_hist[-1] += np.count_nonzero(cur == edges[-1])
     width = edges[1] - edges[0]
-    return {"kind": "numeric", "edges": edges.tolist(),
-            "reference": (ref_hist / max(profile.count, 1) / width).tolist(),
-            "current": (cur_hist / max(cur.size, 1) / width).tolist()}
+    return {
+        "kind": "numeric",
+        "edges": edges.tolist(),
+        "reference": (ref_hist / max(profile.count, 1) / width).tolist(),
+        "current": (cur_hist / max(cur.size, 1) / width).tolist(),
+    }

@@ -47,22 +47,48 @@ RATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "error_rate": (("fp", "fn"), OUTCOMES),
     "precision": (("tp",), ("tp", "fp")),
 }
-ALIASES = {"tpr": "true_positive_rate", "fpr": "false_positive_rate", "fnr": "false_negative_rate",
-           "tnr": "true_negative_rate"}
+ALIASES = {
+    "tpr": "true_positive_rate",
+    "fpr": "false_positive_rate",
+    "fnr": "false_negative_rate",
+    "tnr": "true_negative_rate",
+}
 SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
 OTHER_METRICS = ("balanced_accuracy", "recall", "f1")  # from gates.metrics.binary, no score needed
 GROUP_METRICS = tuple(RATES) + OTHER_METRICS + SCORE_METRICS
-CRITERIA = {"demographic_parity": ("selection_rate",), "equal_opportunity": ("true_positive_rate",),
-            "equalized_odds": ("true_positive_rate", "false_positive_rate")}
-DEFAULT_REPORTED = ("selection_rate", "true_positive_rate", "false_positive_rate", "false_negative_rate",
-                    "accuracy", "error_rate", "precision")
-SHORT = {"selection_rate": "selection", "true_positive_rate": "TPR", "false_positive_rate": "FPR",
-         "false_negative_rate": "FNR", "true_negative_rate": "TNR", "error_rate": "error"}
-UNDEFINED_WHY = {"true_positive_rate": "no positive labels", "false_negative_rate": "no positive labels",
-                 "false_positive_rate": "no negative labels", "true_negative_rate": "no negative labels",
-                 "precision": "no positive predictions", "recall": "no positive labels",
-                 "roc_auc": "one label class only", "average_precision": "no positive labels",
-                 "balanced_accuracy": "one label class only"}
+CRITERIA = {
+    "demographic_parity": ("selection_rate",),
+    "equal_opportunity": ("true_positive_rate",),
+    "equalized_odds": ("true_positive_rate", "false_positive_rate"),
+}
+DEFAULT_REPORTED = (
+    "selection_rate",
+    "true_positive_rate",
+    "false_positive_rate",
+    "false_negative_rate",
+    "accuracy",
+    "error_rate",
+    "precision",
+)
+SHORT = {
+    "selection_rate": "selection",
+    "true_positive_rate": "TPR",
+    "false_positive_rate": "FPR",
+    "false_negative_rate": "FNR",
+    "true_negative_rate": "TNR",
+    "error_rate": "error",
+}
+UNDEFINED_WHY = {
+    "true_positive_rate": "no positive labels",
+    "false_negative_rate": "no positive labels",
+    "false_positive_rate": "no negative labels",
+    "true_negative_rate": "no negative labels",
+    "precision": "no positive predictions",
+    "recall": "no positive labels",
+    "roc_auc": "one label class only",
+    "average_precision": "no positive labels",
+    "balanced_accuracy": "one label class only",
+}
 
 
 def canonical(metric: str) -> str:
@@ -109,7 +135,9 @@ class Coded:
         return int(self.codes.shape[0])
 
 
-def group_values(series: Any, column: str, where: str, missing_group: str | None, row_offset: int = 0) -> Coded:
+def group_values(
+    series: Any, column: str, where: str, missing_group: str | None, row_offset: int = 0
+) -> Coded:
     """Sensitive values as text codes. Missing values are an error unless the policy names a group for them.
 
     The column is factorised once (a pandas categorical, as the predictions reader delivers sensitive
@@ -129,9 +157,11 @@ def group_values(series: Any, column: str, where: str, missing_group: str | None
     missing = codes < 0
     if missing.any() and missing_group is None:
         rows = np.flatnonzero(missing)
-        raise InputError(f"{where}: sensitive column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
-                         f"without a value (first at row {rows[0] + 1 + row_offset}); set bias.missing_group to "
-                         "treat them as a named group")
+        raise InputError(
+            f"{where}: sensitive column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
+            f"without a value (first at row {rows[0] + 1 + row_offset}); set bias.missing_group to "
+            "treat them as a named group"
+        )
     keys = [category_key(u) for u in values]
     if missing.any():  # code -1 (missing) becomes the missing group's name
         keys.append(str(missing_group))
@@ -180,10 +210,15 @@ def _grouping(groups: Groups, features: tuple[str, ...]) -> Grouping:
     positions = [groups.features.index(f) for f in features]
     of_full = np.ravel_multi_index(tuple(full_index[:, p] for p in positions), sub_shape)
     labels = [" × ".join(combo) for combo in itertools.product(*[groups.levels[f] for f in features])]
-    full_sizes = groups.full_sizes if groups.full_sizes is not None else \
-        np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
+    full_sizes = (
+        groups.full_sizes
+        if groups.full_sizes is not None
+        else np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
+    )
     sizes = np.bincount(of_full, weights=full_sizes, minlength=len(labels)).astype(np.int64)
-    return Grouping(features=features, labels=labels, sizes=sizes, of_full=np.asarray(of_full, dtype=np.int64))
+    return Grouping(
+        features=features, labels=labels, sizes=sizes, of_full=np.asarray(of_full, dtype=np.int64)
+    )
 
 
 # ------------------------------------------------------------------------------------------------- rules
@@ -208,17 +243,35 @@ class Rule:
 def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: str) -> list[Rule]:
     rules: list[Rule] = []
     if section.get("four_fifths"):
-        rules.append(Rule("four_fifths", "selection_rate", "ratio", "between_groups",
-                          Threshold(min=0.8, decide_on=decide_on), features))
+        rules.append(
+            Rule(
+                "four_fifths",
+                "selection_rate",
+                "ratio",
+                "between_groups",
+                Threshold(min=0.8, decide_on=decide_on),
+                features,
+            )
+        )
     if section.get("max_disparity") is not None:
-        rules.append(Rule("error_rate_difference", "error_rate", "difference", "between_groups",
-                          Threshold(max=float(section["max_disparity"]), decide_on=decide_on), features))
+        rules.append(
+            Rule(
+                "error_rate_difference",
+                "error_rate",
+                "difference",
+                "between_groups",
+                Threshold(max=float(section["max_disparity"]), decide_on=decide_on),
+                features,
+            )
+        )
     for index, spec in enumerate(section.get("rules") or []):
         where = f"bias.rules[{index}]"
         metric = canonical(spec["metric"])
         if metric not in GROUP_METRICS and metric not in CRITERIA:
-            raise InputError(f"{where}.metric: unknown metric {spec['metric']!r} (known: "
-                             f"{', '.join(sorted(set(GROUP_METRICS) | set(CRITERIA) | set(ALIASES)))})")
+            raise InputError(
+                f"{where}.metric: unknown metric {spec['metric']!r} (known: "
+                f"{', '.join(sorted(set(GROUP_METRICS) | set(CRITERIA) | set(ALIASES)))})"
+            )
         disparity = spec.get("disparity", "difference")
         relative_to = spec.get("relative_to", "between_groups")
         if disparity == "difference" and spec.get("max") is None:
@@ -228,14 +281,25 @@ def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: s
         own = tuple(spec.get("sensitive") or features)
         unknown = [f for f in own if f not in features]
         if unknown:
-            raise InputError(f"{where}.sensitive: {', '.join(map(repr, unknown))} not in bias.sensitive "
-                             f"({', '.join(features)})")
+            raise InputError(
+                f"{where}.sensitive: {', '.join(map(repr, unknown))} not in bias.sensitive "
+                f"({', '.join(features)})"
+            )
         suffix = "" if relative_to == "between_groups" else "_to_overall"
         scope = "" if own == features else f"[{','.join(own)}]"
         name = spec.get("name") or f"{metric}_{disparity}{suffix}{scope}"
-        rules.append(Rule(name, metric, disparity, relative_to,
-                          Threshold(min=spec.get("min"), max=spec.get("max"),
-                                    decide_on=spec.get("decide_on", decide_on)), own))
+        rules.append(
+            Rule(
+                name,
+                metric,
+                disparity,
+                relative_to,
+                Threshold(
+                    min=spec.get("min"), max=spec.get("max"), decide_on=spec.get("decide_on", decide_on)
+                ),
+                own,
+            )
+        )
     names = [r.name for r in rules]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
@@ -256,7 +320,9 @@ class GroupStatistic:
         self.y = cells_columns["y"].astype(bool)
         self.pred = cells_columns["pred"].astype(bool)
         self.score = cells_columns.get("score")
-        self.losses = {k: cells_columns[k] for k in ("log_loss", "brier")} if "log_loss" in cells_columns else None
+        self.losses = (
+            {k: cells_columns[k] for k in ("log_loss", "brier")} if "log_loss" in cells_columns else None
+        )
         self.group = grouping.of_full[cells_columns["g"].astype(np.int64)]
         self.size = len(grouping.labels)
         self.metrics = metrics
@@ -264,8 +330,11 @@ class GroupStatistic:
         self.column = outcome * self.size + self.group
         self.order = np.argsort(self.column, kind="stable")
         ordered = self.column[self.order]
-        self.starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if ordered.size \
+        self.starts = (
+            np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+            if ordered.size
             else np.zeros(0, dtype=np.int64)
+        )
         self.present = ordered[self.starts]
         self._members: dict[int, np.ndarray] = {}
 
@@ -275,14 +344,16 @@ class GroupStatistic:
             flat[0] = np.bincount(self.column, weights=weights[0], minlength=4 * self.size)
         elif self.starts.size:
             flat[:, self.present] = np.add.reduceat(weights[:, self.order], self.starts, axis=1)
-        return {name: flat[:, i * self.size:(i + 1) * self.size] for i, name in enumerate(OUTCOMES)}
+        return {name: flat[:, i * self.size : (i + 1) * self.size] for i, name in enumerate(OUTCOMES)}
 
     def members(self, g: int) -> np.ndarray:
         if g not in self._members:
             self._members[g] = np.flatnonzero(self.group == g)
         return self._members[g]
 
-    def __call__(self, weights: np.ndarray, counts: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def __call__(
+        self, weights: np.ndarray, counts: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         counts = counts if counts is not None else self.counts(weights)
         out = {"count": sum(counts[o] for o in OUTCOMES), "positives": counts["tp"] + counts["fn"]}
         for metric in self.metrics:
@@ -296,15 +367,23 @@ class GroupStatistic:
             for g in range(self.size):
                 idx = self.members(g)
                 losses = {k: v[idx] for k, v in self.losses.items()} if self.losses and with_score else None
-                per_group.append(m.binary(weights[:, idx], self.y[idx], self.pred[idx],
-                                          self.score[idx] if with_score else None, losses))
+                per_group.append(
+                    m.binary(
+                        weights[:, idx],
+                        self.y[idx],
+                        self.pred[idx],
+                        self.score[idx] if with_score else None,
+                        losses,
+                    )
+                )
             for metric in others:
                 out[metric] = np.stack([values[metric] for values in per_group], axis=1)
         return out
 
 
-def overall_values(weights: np.ndarray, stat: GroupStatistic, counts: dict[str, np.ndarray],
-                   metrics: list[str]) -> dict[str, np.ndarray]:
+def overall_values(
+    weights: np.ndarray, stat: GroupStatistic, counts: dict[str, np.ndarray], metrics: list[str]
+) -> dict[str, np.ndarray]:
     """Metrics on all rows (fairlearn's `overall`), from the summed group counts where possible."""
     total = {o: counts[o].sum(axis=1) for o in OUTCOMES}
     out: dict[str, np.ndarray] = {}
@@ -315,8 +394,13 @@ def overall_values(weights: np.ndarray, stat: GroupStatistic, counts: dict[str, 
     others = [x for x in metrics if x not in RATES]
     if others:
         with_score = any(x in SCORE_METRICS for x in others)
-        values = m.binary(weights, stat.y, stat.pred, stat.score if with_score else None,
-                          stat.losses if with_score else None)
+        values = m.binary(
+            weights,
+            stat.y,
+            stat.pred,
+            stat.score if with_score else None,
+            stat.losses if with_score else None,
+        )
         out.update({x: values[x] for x in others})
     return out
 
@@ -346,7 +430,9 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     from gates import streaming
 
     if streaming.wanted({**section, "task": "binary"}, path):  # too large for memory (or asked for)
-        tabulated = streaming.tabulate(path, {**section, "task": "binary"}, sensitive=list(features), where="bias")
+        tabulated = streaming.tabulate(
+            path, {**section, "task": "binary"}, sensitive=list(features), where="bias"
+        )
         result = evaluate(tabulated, {}, section, ctx)
         result.evidence["streaming"] = tabulated.streaming
         return result
@@ -364,8 +450,9 @@ def sensitive_features(section: dict[str, Any]) -> tuple[str, ...]:
     return features
 
 
-def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str, Any],
-             ctx: GateContext) -> GateResult:
+def evaluate(
+    p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str, Any], ctx: GateContext
+) -> GateResult:
     """Pure part of the gate: label, prediction (and score) arrays plus sensitive values in, checks out."""
     boot = ctx.bootstrap(section)
     decide_on = ctx.decide_on(section)
@@ -379,19 +466,36 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     metrics = list(dict.fromkeys(reported + [c for r in rules for c in r.components]))
     needs_score = any(x in SCORE_METRICS for x in metrics)
     if needs_score and p.score is None:
-        raise InputError(f"{p.path}: {', '.join(x for x in metrics if x in SCORE_METRICS)} need a score column "
-                         "(set bias.columns.score)")
+        raise InputError(
+            f"{p.path}: {', '.join(x for x in metrics if x in SCORE_METRICS)} need a score column "
+            "(set bias.columns.score)"
+        )
     if isinstance(p, TabulatedPredictions):  # streamed: the cells are all there is
-        groups = Groups(features=features, levels=p.levels, full_code=None,
-                        full_sizes=np.bincount(p.cells.columns["g"], weights=p.cells.counts,
-                                               minlength=int(np.prod([len(p.levels[f]) for f in features]))))
+        groups = Groups(
+            features=features,
+            levels=p.levels,
+            full_code=None,
+            full_sizes=np.bincount(
+                p.cells.columns["g"],
+                weights=p.cells.counts,
+                minlength=int(np.prod([len(p.levels[f]) for f in features])),
+            ),
+        )
         cells = p.cells
         if not needs_score and "score" in cells.columns:  # the counts per (group, label, decision) suffice
-            cells = binary_cells(cells.columns["y"], cells.columns["pred"], None, group=cells.columns["g"],
-                                 strata=True, weights=cells.counts)
+            cells = binary_cells(
+                cells.columns["y"],
+                cells.columns["pred"],
+                None,
+                group=cells.columns["g"],
+                strata=True,
+                weights=cells.counts,
+            )
     else:
         groups = make_groups(sensitive)
-        cells = binary_cells(p.y, p.pred, p.score if needs_score else None, group=groups.full_code, strata=True)
+        cells = binary_cells(
+            p.y, p.pred, p.score if needs_score else None, group=groups.full_code, strata=True
+        )
     wanted = list(dict.fromkeys([features] + [r.features for r in rules]))
 
     def statistic_of(columns: dict[str, np.ndarray]):
@@ -406,6 +510,7 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
                 for name, values in overall_values(weights, stat, counts, metrics).items():
                     out[_key(f, name, "o")] = values
             return out
+
         return statistic
 
     statistic = statistic_of(cells.columns)
@@ -415,13 +520,19 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
     # metrics are shifted by the point value's binning offset (see gates.stats.coarsen).
     boot_cells, shift, binning = cells, {}, None
     if needs_score and boot.resamples and cells.size > EXACT_CELLS:
-        losses = {k: cells.columns[k] for k in ("log_loss", "brier")} if "log_loss" in cells.columns \
+        losses = (
+            {k: cells.columns[k] for k in ("log_loss", "brier")}
+            if "log_loss" in cells.columns
             else m.binary_losses(cells.columns["y"], cells.columns["score"])
+        )
         boot_cells, binning = coarsen(cells, sums=losses)
         boot_statistic = statistic_of(boot_cells.columns)
         binned = {k: v[0] for k, v in boot_statistic(boot_cells.counts[None, :]).items()}
-        shift = {k: np.nan_to_num(np.asarray(point[k], dtype=float) - binned[k])
-                 for k in point if k.split("|")[-1] in ("roc_auc", "average_precision")}
+        shift = {
+            k: np.nan_to_num(np.asarray(point[k], dtype=float) - binned[k])
+            for k in point
+            if k.split("|")[-1] in ("roc_auc", "average_precision")
+        }
     else:
         boot_statistic = statistic
 
@@ -443,8 +554,14 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
         if isinstance(check.value, float) and np.isfinite(check.value):
             summary[plan.rule.name] = round(check.value, 6)
     if not rules:
-        checks.append(Check("rules", Status.ERROR, "no disparity rules are configured (rules, four_fifths or "
-                            "max_disparity): nothing was decided"))
+        checks.append(
+            Check(
+                "rules",
+                Status.ERROR,
+                "no disparity rules are configured (rules, four_fifths or "
+                "max_disparity): nothing was decided",
+            )
+        )
 
     def interval(key: str, column: int | None = None) -> tuple[float, float] | None:
         if key not in samples:
@@ -459,13 +576,23 @@ def evaluate(p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str
         tables[f"Groups by {grouping.key}"] = group_table(grouping, f, point, reported, interval, min_size)
         group_evidence[grouping.key] = group_record(grouping, f, point, metrics, interval, min_size)
     evidence = {
-        "sensitive": list(features), "rows": p.rows, "min_group_size": min_size,
+        "sensitive": list(features),
+        "rows": p.rows,
+        "min_group_size": min_size,
         "levels": groups.levels,
-        "bootstrap": {"method": "percentile bootstrap, rows redrawn within each intersection group"
-                      + (f"; ranking metrics of each resample from {binning.bins} score bins, shifted by the "
-                         "point value's binning offset" if binning else ""),
-                      "confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed,
-                      "cells": boot_cells.size},
+        "bootstrap": {
+            "method": "percentile bootstrap, rows redrawn within each intersection group"
+            + (
+                f"; ranking metrics of each resample from {binning.bins} score bins, shifted by the "
+                "point value's binning offset"
+                if binning
+                else ""
+            ),
+            "confidence": boot.confidence,
+            "resamples": boot.resamples,
+            "seed": boot.seed,
+            "cells": boot_cells.size,
+        },
         "groups": group_evidence,
         "rules": [plan.record() for plan in plans],
         "tables": tables,
@@ -489,10 +616,16 @@ class RulePlan:
     overall: dict[str, float]
 
     def record(self) -> dict[str, Any]:
-        return {"name": self.rule.name, "metric": self.rule.metric, "disparity": self.rule.disparity,
-                "relative_to": self.rule.relative_to, "sensitive": list(self.rule.features),
-                "judged": [self.grouping.labels[i] for i in self.judged], "excluded": self.excluded,
-                "value": self.value}
+        return {
+            "name": self.rule.name,
+            "metric": self.rule.metric,
+            "disparity": self.rule.disparity,
+            "relative_to": self.rule.relative_to,
+            "sensitive": list(self.rule.features),
+            "judged": [self.grouping.labels[i] for i in self.judged],
+            "excluded": self.excluded,
+            "value": self.value,
+        }
 
 
 def _key(features: tuple[str, ...], name: str, kind: str = "g") -> str:
@@ -512,8 +645,9 @@ def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_
         else:
             undefined = [c for c in rule.components if not np.isfinite(values[c][g])]
             if undefined:
-                excluded[label] = "; ".join(f"{c} undefined ({UNDEFINED_WHY.get(c, 'empty denominator')})"
-                                            for c in undefined)
+                excluded[label] = "; ".join(
+                    f"{c} undefined ({UNDEFINED_WHY.get(c, 'empty denominator')})" for c in undefined
+                )
             else:
                 judged.append(g)
     judged_idx = np.array(judged, dtype=np.int64)
@@ -527,8 +661,15 @@ def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_
 
 def rule_value(plan: RulePlan, values: dict[str, np.ndarray]) -> np.ndarray:
     rule = plan.rule
-    parts = [disparity(values[_key(rule.features, c)][:, plan.judged], values[_key(rule.features, c, "o")],
-                       rule.disparity, rule.relative_to) for c in rule.components]
+    parts = [
+        disparity(
+            values[_key(rule.features, c)][:, plan.judged],
+            values[_key(rule.features, c, "o")],
+            rule.disparity,
+            rule.relative_to,
+        )
+        for c in rule.components
+    ]
     if len(parts) == 1:
         return parts[0]
     stacked = np.vstack(parts)
@@ -538,15 +679,22 @@ def rule_value(plan: RulePlan, values: dict[str, np.ndarray]) -> np.ndarray:
 
 def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float) -> Check:
     rule = plan.rule
-    details: dict[str, Any] = {"sensitive": list(rule.features), "relative_to": rule.relative_to,
-                               "judged_groups": [plan.grouping.labels[i] for i in plan.judged],
-                               "excluded_groups": plan.excluded,
-                               "group_values": {c: {plan.grouping.labels[i]: float(plan.point_values[c][i])
-                                                    for i in plan.judged} for c in rule.components},
-                               "overall": plan.overall}
+    details: dict[str, Any] = {
+        "sensitive": list(rule.features),
+        "relative_to": rule.relative_to,
+        "judged_groups": [plan.grouping.labels[i] for i in plan.judged],
+        "excluded_groups": plan.excluded,
+        "group_values": {
+            c: {plan.grouping.labels[i]: float(plan.point_values[c][i]) for i in plan.judged}
+            for c in rule.components
+        },
+        "overall": plan.overall,
+    }
     if plan.judged.size < 2:
-        why = (f"{rule.describe()} needs at least two judged groups by {plan.grouping.key}; "
-               f"{plan.judged.size} left after exclusions")
+        why = (
+            f"{rule.describe()} needs at least two judged groups by {plan.grouping.key}; "
+            f"{plan.judged.size} left after exclusions"
+        )
         if plan.excluded:
             why += ": " + "; ".join(f"{k}: {v}" for k, v in plan.excluded.items())
         return Check(rule.name, Status.ERROR, why, threshold=rule.threshold.describe(), details=details)
@@ -559,15 +707,19 @@ def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float
             details["undefined_resamples"] = found.undefined_share
         else:
             details["undefined_resamples"] = float(np.mean(~np.isfinite(samples[key])))
-    check = decide(rule.name, plan.value, ci, rule.threshold, confidence, label=rule.describe(), details=details)
+    check = decide(
+        rule.name, plan.value, ci, rule.threshold, confidence, label=rule.describe(), details=details
+    )
     context = []
     for c in rule.components:
         vals = plan.point_values[c][plan.judged]
         low, high = int(np.argmin(vals)), int(np.argmax(vals))
         name = SHORT.get(c, c)
-        context.append(f"{name} lowest {plan.grouping.labels[plan.judged[low]]} {vals[low]:.4g}, highest "
-                       f"{plan.grouping.labels[plan.judged[high]]} {vals[high]:.4g}"
-                       + (f", overall {plan.overall[c]:.4g}" if rule.relative_to == "to_overall" else ""))
+        context.append(
+            f"{name} lowest {plan.grouping.labels[plan.judged[low]]} {vals[low]:.4g}, highest "
+            f"{plan.grouping.labels[plan.judged[high]]} {vals[high]:.4g}"
+            + (f", overall {plan.overall[c]:.4g}" if rule.relative_to == "to_overall" else "")
+        )
     check.why += " (" + "; ".join(context) + ")"
     if plan.excluded:
         check.why += "; not judged: " + "; ".join(f"{k} ({v})" for k, v in plan.excluded.items())
@@ -579,16 +731,32 @@ def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float
 def size_check(grouping: Grouping, min_size: int) -> Check:
     small = {label: int(n) for label, n in zip(grouping.labels, grouping.sizes) if n < min_size}
     name = f"group_sizes[{grouping.key}]"
-    details = {"sizes": {label: int(n) for label, n in zip(grouping.labels, grouping.sizes)},
-               "min_group_size": min_size}
+    details = {
+        "sizes": {label: int(n) for label, n in zip(grouping.labels, grouping.sizes)},
+        "min_group_size": min_size,
+    }
     if not small:
-        return Check(name, Status.PASS, f"all {len(grouping.labels)} groups by {grouping.key} have at least "
-                     f"{min_size} rows (smallest {int(grouping.sizes.min())})", value=float(grouping.sizes.min()),
-                     threshold=f">= {min_size} rows", details=details)
-    listed = ", ".join(f"{label} (n={n}{', empty intersection' if n == 0 else ''})" for label, n in small.items())
-    return Check(name, Status.WARN, f"{len(small)} of {len(grouping.labels)} groups by {grouping.key} have fewer than "
-                 f"{min_size} rows and are reported but not judged: {listed}", value=float(grouping.sizes.min()),
-                 threshold=f">= {min_size} rows", details=details)
+        return Check(
+            name,
+            Status.PASS,
+            f"all {len(grouping.labels)} groups by {grouping.key} have at least "
+            f"{min_size} rows (smallest {int(grouping.sizes.min())})",
+            value=float(grouping.sizes.min()),
+            threshold=f">= {min_size} rows",
+            details=details,
+        )
+    listed = ", ".join(
+        f"{label} (n={n}{', empty intersection' if n == 0 else ''})" for label, n in small.items()
+    )
+    return Check(
+        name,
+        Status.WARN,
+        f"{len(small)} of {len(grouping.labels)} groups by {grouping.key} have fewer than "
+        f"{min_size} rows and are reported but not judged: {listed}",
+        value=float(grouping.sizes.min()),
+        threshold=f">= {min_size} rows",
+        details=details,
+    )
 
 
 def _group_status(grouping: Grouping, g: int, min_size: int) -> str:
@@ -600,8 +768,14 @@ def _group_status(grouping: Grouping, g: int, min_size: int) -> str:
     return "judged"
 
 
-def group_table(grouping: Grouping, features: tuple[str, ...], point: dict[str, np.ndarray], metrics: list[str],
-                interval, min_size: int) -> str:
+def group_table(
+    grouping: Grouping,
+    features: tuple[str, ...],
+    point: dict[str, np.ndarray],
+    metrics: list[str],
+    interval,
+    min_size: int,
+) -> str:
     from gates.formats.text import number
 
     def cell(value: float, ci: tuple[float, float] | None, n: int) -> str:
@@ -627,13 +801,21 @@ def group_table(grouping: Grouping, features: tuple[str, ...], point: dict[str, 
     return "\n".join(lines)
 
 
-def group_record(grouping: Grouping, features: tuple[str, ...], point: dict[str, np.ndarray], metrics: list[str],
-                 interval, min_size: int) -> dict[str, Any]:
+def group_record(
+    grouping: Grouping,
+    features: tuple[str, ...],
+    point: dict[str, np.ndarray],
+    metrics: list[str],
+    interval,
+    min_size: int,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for g, label in enumerate(grouping.labels):
-        entry: dict[str, Any] = {"n": int(grouping.sizes[g]),
-                                 "positives": round(float(point[_key(features, "positives")][g])),
-                                 "status": _group_status(grouping, g, min_size)}
+        entry: dict[str, Any] = {
+            "n": int(grouping.sizes[g]),
+            "positives": round(float(point[_key(features, "positives")][g])),
+            "status": _group_status(grouping, g, min_size),
+        }
         for x in metrics:
             value = float(point[_key(features, x)][g])
             ci = interval(_key(features, x), g) if entry["n"] else None
@@ -663,7 +845,9 @@ def threshold_lines(plan: RulePlan, component: str) -> list[tuple[float, str]]:
     return []
 
 
-def rule_pictures(plans: list[RulePlan], point: dict[str, np.ndarray], interval, ctx: GateContext) -> dict[str, str]:
+def rule_pictures(
+    plans: list[RulePlan], point: dict[str, np.ndarray], interval, ctx: GateContext
+) -> dict[str, str]:
     from gates import plots
 
     out: dict[str, str] = {}
@@ -672,11 +856,23 @@ def rule_pictures(plans: list[RulePlan], point: dict[str, np.ndarray], interval,
             f = plan.rule.features
             labels = plan.grouping.labels
             values = [float(v) for v in point[_key(f, component)]]
-            intervals = [interval(_key(f, component), g) if plan.grouping.sizes[g] else None
-                         for g in range(len(labels))]
+            intervals = [
+                interval(_key(f, component), g) if plan.grouping.sizes[g] else None
+                for g in range(len(labels))
+            ]
             judged = [g in set(plan.judged.tolist()) for g in range(len(labels))]
             title = f"{plan.rule.name}: {component} by {plan.grouping.key}"
-            out.update(plots.group_bars(ctx.report_dir, f"bias-{plan.rule.name}-{component}", title, labels, values,
-                                        intervals, judged, threshold_lines(plan, component),
-                                        overall=plan.overall[component]))
+            out.update(
+                plots.group_bars(
+                    ctx.report_dir,
+                    f"bias-{plan.rule.name}-{component}",
+                    title,
+                    labels,
+                    values,
+                    intervals,
+                    judged,
+                    threshold_lines(plan, component),
+                    overall=plan.overall[component],
+                )
+            )
     return out

@@ -43,13 +43,18 @@ def latency_statistics(values: np.ndarray, weights: np.ndarray) -> dict[str, np.
     return out
 
 
-def summarize(samples: np.ndarray, boot: Bootstrap) -> tuple[dict[str, float], dict[str, tuple[float, float] | None]]:
+def summarize(
+    samples: np.ndarray, boot: Bootstrap
+) -> tuple[dict[str, float], dict[str, tuple[float, float] | None]]:
     """Point values of p50 / p95 / p99 / mean and their bootstrap intervals (None when intervals are off)."""
     cells = compress({"latency": samples})
     values = cells.columns["latency"]
     point = {k: float(v[0]) for k, v in latency_statistics(values, cells.counts[None, :]).items()}
-    drawn = bootstrap(cells, lambda w: latency_statistics(values, w), boot.resamples, boot.seed) \
-        if boot.resamples else {}
+    drawn = (
+        bootstrap(cells, lambda w: latency_statistics(values, w), boot.resamples, boot.seed)
+        if boot.resamples
+        else {}
+    )
     intervals: dict[str, tuple[float, float] | None] = {}
     for name in point:
         interval = percentile_interval(drawn[name], boot.confidence) if drawn else None
@@ -57,16 +62,29 @@ def summarize(samples: np.ndarray, boot: Bootstrap) -> tuple[dict[str, float], d
     return point, intervals
 
 
-def latency_checks(point: dict[str, float], intervals: dict[str, tuple[float, float] | None],
-                   limits: dict[str, float | None], samples: int, boot: Bootstrap, decide_on: str, unit: str,
-                   noun: str = "samples") -> list[Check]:
+def latency_checks(
+    point: dict[str, float],
+    intervals: dict[str, tuple[float, float] | None],
+    limits: dict[str, float | None],
+    samples: int,
+    boot: Bootstrap,
+    decide_on: str,
+    unit: str,
+    noun: str = "samples",
+) -> list[Check]:
     """One check per statistic that has a limit; a p99 from too few samples warns at best."""
     checks = []
     for name, limit in limits.items():
         if limit is None:
             continue
-        check = decide(name, point[name], intervals[name], Threshold(max=float(limit), decide_on=decide_on),
-                       boot.confidence, label=f"{name} latency ({unit})")
+        check = decide(
+            name,
+            point[name],
+            intervals[name],
+            Threshold(max=float(limit), decide_on=decide_on),
+            boot.confidence,
+            label=f"{name} latency ({unit})",
+        )
         if name == "p99" and samples < MIN_SAMPLES_FOR_P99 and check.status is Status.PASS:
             check.status = Status.WARN
             check.why += f"; only {samples} {noun}, too few to trust a p99"
@@ -75,8 +93,12 @@ def latency_checks(point: dict[str, float], intervals: dict[str, tuple[float, fl
 
 
 def latency_table(point: dict[str, float], intervals: dict[str, tuple[float, float] | None]) -> str:
-    rows = [f"| {k} | {point[k]:.2f} | " + (f"[{intervals[k][0]:.2f}, {intervals[k][1]:.2f}]" if intervals[k] else "–")
-            + " |" for k in STATISTICS]
+    rows = [
+        f"| {k} | {point[k]:.2f} | "
+        + (f"[{intervals[k][0]:.2f}, {intervals[k][1]:.2f}]" if intervals[k] else "–")
+        + " |"
+        for k in STATISTICS
+    ]
     return "| statistic | value | interval |\n|---|---|---|\n" + "\n".join(rows)
 
 
@@ -86,10 +108,23 @@ def evaluate(samples: np.ndarray, section: dict[str, Any], boot: Bootstrap, deci
     limits = {name: section.get(f"max_{name}") for name in STATISTICS}
     checks = latency_checks(point, intervals, limits, int(samples.size), boot, decide_on, unit)
     if not checks:
-        checks.append(Check("thresholds", Status.ERROR, "no latency limits (max_p50/p95/p99/mean) configured"))
+        checks.append(
+            Check("thresholds", Status.ERROR, "no latency limits (max_p50/p95/p99/mean) configured")
+        )
     summary = {k: round(v, 3) for k, v in point.items()}
-    return GateResult(gate=GATE, checks=checks, summary=summary,
-                      evidence={"samples": int(samples.size), "unit": unit,
-                                "tables": {f"Latency ({unit})": latency_table(point, intervals)},
-                                "bootstrap": {"confidence": boot.confidence, "resamples": boot.resamples,
-                                              "seed": boot.seed, "method": "percentile bootstrap"}})
+    return GateResult(
+        gate=GATE,
+        checks=checks,
+        summary=summary,
+        evidence={
+            "samples": int(samples.size),
+            "unit": unit,
+            "tables": {f"Latency ({unit})": latency_table(point, intervals)},
+            "bootstrap": {
+                "confidence": boot.confidence,
+                "resamples": boot.resamples,
+                "seed": boot.seed,
+                "method": "percentile bootstrap",
+            },
+        },
+    )

@@ -15,15 +15,47 @@ import numpy as np
 from gates.stats import safe_divide
 
 HIGHER_IS_BETTER = {
-    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro", "recall_macro", "f1_macro",
-    "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "average_precision", "r2",
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc",
+    "average_precision",
+    "r2",
 }
 LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "mape"}
-BINARY_METRICS = ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
-                  "log_loss", "brier")
-MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
-                      "precision_weighted", "recall_weighted", "f1_weighted", "roc_auc", "average_precision",
-                      "log_loss", "brier")
+BINARY_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier",
+)
+MULTICLASS_METRICS = (
+    "accuracy",
+    "balanced_accuracy",
+    "precision_macro",
+    "recall_macro",
+    "f1_macro",
+    "precision_weighted",
+    "recall_weighted",
+    "f1_weighted",
+    "roc_auc",
+    "average_precision",
+    "log_loss",
+    "brier",
+)
 REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
 _EPS = np.finfo(np.float64).eps
 
@@ -31,10 +63,15 @@ _EPS = np.finfo(np.float64).eps
 def _levels(score: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """The order that sorts the cells by score (None when they already are) and where each level starts."""
     score = np.asarray(score)
-    order = None if score.size < 2 or bool(np.all(score[1:] >= score[:-1])) else np.argsort(score, kind="stable")
+    order = (
+        None if score.size < 2 or bool(np.all(score[1:] >= score[:-1])) else np.argsort(score, kind="stable")
+    )
     ordered = score if order is None else score[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1]))) if ordered.size \
+    starts = (
+        np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        if ordered.size
         else np.zeros(0, dtype=np.int64)
+    )
     return order, starts
 
 
@@ -121,8 +158,13 @@ def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
     return {"log_loss": loss, "brier": brier}
 
 
-def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarray | None,
-           losses: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def binary(
+    weights: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    score: np.ndarray | None,
+    losses: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability.
 
     `losses` gives each cell's mean log loss and squared error when the cells are coarse (score bins, see
@@ -132,7 +174,9 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
     pred = pred.astype(bool)
     if weights.shape[0] == 1:  # one row: sums without a float copy of each mask
         w = weights[0]
-        tp, fp, fn, tn = (np.array([np.sum(w, where=mask)]) for mask in (y & pred, ~y & pred, y & ~pred, ~y & ~pred))
+        tp, fp, fn, tn = (
+            np.array([np.sum(w, where=mask)]) for mask in (y & pred, ~y & pred, y & ~pred, ~y & ~pred)
+        )
     else:
         tp = weights @ (y & pred)
         fp = weights @ (~y & pred)
@@ -157,8 +201,9 @@ def binary(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, score: np.ndarr
     return out
 
 
-def multiclass(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None,
-               n_classes: int) -> dict[str, np.ndarray]:
+def multiclass(
+    weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, n_classes: int
+) -> dict[str, np.ndarray]:
     """Multiclass metrics over the declared classes (codes 0..C-1); macro averages weigh classes equally,
     weighted ones by each class's (resampled) support, as scikit-learn's average='macro' / 'weighted'.
 
@@ -179,8 +224,9 @@ def multiclass(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.n
     present = support > 0
     out = {
         "accuracy": safe_divide(hits.sum(axis=1), n),
-        "balanced_accuracy": safe_divide(np.where(present, np.nan_to_num(recall_c), 0).sum(axis=1),
-                                         present.sum(axis=1)),
+        "balanced_accuracy": safe_divide(
+            np.where(present, np.nan_to_num(recall_c), 0).sum(axis=1), present.sum(axis=1)
+        ),
         "precision_macro": precision_c.mean(axis=1),
         "recall_macro": np.nan_to_num(recall_c, nan=0.0).mean(axis=1),
         "f1_macro": f1_c.mean(axis=1),
@@ -206,12 +252,12 @@ def regression(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str
     # plus unit noise) from cancelling catastrophically in sum(w y^2) - n mean^2.
     centred = y - y.mean() if y.size else y
     mean_y = safe_divide(weights @ centred, n)
-    total = weights @ (centred ** 2) - n * mean_y ** 2
-    total = np.where(total > 1e-12 * np.maximum(weights @ (centred ** 2), 1e-300), total, 0.0)
+    total = weights @ (centred**2) - n * mean_y**2
+    total = np.where(total > 1e-12 * np.maximum(weights @ (centred**2), 1e-300), total, 0.0)
     out = {
-        "rmse": np.sqrt(safe_divide(weights @ error ** 2, n)),
+        "rmse": np.sqrt(safe_divide(weights @ error**2, n)),
         "mae": safe_divide(weights @ np.abs(error), n),
-        "r2": 1 - safe_divide(weights @ error ** 2, total),
+        "r2": 1 - safe_divide(weights @ error**2, total),
     }
     if np.all(y != 0):
         out["mape"] = safe_divide(weights @ np.abs(error / y), n)

@@ -41,8 +41,9 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     if streaming.wanted(section, path):  # too large for memory (or asked for): exact cells, chunk by chunk
         candidate = streaming.tabulate(path, section, where="metrics")
         result = evaluate(candidate, None, section, ctx)
-        result.artifacts.update(plots.metric_curves(candidate, None, ctx.report_dir,
-                                                    cells={"candidate": candidate.cells}))
+        result.artifacts.update(
+            plots.metric_curves(candidate, None, ctx.report_dir, cells={"candidate": candidate.cells})
+        )
         return result
     candidate = load_predictions(path, _with_id(section, join_on))
     baseline = None
@@ -51,8 +52,14 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
         baseline = load_predictions(ctx.path(spec["predictions"]), _with_id(base_section, join_on))
         candidate, baseline = align(candidate, baseline, join_on)
     result = evaluate(candidate, baseline, section, ctx)
-    result.artifacts.update(plots.metric_curves(candidate, baseline, ctx.report_dir,  # ROC / PR pictures
-                                                cells=result.evidence.pop("_cells", None)))
+    result.artifacts.update(
+        plots.metric_curves(
+            candidate,
+            baseline,
+            ctx.report_dir,  # ROC / PR pictures
+            cells=result.evidence.pop("_cells", None),
+        )
+    )
     return result
 
 
@@ -67,7 +74,9 @@ def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
     return {**section, "columns": {**(section.get("columns") or {}), "id": join_on}}
 
 
-def align(candidate: Predictions, baseline: Predictions, join_on: str | None) -> tuple[Predictions, Predictions]:
+def align(
+    candidate: Predictions, baseline: Predictions, join_on: str | None
+) -> tuple[Predictions, Predictions]:
     """Put the baseline's rows in the candidate's order (by id, or by position) and check labels agree.
 
     Ids compare as text (1 and "1" are one id), through one sort of each side, not a Python dict of rows.
@@ -78,32 +87,44 @@ def align(candidate: Predictions, baseline: Predictions, join_on: str | None) ->
             if p.ids is None:
                 raise InputError(f"{p.path}: missing id column for join_on '{join_on}'")
             keys[name] = _id_keys(np.asarray(p.ids))
-        if keys["candidate"].dtype.kind != keys["baseline"].dtype.kind:  # numbers on one side, text on the other
+        if (
+            keys["candidate"].dtype.kind != keys["baseline"].dtype.kind
+        ):  # numbers on one side, text on the other
             keys = {k: v.astype(str) for k, v in keys.items()}
         for name, p in (("candidate", candidate), ("baseline", baseline)):
             ordered = np.sort(keys[name])
             repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
             if repeated.size:
-                raise InputError(f"{p.path}: id column has duplicates (for example {str(ordered[repeated[0]])!r})")
+                raise InputError(
+                    f"{p.path}: id column has duplicates (for example {str(ordered[repeated[0]])!r})"
+                )
         base_order = np.argsort(keys["baseline"], kind="stable")
         base_sorted = keys["baseline"][base_order]
         where = np.minimum(np.searchsorted(base_sorted, keys["candidate"]), max(base_sorted.size - 1, 0))
-        found = base_sorted[where] == keys["candidate"] if base_sorted.size else np.zeros(candidate.rows, bool)
+        found = (
+            base_sorted[where] == keys["candidate"] if base_sorted.size else np.zeros(candidate.rows, bool)
+        )
         order = np.where(found, base_order[where], -1)
         if not found.all() or base_sorted.size != candidate.rows:
             missing = int((~found).sum())
             extra = base_sorted.size - (candidate.rows - missing)
-            raise InputError(f"{baseline.path}: ids do not match the candidate's ({missing} candidate ids missing, "
-                             f"{extra} extra); the comparison needs the same rows")
+            raise InputError(
+                f"{baseline.path}: ids do not match the candidate's ({missing} candidate ids missing, "
+                f"{extra} extra); the comparison needs the same rows"
+            )
         baseline = _take(baseline, order)
     elif baseline.rows != candidate.rows:
-        raise InputError(f"{baseline.path}: {baseline.rows} rows, but the candidate has {candidate.rows}; "
-                         f"joined by row order they must match (or set baseline.join_on)")
+        raise InputError(
+            f"{baseline.path}: {baseline.rows} rows, but the candidate has {candidate.rows}; "
+            f"joined by row order they must match (or set baseline.join_on)"
+        )
     disagree = np.flatnonzero(candidate.y != baseline.y)
     if disagree.size:
         row = int(disagree[0])
-        raise InputError(f"{baseline.path}: label differs from the candidate's at row {row + 1} "
-                         f"({disagree.size} rows in all): the two files are not the same rows")
+        raise InputError(
+            f"{baseline.path}: label differs from the candidate's at row {row + 1} "
+            f"({disagree.size} rows in all): the two files are not the same rows"
+        )
     return candidate, baseline
 
 
@@ -131,15 +152,20 @@ def _columns(p: Predictions, prefix: str) -> dict[str, np.ndarray]:
 
 def metric_function(p: Predictions):
     """The vectorised metric function for this task, reading columns with the given prefix from cells."""
+
     def compute(weights: np.ndarray, columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
         y, pred, score = columns["y"], columns[f"{prefix}pred"], columns.get(f"{prefix}score")
         if p.task == "binary":
-            losses = {k: columns[f"{prefix}{k}"] for k in ("log_loss", "brier")} \
-                if f"{prefix}log_loss" in columns else None
+            losses = (
+                {k: columns[f"{prefix}{k}"] for k in ("log_loss", "brier")}
+                if f"{prefix}log_loss" in columns
+                else None
+            )
             return m.binary(weights, y, pred, score, losses)
         if p.task == "multiclass":
             return m.multiclass(weights, y, pred, score, len(p.classes))
         return m.regression(weights, y, pred)
+
     return compute
 
 
@@ -155,6 +181,7 @@ def _statistic(compute, columns: dict[str, np.ndarray], paired: bool):
             out.update({f"b:{k}": v for k, v in base.items()})
             out.update({f"d:{k}": out[f"c:{k}"] - v for k, v in base.items()})
         return out
+
     return statistic
 
 
@@ -165,9 +192,13 @@ def tabulate(p: Predictions | TabulatedPredictions) -> Cells:
     return binary_cells(p.y, p.pred, p.score)
 
 
-def point_and_samples(candidate: Predictions | TabulatedPredictions, baseline: Predictions | None, resamples: int,
-                      seed: int, exact: dict[str, Cells] | None = None
-                      ) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, Any]]:
+def point_and_samples(
+    candidate: Predictions | TabulatedPredictions,
+    baseline: Predictions | None,
+    resamples: int,
+    seed: int,
+    exact: dict[str, Cells] | None = None,
+) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, Any]]:
     """Point values (equal to scikit-learn's), bootstrap samples, and how they were made (for the evidence).
 
     Binary tasks take the fast path: point values from the exact cells (gates.stats.binary_cells: one sort of
@@ -201,7 +232,9 @@ def point_and_samples(candidate: Predictions | TabulatedPredictions, baseline: P
         values = compute(cells.counts[None, :], columns, prefix)
         point.update({f"{prefix[0]}:{k}": float(v[0]) for k, v in values.items()})
     if baseline is not None:
-        point.update({f"d:{k[2:]}": point[k] - point[f"b:{k[2:]}"] for k in list(point) if k.startswith("c:")})
+        point.update(
+            {f"d:{k[2:]}": point[k] - point[f"b:{k[2:]}"] for k in list(point) if k.startswith("c:")}
+        )
     if not resamples:
         return point, {}, {"cells": exact["c_"].size, "binned": False}
     if baseline is None:
@@ -220,13 +253,19 @@ def point_and_samples(candidate: Predictions | TabulatedPredictions, baseline: P
     samples = bootstrap(cells, statistic, resamples, seed)
     if info["binned"]:
         binned_point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
-        shifts = {k: point[k] - binned_point[k] for k in samples if k.split(":")[1] in RANKING
-                  and np.isfinite(point[k]) and np.isfinite(binned_point[k])}
+        shifts = {
+            k: point[k] - binned_point[k]
+            for k in samples
+            if k.split(":")[1] in RANKING and np.isfinite(point[k]) and np.isfinite(binned_point[k])
+        }
         for key, shift in shifts.items():
             samples[key] = samples[key] + shift
         info["shift"] = {k: v for k, v in shifts.items()}
-        info["auc_bound"] = {f"{prefix[0]}:roc_auc": _auc_bound(cells.counts, columns["y"], columns[f"{prefix}score"])
-                             for prefix in models if f"{prefix}score" in columns}
+        info["auc_bound"] = {
+            f"{prefix[0]}:roc_auc": _auc_bound(cells.counts, columns["y"], columns[f"{prefix}score"])
+            for prefix in models
+            if f"{prefix}score" in columns
+        }
     return point, samples, info
 
 
@@ -245,8 +284,9 @@ def _auc_bound(counts: np.ndarray, y: np.ndarray, level: np.ndarray) -> float:
     return float(0.5 * (pos * neg).sum() / pairs) if pairs else float("nan")
 
 
-def _paired_cells(candidate: Predictions, baseline: Predictions, exact: dict[str, Cells]
-                  ) -> tuple[Cells, dict[str, np.ndarray], dict[str, Any]]:
+def _paired_cells(
+    candidate: Predictions, baseline: Predictions, exact: dict[str, Cells]
+) -> tuple[Cells, dict[str, np.ndarray], dict[str, Any]]:
     """Joint cells of both models on the same rows, for the paired bootstrap: exact when few, else each
     model's score in quantile bins (fewer bins until at most PAIRED_CELLS cells are left)."""
     columns = {"y": candidate.y, **_columns(candidate, "c_"), **_columns(baseline, "b_")}
@@ -276,8 +316,9 @@ def _paired_cells(candidate: Predictions, baseline: Predictions, exact: dict[str
     return cells, out, {"cells": cells.size, "binned": True, "bins": bins, "exact_cells": None}
 
 
-def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict[str, Any],
-             ctx: GateContext) -> GateResult:
+def evaluate(
+    candidate: Predictions, baseline: Predictions | None, section: dict[str, Any], ctx: GateContext
+) -> GateResult:
     """Pure part of the gate: arrays in, checks out."""
     boot = ctx.bootstrap(section)
     decide_on = ctx.decide_on(section)
@@ -293,8 +334,10 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
     for metric, spec in (section.get("thresholds") or {}).items():
         key = f"c:{metric}"
         if key not in point:
-            raise InputError(f"metrics.thresholds.{metric}: not available for task {candidate.task}"
-                             + (" without scores" if candidate.score is None else ""))
+            raise InputError(
+                f"metrics.thresholds.{metric}: not available for task {candidate.task}"
+                + (" without scores" if candidate.score is None else "")
+            )
         check = decide(metric, point[key], ci(key), Threshold.from_policy(spec, decide_on), boot.confidence)
         if check.status is Status.ERROR:
             check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
@@ -303,14 +346,26 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
         checks += baseline_checks(section, point, ci, boot.confidence, reasons)
     checks += support_checks(candidate)
     if not checks:
-        checks.append(Check("thresholds", Status.ERROR, "no metric thresholds or baseline margins are configured: "
-                            "nothing was decided"))
+        checks.append(
+            Check(
+                "thresholds",
+                Status.ERROR,
+                "no metric thresholds or baseline margins are configured: nothing was decided",
+            )
+        )
     table = metrics_table(point, ci, baseline is not None)
     evidence = {
-        "task": candidate.task, "rows": candidate.rows, "classes": [str(c) for c in candidate.classes],
-        "bootstrap": {"method": bootstrap_method(method), "paired": baseline is not None,
-                      "confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed,
-                      **method},
+        "task": candidate.task,
+        "rows": candidate.rows,
+        "classes": [str(c) for c in candidate.classes],
+        "bootstrap": {
+            "method": bootstrap_method(method),
+            "paired": baseline is not None,
+            "confidence": boot.confidence,
+            "resamples": boot.resamples,
+            "seed": boot.seed,
+            **method,
+        },
         "metrics": {k: v for k, v in point.items()},
         "tables": {"All metrics": table},
     }
@@ -324,14 +379,19 @@ def evaluate(candidate: Predictions, baseline: Predictions | None, section: dict
             cells = exact["c_"]
             bound = _auc_bound(cells.counts, cells.columns["y"], cells.columns["score"])
             evidence["streaming"]["roc_auc_bound"] = bound
-            evidence["streaming"]["note"] = (f"scores were merged onto a {candidate.streaming['score_grid']} grid "
-                                             f"to bound memory: ROC AUC and average precision are those of the "
-                                             f"grid scores (ROC AUC within {bound:.2g} of the exact value); counts "
-                                             f"and losses are exact")
+            evidence["streaming"]["note"] = (
+                f"scores were merged onto a {candidate.streaming['score_grid']} grid "
+                f"to bound memory: ROC AUC and average precision are those of the "
+                f"grid scores (ROC AUC within {bound:.2g} of the exact value); counts "
+                f"and losses are exact"
+            )
     elif candidate.task == "binary":
         evidence["_cells"] = {"candidate": exact["c_"]}  # for the pictures; removed by run()
-    summary = {name: round(point[f"c:{name}"], 6) for name in (section.get("thresholds") or {})
-               if np.isfinite(point[f"c:{name}"])}
+    summary = {
+        name: round(point[f"c:{name}"], 6)
+        for name in (section.get("thresholds") or {})
+        if np.isfinite(point[f"c:{name}"])
+    }
     return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
 
 
@@ -340,13 +400,16 @@ def bootstrap_method(info: dict[str, Any]) -> str:
     if not info.get("binned"):
         return text
     bound = max([v for v in (info.get("auc_bound") or {}).values() if np.isfinite(v)], default=float("nan"))
-    return (f"{text}; ranking metrics (ROC AUC, average precision) of each resample from {info['bins']} score "
-            f"bins, shifted by the point value's binning offset (binning moves a resample's ROC AUC by at most "
-            f"{bound:.2g}); counts and losses exact")
+    return (
+        f"{text}; ranking metrics (ROC AUC, average precision) of each resample from {info['bins']} score "
+        f"bins, shifted by the point value's binning offset (binning moves a resample's ROC AUC by at most "
+        f"{bound:.2g}); counts and losses exact"
+    )
 
 
-def baseline_checks(section: dict[str, Any], point: dict[str, float], ci, confidence: float,
-                    reasons: dict[str, str]) -> list[Check]:
+def baseline_checks(
+    section: dict[str, Any], point: dict[str, float], ci, confidence: float, reasons: dict[str, str]
+) -> list[Check]:
     """Non-inferiority: candidate minus baseline must not fall below -margin (or above +margin for losses)."""
     spec = section["baseline"]
     margins = spec.get("margins") or {name: {"absolute": 0.0} for name in (section.get("thresholds") or {})}
@@ -354,18 +417,35 @@ def baseline_checks(section: dict[str, Any], point: dict[str, float], ci, confid
     checks = []
     for metric, margin in margins.items():
         if f"d:{metric}" not in point:
-            raise InputError(f"metrics.baseline.margins.{metric}: unknown metric for this task "
-                             f"(known: {', '.join(sorted(k[2:] for k in point if k.startswith('c:')))})")
+            raise InputError(
+                f"metrics.baseline.margins.{metric}: unknown metric for this task "
+                f"(known: {', '.join(sorted(k[2:] for k in point if k.startswith('c:')))})"
+            )
         base, cand, diff = point[f"b:{metric}"], point[f"c:{metric}"], point[f"d:{metric}"]
         allowed = margin.get("absolute", margin.get("relative", 0.0) * abs(base))
         lower_is_better = metric in m.LOWER_IS_BETTER
-        threshold = Threshold(max=allowed, decide_on=decide_on) if lower_is_better \
-            else Threshold(min=-allowed + 0.0, decide_on=decide_on)  # + 0.0: a zero margin shows as 0, not -0
-        details = {"candidate": cand, "baseline": base, "difference": diff, "margin": allowed,
-                   "margin_kind": "absolute" if "absolute" in margin else "relative",
-                   "direction": "lower is better" if lower_is_better else "higher is better"}
-        check = decide(f"{metric}_vs_baseline", diff, ci(f"d:{metric}"), threshold, confidence,
-                       label=f"{metric} difference (candidate {cand:.4g} - baseline {base:.4g})", details=details)
+        threshold = (
+            Threshold(max=allowed, decide_on=decide_on)
+            if lower_is_better
+            else Threshold(min=-allowed + 0.0, decide_on=decide_on)
+        )  # + 0.0: a zero margin shows as 0, not -0
+        details = {
+            "candidate": cand,
+            "baseline": base,
+            "difference": diff,
+            "margin": allowed,
+            "margin_kind": "absolute" if "absolute" in margin else "relative",
+            "direction": "lower is better" if lower_is_better else "higher is better",
+        }
+        check = decide(
+            f"{metric}_vs_baseline",
+            diff,
+            ci(f"d:{metric}"),
+            threshold,
+            confidence,
+            label=f"{metric} difference (candidate {cand:.4g} - baseline {base:.4g})",
+            details=details,
+        )
         if check.status is Status.ERROR:
             check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
         checks.append(check)
@@ -398,7 +478,9 @@ def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None
             reasons["r2"] = "the labels are constant, so R2 has no meaning"
         zeros = int((p.y == 0).sum())
         if zeros:
-            reasons["mape"] = f"{_plural(zeros, 'label is', 'labels are')} 0, so the percentage error is undefined"
+            reasons["mape"] = (
+                f"{_plural(zeros, 'label is', 'labels are')} 0, so the percentage error is undefined"
+            )
     return reasons
 
 
@@ -410,9 +492,15 @@ def support_checks(p: Predictions) -> list[Check]:
     if not absent:
         return []
     one = len(absent) == 1
-    return [Check("class_support", Status.WARN, f"declared {'class' if one else 'classes'} {', '.join(absent)} "
-                  f"{'has' if one else 'have'} no rows in the labels; macro averages count "
-                  f"{'it' if one else 'them'} as 0")]
+    return [
+        Check(
+            "class_support",
+            Status.WARN,
+            f"declared {'class' if one else 'classes'} {', '.join(absent)} "
+            f"{'has' if one else 'have'} no rows in the labels; macro averages count "
+            f"{'it' if one else 'them'} as 0",
+        )
+    ]
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -423,12 +511,19 @@ def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None)
     size = len(p.classes)
     if cells is not None:  # binary: from the cells' counts
         code = cells.columns["y"].astype(np.int64) * size + cells.columns["pred"].astype(np.int64)
-        return np.rint(np.bincount(code, weights=cells.counts, minlength=size * size)).astype(np.int64) \
+        return (
+            np.rint(np.bincount(code, weights=cells.counts, minlength=size * size))
+            .astype(np.int64)
             .reshape(size, size)
-    return np.bincount(p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size).reshape(size, size)
+        )
+    return np.bincount(p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size).reshape(
+        size, size
+    )
 
 
-CONFUSION_CLASSES = 20  # most classes drawn as a table in the summary; the JSON evidence always has the matrix
+CONFUSION_CLASSES = (
+    20  # most classes drawn as a table in the summary; the JSON evidence always has the matrix
+)
 
 
 def confusion_table(matrix: np.ndarray, classes: list) -> str:
@@ -436,8 +531,10 @@ def confusion_table(matrix: np.ndarray, classes: list) -> str:
     layout of sklearn.metrics.confusion_matrix with labels=classes)."""
     names = [str(c).replace("|", "\\|").replace("\n", " ") for c in classes]
     if len(names) > CONFUSION_CLASSES:
-        return (f"{len(names)} classes: too many for a table here; the JSON report's evidence.confusion_matrix "
-                f"holds it (rows: true class, columns: predicted class, in the order of evidence.classes)")
+        return (
+            f"{len(names)} classes: too many for a table here; the JSON report's evidence.confusion_matrix "
+            f"holds it (rows: true class, columns: predicted class, in the order of evidence.classes)"
+        )
     lines = ["| true ↓ predicted → | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for name, row in zip(names, matrix.tolist()):
         lines.append(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
@@ -454,7 +551,9 @@ def metrics_table(point: dict[str, float], ci, paired: bool) -> str:
         c_ci = ci(f"c:{name}")
         row = f"| {name} | {number(point[f'c:{name}'])} | {_span(c_ci)} |"
         if paired:
-            row += f" {number(point[f'b:{name}'])} | {number(point[f'd:{name}'])} | {_span(ci(f'd:{name}'))} |"
+            row += (
+                f" {number(point[f'b:{name}'])} | {number(point[f'd:{name}'])} | {_span(ci(f'd:{name}'))} |"
+            )
         lines.append(row)
     return "\n".join(lines)
 

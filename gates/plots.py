@@ -56,9 +56,17 @@ def _safely(draw) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------------------- bias
-def group_bars(report_dir: Path, name: str, title: str, groups: Sequence[str], values: Sequence[float],
-               intervals: Sequence[tuple[float, float] | None], judged: Sequence[bool],
-               lines: Sequence[tuple[float, str]] = (), overall: float | None = None) -> dict[str, str]:
+def group_bars(
+    report_dir: Path,
+    name: str,
+    title: str,
+    groups: Sequence[str],
+    values: Sequence[float],
+    intervals: Sequence[tuple[float, float] | None],
+    judged: Sequence[bool],
+    lines: Sequence[tuple[float, str]] = (),
+    overall: float | None = None,
+) -> dict[str, str]:
     """Per-group bars with their intervals; excluded groups hatched; threshold lines dashed in red."""
 
     def draw() -> dict[str, str]:
@@ -72,18 +80,36 @@ def group_bars(report_dir: Path, name: str, title: str, groups: Sequence[str], v
             if not ok:
                 bar.set_hatch("//")
             if value is None or not np.isfinite(value):
-                ax.annotate("undefined", (bar.get_x() + bar.get_width() / 2, 0), ha="center", va="bottom",
-                            fontsize=8, rotation=90)
+                ax.annotate(
+                    "undefined",
+                    (bar.get_x() + bar.get_width() / 2, 0),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    rotation=90,
+                )
         low = [v - i[0] if i and np.isfinite(v) else 0 for v, i in zip(heights, intervals)]
         high = [i[1] - v if i and np.isfinite(v) else 0 for v, i in zip(heights, intervals)]
-        ax.errorbar(x, heights, yerr=[np.maximum(low, 0), np.maximum(high, 0)], fmt="none", ecolor="black",
-                    capsize=4, linewidth=1)
+        ax.errorbar(
+            x,
+            heights,
+            yerr=[np.maximum(low, 0), np.maximum(high, 0)],
+            fmt="none",
+            ecolor="black",
+            capsize=4,
+            linewidth=1,
+        )
         if overall is not None and np.isfinite(overall):
             ax.axhline(overall, color=_GREY, linestyle=":", linewidth=1, label=f"overall {overall:.3g}")
         for level, label in lines:
             if np.isfinite(level):
                 ax.axhline(level, color=_RED, linestyle="--", linewidth=1.2, label=label)
-        ax.set_xticks(x, list(groups), rotation=30 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
+        ax.set_xticks(
+            x,
+            list(groups),
+            rotation=30 if len(groups) > 4 else 0,
+            ha="right" if len(groups) > 4 else "center",
+        )
         ax.set_title(title, fontsize=10)
         if lines or overall is not None:
             ax.legend(fontsize=8, loc="best")
@@ -111,10 +137,12 @@ def drift_histograms(columns: Sequence[Any], report_dir: Path, limit: int = 12) 
         fig, axes = plt.subplots(rows, per_row, figsize=(4.6 * per_row, 3.2 * rows), squeeze=False)
         for ax, column in zip(axes.flat, chosen):
             _drift_panel(ax, column)
-        for ax in list(axes.flat)[len(chosen):]:
+        for ax in list(axes.flat)[len(chosen) :]:
             ax.set_visible(False)
         more = len([c for c in columns if getattr(c, "plot", None)]) - len(chosen)
-        title = "Drifted columns: reference vs current" + (f" (first {len(chosen)}; {more} more)" if more else "")
+        title = "Drifted columns: reference vs current" + (
+            f" (first {len(chosen)}; {more} more)" if more else ""
+        )
         fig.suptitle(title, fontsize=11)
         return {title: _save(fig, report_dir, "drift-histograms")}
 
@@ -133,18 +161,25 @@ def _drift_panel(ax: Any, column: Any) -> None:
         x = np.arange(len(names))
         ax.bar(x - 0.2, data["reference"], width=0.4, color=_BLUE, label="reference")
         ax.bar(x + 0.2, data["current"], width=0.4, color=_ORANGE, label="current")
-        ax.set_xticks(x, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center")
+        ax.set_xticks(
+            x, names, rotation=30 if len(names) > 3 else 0, ha="right" if len(names) > 3 else "center"
+        )
         ax.set_ylabel("share", fontsize=8)
     ax.tick_params(labelsize=7)
     statistic = f"{column.statistic:.3g}" if column.statistic is not None else "–"
-    ax.set_title(f"{column.column}: {column.test} {statistic} (threshold {column.threshold:g})"
-                 if column.test else column.column, fontsize=9)
+    ax.set_title(
+        f"{column.column}: {column.test} {statistic} (threshold {column.threshold:g})"
+        if column.test
+        else column.column,
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
 
 
 # ---------------------------------------------------------------------------------------------- metrics
-def metric_curves(candidate: Any, baseline: Any, report_dir: Path, cells: dict[str, Any] | None = None
-                  ) -> dict[str, str]:
+def metric_curves(
+    candidate: Any, baseline: Any, report_dir: Path, cells: dict[str, Any] | None = None
+) -> dict[str, str]:
     """ROC and precision-recall curves of the candidate (and the baseline) for a binary task with scores.
 
     The curves come from the exact cells (gates.stats.binary_cells: distinct scores with their label counts),
@@ -183,7 +218,9 @@ def metric_curves(candidate: Any, baseline: Any, report_dir: Path, cells: dict[s
         fig, ax = plt.subplots(figsize=(4.8, 4.4))
         for label, (c, colour) in curves.items():
             ax.step(c["recall"], c["precision"], where="post", color=colour, label=label)
-        ax.axhline(curves["candidate"][0]["base_rate"], color=_GREY, linestyle=":", linewidth=1, label="base rate")
+        ax.axhline(
+            curves["candidate"][0]["base_rate"], color=_GREY, linestyle=":", linewidth=1, label="base rate"
+        )
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
         ax.set_title("Precision-recall curve", fontsize=10)
@@ -205,7 +242,9 @@ def curve_points(cells: Any, limit: int = CURVE_POINTS) -> dict[str, Any] | None
     ascending = score.size < 2 or bool(np.all(score[1:] >= score[:-1]))
     order = np.arange(score.size)[::-1] if ascending else np.argsort(-score, kind="stable")  # highest first
     s = score[order]
-    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1]))) if s.size else np.zeros(0, dtype=np.int64)
+    starts = (
+        np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1]))) if s.size else np.zeros(0, dtype=np.int64)
+    )
     w = cells.counts[order]
     tp = np.cumsum(np.add.reduceat(np.where(positive[order], w, 0.0), starts)) if s.size else np.zeros(0)
     fp = np.cumsum(np.add.reduceat(w, starts)) - tp if s.size else np.zeros(0)
@@ -219,5 +258,11 @@ def curve_points(cells: Any, limit: int = CURVE_POINTS) -> dict[str, Any] | None
     if tpr.size > limit:  # keep the first and last points and an even spread in between
         keep = np.unique(np.linspace(0, tpr.size - 1, limit).round().astype(np.int64))
         tpr, fpr, precision, recall = tpr[keep], fpr[keep], precision[keep], recall[keep]
-    return {"fpr": fpr, "tpr": tpr, "auc": auc, "precision": precision, "recall": recall,
-            "base_rate": float(tp[-1] / (tp[-1] + fp[-1]))}
+    return {
+        "fpr": fpr,
+        "tpr": tpr,
+        "auc": auc,
+        "precision": precision,
+        "recall": recall,
+        "base_rate": float(tp[-1] / (tp[-1] + fp[-1])),
+    }

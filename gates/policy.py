@@ -125,8 +125,15 @@ def key_path(parts: Any) -> str:
     return text
 
 
-_TYPE_WORDS = {"number": "a number", "integer": "a whole number", "string": "a string", "boolean": "true or false",
-               "object": "a mapping", "array": "a list", "null": "null"}
+_TYPE_WORDS = {
+    "number": "a number",
+    "integer": "a whole number",
+    "string": "a string",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
 
 
 def describe_error(error: Any) -> str:

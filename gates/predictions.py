@@ -28,7 +28,9 @@ class Predictions:
     score: np.ndarray | None  # binary: (n,), multiclass: (n, C), regression: None
     classes: list
     ids: np.ndarray | None = None
-    frame: Any = None  # the columns read (a DataFrame, or {name: Arrow column}), kept for gates that need more
+    frame: Any = (
+        None  # the columns read (a DataFrame, or {name: Arrow column}), kept for gates that need more
+    )
 
     @property
     def rows(self) -> int:
@@ -84,7 +86,9 @@ def infer_task(section: dict[str, Any]) -> str:
 _LAST: dict[str, Any] = {}  # the last validated predictions: {"key": ..., "value": Predictions}
 
 
-def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[str] | None = None) -> Predictions:
+def load_predictions(
+    path: Path, section: dict[str, Any], extra_columns: list[str] | None = None
+) -> Predictions:
     """Read and validate a predictions file against the section's task, classes and column mapping.
 
     Only the needed columns are read; extra columns (sensitive features) come as pandas categoricals from
@@ -96,16 +100,28 @@ def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[st
     needed = [mapping["label"]] + [mapping[k] for k in ("id", "score", "prediction") if k in mapping]
     needed += list(mapping.get("scores") or [])
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, task, repr(sorted(mapping.items())),
-           repr(section.get("classes")), repr(section.get("positive_label")), section.get("decision_threshold"))
+    key = (
+        str(path.resolve()),
+        stat.st_size,
+        stat.st_mtime_ns,
+        task,
+        repr(sorted(mapping.items())),
+        repr(section.get("classes")),
+        repr(section.get("positive_label")),
+        section.get("decision_threshold"),
+    )
     if _LAST.get("key") == key:
         kept: Predictions = _LAST["value"]
         if isinstance(kept.frame, dict):
-            frame: Any = read_parquet_columns(path, needed + list(extra_columns or []), list(extra_columns or []))
+            frame: Any = read_parquet_columns(
+                path, needed + list(extra_columns or []), list(extra_columns or [])
+            )
         else:
             from gates.readers.table import read_table
 
-            frame = read_table(path, needed + list(extra_columns or []), categorical=list(extra_columns or []))
+            frame = read_table(
+                path, needed + list(extra_columns or []), categorical=list(extra_columns or [])
+            )
         return Predictions(kept.path, kept.task, kept.y, kept.pred, kept.score, kept.classes, kept.ids, frame)
     p = _load(path, section, task, mapping, needed, list(extra_columns or []))
     _LAST.clear()
@@ -113,8 +129,14 @@ def load_predictions(path: Path, section: dict[str, Any], extra_columns: list[st
     return p
 
 
-def _load(path: Path, section: dict[str, Any], task: str, mapping: dict[str, Any], needed: list[str],
-          extra_columns: list[str]) -> Predictions:
+def _load(
+    path: Path,
+    section: dict[str, Any],
+    task: str,
+    mapping: dict[str, Any],
+    needed: list[str],
+    extra_columns: list[str],
+) -> Predictions:
     if task == "binary" and table_format(path) == "parquet":
         fast = _binary_from_arrow(path, section, mapping, needed, extra_columns)
         if fast is not None:
@@ -136,8 +158,9 @@ def _load(path: Path, section: dict[str, Any], task: str, mapping: dict[str, Any
     return _multiclass(path, section, frame, mapping, classes, y, ids)
 
 
-def _binary_from_arrow(path: Path, section: dict[str, Any], mapping: dict[str, Any], needed: list[str],
-                       extra_columns: list[str]) -> Predictions | None:
+def _binary_from_arrow(
+    path: Path, section: dict[str, Any], mapping: dict[str, Any], needed: list[str], extra_columns: list[str]
+) -> Predictions | None:
     """Binary predictions from Parquet without pandas: labels and decisions coded from their few distinct
     values, the score taken as is. None when a column is not clean (nulls, text scores, labels outside the
     declared classes, probabilities outside [0, 1]): the pandas reader then says exactly what is wrong."""
@@ -188,8 +211,9 @@ def _binary_from_arrow(path: Path, section: dict[str, Any], mapping: dict[str, A
     return Predictions(path, "binary", y, pred, score, ordered, ids, columns)
 
 
-def _classes(section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], path: Path,
-             task: str) -> list:
+def _classes(
+    section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], path: Path, task: str
+) -> list:
     from gates.readers.table import infer_classes
 
     if section.get("classes"):
@@ -214,20 +238,35 @@ def classes_from(seen: list, with_predictions: bool, mapping: dict[str, Any], pa
         if len(seen) == 1 and str(seen[0]) in ("0", "1"):
             return [0, 1]  # one class present: still binary 0/1, and the metrics say what is undefined
         if len(seen) != 2:
-            raise InputError(f"{path}: column '{mapping['label']}' holds {len(seen)} distinct labels; a binary "
-                             f"task needs 2 (declare metrics.classes, or set task: multiclass)")
+            raise InputError(
+                f"{path}: column '{mapping['label']}' holds {len(seen)} distinct labels; a binary "
+                f"task needs 2 (declare metrics.classes, or set task: multiclass)"
+            )
     return seen
 
 
-def _binary(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any], classes: list,
-            y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+def _binary(
+    path: Path,
+    section: dict[str, Any],
+    frame: pd.DataFrame,
+    mapping: dict[str, Any],
+    classes: list,
+    y: np.ndarray,
+    ids: np.ndarray | None,
+) -> Predictions:
     y, pred, score, ordered = binary_arrays(path, section, frame, mapping, classes, y)
     return Predictions(path, "binary", y, pred, score, ordered, ids, frame)
 
 
-def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],
-                  classes: list, y: np.ndarray | None = None, row_offset: int = 0
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
+def binary_arrays(
+    path: Path,
+    section: dict[str, Any],
+    frame: pd.DataFrame,
+    mapping: dict[str, Any],
+    classes: list,
+    y: np.ndarray | None = None,
+    row_offset: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list]:
     """Validated 0/1 labels and decisions, the score, and the classes ordered negative first."""
     from gates.readers.table import label_codes, numeric_column
 
@@ -238,10 +277,15 @@ def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapp
     if y is None:
         y = label_codes(frame, mapping["label"], path, classes, row_offset)
     y = (y == positive_code).astype(np.int8)
-    score = numeric_column(frame, mapping["score"], path, probability=True, row_offset=row_offset) \
-        if "score" in mapping else None
+    score = (
+        numeric_column(frame, mapping["score"], path, probability=True, row_offset=row_offset)
+        if "score" in mapping
+        else None
+    )
     if "prediction" in mapping:
-        pred = (label_codes(frame, mapping["prediction"], path, classes, row_offset) == positive_code).astype(np.int8)
+        pred = (label_codes(frame, mapping["prediction"], path, classes, row_offset) == positive_code).astype(
+            np.int8
+        )
     elif score is not None:
         pred = (score >= section.get("decision_threshold", 0.5)).astype(np.int8)
     else:
@@ -250,16 +294,25 @@ def binary_arrays(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapp
     return y, pred, score, ordered
 
 
-def _multiclass(path: Path, section: dict[str, Any], frame: pd.DataFrame, mapping: dict[str, Any],
-                classes: list, y: np.ndarray, ids: np.ndarray | None) -> Predictions:
+def _multiclass(
+    path: Path,
+    section: dict[str, Any],
+    frame: pd.DataFrame,
+    mapping: dict[str, Any],
+    classes: list,
+    y: np.ndarray,
+    ids: np.ndarray | None,
+) -> Predictions:
     from gates.readers.table import label_codes, numeric_column
 
     score_columns = list(mapping.get("scores") or [])
     proba = None
     if score_columns:
         if len(score_columns) != len(classes):
-            raise InputError(f"{path}: {len(score_columns)} score columns for {len(classes)} classes "
-                             f"(metrics.columns.scores must list one column per class, in class order)")
+            raise InputError(
+                f"{path}: {len(score_columns)} score columns for {len(classes)} classes "
+                f"(metrics.columns.scores must list one column per class, in class order)"
+            )
         proba = np.column_stack([numeric_column(frame, c, path, probability=True) for c in score_columns])
         sums = proba.sum(axis=1)
         off = np.abs(sums - 1) > 1e-3

@@ -14,21 +14,26 @@ from dataclasses import dataclass
 class GateSpec:
     name: str
     module: str
-    offline: bool = True  # offline gates are what `mlgate run` runs; delivery sections have their own commands
+    offline: bool = (
+        True  # offline gates are what `mlgate run` runs; delivery sections have their own commands
+    )
 
     def runner(self) -> Callable:
         return importlib.import_module(self.module).run
 
 
-GATES: dict[str, GateSpec] = {spec.name: spec for spec in (
-    GateSpec("tests", "gates.testsuite"),
-    GateSpec("metrics", "gates.metrics_gate"),
-    GateSpec("latency", "gates.latency"),
-    GateSpec("bias", "gates.fairness"),
-    GateSpec("data", "gates.validation"),
-    GateSpec("drift", "gates.drift"),
-    GateSpec("security", "gates.security.gate"),
-)}
+GATES: dict[str, GateSpec] = {
+    spec.name: spec
+    for spec in (
+        GateSpec("tests", "gates.testsuite"),
+        GateSpec("metrics", "gates.metrics_gate"),
+        GateSpec("latency", "gates.latency"),
+        GateSpec("bias", "gates.fairness"),
+        GateSpec("data", "gates.validation"),
+        GateSpec("drift", "gates.drift"),
+        GateSpec("security", "gates.security.gate"),
+    )
+}
 
 # Sections of gates.yml that configure delivery commands rather than gates run by `mlgate run`.
 DELIVERY_SECTIONS = ("deploy", "validate_deployment", "canary")

@@ -62,8 +62,11 @@ class Location:
     column: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in {"path": self.path, "line": self.line, "column": self.column}.items()
-                if v is not None}
+        return {
+            k: v
+            for k, v in {"path": self.path, "line": self.line, "column": self.column}.items()
+            if v is not None
+        }
 
 
 @dataclass
@@ -112,8 +115,15 @@ class Finding:
     properties: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"rule_id": self.rule_id, "level": self.level, "message": self.message, "category": self.category,
-               "severity": self.severity, "suppressed": self.suppressed, "properties": _jsonable(self.properties)}
+        out = {
+            "rule_id": self.rule_id,
+            "level": self.level,
+            "message": self.message,
+            "category": self.category,
+            "severity": self.severity,
+            "suppressed": self.suppressed,
+            "properties": _jsonable(self.properties),
+        }
         if self.location:
             out["location"] = self.location.to_dict()
         return out
@@ -156,8 +166,12 @@ class GateResult:
 
 def error_result(gate: str, why: str, exit_code: int, evidence: dict[str, Any] | None = None) -> GateResult:
     """A gate that could not decide still reports: one error check carrying the reason."""
-    return GateResult(gate=gate, checks=[Check(name="gate", status=Status.ERROR, why=why)],
-                      evidence=evidence or {}, exit_code_hint=exit_code)
+    return GateResult(
+        gate=gate,
+        checks=[Check(name="gate", status=Status.ERROR, why=why)],
+        evidence=evidence or {},
+        exit_code_hint=exit_code,
+    )
 
 
 def exit_code(results: list[GateResult]) -> int:

@@ -39,7 +39,11 @@ class Session:
         if self.report_dir:
             return self.report_dir
         configured = self.policy.data.get("report_dir")
-        return Path(os.path.normpath(self.policy.base_dir / configured)) if configured else Path("mlgate-reports")
+        return (
+            Path(os.path.normpath(self.policy.base_dir / configured))
+            if configured
+            else Path("mlgate-reports")
+        )
 
     def audit_path(self) -> Path | None:
         settings = self.policy.data.get("audit") or {}
@@ -55,14 +59,21 @@ class Session:
         """The policy's section for a gate, with command-line values laid over it and the result validated."""
         merged = deep_merge(self.policy.section(name) or {}, overrides or {})
         source = self.policy.source
-        label = source if not overrides else ("command-line flags" if source == "command line"
-                                              else f"{source} + command-line flags")
+        label = (
+            source
+            if not overrides
+            else ("command-line flags" if source == "command line" else f"{source} + command-line flags")
+        )
         validate({"version": 1, name: merged}, label)
         return merged
 
     def context(self) -> GateContext:
-        return GateContext(base_dir=self.policy.base_dir, report_dir=self.resolved_report_dir(),
-                           defaults=self.policy.data.get("defaults") or {}, source=self.policy.source)
+        return GateContext(
+            base_dir=self.policy.base_dir,
+            report_dir=self.resolved_report_dir(),
+            defaults=self.policy.data.get("defaults") or {},
+            source=self.policy.source,
+        )
 
     def run_gates(self, requests: list[tuple[str, dict[str, Any]]]) -> int:
         """Run the named gates, write every format, append to the audit trail, return the exit code."""
@@ -103,7 +114,9 @@ class Session:
                 from gates.audit import append_results
                 from gates.formats.outputs import write_values
 
-                head = append_results(audit_path, results, self.policy, report=out.report_dir / f"{out.name}.json")
+                head = append_results(
+                    audit_path, results, self.policy, report=out.report_dir / f"{out.name}.json"
+                )
                 if head:
                     audit_line = f"mlgate: audit trail {audit_path} head {head}\n"
                     try:

@@ -59,7 +59,7 @@ def compress(columns: dict[str, np.ndarray], strata_column: str | None = None) -
     start = 0
     for (name, original), block in zip(columns.items(), stacked):
         width = block.shape[1]
-        values = unique[:, start:start + width]
+        values = unique[:, start : start + width]
         values = values[:, 0] if np.asarray(original).ndim == 1 else values
         out[name] = values
         start += width
@@ -99,7 +99,7 @@ def _compress_by_codes(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
         levels.append(values)
         inverses.append(inverse)
     space = float(np.prod([float(v.size) for v in levels]))
-    if space >= 2.0 ** 62:
+    if space >= 2.0**62:
         return None
     code = np.zeros(matrix.shape[0], dtype=np.int64)
     for values, inverse in zip(levels, inverses):
@@ -121,9 +121,15 @@ def _compress_by_codes(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 # ------------------------------------------------------------------------------ binary tabulation
-def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None, group: np.ndarray | None = None,
-                 strata: bool = False, weights: np.ndarray | None = None,
-                 sums: dict[str, np.ndarray] | None = None) -> Cells:
+def binary_cells(
+    y: np.ndarray,
+    pred: np.ndarray,
+    score: np.ndarray | None = None,
+    group: np.ndarray | None = None,
+    strata: bool = False,
+    weights: np.ndarray | None = None,
+    sums: dict[str, np.ndarray] | None = None,
+) -> Cells:
     """Cells of binary predictions: distinct (group, score, label, prediction), sorted in that order.
 
     The same cells as compress() would find, built without a row-wise unique: with no score the cell is a
@@ -146,8 +152,15 @@ def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = Non
         counts = np.bincount(code, weights=w, minlength=4 * n_groups)
         cell = np.flatnonzero(counts)
         totals = {k: np.bincount(code, weights=v, minlength=4 * n_groups)[cell] for k, v in extra.items()}
-        return _binary_result(cell // 4, (cell & 3).astype(np.uint8), None, counts[cell].astype(np.float64),
-                              g is not None, strata, totals)
+        return _binary_result(
+            cell // 4,
+            (cell & 3).astype(np.uint8),
+            None,
+            counts[cell].astype(np.float64),
+            g is not None,
+            strata,
+            totals,
+        )
     values = np.asarray(score, dtype=np.float64)  # (-0.0 and 0.0 become one value below)
     if g is None or n_groups == 1:
         segments = [(0, values, low, w, extra)]
@@ -162,8 +175,15 @@ def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = Non
         for k in range(n_groups):
             if sizes[k]:
                 part = slice(bounds[k], bounds[k + 1])
-                segments.append((k, values[part], low[part], None if w is None else w[part],
-                                 {name: v[part] for name, v in extra.items()}))
+                segments.append(
+                    (
+                        k,
+                        values[part],
+                        low[part],
+                        None if w is None else w[part],
+                        {name: v[part] for name, v in extra.items()},
+                    )
+                )
     del values, low, w
     parts = [(k, *_sorted_runs(v, lo, ww, ex)) for k, v, lo, ww, ex in segments]
     del segments
@@ -171,15 +191,19 @@ def binary_cells(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = Non
     def joined(i: int) -> np.ndarray:  # no copy for a single run
         return parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
 
-    group_codes = np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in parts]) if g is not None \
-        else None
-    totals = {name: (parts[0][4][name] if len(parts) == 1 else np.concatenate([p[4][name] for p in parts]))
-              for name in extra}
+    group_codes = (
+        np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in parts]) if g is not None else None
+    )
+    totals = {
+        name: (parts[0][4][name] if len(parts) == 1 else np.concatenate([p[4][name] for p in parts]))
+        for name in extra
+    }
     return _binary_result(group_codes, joined(2), joined(1), joined(3), g is not None, strata, totals)
 
 
-def _sorted_runs(values: np.ndarray, low: np.ndarray, weights: np.ndarray | None, extra: dict[str, np.ndarray]
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def _sorted_runs(
+    values: np.ndarray, low: np.ndarray, weights: np.ndarray | None, extra: dict[str, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Distinct (score, low) pairs sorted by score then low, with their counts (or summed weights) and the
     per-pair sums of the `extra` values."""
     if values.size == 0:
@@ -223,16 +247,27 @@ def _sorted_runs(values: np.ndarray, low: np.ndarray, weights: np.ndarray | None
     return distinct, codes, counts, totals
 
 
-def _binary_result(g: np.ndarray, low: np.ndarray, score: np.ndarray | None, counts: np.ndarray,
-                   grouped: bool, strata: bool, totals: dict[str, np.ndarray] | None = None) -> Cells:
+def _binary_result(
+    g: np.ndarray,
+    low: np.ndarray,
+    score: np.ndarray | None,
+    counts: np.ndarray,
+    grouped: bool,
+    strata: bool,
+    totals: dict[str, np.ndarray] | None = None,
+) -> Cells:
     columns = {"y": (low >> 1).astype(np.int8), "pred": (low & 1).astype(np.int8)}
     if grouped:
         columns["g"] = np.asarray(g, dtype=np.int64)
     if score is not None:
         columns["score"] = score
     columns.update(totals or {})
-    return Cells(columns=columns, counts=np.asarray(counts, dtype=np.float64),
-                 strata=columns["g"] if (strata and grouped) else None, order="g,score")
+    return Cells(
+        columns=columns,
+        counts=np.asarray(counts, dtype=np.float64),
+        strata=columns["g"] if (strata and grouped) else None,
+        order="g,score",
+    )
 
 
 def merge_binary_cells(parts: list[Cells], strata: bool = False, sums: tuple[str, ...] = ()) -> Cells:
@@ -242,9 +277,15 @@ def merge_binary_cells(parts: list[Cells], strata: bool = False, sums: tuple[str
     if not parts:
         raise ValueError("no rows")
     column = {name: np.concatenate([p.columns[name] for p in parts]) for name in parts[0].columns}
-    return binary_cells(column["y"], column["pred"], column.get("score"), column.get("g"), strata=strata,
-                        weights=np.concatenate([p.counts for p in parts]),
-                        sums={name: column[name] for name in sums})
+    return binary_cells(
+        column["y"],
+        column["pred"],
+        column.get("score"),
+        column.get("g"),
+        strata=strata,
+        weights=np.concatenate([p.counts for p in parts]),
+        sums={name: column[name] for name in sums},
+    )
 
 
 # ------------------------------------------------------------------------------------- coarse cells
@@ -266,8 +307,9 @@ class Binning:
         return int(self.edges.size) + 1
 
 
-def coarsen(cells: Cells, bins: int = BOOTSTRAP_BINS, sums: dict[str, np.ndarray] | None = None
-            ) -> tuple[Cells, Binning]:
+def coarsen(
+    cells: Cells, bins: int = BOOTSTRAP_BINS, sums: dict[str, np.ndarray] | None = None
+) -> tuple[Cells, Binning]:
     """Merge exact binary cells into (group, score bin, label, prediction) cells for the bootstrap.
 
     The bins are weighted quantiles of the score (equal shares of rows), the same edges for every group;
@@ -281,8 +323,11 @@ def coarsen(cells: Cells, bins: int = BOOTSTRAP_BINS, sums: dict[str, np.ndarray
     edges = coarsen_edges(score, cells.counts, bins)
     if cells.order == "g,score":
         bin_of = np.empty(cells.size, dtype=np.int64)
-        bounds = np.searchsorted(g, np.arange(n_groups + 1), side="left") if g is not None \
+        bounds = (
+            np.searchsorted(g, np.arange(n_groups + 1), side="left")
+            if g is not None
             else np.array([0, cells.size])
+        )
         for k in range(bounds.size - 1):
             a, b = int(bounds[k]), int(bounds[k + 1])
             if a == b:
@@ -299,7 +344,10 @@ def coarsen(cells: Cells, bins: int = BOOTSTRAP_BINS, sums: dict[str, np.ndarray
     code += cells.columns["pred"]
     counts = np.bincount(code, weights=cells.counts, minlength=space)
     keep = np.flatnonzero(counts)
-    columns: dict[str, np.ndarray] = {"y": ((keep >> 1) & 1).astype(np.int8), "pred": (keep & 1).astype(np.int8)}
+    columns: dict[str, np.ndarray] = {
+        "y": ((keep >> 1) & 1).astype(np.int8),
+        "pred": (keep & 1).astype(np.int8),
+    }
     if g is not None:
         columns["g"] = keep // (4 * nb)
     columns["score"] = ((keep // 4) % nb).astype(np.float64)
@@ -307,8 +355,12 @@ def coarsen(cells: Cells, bins: int = BOOTSTRAP_BINS, sums: dict[str, np.ndarray
     for name, values in (sums or {}).items():
         total = np.bincount(code, weights=cells.counts * values, minlength=space)[keep]
         columns[name] = total / kept
-    coarse = Cells(columns=columns, counts=kept, strata=columns["g"] if cells.strata is not None else None,
-                   order="g,score")
+    coarse = Cells(
+        columns=columns,
+        counts=kept,
+        strata=columns["g"] if cells.strata is not None else None,
+        order="g,score",
+    )
     return coarse, Binning(edges=edges, exact_cells=cells.size, cells=coarse.size)
 
 
@@ -392,8 +444,9 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> Interval | No
     return Interval(float(low), float(high), 1 - finite.size / samples.size)
 
 
-def bootstrap(cells: Cells, statistic: Callable[[np.ndarray], dict[str, np.ndarray]], resamples: int,
-              seed: int) -> dict[str, np.ndarray]:
+def bootstrap(
+    cells: Cells, statistic: Callable[[np.ndarray], dict[str, np.ndarray]], resamples: int, seed: int
+) -> dict[str, np.ndarray]:
     """Evaluate a vectorised statistic (weights (b, K) -> {name: (b,)}) on every resample."""
     collected: dict[str, list[np.ndarray]] = {}
     for weights in weight_chunks(cells, resamples, seed):

@@ -52,8 +52,11 @@ def settings(section: dict[str, Any]) -> dict[str, Any]:
     """The section's `streaming` key as {enabled: True | False | "auto", batch_rows, max_cells}."""
     value = section.get("streaming", "auto")
     spec = value if isinstance(value, dict) else {"enabled": value}
-    return {"enabled": spec.get("enabled", "auto"), "batch_rows": int(spec.get("batch_rows", BATCH_ROWS)),
-            "max_cells": int(spec.get("max_cells", MAX_CELLS))}
+    return {
+        "enabled": spec.get("enabled", "auto"),
+        "batch_rows": int(spec.get("batch_rows", BATCH_ROWS)),
+        "max_cells": int(spec.get("max_cells", MAX_CELLS)),
+    }
 
 
 def wanted(section: dict[str, Any], path: Path) -> bool:
@@ -76,15 +79,21 @@ def wanted(section: dict[str, Any], path: Path) -> bool:
 def check_supported(section: dict[str, Any], where: str) -> None:
     task = infer_task(section)
     if task != "binary":
-        raise InputError(f"{where}.streaming: only binary predictions are read in chunks (task is {task}); "
-                         "set streaming: false")
+        raise InputError(
+            f"{where}.streaming: only binary predictions are read in chunks (task is {task}); "
+            "set streaming: false"
+        )
     if section.get("baseline"):
-        raise InputError(f"{where}.streaming: the baseline comparison needs both files' rows at once and is not "
-                         "streamed; set streaming: false")
+        raise InputError(
+            f"{where}.streaming: the baseline comparison needs both files' rows at once and is not "
+            "streamed; set streaming: false"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def iter_frames(path: Path, columns: list[str], categorical: list[str], batch_rows: int) -> Iterator[tuple[int, Any]]:
+def iter_frames(
+    path: Path, columns: list[str], categorical: list[str], batch_rows: int
+) -> Iterator[tuple[int, Any]]:
     """(rows before this chunk, pandas DataFrame of the named columns), chunk after chunk."""
     import pandas as pd
 
@@ -92,8 +101,10 @@ def iter_frames(path: Path, columns: list[str], categorical: list[str], batch_ro
     names = column_names(path)
     missing = [c for c in columns if c not in names]
     if missing:
-        raise InputError(f"{path}: missing column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(map(str, names))})")
+        raise InputError(
+            f"{path}: missing column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(map(str, names))})"
+        )
     offset = 0
     try:
         if kind == "parquet":
@@ -101,22 +112,34 @@ def iter_frames(path: Path, columns: list[str], categorical: list[str], batch_ro
             import pyarrow.parquet as pq
 
             schema = pq.read_schema(path)
-            as_dictionary = [c for c in categorical if pa.types.is_string(schema.field(c).type)
-                             or pa.types.is_large_string(schema.field(c).type)]
+            as_dictionary = [
+                c
+                for c in categorical
+                if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)
+            ]
             handle = pq.ParquetFile(path, read_dictionary=as_dictionary or None)
-            chunks = (pa.Table.from_batches([b]).to_pandas()
-                      for b in handle.iter_batches(batch_size=batch_rows, columns=columns))
+            chunks = (
+                pa.Table.from_batches([b]).to_pandas()
+                for b in handle.iter_batches(batch_size=batch_rows, columns=columns)
+            )
         elif kind == "jsonl":
             chunks = (frame for frame in pd.read_json(path, lines=True, dtype=False, chunksize=batch_rows))
         else:
-            chunks = pd.read_csv(path, sep="\t" if kind == "tsv" else ",", encoding="utf-8", usecols=columns,
-                                 chunksize=batch_rows, low_memory=False)
+            chunks = pd.read_csv(
+                path,
+                sep="\t" if kind == "tsv" else ",",
+                encoding="utf-8",
+                usecols=columns,
+                chunksize=batch_rows,
+                low_memory=False,
+            )
         for frame in chunks:
             if kind == "jsonl":
                 absent = [c for c in columns if c not in frame.columns]
                 if absent:
-                    raise InputError(f"{path}: rows {offset + 1}-{offset + len(frame)} lack column "
-                                     f"{absent[0]!r}")
+                    raise InputError(
+                        f"{path}: rows {offset + 1}-{offset + len(frame)} lack column {absent[0]!r}"
+                    )
                 frame = frame[columns]
             yield offset, frame
             offset += len(frame)
@@ -223,8 +246,14 @@ class Accumulator:
         group, local = self._local_groups(features, len(columns["y"])) if features else (None, None)
         del features
         sums = {k: columns.pop(k) for k in LOSS_SUMS if k in columns}
-        merged = binary_cells(columns.pop("y"), columns.pop("pred"), columns.pop("score", None), group,
-                              weights=counts, sums=sums or None)
+        merged = binary_cells(
+            columns.pop("y"),
+            columns.pop("pred"),
+            columns.pop("score", None),
+            group,
+            weights=counts,
+            sums=sums or None,
+        )
         return self._with_feature_codes(merged, local)
 
     def _coarsen_grid(self) -> None:
@@ -238,8 +267,10 @@ class Accumulator:
         k = min(k, 52) if self.grid is None else min(k, self.grid - 1)
         exact_losses = self.grid is None  # the exact scores are still here: start the loss sums from them
         while True:  # probabilities in [0, 1] fit at once; coarser only if they do not
-            pieces = [self._regridded(merged, start, end, k, exact_losses)
-                      for start, end in _grid_slices(merged, features, k, SLICE_CELLS)]
+            pieces = [
+                self._regridded(merged, start, end, k, exact_losses)
+                for start, end in _grid_slices(merged, features, k, SLICE_CELLS)
+            ]
             columns = {name: np.concatenate([p.columns[name] for p in pieces]) for name in pieces[0].columns}
             regridded = Cells(columns=columns, counts=np.concatenate([p.counts for p in pieces]))
             del pieces
@@ -281,8 +312,15 @@ class Accumulator:
                 codes.append(rank[merged.columns[f"f{j}"]])
             group = np.ravel_multi_index(codes, tuple(len(levels[f]) for f in self.features))
         sums = {k: merged.columns[k] for k in LOSS_SUMS if k in merged.columns}
-        cells = binary_cells(merged.columns["y"], merged.columns["pred"], merged.columns.get("score"), group,
-                             strata=group is not None, weights=merged.counts, sums=sums or None)
+        cells = binary_cells(
+            merged.columns["y"],
+            merged.columns["pred"],
+            merged.columns.get("score"),
+            group,
+            strata=group is not None,
+            weights=merged.counts,
+            sums=sums or None,
+        )
         return cells, levels
 
 
@@ -309,7 +347,7 @@ def _grid_slices(cells: Cells, features: list[np.ndarray], k: int, size: int) ->
 
 
 def _on_grid(score: np.ndarray, k: int) -> np.ndarray:
-    step = 2.0 ** k
+    step = 2.0**k
     return np.floor(np.asarray(score, dtype=np.float64) * step) / step
 
 
@@ -320,8 +358,9 @@ def _loss_sums_per_row(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray
     return {"log_loss_sum": losses["log_loss"], "brier_sum": losses["brier"]}
 
 
-def tabulate(path: Path, section: dict[str, Any], sensitive: list[str] | None = None, where: str = "metrics"
-             ) -> TabulatedPredictions:
+def tabulate(
+    path: Path, section: dict[str, Any], sensitive: list[str] | None = None, where: str = "metrics"
+) -> TabulatedPredictions:
     """Read a binary predictions file in chunks into its exact cells (see the module docstring)."""
     from gates.fairness import group_values
 
@@ -334,11 +373,14 @@ def tabulate(path: Path, section: dict[str, Any], sensitive: list[str] | None = 
     accumulator = Accumulator(features, options["max_cells"])
     ordered: list = classes
     batches = 0
-    for offset, frame in iter_frames(path, needed + [f for f in features if f not in needed], features,
-                                     options["batch_rows"]):
+    for offset, frame in iter_frames(
+        path, needed + [f for f in features if f not in needed], features, options["batch_rows"]
+    ):
         y, pred, score, ordered = binary_arrays(path, section, frame, mapping, classes, row_offset=offset)
-        coded = [group_values(frame[f], f, str(path), section.get("missing_group"), row_offset=offset)
-                 for f in features]
+        coded = [
+            group_values(frame[f], f, str(path), section.get("missing_group"), row_offset=offset)
+            for f in features
+        ]
         accumulator.add(y, pred, score, coded)
         batches += 1
         del frame, y, pred, score, coded
@@ -348,12 +390,23 @@ def tabulate(path: Path, section: dict[str, Any], sensitive: list[str] | None = 
         columns["log_loss"] = columns.pop("log_loss_sum") / cells.counts
         columns["brier"] = columns.pop("brier_sum") / cells.counts
         cells = Cells(columns=columns, counts=cells.counts, strata=cells.strata, order=cells.order)
-    info: dict[str, Any] = {"batches": batches, "batch_rows": options["batch_rows"], "cells": cells.size,
-                            "max_cells": options["max_cells"], "exact": accumulator.grid is None}
+    info: dict[str, Any] = {
+        "batches": batches,
+        "batch_rows": options["batch_rows"],
+        "cells": cells.size,
+        "max_cells": options["max_cells"],
+        "exact": accumulator.grid is None,
+    }
     if accumulator.grid is not None:
         info["score_grid"] = f"2^-{accumulator.grid}"
-    return TabulatedPredictions(path=path, cells=cells, classes=ordered, has_score="score" in mapping,
-                                levels=levels if features else None, streaming=info)
+    return TabulatedPredictions(
+        path=path,
+        cells=cells,
+        classes=ordered,
+        has_score="score" in mapping,
+        levels=levels if features else None,
+        streaming=info,
+    )
 
 
 def _scan_classes(path: Path, mapping: dict[str, Any], options: dict[str, Any]) -> list:

@@ -54,8 +54,9 @@ def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path
     cwd = ctx.path(spec.get("cwd", "."), must_exist=False)
     # Coverage data goes there too, not into (and over) a .coverage file in the project.
     env = {**os.environ, "COVERAGE_FILE": str(out_dir / ".coverage")}
-    completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=3600, env=env,
-                               check=False)
+    completed = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=3600, env=env, check=False
+    )
     if completed.returncode not in (0, 1) or not junit.exists():
         tail = (completed.stdout + completed.stderr).strip().splitlines()[-1:] or ["no output"]
         raise InputError(f"pytest in {cwd} could not run the tests (exit {completed.returncode}): {tail[0]}")
@@ -67,37 +68,60 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
     total = len(tests.cases)
     failed, errors, skipped = tests.count("failed"), tests.count("error"), tests.count("skipped")
     checks: list[Check] = []
-    limits = (("failures", failed, section.get("max_failures", 0)), ("errors", errors, section.get("max_errors", 0)),
-              ("skipped", skipped, section.get("max_skipped")))
+    limits = (
+        ("failures", failed, section.get("max_failures", 0)),
+        ("errors", errors, section.get("max_errors", 0)),
+        ("skipped", skipped, section.get("max_skipped")),
+    )
     for name, value, limit in limits:
         if limit is None:
             continue
         checks.append(decide(name, float(value), None, Threshold(max=float(limit)), label=f"{name} count"))
     if section.get("min_tests") is not None:
-        checks.append(decide("tests_run", float(total), None, Threshold(min=float(section["min_tests"])),
-                             label="tests run"))
+        checks.append(
+            decide(
+                "tests_run", float(total), None, Threshold(min=float(section["min_tests"])), label="tests run"
+            )
+        )
     if total == 0:
         checks.append(Check("tests_run", Status.ERROR, "the JUnit files hold no test cases: no evidence"))
     for case in tests.cases:
         if case.outcome in ("failed", "error"):
             where = Location(case.file, case.line) if case.file else None
-            checks.append(Check(f"test: {case.classname}::{case.name}" if case.classname else f"test: {case.name}",
-                                Status.FAIL if case.outcome == "failed" else Status.ERROR,
-                                f"{case.outcome}: {case.message or 'no message'}", location=where))
+            checks.append(
+                Check(
+                    f"test: {case.classname}::{case.name}" if case.classname else f"test: {case.name}",
+                    Status.FAIL if case.outcome == "failed" else Status.ERROR,
+                    f"{case.outcome}: {case.message or 'no message'}",
+                    location=where,
+                )
+            )
     if coverage is not None:
         percent = round(coverage.line_rate * 100, 2)
-        threshold = Threshold(min=float(section["min_coverage"])) if section.get("min_coverage") is not None \
+        threshold = (
+            Threshold(min=float(section["min_coverage"]))
+            if section.get("min_coverage") is not None
             else Threshold()
+        )
         check = decide("coverage", percent, None, threshold, label="line coverage %")
         if section.get("min_coverage") is None:
             check.status, check.why = Status.PASS, f"line coverage {percent}% (no minimum set)"
-        check.details = {"lines_valid": coverage.lines_valid, "lines_covered": coverage.lines_covered,
-                         "branch_rate": coverage.branch_rate, "least_covered": coverage.worst_files}
+        check.details = {
+            "lines_valid": coverage.lines_valid,
+            "lines_covered": coverage.lines_covered,
+            "branch_rate": coverage.branch_rate,
+            "least_covered": coverage.worst_files,
+        }
         checks.append(check)
     elif section.get("min_coverage") is not None:
         checks.append(Check("coverage", Status.ERROR, "min_coverage is set but no coverage report was given"))
-    summary = {"total": total, "passed": tests.count("passed"), "failed": failed, "errors": errors,
-               "skipped": skipped}
+    summary = {
+        "total": total,
+        "passed": tests.count("passed"),
+        "failed": failed,
+        "errors": errors,
+        "skipped": skipped,
+    }
     if coverage is not None:
         summary["coverage"] = round(coverage.line_rate * 100, 2)
     return GateResult(gate=GATE, checks=checks, summary=summary, evidence={"junit": tests.sources})

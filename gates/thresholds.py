@@ -27,8 +27,9 @@ class Threshold:
 
     @classmethod
     def from_policy(cls, spec: dict[str, Any], default_decide_on: str = "point") -> Threshold:
-        return cls(min=spec.get("min"), max=spec.get("max"),
-                   decide_on=spec.get("decide_on", default_decide_on))
+        return cls(
+            min=spec.get("min"), max=spec.get("max"), decide_on=spec.get("decide_on", default_decide_on)
+        )
 
     def describe(self) -> str:
         parts = []
@@ -40,13 +41,27 @@ class Threshold:
         return f"{text} ({'CI bound' if self.decide_on == 'bound' else 'point'})"
 
 
-def decide(name: str, value: float | None, ci: tuple[float, float] | None, threshold: Threshold,
-           confidence: float = 0.95, label: str | None = None, details: dict[str, Any] | None = None) -> Check:
+def decide(
+    name: str,
+    value: float | None,
+    ci: tuple[float, float] | None,
+    threshold: Threshold,
+    confidence: float = 0.95,
+    label: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Check:
     """Turn a value into a Check. A missing or NaN value is an error: no evidence is never a pass."""
     label = label or name
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return Check(name=name, status=Status.ERROR, value=None, ci=ci, threshold=threshold.describe(),
-                     why=f"{label} could not be computed", details=details or {})
+        return Check(
+            name=name,
+            status=Status.ERROR,
+            value=None,
+            ci=ci,
+            threshold=threshold.describe(),
+            why=f"{label} could not be computed",
+            details=details or {},
+        )
     pct = f"{confidence:.0%}"
     low, high = ci if ci else (value, value)
     problems: list[str] = []
@@ -56,13 +71,17 @@ def decide(name: str, value: float | None, ci: tuple[float, float] | None, thres
         if not point_ok:
             problems.append(f"{label} {_fmt(value)} is below the minimum {_fmt(threshold.min)}")
         elif not bound_ok:
-            noisy.append(f"the {pct} interval reaches down to {_fmt(low)}, below the minimum {_fmt(threshold.min)}")
+            noisy.append(
+                f"the {pct} interval reaches down to {_fmt(low)}, below the minimum {_fmt(threshold.min)}"
+            )
     if threshold.max is not None:
         point_ok, bound_ok = value <= threshold.max, high <= threshold.max
         if not point_ok:
             problems.append(f"{label} {_fmt(value)} is above the maximum {_fmt(threshold.max)}")
         elif not bound_ok:
-            noisy.append(f"the {pct} interval reaches up to {_fmt(high)}, above the maximum {_fmt(threshold.max)}")
+            noisy.append(
+                f"the {pct} interval reaches up to {_fmt(high)}, above the maximum {_fmt(threshold.max)}"
+            )
     if problems:
         status, why = Status.FAIL, "; ".join(problems)
     elif noisy and threshold.decide_on == "bound":
@@ -74,8 +93,15 @@ def decide(name: str, value: float | None, ci: tuple[float, float] | None, thres
         why = f"{label} {_fmt(value)} meets {threshold.describe()}"
         if ci:
             why += f", {pct} interval [{_fmt(low)}, {_fmt(high)}]"
-    return Check(name=name, status=status, value=value, ci=ci, threshold=threshold.describe(), why=why,
-                 details=details or {})
+    return Check(
+        name=name,
+        status=status,
+        value=value,
+        ci=ci,
+        threshold=threshold.describe(),
+        why=why,
+        details=details or {},
+    )
 
 
 def _fmt(x: float) -> str:

@@ -49,8 +49,10 @@ def check_schema_document(document: Any, label: str) -> dict[str, Any]:
 
     if not isinstance(document, dict):
         raise InputError(f"{label}: a schema is a mapping with 'columns' (got {type(document).__name__})")
-    errors = sorted(Draft202012Validator(schema_definition()).iter_errors(document),
-                    key=lambda e: list(map(str, e.absolute_path)))
+    errors = sorted(
+        Draft202012Validator(schema_definition()).iter_errors(document),
+        key=lambda e: list(map(str, e.absolute_path)),
+    )
     if errors:
         raise InputError(f"{label}: {describe_error(errors[0])}")
     return document
@@ -85,7 +87,7 @@ def _nice(x: float, up: bool) -> float:
     if x == 0 or not math.isfinite(x):
         return float(x)
     digits = 3 - math.floor(math.log10(abs(x)))
-    scale = 10.0 ** digits
+    scale = 10.0**digits
     value = (math.ceil(x * scale) if up else math.floor(x * scale)) / scale
     return float(round(value, max(digits, 0)))
 
@@ -103,20 +105,24 @@ def infer_type(series: pd.Series) -> str:
     return "string"
 
 
-def infer_schema(frame: pd.DataFrame, range_margin: float = RANGE_MARGIN,
-                 max_categories: int = MAX_CATEGORIES) -> dict[str, Any]:
+def infer_schema(
+    frame: pd.DataFrame, range_margin: float = RANGE_MARGIN, max_categories: int = MAX_CATEGORIES
+) -> dict[str, Any]:
     columns: dict[str, Any] = {}
     for name in frame.columns:
         series = frame[name]
         kind = infer_type(series)
         spec: dict[str, Any] = {"type": kind, "required": True}
         null_rate = float(series.isna().mean())
-        spec["max_null_rate"] = 0.0 if null_rate == 0 else min(1.0, math.ceil((null_rate * 1.5 + 0.01) * 100) / 100)
+        spec["max_null_rate"] = (
+            0.0 if null_rate == 0 else min(1.0, math.ceil((null_rate * 1.5 + 0.01) * 100) / 100)
+        )
         present = series.dropna()
         distinct = present.unique()
         identifier = kind in ("integer", "string") and len(present) >= 2 and len(distinct) == len(present)
-        few = (kind in ("string", "boolean") and 0 < len(distinct) <= max_categories) or \
-            (kind == "integer" and 0 < len(distinct) <= 2)
+        few = (kind in ("string", "boolean") and 0 < len(distinct) <= max_categories) or (
+            kind == "integer" and 0 < len(distinct) <= 2
+        )
         if kind in ("integer", "number") and len(present) and not identifier and not few:
             low, high = float(present.min()), float(present.max())
             pad = range_margin * (high - low)
@@ -128,8 +134,11 @@ def infer_schema(frame: pd.DataFrame, range_margin: float = RANGE_MARGIN,
             else:
                 spec["min"], spec["max"] = _nice(lower, up=False), _nice(upper, up=True)
         if few:
-            spec["allowed"] = sorted((_plain(v) for v in distinct), key=str) if kind != "integer" \
+            spec["allowed"] = (
+                sorted((_plain(v) for v in distinct), key=str)
+                if kind != "integer"
                 else sorted(int(v) for v in distinct)
+            )
         elif identifier:
             spec["unique"] = True
         columns[str(name)] = spec
@@ -193,30 +202,41 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
             if kind == "integer":
                 wrong |= ~np.isnan(numbers) & (np.mod(np.nan_to_num(numbers), 1) != 0)
             if wrong.any():
-                problems.append(f"type: expected {kind}, {_rows(int(wrong.sum()), 'hold')} other values "
-                                f"({_first(wrong, series)})")
+                problems.append(
+                    f"type: expected {kind}, {_rows(int(wrong.sum()), 'hold')} other values "
+                    f"({_first(wrong, series)})"
+                )
                 bad |= wrong
     elif kind == "boolean" and not pd.api.types.is_bool_dtype(series):
         text = series.astype(str).str.strip().str.lower()
         wrong = ~missing & ~text.isin(_TRUE | _FALSE).to_numpy()
         if wrong.any():
-            problems.append(f"type: expected boolean, {_rows(int(wrong.sum()), 'hold')} other values "
-                            f"({_first(wrong, series)})")
+            problems.append(
+                f"type: expected boolean, {_rows(int(wrong.sum()), 'hold')} other values "
+                f"({_first(wrong, series)})"
+            )
             bad |= wrong
     elif kind == "datetime":
-        parsed = series if pd.api.types.is_datetime64_any_dtype(series) else \
-            pd.to_datetime(series, errors="coerce", utc=False, format="mixed")
+        parsed = (
+            series
+            if pd.api.types.is_datetime64_any_dtype(series)
+            else pd.to_datetime(series, errors="coerce", utc=False, format="mixed")
+        )
         wrong = parsed.isna().to_numpy() & ~missing
         if wrong.any():
-            problems.append(f"type: expected datetime, {_rows(int(wrong.sum()))} cannot be read as dates "
-                            f"({_first(wrong, series)})")
+            problems.append(
+                f"type: expected datetime, {_rows(int(wrong.sum()))} cannot be read as dates "
+                f"({_first(wrong, series)})"
+            )
             bad |= wrong
     max_null_rate = spec.get("max_null_rate")
     if max_null_rate is not None and n:
         rate = float(missing.mean())
         if rate > max_null_rate:
-            problems.append(f"nulls: {_rows(int(missing.sum()))} missing ({rate:.2%}), above max_null_rate "
-                            f"{max_null_rate:g} (first at row {int(np.flatnonzero(missing)[0]) + 1})")
+            problems.append(
+                f"nulls: {_rows(int(missing.sum()))} missing ({rate:.2%}), above max_null_rate "
+                f"{max_null_rate:g} (first at row {int(np.flatnonzero(missing)[0]) + 1})"
+            )
             bad |= missing
     if numbers is not None:
         for bound, op, word in (("min", np.less, "below"), ("max", np.greater, "above")):
@@ -225,8 +245,9 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
             with np.errstate(invalid="ignore"):
                 out = op(numbers, float(spec[bound])) & ~np.isnan(numbers)
             if out.any():
-                problems.append(f"range: {_rows(int(out.sum()))} {word} {bound} {spec[bound]:g} "
-                                f"({_first(out, series)})")
+                problems.append(
+                    f"range: {_rows(int(out.sum()))} {word} {bound} {spec[bound]:g} ({_first(out, series)})"
+                )
                 bad |= out
     if spec.get("allowed") is not None:
         allowed = {_key(v) for v in spec["allowed"]}
@@ -234,8 +255,12 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
         ok = np.array([_key(u) in allowed for u in uniques.tolist()] + [True], dtype=bool)
         out = ~ok[codes]
         if out.any():
-            shown = ", ".join(repr(v) for v in spec["allowed"][:10]) + (" ..." if len(spec["allowed"]) > 10 else "")
-            problems.append(f"allowed: {_rows(int(out.sum()), 'hold')} values outside [{shown}] ({_first(out, series)})")
+            shown = ", ".join(repr(v) for v in spec["allowed"][:10]) + (
+                " ..." if len(spec["allowed"]) > 10 else ""
+            )
+            problems.append(
+                f"allowed: {_rows(int(out.sum()), 'hold')} values outside [{shown}] ({_first(out, series)})"
+            )
             bad |= out
     if spec.get("unique"):
         duplicated = series.duplicated(keep=False).to_numpy() & ~missing
@@ -243,8 +268,10 @@ def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str],
             first = int(np.flatnonzero(duplicated)[0])
             value = series.iloc[first]
             rows = np.flatnonzero(duplicated & (series == value).to_numpy())[:3] + 1
-            problems.append(f"unique: {_rows(int(duplicated.sum()), 'share')} a value with another row "
-                            f"(for example {_show(value)} at rows {', '.join(map(str, rows))})")
+            problems.append(
+                f"unique: {_rows(int(duplicated.sum()), 'share')} a value with another row "
+                f"(for example {_show(value)} at rows {', '.join(map(str, rows))})"
+            )
             bad |= duplicated
     return problems, bad
 
@@ -258,12 +285,23 @@ def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: st
     low, high = bounds.get("min", 1), bounds.get("max")
     text = f">= {low}" + (f" and <= {high}" if high is not None else "")
     if rows < low or (high is not None and rows > high):
-        checks.append(Check("row_count", Status.FAIL, f"{rows} rows, outside the bounds ({text})", value=float(rows),
-                            threshold=text))
+        checks.append(
+            Check(
+                "row_count",
+                Status.FAIL,
+                f"{rows} rows, outside the bounds ({text})",
+                value=float(rows),
+                threshold=text,
+            )
+        )
     else:
-        checks.append(Check("row_count", Status.PASS, f"{rows} rows ({text})", value=float(rows), threshold=text))
+        checks.append(
+            Check("row_count", Status.PASS, f"{rows} rows ({text})", value=float(rows), threshold=text)
+        )
     missing = [c for c, spec in columns.items() if spec.get("required", True) and c not in frame.columns]
-    absent_optional = [c for c, spec in columns.items() if not spec.get("required", True) and c not in frame.columns]
+    absent_optional = [
+        c for c, spec in columns.items() if not spec.get("required", True) and c not in frame.columns
+    ]
     extra = [str(c) for c in frame.columns if c not in columns]
     policy = schema.get("extra_columns", "warn")
     parts = []
@@ -272,18 +310,30 @@ def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: st
         status = Status.FAIL
         parts.append(f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
     if extra:
-        parts.append(f"column{'s' if len(extra) > 1 else ''} not in the schema: {', '.join(extra)}"
-                     + (" (allowed)" if policy == "allow" else ""))
+        parts.append(
+            f"column{'s' if len(extra) > 1 else ''} not in the schema: {', '.join(extra)}"
+            + (" (allowed)" if policy == "allow" else "")
+        )
         if policy == "fail":
             status = Status.FAIL
         elif policy == "warn" and status is Status.PASS:
             status = Status.WARN
     if absent_optional:
-        parts.append(f"optional column{'s' if len(absent_optional) > 1 else ''} absent: {', '.join(absent_optional)}")
+        parts.append(
+            f"optional column{'s' if len(absent_optional) > 1 else ''} absent: {', '.join(absent_optional)}"
+        )
     declared = len(columns)
     why = "; ".join(parts) if parts else f"all {declared} declared columns present, no others"
-    checks.append(Check("columns", status, why, value=float(len(missing)), threshold="required columns present",
-                        details={"missing": missing, "extra": extra, "absent_optional": absent_optional}))
+    checks.append(
+        Check(
+            "columns",
+            status,
+            why,
+            value=float(len(missing)),
+            threshold="required columns present",
+            details={"missing": missing, "extra": extra, "absent_optional": absent_optional},
+        )
+    )
     table = ["| column | type | nulls | violations | status | problems |", "|---|---|---|---|---|---|"]
     for name, spec in columns.items():
         if name not in frame.columns:
@@ -294,16 +344,35 @@ def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: st
         null_rate = float(series.isna().mean()) if rows else 0.0
         constraints = _describe(spec)
         if problems:
-            check = Check(f"column:{name}", Status.FAIL, f"{_rows(count, 'break')} the schema: " + "; ".join(problems),
-                          value=float(count), threshold=constraints, details={"problems": problems})
+            check = Check(
+                f"column:{name}",
+                Status.FAIL,
+                f"{_rows(count, 'break')} the schema: " + "; ".join(problems),
+                value=float(count),
+                threshold=constraints,
+                details={"problems": problems},
+            )
         else:
-            check = Check(f"column:{name}", Status.PASS, f"all {rows} rows meet {constraints}", value=0.0,
-                          threshold=constraints)
+            check = Check(
+                f"column:{name}",
+                Status.PASS,
+                f"all {rows} rows meet {constraints}",
+                value=0.0,
+                threshold=constraints,
+            )
         checks.append(check)
-        table.append(f"| {name} | {spec.get('type', 'any')} | {null_rate:.2%} | {count} | {check.status.value} | "
-                     + "; ".join(problems).replace("|", "\\|") + " |")
-    evidence = {"table": where, "rows": rows, "schema_origin": origin, "schema": schema,
-                "tables": {"Columns against the schema": "\n".join(table)}}
+        table.append(
+            f"| {name} | {spec.get('type', 'any')} | {null_rate:.2%} | {count} | {check.status.value} | "
+            + "; ".join(problems).replace("|", "\\|")
+            + " |"
+        )
+    evidence = {
+        "table": where,
+        "rows": rows,
+        "schema_origin": origin,
+        "schema": schema,
+        "tables": {"Columns against the schema": "\n".join(table)},
+    }
     failed = [c.name for c in checks if c.status is Status.FAIL]
     summary = {"rows": rows, "failed-checks": len(failed)}
     return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
@@ -334,13 +403,18 @@ def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str,
         return load_schema(schema_path), str(schema_path)
     if not section.get("infer_from"):
         if schema_path is not None:
-            raise InputError(f"{declared}: schema file not found (set data.infer_from to infer one from a "
-                             "reference table and save it there)")
+            raise InputError(
+                f"{declared}: schema file not found (set data.infer_from to infer one from a "
+                "reference table and save it there)"
+            )
         raise InputError("data: needs a 'schema' (file or inline) or 'infer_from' (a reference table)")
     reference_path = ctx.path(section["infer_from"], what="reference table")
     options = section.get("infer") or {}
-    schema = infer_schema(read_table(reference_path), options.get("range_margin", RANGE_MARGIN),
-                          options.get("max_categories", MAX_CATEGORIES))
+    schema = infer_schema(
+        read_table(reference_path),
+        options.get("range_margin", RANGE_MARGIN),
+        options.get("max_categories", MAX_CATEGORIES),
+    )
     target = section.get("save_schema") or declared
     origin = f"inferred from {reference_path}"
     if target:

@@ -20,8 +20,15 @@ pytest_plugins = ["tests.cluster.fixtures"]
 REPO = Path(__file__).resolve().parents[1]
 
 # Variables that would make a test run write into the real job's outputs, or change where reports go.
-LEAKY_ENV = ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE", "MLGATE_POLICY",
-             "MLGATE_REPORT_DIR", "MLGATE_AUDIT_LOG")
+LEAKY_ENV = (
+    "GITHUB_ACTIONS",
+    "GITHUB_OUTPUT",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_WORKSPACE",
+    "MLGATE_POLICY",
+    "MLGATE_REPORT_DIR",
+    "MLGATE_AUDIT_LOG",
+)
 
 
 @dataclass
@@ -94,11 +101,18 @@ def clean_environ(extra: dict[str, str] | None = None) -> dict[str, str]:
 def cli_subprocess(tmp_path: Path):
     """Run `python -m gates.cli ...` in tmp_path (or `cwd`)."""
 
-    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-               timeout: float = 120) -> CliResult:
-        completed = subprocess.run([sys.executable, "-m", "gates.cli", *map(str, args)], cwd=cwd or tmp_path,
-                                   capture_output=True, text=True, env=clean_environ(env), timeout=timeout,
-                                   check=False)
+    def invoke(
+        *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> CliResult:
+        completed = subprocess.run(
+            [sys.executable, "-m", "gates.cli", *map(str, args)],
+            cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            env=clean_environ(env),
+            timeout=timeout,
+            check=False,
+        )
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return invoke

@@ -130,9 +130,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ActRun]:
 
     results: dict[str, ActRun] = {}
     patched = with_called_workflows(act_harness.local_repository_flags)
-    with mock.patch.object(act_harness, "local_repository_flags", patched), ThreadPoolExecutor(
-        max_workers=len(LANES)
-    ) as pool:
+    with (
+        mock.patch.object(act_harness, "local_repository_flags", patched),
+        ThreadPoolExecutor(max_workers=len(LANES)) as pool,
+    ):
         for done in [pool.submit(lane, name) for name in LANES]:
             results.update(done.result())
     return results
@@ -338,7 +339,9 @@ def checkouts(run: ActRun) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def test_reusable_workflow_runs_every_gate_from_mlgate_checked_out_at_its_commit(reusable_pass: ActRun) -> None:
+def test_reusable_workflow_runs_every_gate_from_mlgate_checked_out_at_its_commit(
+    reusable_pass: ActRun,
+) -> None:
     assert reusable_pass.job_results() == {job: "success" for job in PR_JOBS}, reusable_pass.tail()
     assert reusable_pass.returncode == 0
     mlgate = [c for c in checkouts(reusable_pass) if c["path"]]
@@ -351,7 +354,9 @@ def test_reusable_workflow_runs_every_gate_from_mlgate_checked_out_at_its_commit
     text = reusable_pass.text()
     # every gate action pip-installed mlgate from that checkout, not from the caller's workspace
     installs = [line for line in text.splitlines() if "pip install mlgate from " in line]
-    assert len(installs) == len(PR_JOBS) and all(line.rstrip().endswith("/.mlgate") for line in installs), installs
+    assert len(installs) == len(PR_JOBS) and all(line.rstrip().endswith("/.mlgate") for line in installs), (
+        installs
+    )
     assert text.count("Successfully installed mlgate") == len(PR_JOBS)
 
 
@@ -373,9 +378,9 @@ def test_reusable_workflow_stops_when_it_cannot_tell_which_mlgate_commit_it_runs
     run = reusable_unknown_commit
     assert run.job_results() == {job: "failure" for job in PR_JOBS}, run.tail()
     assert run.returncode != 0
-    assert run.text().count("does not say which repository and commit this reusable workflow was called at") == len(
-        PR_JOBS
-    )
+    assert run.text().count(
+        "does not say which repository and commit this reusable workflow was called at"
+    ) == len(PR_JOBS)
     assert [c for c in checkouts(run) if c["path"]] == []
     assert "pip install mlgate" not in run.text()
     assert not run.artifacts.exists() or not any(run.artifacts.iterdir())

@@ -22,8 +22,14 @@ FIXTURE_ACTIONS = sorted((FIXTURES / "stand-ins").rglob("action.yml"))
 FIXTURE_WORKFLOWS = [FIXTURES / "actions.yml", FIXTURES / "call-gates.yml"]
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 DELIVERY = {"deploy", "validate-deployment", "canary"}
-REUSABLE = [REPO / ".github" / "workflows" / "mlgate-gates.yml", REPO / ".github" / "workflows" / "mlgate-deploy.yml"]
-DEPLOY_WORKFLOWS = [REPO / "workflows" / "model-deploy.yml", REPO / ".github" / "workflows" / "mlgate-deploy.yml"]
+REUSABLE = [
+    REPO / ".github" / "workflows" / "mlgate-gates.yml",
+    REPO / ".github" / "workflows" / "mlgate-deploy.yml",
+]
+DEPLOY_WORKFLOWS = [
+    REPO / "workflows" / "model-deploy.yml",
+    REPO / ".github" / "workflows" / "mlgate-deploy.yml",
+]
 # How a reusable workflow checks out mlgate: the repository and commit of the workflow file itself (GitHub's
 # job.workflow_repository / job.workflow_sha), unless the caller's runner lacks them and the inputs say so.
 MLGATE_CHECKOUT = {
@@ -32,9 +38,7 @@ MLGATE_CHECKOUT = {
     "path": ".mlgate",
     "persist-credentials": False,
 }
-MLGATE_UNKNOWN = (
-    "(inputs.mlgate-repository || job.workflow_repository) == '' || (inputs.mlgate-ref || job.workflow_sha) == ''"
-)
+MLGATE_UNKNOWN = "(inputs.mlgate-repository || job.workflow_repository) == '' || (inputs.mlgate-ref || job.workflow_sha) == ''"
 
 
 def tool(name: str) -> str:
@@ -291,7 +295,10 @@ def test_deploy_workflow_goes_through_staging_then_a_protected_production(path: 
     if path.parent.name == "workflows" and path.parent.parent == REPO:
         trigger = workflow[True]["workflow_dispatch"]["inputs"]  # PyYAML reads the key `on` as True
         assert {"image", "environment", "canary-steps"} <= set(trigger)
-        assert trigger["image"]["required"] is True and trigger["environment"]["options"] == ["production", "staging"]
+        assert trigger["image"]["required"] is True and trigger["environment"]["options"] == [
+            "production",
+            "staging",
+        ]
     else:
         trigger = workflow[True]["workflow_call"]["inputs"]
         assert {"image", "environment", "canary-steps", "production-namespace"} <= set(trigger)
@@ -306,23 +313,42 @@ def test_deploy_workflow_goes_through_staging_then_a_protected_production(path: 
 
     # production: look up what runs, deploy the overlay at that image, canary the new one, validate
     ids = [s.get("id") for s in production["steps"]]
-    assert [i for i in ids if i in ("stable", "deploy", "canary", "validate")] == ["stable", "deploy", "canary", "validate"]
+    assert [i for i in ids if i in ("stable", "deploy", "canary", "validate")] == [
+        "stable",
+        "deploy",
+        "canary",
+        "validate",
+    ]
     assert mlgate_steps(production) == ["deploy", "canary", "validate-deployment"]
-    stable, deploy, canary = step(production, "stable"), step(production, "deploy"), step(production, "canary")
+    stable, deploy, canary = (
+        step(production, "stable"),
+        step(production, "deploy"),
+        step(production, "canary"),
+    )
     assert stable["env"]["KUBECONFIG_CONTENT"] == "${{ secrets.KUBECONFIG }}"
     assert stable["env"]["NEW_IMAGE"] == "${{ inputs.image }}"
     assert deploy["with"]["environment"] == "production"
-    assert deploy["with"]["image"].endswith("=${{ steps.stable.outputs.image }}")  # current image; new on a first release
+    assert deploy["with"]["image"].endswith(
+        "=${{ steps.stable.outputs.image }}"
+    )  # current image; new on a first release
     assert deploy["with"]["kubeconfig"] == canary["with"]["kubeconfig"] == "${{ secrets.KUBECONFIG }}"
     # the lookup, the overlay and the canary all mean the same Deployment in the same namespace
-    assert source_of("NAMESPACE", stable, workflow) == deploy["with"]["namespace"] == canary["with"]["namespace"]
+    assert (
+        source_of("NAMESPACE", stable, workflow) == deploy["with"]["namespace"] == canary["with"]["namespace"]
+    )
     assert source_of("DEPLOYMENT", stable, workflow) == canary["with"]["deployment"]
     assert source_of("CONTAINER", stable, workflow) == canary["with"]["container"]
-    assert canary["if"] == "steps.stable.outputs.first-release == 'false'"  # nothing to compare with on a first release
+    assert (
+        canary["if"] == "steps.stable.outputs.first-release == 'false'"
+    )  # nothing to compare with on a first release
     assert canary["with"]["image"] == "${{ inputs.image }}"
     assert canary["with"]["steps"] == "${{ inputs.canary-steps }}"
-    assert canary["with"]["setup-python"] is False and canary["with"]["install"] is False  # the deploy step did both
-    assert "if" not in step(production, "validate")  # validated after a canary and after a first release alike
+    assert (
+        canary["with"]["setup-python"] is False and canary["with"]["install"] is False
+    )  # the deploy step did both
+    assert "if" not in step(
+        production, "validate"
+    )  # validated after a canary and after a first release alike
     for job in (staging, production):
         upload = next(s for s in job["steps"] if "upload-artifact" in (s.get("uses") or ""))
         assert upload["if"] == "always()"
@@ -353,7 +379,9 @@ NEW = "ghcr.io/acme/credit-model@sha256:" + "b" * 64
 LIVE = "ghcr.io/acme/credit-model@sha256:" + "a" * 64
 
 
-def run_lookup(tmp_path: Path, path: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str], list]:
+def run_lookup(
+    tmp_path: Path, path: Path, **env: str
+) -> tuple[subprocess.CompletedProcess, dict[str, str], list]:
     """The production job's `stable` step, run by bash the way the runner runs it, against a fake kubectl."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -380,7 +408,11 @@ def run_lookup(tmp_path: Path, path: Path, **env: str) -> tuple[subprocess.Compl
     }
     proc = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        env=full_env, capture_output=True, text=True, check=False, timeout=30,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
     )
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines()) if output.exists() else {}
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -401,9 +433,13 @@ def test_first_release_deploys_the_overlay_with_the_new_image(tmp_path: Path, pa
 
 
 @pytest.mark.parametrize("path", DEPLOY_WORKFLOWS, ids=rel(DEPLOY_WORKFLOWS))
-def test_later_release_deploys_the_overlay_at_the_live_image_then_canaries(tmp_path: Path, path: Path) -> None:
+def test_later_release_deploys_the_overlay_at_the_live_image_then_canaries(
+    tmp_path: Path, path: Path
+) -> None:
     proc, outputs, calls = run_lookup(
-        tmp_path, path, FAKE_DEPLOYMENTS="credit-model credit-model-canary",
+        tmp_path,
+        path,
+        FAKE_DEPLOYMENTS="credit-model credit-model-canary",
         FAKE_CONTAINERS=f"log-shipper fluent/bit:3;model {LIVE};",
     )
     assert proc.returncode == 0, proc.stderr
@@ -416,7 +452,10 @@ def test_later_release_deploys_the_overlay_at_the_live_image_then_canaries(tmp_p
     [
         # Deployments, but not the stable one: a misnamed DEPLOYMENT must not turn into a deploy without canary
         ({"FAKE_DEPLOYMENTS": "credit-model-v2"}, "has Deployments but not credit-model"),
-        ({"FAKE_DEPLOYMENTS": "credit-model", "FAKE_CONTAINERS": "sidecar busybox:1;"}, "has no container model"),
+        (
+            {"FAKE_DEPLOYMENTS": "credit-model", "FAKE_CONTAINERS": "sidecar busybox:1;"},
+            "has no container model",
+        ),
         ({"FAKE_KUBECTL_EXIT": "1"}, "Unauthorized"),  # no access is an error, never "no Deployment"
         ({"NAMESPACE": ""}, "NAMESPACE is empty"),
         ({"NEW_IMAGE": "x\nfirst-release=true"}, "input image is not an image reference"),
@@ -432,7 +471,9 @@ def test_lookup_stops_before_anything_changes(tmp_path: Path, env: dict[str, str
 
 def test_lookup_treats_a_hostile_image_input_as_data(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    proc, outputs, calls = run_lookup(tmp_path, DEPLOY_WORKFLOWS[0], NEW_IMAGE=f"$(touch {marker}); touch {marker}")
+    proc, outputs, calls = run_lookup(
+        tmp_path, DEPLOY_WORKFLOWS[0], NEW_IMAGE=f"$(touch {marker}); touch {marker}"
+    )
     assert proc.returncode == 2 and outputs == {} and calls == []
     assert not marker.exists()
 
@@ -446,7 +487,9 @@ def test_reusable_workflow_runs_mlgate_checked_out_at_its_own_commit(path: Path)
     inputs = workflow[True]["workflow_call"]["inputs"]
     for name in ("mlgate-repository", "mlgate-ref"):
         assert inputs[name]["default"] == "" and inputs[name]["type"] == "string"
-    assert not [u for u in uses_of(path) if u.startswith("OWNER/mlgate")], "a placeholder the caller cannot change"
+    assert not [u for u in uses_of(path) if u.startswith("OWNER/mlgate")], (
+        "a placeholder the caller cannot change"
+    )
     for job_id, job in workflow["jobs"].items():
         steps = job["steps"]
         actions = [i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("./")]
@@ -464,7 +507,9 @@ def test_reusable_workflow_runs_mlgate_checked_out_at_its_own_commit(path: Path)
         # only the actions and the package: no mlgate tests for the project's pytest to collect
         assert spec["with"]["sparse-checkout"].split() == ["actions", "gates"]
         # the project's own checkout comes first (a checkout of the workspace root would empty .mlgate/)
-        project = next(i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("actions/checkout@"))
+        project = next(
+            i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("actions/checkout@")
+        )
         assert project < checkout and "path" not in steps[project]["with"]
 
 
@@ -481,7 +526,13 @@ def test_readme_says_how_to_call_the_reusable_workflows() -> None:
     section = _readme_section()
     for name in ("mlgate-gates.yml", "mlgate-deploy.yml"):
         assert re.search(rf"uses: OWNER/mlgate/\.github/workflows/{re.escape(name)}@<", section), name
-    for words in ("job.workflow_sha", "mlgate-repository", "mlgate-ref", "production-namespace", "first release"):
+    for words in (
+        "job.workflow_sha",
+        "mlgate-repository",
+        "mlgate-ref",
+        "production-namespace",
+        "first release",
+    ):
         assert words in section, words
 
 

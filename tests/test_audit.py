@@ -115,8 +115,10 @@ def test_append_to_a_damaged_trail_is_an_input_error(tmp_path, cli):
     (tmp_path / "lat.csv").write_text("latency_ms\n1\n2\n3\n")
     result = cli("--audit-log", path.name, "latency", "--samples", "lat.csv", "--max-p50", "10")
     assert result.code == 2 and "Traceback" not in result.stderr
-    expected = (f"mlgate: error: {path.name}: the last record is damaged, so nothing can be chained to it "
-                f"(run `mlgate audit verify {path.name}`)")
+    expected = (
+        f"mlgate: error: {path.name}: the last record is damaged, so nothing can be chained to it "
+        f"(run `mlgate audit verify {path.name}`)"
+    )
     assert result.stderr_lines == [expected]
 
 
@@ -157,8 +159,12 @@ for i in range(int(sys.argv[3])):
 def test_concurrent_appends_keep_the_chain_valid(tmp_path):
     path = tmp_path / "shared" / "audit.jsonl"
     writers, each = 4, 25
-    processes = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"w{w}", str(each)],
-                                  env=clean_environ(), cwd=tmp_path) for w in range(writers)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"w{w}", str(each)], env=clean_environ(), cwd=tmp_path
+        )
+        for w in range(writers)
+    ]
     assert [p.wait(timeout=120) for p in processes] == [0] * writers
     result = verify(path)
     assert result.ok, result.problems
@@ -172,12 +178,18 @@ def test_concurrent_appends_keep_the_chain_valid(tmp_path):
 def test_append_results_records_inputs_policy_and_github_context(tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_SHA", "abc123")
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
-    result = GateResult(gate="metrics", checks=[Check("roc_auc", Status.FAIL, "low")],
-                        evidence={"inputs": {"/x/preds.csv": "f" * 64}})
-    policy = Policy(data={"version": 1, "metrics": {"predictions": "p.csv"}}, base_dir=tmp_path, source="gates.yml")
+    result = GateResult(
+        gate="metrics",
+        checks=[Check("roc_auc", Status.FAIL, "low")],
+        evidence={"inputs": {"/x/preds.csv": "f" * 64}},
+    )
+    policy = Policy(
+        data={"version": 1, "metrics": {"predictions": "p.csv"}}, base_dir=tmp_path, source="gates.yml"
+    )
     path = tmp_path / "a.jsonl"
-    head = append_results(path, [result, GateResult(gate="latency", checks=[Check("p95", Status.PASS, "ok")])],
-                          policy)
+    head = append_results(
+        path, [result, GateResult(gate="latency", checks=[Check("p95", Status.PASS, "ok")])], policy
+    )
     first, second = records(path)
     assert second["hash"] == head
     assert first["gate"] == "metrics" and first["status"] == "fail"
@@ -191,8 +203,17 @@ def test_append_results_records_inputs_policy_and_github_context(tmp_path, monke
 def test_gate_runs_append_one_record_per_gate_with_input_hashes(cli, tmp_path):
     (tmp_path / "lat.csv").write_text("latency_ms\n" + "\n".join(str(5 + i % 11) for i in range(200)) + "\n")
     for _ in range(2):
-        result = cli("--audit-log", "trail.jsonl", "latency", "--samples", "lat.csv", "--max-p95", "100",
-                     "--resamples", "50")
+        result = cli(
+            "--audit-log",
+            "trail.jsonl",
+            "latency",
+            "--samples",
+            "lat.csv",
+            "--max-p95",
+            "100",
+            "--resamples",
+            "50",
+        )
         assert result.code == 0
     items = records(tmp_path / "trail.jsonl")
     assert [r["seq"] for r in items] == [0, 1]
@@ -207,11 +228,23 @@ def test_records_carry_a_compact_summary_and_the_report_hash(tmp_path):
 
     import numpy as np
 
-    canary = GateResult(gate="canary", checks=[Check("analysis", Status.FAIL, "error rate up")],
-                        summary={"verdict": "rolled_back", "image": "ghcr.io/acme/model:1.2.0", "step": np.int64(2),
-                                 "weight": 25, "ratio": float("nan"), "reason": "x" * 500, "note": None,
-                                 "queries": [{"q": "sum(rate(...))"}], "table": {"a": 1}, "ok": False,
-                                 "images": ["app:1", "sidecar:2"]})
+    canary = GateResult(
+        gate="canary",
+        checks=[Check("analysis", Status.FAIL, "error rate up")],
+        summary={
+            "verdict": "rolled_back",
+            "image": "ghcr.io/acme/model:1.2.0",
+            "step": np.int64(2),
+            "weight": 25,
+            "ratio": float("nan"),
+            "reason": "x" * 500,
+            "note": None,
+            "queries": [{"q": "sum(rate(...))"}],
+            "table": {"a": 1},
+            "ok": False,
+            "images": ["app:1", "sidecar:2"],
+        },
+    )
     reports = tmp_path / "reports"
     reports.mkdir()
     (reports / "mlgate.json").write_text('{"gates": "all the evidence"}\n')
@@ -223,13 +256,20 @@ def test_records_carry_a_compact_summary_and_the_report_hash(tmp_path):
     assert record["hash"] == head and verify(path, expect_head=head).ok
     summary = record["summary"]
     assert summary["verdict"] == "rolled_back" and summary["image"] == "ghcr.io/acme/model:1.2.0"
-    assert summary["step"] == 2 and summary["weight"] == 25 and summary["ratio"] == "nan" and summary["ok"] is False
+    assert (
+        summary["step"] == 2
+        and summary["weight"] == 25
+        and summary["ratio"] == "nan"
+        and summary["ok"] is False
+    )
     assert len(summary["reason"]) == 200 and summary["reason"].endswith("…") and summary["note"] is None
     assert "queries" not in summary and "table" not in summary  # in the report, bound by its hash
     assert summary["images"] == "app:1, sidecar:2" and record["why"] == "error rate up"
     sha = hashlib.sha256((reports / "mlgate.json").read_bytes()).hexdigest()
     assert record["report"] == {"path": str(reports / "mlgate.json"), "sha256": sha}
-    assert record["gate_report"]["sha256"] == hashlib.sha256((reports / "canary.json").read_bytes()).hexdigest()
+    assert (
+        record["gate_report"]["sha256"] == hashlib.sha256((reports / "canary.json").read_bytes()).hexdigest()
+    )
     append_results(tmp_path / "b.jsonl", [canary], policy)  # no report written: no hash to bind
     assert "report" not in records(tmp_path / "b.jsonl")[0]
 
@@ -241,8 +281,20 @@ def test_a_run_prints_and_outputs_the_new_head_for_verify_expect_head(cli, tmp_p
 
     (tmp_path / "lat.csv").write_text("latency_ms\n" + "\n".join(str(5 + i % 11) for i in range(200)) + "\n")
     github_output = tmp_path / "github_output"
-    result = cli("--audit-log", "trail.jsonl", "--report-dir", "reports", "latency", "--samples", "lat.csv",
-                 "--max-p95", "100", "--resamples", "50", env={"GITHUB_OUTPUT": str(github_output)})
+    result = cli(
+        "--audit-log",
+        "trail.jsonl",
+        "--report-dir",
+        "reports",
+        "latency",
+        "--samples",
+        "lat.csv",
+        "--max-p95",
+        "100",
+        "--resamples",
+        "50",
+        env={"GITHUB_OUTPUT": str(github_output)},
+    )
     assert result.code == 0 and result.stderr == ""
     (record,) = records(tmp_path / "trail.jsonl")
     lines = result.stdout.splitlines()
@@ -255,8 +307,18 @@ def test_a_run_prints_and_outputs_the_new_head_for_verify_expect_head(cli, tmp_p
     assert cli("audit", "verify", "trail.jsonl", "--expect-head", outputs["audit-head"]).code == 0
     # the kept head of a later run catches that run's record being cut off the end
     first = outputs["audit-head"]
-    cli("--audit-log", "trail.jsonl", "latency", "--samples", "lat.csv", "--max-p95", "100", "--resamples", "50",
-        env={"GITHUB_OUTPUT": str(github_output)})
+    cli(
+        "--audit-log",
+        "trail.jsonl",
+        "latency",
+        "--samples",
+        "lat.csv",
+        "--max-p95",
+        "100",
+        "--resamples",
+        "50",
+        env={"GITHUB_OUTPUT": str(github_output)},
+    )
     kept = parse_github_output(github_output.read_text())["audit-head"]
     trail_file = tmp_path / "trail.jsonl"
     trail_file.write_text(trail_file.read_text().splitlines(keepends=True)[0])
@@ -264,8 +326,16 @@ def test_a_run_prints_and_outputs_the_new_head_for_verify_expect_head(cli, tmp_p
     assert result.code == 1 and "cut off the end" in result.stderr
     assert cli("audit", "verify", "trail.jsonl", "--expect-head", first).code == 0
     # an error run keeps stderr to its one error line; the head is still printed and output
-    result = cli("--audit-log", "trail.jsonl", "latency", "--samples", "missing.csv", "--max-p95", "100",
-                 env={"GITHUB_OUTPUT": str(github_output)})
+    result = cli(
+        "--audit-log",
+        "trail.jsonl",
+        "latency",
+        "--samples",
+        "missing.csv",
+        "--max-p95",
+        "100",
+        env={"GITHUB_OUTPUT": str(github_output)},
+    )
     assert result.code == 2 and len(result.stderr_lines) == 1
     head = records(tmp_path / "trail.jsonl")[-1]["hash"]
     assert f"mlgate: audit trail trail.jsonl head {head}" in result.stdout

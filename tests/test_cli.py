@@ -38,19 +38,38 @@ def test_python_dash_m_entry_point_and_console_script(cli_subprocess):
 
 @pytest.mark.parametrize("args", [["--help"], ["metrics", "--help"], ["--version"]])
 def test_help_does_not_import_heavy_modules(tmp_path, args):
-    code = (f"import sys\nfrom gates.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as exc:\n"
-            "    assert exc.code in (0, None), exc.code\n"
-            f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
-            "sys.stderr.write(repr(heavy))\n")
-    completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                               env=clean_environ(), timeout=60, check=False)
+    code = (
+        f"import sys\nfrom gates.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as exc:\n"
+        "    assert exc.code in (0, None), exc.code\n"
+        f"heavy = sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))\n"
+        "sys.stderr.write(repr(heavy))\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=60,
+        check=False,
+    )
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr.strip() == "[]"
     # and -X importtime agrees
-    completed = subprocess.run([sys.executable, "-X", "importtime", "-m", "gates.cli", *args], cwd=tmp_path,
-                               capture_output=True, text=True, env=clean_environ(), timeout=60, check=False)
-    imported = {line.rsplit("|", 1)[-1].strip().split(".")[0] for line in completed.stderr.splitlines()
-                if line.startswith("import time:")}
+    completed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gates.cli", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=clean_environ(),
+        timeout=60,
+        check=False,
+    )
+    imported = {
+        line.rsplit("|", 1)[-1].strip().split(".")[0]
+        for line in completed.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert completed.returncode == 0
     assert not imported & set(HEAVY), imported & set(HEAVY)
 
@@ -59,8 +78,13 @@ def make_predictions(tmp_path: Path) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 200
     label = rng.integers(0, 2, n)
-    frame = pd.DataFrame({"id": np.arange(n), "label": label,
-                          "score": np.round(np.clip(0.4 * label + rng.uniform(0, 0.6, n), 0, 1), 3)})
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "label": label,
+            "score": np.round(np.clip(0.4 * label + rng.uniform(0, 0.6, n), 0, 1), 3),
+        }
+    )
     frame.to_csv(tmp_path / "good.csv", index=False)
     return frame
 
@@ -112,42 +136,88 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     return {
         "missing file": ([*metrics, "--predictions", "absent.csv"], "absent.csv: input file not found"),
         "empty file": ([*metrics, "--predictions", "empty.csv"], "empty.csv: file is empty"),
-        "missing label column": ([*metrics, "--predictions", "good.csv", "--label-column", "target"],
-                                 "good.csv: missing column 'target' (columns: id, label, score)"),
-        "missing score column": ([*metrics, "--predictions", "good.csv", "--score-column", "proba"],
-                                 "good.csv: missing column 'proba'"),
-        "length mismatch": ([*metrics, "--predictions", "good.csv", "--baseline", "short.csv", "--margin",
-                             "roc_auc=0.01"], "short.csv: 150 rows, but the candidate has 200"),
-        "non-numeric score": ([*metrics, "--predictions", "text.csv"],
-                              "text.csv: column 'score' row 5: expected a number, got 'high'"),
-        "nan score": ([*metrics, "--predictions", "nan.csv"], "nan.csv: column 'score': 1 row NaN or infinite"),
-        "inf score": ([*metrics, "--predictions", "inf.csv"], "inf.csv: column 'score': 1 row NaN or infinite"),
-        "score outside [0, 1]": ([*metrics, "--predictions", "outside.csv"],
-                                 "outside.csv: column 'score' row 9: expected a probability in [0, 1], got 1.5"),
-        "label outside classes": (["--policy", "classes.yml", *metrics],
-                                  "classes.csv: column 'label' row 10: label 2 is not one of the declared classes 0, 1"),
+        "missing label column": (
+            [*metrics, "--predictions", "good.csv", "--label-column", "target"],
+            "good.csv: missing column 'target' (columns: id, label, score)",
+        ),
+        "missing score column": (
+            [*metrics, "--predictions", "good.csv", "--score-column", "proba"],
+            "good.csv: missing column 'proba'",
+        ),
+        "length mismatch": (
+            [*metrics, "--predictions", "good.csv", "--baseline", "short.csv", "--margin", "roc_auc=0.01"],
+            "short.csv: 150 rows, but the candidate has 200",
+        ),
+        "non-numeric score": (
+            [*metrics, "--predictions", "text.csv"],
+            "text.csv: column 'score' row 5: expected a number, got 'high'",
+        ),
+        "nan score": (
+            [*metrics, "--predictions", "nan.csv"],
+            "nan.csv: column 'score': 1 row NaN or infinite",
+        ),
+        "inf score": (
+            [*metrics, "--predictions", "inf.csv"],
+            "inf.csv: column 'score': 1 row NaN or infinite",
+        ),
+        "score outside [0, 1]": (
+            [*metrics, "--predictions", "outside.csv"],
+            "outside.csv: column 'score' row 9: expected a probability in [0, 1], got 1.5",
+        ),
+        "label outside classes": (
+            ["--policy", "classes.yml", *metrics],
+            "classes.csv: column 'label' row 10: label 2 is not one of the declared classes 0, 1",
+        ),
         "latin-1 bytes": ([*metrics, "--predictions", "latin1.csv"], "latin1.csv: not UTF-8 text"),
-        "bad policy type": (["--policy", "gates.yml", "metrics"],
-                            "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'"),
-        "unknown policy key": (["--policy", "unknown.yml", "metrics"],
-                               "unknown.yml: metrics.thresholds.roc_auc: unknown key 'minimum'"),
+        "bad policy type": (
+            ["--policy", "gates.yml", "metrics"],
+            "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'",
+        ),
+        "unknown policy key": (
+            ["--policy", "unknown.yml", "metrics"],
+            "unknown.yml: metrics.thresholds.roc_auc: unknown key 'minimum'",
+        ),
         "invalid yaml": (["--policy", "broken.yml", "metrics"], "broken.yml: line "),
         "missing policy": (["--policy", "nowhere.yml", "run"], "nowhere.yml: policy file not found"),
-        "malformed flag": ([*metrics, "--predictions", "good.csv", "--min", "roc_auc"],
-                           "--min 'roc_auc': expected NAME=VALUE"),
+        "malformed flag": (
+            [*metrics, "--predictions", "good.csv", "--min", "roc_auc"],
+            "--min 'roc_auc': expected NAME=VALUE",
+        ),
         "no inputs": (["metrics"], "command line: no 'metrics' section, and no inputs given as flags"),
         "run without policy": (["run"], "mlgate run needs a policy"),
-        "report dir not creatable": (["--report-dir", "notadir/sub", *metrics, "--predictions", "good.csv"],
-                                     "notadir/sub: Not a directory (a path mlgate was told to read or write)"),
-        "audit log not creatable": (["--audit-log", "notadir/x.jsonl", *metrics, "--predictions", "good.csv"],
-                                    "notadir: exists and is not a folder"),
+        "report dir not creatable": (
+            ["--report-dir", "notadir/sub", *metrics, "--predictions", "good.csv"],
+            "notadir/sub: Not a directory (a path mlgate was told to read or write)",
+        ),
+        "audit log not creatable": (
+            ["--audit-log", "notadir/x.jsonl", *metrics, "--predictions", "good.csv"],
+            "notadir: exists and is not a folder",
+        ),
     }
 
 
-CASES = ["missing file", "empty file", "missing label column", "missing score column", "length mismatch",
-         "non-numeric score", "nan score", "inf score", "score outside [0, 1]", "label outside classes",
-         "latin-1 bytes", "bad policy type", "unknown policy key", "invalid yaml", "missing policy",
-         "malformed flag", "no inputs", "run without policy", "report dir not creatable", "audit log not creatable"]
+CASES = [
+    "missing file",
+    "empty file",
+    "missing label column",
+    "missing score column",
+    "length mismatch",
+    "non-numeric score",
+    "nan score",
+    "inf score",
+    "score outside [0, 1]",
+    "label outside classes",
+    "latin-1 bytes",
+    "bad policy type",
+    "unknown policy key",
+    "invalid yaml",
+    "missing policy",
+    "malformed flag",
+    "no inputs",
+    "run without policy",
+    "report dir not creatable",
+    "audit log not creatable",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -164,8 +234,9 @@ def test_bad_input_exits_2_with_one_line(cli, tmp_path, case):
 
 def test_bad_policy_type_message_is_exact(cli, tmp_path):
     args, _ = bad_inputs(tmp_path)["bad policy type"]
-    assert cli(*args).stderr == ("mlgate: error: gates.yml: metrics.thresholds.roc_auc.min: expected a number "
-                                 "in [0, 1], got 'high'\n")
+    assert cli(*args).stderr == (
+        "mlgate: error: gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'\n"
+    )
 
 
 @pytest.mark.parametrize("case", ["missing file", "latin-1 bytes", "bad policy type", "invalid yaml"])
@@ -192,7 +263,8 @@ def test_run_only_and_skip(cli, tmp_path):
     (tmp_path / "p.yml").write_text(
         "version: 1\ndefaults: {bootstrap: {resamples: 100}}\n"
         "metrics: {predictions: good.csv, thresholds: {roc_auc: {min: 0.99}}}\n"
-        "latency: {samples: lat.csv, max_p95: 100}\n")
+        "latency: {samples: lat.csv, max_p95: 100}\n"
+    )
     result = cli("--policy", "p.yml", "run")
     assert result.code == 1 and "verdict: metrics fail, latency pass" in result.stdout
     result = cli("--policy", "p.yml", "run", "--skip", "metrics")
@@ -201,14 +273,18 @@ def test_run_only_and_skip(cli, tmp_path):
     assert result.code == 1 and "verdict: metrics fail" in result.stdout
     result = cli("--policy", "p.yml", "run", "--only", "drift")
     assert result.code == 2
-    assert result.stderr_lines == ["mlgate: error: --only/--skip 'drift': not a gate in p.yml (it has: metrics, latency)"]
+    assert result.stderr_lines == [
+        "mlgate: error: --only/--skip 'drift': not a gate in p.yml (it has: metrics, latency)"
+    ]
 
 
 def test_policy_from_environment_and_flag_paths_relative_to_cwd(cli, tmp_path):
     make_predictions(tmp_path)
     (tmp_path / "conf").mkdir()
-    (tmp_path / "conf" / "p.yml").write_text("version: 1\nmetrics: {predictions: ../good.csv, "
-                                             "thresholds: {roc_auc: {min: 0.5}}, bootstrap: {resamples: 50}}\n")
+    (tmp_path / "conf" / "p.yml").write_text(
+        "version: 1\nmetrics: {predictions: ../good.csv, "
+        "thresholds: {roc_auc: {min: 0.5}}, bootstrap: {resamples: 50}}\n"
+    )
     result = cli("metrics", env={"MLGATE_POLICY": "conf/p.yml"})
     assert result.code == 0, result.stderr
     # a flag path is relative to the working directory, not to the policy's folder
@@ -218,8 +294,9 @@ def test_policy_from_environment_and_flag_paths_relative_to_cwd(cli, tmp_path):
 
 def test_no_audit_flag(cli, tmp_path):
     make_predictions(tmp_path)
-    result = cli("--no-audit", "--report-dir", "r", "metrics", "--predictions", "good.csv", "--min", "f1=0.1",
-                 *FAST)
+    result = cli(
+        "--no-audit", "--report-dir", "r", "metrics", "--predictions", "good.csv", "--min", "f1=0.1", *FAST
+    )
     assert result.code == 0
     assert (tmp_path / "r" / "mlgate.json").exists() and not (tmp_path / "r" / "audit.jsonl").exists()
 
@@ -227,10 +304,21 @@ def test_no_audit_flag(cli, tmp_path):
 def test_early_failure_still_sets_step_outputs_and_summary(tmp_path):
     """mlgate stops before any gate (missing policy): the workflow still gets status=error, never nothing."""
     outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
-    env = {**clean_environ(), "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary),
-           "GITHUB_ACTIONS": "true"}
-    completed = subprocess.run([sys.executable, "-m", "gates.cli", "--policy", "missing.yml", "run"], cwd=tmp_path,
-                               env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = {
+        **clean_environ(),
+        "GITHUB_OUTPUT": str(outputs),
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_ACTIONS": "true",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "gates.cli", "--policy", "missing.yml", "run"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == ["mlgate: error: missing.yml: policy file not found"]
     assert "::error title=mlgate::missing.yml: policy file not found" in completed.stdout
@@ -242,8 +330,14 @@ def test_early_failure_still_sets_step_outputs_and_summary(tmp_path):
 BROKEN_KUBECONFIG = "apiVersion: v1\nusers:\n- name: u\n  user: {token: SUPERSECRET-TOKEN\n"
 
 
-@pytest.mark.parametrize("command", [["rollback", "web"], ["canary", "--deployment", "web", "--image", "app:2"],
-                                     ["deploy", "--manifests", "m.yaml"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["rollback", "web"],
+        ["canary", "--deployment", "web", "--image", "app:2"],
+        ["deploy", "--manifests", "m.yaml"],
+    ],
+)
 def test_broken_kubeconfig_is_one_line_without_its_contents(cli, tmp_path, command):
     (tmp_path / "config").write_text(BROKEN_KUBECONFIG)
     (tmp_path / "m.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: ns}\n")
@@ -258,17 +352,22 @@ def test_canary_reads_a_kubeconfig_list_like_deploy(cli, tmp_path, monkeypatch):
     deploy and rollback, not one file named "a:b"."""
     from gates.deploy.kube import Kube
 
-    (tmp_path / "a").write_text("current-context: mine\nclusters: [{name: c, cluster: {server: 'https://a.example'}}]\n"
-                                "users: [{name: u, user: {token: t}}]\n")
-    (tmp_path / "b").write_text("current-context: theirs\n"
-                                "clusters: [{name: c2, cluster: {server: 'https://b.example'}}]\n"
-                                "contexts: [{name: mine, context: {cluster: c, user: u, namespace: ns}},\n"
-                                "           {name: theirs, context: {cluster: c2}}]\n")
+    (tmp_path / "a").write_text(
+        "current-context: mine\nclusters: [{name: c, cluster: {server: 'https://a.example'}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+    (tmp_path / "b").write_text(
+        "current-context: theirs\n"
+        "clusters: [{name: c2, cluster: {server: 'https://b.example'}}]\n"
+        "contexts: [{name: mine, context: {cluster: c, user: u, namespace: ns}},\n"
+        "           {name: theirs, context: {cluster: c2}}]\n"
+    )
     hosts: list[str] = []
 
     def request(self, method, path, **kwargs):
         hosts.append(self.host)
         from gates.errors import InfraError
+
         raise InfraError(f"{method} {path}: stop here")
 
     monkeypatch.setattr(Kube, "request", request)
@@ -290,4 +389,5 @@ def test_a_bad_flag_value_without_a_policy_names_the_flags_once(cli, tmp_path):
     result = cli("metrics", "--predictions", "good.csv", "--min", "roc_auc=2", *FAST)
     assert result.code == 2
     assert result.stderr_lines == [
-        "mlgate: error: command-line flags: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 2.0"]
+        "mlgate: error: command-line flags: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 2.0"
+    ]

@@ -100,7 +100,7 @@ def test_chisquare_z_jensen_shannon_and_psi_equal_scipy():
     assert_allclose([chi2, p, dof], [expected.statistic, expected.pvalue, expected.dof], rtol=1e-12)
     z, p = ds.z_test(np.array([40.0, 60.0]), np.array([55.0, 45.0]))
     two_by_two = st.chi2_contingency(np.array([[40, 60], [55, 45]]), correction=False)
-    assert_allclose([z ** 2, p], [two_by_two.statistic, two_by_two.pvalue], rtol=1e-12)
+    assert_allclose([z**2, p], [two_by_two.statistic, two_by_two.pvalue], rtol=1e-12)
     assert_allclose(ds.jensen_shannon(ref, cur), jensenshannon(ref / ref.sum(), cur / cur.sum()), rtol=1e-12)
     value, empty = ds.psi(ref, cur)
     r = np.where(ref == 0, ds.EPSILON, ref / ref.sum())
@@ -127,13 +127,25 @@ def test_binned_numeric_tests_use_right_closed_reference_quantile_bins():
 # ------------------------------------------------------------------------------------------ choice of test
 def test_test_choice_by_kind_and_reference_size(tmp_path):
     rng = np.random.default_rng(4)
-    small = {"num": rng.normal(size=800), "two": rng.choice(["a", "b"], 800), "three": rng.choice(list("abc"), 800)}
-    big = {"num": rng.normal(size=3000), "two": rng.choice(["a", "b"], 3000), "three": rng.choice(list("abc"), 3000),
-           "flag": rng.integers(0, 2, 3000)}
+    small = {
+        "num": rng.normal(size=800),
+        "two": rng.choice(["a", "b"], 800),
+        "three": rng.choice(list("abc"), 800),
+    }
+    big = {
+        "num": rng.normal(size=3000),
+        "two": rng.choice(["a", "b"], 3000),
+        "three": rng.choice(list("abc"), 3000),
+        "flag": rng.integers(0, 2, 3000),
+    }
     current = {k: v[:600] for k, v in big.items()}
-    for reference, expected in ((small, {"num": "ks", "two": "z", "three": "chisquare"}),
-                                (big, {"num": "wasserstein", "two": "jensenshannon", "three": "jensenshannon",
-                                       "flag": "jensenshannon"})):
+    for reference, expected in (
+        (small, {"num": "ks", "two": "z", "three": "chisquare"}),
+        (
+            big,
+            {"num": "wasserstein", "two": "jensenshannon", "three": "jensenshannon", "flag": "jensenshannon"},
+        ),
+    ):
         ref, cur = tables(tmp_path, reference, {k: current[k] for k in reference})
         result = drift.run({"reference": ref, "current": cur}, ctx(tmp_path))
         columns = by_column(result)
@@ -149,10 +161,18 @@ def test_test_choice_by_kind_and_reference_size(tmp_path):
 
 def test_per_column_and_per_kind_overrides(tmp_path):
     rng = np.random.default_rng(5)
-    ref, cur = tables(tmp_path, {"a": rng.normal(size=3000), "b": rng.choice(list("xyz"), 3000)},
-                      {"a": rng.normal(size=2000), "b": rng.choice(list("xyz"), 2000)})
-    section = {"reference": ref, "current": cur, "per_column": {"a": {"test": "psi", "threshold": 0.25}},
-               "tests": {"categorical": "chisquare"}, "thresholds": {"chisquare": 0.01}}
+    ref, cur = tables(
+        tmp_path,
+        {"a": rng.normal(size=3000), "b": rng.choice(list("xyz"), 3000)},
+        {"a": rng.normal(size=2000), "b": rng.choice(list("xyz"), 2000)},
+    )
+    section = {
+        "reference": ref,
+        "current": cur,
+        "per_column": {"a": {"test": "psi", "threshold": 0.25}},
+        "tests": {"categorical": "chisquare"},
+        "thresholds": {"chisquare": 0.01},
+    }
     columns = by_column(drift.run(section, ctx(tmp_path)))
     assert (columns["a"]["test"], columns["a"]["threshold"]) == ("psi", 0.25)
     assert (columns["b"]["test"], columns["b"]["threshold"]) == ("chisquare", 0.01)
@@ -166,18 +186,33 @@ def test_per_column_and_per_kind_overrides(tmp_path):
 def test_stored_profile_gives_the_same_answer_as_raw_reference(tmp_path, kind):
     rng = np.random.default_rng(6)
     n = 5000
-    reference = {"small_int": rng.poisson(4, n), "cont": rng.gamma(2, 3, n), "cat": rng.choice(list("abcd"), n),
-                 "flag": rng.integers(0, 2, n), "ident": [f"id{i}" for i in range(n)]}
-    current = {"small_int": rng.poisson(4.4, 3000), "cont": rng.gamma(2.2, 3, 3000),
-               "cat": rng.choice(list("abcde"), 3000), "flag": rng.integers(0, 2, 3000),
-               "ident": [f"id{i}" for i in range(3000)]}
+    reference = {
+        "small_int": rng.poisson(4, n),
+        "cont": rng.gamma(2, 3, n),
+        "cat": rng.choice(list("abcd"), n),
+        "flag": rng.integers(0, 2, n),
+        "ident": [f"id{i}" for i in range(n)],
+    }
+    current = {
+        "small_int": rng.poisson(4.4, 3000),
+        "cont": rng.gamma(2.2, 3, 3000),
+        "cat": rng.choice(list("abcde"), 3000),
+        "flag": rng.integers(0, 2, 3000),
+        "ident": [f"id{i}" for i in range(3000)],
+    }
     ref, cur = tables(tmp_path, reference, current, kind)
     tests = ["ks", "wasserstein", "psi", "jensenshannon"]
     for test in tests:
-        section = {"reference": ref, "current": cur, "save_profile": "profile.json",
-                   "tests": {"numeric": test}}
+        section = {
+            "reference": ref,
+            "current": cur,
+            "save_profile": "profile.json",
+            "tests": {"numeric": test},
+        }
         raw = drift.run(section, ctx(tmp_path))
-        stored = drift.run({"profile": "profile.json", "current": cur, "tests": {"numeric": test}}, ctx(tmp_path))
+        stored = drift.run(
+            {"profile": "profile.json", "current": cur, "tests": {"numeric": test}}, ctx(tmp_path)
+        )
         assert raw.evidence["columns"] == stored.evidence["columns"]
         assert [c.to_dict() for c in raw.checks] == [c.to_dict() for c in stored.checks]
     profiles, meta = load_profile(tmp_path / "profile.json")
@@ -192,25 +227,35 @@ def test_profile_command_and_cli(tmp_path, monkeypatch):
     from gates.cli import cli
 
     rng = np.random.default_rng(7)
-    ref, cur = tables(tmp_path, {"a": rng.normal(size=2000), "b": rng.choice(list("xy"), 2000)},
-                      {"a": rng.normal(1, 1, 500), "b": rng.choice(list("xy"), 500)})
+    ref, cur = tables(
+        tmp_path,
+        {"a": rng.normal(size=2000), "b": rng.choice(list("xy"), 2000)},
+        {"a": rng.normal(1, 1, 500), "b": rng.choice(list("xy"), 500)},
+    )
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    out = runner.invoke(cli, ["--no-audit", "drift", "profile", "--reference", ref, "--out", "p.json"],
-                        standalone_mode=False)
+    out = runner.invoke(
+        cli, ["--no-audit", "drift", "profile", "--reference", ref, "--out", "p.json"], standalone_mode=False
+    )
     assert out.exception is None and out.return_value == 0, out.output
     assert "2 columns" in out.output
     document = json.loads((tmp_path / "p.json").read_text())
     assert document["mlgate_drift_profile"] == 1 and set(document["columns"]) == {"a", "b"}
-    for args in (["drift", "--reference", "p.json", "--current", cur],
-                 ["drift", "check", "--reference", "p.json", "--current", cur, "--share", "0.5"]):
+    for args in (
+        ["drift", "--reference", "p.json", "--current", cur],
+        ["drift", "check", "--reference", "p.json", "--current", cur, "--share", "0.5"],
+    ):
         out = runner.invoke(cli, ["--no-audit", "--report-dir", "rep", *args], standalone_mode=False)
         assert out.exception is None, out.output
         assert out.return_value == 1  # a drifts (1 of 2 columns reaches the 0.5 share)
     report = json.loads((tmp_path / "rep" / "drift.json").read_text())
     assert report["gates"][0]["summary"]["share"] == 0.5
-    missing = runner.invoke(cli, ["--no-audit", "drift", "profile", "--reference", ref], standalone_mode=False)
-    assert isinstance(missing.exception, InputError) and "give --out (or drift.profile" in str(missing.exception)
+    missing = runner.invoke(
+        cli, ["--no-audit", "drift", "profile", "--reference", ref], standalone_mode=False
+    )
+    assert isinstance(missing.exception, InputError) and "give --out (or drift.profile" in str(
+        missing.exception
+    )
 
 
 # ------------------------------------------------------------------------------------------ degenerate cases
@@ -218,28 +263,43 @@ def test_degenerate_columns_get_a_named_status_and_reason(tmp_path):
     rng = np.random.default_rng(8)
     n, m = 2000, 1500
     reference = {
-        "constant_same": np.full(n, 3.0), "constant_changed": np.full(n, 3.0),
-        "all_nan_ref": np.full(n, np.nan), "all_nan_cur": rng.normal(size=n),
-        "unseen": rng.choice(["a", "b", "c"], n), "tiny": np.r_[rng.normal(size=20), np.full(n - 20, np.nan)],
-        "text_for_numbers": rng.normal(size=n), "gone": rng.normal(size=n), "ok": rng.normal(size=n),
+        "constant_same": np.full(n, 3.0),
+        "constant_changed": np.full(n, 3.0),
+        "all_nan_ref": np.full(n, np.nan),
+        "all_nan_cur": rng.normal(size=n),
+        "unseen": rng.choice(["a", "b", "c"], n),
+        "tiny": np.r_[rng.normal(size=20), np.full(n - 20, np.nan)],
+        "text_for_numbers": rng.normal(size=n),
+        "gone": rng.normal(size=n),
+        "ok": rng.normal(size=n),
         "const_cat": np.full(n, "x"),
     }
     current = {
-        "constant_same": np.full(m, 3.0), "constant_changed": np.r_[np.full(m - 300, 3.0), np.full(300, 4.0)],
-        "all_nan_ref": rng.normal(size=m), "all_nan_cur": np.full(m, np.nan),
-        "unseen": np.r_[rng.choice(["a", "b", "c"], m - 5), ["zzz"] * 5], "tiny": rng.normal(size=m),
-        "text_for_numbers": ["n/a"] * m, "ok": rng.normal(size=m), "const_cat": np.full(m, "x"),
+        "constant_same": np.full(m, 3.0),
+        "constant_changed": np.r_[np.full(m - 300, 3.0), np.full(300, 4.0)],
+        "all_nan_ref": rng.normal(size=m),
+        "all_nan_cur": np.full(m, np.nan),
+        "unseen": np.r_[rng.choice(["a", "b", "c"], m - 5), ["zzz"] * 5],
+        "tiny": rng.normal(size=m),
+        "text_for_numbers": ["n/a"] * m,
+        "ok": rng.normal(size=m),
+        "const_cat": np.full(m, "x"),
     }
     ref, cur = tables(tmp_path, reference, current)
     result = drift.run({"reference": ref, "current": cur}, ctx(tmp_path))
     columns = by_column(result)
     checks = {c.name: c for c in result.checks}
     expect = {
-        "constant_same": ("constant", False, Status.PASS), "constant_changed": ("drift", True, Status.WARN),
-        "all_nan_ref": ("all_null", None, Status.WARN), "all_nan_cur": ("all_null", True, Status.WARN),
-        "unseen": ("unseen_categories", False, Status.WARN), "tiny": ("tiny_sample", None, Status.WARN),
-        "text_for_numbers": ("type_mismatch", None, Status.ERROR), "gone": ("missing", None, Status.ERROR),
-        "ok": ("no_drift", False, Status.PASS), "const_cat": ("constant", False, Status.PASS),
+        "constant_same": ("constant", False, Status.PASS),
+        "constant_changed": ("drift", True, Status.WARN),
+        "all_nan_ref": ("all_null", None, Status.WARN),
+        "all_nan_cur": ("all_null", True, Status.WARN),
+        "unseen": ("unseen_categories", False, Status.WARN),
+        "tiny": ("tiny_sample", None, Status.WARN),
+        "text_for_numbers": ("type_mismatch", None, Status.ERROR),
+        "gone": ("missing", None, Status.ERROR),
+        "ok": ("no_drift", False, Status.PASS),
+        "const_cat": ("constant", False, Status.PASS),
     }
     for name, (status, drifted, check_status) in expect.items():
         assert (columns[name]["status"], columns[name]["drifted"]) == (status, drifted), name
@@ -274,15 +334,20 @@ def test_no_judged_column_is_an_error_and_share_decides(tmp_path):
     assert result.summary == {"share": 0.5, "drifted": 2, "columns": 4}
     assert result.status is Status.FAIL  # 50% reaches the default share of 0.5
     assert drift.run({"reference": ref, "current": cur, "share": 0.6}, ctx(tmp_path)).status is Status.WARN
-    critical = drift.run({"reference": ref, "current": cur, "share": 0.6, "per_column": {"c0": {"critical": True}}},
-                         ctx(tmp_path))
+    critical = drift.run(
+        {"reference": ref, "current": cur, "share": 0.6, "per_column": {"c0": {"critical": True}}},
+        ctx(tmp_path),
+    )
     assert critical.status is Status.FAIL
 
 
 def test_model_outputs_are_judged_on_their_own(tmp_path):
     rng = np.random.default_rng(11)
-    ref, cur = tables(tmp_path, {"x": rng.normal(size=3000), "score": rng.beta(2, 5, 3000)},
-                      {"x": rng.normal(size=2000), "score": rng.beta(2, 3, 2000)})
+    ref, cur = tables(
+        tmp_path,
+        {"x": rng.normal(size=3000), "score": rng.beta(2, 5, 3000)},
+        {"x": rng.normal(size=2000), "score": rng.beta(2, 3, 2000)},
+    )
     result = drift.run({"reference": ref, "current": cur, "outputs": {"columns": ["score"]}}, ctx(tmp_path))
     checks = {c.name: c for c in result.checks}
     assert "column:score" not in checks and checks["output:score"].status is Status.FAIL
@@ -316,18 +381,29 @@ def test_example_fresh_sample_passes_and_drifted_copy_fails(tmp_path, share):
     """The example's drifted copy shifts income, debt ratio, employment and region (num_open_accounts follows the
     debt ratio): exactly those five of nine columns drift, each clearly past its threshold, so the copy fails with
     the example policy's share (0.3) and with the default share (0.5); the fresh sample drifts nowhere."""
-    section = {"reference": str(EXAMPLES / "reference.parquet"), "current": str(EXAMPLES / "current.parquet"),
-               "exclude": ["applicant_id", "default"], **({"share": share} if share is not None else {})}
+    section = {
+        "reference": str(EXAMPLES / "reference.parquet"),
+        "current": str(EXAMPLES / "current.parquet"),
+        "exclude": ["applicant_id", "default"],
+        **({"share": share} if share is not None else {}),
+    }
     fresh = drift.run(section, ctx(tmp_path))
     drifted = drift.run({**section, "current": str(EXAMPLES / "current_drifted.parquet")}, ctx(tmp_path))
     assert fresh.status is Status.PASS and fresh.summary["drifted"] == 0
     assert all(c["statistic"] < 0.05 for c in fresh.evidence["columns"])
     assert drifted.status is Status.FAIL
-    assert drifted.evidence["drifted"] == ["income", "debt_ratio", "num_open_accounts", "employment", "region"]
+    assert drifted.evidence["drifted"] == [
+        "income",
+        "debt_ratio",
+        "num_open_accounts",
+        "employment",
+        "region",
+    ]
     assert drifted.summary == {"share": round(5 / 9, 6), "drifted": 5, "columns": 9}
     columns = {c["column"]: c for c in drifted.evidence["columns"]}
     assert {name: c["test"] for name, c in columns.items() if c["kind"] == "categorical"} == dict.fromkeys(
-        ["employment", "region", "sex", "age_band"], "jensenshannon")
+        ["employment", "region", "sex", "age_band"], "jensenshannon"
+    )
     # margins: every drifted column at least 1.4 times its threshold (0.1), every other one below half of it
     for name, column in columns.items():
         if name in drifted.evidence["drifted"]:

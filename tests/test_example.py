@@ -25,10 +25,21 @@ REGRESSED = REPO / "examples" / "data" / "regressed_predictions.csv"
 def example_run(tmp_path_factory):
     """One full `mlgate --policy examples/gates.yml run`, reports and audit trail redirected to a temp dir."""
     out = tmp_path_factory.mktemp("example")
-    command = [sys.executable, "-m", "gates.cli", "--policy", str(EXAMPLE), "--report-dir", str(out / "reports"),
-               "--audit-log", str(out / "audit.jsonl"), "run"]
-    completed = subprocess.run(command, cwd=out, capture_output=True, text=True, env=clean_environ(), timeout=300,
-                               check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "gates.cli",
+        "--policy",
+        str(EXAMPLE),
+        "--report-dir",
+        str(out / "reports"),
+        "--audit-log",
+        str(out / "audit.jsonl"),
+        "run",
+    ]
+    completed = subprocess.run(
+        command, cwd=out, capture_output=True, text=True, env=clean_environ(), timeout=300, check=False
+    )
     return out, completed
 
 
@@ -39,10 +50,18 @@ def test_example_run_passes_and_prints_a_table(example_run):
     lines = completed.stdout.splitlines()
     assert lines[0].split() == ["gate", "check", "status", "value", "interval", "threshold"]
     assert set(lines[1]) <= {"-", " "}
-    for row in (["tests", "coverage"], ["metrics", "roc_auc"], ["metrics", "roc_auc_vs_baseline"],
-                ["latency", "p95"], ["bias", "four_fifths"], ["drift", "dataset_drift"]):
+    for row in (
+        ["tests", "coverage"],
+        ["metrics", "roc_auc"],
+        ["metrics", "roc_auc_vs_baseline"],
+        ["latency", "p95"],
+        ["bias", "four_fifths"],
+        ["drift", "dataset_drift"],
+    ):
         assert any(line.split()[:2] == row for line in lines), row
-    assert lines[-1].startswith("verdict: tests pass, metrics pass, latency pass, bias pass, data pass, drift pass")
+    assert lines[-1].startswith(
+        "verdict: tests pass, metrics pass, latency pass, bias pass, data pass, drift pass"
+    )
 
 
 def test_example_run_writes_every_report(example_run):
@@ -55,8 +74,14 @@ def test_example_run_writes_every_report(example_run):
     assert all(g["status"] in ("pass", "warn") for g in gates.values())
     metrics = gates["metrics"]
     assert metrics["evidence"]["rows"] > 1000 and metrics["evidence"]["bootstrap"]["seed"] == 7
-    assert {c["name"] for c in metrics["checks"]} >= {"roc_auc", "accuracy", "recall", "brier",
-                                                      "roc_auc_vs_baseline", "brier_vs_baseline"}
+    assert {c["name"] for c in metrics["checks"]} >= {
+        "roc_auc",
+        "accuracy",
+        "recall",
+        "brier",
+        "roc_auc_vs_baseline",
+        "brier_vs_baseline",
+    }
     assert gates["tests"]["summary"]["failed"] == 0 and gates["tests"]["summary"]["coverage"] >= 80
     summary = (reports / "summary.md").read_text()
     assert "mlgate: pass" in summary.splitlines()[0] or "mlgate: warn" in summary.splitlines()[0]
@@ -74,7 +99,10 @@ def test_example_run_appends_to_the_audit_trail(example_run):
     records = [json.loads(line) for line in trail.read_text().splitlines()]
     assert [r["gate"] for r in records][:3] == ["tests", "metrics", "latency"]
     metrics = next(r for r in records if r["gate"] == "metrics")
-    assert {Path(p).name for p in metrics["inputs"]} == {"mitigated_predictions.csv", "baseline_predictions.csv"}
+    assert {Path(p).name for p in metrics["inputs"]} == {
+        "mitigated_predictions.csv",
+        "baseline_predictions.csv",
+    }
     assert metrics["policy"]["source"] == "gates.yml"
     assert verify(trail).ok
 
@@ -86,8 +114,19 @@ def test_example_reports_default_next_to_the_repository():
 
 
 def test_regressed_candidate_fails_against_the_baseline(cli, tmp_path):
-    result = cli("--policy", EXAMPLE, "--report-dir", "reports", "--audit-log", "audit.jsonl", "metrics",
-                 "--predictions", REGRESSED, "--resamples", "200")
+    result = cli(
+        "--policy",
+        EXAMPLE,
+        "--report-dir",
+        "reports",
+        "--audit-log",
+        "audit.jsonl",
+        "metrics",
+        "--predictions",
+        REGRESSED,
+        "--resamples",
+        "200",
+    )
     assert result.code == 1, result.stderr
     assert result.stderr == ""
     report = json.loads((tmp_path / "reports" / "metrics.json").read_text())
@@ -107,16 +146,18 @@ def test_regressed_candidate_in_a_copied_policy(cli, tmp_path):
     metrics["predictions"] = str(REGRESSED)
     metrics["baseline"]["predictions"] = str(EXAMPLE.parent / metrics["baseline"]["predictions"])
     metrics["bootstrap"] = {"resamples": 200}
-    (tmp_path / "gates.yml").write_text(yaml.safe_dump({"version": 1, "defaults": policy["defaults"],
-                                                         "metrics": metrics}))
+    (tmp_path / "gates.yml").write_text(
+        yaml.safe_dump({"version": 1, "defaults": policy["defaults"], "metrics": metrics})
+    )
     result = cli("--policy", "gates.yml", "run")
     assert result.code == 1
     assert "verdict: metrics fail" in result.stdout
     assert (tmp_path / "mlgate-reports" / "junit.xml").is_file()
     # the same policy with the good candidate passes
     metrics["predictions"] = str(EXAMPLE.parent / "data" / "candidate_predictions.csv")
-    (tmp_path / "gates.yml").write_text(yaml.safe_dump({"version": 1, "defaults": policy["defaults"],
-                                                         "metrics": metrics}))
+    (tmp_path / "gates.yml").write_text(
+        yaml.safe_dump({"version": 1, "defaults": policy["defaults"], "metrics": metrics})
+    )
     assert cli("--policy", "gates.yml", "run").code == 0
 
 
@@ -130,12 +171,28 @@ def test_example_drift_reads_the_reference_table_not_a_stored_profile(example_ru
 
 def test_drifted_copy_fails_the_example_policy(cli, tmp_path):
     drifted = REPO / "examples" / "data" / "current_drifted.parquet"
-    result = cli("--policy", EXAMPLE, "--report-dir", "reports", "--no-audit", "drift", "--current", drifted,
-                 env={"MLGATE_PLOTS": "0"})
+    result = cli(
+        "--policy",
+        EXAMPLE,
+        "--report-dir",
+        "reports",
+        "--no-audit",
+        "drift",
+        "--current",
+        drifted,
+        env={"MLGATE_PLOTS": "0"},
+    )
     assert result.code == 1, result.stdout + result.stderr
-    assert ("data set drift: 5 of 9 columns drifted (income, debt_ratio, num_open_accounts, employment, region)"
-            in result.stdout)
+    assert (
+        "data set drift: 5 of 9 columns drifted (income, debt_ratio, num_open_accounts, employment, region)"
+        in result.stdout
+    )
     report = json.loads((tmp_path / "reports" / "drift.json").read_text())
-    assert report["gates"][0]["evidence"]["drifted"] == ["income", "debt_ratio", "num_open_accounts", "employment",
-                                                         "region"]
+    assert report["gates"][0]["evidence"]["drifted"] == [
+        "income",
+        "debt_ratio",
+        "num_open_accounts",
+        "employment",
+        "region",
+    ]
     assert "verdict: drift fail" in result.stdout

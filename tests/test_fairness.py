@@ -62,8 +62,12 @@ FAIRLEARN_FUNCTIONS = {
 
 
 def _rule(metric, disparity, relative_to, bound):
-    return {"metric": metric, "disparity": disparity, "relative_to": relative_to,
-            ("min" if disparity == "ratio" else "max"): bound}
+    return {
+        "metric": metric,
+        "disparity": disparity,
+        "relative_to": relative_to,
+        ("min" if disparity == "ratio" else "max"): bound,
+    }
 
 
 @pytest.mark.parametrize("features", [["sex"], ["sex", "age_band"]])
@@ -83,8 +87,13 @@ def test_group_metrics_and_every_disparity_equal_fairlearn(tmp_path, features):
         for disparity in ("difference", "ratio"):
             for relative_to in ("between_groups", "to_overall"):
                 rules.append(_rule(criterion, disparity, relative_to, 0.5))
-    section = {"sensitive": features, "min_group_size": 1, "rules": rules, "metrics": list(functions),
-               "bootstrap": {"resamples": 0}}
+    section = {
+        "sensitive": features,
+        "min_group_size": 1,
+        "rules": rules,
+        "metrics": list(functions),
+        "bootstrap": {"resamples": 0},
+    }
     result = fairness.evaluate(predictions(y, pred), sens, section, ctx(tmp_path))
 
     mf = fairlearn_metrics.MetricFrame(metrics=functions, y_true=y, y_pred=pred, sensitive_features=frame)
@@ -99,41 +108,66 @@ def test_group_metrics_and_every_disparity_equal_fairlearn(tmp_path, features):
     for metric in functions:
         for method in ("between_groups", "to_overall"):
             suffix = "" if method == "between_groups" else "_to_overall"
-            assert_allclose(values[f"{metric}_difference{suffix}"], mf.difference(method=method)[metric], rtol=1e-12)
+            assert_allclose(
+                values[f"{metric}_difference{suffix}"], mf.difference(method=method)[metric], rtol=1e-12
+            )
             assert_allclose(values[f"{metric}_ratio{suffix}"], mf.ratio(method=method)[metric], rtol=1e-12)
     named = {
-        "demographic_parity": (fairlearn_metrics.demographic_parity_difference,
-                               fairlearn_metrics.demographic_parity_ratio),
-        "equal_opportunity": (fairlearn_metrics.equal_opportunity_difference,
-                              fairlearn_metrics.equal_opportunity_ratio),
-        "equalized_odds": (fairlearn_metrics.equalized_odds_difference, fairlearn_metrics.equalized_odds_ratio),
+        "demographic_parity": (
+            fairlearn_metrics.demographic_parity_difference,
+            fairlearn_metrics.demographic_parity_ratio,
+        ),
+        "equal_opportunity": (
+            fairlearn_metrics.equal_opportunity_difference,
+            fairlearn_metrics.equal_opportunity_ratio,
+        ),
+        "equalized_odds": (
+            fairlearn_metrics.equalized_odds_difference,
+            fairlearn_metrics.equalized_odds_ratio,
+        ),
     }
     if len(features) == 1:
         return  # the named functions are checked once, on the intersections (each costs a MetricFrame)
     for criterion, (difference, ratio) in named.items():
         for method in ("between_groups", "to_overall"):
             suffix = "" if method == "between_groups" else "_to_overall"
-            assert_allclose(values[f"{criterion}_difference{suffix}"],
-                            difference(y, pred, sensitive_features=frame, method=method), rtol=1e-12)
-            assert_allclose(values[f"{criterion}_ratio{suffix}"],
-                            ratio(y, pred, sensitive_features=frame, method=method), rtol=1e-12)
+            assert_allclose(
+                values[f"{criterion}_difference{suffix}"],
+                difference(y, pred, sensitive_features=frame, method=method),
+                rtol=1e-12,
+            )
+            assert_allclose(
+                values[f"{criterion}_ratio{suffix}"],
+                ratio(y, pred, sensitive_features=frame, method=method),
+                rtol=1e-12,
+            )
 
 
 def test_metrics_gate_metrics_per_group_equal_scikit_learn(tmp_path):
     from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
 
     y, pred, score, sensitive = generated(3000, seed=1)
-    section = {"sensitive": ["sex"], "min_group_size": 1, "metrics": ["roc_auc", "average_precision", "f1"],
-               "rules": [{"metric": "roc_auc", "disparity": "difference", "max": 0.2}],
-               "bootstrap": {"resamples": 50}}
+    section = {
+        "sensitive": ["sex"],
+        "min_group_size": 1,
+        "metrics": ["roc_auc", "average_precision", "f1"],
+        "rules": [{"metric": "roc_auc", "disparity": "difference", "max": 0.2}],
+        "bootstrap": {"resamples": 50},
+    }
     result = fairness.evaluate(predictions(y, pred, score), {"sex": sensitive["sex"]}, section, ctx(tmp_path))
-    mf = fairlearn_metrics.MetricFrame(metrics={"roc_auc": roc_auc_score, "average_precision": average_precision_score},
-                                       y_true=y, y_pred=score, sensitive_features=sensitive["sex"])
+    mf = fairlearn_metrics.MetricFrame(
+        metrics={"roc_auc": roc_auc_score, "average_precision": average_precision_score},
+        y_true=y,
+        y_pred=score,
+        sensitive_features=sensitive["sex"],
+    )
     groups = result.evidence["groups"]["sex"]
     for metric in ("roc_auc", "average_precision"):
         for label, expected in mf.by_group[metric].items():
             assert_allclose(groups[label][metric]["value"], expected, rtol=1e-10)
-    f1 = fairlearn_metrics.MetricFrame(metrics=f1_score, y_true=y, y_pred=pred, sensitive_features=sensitive["sex"])
+    f1 = fairlearn_metrics.MetricFrame(
+        metrics=f1_score, y_true=y, y_pred=pred, sensitive_features=sensitive["sex"]
+    )
     for label, expected in f1.by_group.items():
         assert_allclose(groups[label]["f1"]["value"], expected, rtol=1e-12)
     check = next(c for c in result.checks if c.name == "roc_auc_difference")
@@ -161,16 +195,23 @@ def test_group_without_positives_has_undefined_tpr_not_zero(tmp_path):
     pred = np.array([1, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0] * 5)
     group = np.array(["a"] * 4 + ["b"] * 2 + ["c"] * 6 + (["a"] * 4 + ["b"] * 2 + ["c"] * 6) * 4)
     assert y[group == "c"].sum() == 0
-    section = {"sensitive": ["g"], "min_group_size": 5, "bootstrap": {"resamples": 50},
-               "rules": [{"metric": "tpr", "disparity": "difference", "max": 0.5},
-                         {"metric": "selection_rate", "disparity": "difference", "max": 0.9}]}
+    section = {
+        "sensitive": ["g"],
+        "min_group_size": 5,
+        "bootstrap": {"resamples": 50},
+        "rules": [
+            {"metric": "tpr", "disparity": "difference", "max": 0.5},
+            {"metric": "selection_rate", "disparity": "difference", "max": 0.9},
+        ],
+    }
     result = fairness.evaluate(predictions(y, pred), {"g": group}, section, ctx(tmp_path))
     groups = result.evidence["groups"]["g"]
     assert groups["c"]["true_positive_rate"]["value"] is None  # undefined ...
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fairlearn_tpr = fairlearn_metrics.MetricFrame(metrics=fairlearn_metrics.true_positive_rate, y_true=y,
-                                                      y_pred=pred, sensitive_features=group).by_group["c"]
+        fairlearn_tpr = fairlearn_metrics.MetricFrame(
+            metrics=fairlearn_metrics.true_positive_rate, y_true=y, y_pred=pred, sensitive_features=group
+        ).by_group["c"]
     assert fairlearn_tpr == 0  # ... where fairlearn says 0
     assert "undefined" in result.evidence["tables"]["Groups by g"].split("| c |")[1].split("\n")[0]
     tpr = next(c for c in result.checks if c.name == "true_positive_rate_difference")
@@ -189,8 +230,12 @@ def test_small_groups_and_empty_intersections_are_reported_not_judged(tmp_path):
     band[:10] = "mid"  # female × mid has 10 rows; male × mid is empty
     y = (rng.random(n) < 0.4).astype(int)
     pred = (rng.random(n) < 0.3).astype(int)
-    section = {"sensitive": ["sex", "band"], "min_group_size": 30, "four_fifths": True,
-               "bootstrap": {"resamples": 50}}
+    section = {
+        "sensitive": ["sex", "band"],
+        "min_group_size": 30,
+        "four_fifths": True,
+        "bootstrap": {"resamples": 50},
+    }
     result = fairness.evaluate(predictions(y, pred), {"sex": sex, "band": band}, section, ctx(tmp_path))
     sizes = next(c for c in result.checks if c.name == "group_sizes[sex × band]")
     assert sizes.status is Status.WARN
@@ -220,18 +265,32 @@ def test_fewer_than_two_judged_groups_is_an_error(tmp_path):
 
 def test_no_rules_is_an_error_not_a_pass(tmp_path):
     y, pred, _, sensitive = generated(500)
-    result = fairness.evaluate(predictions(y, pred), {"sex": sensitive["sex"]}, {"sensitive": ["sex"]}, ctx(tmp_path))
+    result = fairness.evaluate(
+        predictions(y, pred), {"sex": sensitive["sex"]}, {"sensitive": ["sex"]}, ctx(tmp_path)
+    )
     assert result.status is Status.ERROR
 
 
 def test_missing_sensitive_values_are_an_error_unless_a_group_is_named(tmp_path):
-    frame = pd.DataFrame({"label": [0, 1, 1, 0, 1, 0] * 10, "prediction": [0, 1, 0, 0, 1, 1] * 10,
-                          "sex": ["f", "m", None, "f", "m", None] * 10})
+    frame = pd.DataFrame(
+        {
+            "label": [0, 1, 1, 0, 1, 0] * 10,
+            "prediction": [0, 1, 0, 0, 1, 1] * 10,
+            "sex": ["f", "m", None, "f", "m", None] * 10,
+        }
+    )
     path = tmp_path / "preds.csv"
     frame.to_csv(path, index=False)
-    section = {"predictions": "preds.csv", "sensitive": ["sex"], "four_fifths": True, "min_group_size": 5,
-               "bootstrap": {"resamples": 0}}
-    with pytest.raises(InputError, match=r"sensitive column 'sex': 20 rows without a value \(first at row 3\)"):
+    section = {
+        "predictions": "preds.csv",
+        "sensitive": ["sex"],
+        "four_fifths": True,
+        "min_group_size": 5,
+        "bootstrap": {"resamples": 0},
+    }
+    with pytest.raises(
+        InputError, match=r"sensitive column 'sex': 20 rows without a value \(first at row 3\)"
+    ):
         fairness.run(section, ctx(tmp_path))
     result = fairness.run({**section, "missing_group": "unknown"}, ctx(tmp_path))
     groups = result.evidence["groups"]["sex"]
@@ -243,9 +302,13 @@ def test_shorthands_and_the_seeds_simple_rule(tmp_path):
     section = {"sensitive": ["sex"], "four_fifths": True, "max_disparity": 0.1, "bootstrap": {"resamples": 0}}
     result = fairness.evaluate(predictions(y, pred), {"sex": sensitive["sex"]}, section, ctx(tmp_path))
     values = {c.name: c for c in result.checks}
-    assert_allclose(values["four_fifths"].value,
-                    fairlearn_metrics.demographic_parity_ratio(y, pred, sensitive_features=sensitive["sex"]))
-    mf = fairlearn_metrics.MetricFrame(metrics=error_rate, y_true=y, y_pred=pred, sensitive_features=sensitive["sex"])
+    assert_allclose(
+        values["four_fifths"].value,
+        fairlearn_metrics.demographic_parity_ratio(y, pred, sensitive_features=sensitive["sex"]),
+    )
+    mf = fairlearn_metrics.MetricFrame(
+        metrics=error_rate, y_true=y, y_pred=pred, sensitive_features=sensitive["sex"]
+    )
     assert_allclose(values["error_rate_difference"].value, mf.difference())
     assert values["error_rate_difference"].threshold.startswith("<= 0.1")
 
@@ -254,35 +317,54 @@ def test_rule_validation_names_the_rule(tmp_path):
     y, pred, _, sensitive = generated(300)
     base = {"sensitive": ["sex"], "bootstrap": {"resamples": 0}}
     with pytest.raises(InputError, match=r"bias.rules\[0\]: a difference needs 'max'"):
-        fairness.evaluate(predictions(y, pred), {"sex": sensitive["sex"]},
-                          {**base, "rules": [{"metric": "tpr", "disparity": "difference", "min": 0.1}]}, ctx(tmp_path))
+        fairness.evaluate(
+            predictions(y, pred),
+            {"sex": sensitive["sex"]},
+            {**base, "rules": [{"metric": "tpr", "disparity": "difference", "min": 0.1}]},
+            ctx(tmp_path),
+        )
     with pytest.raises(InputError, match=r"bias.rules\[0\].sensitive: 'age' not in bias.sensitive"):
-        fairness.evaluate(predictions(y, pred), {"sex": sensitive["sex"]},
-                          {**base, "rules": [{"metric": "tpr", "max": 0.1, "sensitive": ["age"]}]}, ctx(tmp_path))
+        fairness.evaluate(
+            predictions(y, pred),
+            {"sex": sensitive["sex"]},
+            {**base, "rules": [{"metric": "tpr", "max": 0.1, "sensitive": ["age"]}]},
+            ctx(tmp_path),
+        )
 
 
 def test_a_million_rows_with_a_thousand_resamples_is_quick(tmp_path):
     import time
 
     y, pred, _, sensitive = generated(1_000_000, seed=6)
-    section = {"sensitive": ["sex", "age_band"], "four_fifths": True,
-               "rules": [{"metric": "equalized_odds", "disparity": "difference", "max": 0.2}],
-               "bootstrap": {"resamples": 1000}}
+    section = {
+        "sensitive": ["sex", "age_band"],
+        "four_fifths": True,
+        "rules": [{"metric": "equalized_odds", "disparity": "difference", "max": 0.2}],
+        "bootstrap": {"resamples": 1000},
+    }
     start = time.process_time()
     result = fairness.evaluate(predictions(y, pred), sensitive, section, ctx(tmp_path))
     assert time.process_time() - start < 20  # CPU seconds; about 2 on an idle laptop
     assert next(c for c in result.checks if c.name == "four_fifths").ci is not None
 
 
-@pytest.mark.skipif(not (EXAMPLES / "mitigated_predictions.csv").exists(), reason="example data not generated")
+@pytest.mark.skipif(
+    not (EXAMPLES / "mitigated_predictions.csv").exists(), reason="example data not generated"
+)
 def test_example_candidate_fails_and_mitigated_passes(tmp_path):
-    section = {"predictions": str(EXAMPLES / "candidate_predictions.csv"),
-               "columns": {"label": "default", "score": "score", "prediction": "prediction"},
-               "sensitive": ["sex"], "min_group_size": 30, "four_fifths": True,
-               "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 0.1}],
-               "bootstrap": {"resamples": 200}}
+    section = {
+        "predictions": str(EXAMPLES / "candidate_predictions.csv"),
+        "columns": {"label": "default", "score": "score", "prediction": "prediction"},
+        "sensitive": ["sex"],
+        "min_group_size": 30,
+        "four_fifths": True,
+        "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 0.1}],
+        "bootstrap": {"resamples": 200},
+    }
     candidate = fairness.run(section, ctx(tmp_path))
-    mitigated = fairness.run({**section, "predictions": str(EXAMPLES / "mitigated_predictions.csv")}, ctx(tmp_path))
+    mitigated = fairness.run(
+        {**section, "predictions": str(EXAMPLES / "mitigated_predictions.csv")}, ctx(tmp_path)
+    )
     assert candidate.status is Status.FAIL
     assert mitigated.status is Status.PASS
     assert_allclose(candidate.summary["four_fifths"], 0.4159, atol=1e-4)

@@ -77,8 +77,9 @@ def test_binary_cells_are_the_cells_compress_finds(decimals):
     group = pd.factorize(names["sex"])[0] * 6 + pd.factorize(names["age_band"])[0]
     fast = binary_cells(y, pred, score, group=group, strata=True)
     slow = compress({"g": group, "score": score, "y": y, "pred": pred}, strata_column="g")
-    np.testing.assert_array_equal(sorted_cells(fast, ["g", "score", "y", "pred"]),
-                                  sorted_cells(slow, ["g", "score", "y", "pred"]))
+    np.testing.assert_array_equal(
+        sorted_cells(fast, ["g", "score", "y", "pred"]), sorted_cells(slow, ["g", "score", "y", "pred"])
+    )
     assert fast.order == "g,score" and fast.row_cell is None and fast.rows == 20_000
     for k in np.unique(fast.columns["g"]):  # each group's cells are one run sorted by score
         s = fast.columns["score"][fast.columns["g"] == k]
@@ -100,8 +101,16 @@ def test_merged_chunks_equal_cells_of_all_rows():
     y, pred, score, _ = workload(9000, seed=2, decimals=3)
     group = np.arange(9000) % 5
     whole = binary_cells(y, pred, score, group=group, sums={"s": score})
-    parts = [binary_cells(y[a:a + 2000], pred[a:a + 2000], score[a:a + 2000], group=group[a:a + 2000],
-                          sums={"s": score[a:a + 2000]}) for a in range(0, 9000, 2000)]
+    parts = [
+        binary_cells(
+            y[a : a + 2000],
+            pred[a : a + 2000],
+            score[a : a + 2000],
+            group=group[a : a + 2000],
+            sums={"s": score[a : a + 2000]},
+        )
+        for a in range(0, 9000, 2000)
+    ]
     merged = merge_binary_cells(parts, sums=("s",))
     for name in ("g", "score", "y", "pred"):
         np.testing.assert_array_equal(merged.columns[name], whole.columns[name])
@@ -113,17 +122,34 @@ def test_merged_chunks_equal_cells_of_all_rows():
 def test_metrics_gate_fast_path_equals_sklearn_on_continuous_scores(tmp_path):
     y, pred, score, _ = workload(60_000, seed=3)
     p = Predictions(Path("p.parquet"), "binary", y, pred, score, [0, 1])
-    thresholds = {k: {"min": 0.0} for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
-                                            "average_precision")}
+    thresholds = {
+        k: {"min": 0.0}
+        for k in (
+            "accuracy",
+            "balanced_accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "average_precision",
+        )
+    }
     thresholds.update(log_loss={"max": 10.0}, brier={"max": 1.0})
-    result = metrics_gate.evaluate(p, None, {"thresholds": thresholds, "bootstrap": {"resamples": 300}},
-                                   ctx(tmp_path))
+    result = metrics_gate.evaluate(
+        p, None, {"thresholds": thresholds, "bootstrap": {"resamples": 300}}, ctx(tmp_path)
+    )
     values = {c.name: c.value for c in result.checks}
-    expected = {"accuracy": sk.accuracy_score(y, pred), "balanced_accuracy": sk.balanced_accuracy_score(y, pred),
-                "precision": sk.precision_score(y, pred), "recall": sk.recall_score(y, pred),
-                "f1": sk.f1_score(y, pred), "roc_auc": sk.roc_auc_score(y, score),
-                "average_precision": sk.average_precision_score(y, score), "log_loss": sk.log_loss(y, score),
-                "brier": sk.brier_score_loss(y, score)}
+    expected = {
+        "accuracy": sk.accuracy_score(y, pred),
+        "balanced_accuracy": sk.balanced_accuracy_score(y, pred),
+        "precision": sk.precision_score(y, pred),
+        "recall": sk.recall_score(y, pred),
+        "f1": sk.f1_score(y, pred),
+        "roc_auc": sk.roc_auc_score(y, score),
+        "average_precision": sk.average_precision_score(y, score),
+        "log_loss": sk.log_loss(y, score),
+        "brier": sk.brier_score_loss(y, score),
+    }
     for name, value in expected.items():
         assert values[name] == pytest.approx(value, rel=1e-10, abs=1e-12), name
     method = result.evidence["bootstrap"]
@@ -141,7 +167,9 @@ def test_point_ranking_in_blocks_of_levels_equals_sklearn(monkeypatch, block):
     for decimals in (2, None):  # tied levels (reduced per block) and one cell per level
         y, pred, score, _ = workload(3000, seed=9, decimals=decimals)
         cells = binary_cells(y, pred, score)
-        out = m.ranking_metrics(cells.counts[None, :], cells.columns["y"].astype(bool), cells.columns["score"])
+        out = m.ranking_metrics(
+            cells.counts[None, :], cells.columns["y"].astype(bool), cells.columns["score"]
+        )
         assert out["roc_auc"][0] == pytest.approx(sk.roc_auc_score(y, score), rel=1e-12)
         assert out["average_precision"][0] == pytest.approx(sk.average_precision_score(y, score), rel=1e-12)
 
@@ -149,21 +177,35 @@ def test_point_ranking_in_blocks_of_levels_equals_sklearn(monkeypatch, block):
 def test_bias_fast_path_equals_fairlearn_with_twelve_groups(tmp_path):
     y, pred, score, names = workload(40_000, seed=4)
     frame = pd.DataFrame(names)
-    functions = {"selection_rate": fairlearn_metrics.selection_rate, "accuracy": sk.accuracy_score,
-                 "true_positive_rate": fairlearn_metrics.true_positive_rate,
-                 "false_positive_rate": fairlearn_metrics.false_positive_rate}
-    section = {"sensitive": ["sex", "age_band"], "metrics": list(functions) + ["roc_auc"],
-               "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 1.0},
-                         {"metric": "equalized_odds", "disparity": "difference", "max": 1.0},
-                         {"metric": "roc_auc", "disparity": "difference", "max": 1.0}],
-               "bootstrap": {"resamples": 200}, "min_group_size": 1}
+    functions = {
+        "selection_rate": fairlearn_metrics.selection_rate,
+        "accuracy": sk.accuracy_score,
+        "true_positive_rate": fairlearn_metrics.true_positive_rate,
+        "false_positive_rate": fairlearn_metrics.false_positive_rate,
+    }
+    section = {
+        "sensitive": ["sex", "age_band"],
+        "metrics": list(functions) + ["roc_auc"],
+        "rules": [
+            {"metric": "demographic_parity", "disparity": "difference", "max": 1.0},
+            {"metric": "equalized_odds", "disparity": "difference", "max": 1.0},
+            {"metric": "roc_auc", "disparity": "difference", "max": 1.0},
+        ],
+        "bootstrap": {"resamples": 200},
+        "min_group_size": 1,
+    }
     p = Predictions(Path("p.parquet"), "binary", y, pred, score, [0, 1])
     result = fairness.evaluate(p, names, section, ctx(tmp_path))
     groups = result.evidence["groups"]["sex × age_band"]
-    mf = fairlearn_metrics.MetricFrame(metrics={**functions, "roc_auc": lambda t, s: sk.roc_auc_score(t, s)},
-                                       y_true=y, y_pred=pred, sensitive_features=frame)
-    mf_score = fairlearn_metrics.MetricFrame(metrics=sk.roc_auc_score, y_true=y, y_pred=score,
-                                             sensitive_features=frame)
+    mf = fairlearn_metrics.MetricFrame(
+        metrics={**functions, "roc_auc": lambda t, s: sk.roc_auc_score(t, s)},
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=frame,
+    )
+    mf_score = fairlearn_metrics.MetricFrame(
+        metrics=sk.roc_auc_score, y_true=y, y_pred=score, sensitive_features=frame
+    )
     assert len([k for k in groups if k != "overall"]) == 12
     for (sex, band), row in mf.by_group.iterrows():
         entry = groups[f"{sex} × {band}"]
@@ -172,9 +214,11 @@ def test_bias_fast_path_equals_fairlearn_with_twelve_groups(tmp_path):
         assert entry["roc_auc"]["value"] == pytest.approx(mf_score.by_group[(sex, band)], rel=1e-12)
     checks = {c.name: c for c in result.checks}
     assert checks["demographic_parity_difference"].value == pytest.approx(
-        fairlearn_metrics.demographic_parity_difference(y, pred, sensitive_features=frame), rel=1e-12)
+        fairlearn_metrics.demographic_parity_difference(y, pred, sensitive_features=frame), rel=1e-12
+    )
     assert checks["equalized_odds_difference"].value == pytest.approx(
-        fairlearn_metrics.equalized_odds_difference(y, pred, sensitive_features=frame), rel=1e-12)
+        fairlearn_metrics.equalized_odds_difference(y, pred, sensitive_features=frame), rel=1e-12
+    )
     assert checks["roc_auc_difference"].value == pytest.approx(mf_score.difference(), rel=1e-12)
     assert "score bins" in result.evidence["bootstrap"]["method"]
 
@@ -196,21 +240,34 @@ def test_binned_auc_moves_no_resample_further_than_the_bound():
     weights = next(weight_chunks(exact, 40, seed=9))
     coarse_weights = np.stack([np.bincount(to_coarse, weights=w, minlength=coarse.size) for w in weights])
     exact_auc = m.ranking_metrics(weights, exact.columns["y"].astype(bool), exact.columns["score"])["roc_auc"]
-    binned_auc = m.ranking_metrics(coarse_weights, coarse.columns["y"].astype(bool), coarse.columns["score"])["roc_auc"]
+    binned_auc = m.ranking_metrics(coarse_weights, coarse.columns["y"].astype(bool), coarse.columns["score"])[
+        "roc_auc"
+    ]
     for b in range(weights.shape[0]):
-        pos = np.bincount(coarse.columns["score"].astype(int), weights=coarse_weights[b] * coarse.columns["y"], minlength=nb)
-        neg = np.bincount(coarse.columns["score"].astype(int), weights=coarse_weights[b] * (1 - coarse.columns["y"]),
-                          minlength=nb)
+        pos = np.bincount(
+            coarse.columns["score"].astype(int), weights=coarse_weights[b] * coarse.columns["y"], minlength=nb
+        )
+        neg = np.bincount(
+            coarse.columns["score"].astype(int),
+            weights=coarse_weights[b] * (1 - coarse.columns["y"]),
+            minlength=nb,
+        )
         bound = 0.5 * (pos * neg).sum() / (pos.sum() * neg.sum())
         assert abs(exact_auc[b] - binned_auc[b]) <= bound + 1e-12
     # and the offset hardly changes from resample to resample: shifting by the point's offset is enough
-    point_exact = m.ranking_metrics(exact.counts[None, :], exact.columns["y"].astype(bool), exact.columns["score"])
-    point_binned = m.ranking_metrics(coarse.counts[None, :], coarse.columns["y"].astype(bool), coarse.columns["score"])
+    point_exact = m.ranking_metrics(
+        exact.counts[None, :], exact.columns["y"].astype(bool), exact.columns["score"]
+    )
+    point_binned = m.ranking_metrics(
+        coarse.counts[None, :], coarse.columns["y"].astype(bool), coarse.columns["score"]
+    )
     offset = point_exact["roc_auc"][0] - point_binned["roc_auc"][0]
     assert np.max(np.abs((exact_auc - binned_auc) - offset)) < 2e-4
 
 
-def direct_row_bootstrap(y: np.ndarray, score: np.ndarray, resamples: int, seed: int) -> dict[str, np.ndarray]:
+def direct_row_bootstrap(
+    y: np.ndarray, score: np.ndarray, resamples: int, seed: int
+) -> dict[str, np.ndarray]:
     """ROC AUC and average precision of `resamples` draws of n rows with replacement, computed on the drawn
     rows' counts (independently of mlgate's code; the first draws are checked against scikit-learn)."""
     n = y.size
@@ -250,8 +307,11 @@ def test_binned_bootstrap_matches_direct_row_resampling_in_distribution(tmp_path
     rng = np.random.default_rng(7)
     base_score = np.clip(score + rng.normal(0, 0.15, n), 0, 1)
     candidate = Predictions(Path("c.csv"), "binary", y, pred, score, [0, 1])
-    baseline = Predictions(Path("b.csv"), "binary", y, (base_score >= 0.5).astype(np.int8), base_score, [0, 1]) \
-        if paired else None
+    baseline = (
+        Predictions(Path("b.csv"), "binary", y, (base_score >= 0.5).astype(np.int8), base_score, [0, 1])
+        if paired
+        else None
+    )
     point, samples, info = metrics_gate.point_and_samples(candidate, baseline, resamples, seed=11)
     assert info["binned"]
     direct = direct_row_bootstrap(y, score, resamples, seed=12)
@@ -260,7 +320,9 @@ def test_binned_bootstrap_matches_direct_row_resampling_in_distribution(tmp_path
         direct = {k: v - base[k] for k, v in direct.items()}
     for name, exact in (("roc_auc", sk.roc_auc_score), ("average_precision", sk.average_precision_score)):
         key = f"{'d' if paired else 'c'}:{name}"
-        assert point[key] == pytest.approx(exact(y, score) - (exact(y, base_score) if paired else 0), rel=1e-12)
+        assert point[key] == pytest.approx(
+            exact(y, score) - (exact(y, base_score) if paired else 0), rel=1e-12
+        )
         same_distribution(samples[key], direct[name])
 
 
@@ -273,9 +335,12 @@ def test_after_the_shift_each_resample_is_within_the_stated_share_of_the_spread(
     exact = binary_cells(y, pred, score)
     coarse, binning = coarsen(exact)
     assert binning.bins == 512
-    code = (np.searchsorted(binning.edges, exact.columns["score"], side="left") * 2 + exact.columns["y"]) * 2 \
-        + exact.columns["pred"]
-    coarse_code = (coarse.columns["score"].astype(np.int64) * 2 + coarse.columns["y"]) * 2 + coarse.columns["pred"]
+    code = (
+        np.searchsorted(binning.edges, exact.columns["score"], side="left") * 2 + exact.columns["y"]
+    ) * 2 + exact.columns["pred"]
+    coarse_code = (coarse.columns["score"].astype(np.int64) * 2 + coarse.columns["y"]) * 2 + coarse.columns[
+        "pred"
+    ]
     order = np.argsort(coarse_code)
     to_coarse = order[np.searchsorted(coarse_code[order], code)]
     assert np.array_equal(coarse_code[to_coarse], code)
@@ -308,9 +373,14 @@ def test_bias_within_group_intervals_match_direct_within_group_resampling(tmp_pa
         return captured
 
     monkeypatch.setattr(fairness, "bootstrap", capture)
-    section = {"sensitive": ["sex", "age_band"], "metrics": ["selection_rate", "true_positive_rate"],
-               "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 1.0}],
-               "bootstrap": {"resamples": resamples, "seed": 1}, "min_group_size": 1, "plots": False}
+    section = {
+        "sensitive": ["sex", "age_band"],
+        "metrics": ["selection_rate", "true_positive_rate"],
+        "rules": [{"metric": "demographic_parity", "disparity": "difference", "max": 1.0}],
+        "bootstrap": {"resamples": resamples, "seed": 1},
+        "min_group_size": 1,
+        "plots": False,
+    }
     p = Predictions(Path("p.parquet"), "binary", y, pred, score, [0, 1])
     result = fairness.evaluate(p, names, section, ctx(tmp_path))
     labels = [k for k in result.evidence["groups"]["sex × age_band"] if k != "overall"]
@@ -334,7 +404,9 @@ def test_bias_within_group_intervals_match_direct_within_group_resampling(tmp_pa
     direct_dp = selection.max(axis=1) - selection.min(axis=1)
     same_distribution(captured["r|demographic_parity_difference"], direct_dp)
     low, high = next(c for c in result.checks if c.name == "demographic_parity_difference").ci
-    np.testing.assert_allclose([low, high], np.quantile(direct_dp, [0.025, 0.975]), atol=0.35 * direct_dp.std())
+    np.testing.assert_allclose(
+        [low, high], np.quantile(direct_dp, [0.025, 0.975]), atol=0.35 * direct_dp.std()
+    )
 
 
 def test_exact_cells_are_used_when_few(tmp_path):
@@ -343,15 +415,30 @@ def test_exact_cells_are_used_when_few(tmp_path):
     _, samples, info = metrics_gate.point_and_samples(p, None, 50, seed=0)
     assert not info["binned"] and info["cells"] <= EXACT_CELLS
     cells = compress({"y": y, "pred": pred, "score": score})
-    direct = bootstrap(cells, lambda w: {"auc": m.binary(w, cells.columns["y"], cells.columns["pred"],
-                                                          cells.columns["score"])["roc_auc"]}, 50, seed=0)
+    direct = bootstrap(
+        cells,
+        lambda w: {
+            "auc": m.binary(w, cells.columns["y"], cells.columns["pred"], cells.columns["score"])["roc_auc"]
+        },
+        50,
+        seed=0,
+    )
     assert percentile_interval(samples["c:roc_auc"], 0.9).low == pytest.approx(
-        percentile_interval(direct["auc"], 0.9).low, abs=0.01)
+        percentile_interval(direct["auc"], 0.9).low, abs=0.01
+    )
 
 
 # ------------------------------------------------------------------------------------ reading fast
-@pytest.mark.parametrize("values", [[1, 0, 1, 1], [True, False, True, True], ["1", "0", "1", "1"],
-                                    [1.0, 0.0, 1.0, 1.0], np.array([1, 0, 1, 1], dtype=np.int8)])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1, 0, 1, 1],
+        [True, False, True, True],
+        ["1", "0", "1", "1"],
+        [1.0, 0.0, 1.0, 1.0],
+        np.array([1, 0, 1, 1], dtype=np.int8),
+    ],
+)
 def test_label_codes_fast_path_agrees_with_text_comparison(tmp_path, values):
     frame = pd.DataFrame({"y": values})
     np.testing.assert_array_equal(label_codes(frame, "y", tmp_path / "f.csv", [0, 1]), [1, 0, 1, 1])

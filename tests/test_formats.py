@@ -15,15 +15,29 @@ ALL_FILES = {"mlgate.json", "junit.xml", "report.html", "summary.md"}
 
 
 def result_with(*statuses: Status, gate: str = "metrics") -> GateResult:
-    checks = [Check(f"check_{i}", s, f"reason {i}: {s.value}", value=0.5 + i / 10, ci=(0.4, 0.9),
-                    threshold=">= 0.5 (point)") for i, s in enumerate(statuses)]
-    return GateResult(gate=gate, checks=checks, summary={"roc_auc": 0.8123, "rows": 10},
-                      evidence={"tables": {"All metrics": "| a | b |\n|---|---|\n| 1 | 2 |"}})
+    checks = [
+        Check(
+            f"check_{i}",
+            s,
+            f"reason {i}: {s.value}",
+            value=0.5 + i / 10,
+            ci=(0.4, 0.9),
+            threshold=">= 0.5 (point)",
+        )
+        for i, s in enumerate(statuses)
+    ]
+    return GateResult(
+        gate=gate,
+        checks=checks,
+        summary={"roc_auc": 0.8123, "rows": 10},
+        evidence={"tables": {"All metrics": "| a | b |\n|---|---|\n| 1 | 2 |"}},
+    )
 
 
 def strict_json(path: Path) -> dict:
     def reject(constant: str):
         raise AssertionError(f"{path.name} holds {constant}, which is not JSON")
+
     return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
 
 
@@ -36,14 +50,17 @@ def parse_github_output(text: str) -> dict[str, str]:
             continue
         name, delimiter = lines[i].split("<<", 1)
         end = lines.index(delimiter, i + 1)
-        values[name] = "\n".join(lines[i + 1:end])
+        values[name] = "\n".join(lines[i + 1 : end])
         i = end + 1
     return values
 
 
 def write(tmp_path: Path, results: list[GateResult], actions: bool = True, capsys=None) -> dict:
-    env = {"GITHUB_OUTPUT": str(tmp_path / "github_output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary"),
-           "GITHUB_WORKSPACE": str(tmp_path)}
+    env = {
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+    }
     if actions:
         env["GITHUB_ACTIONS"] = "true"
     out = Output(report_dir=tmp_path / "reports", env=env)
@@ -89,8 +106,13 @@ def test_the_verdict_is_identical_in_every_format(tmp_path, capsys, scenario):
         else:  # no checks: an error test case, never an empty (green) suite
             assert suite.get("tests") == suite.get("errors") == "1"
             assert len(suite.findall("testcase/error")) == 1
-    junit_verdict = ("error" if any(int(s.get("errors")) for s in suites) else
-                     "fail" if any(int(s.get("failures")) for s in suites) else "pass or warn")
+    junit_verdict = (
+        "error"
+        if any(int(s.get("errors")) for s in suites)
+        else "fail"
+        if any(int(s.get("failures")) for s in suites)
+        else "pass or warn"
+    )
     assert junit_verdict == (overall if overall in ("fail", "error") else "pass or warn")
 
     summary = (reports / "summary.md").read_text(encoding="utf-8")
@@ -116,8 +138,11 @@ def test_the_verdict_is_identical_in_every_format(tmp_path, capsys, scenario):
 
 def test_github_output_survives_newlines_and_a_fake_delimiter(tmp_path):
     nasty = "line one\nghadelimiter_0123456789abcdef\nstatus<<EOF\npass\nEOF\nlast=line"
-    result = GateResult(gate="metrics", checks=[Check("c", Status.FAIL, "why")],
-                        summary={"note": nasty, "roc_auc": 0.75, "two_words": [1, 2]})
+    result = GateResult(
+        gate="metrics",
+        checks=[Check("c", Status.FAIL, "why")],
+        summary={"note": nasty, "roc_auc": 0.75, "two_words": [1, 2]},
+    )
     write(tmp_path, [result])
     values = parse_github_output((tmp_path / "github_output").read_text(encoding="utf-8"))
     assert values["metrics-note"] == nasty
@@ -125,8 +150,11 @@ def test_github_output_survives_newlines_and_a_fake_delimiter(tmp_path):
     assert values["metrics-roc-auc"] == "0.75"
     assert values["metrics-two-words"] == "[1, 2]"
     assert values["report"].endswith("mlgate.json")
-    delimiters = [line.split("<<", 1)[1] for line in (tmp_path / "github_output").read_text().splitlines()
-                  if "<<ghadelimiter_" in line]
+    delimiters = [
+        line.split("<<", 1)[1]
+        for line in (tmp_path / "github_output").read_text().splitlines()
+        if "<<ghadelimiter_" in line
+    ]
     assert len(set(delimiters)) == len(delimiters)  # one random delimiter per value
 
 
@@ -139,11 +167,17 @@ def test_format_outputs_regenerates_a_delimiter_found_in_the_value(monkeypatch):
 
 
 def test_annotation_escaping(tmp_path):
-    check = Check("auc: a,b", Status.FAIL, "50% worse\r\nsecond: line, too",
-                  location=Location(str(tmp_path / "dir,x" / "t:1.py"), 7, 3))
+    check = Check(
+        "auc: a,b",
+        Status.FAIL,
+        "50% worse\r\nsecond: line, too",
+        location=Location(str(tmp_path / "dir,x" / "t:1.py"), 7, 3),
+    )
     warn = Check("noisy", Status.WARN, "maybe")
     out = Output(report_dir=tmp_path, env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)})
-    lines = annotate.lines([GateResult(gate="tests", checks=[check, warn, Check("ok", Status.PASS, "fine")])], out)
+    lines = annotate.lines(
+        [GateResult(gate="tests", checks=[check, warn, Check("ok", Status.PASS, "fine")])], out
+    )
     assert lines == [
         "::error title=mlgate tests%3A auc%3A a%2Cb,file=dir%2Cx/t%3A1.py,line=7,col=3::50%25 worse%0D%0Asecond: line, too",
         "::warning title=mlgate tests%3A noisy::maybe",
@@ -166,7 +200,13 @@ def test_annotations_only_inside_github_actions(tmp_path, capsys):
 def test_no_github_files_outside_actions(tmp_path):
     out = Output(report_dir=tmp_path / "r", env={})
     written = write_all([result_with(Status.PASS)], out, 0)
-    assert {p.name for p in written} == {"mlgate.json", "metrics.json", "junit.xml", "report.html", "summary.md"}
+    assert {p.name for p in written} == {
+        "mlgate.json",
+        "metrics.json",
+        "junit.xml",
+        "report.html",
+        "summary.md",
+    }
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
 
@@ -183,8 +223,12 @@ def test_markdown_and_html_escape_cell_content(tmp_path):
 
 def test_json_report_never_holds_nan(tmp_path):
     check = Check("m", Status.ERROR, "undefined", value=float("nan"), ci=(float("nan"), float("inf")))
-    result = GateResult(gate="metrics", checks=[check], evidence={"metrics": {"c:roc_auc": float("nan")}},
-                        summary={"x": float("-inf")})
+    result = GateResult(
+        gate="metrics",
+        checks=[check],
+        evidence={"metrics": {"c:roc_auc": float("nan")}},
+        summary={"x": float("-inf")},
+    )
     write(tmp_path, [result], actions=False)
     document = strict_json(tmp_path / "reports" / "mlgate.json")
     gate = document["gates"][0]
@@ -193,10 +237,13 @@ def test_json_report_never_holds_nan(tmp_path):
 
 
 def test_sarif_one_file_per_category(tmp_path):
-    findings = [Finding("CVE-1", "error", "Bad. Really", "deps", Location(str(tmp_path / "req.txt"), 3),
-                        severity="high"),
-                Finding("CVE-2", "warning", "Meh", "deps", suppressed="accepted risk"),
-                Finding("PICKLE", "error", "unsafe", "artifacts")]
+    findings = [
+        Finding(
+            "CVE-1", "error", "Bad. Really", "deps", Location(str(tmp_path / "req.txt"), 3), severity="high"
+        ),
+        Finding("CVE-2", "warning", "Meh", "deps", suppressed="accepted risk"),
+        Finding("PICKLE", "error", "unsafe", "artifacts"),
+    ]
     result = GateResult(gate="security", checks=[Check("c", Status.FAIL, "x")], findings=findings)
     written = write(tmp_path, [result], actions=False)["written"]
     sarif = sorted(p.name for p in written if p.suffix == ".sarif")
@@ -230,10 +277,15 @@ def test_failing_gate_from_the_cli_writes_every_format(cli, tmp_path):
     import pandas as pd
 
     rng = np.random.default_rng(0)
-    pd.DataFrame({"label": rng.integers(0, 2, 100), "score": rng.uniform(size=100)}).to_csv(tmp_path / "p.csv",
-                                                                                           index=False)
-    env = {"GITHUB_ACTIONS": "true", "GITHUB_OUTPUT": str(tmp_path / "out.txt"),
-           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.txt"), "GITHUB_WORKSPACE": str(tmp_path)}
+    pd.DataFrame({"label": rng.integers(0, 2, 100), "score": rng.uniform(size=100)}).to_csv(
+        tmp_path / "p.csv", index=False
+    )
+    env = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "out.txt"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.txt"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+    }
     result = cli("metrics", "--predictions", "p.csv", "--min", "roc_auc=0.9", "--resamples", "100", env=env)
     assert result.code == 1
     assert "::error title=mlgate metrics%3A roc_auc::roc_auc " in result.stdout
@@ -288,14 +340,40 @@ def test_report_schema_matches_the_version_and_ships_in_the_package():
 
 
 def test_every_written_report_is_valid_against_the_schema(tmp_path):
-    findings = [Finding("CVE-1", "error", "bad", "deps", Location(str(tmp_path / "req.txt"), 3, 1), severity="high",
-                        properties={"fixed": ["1.2"]}),
-                Finding("R2", "note", "meh", "artifacts", suppressed="accepted")]
-    results = [*SCENARIOS["error"], GateResult(gate="metrics"),
-               GateResult(gate="security", checks=[Check("c", Status.FAIL, "x", value="3 findings",
-                                                         location=Location("a.py", 1))], findings=findings),
-               GateResult(gate="bias", checks=[Check("m", Status.ERROR, "undefined", value=float("nan"),
-                                                     ci=(float("nan"), 1.0), details={"x": float("inf")})])]
+    findings = [
+        Finding(
+            "CVE-1",
+            "error",
+            "bad",
+            "deps",
+            Location(str(tmp_path / "req.txt"), 3, 1),
+            severity="high",
+            properties={"fixed": ["1.2"]},
+        ),
+        Finding("R2", "note", "meh", "artifacts", suppressed="accepted"),
+    ]
+    results = [
+        *SCENARIOS["error"],
+        GateResult(gate="metrics"),
+        GateResult(
+            gate="security",
+            checks=[Check("c", Status.FAIL, "x", value="3 findings", location=Location("a.py", 1))],
+            findings=findings,
+        ),
+        GateResult(
+            gate="bias",
+            checks=[
+                Check(
+                    "m",
+                    Status.ERROR,
+                    "undefined",
+                    value=float("nan"),
+                    ci=(float("nan"), 1.0),
+                    details={"x": float("inf")},
+                )
+            ],
+        ),
+    ]
     write(tmp_path, results, actions=False)
     assert assert_valid_reports(tmp_path / "reports") == 1 + len({r.gate for r in results})
     document = strict_json(tmp_path / "reports" / "mlgate.json")
@@ -311,13 +389,31 @@ def test_example_run_and_failing_runs_write_reports_valid_against_the_schema(cli
     passed = cli("--policy", example, "--report-dir", "example", "--no-audit", "run")
     assert passed.code == 0, passed.stdout + passed.stderr
     assert assert_valid_reports(tmp_path / "example") >= 7  # mlgate.json and one per gate
-    failed = cli("--policy", example, "--report-dir", "failed", "--no-audit", "metrics", "--predictions",
-                 repo / "examples" / "data" / "regressed_predictions.csv", "--resamples", "200")
+    failed = cli(
+        "--policy",
+        example,
+        "--report-dir",
+        "failed",
+        "--no-audit",
+        "metrics",
+        "--predictions",
+        repo / "examples" / "data" / "regressed_predictions.csv",
+        "--resamples",
+        "200",
+    )
     assert failed.code == 1
     assert strict_json(tmp_path / "failed" / "mlgate.json")["status"] == "fail"
     assert assert_valid_reports(tmp_path / "failed") == 2
-    broken = cli("--report-dir", "broken", "--no-audit", "metrics", "--predictions", "absent.csv", "--min",
-                 "roc_auc=0.5")
+    broken = cli(
+        "--report-dir",
+        "broken",
+        "--no-audit",
+        "metrics",
+        "--predictions",
+        "absent.csv",
+        "--min",
+        "roc_auc=0.5",
+    )
     assert broken.code == 2
     assert strict_json(tmp_path / "broken" / "mlgate.json")["exit_code"] == 2
     assert assert_valid_reports(tmp_path / "broken") == 2
@@ -329,23 +425,60 @@ def canary_result(analyses: int = 3) -> GateResult:
     entries = []
     for i in range(analyses):
         failing = i == analyses - 1
-        error_rate = {"metric": "error_rate", "classification": "high" if failing else "pass",
-                      "passed": not failing, "value": 0.05 if failing else 0.011, "why": "w",
-                      "details": {"kind": "ratio", "canary_value": 0.05 if failing else 0.011, "stable_value": 0.01,
-                                  "canary": {"events": 5, "trials": 100}, "stable": {"events": 1, "trials": 100}}}
-        latency = {"metric": "p95|latency", "classification": "pass", "passed": True, "value": 0.2, "why": "w",
-                   "details": {"kind": "series", "canary_mean": 0.21, "stable_mean": 0.2}}
-        limit = {"metric": "error_rate", "classification": "pass", "passed": True, "value": 0.05 if failing else 0.011,
-                 "why": "w",
-                 "details": {"kind": "ratio", "max": 0.1}}
-        entries.append({"step": min(i + 1, 2), "weight": 10 * (i + 1), "effective_weight": 10 * (i + 1) - 1,
-                        "outcome": "fail" if failing else "pass", "why": "judged",
-                        "judges": [{"judge": "threshold", "outcome": "pass", "metrics": [limit]},
-                                   {"judge": "compare", "outcome": "fail" if failing else "pass",
-                                    "metrics": [error_rate, latency]}]})
+        error_rate = {
+            "metric": "error_rate",
+            "classification": "high" if failing else "pass",
+            "passed": not failing,
+            "value": 0.05 if failing else 0.011,
+            "why": "w",
+            "details": {
+                "kind": "ratio",
+                "canary_value": 0.05 if failing else 0.011,
+                "stable_value": 0.01,
+                "canary": {"events": 5, "trials": 100},
+                "stable": {"events": 1, "trials": 100},
+            },
+        }
+        latency = {
+            "metric": "p95|latency",
+            "classification": "pass",
+            "passed": True,
+            "value": 0.2,
+            "why": "w",
+            "details": {"kind": "series", "canary_mean": 0.21, "stable_mean": 0.2},
+        }
+        limit = {
+            "metric": "error_rate",
+            "classification": "pass",
+            "passed": True,
+            "value": 0.05 if failing else 0.011,
+            "why": "w",
+            "details": {"kind": "ratio", "max": 0.1},
+        }
+        entries.append(
+            {
+                "step": min(i + 1, 2),
+                "weight": 10 * (i + 1),
+                "effective_weight": 10 * (i + 1) - 1,
+                "outcome": "fail" if failing else "pass",
+                "why": "judged",
+                "judges": [
+                    {"judge": "threshold", "outcome": "pass", "metrics": [limit]},
+                    {
+                        "judge": "compare",
+                        "outcome": "fail" if failing else "pass",
+                        "metrics": [error_rate, latency],
+                    },
+                ],
+            }
+        )
     checks = [Check("verdict", Status.FAIL, "rolled back", value="rolled_back")]
-    return GateResult(gate="canary", checks=checks, evidence={"verdict": "rolled_back", "analyses": entries},
-                      artifacts={"canary timeline": "/somewhere/reports/canary-timeline.png"})
+    return GateResult(
+        gate="canary",
+        checks=checks,
+        evidence={"verdict": "rolled_back", "analyses": entries},
+        artifacts={"canary timeline": "/somewhere/reports/canary-timeline.png"},
+    )
 
 
 def test_canary_summary_has_a_compact_table_of_analyses(tmp_path):

@@ -37,7 +37,9 @@ def test_weighted_quantile_equals_numpy_on_repeated_rows():
     weights[:, 0] += 1  # never an all-zero resample
     for q in (1, 25, 50, 90, 95, 99, 100):
         ours = latency.weighted_quantile(values, weights, q)
-        expected = [np.percentile(np.repeat(values, w.astype(int)), q, method="inverted_cdf") for w in weights]
+        expected = [
+            np.percentile(np.repeat(values, w.astype(int)), q, method="inverted_cdf") for w in weights
+        ]
         np.testing.assert_array_equal(ours, expected)
 
 
@@ -46,8 +48,10 @@ def test_gate_values_intervals_and_limits(tmp_path):
     pd.DataFrame({"latency_ms": values}).to_csv(tmp_path / "lat.csv", index=False)
     p95 = np.percentile(values, 95, method="inverted_cdf")
     section = {"samples": "lat.csv", "max_p95": float(p95) + 20, "max_p99": float(p95) - 1, "max_mean": 1000}
-    result = latency.run(section, GateContext(base_dir=tmp_path, report_dir=tmp_path,
-                                              defaults={"bootstrap": {"resamples": 200}}))
+    result = latency.run(
+        section,
+        GateContext(base_dir=tmp_path, report_dir=tmp_path, defaults={"bootstrap": {"resamples": 200}}),
+    )
     by_name = {c.name: c for c in result.checks}
     assert by_name["p95"].value == p95 and by_name["p95"].status is Status.PASS
     low, high = by_name["p95"].ci
@@ -90,16 +94,21 @@ def test_no_limits_is_an_error():
     assert result.status is Status.ERROR and "no latency limits" in result.checks[0].why
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    ("latency_ms\n12\n-3\n", "lat.csv: column 'latency_ms' row 2: latency is negative (-3)"),
-    ("latency_ms\n12\nslow\n", "lat.csv: column 'latency_ms' row 2: expected a number, got 'slow'"),
-    ("latency_ms\n12\n\n4\nnan\n", "lat.csv: column 'latency_ms': 1 row NaN or infinite"),
-    ("ms\n12\n", "lat.csv: missing column 'latency_ms' (columns: ms)"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("latency_ms\n12\n-3\n", "lat.csv: column 'latency_ms' row 2: latency is negative (-3)"),
+        ("latency_ms\n12\nslow\n", "lat.csv: column 'latency_ms' row 2: expected a number, got 'slow'"),
+        ("latency_ms\n12\n\n4\nnan\n", "lat.csv: column 'latency_ms': 1 row NaN or infinite"),
+        ("ms\n12\n", "lat.csv: missing column 'latency_ms' (columns: ms)"),
+    ],
+)
 def test_bad_samples(tmp_path, content, fragment):
     (tmp_path / "lat.csv").write_text(content)
     with pytest.raises(InputError) as raised:
-        latency.run({"samples": "lat.csv", "max_p95": 10}, GateContext(base_dir=tmp_path, report_dir=tmp_path))
+        latency.run(
+            {"samples": "lat.csv", "max_p95": 10}, GateContext(base_dir=tmp_path, report_dir=tmp_path)
+        )
     assert fragment in str(raised.value)
 
 
@@ -107,10 +116,32 @@ def test_latency_cli(cli, tmp_path):
     values = samples(400)
     pd.DataFrame({"t": values / 1000}).to_csv(tmp_path / "load.csv", index=False)
     p95 = np.percentile(values / 1000, 95, method="inverted_cdf")
-    result = cli("latency", "--samples", "load.csv", "--column", "t", "--unit", "s", "--max-p95", str(p95 * 2),
-                 "--resamples", "100")
+    result = cli(
+        "latency",
+        "--samples",
+        "load.csv",
+        "--column",
+        "t",
+        "--unit",
+        "s",
+        "--max-p95",
+        str(p95 * 2),
+        "--resamples",
+        "100",
+    )
     assert result.code == 0, result.stderr
     assert "p95 latency (s)" not in result.stdout  # passes are not spelled out below the table
-    result = cli("latency", "--samples", "load.csv", "--column", "t", "--unit", "s", "--max-p95", str(p95 / 2),
-                 "--resamples", "100")
+    result = cli(
+        "latency",
+        "--samples",
+        "load.csv",
+        "--column",
+        "t",
+        "--unit",
+        "s",
+        "--max-p95",
+        str(p95 / 2),
+        "--resamples",
+        "100",
+    )
     assert result.code == 1 and "latency/p95 fail: p95 latency (s)" in result.stdout

@@ -58,19 +58,29 @@ def sklearn_multiclass(y, pred, proba, classes, w=None):
     return {
         "accuracy": sk.accuracy_score(y, pred, sample_weight=w),
         "balanced_accuracy": sk.balanced_accuracy_score(y, pred, sample_weight=w),
-        "precision_macro": sk.precision_score(y, pred, labels=labels, average="macro", sample_weight=w,
-                                              zero_division=0),
-        "recall_macro": sk.recall_score(y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0),
+        "precision_macro": sk.precision_score(
+            y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0
+        ),
+        "recall_macro": sk.recall_score(
+            y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0
+        ),
         "f1_macro": sk.f1_score(y, pred, labels=labels, average="macro", sample_weight=w, zero_division=0),
-        "precision_weighted": sk.precision_score(y, pred, labels=labels, average="weighted", sample_weight=w,
-                                                 zero_division=0),
-        "recall_weighted": sk.recall_score(y, pred, labels=labels, average="weighted", sample_weight=w,
-                                           zero_division=0),
-        "f1_weighted": sk.f1_score(y, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0),
-        "roc_auc": sk.roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=labels, sample_weight=w),
+        "precision_weighted": sk.precision_score(
+            y, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0
+        ),
+        "recall_weighted": sk.recall_score(
+            y, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0
+        ),
+        "f1_weighted": sk.f1_score(
+            y, pred, labels=labels, average="weighted", sample_weight=w, zero_division=0
+        ),
+        "roc_auc": sk.roc_auc_score(
+            y, proba, multi_class="ovr", average="macro", labels=labels, sample_weight=w
+        ),
         # one-vs-rest macro average precision, as scikit-learn computes it on the binarised labels
-        "average_precision": sk.average_precision_score(label_binarize(y, classes=labels), proba, average="macro",
-                                                        sample_weight=w),
+        "average_precision": sk.average_precision_score(
+            label_binarize(y, classes=labels), proba, average="macro", sample_weight=w
+        ),
         "log_loss": sk.log_loss(y, proba, labels=labels, sample_weight=w),
         "brier": sk.brier_score_loss(y, proba, labels=labels, sample_weight=w),
     }
@@ -154,7 +164,9 @@ def test_multiclass_weighted_cells_equal_sklearn_sample_weight():
     weights = np.random.default_rng(8).integers(1, 6, size=(2, cells.size)).astype(float)
     ours = m.multiclass(weights, c["y"], c["pred"], c["score"], classes)
     for b in range(2):
-        reference = sklearn_multiclass(c["y"].astype(int), c["pred"].astype(int), c["score"], classes, weights[b])
+        reference = sklearn_multiclass(
+            c["y"].astype(int), c["pred"].astype(int), c["score"], classes, weights[b]
+        )
         assert_same({k: float(v[b]) for k, v in ours.items()}, reference, m.MULTICLASS_METRICS)
 
 
@@ -165,8 +177,20 @@ def test_multiclass_class_never_predicted_counts_as_zero_like_sklearn():
     c = cells.columns
     ours = point(m.multiclass(cells.counts[None, :], c["y"], c["pred"], None, 3))
     reference = sklearn_multiclass(y, pred, np.eye(3)[pred], 3)
-    assert_same(ours, reference, ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
-                                  "precision_weighted", "recall_weighted", "f1_weighted"))
+    assert_same(
+        ours,
+        reference,
+        (
+            "accuracy",
+            "balanced_accuracy",
+            "precision_macro",
+            "recall_macro",
+            "f1_macro",
+            "precision_weighted",
+            "recall_weighted",
+            "f1_weighted",
+        ),
+    )
 
 
 def test_multiclass_declared_class_without_rows_makes_the_weighted_averages_ignore_it_like_sklearn():
@@ -175,13 +199,21 @@ def test_multiclass_declared_class_without_rows_makes_the_weighted_averages_igno
     cells = compress({"y": y, "pred": pred})
     c = cells.columns
     ours = point(m.multiclass(cells.counts[None, :], c["y"], c["pred"], None, 3))
-    reference = {f"{name}_{average}": score(y, pred, labels=[0, 1, 2], average=average, zero_division=0)
-                 for name, score in (("precision", sk.precision_score), ("recall", sk.recall_score),
-                                     ("f1", sk.f1_score)) for average in ("macro", "weighted")}
+    reference = {
+        f"{name}_{average}": score(y, pred, labels=[0, 1, 2], average=average, zero_division=0)
+        for name, score in (
+            ("precision", sk.precision_score),
+            ("recall", sk.recall_score),
+            ("f1", sk.f1_score),
+        )
+        for average in ("macro", "weighted")
+    }
     assert_same(ours, reference, list(reference))
     proba = np.full((6, 3), 1 / 3)
     out = point(m.multiclass(np.ones((1, 6)), y, pred, proba, 3))
-    assert np.isnan(out["roc_auc"]) and np.isnan(out["average_precision"])  # one-vs-rest undefined for class 2
+    assert np.isnan(out["roc_auc"]) and np.isnan(
+        out["average_precision"]
+    )  # one-vs-rest undefined for class 2
 
 
 @pytest.mark.parametrize(("seed", "offset", "scale"), [(0, 10.0, 3.0), (1, -50.0, 20.0), (2, 1e6, 1.0)])
@@ -200,8 +232,11 @@ def test_regression_weighted_cells_equal_sklearn_sample_weight():
     weights = np.random.default_rng(6).integers(0, 4, size=(3, cells.size)).astype(float)
     ours = m.regression(weights, c["y"], c["pred"])
     for b in range(3):
-        assert_same({k: float(v[b]) for k, v in ours.items()}, sklearn_regression(c["y"], c["pred"], weights[b]),
-                    m.REGRESSION_METRICS)
+        assert_same(
+            {k: float(v[b]) for k, v in ours.items()},
+            sklearn_regression(c["y"], c["pred"], weights[b]),
+            m.REGRESSION_METRICS,
+        )
 
 
 def test_regression_labels_on_a_tiny_scale_are_not_mistaken_for_constant():

@@ -37,8 +37,11 @@ def checks(result) -> dict:
 
 def test_thresholds_pass_with_sklearn_values_and_intervals(tmp_path):
     frame = write_binary(tmp_path / "cand.csv")
-    section = {"predictions": "cand.csv", "thresholds": {"roc_auc": {"min": 0.6}, "brier": {"max": 0.3},
-                                                         "accuracy": {"min": 0.55}}, "bootstrap": FAST}
+    section = {
+        "predictions": "cand.csv",
+        "thresholds": {"roc_auc": {"min": 0.6}, "brier": {"max": 0.3}, "accuracy": {"min": 0.55}},
+        "bootstrap": FAST,
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     by_name = checks(result)
     assert result.status is Status.PASS, [c.why for c in result.checks]
@@ -55,8 +58,12 @@ def test_thresholds_pass_with_sklearn_values_and_intervals(tmp_path):
 
 def test_decision_threshold_and_explicit_prediction_column(tmp_path):
     frame = write_binary(tmp_path / "c.csv")
-    section = {"predictions": "c.csv", "decision_threshold": 0.7, "thresholds": {"recall": {"min": 0}},
-               "bootstrap": {"resamples": 0}}
+    section = {
+        "predictions": "c.csv",
+        "decision_threshold": 0.7,
+        "thresholds": {"recall": {"min": 0}},
+        "bootstrap": {"resamples": 0},
+    }
     recall = checks(metrics_gate.run(section, ctx(tmp_path)))["recall"]
     assert recall.value == pytest.approx(sk.recall_score(frame.label, frame.score >= 0.7))
     assert recall.ci is None  # resamples 0 turns intervals off
@@ -70,10 +77,16 @@ def test_string_labels_with_positive_label(tmp_path):
     frame = write_binary(tmp_path / "raw.csv")
     frame["label"] = np.where(frame.label == 1, "default", "repaid")
     frame.to_csv(tmp_path / "s.csv", index=False)
-    section = {"predictions": "s.csv", "positive_label": "default", "thresholds": {"roc_auc": {"min": 0.5}},
-               "bootstrap": FAST}
+    section = {
+        "predictions": "s.csv",
+        "positive_label": "default",
+        "thresholds": {"roc_auc": {"min": 0.5}},
+        "bootstrap": FAST,
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
-    assert checks(result)["roc_auc"].value == pytest.approx(sk.roc_auc_score(frame.label == "default", frame.score))
+    assert checks(result)["roc_auc"].value == pytest.approx(
+        sk.roc_auc_score(frame.label == "default", frame.score)
+    )
     assert result.evidence["classes"] == ["repaid", "default"]
 
 
@@ -84,9 +97,15 @@ def test_baseline_regression_beyond_margin_fails_and_within_passes(tmp_path):
     rng = np.random.default_rng(5)
     bad["score"] = np.round(np.clip(0.6 * good.score + 0.4 * rng.uniform(size=len(good)), 0, 1), 3)  # noisier
     bad.to_csv(tmp_path / "worse.csv", index=False)
-    section = {"predictions": "worse.csv", "columns": {"id": "id"}, "bootstrap": FAST,
-               "baseline": {"predictions": "base.csv", "margins": {"roc_auc": {"absolute": 0.01},
-                                                                   "brier": {"relative": 0.05}}}}
+    section = {
+        "predictions": "worse.csv",
+        "columns": {"id": "id"},
+        "bootstrap": FAST,
+        "baseline": {
+            "predictions": "base.csv",
+            "margins": {"roc_auc": {"absolute": 0.01}, "brier": {"relative": 0.05}},
+        },
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     auc = checks(result)["roc_auc_vs_baseline"]
     assert result.status is Status.FAIL
@@ -106,8 +125,12 @@ def test_baseline_regression_beyond_margin_fails_and_within_passes(tmp_path):
 def test_baseline_joined_by_id_in_any_order(tmp_path):
     frame = write_binary(tmp_path / "cand.csv")
     frame.sample(frac=1, random_state=3).to_csv(tmp_path / "base.csv", index=False)
-    section = {"predictions": "cand.csv", "columns": {"id": "id"}, "bootstrap": FAST,
-               "baseline": {"predictions": "base.csv", "margins": {"roc_auc": {"absolute": 0.0}}}}
+    section = {
+        "predictions": "cand.csv",
+        "columns": {"id": "id"},
+        "bootstrap": FAST,
+        "baseline": {"predictions": "base.csv", "margins": {"roc_auc": {"absolute": 0.0}}},
+    }
     check = checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc_vs_baseline"]
     assert check.value == 0 and check.status is Status.PASS
     assert check.threshold == ">= 0 (CI bound)"  # not "-0"
@@ -122,8 +145,12 @@ def test_baseline_join_on_names_the_join_column(tmp_path):
     base["row"] = np.arange(len(base))  # joining on this column would pair different rows
     base.to_csv(tmp_path / "base.csv", index=False)
     for columns in ({}, {"id": "row"}):
-        section = {"predictions": "cand.csv", "columns": columns, "bootstrap": FAST,
-                   "baseline": {"predictions": "base.csv", "join_on": "id", "margins": {"f1": {"absolute": 0}}}}
+        section = {
+            "predictions": "cand.csv",
+            "columns": columns,
+            "bootstrap": FAST,
+            "baseline": {"predictions": "base.csv", "join_on": "id", "margins": {"f1": {"absolute": 0}}},
+        }
         check = checks(metrics_gate.run(section, ctx(tmp_path)))["f1_vs_baseline"]
         assert check.value == 0 and check.status is Status.PASS
 
@@ -131,17 +158,24 @@ def test_baseline_join_on_names_the_join_column(tmp_path):
 def test_baseline_without_margins_uses_the_thresholds_with_zero_margin(tmp_path):
     write_binary(tmp_path / "cand.csv")
     write_binary(tmp_path / "base.csv")
-    section = {"predictions": "cand.csv", "thresholds": {"accuracy": {"min": 0.1}}, "bootstrap": FAST,
-               "baseline": {"predictions": "base.csv", "join_on": None}}
+    section = {
+        "predictions": "cand.csv",
+        "thresholds": {"accuracy": {"min": 0.1}},
+        "bootstrap": FAST,
+        "baseline": {"predictions": "base.csv", "join_on": None},
+    }
     assert set(checks(metrics_gate.run(section, ctx(tmp_path)))) == {"accuracy", "accuracy_vs_baseline"}
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ("short", "150 rows, but the candidate has 400"),
-    ("labels", "label differs from the candidate's at row 1"),
-    ("ids", "ids do not match the candidate's"),
-    ("duplicate", "id column has duplicates (for example '1')"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("short", "150 rows, but the candidate has 400"),
+        ("labels", "label differs from the candidate's at row 1"),
+        ("ids", "ids do not match the candidate's"),
+        ("duplicate", "id column has duplicates (for example '1')"),
+    ],
+)
 def test_baseline_alignment_errors(tmp_path, change, message):
     frame = write_binary(tmp_path / "cand.csv")
     base = frame.copy()
@@ -155,18 +189,25 @@ def test_baseline_alignment_errors(tmp_path, change, message):
     else:
         base.loc[0, "id"] = 1
     base.to_csv(tmp_path / "base.csv", index=False)
-    section = {"predictions": "cand.csv", "bootstrap": FAST,
-               "baseline": {"predictions": "base.csv", "join_on": join, "margins": {"roc_auc": {"absolute": 0}}}}
+    section = {
+        "predictions": "cand.csv",
+        "bootstrap": FAST,
+        "baseline": {"predictions": "base.csv", "join_on": join, "margins": {"roc_auc": {"absolute": 0}}},
+    }
     with pytest.raises(InputError, match="base.csv") as raised:
         metrics_gate.run(section, ctx(tmp_path))
     assert message in str(raised.value)
 
 
 def test_one_class_labels_make_roc_auc_an_error_with_the_reason(tmp_path):
-    pd.DataFrame({"label": np.zeros(50, int), "score": np.linspace(0, 1, 50)}).to_csv(tmp_path / "one.csv",
-                                                                                      index=False)
-    section = {"predictions": "one.csv", "bootstrap": FAST,
-               "thresholds": {"roc_auc": {"min": 0.5}, "average_precision": {"min": 0.1}, "accuracy": {"min": 0.1}}}
+    pd.DataFrame({"label": np.zeros(50, int), "score": np.linspace(0, 1, 50)}).to_csv(
+        tmp_path / "one.csv", index=False
+    )
+    section = {
+        "predictions": "one.csv",
+        "bootstrap": FAST,
+        "thresholds": {"roc_auc": {"min": 0.5}, "average_precision": {"min": 0.1}, "accuracy": {"min": 0.1}},
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     by_name = checks(result)
     assert result.status is Status.ERROR
@@ -186,10 +227,15 @@ def test_no_positive_predictions_makes_precision_an_error(tmp_path):
 
 def test_constant_regression_labels_make_r2_an_error(tmp_path):
     rng = np.random.default_rng(1)
-    pd.DataFrame({"label": np.full(60, 3.5), "prediction": rng.normal(3.5, 1, 60)}).to_csv(tmp_path / "r.csv",
-                                                                                           index=False)
-    section = {"task": "regression", "predictions": "r.csv", "bootstrap": FAST,
-               "thresholds": {"r2": {"min": 0.1}, "rmse": {"max": 5}}}
+    pd.DataFrame({"label": np.full(60, 3.5), "prediction": rng.normal(3.5, 1, 60)}).to_csv(
+        tmp_path / "r.csv", index=False
+    )
+    section = {
+        "task": "regression",
+        "predictions": "r.csv",
+        "bootstrap": FAST,
+        "thresholds": {"r2": {"min": 0.1}, "rmse": {"max": 5}},
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     assert checks(result)["r2"].status is Status.ERROR
     assert "labels are constant" in checks(result)["r2"].why
@@ -201,8 +247,12 @@ def test_zero_label_makes_mape_an_error(tmp_path):
     y = rng.normal(5, 1, 80)
     y[10] = 0
     pd.DataFrame({"label": y, "prediction": y + 0.1}).to_csv(tmp_path / "z.csv", index=False)
-    section = {"task": "regression", "predictions": "z.csv", "bootstrap": FAST,
-               "thresholds": {"mape": {"max": 0.5}, "mae": {"max": 1}}}
+    section = {
+        "task": "regression",
+        "predictions": "z.csv",
+        "bootstrap": FAST,
+        "thresholds": {"mape": {"max": 0.5}, "mae": {"max": 1}},
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     assert checks(result)["mape"].status is Status.ERROR
     assert "1 label is 0" in checks(result)["mape"].why
@@ -216,9 +266,14 @@ def test_multiclass_with_string_classes_and_missing_class(tmp_path):
     proba = rng.dirichlet([1, 1, 1], n)
     frame = pd.DataFrame({"label": label, "p_cat": proba[:, 0], "p_dog": proba[:, 1], "p_eel": proba[:, 2]})
     frame.to_parquet(tmp_path / "mc.parquet")
-    section = {"task": "multiclass", "predictions": "mc.parquet", "classes": ["cat", "dog", "eel"],
-               "columns": {"scores": ["p_cat", "p_dog", "p_eel"]}, "bootstrap": FAST,
-               "thresholds": {"accuracy": {"min": 0.1}, "roc_auc": {"min": 0.1}, "log_loss": {"max": 5}}}
+    section = {
+        "task": "multiclass",
+        "predictions": "mc.parquet",
+        "classes": ["cat", "dog", "eel"],
+        "columns": {"scores": ["p_cat", "p_dog", "p_eel"]},
+        "bootstrap": FAST,
+        "thresholds": {"accuracy": {"min": 0.1}, "roc_auc": {"min": 0.1}, "log_loss": {"max": 5}},
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
     by_name = checks(result)
     codes = frame.label.map({"cat": 0, "dog": 1}).to_numpy()
@@ -231,11 +286,18 @@ def test_multiclass_with_string_classes_and_missing_class(tmp_path):
 def test_threshold_not_available_for_task_is_an_input_error(tmp_path):
     write_binary(tmp_path / "c.csv")
     with pytest.raises(InputError, match="metrics.thresholds.rmse: not available for task binary"):
-        metrics_gate.run({"predictions": "c.csv", "thresholds": {"rmse": {"max": 1}}, "bootstrap": FAST},
-                         ctx(tmp_path))
+        metrics_gate.run(
+            {"predictions": "c.csv", "thresholds": {"rmse": {"max": 1}}, "bootstrap": FAST}, ctx(tmp_path)
+        )
     with pytest.raises(InputError, match="margins.r2: unknown metric"):
-        metrics_gate.run({"predictions": "c.csv", "bootstrap": FAST,
-                          "baseline": {"predictions": "c.csv", "margins": {"r2": {"absolute": 0.1}}}}, ctx(tmp_path))
+        metrics_gate.run(
+            {
+                "predictions": "c.csv",
+                "bootstrap": FAST,
+                "baseline": {"predictions": "c.csv", "margins": {"r2": {"absolute": 0.1}}},
+            },
+            ctx(tmp_path),
+        )
 
 
 def test_nothing_configured_is_an_error_not_a_pass(tmp_path):
@@ -249,8 +311,11 @@ def test_same_seed_same_intervals_other_seed_different(tmp_path):
     write_binary(tmp_path / "c.csv")
 
     def interval(seed):
-        section = {"predictions": "c.csv", "thresholds": {"roc_auc": {"min": 0.5}},
-                   "bootstrap": {"resamples": 200, "seed": seed}}
+        section = {
+            "predictions": "c.csv",
+            "thresholds": {"roc_auc": {"min": 0.5}},
+            "bootstrap": {"resamples": 200, "seed": seed},
+        }
         return checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"].ci
 
     assert interval(1) == interval(1)
@@ -265,15 +330,30 @@ def test_inputs_are_recorded_for_the_audit_trail(tmp_path):
     assert len(next(iter(context.inputs.values()))) == 64
 
 
-@pytest.mark.parametrize(("task", "frame", "metric", "reason"), [
-    ("binary", {"label": [1] * 30, "score": np.linspace(0, 1, 30)}, "roc_auc", "only the positive class"),
-    ("regression", {"label": [2.0] * 30, "prediction": np.linspace(0, 4, 30)}, "r2", "labels are constant"),
-    ("regression", {"label": [0.0] + [1.0] * 29, "prediction": np.linspace(0, 4, 30)}, "mape", "1 label is 0"),
-])
+@pytest.mark.parametrize(
+    ("task", "frame", "metric", "reason"),
+    [
+        ("binary", {"label": [1] * 30, "score": np.linspace(0, 1, 30)}, "roc_auc", "only the positive class"),
+        (
+            "regression",
+            {"label": [2.0] * 30, "prediction": np.linspace(0, 4, 30)},
+            "r2",
+            "labels are constant",
+        ),
+        (
+            "regression",
+            {"label": [0.0] + [1.0] * 29, "prediction": np.linspace(0, 4, 30)},
+            "mape",
+            "1 label is 0",
+        ),
+    ],
+)
 def test_degenerate_data_from_the_cli_is_an_error_with_its_reason(cli, tmp_path, task, frame, metric, reason):
     pd.DataFrame(frame).to_csv(tmp_path / "d.csv", index=False)
     limit = "--max" if metric == "mape" else "--min"
-    result = cli("metrics", "--task", task, "--predictions", "d.csv", limit, f"{metric}=0.5", "--resamples", "100")
+    result = cli(
+        "metrics", "--task", task, "--predictions", "d.csv", limit, f"{metric}=0.5", "--resamples", "100"
+    )
     assert result.code == 1 and result.stderr == ""  # undecided is a failed gate, not bad input, not a crash
     assert f"metrics/{metric} error: {metric} is undefined: " in result.stdout and reason in result.stdout
     text = (tmp_path / "mlgate-reports" / "metrics.json").read_text()
@@ -289,8 +369,14 @@ def write_multiclass(path: Path, n: int = 300, seed: int = 4) -> tuple[pd.DataFr
     logits = rng.normal(size=(n, 3))
     logits[np.arange(n), codes] += 1.5
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    frame = pd.DataFrame({"label": np.array(["cat", "dog", "eel"])[codes], "p_cat": proba[:, 0],
-                          "p_dog": proba[:, 1], "p_eel": proba[:, 2]})
+    frame = pd.DataFrame(
+        {
+            "label": np.array(["cat", "dog", "eel"])[codes],
+            "p_cat": proba[:, 0],
+            "p_dog": proba[:, 1],
+            "p_eel": proba[:, 2],
+        }
+    )
     frame.to_csv(path, index=False)
     return frame, codes, proba
 
@@ -300,26 +386,45 @@ def report_checks(tmp_path: Path) -> dict:
     return {c["name"]: c for c in report["gates"][0]["checks"]}
 
 
-@pytest.mark.parametrize("scores", [
-    ["p_cat", "p_dog", "p_eel"],  # in the order of --classes, as the policy's columns.scores
-    ["eel=p_eel", "cat=p_cat", "dog=p_dog"],  # by class, in any order
-])
+@pytest.mark.parametrize(
+    "scores",
+    [
+        ["p_cat", "p_dog", "p_eel"],  # in the order of --classes, as the policy's columns.scores
+        ["eel=p_eel", "cat=p_cat", "dog=p_dog"],  # by class, in any order
+    ],
+)
 def test_multiclass_flags_without_a_policy(cli, tmp_path, scores):
     from sklearn.preprocessing import label_binarize
 
     _, codes, proba = write_multiclass(tmp_path / "mc.csv")
     flags = [x for column in scores for x in ("--scores-column", column)]
     classes = [x for c in ("cat", "dog", "eel") for x in ("--classes", c)]
-    limits = [x for name in ("roc_auc", "average_precision", "precision_weighted", "recall_weighted")
-              for x in ("--min", f"{name}=0.3")]
-    result = cli("metrics", "--predictions", "mc.csv", *flags, *classes, *limits, "--max", "log_loss=2",
-                 "--max", "brier=1", "--resamples", "50")
+    limits = [
+        x
+        for name in ("roc_auc", "average_precision", "precision_weighted", "recall_weighted")
+        for x in ("--min", f"{name}=0.3")
+    ]
+    result = cli(
+        "metrics",
+        "--predictions",
+        "mc.csv",
+        *flags,
+        *classes,
+        *limits,
+        "--max",
+        "log_loss=2",
+        "--max",
+        "brier=1",
+        "--resamples",
+        "50",
+    )
     assert result.code == 0, result.stdout + result.stderr
     got = {name: c["value"] for name, c in report_checks(tmp_path).items()}
     pred = proba.argmax(axis=1)
     assert got["roc_auc"] == pytest.approx(sk.roc_auc_score(codes, proba, multi_class="ovr", average="macro"))
     assert got["average_precision"] == pytest.approx(
-        sk.average_precision_score(label_binarize(codes, classes=[0, 1, 2]), proba, average="macro"))
+        sk.average_precision_score(label_binarize(codes, classes=[0, 1, 2]), proba, average="macro")
+    )
     assert got["log_loss"] == pytest.approx(sk.log_loss(codes, proba))
     assert got["brier"] == pytest.approx(sk.brier_score_loss(codes, proba, labels=[0, 1, 2]))
     assert got["precision_weighted"] == pytest.approx(sk.precision_score(codes, pred, average="weighted"))
@@ -328,21 +433,68 @@ def test_multiclass_flags_without_a_policy(cli, tmp_path, scores):
 
 def test_classes_flag_declares_the_classes_and_rejects_other_labels(cli, tmp_path):
     write_multiclass(tmp_path / "mc.csv")
-    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column",
-                 "dog=p_dog", "--min", "accuracy=0.1", "--resamples", "0")
+    result = cli(
+        "metrics",
+        "--predictions",
+        "mc.csv",
+        "--scores-column",
+        "cat=p_cat",
+        "--scores-column",
+        "dog=p_dog",
+        "--min",
+        "accuracy=0.1",
+        "--resamples",
+        "0",
+    )
     assert result.code == 2  # the pairs declare cat and dog: eel is outside them
     assert "label 'eel' is not one of the declared classes 'cat', 'dog'" in result.stderr
-    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column", "p_dog",
-                 "--min", "accuracy=0.1")
+    result = cli(
+        "metrics",
+        "--predictions",
+        "mc.csv",
+        "--scores-column",
+        "cat=p_cat",
+        "--scores-column",
+        "p_dog",
+        "--min",
+        "accuracy=0.1",
+    )
     assert result.code == 2 and "not a mix" in result.stderr
-    result = cli("metrics", "--predictions", "mc.csv", "--scores-column", "cat=p_cat", "--scores-column",
-                 "dog=p_dog", "--classes", "cat", "--classes", "eel", "--min", "accuracy=0.1")
+    result = cli(
+        "metrics",
+        "--predictions",
+        "mc.csv",
+        "--scores-column",
+        "cat=p_cat",
+        "--scores-column",
+        "dog=p_dog",
+        "--classes",
+        "cat",
+        "--classes",
+        "eel",
+        "--min",
+        "accuracy=0.1",
+    )
     assert result.code == 2 and "--classes declares cat, eel" in result.stderr
     # with a policy that declares the classes, pairs follow the policy's order
-    (tmp_path / "gates.yml").write_text("version: 1\nmetrics:\n  predictions: mc.csv\n  task: multiclass\n"
-                                        "  classes: [eel, dog, cat]\n")
-    result = cli("--policy", "gates.yml", "metrics", "--scores-column", "cat=p_cat", "--scores-column", "dog=p_dog",
-                 "--scores-column", "eel=p_eel", "--min", "roc_auc=0.5", "--resamples", "0")
+    (tmp_path / "gates.yml").write_text(
+        "version: 1\nmetrics:\n  predictions: mc.csv\n  task: multiclass\n  classes: [eel, dog, cat]\n"
+    )
+    result = cli(
+        "--policy",
+        "gates.yml",
+        "metrics",
+        "--scores-column",
+        "cat=p_cat",
+        "--scores-column",
+        "dog=p_dog",
+        "--scores-column",
+        "eel=p_eel",
+        "--min",
+        "roc_auc=0.5",
+        "--resamples",
+        "0",
+    )
     assert result.code == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / "mlgate-reports" / "metrics.json").read_text())["gates"][0]
     assert report["evidence"]["classes"] == ["eel", "dog", "cat"]
@@ -350,20 +502,36 @@ def test_classes_flag_declares_the_classes_and_rejects_other_labels(cli, tmp_pat
 
 def test_decision_threshold_flag(cli, tmp_path):
     frame = write_binary(tmp_path / "c.csv")
-    result = cli("metrics", "--predictions", "c.csv", "--decision-threshold", "0.7", "--min", "recall=0",
-                 "--resamples", "0")
+    result = cli(
+        "metrics",
+        "--predictions",
+        "c.csv",
+        "--decision-threshold",
+        "0.7",
+        "--min",
+        "recall=0",
+        "--resamples",
+        "0",
+    )
     assert result.code == 0, result.stdout + result.stderr
-    assert report_checks(tmp_path)["recall"]["value"] == pytest.approx(sk.recall_score(frame.label,
-                                                                                       frame.score >= 0.7))
+    assert report_checks(tmp_path)["recall"]["value"] == pytest.approx(
+        sk.recall_score(frame.label, frame.score >= 0.7)
+    )
     result = cli("metrics", "--predictions", "c.csv", "--decision-threshold", "1.5", "--min", "recall=0")
-    assert result.code == 2 and "metrics.decision_threshold: expected a number in [0, 1], got 1.5" in result.stderr
+    assert (
+        result.code == 2
+        and "metrics.decision_threshold: expected a number in [0, 1], got 1.5" in result.stderr
+    )
 
 
 def parse_table(markdown: str, title: str) -> tuple[list[str], list[str], np.ndarray]:
     """The <details> table with this title from a Markdown summary: column names, row names and the numbers."""
     block = markdown.split(f"<summary>{title}</summary>", 1)[1].split("</details>", 1)[0]
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()
-            if line.startswith("|") and not line.startswith("|---")]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in block.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
     return rows[0][1:], [r[0] for r in rows[1:]], np.array([[int(v) for v in r[1:]] for r in rows[1:]])
 
 
@@ -375,13 +543,22 @@ def test_confusion_matrix_equals_sklearn_in_evidence_summary_and_html(tmp_path, 
         frame = write_binary(tmp_path / "p.csv")
         frame["label"] = np.where(frame.label == 1, "default", "repaid")
         frame.to_csv(tmp_path / "p.csv", index=False)
-        section = {"predictions": "p.csv", "positive_label": "default", "thresholds": {"accuracy": {"min": 0}}}
+        section = {
+            "predictions": "p.csv",
+            "positive_label": "default",
+            "thresholds": {"accuracy": {"min": 0}},
+        }
         truth, guess = frame.label, np.where(frame.score >= 0.5, "default", "repaid")
         classes = ["repaid", "default"]  # negative first, as the evidence lists them
     else:
         frame, _, proba = write_multiclass(tmp_path / "p.csv")
-        section = {"predictions": "p.csv", "task": "multiclass", "classes": ["cat", "dog", "eel"],
-                   "columns": {"scores": ["p_cat", "p_dog", "p_eel"]}, "thresholds": {"accuracy": {"min": 0}}}
+        section = {
+            "predictions": "p.csv",
+            "task": "multiclass",
+            "classes": ["cat", "dog", "eel"],
+            "columns": {"scores": ["p_cat", "p_dog", "p_eel"]},
+            "thresholds": {"accuracy": {"min": 0}},
+        }
         classes = ["cat", "dog", "eel"]
         truth, guess = frame.label, np.array(classes)[proba.argmax(axis=1)]
     result = metrics_gate.run({**section, "bootstrap": {"resamples": 0}}, ctx(tmp_path))

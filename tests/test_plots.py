@@ -32,9 +32,17 @@ def ctx(tmp_path: Path) -> GateContext:
 
 
 def test_group_bars_and_switch_off(tmp_path, monkeypatch):
-    out = plots.group_bars(tmp_path / "r", "bias-x", "selection by sex", ["female", "male", "other"],
-                           [0.3, 0.1, float("nan")], [(0.25, 0.35), (0.08, 0.12), None], [True, True, False],
-                           [(0.24, "0.8 × highest group")], overall=0.2)
+    out = plots.group_bars(
+        tmp_path / "r",
+        "bias-x",
+        "selection by sex",
+        ["female", "male", "other"],
+        [0.3, 0.1, float("nan")],
+        [(0.25, 0.35), (0.08, 0.12), None],
+        [True, True, False],
+        [(0.24, "0.8 × highest group")],
+        overall=0.2,
+    )
     path = Path(out["selection by sex"])
     assert path == tmp_path / "r" / "bias-x.png" and path.read_bytes().startswith(PNG)
     monkeypatch.setenv("MLGATE_PLOTS", "0")
@@ -48,15 +56,25 @@ def test_bias_and_drift_pictures_reach_html_and_markdown(tmp_path):
     y = rng.integers(0, 2, n)
     pred = (rng.random(n) < np.where(sex == "female", 0.4, 0.2)).astype(int)
     p = Predictions(Path("p.csv"), "binary", y, pred, None, [0, 1])
-    section = {"sensitive": ["sex"], "four_fifths": True,
-               "rules": [{"metric": "equalized_odds", "disparity": "difference", "max": 0.1}],
-               "bootstrap": {"resamples": 100}}
+    section = {
+        "sensitive": ["sex"],
+        "four_fifths": True,
+        "rules": [{"metric": "equalized_odds", "disparity": "difference", "max": 0.1}],
+        "bootstrap": {"resamples": 100},
+    }
     bias = fairness.evaluate(p, {"sex": sex}, section, ctx(tmp_path))
     names = sorted(Path(v).name for v in bias.artifacts.values())
-    assert names == ["bias-equalized_odds_difference-false_positive_rate.png",
-                     "bias-equalized_odds_difference-true_positive_rate.png", "bias-four_fifths-selection_rate.png"]
-    pd.DataFrame({"a": rng.normal(size=3000), "b": rng.choice(list("xyz"), 3000)}).to_parquet(tmp_path / "r.parquet")
-    pd.DataFrame({"a": rng.normal(1, 1, 2000), "b": rng.choice(list("xy"), 2000)}).to_parquet(tmp_path / "c.parquet")
+    assert names == [
+        "bias-equalized_odds_difference-false_positive_rate.png",
+        "bias-equalized_odds_difference-true_positive_rate.png",
+        "bias-four_fifths-selection_rate.png",
+    ]
+    pd.DataFrame({"a": rng.normal(size=3000), "b": rng.choice(list("xyz"), 3000)}).to_parquet(
+        tmp_path / "r.parquet"
+    )
+    pd.DataFrame({"a": rng.normal(1, 1, 2000), "b": rng.choice(list("xy"), 2000)}).to_parquet(
+        tmp_path / "c.parquet"
+    )
     result = drift.run({"reference": "r.parquet", "current": "c.parquet"}, ctx(tmp_path))
     (picture,) = result.artifacts.values()
     assert Path(picture).name == "drift-histograms.png" and Path(picture).read_bytes().startswith(PNG)
@@ -65,7 +83,9 @@ def test_bias_and_drift_pictures_reach_html_and_markdown(tmp_path):
     assert page.count("data:image/png;base64,") == 4
     summary = markdown.render([bias, result])
     assert "[four_fifths: selection_rate by sex](bias-four_fifths-selection_rate.png)" in summary
-    assert "(drift-histograms.png)" in summary and "Groups by sex" in summary and "Drift per column" in summary
+    assert (
+        "(drift-histograms.png)" in summary and "Groups by sex" in summary and "Drift per column" in summary
+    )
 
 
 def test_metrics_gate_draws_roc_and_precision_recall_curves(tmp_path):
@@ -77,10 +97,19 @@ def test_metrics_gate_draws_roc_and_precision_recall_curves(tmp_path):
     for name, noise in (("cand.csv", 0.3), ("base.csv", 0.5)):
         score = np.clip(0.5 * y + rng.normal(0.25, noise, n), 0, 1)
         pd.DataFrame({"id": np.arange(n), "label": y, "score": score}).to_csv(tmp_path / name, index=False)
-    section = {"predictions": "cand.csv", "columns": {"id": "id"}, "thresholds": {"roc_auc": {"min": 0.5}},
-               "baseline": {"predictions": "base.csv"}, "bootstrap": {"resamples": 50}}
+    section = {
+        "predictions": "cand.csv",
+        "columns": {"id": "id"},
+        "thresholds": {"roc_auc": {"min": 0.5}},
+        "baseline": {"predictions": "base.csv"},
+        "bootstrap": {"resamples": 50},
+    }
     result = metrics_gate.run(section, ctx(tmp_path))
-    assert sorted(Path(v).name for v in result.artifacts.values()) == ["metrics-precision-recall.png",
-                                                                       "metrics-roc.png"]
-    one_class = Predictions(Path("x"), "binary", np.zeros(10, int), np.zeros(10, int), np.full(10, 0.2), [0, 1])
+    assert sorted(Path(v).name for v in result.artifacts.values()) == [
+        "metrics-precision-recall.png",
+        "metrics-roc.png",
+    ]
+    one_class = Predictions(
+        Path("x"), "binary", np.zeros(10, int), np.zeros(10, int), np.full(10, 0.2), [0, 1]
+    )
     assert plots.metric_curves(one_class, None, tmp_path) == {}  # no curve without both classes

@@ -52,33 +52,58 @@ def test_schema_is_a_valid_draft_2020_12_schema_with_every_offline_section():
 METRICS = "version: 1\nmetrics:\n  predictions: p.csv\n"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (METRICS + "  thresholds:\n    roc_auc: {min: high}\n",
-     "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'"),
-    (METRICS + "  thresholds:\n    roc_auc: {min: 1.5}\n",
-     "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 1.5"),
-    (METRICS + "  thresholds:\n    rocauc: {min: 0.5}\n", "gates.yml: metrics.thresholds: unknown key 'rocauc' "),
-    (METRICS + "  bogus: 1\n", "gates.yml: metrics: unknown key 'bogus' (expected one of: baseline, "),
-    ("version: 1\nmetrix: {}\n", "gates.yml: unknown key 'metrix'"),
-    ("version: 2\n", "gates.yml: version: expected 1, got 2"),
-    ("report_dir: out\n", "gates.yml: missing required key 'version'"),
-    ("version: 1\nmetrics: {task: binary}\n", "gates.yml: metrics: missing required key 'predictions'"),
-    (METRICS + "  task: ranking\n",
-     "gates.yml: metrics.task: expected one of 'binary', 'multiclass', 'regression', got 'ranking'"),
-    (METRICS + "  bootstrap: {resamples: many}\n",
-     "gates.yml: metrics.bootstrap.resamples: expected a whole number in [0, 100000], got 'many'"),
-    (METRICS + "  bootstrap: {confidence: 1}\n",
-     "gates.yml: metrics.bootstrap.confidence: expected a number in (0.5, 1), got 1"),
-    ("version: 1\nlatency: {samples: l.csv, max_p95: 0}\n", "gates.yml: latency.max_p95: expected a number > 0, got 0"),
-    ("version: 1\ntests: {junit: []}\n", "gates.yml: tests.junit: "),
-    ("version: 1\ndefaults: {decide_on: median}\n", "gates.yml: defaults.decide_on: expected one of 'point', "),
-    (METRICS + "  baseline: {predictions: b.csv, margins: {roc_auc: {absolute: 0.1, relative: 0.1}}}\n",
-     "gates.yml: metrics.baseline.margins.roc_auc: "),
-    ("- a\n- b\n", 'gates.yml: expected a mapping, got ["a", "b"]'),
-    ("", "gates.yml: the policy file is empty"),
-    ("version: 1\nmetrics: {predictions: p.csv\n", "gates.yml: line 3, column 1: expected ',' or '}'"),
-    ("version: 1\n\tmetrics: {}\n", "gates.yml: line 2, column 1: found character '\\t'"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            METRICS + "  thresholds:\n    roc_auc: {min: high}\n",
+            "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'",
+        ),
+        (
+            METRICS + "  thresholds:\n    roc_auc: {min: 1.5}\n",
+            "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 1.5",
+        ),
+        (
+            METRICS + "  thresholds:\n    rocauc: {min: 0.5}\n",
+            "gates.yml: metrics.thresholds: unknown key 'rocauc' ",
+        ),
+        (METRICS + "  bogus: 1\n", "gates.yml: metrics: unknown key 'bogus' (expected one of: baseline, "),
+        ("version: 1\nmetrix: {}\n", "gates.yml: unknown key 'metrix'"),
+        ("version: 2\n", "gates.yml: version: expected 1, got 2"),
+        ("report_dir: out\n", "gates.yml: missing required key 'version'"),
+        ("version: 1\nmetrics: {task: binary}\n", "gates.yml: metrics: missing required key 'predictions'"),
+        (
+            METRICS + "  task: ranking\n",
+            "gates.yml: metrics.task: expected one of 'binary', 'multiclass', 'regression', got 'ranking'",
+        ),
+        (
+            METRICS + "  bootstrap: {resamples: many}\n",
+            "gates.yml: metrics.bootstrap.resamples: expected a whole number in [0, 100000], got 'many'",
+        ),
+        (
+            METRICS + "  bootstrap: {confidence: 1}\n",
+            "gates.yml: metrics.bootstrap.confidence: expected a number in (0.5, 1), got 1",
+        ),
+        (
+            "version: 1\nlatency: {samples: l.csv, max_p95: 0}\n",
+            "gates.yml: latency.max_p95: expected a number > 0, got 0",
+        ),
+        ("version: 1\ntests: {junit: []}\n", "gates.yml: tests.junit: "),
+        (
+            "version: 1\ndefaults: {decide_on: median}\n",
+            "gates.yml: defaults.decide_on: expected one of 'point', ",
+        ),
+        (
+            METRICS
+            + "  baseline: {predictions: b.csv, margins: {roc_auc: {absolute: 0.1, relative: 0.1}}}\n",
+            "gates.yml: metrics.baseline.margins.roc_auc: ",
+        ),
+        ("- a\n- b\n", 'gates.yml: expected a mapping, got ["a", "b"]'),
+        ("", "gates.yml: the policy file is empty"),
+        ("version: 1\nmetrics: {predictions: p.csv\n", "gates.yml: line 3, column 1: expected ',' or '}'"),
+        ("version: 1\n\tmetrics: {}\n", "gates.yml: line 2, column 1: found character '\\t'"),
+    ],
+)
 def test_policy_errors_name_file_and_key(tmp_path, text, expected):
     message = error_of(write(tmp_path, text))
     assert message.startswith(expected), message
@@ -86,11 +111,15 @@ def test_policy_errors_name_file_and_key(tmp_path, text, expected):
 
 def test_bad_type_message_is_exactly_the_documented_one(tmp_path):
     path = write(tmp_path, METRICS + "  thresholds:\n    roc_auc: {min: high}\n")
-    assert error_of(path) == "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'"
+    assert (
+        error_of(path) == "gates.yml: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 'high'"
+    )
 
 
 def test_several_problems_are_counted(tmp_path):
-    message = error_of(write(tmp_path, "version: 1\nmetrics: {predictions: p.csv, task: x, bogus: 1, other: 2}\n"))
+    message = error_of(
+        write(tmp_path, "version: 1\nmetrics: {predictions: p.csv, task: x, bogus: 1, other: 2}\n")
+    )
     assert "unknown key 'bogus', 'other'" in message
     assert message.endswith("(and 1 more problem)")  # task: x
 
@@ -103,26 +132,77 @@ def test_unreadable_policy_files(tmp_path):
 
 
 def test_validate_accepts_every_documented_key():
-    validate({
-        "version": 1, "report_dir": "out", "audit": {"enabled": False, "path": "a.jsonl"},
-        "defaults": {"bootstrap": {"confidence": 0.9, "resamples": 0, "seed": 3}, "decide_on": "bound"},
-        "tests": {"junit": ["a.xml", "b/*.xml"], "coverage": "c.xml", "run": {"args": ["-x"], "cwd": ".",
-                  "coverage_source": ["pkg"]}, "max_failures": 0, "max_errors": 0, "max_skipped": 3,
-                  "min_tests": 1, "min_coverage": 80.5},
-        "metrics": {"task": "multiclass", "predictions": "p.parquet", "classes": ["a", "b", 3],
-                    "columns": {"id": "i", "label": "y", "scores": ["pa", "pb", "p3"], "prediction": "yhat"},
-                    "positive_label": "a", "decision_threshold": 0.4, "decide_on": "point",
-                    "bootstrap": {"resamples": 10},
-                    "thresholds": {name: {"min": 0.1} for name in (
-                        "accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro",
-                        "recall_macro", "precision_weighted", "recall_weighted", "f1_macro", "f1_weighted", "roc_auc",
-                        "average_precision", "brier",
-                        "log_loss", "rmse", "mae", "r2", "mape")},
-                    "baseline": {"predictions": "b.csv", "columns": {"label": "y"}, "join_on": None,
-                                 "decide_on": "point", "margins": {"f1": {"relative": 0.02}}}},
-        "latency": {"samples": "l.csv", "column": "ms", "unit": "s", "max_p50": 1, "max_p95": 2, "max_p99": 3,
-                    "max_mean": 1.5, "bootstrap": {"seed": 1}, "decide_on": "bound"},
-    }, "test")
+    validate(
+        {
+            "version": 1,
+            "report_dir": "out",
+            "audit": {"enabled": False, "path": "a.jsonl"},
+            "defaults": {"bootstrap": {"confidence": 0.9, "resamples": 0, "seed": 3}, "decide_on": "bound"},
+            "tests": {
+                "junit": ["a.xml", "b/*.xml"],
+                "coverage": "c.xml",
+                "run": {"args": ["-x"], "cwd": ".", "coverage_source": ["pkg"]},
+                "max_failures": 0,
+                "max_errors": 0,
+                "max_skipped": 3,
+                "min_tests": 1,
+                "min_coverage": 80.5,
+            },
+            "metrics": {
+                "task": "multiclass",
+                "predictions": "p.parquet",
+                "classes": ["a", "b", 3],
+                "columns": {"id": "i", "label": "y", "scores": ["pa", "pb", "p3"], "prediction": "yhat"},
+                "positive_label": "a",
+                "decision_threshold": 0.4,
+                "decide_on": "point",
+                "bootstrap": {"resamples": 10},
+                "thresholds": {
+                    name: {"min": 0.1}
+                    for name in (
+                        "accuracy",
+                        "balanced_accuracy",
+                        "precision",
+                        "recall",
+                        "f1",
+                        "precision_macro",
+                        "recall_macro",
+                        "precision_weighted",
+                        "recall_weighted",
+                        "f1_macro",
+                        "f1_weighted",
+                        "roc_auc",
+                        "average_precision",
+                        "brier",
+                        "log_loss",
+                        "rmse",
+                        "mae",
+                        "r2",
+                        "mape",
+                    )
+                },
+                "baseline": {
+                    "predictions": "b.csv",
+                    "columns": {"label": "y"},
+                    "join_on": None,
+                    "decide_on": "point",
+                    "margins": {"f1": {"relative": 0.02}},
+                },
+            },
+            "latency": {
+                "samples": "l.csv",
+                "column": "ms",
+                "unit": "s",
+                "max_p50": 1,
+                "max_p95": 2,
+                "max_p99": 3,
+                "max_mean": 1.5,
+                "bootstrap": {"seed": 1},
+                "decide_on": "bound",
+            },
+        },
+        "test",
+    )
 
 
 def test_schema_command_output_matches_policy_schema(cli):

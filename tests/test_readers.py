@@ -14,7 +14,9 @@ from gates.predictions import load_predictions
 from gates.readers.junit import read_cobertura, read_junit
 from gates.readers.table import column_names, label_codes, numeric_column, read_table
 
-FRAME = pd.DataFrame({"id": [1, 2, 3], "label": [0, 1, 1], "score": [0.1, 0.8, 0.6], "group": ["a", "b", "é"]})
+FRAME = pd.DataFrame(
+    {"id": [1, 2, 3], "label": [0, 1, 1], "score": [0.1, 0.8, 0.6], "group": ["a", "b", "é"]}
+)
 
 
 @pytest.mark.parametrize("name", ["t.csv", "t.tsv", "t.parquet", "t.jsonl", "t.csv.gz"])
@@ -55,7 +57,9 @@ def test_table_errors_name_the_file(tmp_path):
     (tmp_path / "t.xlsx").write_text("x")
     expect_error(tmp_path, "unknown table format '.xlsx'", read_table, tmp_path / "t.xlsx")
     FRAME.to_csv(tmp_path / "ok.csv", index=False)
-    message = expect_error(tmp_path, "ok.csv: missing column 'prob'", read_table, tmp_path / "ok.csv", ["prob"])
+    message = expect_error(
+        tmp_path, "ok.csv: missing column 'prob'", read_table, tmp_path / "ok.csv", ["prob"]
+    )
     assert "(columns: id, label, score, group)" in message
     (tmp_path / "latin.csv").write_bytes("label,group\n1,caf\xe9\n".encode("latin-1"))
     expect_error(tmp_path, "latin.csv: not UTF-8 text", read_table, tmp_path / "latin.csv")
@@ -70,14 +74,33 @@ def test_table_errors_name_the_file(tmp_path):
 def test_numeric_column_errors_name_column_and_row(tmp_path):
     path = tmp_path / "f.csv"
     frame = pd.DataFrame({"score": ["0.1", "abc", "0.3"]})
-    expect_error(tmp_path, "f.csv: column 'score' row 2: expected a number, got 'abc'", numeric_column, frame,
-                 "score", path)
+    expect_error(
+        tmp_path,
+        "f.csv: column 'score' row 2: expected a number, got 'abc'",
+        numeric_column,
+        frame,
+        "score",
+        path,
+    )
     frame = pd.DataFrame({"score": [0.1, np.nan, np.inf]})
-    expect_error(tmp_path, "column 'score': 2 rows NaN or infinite (first at row 2)", numeric_column, frame,
-                 "score", path)
+    expect_error(
+        tmp_path,
+        "column 'score': 2 rows NaN or infinite (first at row 2)",
+        numeric_column,
+        frame,
+        "score",
+        path,
+    )
     frame = pd.DataFrame({"score": [0.1, 1.2]})
-    expect_error(tmp_path, "column 'score' row 2: expected a probability in [0, 1], got 1.2", numeric_column,
-                 frame, "score", path, True)
+    expect_error(
+        tmp_path,
+        "column 'score' row 2: expected a probability in [0, 1], got 1.2",
+        numeric_column,
+        frame,
+        "score",
+        path,
+        True,
+    )
     np.testing.assert_array_equal(numeric_column(frame, "score", path), [0.1, 1.2])
 
 
@@ -86,27 +109,61 @@ def test_label_codes_compare_labels_as_text(tmp_path):
     frame = pd.DataFrame({"y": [1.0, 0.0, 1.0], "s": ["1", "0", "1"], "b": [True, False, True]})
     for column in ("y", "s", "b"):
         np.testing.assert_array_equal(label_codes(frame, column, path, [0, 1]), [1, 0, 1])
-    message = expect_error(tmp_path, "column 'y' row 2: label 7 is not one of the declared classes 0, 1",
-                           label_codes, pd.DataFrame({"y": [1, 7]}), "y", path, [0, 1])
+    message = expect_error(
+        tmp_path,
+        "column 'y' row 2: label 7 is not one of the declared classes 0, 1",
+        label_codes,
+        pd.DataFrame({"y": [1, 7]}),
+        "y",
+        path,
+        [0, 1],
+    )
     assert "np." not in message  # a plain value, not a numpy repr
-    expect_error(tmp_path, "column 'y' row 2: label is missing", label_codes,
-                 pd.DataFrame({"y": [1, None]}), "y", path, [0, 1])
+    expect_error(
+        tmp_path,
+        "column 'y' row 2: label is missing",
+        label_codes,
+        pd.DataFrame({"y": [1, None]}),
+        "y",
+        path,
+        [0, 1],
+    )
 
 
 def test_load_predictions_validates_task(tmp_path):
     path = tmp_path / "p.csv"
     pd.DataFrame({"label": [0, 1, 2], "score": [0.1, 0.5, 0.9]}).to_csv(path, index=False)
     expect_error(tmp_path, "holds 3 distinct labels; a binary task needs 2", load_predictions, path, {})
-    expect_error(tmp_path, "label 2 is not one of the declared classes 0, 1", load_predictions, path,
-                 {"classes": [0, 1]})
+    expect_error(
+        tmp_path,
+        "label 2 is not one of the declared classes 0, 1",
+        load_predictions,
+        path,
+        {"classes": [0, 1]},
+    )
     pd.DataFrame({"label": [0, 1], "p0": [0.2, 0.5], "p1": [0.7, 0.5]}).to_csv(path, index=False)
-    expect_error(tmp_path, "row 1: class probabilities sum to 0.9, expected 1", load_predictions, path,
-                 {"task": "multiclass", "columns": {"scores": ["p0", "p1"]}})
-    expect_error(tmp_path, "1 score columns for 2 classes", load_predictions, path,
-                 {"task": "multiclass", "classes": [0, 1], "columns": {"scores": ["p0"]}})
+    expect_error(
+        tmp_path,
+        "row 1: class probabilities sum to 0.9, expected 1",
+        load_predictions,
+        path,
+        {"task": "multiclass", "columns": {"scores": ["p0", "p1"]}},
+    )
+    expect_error(
+        tmp_path,
+        "1 score columns for 2 classes",
+        load_predictions,
+        path,
+        {"task": "multiclass", "classes": [0, 1], "columns": {"scores": ["p0"]}},
+    )
     expect_error(tmp_path, "missing column 'prediction'", load_predictions, path, {"task": "regression"})
-    expect_error(tmp_path, "positive_label 5 is not one of the classes", load_predictions, path,
-                 {"columns": {"score": "p1"}, "positive_label": 5})
+    expect_error(
+        tmp_path,
+        "positive_label 5 is not one of the classes",
+        load_predictions,
+        path,
+        {"columns": {"score": "p1"}, "positive_label": 5},
+    )
 
 
 def test_load_predictions_from_gzipped_json_lines(tmp_path):
@@ -154,7 +211,12 @@ def test_read_junit_outcomes_and_locations(tmp_path):
     path.write_text(JUNIT)
     run = read_junit(path)
     assert [c.outcome for c in run.cases] == ["passed", "failed", "error", "skipped", "passed"]
-    assert (run.count("passed"), run.count("failed"), run.count("error"), run.count("skipped")) == (2, 1, 1, 1)
+    assert (run.count("passed"), run.count("failed"), run.count("error"), run.count("skipped")) == (
+        2,
+        1,
+        1,
+        1,
+    )
     failed = run.cases[1]
     assert failed.message == "assert 1 == 2"
     assert (failed.file, failed.line) == ("pkg/test_a.py", 12)  # the test file's own frame, not the helper
@@ -162,13 +224,18 @@ def test_read_junit_outcomes_and_locations(tmp_path):
     assert run.sources == [str(path)]
 
 
-@pytest.mark.parametrize(("content", "fragment"), [
-    ("", "file is empty"),
-    ("<testsuites><testsuite>", "not well-formed XML"),
-    ("<coverage/>", "expected a JUnit <testsuites> or <testsuite> root, got <coverage>"),
-    ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><testsuites>&b;</testsuites>',
-     "refused XML"),
-])
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("", "file is empty"),
+        ("<testsuites><testsuite>", "not well-formed XML"),
+        ("<coverage/>", "expected a JUnit <testsuites> or <testsuite> root, got <coverage>"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><testsuites>&b;</testsuites>',
+            "refused XML",
+        ),
+    ],
+)
 def test_read_junit_errors(tmp_path, content, fragment):
     path = tmp_path / "junit.xml"
     path.write_text(content)

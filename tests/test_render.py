@@ -32,9 +32,11 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 @pytest.fixture
 def features_tree(tmp_path: Path) -> Path:
     """Every transformer of the supported subset, in one overlay over one base."""
-    write(tmp_path / "base", {
-        "kustomization.yaml": "resources: [objects.yaml]\n",
-        "objects.yaml": """\
+    write(
+        tmp_path / "base",
+        {
+            "kustomization.yaml": "resources: [objects.yaml]\n",
+            "objects.yaml": """\
             apiVersion: v1
             kind: Namespace
             metadata: {name: inner}
@@ -103,9 +105,12 @@ def features_tree(tmp_path: Path) -> Path:
               podSelector: {matchLabels: {app: web}}
               ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
             """,
-    })
-    write(tmp_path / "overlay", {
-        "kustomization.yaml": """\
+        },
+    )
+    write(
+        tmp_path / "overlay",
+        {
+            "kustomization.yaml": """\
             namespace: outer
             namePrefix: p-
             nameSuffix: -s
@@ -137,7 +142,7 @@ def features_tree(tmp_path: Path) -> Path:
                 - op: remove
                   path: /spec/template/spec/volumes
             """,
-        "patch.yaml": """\
+            "patch.yaml": """\
             apiVersion: apps/v1
             kind: Deployment
             metadata: {name: web}
@@ -155,18 +160,21 @@ def features_tree(tmp_path: Path) -> Path:
                   - name: c
                     $patch: delete
             """,
-        "extra.yaml": """\
+            "extra.yaml": """\
             apiVersion: v1
             kind: ConfigMap
             metadata: {name: extra}
             data: {a: b}
             """,
-    })
+        },
+    )
     return tmp_path / "overlay"
 
 
 def kubectl_kustomize(path: Path) -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
 
@@ -176,14 +184,18 @@ needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kube
 @needs_kubectl
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_builtin_renderer_matches_kubectl_kustomize_on_the_example_manifests(path):
-    assert json.dumps(render(path).objects, sort_keys=True) == json.dumps(kubectl_kustomize(path), sort_keys=True)
+    assert json.dumps(render(path).objects, sort_keys=True) == json.dumps(
+        kubectl_kustomize(path), sort_keys=True
+    )
 
 
 @needs_kubectl
 def test_builtin_renderer_matches_kubectl_kustomize_on_every_supported_feature(features_tree):
     mine = render(features_tree).objects
     theirs = kubectl_kustomize(features_tree)
-    assert [(o["kind"], o["metadata"]["name"]) for o in mine] == [(o["kind"], o["metadata"]["name"]) for o in theirs]
+    assert [(o["kind"], o["metadata"]["name"]) for o in mine] == [
+        (o["kind"], o["metadata"]["name"]) for o in theirs
+    ]
     assert json.dumps(mine, sort_keys=True) == json.dumps(theirs, sort_keys=True)
 
 
@@ -200,7 +212,9 @@ def test_transformers_without_kubectl(features_tree):
     assert [c["name"] for c in containers] == ["new", "a", "b"]  # patch order first, `c` deleted
     assert containers[1]["image"] == "reg.io:5000/x/app:2.0"
     assert containers[0]["args"] == ["--fast"]  # patches apply in order: index 0 is `new` by then
-    assert [e["name"] for e in containers[1]["env"]] == ["C", "A", "B"] and containers[1]["env"][1]["value"] == "9"
+    assert [e["name"] for e in containers[1]["env"]] == ["C", "A", "B"] and containers[1]["env"][1][
+        "value"
+    ] == "9"
     assert [p["containerPort"] for p in containers[1]["ports"]] == [81, 80]
     assert containers[2]["image"] == "bb:1.36"
     assert containers[1]["envFrom"][0]["secretRef"]["name"] == "p-creds-s"
@@ -209,9 +223,13 @@ def test_transformers_without_kubectl(features_tree):
     assert objects[("HorizontalPodAutoscaler", "p-web-s")]["spec"]["scaleTargetRef"]["name"] == "p-web-s"
     assert objects[("Service", "p-web-s")]["spec"]["selector"] == {"app": "web", "team": "t"}
     assert [p["port"] for p in objects[("Service", "p-web-s")]["spec"]["ports"]] == [80, 9090]
-    assert objects[("NetworkPolicy", "p-web-s")]["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == \
-        {"app": "client", "team": "t"}
-    assert objects[("PodDisruptionBudget", "p-web-s")]["spec"]["selector"]["matchLabels"] == {"app": "web", "team": "t"}
+    assert objects[("NetworkPolicy", "p-web-s")]["spec"]["ingress"][0]["from"][0]["podSelector"][
+        "matchLabels"
+    ] == {"app": "client", "team": "t"}
+    assert objects[("PodDisruptionBudget", "p-web-s")]["spec"]["selector"]["matchLabels"] == {
+        "app": "web",
+        "team": "t",
+    }
     assert "tier" not in objects[("Service", "p-web-s")]["spec"]["selector"]
 
 
@@ -222,21 +240,46 @@ def test_render_records_every_file_it_read(features_tree):
     assert all(len(h) == 64 for h in files.values())
 
 
-@pytest.mark.parametrize("files, fragment", [
-    ({"kustomization.yaml": "resources: [a.yaml]\nconfigMapGenerator: []\n", "a.yaml": ""},
-     "key 'configMapGenerator' is not supported"),
-    ({"kustomization.yaml": "resources: [missing.yaml]\n"}, "resources: 'missing.yaml' not found"),
-    ({"kustomization.yaml": "resources: [.]\n"}, "kustomization cycle"),
-    ({"kustomization.yaml": "resources: [a.yaml]\npatches:\n- patch: |\n    kind: Deployment\n    metadata: {name: nope}\n",
-      "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}, "no resource matches Deployment/nope"),
-    ({"kustomization.yaml": "resources: [a.yaml]\n", "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"},
-     "ConfigMap has no metadata.name"),
-    ({"kustomization.yaml": "resources: [a.yaml, a.yaml]\n",
-      "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}, "is defined twice"),
-    ({"kustomization.yaml": "resources: [a.yaml]\n", "a.yaml": "kind: [unclosed\n"}, "invalid YAML"),
-    ({"kustomization.yaml": "resources: [a.yaml]\npatches:\n- patch: 'a: b: c'\n",
-      "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}, "invalid YAML (mapping values"),
-])
+@pytest.mark.parametrize(
+    "files, fragment",
+    [
+        (
+            {"kustomization.yaml": "resources: [a.yaml]\nconfigMapGenerator: []\n", "a.yaml": ""},
+            "key 'configMapGenerator' is not supported",
+        ),
+        ({"kustomization.yaml": "resources: [missing.yaml]\n"}, "resources: 'missing.yaml' not found"),
+        ({"kustomization.yaml": "resources: [.]\n"}, "kustomization cycle"),
+        (
+            {
+                "kustomization.yaml": "resources: [a.yaml]\npatches:\n- patch: |\n    kind: Deployment\n    metadata: {name: nope}\n",
+                "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+            },
+            "no resource matches Deployment/nope",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [a.yaml]\n",
+                "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            },
+            "ConfigMap has no metadata.name",
+        ),
+        (
+            {
+                "kustomization.yaml": "resources: [a.yaml, a.yaml]\n",
+                "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+            },
+            "is defined twice",
+        ),
+        ({"kustomization.yaml": "resources: [a.yaml]\n", "a.yaml": "kind: [unclosed\n"}, "invalid YAML"),
+        (
+            {
+                "kustomization.yaml": "resources: [a.yaml]\npatches:\n- patch: 'a: b: c'\n",
+                "a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+            },
+            "invalid YAML (mapping values",
+        ),
+    ],
+)
 def test_unsupported_or_broken_kustomizations_are_one_line_errors(tmp_path, files, fragment):
     write(tmp_path, files)
     with pytest.raises(InputError, match=re.escape(fragment)) as caught:
@@ -246,28 +289,42 @@ def test_unsupported_or_broken_kustomizations_are_one_line_errors(tmp_path, file
 
 def test_strategic_merge_null_deletes_and_replace_directive():
     original = {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": {"f": 1}}
-    assert strategic_merge(original, {"a": {"b": None}, "d": [3], "e": {"$patch": "replace", "g": 2}}) == \
-        {"a": {"c": 2}, "d": [3], "e": {"g": 2}}
+    assert strategic_merge(original, {"a": {"b": None}, "d": [3], "e": {"$patch": "replace", "g": 2}}) == {
+        "a": {"c": 2},
+        "d": [3],
+        "e": {"g": 2},
+    }
 
 
-@pytest.mark.parametrize("reference, expected", [
-    ("app", ("app", None, None)),
-    ("reg.io:5000/team/app:1.2", ("reg.io:5000/team/app", "1.2", None)),
-    ("app@sha256:abc123", ("app", None, "sha256:abc123")),
-    ("ghcr.io/a/b:v1@sha256:00ff", ("ghcr.io/a/b", "v1", "sha256:00ff")),
-])
+@pytest.mark.parametrize(
+    "reference, expected",
+    [
+        ("app", ("app", None, None)),
+        ("reg.io:5000/team/app:1.2", ("reg.io:5000/team/app", "1.2", None)),
+        ("app@sha256:abc123", ("app", None, "sha256:abc123")),
+        ("ghcr.io/a/b:v1@sha256:00ff", ("ghcr.io/a/b", "v1", "sha256:00ff")),
+    ],
+)
 def test_split_image(reference, expected):
     assert split_image(reference) == expected
 
 
 def test_image_overrides_from_the_command_line():
-    assert image_override("mlgate/credit-model", "ghcr.io/acme/credit:2.0") == \
-        {"name": "mlgate/credit-model", "newName": "ghcr.io/acme/credit", "newTag": "2.0"}
-    assert image_override("mlgate/credit-model", ":1.1.0") == {"name": "mlgate/credit-model", "newTag": "1.1.0"}
+    assert image_override("mlgate/credit-model", "ghcr.io/acme/credit:2.0") == {
+        "name": "mlgate/credit-model",
+        "newName": "ghcr.io/acme/credit",
+        "newTag": "2.0",
+    }
+    assert image_override("mlgate/credit-model", ":1.1.0") == {
+        "name": "mlgate/credit-model",
+        "newTag": "1.1.0",
+    }
     assert image_override("app", "app@sha256:ab12") == {"name": "app", "digest": "sha256:ab12"}
     with pytest.raises(InputError, match="give a tag or a digest"):
         image_override("app", "app")
-    objects = render(K8S / "overlays/staging", images={"mlgate/credit-model": "reg.io/credit@sha256:ab12"}).objects
+    objects = render(
+        K8S / "overlays/staging", images={"mlgate/credit-model": "reg.io/credit@sha256:ab12"}
+    ).objects
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.io/credit@sha256:ab12"
     with pytest.raises(InputError, match="no container .* uses an image named 'other'"):
@@ -281,17 +338,29 @@ def _by_kind(objects):
 @pytest.mark.parametrize("environment, minimum", [("staging", 1), ("production", 3)])
 def test_overlays_shape_of_the_example_service(environment, minimum):
     objects = _by_kind(render(K8S / "overlays" / environment).objects)
-    assert set(objects) == {"Namespace", "ServiceAccount", "Service", "Deployment", "PodDisruptionBudget",
-                            "HorizontalPodAutoscaler", "NetworkPolicy"}
+    assert set(objects) == {
+        "Namespace",
+        "ServiceAccount",
+        "Service",
+        "Deployment",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+    }
     namespace = f"credit-{environment}"
     assert objects["Namespace"]["metadata"]["name"] == namespace
     assert all(o["metadata"].get("namespace") == namespace for k, o in objects.items() if k != "Namespace")
     deployment = objects["Deployment"]
     spec = deployment["spec"]
     assert "replicas" not in spec  # owned by the HPA
-    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]
-    assert pod["metadata"]["labels"]["app"] == "credit-model" and pod["metadata"]["labels"]["track"] == "stable"
+    assert (
+        pod["metadata"]["labels"]["app"] == "credit-model" and pod["metadata"]["labels"]["track"] == "stable"
+    )
     assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     container = pod["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
@@ -311,7 +380,10 @@ def test_canary_deployment_has_the_stable_pod_spec_and_track_canary():
     assert canary["spec"]["selector"]["matchLabels"] == {"app": "credit-model", "track": "canary"}
     assert canary["spec"]["template"]["metadata"]["labels"]["track"] == "canary"
     assert canary["spec"]["template"]["spec"] == stable["spec"]["template"]["spec"]
-    assert canary["spec"]["template"]["metadata"]["annotations"] == stable["spec"]["template"]["metadata"]["annotations"]
+    assert (
+        canary["spec"]["template"]["metadata"]["annotations"]
+        == stable["spec"]["template"]["metadata"]["annotations"]
+    )
     rest = {k: v for k, v in canary["spec"].items() if k not in ("selector", "template", "replicas")}
     assert rest == {k: v for k, v in stable["spec"].items() if k not in ("selector", "template")}
 
@@ -323,10 +395,15 @@ def test_rendered_manifests_pass_the_security_gates_manifest_policy(path):
 
     objects = render(path, namespace="ns" if "canary" in str(path) else None).objects
     hits = manifests.evaluate([manifests.K8sObject(str(path), i + 1, o) for i, o in enumerate(objects)])
-    assert [f"{h.rule}: {h.message}" for h in hits if level_of(h.rule, {}) == "error" and not h.exempt_reason] == []
+    assert [
+        f"{h.rule}: {h.message}" for h in hits if level_of(h.rule, {}) == "error" and not h.exempt_reason
+    ] == []
     # pinned by digest when deployed with one: then not even a warning is left
-    pinned = render(path, images={"mlgate/credit-model": "reg.io/credit@sha256:" + "ab" * 32},
-                    namespace="ns" if "canary" in str(path) else None).objects
+    pinned = render(
+        path,
+        images={"mlgate/credit-model": "reg.io/credit@sha256:" + "ab" * 32},
+        namespace="ns" if "canary" in str(path) else None,
+    ).objects
     hits = manifests.evaluate([manifests.K8sObject(str(path), i + 1, o) for i, o in enumerate(pinned)])
     assert [h.rule for h in hits if level_of(h.rule, {}) not in ("off", "note")] == []
 
@@ -341,8 +418,17 @@ def test_check_objects_finds_selector_mismatch_and_missing_namespace():
 
 
 def test_deploy_print_renders_with_images_and_namespace(cli):
-    result = cli("--no-audit", "deploy", "--print", "--manifests", K8S / "overlays/staging",
-                 "--image", "mlgate/credit-model=:1.2.3", "--namespace", "elsewhere")
+    result = cli(
+        "--no-audit",
+        "deploy",
+        "--print",
+        "--manifests",
+        K8S / "overlays/staging",
+        "--image",
+        "mlgate/credit-model=:1.2.3",
+        "--namespace",
+        "elsewhere",
+    )
     assert result.code == 0, result.stderr
     objects = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {"elsewhere"}
@@ -361,12 +447,16 @@ def test_deploy_flag_errors_are_one_line(cli):
 
 def test_deploy_stops_before_the_cluster_when_the_manifest_policy_fails(cli, tmp_path):
     pytest.importorskip("gates.security.manifests")
-    write(tmp_path / "bad", {
-        "kustomization.yaml": f"resources: [{os.path.relpath(K8S / 'overlays/staging', tmp_path / 'bad')}]\n"
-                              "patches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n"
-                              "    metadata: {name: credit-model}\n    spec:\n      template:\n        spec:\n"
-                              "          containers:\n          - name: model\n            securityContext:\n"
-                              "              privileged: true\n              allowPrivilegeEscalation: true\n"})
+    write(
+        tmp_path / "bad",
+        {
+            "kustomization.yaml": f"resources: [{os.path.relpath(K8S / 'overlays/staging', tmp_path / 'bad')}]\n"
+            "patches:\n- patch: |\n    apiVersion: apps/v1\n    kind: Deployment\n"
+            "    metadata: {name: credit-model}\n    spec:\n      template:\n        spec:\n"
+            "          containers:\n          - name: model\n            securityContext:\n"
+            "              privileged: true\n              allowPrivilegeEscalation: true\n"
+        },
+    )
     # no kubeconfig anywhere: reaching the cluster would be exit 2, so exit 1 proves it stopped before
     result = cli("deploy", "--manifests", tmp_path / "bad", env={"KUBECONFIG": str(tmp_path / "missing")})
     assert result.code == 1, result.stdout + result.stderr
@@ -381,6 +471,10 @@ def test_deploy_without_credentials_is_a_one_line_error(cli, tmp_path, monkeypat
     monkeypatch.setenv("HOME", str(tmp_path))
     result = cli("deploy", "--manifests", K8S / "overlays/staging")
     assert result.code == 2
-    assert result.stderr_lines == [("mlgate: error: no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, "
-                                    "create ~/.kube/config, or run inside a cluster")]
+    assert result.stderr_lines == [
+        (
+            "mlgate: error: no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, "
+            "create ~/.kube/config, or run inside a cluster"
+        )
+    ]
     assert (tmp_path / "mlgate-reports/junit.xml").is_file()  # reports are written whatever the outcome

@@ -12,8 +12,9 @@ from gates.result import Check, Finding, GateResult, Location, Status, error_res
 
 
 def gate(*statuses: Status, name: str = "g", hint: int | None = None) -> GateResult:
-    return GateResult(gate=name, checks=[Check(f"c{i}", s, "why") for i, s in enumerate(statuses)],
-                      exit_code_hint=hint)
+    return GateResult(
+        gate=name, checks=[Check(f"c{i}", s, "why") for i, s in enumerate(statuses)], exit_code_hint=hint
+    )
 
 
 def test_severity_order_and_worst():
@@ -37,14 +38,17 @@ def test_warnings_do_not_block():
     assert exit_code([gate(Status.PASS, Status.WARN)]) == 0
 
 
-@pytest.mark.parametrize(("results", "expected"), [
-    ([gate(Status.PASS)], 0),
-    ([gate(Status.PASS), gate(Status.FAIL)], 1),
-    ([gate(Status.ERROR)], 1),
-    ([gate(Status.FAIL), gate(Status.ERROR, hint=3)], 3),
-    ([gate(Status.ERROR, hint=3), gate(Status.ERROR, hint=2)], 2),  # bad input outranks infrastructure
-    ([gate(Status.FAIL), gate(Status.ERROR, hint=2)], 2),
-])
+@pytest.mark.parametrize(
+    ("results", "expected"),
+    [
+        ([gate(Status.PASS)], 0),
+        ([gate(Status.PASS), gate(Status.FAIL)], 1),
+        ([gate(Status.ERROR)], 1),
+        ([gate(Status.FAIL), gate(Status.ERROR, hint=3)], 3),
+        ([gate(Status.ERROR, hint=3), gate(Status.ERROR, hint=2)], 2),  # bad input outranks infrastructure
+        ([gate(Status.FAIL), gate(Status.ERROR, hint=2)], 2),
+    ],
+)
 def test_exit_code_precedence(results, expected):
     assert exit_code(results) == expected
 
@@ -64,11 +68,22 @@ def test_error_result_carries_reason_and_hint():
 
 
 def test_to_dict_is_strict_json_without_nan():
-    check = Check("m", Status.ERROR, "undefined", value=float("nan"), ci=(float("-inf"), np.float64(0.5)),
-                  location=Location("a.py", 3), details={"arr": [np.float32(1.5), float("inf")], 4: np.int64(7)})
-    result = GateResult(gate="g", checks=[check], evidence={"x": np.float64("nan"), "nested": {"y": (1.0, math.inf)}},
-                        summary={"v": np.float64(0.25)},
-                        findings=[Finding("R1", "error", "msg", "cat", Location("f.txt"), properties={"n": np.nan})])
+    check = Check(
+        "m",
+        Status.ERROR,
+        "undefined",
+        value=float("nan"),
+        ci=(float("-inf"), np.float64(0.5)),
+        location=Location("a.py", 3),
+        details={"arr": [np.float32(1.5), float("inf")], 4: np.int64(7)},
+    )
+    result = GateResult(
+        gate="g",
+        checks=[check],
+        evidence={"x": np.float64("nan"), "nested": {"y": (1.0, math.inf)}},
+        summary={"v": np.float64(0.25)},
+        findings=[Finding("R1", "error", "msg", "cat", Location("f.txt"), properties={"n": np.nan})],
+    )
     text = json.dumps(result.to_dict(), allow_nan=False)
     data = json.loads(text)
     assert data["checks"][0]["value"] is None

@@ -64,7 +64,9 @@ def test_pickle_calling_os_system_fails_at_every_protocol(tmp_path, protocol):
     assert report.hits[0].rule == "artifact.dangerous-global"
 
 
-@pytest.mark.parametrize("payload, expected", [(SUBPROCESS, "subprocess.check_output"), (EVAL, "builtins.eval")])
+@pytest.mark.parametrize(
+    "payload, expected", [(SUBPROCESS, "subprocess.check_output"), (EVAL, "builtins.eval")]
+)
 def test_pickle_calling_subprocess_or_eval_fails(tmp_path, payload, expected):
     path = tmp_path / "model.pickle"
     path.write_bytes(pickle.dumps(payload))
@@ -93,7 +95,9 @@ def test_clean_sklearn_pickle_and_joblib_pass(tmp_path):
 def test_joblib_global_hidden_after_an_array_is_found(tmp_path):
     """joblib writes raw array bytes into the pickle stream; a plain opcode scan stops at the first array."""
     path = tmp_path / "model.joblib"
-    joblib.dump({"coef": np.arange(1000.0), "objects": np.array([1, "a"], dtype=object), "hook": OS_SYSTEM}, path)
+    joblib.dump(
+        {"coef": np.arange(1000.0), "objects": np.array([1, "a"], dtype=object), "hook": OS_SYSTEM}, path
+    )
     from picklescan.scanner import scan_file_path
 
     plain = scan_file_path(str(path))
@@ -171,8 +175,11 @@ def test_pytorch_zip_with_tensor_rebuild_passes(tmp_path, monkeypatch):
     _torch_zip(path, buffer.getvalue())
     report, status = _scan(path)
     assert status is Status.PASS, report.hits
-    assert {g.full for g in report.globals} == {"torch._utils._rebuild_tensor_v2", "torch.FloatStorage",
-                                                "collections.OrderedDict"}
+    assert {g.full for g in report.globals} == {
+        "torch._utils._rebuild_tensor_v2",
+        "torch.FloatStorage",
+        "collections.OrderedDict",
+    }
 
 
 def test_numpy_object_arrays(tmp_path):
@@ -189,20 +196,42 @@ def test_numpy_object_arrays(tmp_path):
 
 
 def _keras_zip(path: Path, layers: list[dict]) -> None:
-    config = {"module": "keras", "class_name": "Sequential", "config": {"name": "sequential", "layers": layers},
-              "registered_name": None}
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {"name": "sequential", "layers": layers},
+        "registered_name": None,
+    }
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.3.3", "date_saved": "2024-07-01@10:00:00"}))
+        archive.writestr(
+            "metadata.json", json.dumps({"keras_version": "3.3.3", "date_saved": "2024-07-01@10:00:00"})
+        )
         archive.writestr("config.json", json.dumps(config))
         archive.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
 
 
-DENSE = {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "units": 1},
-         "registered_name": None}
-LAMBDA = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,
-          "config": {"name": "scale", "function": {"class_name": "__lambda__", "config": {
-              "code": "4wEAAAAAAAAAAAAAAAEAAAACAAAAQwAAAHMIAAAAfABkARQAUwApAk7pAgAAAKkAKQHaAXhyAgAAAHICAAAA",
-              "defaults": None, "closure": None}}}}
+DENSE = {
+    "module": "keras.layers",
+    "class_name": "Dense",
+    "config": {"name": "dense", "units": 1},
+    "registered_name": None,
+}
+LAMBDA = {
+    "module": "keras.layers",
+    "class_name": "Lambda",
+    "registered_name": None,
+    "config": {
+        "name": "scale",
+        "function": {
+            "class_name": "__lambda__",
+            "config": {
+                "code": "4wEAAAAAAAAAAAAAAAEAAAACAAAAQwAAAHMIAAAAfABkARQAUwApAk7pAgAAAKkAKQHaAXhyAgAAAHICAAAA",
+                "defaults": None,
+                "closure": None,
+            },
+        },
+    },
+}
 
 
 def test_keras_lambda_layer_fails(tmp_path):
@@ -223,7 +252,9 @@ def test_keras_custom_object_from_unknown_module(tmp_path):
 
 
 def test_legacy_keras_h5_with_lambda(tmp_path):
-    config = json.dumps({"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {}}]}})
+    config = json.dumps(
+        {"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {}}]}}
+    )
     fake_h5 = b"\x89HDF\r\n\x1a\n" + b"\0" * 100 + b"model_config" + b"\0" * 8 + config.encode() + b"\0" * 100
     (tmp_path / "model.h5").write_bytes(fake_h5)
     report, status = _scan(tmp_path / "model.h5")
@@ -244,14 +275,17 @@ def test_safetensors_passes(tmp_path):
     assert status is Status.PASS and report.format == "safetensors"
 
 
-@pytest.mark.parametrize("name, content, rule", [
-    ("model.bin", b"\x00\x01\x02 definitely not a model", "artifact.unknown-format"),
-    ("model.onnx", b"\x08\x07\x12\x07pytorch", "artifact.unknown-format"),
-    ("notes.pkl", b"just some text\n", "artifact.unknown-format"),
-    ("empty.pkl", b"", "artifact.unreadable"),
-    ("cut.pkl", pickle.dumps({"a": list(range(100))}, protocol=4)[:-30], "artifact.unreadable"),
-    ("random.zip", None, "artifact.unknown-format"),
-])
+@pytest.mark.parametrize(
+    "name, content, rule",
+    [
+        ("model.bin", b"\x00\x01\x02 definitely not a model", "artifact.unknown-format"),
+        ("model.onnx", b"\x08\x07\x12\x07pytorch", "artifact.unknown-format"),
+        ("notes.pkl", b"just some text\n", "artifact.unknown-format"),
+        ("empty.pkl", b"", "artifact.unreadable"),
+        ("cut.pkl", pickle.dumps({"a": list(range(100))}, protocol=4)[:-30], "artifact.unreadable"),
+        ("random.zip", None, "artifact.unknown-format"),
+    ],
+)
 def test_unknown_or_unreadable_is_error(tmp_path, name, content, rule):
     path = tmp_path / name
     if content is None:
@@ -288,7 +322,9 @@ def test_require_safe_artifact(tmp_path):
     joblib.dump(_sklearn_model(), tmp_path / "model.joblib")
     require_safe_artifact(tmp_path / "model.joblib")
     (tmp_path / "bad.pkl").write_bytes(pickle.dumps(EVAL))
-    with pytest.raises(InputError, match=r"bad.pkl: refused to load this model artifact: imports builtins.eval"):
+    with pytest.raises(
+        InputError, match=r"bad.pkl: refused to load this model artifact: imports builtins.eval"
+    ):
         require_safe_artifact(tmp_path / "bad.pkl")
     with pytest.raises(InputError, match="not found"):
         require_safe_artifact(tmp_path / "missing.pkl")
@@ -306,12 +342,16 @@ def test_check_scans_directories_by_content(tmp_path):
     ctx = GateContext(base_dir=tmp_path, report_dir=tmp_path / "r")
     part = check({"paths": ["models"]}, ctx, {})
     statuses = {c.name: c.status for c in part.checks}
-    assert statuses == {"artifact:models/bad.pkl": Status.FAIL, "artifact:models/good.joblib": Status.PASS,
-                        "artifacts:skipped": Status.PASS}
+    assert statuses == {
+        "artifact:models/bad.pkl": Status.FAIL,
+        "artifact:models/good.joblib": Status.PASS,
+        "artifacts:skipped": Status.PASS,
+    }
     assert part.summary == {"scanned": 2, "dangerous": 1, "unknown": 0, "skipped": 1}
     assert part.evidence["skipped"] == ["models/README.md"]
     assert [f.message for f in part.findings] == [
-        "models/bad.pkl: imports subprocess.check_output, which can run code when loaded"]
+        "models/bad.pkl: imports subprocess.check_output, which can run code when loaded"
+    ]
     assert str(models / "bad.pkl") in ctx.inputs  # hashed for the audit trail
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no model files"):
@@ -324,6 +364,7 @@ def test_check_scans_directories_by_content(tmp_path):
 
 # --- hand-built pickles: the bytes a malicious file holds, written opcode by opcode (never unpickled) ----------
 
+
 def _text(value: str) -> bytes:
     data = value.encode()
     return pickle.SHORT_BINUNICODE + bytes([len(data)]) + data
@@ -333,19 +374,31 @@ def _call(module: str, name: str, *args: str) -> bytes:
     """Protocol 4: STACK_GLOBAL(module, name)(*args). find_class follows a dotted name attribute by attribute."""
     assert len(args) <= 3
     tuple_op = {0: pickle.EMPTY_TUPLE, 1: pickle.TUPLE1, 2: pickle.TUPLE2, 3: pickle.TUPLE3}[len(args)]
-    return (pickle.PROTO + b"\x04" + _text(module) + _text(name) + pickle.STACK_GLOBAL
-            + b"".join(_text(a) for a in args) + tuple_op + pickle.REDUCE + pickle.STOP)
+    return (
+        pickle.PROTO
+        + b"\x04"
+        + _text(module)
+        + _text(name)
+        + pickle.STACK_GLOBAL
+        + b"".join(_text(a) for a in args)
+        + tuple_op
+        + pickle.REDUCE
+        + pickle.STOP
+    )
 
 
 TOUCH = "touch /tmp/mlgate-pwned"
 
 
-@pytest.mark.parametrize("module, name, reached", [
-    ("sklearn", "os.system", "os.system"),            # sklearn/__init__.py imports os
-    ("numpy", "ctypes.CDLL", "ctypes.CDLL"),          # a chain through a module numpy imports
-    ("sklearn", "os.path.join", "os.path.join"),
-    ("scipy.sparse", "subprocess.check_output", "subprocess.check_output"),
-])
+@pytest.mark.parametrize(
+    "module, name, reached",
+    [
+        ("sklearn", "os.system", "os.system"),  # sklearn/__init__.py imports os
+        ("numpy", "ctypes.CDLL", "ctypes.CDLL"),  # a chain through a module numpy imports
+        ("sklearn", "os.path.join", "os.path.join"),
+        ("scipy.sparse", "subprocess.check_output", "subprocess.check_output"),
+    ],
+)
 def test_dotted_name_through_an_allowed_module_is_dangerous(tmp_path, module, name, reached):
     path = tmp_path / "model.pkl"
     path.write_bytes(_call(module, name, TOUCH))
@@ -362,7 +415,15 @@ def test_dotted_name_through_an_allowed_module_is_dangerous(tmp_path, module, na
 def test_the_52_byte_sklearn_os_system_pickle_fails_with_every_global_opcode(tmp_path):
     """The audit's proof of concept, with STACK_GLOBAL and with GLOBAL (protocol 4 lets both take dots)."""
     stack = _call("sklearn", "os.system", TOUCH)
-    text = pickle.PROTO + b"\x04" + b"csklearn\nos.system\n" + _text(TOUCH) + pickle.TUPLE1 + pickle.REDUCE + b"."
+    text = (
+        pickle.PROTO
+        + b"\x04"
+        + b"csklearn\nos.system\n"
+        + _text(TOUCH)
+        + pickle.TUPLE1
+        + pickle.REDUCE
+        + b"."
+    )
     for name, data in (("stack.pkl", stack), ("global.pkl", text)):
         (tmp_path / name).write_bytes(data)
         report, status = _scan(tmp_path / name)
@@ -378,14 +439,22 @@ def test_builtins_getattr_is_dangerous(tmp_path):
     assert status is Status.FAIL and _dangerous(report) == {"builtins.getattr"}
 
 
-@pytest.mark.parametrize("module, name, safety, why", [
-    ("sklearn", "os", "dangerous", "sklearn.os is the module os"),  # a module object from a deny-listed module
-    ("sklearn", "_importlib", "dangerous", "sklearn._importlib is the module importlib"),
-    ("sklearn", "logging", "unknown", "sklearn.logging is the module logging"),
-    ("sklearn", "datasets", "dangerous", ""),  # a subpackage on mlgate's deny list
-    ("sklearn", "no_such_name", "unknown", "module __getattr__"),
-    ("sklearn", "base.clone", "unknown", "allow exactly sklearn:base.clone"),
-])
+@pytest.mark.parametrize(
+    "module, name, safety, why",
+    [
+        (
+            "sklearn",
+            "os",
+            "dangerous",
+            "sklearn.os is the module os",
+        ),  # a module object from a deny-listed module
+        ("sklearn", "_importlib", "dangerous", "sklearn._importlib is the module importlib"),
+        ("sklearn", "logging", "unknown", "sklearn.logging is the module logging"),
+        ("sklearn", "datasets", "dangerous", ""),  # a subpackage on mlgate's deny list
+        ("sklearn", "no_such_name", "unknown", "module __getattr__"),
+        ("sklearn", "base.clone", "unknown", "allow exactly sklearn:base.clone"),
+    ],
+)
 def test_names_are_judged_by_what_the_module_binds(tmp_path, module, name, safety, why):
     from gates.security.artifacts import DEFAULT_ALLOWED, judge
 
@@ -401,21 +470,29 @@ def test_reexport_of_a_deny_listed_function_is_dangerous(tmp_path, monkeypatch):
     package = tmp_path / "site" / "acme"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
-    (package / "models.py").write_text("from joblib import load\nfrom os import system as run\nimport subprocess\n"
-                                       "from .layers import Gate\n\n\nclass Model:\n    pass\n\n\n"
-                                       "helper = run\n")
+    (package / "models.py").write_text(
+        "from joblib import load\nfrom os import system as run\nimport subprocess\n"
+        "from .layers import Gate\n\n\nclass Model:\n    pass\n\n\n"
+        "helper = run\n"
+    )
     (package / "layers.py").write_text("class Gate:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     names._spec.cache_clear()
     allowed = ("acme",)
     assert judge("acme.models", "Model", allowed) == ("allowed", "")
-    assert judge("acme.models", "Gate", allowed) == ("allowed", "")  # re-exported from acme.layers, also vetted
+    assert judge("acme.models", "Gate", allowed) == (
+        "allowed",
+        "",
+    )  # re-exported from acme.layers, also vetted
     assert judge("acme.models", "load", allowed)[0] == "dangerous"
     assert judge("acme.models", "run", allowed)[0] == "dangerous"
     assert judge("acme.models", "subprocess", allowed)[0] == "dangerous"
     assert judge("acme.models", "helper", allowed)[0] == "unknown"  # an assignment: could hold anything
     assert judge("acme.models", "Model.__init__", allowed)[0] == "unknown"
-    assert judge("acme.models", "Model.__init__", ("acme:models.x", "acme.models:Model.__init__"))[0] == "allowed"
+    assert (
+        judge("acme.models", "Model.__init__", ("acme:models.x", "acme.models:Model.__init__"))[0]
+        == "allowed"
+    )
     (tmp_path / "m.pkl").write_bytes(_call("acme.models", "run", TOUCH))
     with pytest.raises(InputError, match=r"acme.models.run is os.system \(imported there\)"):
         require_safe_artifact(tmp_path / "m.pkl", allowed_globals=["acme"])
@@ -442,10 +519,13 @@ def _fitted_models():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 3))
     y = (x[:, 0] > 0).astype(int)
-    return [HistGradientBoostingClassifier(max_iter=5).fit(x, y),
-            RandomForestClassifier(3, random_state=np.random.RandomState(0)).fit(x, y),
-            make_pipeline(StandardScaler(), MLPClassifier(max_iter=5, random_state=0)).fit(x, y),
-            OneHotEncoder().fit(x > 0), _sklearn_model()]
+    return [
+        HistGradientBoostingClassifier(max_iter=5).fit(x, y),
+        RandomForestClassifier(3, random_state=np.random.RandomState(0)).fit(x, y),
+        make_pipeline(StandardScaler(), MLPClassifier(max_iter=5, random_state=0)).fit(x, y),
+        OneHotEncoder().fit(x > 0),
+        _sklearn_model(),
+    ]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -471,6 +551,7 @@ def test_every_example_artifact_passes():
 
 # --- directories are scanned by content, not by suffix ---------------------------------------------------------
 
+
 def test_pickle_with_an_unlisted_suffix_is_found_in_a_directory(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
@@ -482,16 +563,26 @@ def test_pickle_with_an_unlisted_suffix_is_found_in_a_directory(tmp_path):
     ctx = GateContext(base_dir=tmp_path, report_dir=tmp_path / "r")
     part = check({"paths": ["models"]}, ctx, {})
     statuses = {c.name: c.status for c in part.checks}
-    assert statuses == {"artifact:models/k.weights": Status.FAIL, "artifact:models/k2": Status.FAIL,
-                        "artifact:models/k3.cfg": Status.FAIL, "artifacts:skipped": Status.PASS}
+    assert statuses == {
+        "artifact:models/k.weights": Status.FAIL,
+        "artifact:models/k2": Status.FAIL,
+        "artifact:models/k3.cfg": Status.FAIL,
+        "artifacts:skipped": Status.PASS,
+    }
     assert part.evidence["skipped"] == ["models/data.csv", "models/notes.txt"]
 
 
 def _onnx_bytes() -> bytes:
     """A minimal ONNX ModelProto: ir_version 8, producer, a graph with a name, opset 17 (protobuf by hand)."""
-    graph = b"\x12\x05graph"                                           # GraphProto.name
-    return (b"\x08\x08" + b"\x12\x07pytorch" + b"\x3a" + bytes([len(graph)]) + graph  # ir_version, producer, graph
-            + b"\x42\x02\x10\x11")                                     # opset_import { version: 17 }
+    graph = b"\x12\x05graph"  # GraphProto.name
+    return (
+        b"\x08\x08"
+        + b"\x12\x07pytorch"
+        + b"\x3a"
+        + bytes([len(graph)])
+        + graph  # ir_version, producer, graph
+        + b"\x42\x02\x10\x11"
+    )  # opset_import { version: 17 }
 
 
 def test_onnx_is_recognised_as_a_safe_format(tmp_path):

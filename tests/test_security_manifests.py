@@ -50,40 +50,90 @@ def test_good_manifests_pass():
     assert "1 workload(s) among 5 object(s)" in part.checks[0].why
 
 
-@pytest.mark.parametrize("old, new, rule, needle", [
-    ("runAsNonRoot: true", "runAsNonRoot: false", "k8s.run-as-non-root", "runAsNonRoot"),
-    ("runAsUser: 10001", "runAsUser: 0", "k8s.run-as-non-root", "runAsUser"),
-    ("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false", "k8s.read-only-root-fs", "readOnlyRoot"),
-    ("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true", "k8s.no-privilege-escalation",
-     "allowPrivilegeEscalation"),
-    ("privileged: false", "privileged: true", "k8s.not-privileged", "privileged:"),
-    ('drop: ["ALL"]', 'drop: ["NET_RAW"]', "k8s.drop-all-capabilities", "drop:"),
-    ('drop: ["ALL"]', 'drop: ["ALL"]\n              add: ["SYS_ADMIN"]', "k8s.added-capabilities", "add:"),
-    ("automountServiceAccountToken: false", "automountServiceAccountToken: true", "k8s.service-account-token",
-     "automountServiceAccountToken"),
-    ("      automountServiceAccountToken: false\n",
-     "      hostNetwork: true\n      automountServiceAccountToken: false\n", "k8s.host-namespaces", "hostNetwork"),
-    ("          emptyDir: {}", "          hostPath:\n            path: /var/run", "k8s.host-path", "hostPath:"),
-    ("            limits:\n              cpu: \"1\"\n", "            limits:\n", "k8s.resource-limits", "limits:"),
-    ("            requests:\n              cpu: 250m\n", "            requests:\n", "k8s.resource-requests",
-     "requests:"),
-    ("credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-     "credit-model:1.4.0", "k8s.image-digest", "image:"),
-])
+@pytest.mark.parametrize(
+    "old, new, rule, needle",
+    [
+        ("runAsNonRoot: true", "runAsNonRoot: false", "k8s.run-as-non-root", "runAsNonRoot"),
+        ("runAsUser: 10001", "runAsUser: 0", "k8s.run-as-non-root", "runAsUser"),
+        (
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+            "k8s.read-only-root-fs",
+            "readOnlyRoot",
+        ),
+        (
+            "allowPrivilegeEscalation: false",
+            "allowPrivilegeEscalation: true",
+            "k8s.no-privilege-escalation",
+            "allowPrivilegeEscalation",
+        ),
+        ("privileged: false", "privileged: true", "k8s.not-privileged", "privileged:"),
+        ('drop: ["ALL"]', 'drop: ["NET_RAW"]', "k8s.drop-all-capabilities", "drop:"),
+        (
+            'drop: ["ALL"]',
+            'drop: ["ALL"]\n              add: ["SYS_ADMIN"]',
+            "k8s.added-capabilities",
+            "add:",
+        ),
+        (
+            "automountServiceAccountToken: false",
+            "automountServiceAccountToken: true",
+            "k8s.service-account-token",
+            "automountServiceAccountToken",
+        ),
+        (
+            "      automountServiceAccountToken: false\n",
+            "      hostNetwork: true\n      automountServiceAccountToken: false\n",
+            "k8s.host-namespaces",
+            "hostNetwork",
+        ),
+        (
+            "          emptyDir: {}",
+            "          hostPath:\n            path: /var/run",
+            "k8s.host-path",
+            "hostPath:",
+        ),
+        (
+            '            limits:\n              cpu: "1"\n',
+            "            limits:\n",
+            "k8s.resource-limits",
+            "limits:",
+        ),
+        (
+            "            requests:\n              cpu: 250m\n",
+            "            requests:\n",
+            "k8s.resource-requests",
+            "requests:",
+        ),
+        (
+            "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "credit-model:1.4.0",
+            "k8s.image-digest",
+            "image:",
+        ),
+    ],
+)
 def test_each_broken_field_gives_its_rule_at_its_line(tmp_path, old, new, rule, needle):
     app = _broken(tmp_path, old, new)
     assert _hits(app) == [(rule, _line(app, needle))]
 
 
 def test_missing_probes(tmp_path):
-    app = _broken(tmp_path, "          readinessProbe:\n            httpGet:\n              path: /ready\n"
-                            "              port: http\n            periodSeconds: 5\n", "")
+    app = _broken(
+        tmp_path,
+        "          readinessProbe:\n            httpGet:\n              path: /ready\n"
+        "              port: http\n            periodSeconds: 5\n",
+        "",
+    )
     assert _hits(app) == [("k8s.readiness-probe", _line(app, "- name: model"))]
 
 
 def test_latest_image_fails_tag_and_digest(tmp_path):
-    app = _broken(tmp_path, "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                  "credit-model:latest")
+    app = _broken(
+        tmp_path,
+        "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "credit-model:latest",
+    )
     line = _line(app, "image:")
     assert _hits(app) == [("k8s.image-digest", line), ("k8s.image-tag", line)]
     app.write_text(app.read_text().replace("credit-model:latest", "credit-model"))
@@ -91,17 +141,25 @@ def test_latest_image_fails_tag_and_digest(tmp_path):
 
 
 def test_multi_replica_deployment_needs_a_pdb(tmp_path):
-    app = _broken(tmp_path, "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: credit-model",
-                  "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: other")
+    app = _broken(
+        tmp_path,
+        "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: credit-model",
+        "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: other",
+    )
     assert _hits(app) == [("k8s.pdb", _line(app, "replicas: 2"))]
     app.write_text(app.read_text().replace("replicas: 2", "replicas: 1"))
     assert _hits(app) == []
 
 
 def test_hpa_min_replicas_counts_for_the_pdb(tmp_path):
-    app = _broken(tmp_path, "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: credit-model",
-                  "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: other")
-    app.write_text(app.read_text().replace("replicas: 2", "replicas: 1") + """---
+    app = _broken(
+        tmp_path,
+        "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: credit-model",
+        "minAvailable: 1\n  selector:\n    matchLabels:\n      app.kubernetes.io/name: other",
+    )
+    app.write_text(
+        app.read_text().replace("replicas: 2", "replicas: 1")
+        + """---
 apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
@@ -110,15 +168,20 @@ spec:
   scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: credit-model}
   minReplicas: 2
   maxReplicas: 6
-""")
+"""
+    )
     assert [rule for rule, _ in _hits(app)] == ["k8s.pdb"]
 
 
 def test_service_account_may_disable_the_token(tmp_path):
-    app = _broken(tmp_path, "      automountServiceAccountToken: false\n", "      serviceAccountName: model\n")
+    app = _broken(
+        tmp_path, "      automountServiceAccountToken: false\n", "      serviceAccountName: model\n"
+    )
     assert [rule for rule, _ in _hits(app)] == ["k8s.service-account-token"]
-    (app.parent / "sa.yaml").write_text("apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: model\n"
-                                        "automountServiceAccountToken: false\n")
+    (app.parent / "sa.yaml").write_text(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: model\n"
+        "automountServiceAccountToken: false\n"
+    )
     assert _hits(app) == []
 
 
@@ -141,10 +204,24 @@ spec:
 """)
     part = _run(tmp_path, ["bad.yaml"])
     failed = {c.name for c in part.checks if c.status is Status.FAIL}
-    assert failed == {f"manifests:{r}" for r in (
-        "k8s.run-as-non-root", "k8s.read-only-root-fs", "k8s.no-privilege-escalation", "k8s.not-privileged",
-        "k8s.drop-all-capabilities", "k8s.host-namespaces", "k8s.resource-requests", "k8s.resource-limits",
-        "k8s.liveness-probe", "k8s.readiness-probe", "k8s.image-tag", "k8s.pdb", "k8s.service-account-token")}
+    assert failed == {
+        f"manifests:{r}"
+        for r in (
+            "k8s.run-as-non-root",
+            "k8s.read-only-root-fs",
+            "k8s.no-privilege-escalation",
+            "k8s.not-privileged",
+            "k8s.drop-all-capabilities",
+            "k8s.host-namespaces",
+            "k8s.resource-requests",
+            "k8s.resource-limits",
+            "k8s.liveness-probe",
+            "k8s.readiness-probe",
+            "k8s.image-tag",
+            "k8s.pdb",
+            "k8s.service-account-token",
+        )
+    }
     assert {c.name for c in part.checks if c.status is Status.WARN} == {"manifests:k8s.image-digest"}
     privileged = next(c for c in part.checks if c.name == "manifests:k8s.not-privileged")
     assert privileged.location.line == 14 and "Deployment/bad (document 1) container app" in privileged.why
@@ -152,30 +229,42 @@ spec:
 
 
 def test_exemption_annotation_with_reason(tmp_path):
-    app = _broken(tmp_path, "  labels:\n    app.kubernetes.io/name: credit-model\nspec:",
-                  "  labels:\n    app.kubernetes.io/name: credit-model\n  annotations:\n"
-                  "    mlgate.io/exempt: k8s.read-only-root-fs, k8s.image-digest\n"
-                  "    mlgate.io/exempt-reason: model cache on the root fs until ticket 42\nspec:")
+    app = _broken(
+        tmp_path,
+        "  labels:\n    app.kubernetes.io/name: credit-model\nspec:",
+        "  labels:\n    app.kubernetes.io/name: credit-model\n  annotations:\n"
+        "    mlgate.io/exempt: k8s.read-only-root-fs, k8s.image-digest\n"
+        "    mlgate.io/exempt-reason: model cache on the root fs until ticket 42\nspec:",
+    )
     app.write_text(app.read_text().replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"))
     part = _run(tmp_path, ["k8s"])
     assert [(c.name, c.status) for c in part.checks] == [("manifests", Status.PASS)]
     assert "1 exempted" in part.checks[0].why
     assert [(f.rule_id, f.suppressed) for f in part.findings] == [
-        ("k8s.read-only-root-fs", "mlgate.io/exempt: model cache on the root fs until ticket 42")]
+        ("k8s.read-only-root-fs", "mlgate.io/exempt: model cache on the root fs until ticket 42")
+    ]
 
 
 def test_exemption_without_reason_is_not_honoured(tmp_path):
-    app = _broken(tmp_path, "  labels:\n    app.kubernetes.io/name: credit-model\nspec:",
-                  "  labels:\n    app.kubernetes.io/name: credit-model\n  annotations:\n"
-                  "    mlgate.io/exempt: k8s.read-only-root-fs\nspec:")
+    app = _broken(
+        tmp_path,
+        "  labels:\n    app.kubernetes.io/name: credit-model\nspec:",
+        "  labels:\n    app.kubernetes.io/name: credit-model\n  annotations:\n"
+        "    mlgate.io/exempt: k8s.read-only-root-fs\nspec:",
+    )
     app.write_text(app.read_text().replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"))
-    assert _hits(app) == [("k8s.exemption-without-reason", _line(app, "mlgate.io/exempt")),
-                          ("k8s.read-only-root-fs", _line(app, "readOnlyRootFilesystem"))]
+    assert _hits(app) == [
+        ("k8s.exemption-without-reason", _line(app, "mlgate.io/exempt")),
+        ("k8s.read-only-root-fs", _line(app, "readOnlyRootFilesystem")),
+    ]
 
 
 def test_rule_levels_from_the_policy(tmp_path):
-    _broken(tmp_path, "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            "credit-model:1.4.0")
+    _broken(
+        tmp_path,
+        "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "credit-model:1.4.0",
+    )
     assert _run(tmp_path, ["k8s"]).checks[0].status is Status.WARN
     assert _run(tmp_path, ["k8s"], {"k8s.image-digest": "error"}).checks[0].status is Status.FAIL
     off = _run(tmp_path, ["k8s"], {"k8s.image-digest": "off"})
@@ -222,8 +311,11 @@ spec:
 
 def test_kustomize_images_pin_untagged_base_images(tmp_path):
     base = tmp_path / "k8s" / "base"
-    app = _broken(tmp_path, "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                  "credit-model")
+    app = _broken(
+        tmp_path,
+        "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "credit-model",
+    )
     assert [rule for rule, _ in _hits(app)] == ["k8s.image-digest", "k8s.image-tag"]
     base.mkdir()
     shutil.move(str(app), base / "app.yaml")
@@ -232,13 +324,16 @@ def test_kustomize_images_pin_untagged_base_images(tmp_path):
     overlay = tmp_path / "k8s" / "prod"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
-        "resources: [../base]\nimages:\n  - name: ghcr.io/acme/credit-model\n    newTag: 1.4.0\n")
+        "resources: [../base]\nimages:\n  - name: ghcr.io/acme/credit-model\n    newTag: 1.4.0\n"
+    )
     objects, _, _ = manifests.collect(["k8s"], GateContext(tmp_path, tmp_path / "r"), [])
     hits = manifests.evaluate(objects)
     assert [h.rule for h in hits] == ["k8s.image-digest"]
     assert "kustomize: ghcr.io/acme/credit-model:1.4.0" in hits[0].message
-    (base / "kustomization.yaml").write_text("resources: [app.yaml]\nimages:\n  - name: ghcr.io/acme/credit-model\n"
-                                             "    digest: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n")
+    (base / "kustomization.yaml").write_text(
+        "resources: [app.yaml]\nimages:\n  - name: ghcr.io/acme/credit-model\n"
+        "    digest: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+    )
     objects, _, _ = manifests.collect(["k8s"], GateContext(tmp_path, tmp_path / "r"), [])
     assert manifests.evaluate(objects) == []
 
@@ -257,15 +352,19 @@ def test_no_workloads_is_an_error_not_a_pass(tmp_path):
     assert _run(tmp_path, ["svc.yaml"]).checks[0].status is Status.ERROR
 
 
-@pytest.mark.skipif(not (REPO / "k8s").is_dir() or not any((REPO / "k8s").rglob("*.yaml")),
-                    reason="the example's k8s/ manifests are not written yet")
+@pytest.mark.skipif(
+    not (REPO / "k8s").is_dir() or not any((REPO / "k8s").rglob("*.yaml")),
+    reason="the example's k8s/ manifests are not written yet",
+)
 def test_example_manifests_pass():
     part = _run(REPO, ["k8s"])
     assert all(c.status.passed for c in part.checks), [c.why for c in part.checks if not c.status.passed]
 
 
-@pytest.mark.skipif(not (REPO / "k8s" / "base" / "deployment.yaml").is_file(),
-                    reason="the example's k8s/base/deployment.yaml is not written yet")
+@pytest.mark.skipif(
+    not (REPO / "k8s" / "base" / "deployment.yaml").is_file(),
+    reason="the example's k8s/base/deployment.yaml is not written yet",
+)
 def test_broken_copy_of_the_example_deployment_fails(tmp_path):
     shutil.copytree(REPO / "k8s", tmp_path / "k8s")
     deployment = tmp_path / "k8s" / "base" / "deployment.yaml"
@@ -275,7 +374,9 @@ def test_broken_copy_of_the_example_deployment_fails(tmp_path):
     part = _run(tmp_path, ["k8s"])
     failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
     assert "manifests:k8s.read-only-root-fs" in failed
-    assert failed["manifests:k8s.read-only-root-fs"].location.line == _line(deployment, "readOnlyRootFilesystem")
+    assert failed["manifests:k8s.read-only-root-fs"].location.line == _line(
+        deployment, "readOnlyRootFilesystem"
+    )
 
 
 # --- kustomizations are rendered and their objects checked too ---------------------------------------------------
@@ -296,8 +397,10 @@ spec:
 """
 
 
-@pytest.mark.skipif(not (REPO / "k8s" / "overlays" / "production" / "kustomization.yaml").is_file(),
-                    reason="the example's k8s/overlays/production is not written yet")
+@pytest.mark.skipif(
+    not (REPO / "k8s" / "overlays" / "production" / "kustomization.yaml").is_file(),
+    reason="the example's k8s/overlays/production is not written yet",
+)
 def test_production_patch_and_overlay_images_are_checked(tmp_path):
     shutil.copytree(REPO / "k8s", tmp_path / "k8s")
     production = tmp_path / "k8s" / "overlays" / "production"
@@ -305,16 +408,24 @@ def test_production_patch_and_overlay_images_are_checked(tmp_path):
     kustomization = production / "kustomization.yaml"
     text = kustomization.read_text()
     assert "newTag: 1.0.0" in text and text.rstrip().endswith("- path: hpa-patch.yaml")
-    kustomization.write_text(text.replace("newTag: 1.0.0", "newTag: latest") + "  - path: danger-patch.yaml\n")
+    kustomization.write_text(
+        text.replace("newTag: 1.0.0", "newTag: latest") + "  - path: danger-patch.yaml\n"
+    )
     part = _run(tmp_path, ["k8s"])
     failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
-    assert {"manifests:k8s.host-namespaces", "manifests:k8s.not-privileged", "manifests:k8s.image-tag"} <= set(failed)
+    assert {
+        "manifests:k8s.host-namespaces",
+        "manifests:k8s.not-privileged",
+        "manifests:k8s.image-tag",
+    } <= set(failed)
     patch = production / "danger-patch.yaml"
     assert failed["manifests:k8s.host-namespaces"].location.path == str(patch)
     assert failed["manifests:k8s.host-namespaces"].location.line == _line(patch, "hostNetwork")
     assert failed["manifests:k8s.not-privileged"].location.line == _line(patch, "privileged")
     image = failed["manifests:k8s.image-tag"]  # the overlay's images: entry wins over the patch and the base
-    assert image.location.path == str(kustomization) and image.location.line == _line(kustomization, "- name:")
+    assert image.location.path == str(kustomization) and image.location.line == _line(
+        kustomization, "- name:"
+    )
     assert "mlgate/credit-model:latest is tagged latest" in image.why
     assert "rendered from k8s/overlays/production" in image.why
     assert part.evidence["rendered"]["k8s/overlays/production"] > 0
@@ -324,12 +435,15 @@ def test_production_patch_and_overlay_images_are_checked(tmp_path):
 def test_patch_image_latest_without_an_images_entry(tmp_path):
     shutil.copytree(GOOD, tmp_path / "k8s")
     overlay = tmp_path / "k8s" / "overlays" / "production"
-    (overlay / "replicas.yaml").write_text((overlay / "replicas.yaml").read_text() + """  template:
+    (overlay / "replicas.yaml").write_text(
+        (overlay / "replicas.yaml").read_text()
+        + """  template:
     spec:
       containers:
         - name: model
           image: ghcr.io/acme/credit-model:latest
-""")
+"""
+    )
     part = _run(tmp_path, ["k8s"])
     failed = {c.name: c for c in part.checks if c.status is Status.FAIL}
     assert set(failed) == {"manifests:k8s.image-tag"}

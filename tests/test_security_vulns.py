@@ -32,9 +32,14 @@ def _by_id(findings: list[VulnFinding]) -> dict[str, VulnFinding]:
 
 # --- readers ---------------------------------------------------------------------------------------------------
 
+
 def test_formats_are_detected_from_content():
-    for name, fmt in (("grype.json", "grype"), ("trivy.json", "trivy"), ("pip-audit.json", "pip-audit"),
-                      ("trivy-config.sarif", "sarif")):
+    for name, fmt in (
+        ("grype.json", "grype"),
+        ("trivy.json", "trivy"),
+        ("pip-audit.json", "pip-audit"),
+        ("trivy-config.sarif", "sarif"),
+    ):
         assert detect(json.loads((FIXTURES / name).read_text())) == fmt
     assert detect([{"name": "x", "version": "1", "vulns": []}]) == "pip-audit"  # pip-audit < 2.0
     assert detect({"something": 1}) is None
@@ -44,8 +49,12 @@ def test_grype_report_is_normalised():
     found = _by_id(_read("grype.json"))
     assert set(found) == {"CVE-2024-5535", "CVE-2023-45853", "GHSA-9wx4-h78v-vm56", "CVE-2011-3374"}
     ssl = found["CVE-2024-5535"]
-    assert (ssl.severity, ssl.package, ssl.version, ssl.fix_state) == ("critical", "libssl3", "3.0.11-1~deb12u2",
-                                                                       "fixed")
+    assert (ssl.severity, ssl.package, ssl.version, ssl.fix_state) == (
+        "critical",
+        "libssl3",
+        "3.0.11-1~deb12u2",
+        "fixed",
+    )
     assert ssl.fixed_versions == ("3.0.14-1~deb12u2",)
     assert ssl.cvss == 9.1  # from relatedVulnerabilities when the distro record has no CVSS
     assert ssl.location == "usr/share/doc/libssl3/copyright"  # image path, made relative
@@ -68,15 +77,39 @@ def test_trivy_report_is_normalised():
 
 
 def test_trivy_misconfigurations_and_secrets_are_read():
-    data = {"SchemaVersion": 2, "ArtifactName": "k8s", "Results": [{
-        "Target": "deploy.yaml", "Class": "config", "Type": "kubernetes",
-        "Misconfigurations": [
-            {"Type": "Kubernetes Security Check", "ID": "KSV001", "AVDID": "AVD-KSV-0001", "Title": "Process can "
-             "elevate its own privileges", "Severity": "MEDIUM", "Status": "FAIL",
-             "CauseMetadata": {"StartLine": 12, "EndLine": 30}},
-            {"ID": "KSV002", "AVDID": "AVD-KSV-0002", "Severity": "HIGH", "Status": "PASS"}],
-        "Secrets": [{"RuleID": "aws-access-key-id", "Category": "AWS", "Severity": "CRITICAL",
-                     "Title": "AWS Access Key ID", "StartLine": 3, "EndLine": 3}]}]}
+    data = {
+        "SchemaVersion": 2,
+        "ArtifactName": "k8s",
+        "Results": [
+            {
+                "Target": "deploy.yaml",
+                "Class": "config",
+                "Type": "kubernetes",
+                "Misconfigurations": [
+                    {
+                        "Type": "Kubernetes Security Check",
+                        "ID": "KSV001",
+                        "AVDID": "AVD-KSV-0001",
+                        "Title": "Process can elevate its own privileges",
+                        "Severity": "MEDIUM",
+                        "Status": "FAIL",
+                        "CauseMetadata": {"StartLine": 12, "EndLine": 30},
+                    },
+                    {"ID": "KSV002", "AVDID": "AVD-KSV-0002", "Severity": "HIGH", "Status": "PASS"},
+                ],
+                "Secrets": [
+                    {
+                        "RuleID": "aws-access-key-id",
+                        "Category": "AWS",
+                        "Severity": "CRITICAL",
+                        "Title": "AWS Access Key ID",
+                        "StartLine": 3,
+                        "EndLine": 3,
+                    }
+                ],
+            }
+        ],
+    }
     from gates.security.readers import read_data
 
     found = _by_id(read_data(data, "trivy", "t.json"))
@@ -89,8 +122,12 @@ def test_pip_audit_report_is_normalised():
     found = _by_id(_read("pip-audit.json"))
     assert set(found) == {"GHSA-9wx4-h78v-vm56", "GHSA-h75v-3vvj-5mfj"}
     jinja = found["GHSA-h75v-3vvj-5mfj"]
-    assert (jinja.package, jinja.version, jinja.fixed_versions, jinja.fix_state) == ("jinja2", "3.1.3", ("3.1.4",),
-                                                                                      "fixed")
+    assert (jinja.package, jinja.version, jinja.fixed_versions, jinja.fix_state) == (
+        "jinja2",
+        "3.1.3",
+        ("3.1.4",),
+        "fixed",
+    )
     assert jinja.severity == "unknown" and jinja.aliases == ("CVE-2024-34064",)
 
 
@@ -98,16 +135,21 @@ def test_sarif_input_is_normalised():
     found = _by_id(_read("trivy-config.sarif"))
     assert found["KSV014"].severity == "high"  # security-severity 8.0
     assert found["KSV014"].location == "k8s/deployment.yaml" and found["KSV014"].line == 21
-    assert found["KSV011"].severity == "low" and found["KSV011"].scanner_suppressed.startswith("Trivy: CPU limits")
+    assert found["KSV011"].severity == "low" and found["KSV011"].scanner_suppressed.startswith(
+        "Trivy: CPU limits"
+    )
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{not json", "invalid JSON"),
-    ('{"matches": [{"vulnerability": {}, "artifact": {}}]}', "has no id"),
-    ('{"matches": {"a": 1}}', "expected a list"),
-    ('{"hello": "world"}', "not a grype, trivy, pip-audit or SARIF"),
-    ('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"PkgName": "x"}]}]}', "no VulnerabilityID"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "invalid JSON"),
+        ('{"matches": [{"vulnerability": {}, "artifact": {}}]}', "has no id"),
+        ('{"matches": {"a": 1}}', "expected a list"),
+        ('{"hello": "world"}', "not a grype, trivy, pip-audit or SARIF"),
+        ('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"PkgName": "x"}]}]}', "no VulnerabilityID"),
+    ],
+)
 def test_malformed_reports_are_input_errors(tmp_path, text, message):
     path = tmp_path / "report.json"
     path.write_text(text)
@@ -126,6 +168,7 @@ def test_same_vulnerability_from_three_scanners_is_one_finding():
 
 
 # --- cutoff, only-fixed, ignore list ---------------------------------------------------------------------------
+
 
 def _evaluate(findings, ignore=None, today=TODAY, **options):
     return vulns.evaluate(findings, ignore_list.parse_entries(ignore), vulns.Options(**options), today)
@@ -159,7 +202,11 @@ def test_unknown_severity_is_ranked_as_configured():
 
 def test_active_ignore_entry_suppresses_and_lists_the_finding():
     findings = [f for f in _read("grype.json") if f.id == "CVE-2024-5535"]
-    entry = {"id": "CVE-2024-5535", "reason": "not reachable: no TLS server in the image", "expires": "2025-06-30"}
+    entry = {
+        "id": "CVE-2024-5535",
+        "reason": "not reachable: no TLS server in the image",
+        "expires": "2025-06-30",
+    }
     part = _evaluate(findings, [entry])
     assert part.checks[0].status is Status.PASS
     assert [f["id"] for f in part.evidence["findings"]["suppressed"]] == ["CVE-2024-5535"]
@@ -177,7 +224,9 @@ def test_expired_ignore_entry_flips_pass_into_fail_loudly():
     checks = {c.name: c for c in next_day.checks}
     assert checks["vulns"].status is Status.FAIL
     assert checks["vulns:ignore-expired"].status is Status.WARN
-    assert "EXPIRED" in checks["vulns:ignore-expired"].why and "2025-05-31" in checks["vulns:ignore-expired"].why
+    assert (
+        "EXPIRED" in checks["vulns:ignore-expired"].why and "2025-05-31" in checks["vulns:ignore-expired"].why
+    )
     assert "EXPIRED ignore entries" in next_day.tables
     strict = _evaluate(findings, [entry], expired_ignore="fail")
     assert {c.name: c.status for c in strict.checks}["vulns:ignore-expired"] is Status.FAIL
@@ -196,26 +245,32 @@ def test_ignore_entry_matches_aliases_and_respects_package_and_version():
     assert _evaluate(findings, [exact]).evidence["counts"]["suppressed"] == 1
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"reason": "r", "expires": "2030-01-01"}, "'id'"),
-    ({"id": "CVE-1", "expires": "2030-01-01"}, "'reason'"),
-    ({"id": "CVE-1", "reason": "  ", "expires": "2030-01-01"}, "'reason'"),
-    ({"id": "CVE-1", "reason": "r"}, "'expires'"),
-    ({"id": "CVE-1", "reason": "r", "expires": "next year"}, "expected a date YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"reason": "r", "expires": "2030-01-01"}, "'id'"),
+        ({"id": "CVE-1", "expires": "2030-01-01"}, "'reason'"),
+        ({"id": "CVE-1", "reason": "  ", "expires": "2030-01-01"}, "'reason'"),
+        ({"id": "CVE-1", "reason": "r"}, "'expires'"),
+        ({"id": "CVE-1", "reason": "r", "expires": "next year"}, "expected a date YYYY-MM-DD"),
+    ],
+)
 def test_ignore_entries_need_id_reason_and_expiry(entry, message):
     with pytest.raises(InputError, match=message):
         ignore_list.parse_entries([entry])
 
 
 def test_nothing_is_silently_dropped():
-    findings = _read("grype.json") + _read("trivy.json") + _read("pip-audit.json") + _read("trivy-config.sarif")
+    findings = (
+        _read("grype.json") + _read("trivy.json") + _read("pip-audit.json") + _read("trivy-config.sarif")
+    )
     part = _evaluate(findings, [{"id": "CVE-2024-5535", "reason": "r", "expires": "2030-01-01"}])
     unique = len(deduplicate(findings))
     assert sum(part.evidence["counts"].values()) == unique == len(part.findings)
 
 
 # --- pip-audit ---------------------------------------------------------------------------------------------------
+
 
 def _fake_pip_audit(directory: Path, body: str) -> None:
     script = directory / "pip-audit"
@@ -230,9 +285,12 @@ def _ctx(base: Path) -> GateContext:
 def test_pip_audit_unreachable_service_is_an_error_not_a_pass(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    _fake_pip_audit(bin_dir, 'echo "ERROR:pip_audit._cli:ConnectionError: HTTPSConnectionPool(host=\'pypi.org\', '
-                             'port=443): Max retries exceeded" >&2\necho "Tip: your network may be blocking this '
-                             'service." >&2\nexit 1\n')
+    _fake_pip_audit(
+        bin_dir,
+        "echo \"ERROR:pip_audit._cli:ConnectionError: HTTPSConnectionPool(host='pypi.org', "
+        'port=443): Max retries exceeded" >&2\necho "Tip: your network may be blocking this '
+        'service." >&2\nexit 1\n',
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "requirements.txt").write_text("requests==2.31.0\n")
     part = vulns.check({"pip_audit": {"requirements": "requirements.txt"}}, _ctx(tmp_path), {}, TODAY)
@@ -245,12 +303,16 @@ def test_pip_audit_report_is_used(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     # The fake writes the fixture to the --output file and exits 1, as pip-audit does when it finds something.
-    _fake_pip_audit(bin_dir, f'while [ $# -gt 0 ]; do if [ "$1" = --output ]; then cp "{FIXTURES}/pip-audit.json" '
-                             f'"$2"; fi; shift; done\nexit 1\n')
+    _fake_pip_audit(
+        bin_dir,
+        f'while [ $# -gt 0 ]; do if [ "$1" = --output ]; then cp "{FIXTURES}/pip-audit.json" '
+        f'"$2"; fi; shift; done\nexit 1\n',
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     (tmp_path / "requirements.txt").write_text("requests==2.31.0\njinja2==3.1.3\n")
-    part = vulns.check({"pip_audit": {"requirements": ["requirements.txt"]}, "severity": "high"},
-                       _ctx(tmp_path), {}, TODAY)
+    part = vulns.check(
+        {"pip_audit": {"requirements": ["requirements.txt"]}, "severity": "high"}, _ctx(tmp_path), {}, TODAY
+    )
     assert part.checks[0].name == "vulns" and part.checks[0].status is Status.FAIL
     assert part.evidence["reports"][0]["skipped"][0]["name"] == "credit-model"
     assert all(f.location.path.endswith("requirements.txt") for f in part.findings)
@@ -276,6 +338,13 @@ def test_pip_audit_missing(tmp_path, monkeypatch):
     (tmp_path / "requirements.txt").write_text("requests==2.31.0\n")
     strict = vulns.check({"pip_audit": {"requirements": "requirements.txt"}}, _ctx(tmp_path), {}, TODAY)
     assert [c.status for c in strict.checks] == [Status.ERROR]
-    lenient = vulns.check({"pip_audit": {"requirements": "requirements.txt", "if_available": True},
-                           "reports": [str(FIXTURES / "trivy.json")]}, _ctx(tmp_path), {}, TODAY)
+    lenient = vulns.check(
+        {
+            "pip_audit": {"requirements": "requirements.txt", "if_available": True},
+            "reports": [str(FIXTURES / "trivy.json")],
+        },
+        _ctx(tmp_path),
+        {},
+        TODAY,
+    )
     assert [c.status for c in lenient.checks] == [Status.WARN, Status.FAIL]

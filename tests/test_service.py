@@ -28,7 +28,9 @@ from examples.service.app import MAX_BATCH, Settings, create_app
 from examples.service.inputs import records_to_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
-GOLDEN = [json.loads(line) for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines() if line]
+GOLDEN = [
+    json.loads(line) for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines() if line
+]
 MODEL = ROOT / "examples/data/model.skops"
 VERSION = "credit-default-hgb-2.0.0"
 
@@ -84,15 +86,18 @@ def test_a_made_up_request_id_is_replaced(client):
     assert response.json()["request_id"] != "bad id; <script>" and len(response.json()["request_id"]) == 32
 
 
-@pytest.mark.parametrize("change, status, fragment", [
-    ({"age": None}, 422, "age"),
-    ({"age": "forty"}, 422, "column 'age' must be a finite number"),
-    ({"age": 17}, 422, "outside [18, 75]"),
-    ({"age": 30.5}, 422, "whole numbers"),
-    ({"debt_ratio": True}, 422, "debt_ratio"),
-    ({"employment": "astronaut"}, 422, "unknown value 'astronaut'"),
-    ({"region": None}, 422, "region"),
-])
+@pytest.mark.parametrize(
+    "change, status, fragment",
+    [
+        ({"age": None}, 422, "age"),
+        ({"age": "forty"}, 422, "column 'age' must be a finite number"),
+        ({"age": 17}, 422, "outside [18, 75]"),
+        ({"age": 30.5}, 422, "whole numbers"),
+        ({"debt_ratio": True}, 422, "debt_ratio"),
+        ({"employment": "astronaut"}, 422, "unknown value 'astronaut'"),
+        ({"region": None}, 422, "region"),
+    ],
+)
 def test_invalid_records_are_refused_with_a_message_naming_the_column(client, change, status, fragment):
     response = client.post("/predict", json={**GOLDEN[0]["input"], **change})
     assert response.status_code == status
@@ -120,8 +125,9 @@ def test_batch_limit_is_a_400_with_a_clear_message(client):
     assert [round(i["score"], 4) for i in items[:24]] == [round(r["expected"]["score"], 4) for r in GOLDEN]
     too_many = client.post("/batch_predict", json={"records": batch + [records[0]]})
     assert too_many.status_code == 400
-    assert too_many.json()["detail"] == ("batch of 101 records exceeds the limit of 100; send at most 100 records "
-                                         "per request")
+    assert too_many.json()["detail"] == (
+        "batch of 101 records exceeds the limit of 100; send at most 100 records per request"
+    )
     assert client.post("/batch_predict", json={"records": []}).status_code == 422
     bad = client.post("/batch_predict", json=[records[0], {**records[1], "age": 200}])
     assert bad.status_code == 422 and bad.json()["detail"].startswith("record 1:")
@@ -138,13 +144,16 @@ def test_metrics_count_requests_errors_latency_and_scores():
     assert value(m, "model_requests_total", endpoint="predict", code="200", **base) == 10
     assert value(m, "model_requests_total", endpoint="predict", code="422", **base) == 1
     assert value(m, "model_request_errors_total", type="validation", **base) == 1
-    assert value(m, "model_request_errors_total", type="batch_too_large", endpoint="batch_predict", **base) == 1
+    assert (
+        value(m, "model_request_errors_total", type="batch_too_large", endpoint="batch_predict", **base) == 1
+    )
     assert value(m, "model_request_latency_seconds_count", endpoint="predict", **base) == 11
     assert value(m, "model_prediction_score_count", **base) == 10
     expected_sum = sum(round(r["expected"]["score"], 6) for r in GOLDEN[:10])
     assert value(m, "model_prediction_score_sum", **base) == pytest.approx(expected_sum, abs=1e-3)
     assert value(m, "model_predictions_total", prediction="1", **base) == sum(
-        r["expected"]["prediction"] for r in GOLDEN[:10])
+        r["expected"]["prediction"] for r in GOLDEN[:10]
+    )
     assert value(m, "model_info", **base) == 1 and value(m, "model_ready", **base) == 1
     assert value(m, "model_feature_drift_psi") is None  # fewer than 50 rows: no drift score yet
 
@@ -153,8 +162,10 @@ def _send_frame(c: TestClient, frame, with_groups: bool) -> list[str]:
     ids = []
     columns = features.FEATURES + (["sex"] if with_groups else [])
     for chunk in range(0, len(frame), 100):
-        records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-                   for row in frame[columns].iloc[chunk:chunk + 100].to_dict("records")]
+        records = [
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in frame[columns].iloc[chunk : chunk + 100].to_dict("records")
+        ]
         response = c.post("/batch_predict", json={"records": records}, headers={"X-Request-ID": f"r{chunk}"})
         assert response.status_code == 200, response.text
         ids += [p["request_id"] for p in response.json()["predictions"]]
@@ -198,9 +209,14 @@ def test_feedback_feeds_rolling_accuracy_and_per_group_gauges():
         assert answer.json() == {"accepted": 300, "unknown": 1}
         assert c.post("/feedback", json={"request_id": "x", "label": 2}).status_code == 422
         m = samples(c)
-        predicted = np.asarray([c.post("/predict", json={k: (v.item() if hasattr(v, "item") else v) for k, v in
-                                                         row.items()}).json()["prediction"]
-                                for row in frame[features.FEATURES].to_dict("records")])
+        predicted = np.asarray(
+            [
+                c.post(
+                    "/predict", json={k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                ).json()["prediction"]
+                for row in frame[features.FEATURES].to_dict("records")
+            ]
+        )
     labels = frame["default"].to_numpy()
     assert value(m, "model_rolling_accuracy") == pytest.approx((predicted == labels).mean())
     assert value(m, "model_rolling_labels") == 300
@@ -209,12 +225,15 @@ def test_feedback_feeds_rolling_accuracy_and_per_group_gauges():
     for sex in ("female", "male"):
         mask = (frame["sex"] == sex).to_numpy()
         assert value(m, "model_group_positive_rate", attribute="sex", group=sex) == pytest.approx(
-            predicted[mask].mean())
+            predicted[mask].mean()
+        )
         assert value(m, "model_group_accuracy", attribute="sex", group=sex) == pytest.approx(
-            (predicted[mask] == labels[mask]).mean())
+            (predicted[mask] == labels[mask]).mean()
+        )
         positives = mask & (labels == 1)
         assert value(m, "model_group_true_positive_rate", attribute="sex", group=sex) == pytest.approx(
-            predicted[positives].mean())
+            predicted[positives].mean()
+        )
 
 
 def test_fault_error_rate_fails_exactly_that_share_of_prediction_requests():
@@ -239,12 +258,27 @@ def test_fault_score_shift_latency_and_not_ready():
 
 
 def test_settings_from_env_validates_values():
-    s = Settings.from_env({"TRACK": "canary", "FAULT_ERROR_RATE": "0.1", "FAULT_NOT_READY": "1", "MODEL_VERSION": "v9",
-                           "FAULT_SCORE_SHIFT": "-0.3"})
-    assert (s.track, s.fault_error_rate, s.fault_not_ready, s.model_version, s.fault_score_shift) == \
-        ("canary", 0.1, True, "v9", -0.3)
-    for env, fragment in (({"TRACK": "blue"}, "TRACK"), ({"FAULT_ERROR_RATE": "2"}, "FAULT_ERROR_RATE"),
-                          ({"FAULT_LATENCY_MS": "soon"}, "expected a number")):
+    s = Settings.from_env(
+        {
+            "TRACK": "canary",
+            "FAULT_ERROR_RATE": "0.1",
+            "FAULT_NOT_READY": "1",
+            "MODEL_VERSION": "v9",
+            "FAULT_SCORE_SHIFT": "-0.3",
+        }
+    )
+    assert (s.track, s.fault_error_rate, s.fault_not_ready, s.model_version, s.fault_score_shift) == (
+        "canary",
+        0.1,
+        True,
+        "v9",
+        -0.3,
+    )
+    for env, fragment in (
+        ({"TRACK": "blue"}, "TRACK"),
+        ({"FAULT_ERROR_RATE": "2"}, "FAULT_ERROR_RATE"),
+        ({"FAULT_LATENCY_MS": "soon"}, "expected a number"),
+    ):
         with pytest.raises(ValueError, match=fragment):
             Settings.from_env(env)
 
@@ -271,13 +305,15 @@ def test_an_artifact_with_untrusted_types_or_an_unsafe_format_is_never_loaded(tm
 
 
 def _random_record(rng: random.Random) -> dict:
-    record = {"age": rng.choice([18, 40, 75, 17, 76, 30.0, 30.5, "30", None, True]),
-              "income": rng.choice([0.0, 1e7, 1e7 + 1, -1, 5000, float("inf"), float("nan")]),
-              "debt_ratio": rng.choice([0, 0.5, 1.5, 1.6, -0.1]),
-              "credit_history_years": rng.choice([0, 60, 60.1, 12.3]),
-              "num_open_accounts": rng.choice([0, 3, 100, 101, 2.5]),
-              "employment": rng.choice(["salaried", "retired", "astronaut", None, 3]),
-              "region": rng.choice(["north", "west", "North", ""])}
+    record = {
+        "age": rng.choice([18, 40, 75, 17, 76, 30.0, 30.5, "30", None, True]),
+        "income": rng.choice([0.0, 1e7, 1e7 + 1, -1, 5000, float("inf"), float("nan")]),
+        "debt_ratio": rng.choice([0, 0.5, 1.5, 1.6, -0.1]),
+        "credit_history_years": rng.choice([0, 60, 60.1, 12.3]),
+        "num_open_accounts": rng.choice([0, 3, 100, 101, 2.5]),
+        "employment": rng.choice(["salaried", "retired", "astronaut", None, 3]),
+        "region": rng.choice(["north", "west", "North", ""]),
+    }
     if rng.random() < 0.6:  # mostly a valid record with at most one field from the list above
         base = dict(rng.choice(GOLDEN)["input"])
         if rng.random() < 0.5:
@@ -313,7 +349,9 @@ def test_dockerfile_passes_the_security_gates_dockerfile_policy():
     dockerfile = pytest.importorskip("gates.security.dockerfile")
     from gates.security.rules import level_of
 
-    hits, _ = dockerfile.evaluate((ROOT / "examples/service/Dockerfile").read_text(), "examples/service/Dockerfile")
+    hits, _ = dockerfile.evaluate(
+        (ROOT / "examples/service/Dockerfile").read_text(), "examples/service/Dockerfile"
+    )
     errors = [f"{h.rule}: {h.message}" for h in hits if level_of(h.rule, {}) == "error"]
     assert errors == []
 
@@ -353,8 +391,19 @@ def _stages(text: str) -> list[dict]:
         if keyword == "FROM":
             words = rest.split()
             name = words[2] if len(words) >= 3 and words[1].lower() == "as" else str(len(stages))
-            stages.append({"name": name, "base": words[0], "workdir": "/", "copies": [], "env": {}, "runs": [],
-                           "entrypoint": None, "cmd": None, "args": {}})
+            stages.append(
+                {
+                    "name": name,
+                    "base": words[0],
+                    "workdir": "/",
+                    "copies": [],
+                    "env": {},
+                    "runs": [],
+                    "entrypoint": None,
+                    "cmd": None,
+                    "args": {},
+                }
+            )
         elif keyword == "ARG":  # the default value: what `docker build` uses without --build-arg
             key, _, value = rest.partition("=")
             if stages:
@@ -365,27 +414,40 @@ def _stages(text: str) -> list[dict]:
             words = json.loads(rest) if rest.startswith("[") else shlex.split(rest)
             flags = {w[2:].partition("=")[0]: w.partition("=")[2] for w in words if w.startswith("--")}
             paths = [w for w in words if not w.startswith("--")]
-            stages[-1]["copies"].append({"from": flags.get("from"), "sources": paths[:-1], "dest": paths[-1],
-                                         "workdir": stages[-1]["workdir"]})
+            stages[-1]["copies"].append(
+                {
+                    "from": flags.get("from"),
+                    "sources": paths[:-1],
+                    "dest": paths[-1],
+                    "workdir": stages[-1]["workdir"],
+                }
+            )
         elif keyword == "WORKDIR":
             stages[-1]["workdir"] = os.path.join(stages[-1]["workdir"], rest)
         elif keyword == "ENV":
             known = {**stages[-1]["args"], **stages[-1]["env"]}
             for pair in shlex.split(rest):
                 key, _, value = pair.partition("=")
-                stages[-1]["env"][key] = re.sub(r"\$\{?(\w+)\}?", lambda m, k=known: k.get(m.group(1), ""), value)
+                stages[-1]["env"][key] = re.sub(
+                    r"\$\{?(\w+)\}?", lambda m, k=known: k.get(m.group(1), ""), value
+                )
         elif keyword == "RUN":
             stages[-1]["runs"].append(rest)
         elif keyword in ("ENTRYPOINT", "CMD"):
-            stages[-1][keyword.lower()] = json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+            stages[-1][keyword.lower()] = (
+                json.loads(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
+            )
     return stages
 
 
 def _ignored(relative: str, patterns: list[str]) -> bool:
     """Docker's .dockerignore rule: the last pattern matching the path or one of its parent folders wins."""
+
     def regex(pattern: str) -> re.Pattern:
-        out = "".join(".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
-                      for part in re.split(r"(\*\*|\*|\?)", pattern.strip("/")))
+        out = "".join(
+            ".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
+            for part in re.split(r"(\*\*|\*|\?)", pattern.strip("/"))
+        )
         return re.compile(out + r"(/.*)?")
 
     ignored = False
@@ -410,22 +472,35 @@ def _image_files(text: str) -> tuple[dict, dict[str, Path], list[str]]:
             into_folder = copy["dest"].endswith("/") or len(copy["sources"]) > 1
             for source in copy["sources"]:
                 if copy["from"] is None:
-                    matches = sorted(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
-                    assert matches and all(m.exists() for m in matches), f"COPY {source}: not in the build context"
+                    matches = (
+                        sorted(ROOT.glob(source)) if any(c in source for c in "*?[") else [ROOT / source]
+                    )
+                    assert matches and all(m.exists() for m in matches), (
+                        f"COPY {source}: not in the build context"
+                    )
                     found = {}
                     for match in matches:
                         if match.is_dir():
-                            found.update({str(f.relative_to(match)): f for f in match.rglob("*") if f.is_file()})
+                            found.update(
+                                {str(f.relative_to(match)): f for f in match.rglob("*") if f.is_file()}
+                            )
                         else:
                             found[match.name if into_folder else ""] = match
                 else:
-                    assert copy["from"] in by_name, f"COPY --from={copy['from']}: not a stage of this Dockerfile"
+                    assert copy["from"] in by_name, (
+                        f"COPY --from={copy['from']}: not a stage of this Dockerfile"
+                    )
                     inner, inner_built = files_of(by_name[copy["from"]])
                     prefix = source.rstrip("/")
-                    found = {p[len(prefix):].lstrip("/"): f for p, f in inner.items()
-                             if p == prefix or p.startswith(prefix + "/")}
+                    found = {
+                        p[len(prefix) :].lstrip("/"): f
+                        for p, f in inner.items()
+                        if p == prefix or p.startswith(prefix + "/")
+                    }
                     if not found:
-                        assert by_name[copy["from"]]["runs"], f"COPY --from={copy['from']} {source}: nothing there"
+                        assert by_name[copy["from"]]["runs"], (
+                            f"COPY --from={copy['from']} {source}: nothing there"
+                        )
                         built.append(f"{copy['from']}:{source}")
                     built.extend(inner_built)
                 for relative, origin in found.items():
@@ -462,7 +537,12 @@ def _third_party_imports(paths: list[Path], first_party: set[str]) -> dict[str, 
             names = [node.module]
         for name in names:
             top = name.partition(".")[0]
-            if not guarded and top != "__future__" and top not in sys.stdlib_module_names and top not in first_party:
+            if (
+                not guarded
+                and top != "__future__"
+                and top not in sys.stdlib_module_names
+                and top not in first_party
+            ):
                 found.setdefault(top, set()).add(path.name)
         for child in ast.iter_child_nodes(node):
             visit(child, path, guarded)
@@ -482,13 +562,20 @@ def _requirements() -> dict[str, str]:
         line = line.split("#", 1)[0].strip()
         if line:
             name = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line).group(0)
-            pins[_normalized(name)] = line[len(name):].strip()
+            pins[_normalized(name)] = line[len(name) :].strip()
     return pins
 
 
 # Import names whose distribution is named otherwise, for modules not installed here (installed ones are looked up).
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "PyYAML", "PIL": "Pillow", "skimage": "scikit-image",
-                 "cv2": "opencv-python", "dateutil": "python-dateutil", "google": "protobuf"}
+DISTRIBUTIONS = {
+    "sklearn": "scikit-learn",
+    "yaml": "PyYAML",
+    "PIL": "Pillow",
+    "skimage": "scikit-image",
+    "cv2": "opencv-python",
+    "dateutil": "python-dateutil",
+    "google": "protobuf",
+}
 
 
 @pytest.fixture(scope="module")
@@ -504,13 +591,17 @@ def image(tmp_path_factory):
 
 
 def test_the_image_copies_what_the_build_context_sends_and_builds_only_the_virtualenv(image):
-    patterns = [p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip() for p in DOCKERIGNORE.read_text().splitlines() if p.strip() and not p.startswith("#")
+    ]
     sources = {str(f.relative_to(ROOT)) for f in image["files"].values()}
     assert [s for s in sorted(sources) if _ignored(s, patterns)] == []
     assert image["built"] == ["deps:/opt/venv"]  # made by pip from requirements.txt, checked below
     stages = {s["name"]: s for s in _stages(DOCKERFILE.read_text())}
     assert any(c["sources"] == ["examples/service/requirements.txt"] for c in stages["deps"]["copies"])
-    assert _ignored("examples/service/golden.jsonl", patterns) and not _ignored("examples/service/app.py", patterns)
+    assert _ignored("examples/service/golden.jsonl", patterns) and not _ignored(
+        "examples/service/app.py", patterns
+    )
 
 
 def test_the_image_entrypoint_starts_and_loads_the_model_from_the_copied_files_alone(image):
@@ -521,16 +612,27 @@ def test_the_image_entrypoint_starts_and_loads_the_model_from_the_copied_files_a
     workdir = root / stage["workdir"].lstrip("/")
 
     def inside(value: str) -> str:  # absolute paths of the image, under the tree
-        return str(root / value.lstrip("/")) if value.startswith("/") and (root / value.lstrip("/")).exists() \
+        return (
+            str(root / value.lstrip("/"))
+            if value.startswith("/") and (root / value.lstrip("/")).exists()
             else value
+        )
 
     env = {k: inside(v) for k, v in stage["env"].items() if k not in ("PATH",)}
-    env.update(PATH=os.environ.get("PATH", ""), PYTHONPATH=str(workdir), PYTHONNOUSERSITE="1",
-               HOME=str(root), PYTHONDONTWRITEBYTECODE="1")
+    env.update(
+        PATH=os.environ.get("PATH", ""),
+        PYTHONPATH=str(workdir),
+        PYTHONNOUSERSITE="1",
+        HOME=str(root),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
     # The repository's packages the image does not ship (mlgate's `gates` is installed editable here, not there).
     first_party = {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
-    shipped = {Path(t).relative_to(stage["workdir"]).parts[0] for t in image["files"]
-               if t.startswith(stage["workdir"].rstrip("/") + "/")}
+    shipped = {
+        Path(t).relative_to(stage["workdir"]).parts[0]
+        for t in image["files"]
+        if t.startswith(stage["workdir"].rstrip("/") + "/")
+    }
     blocked = sorted(first_party - shipped)
     golden = GOLDEN[0]
     script = f"""
@@ -547,19 +649,28 @@ from examples.service.inputs import records_to_matrix
 state = create_app(Settings.from_env(), load_in_background=False).state.service
 state.load()
 ready, why = state.ready()
-scores, predictions = state.score(records_to_matrix([{golden['input']!r}]))
+scores, predictions = state.score(records_to_matrix([{golden["input"]!r}]))
 print(json.dumps({{"ready": ready, "why": why, "score": scores[0], "version": state.version, "sys_path": sys.path,
                   "modules": {{n: getattr(m, "__file__", None) for n, m in sys.modules.items()
                               if n.partition(".")[0] in {sorted(first_party)!r}}}}}))
 """
-    done = subprocess.run([sys.executable, "-c", script], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     repo = os.path.realpath(ROOT)
     assert [p for p in out["sys_path"] if os.path.realpath(p or str(workdir)) == repo] == []
     assert out["modules"], out
-    outside = {n: f for n, f in out["modules"].items() if not (f and os.path.realpath(f).startswith(str(root)))}
+    outside = {
+        n: f for n, f in out["modules"].items() if not (f and os.path.realpath(f).startswith(str(root)))
+    }
     assert outside == {}, f"modules loaded from outside the image tree: {outside}"
     assert out["ready"] is True, out["why"]
     assert out["version"] == stage["env"]["MODEL_VERSION"] == VERSION
@@ -568,16 +679,23 @@ print(json.dumps({{"ready": ready, "why": why, "score": scores[0], "version": st
 
 def test_requirements_cover_every_third_party_import_of_the_image(image):
     sources = [f for t, f in image["files"].items() if t.endswith(".py")]
-    first_party = {Path(t).relative_to(image["stage"]["workdir"]).parts[0] for t in image["files"]
-                   if t.endswith(".py") and t.startswith(image["stage"]["workdir"].rstrip("/") + "/")}
+    first_party = {
+        Path(t).relative_to(image["stage"]["workdir"]).parts[0]
+        for t in image["files"]
+        if t.endswith(".py") and t.startswith(image["stage"]["workdir"].rstrip("/") + "/")
+    }
     imports = _third_party_imports(sources, first_party)
     # the import chain of the service, at least: the web stack, metrics, the model loader and the features
-    assert {"fastapi", "starlette", "uvicorn", "prometheus_client", "numpy", "pandas", "skops"} <= set(imports)
+    assert {"fastapi", "starlette", "uvicorn", "prometheus_client", "numpy", "pandas", "skops"} <= set(
+        imports
+    )
     pins = _requirements()
     installed = metadata.packages_distributions()
     missing = {}
     for module, files in sorted(imports.items()):
-        names = {_normalized(d) for d in installed.get(module, [])} or {_normalized(DISTRIBUTIONS.get(module, module))}
+        names = {_normalized(d) for d in installed.get(module, [])} or {
+            _normalized(DISTRIBUTIONS.get(module, module))
+        }
         if not names & set(pins):
             missing[module] = f"{' or '.join(sorted(names))} (imported by {', '.join(sorted(files))})"
     assert missing == {}, f"not in {REQUIREMENTS}: {missing}"

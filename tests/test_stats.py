@@ -35,8 +35,12 @@ def test_compress_keeps_multi_column_arrays_two_dimensional():
 def test_compress_equals_numpy_unique_rows(seed):
     rng = np.random.default_rng(seed)
     n = 3000
-    columns = {"y": rng.integers(0, 3, n), "pred": rng.integers(0, 3, n),
-               "proba": np.round(rng.dirichlet([1, 1, 1], n), 1), "x": np.round(rng.normal(size=n), 1)}
+    columns = {
+        "y": rng.integers(0, 3, n),
+        "pred": rng.integers(0, 3, n),
+        "proba": np.round(rng.dirichlet([1, 1, 1], n), 1),
+        "x": np.round(rng.normal(size=n), 1),
+    }
     cells = compress(columns)
     matrix = np.column_stack([np.asarray(v, dtype=float).reshape(n, -1) for v in columns.values()])
     unique, inverse, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
@@ -100,8 +104,9 @@ def test_interval_covers_true_accuracy_at_nominal_rate():
         correct = population.random(n) < true_accuracy
         pred = np.where(correct, y, 1 - y)
         cells = compress({"y": y, "pred": pred})
-        samples = bootstrap(cells, lambda w, c=cells: m.binary(w, c.columns["y"], c.columns["pred"], None),
-                            200, seed=trial)
+        samples = bootstrap(
+            cells, lambda w, c=cells: m.binary(w, c.columns["y"], c.columns["pred"], None), 200, seed=trial
+        )
         interval = percentile_interval(samples["accuracy"], 0.90)
         covered += interval.low <= true_accuracy <= interval.high
     assert 168 <= covered <= 192, f"coverage {covered / 200:.0%}"
@@ -127,11 +132,15 @@ def test_multinomial_over_cells_matches_row_resampling(n, seed):
     positives = y[rows].sum(axis=1).astype(float)
     negatives = n - positives
     with np.errstate(invalid="ignore", divide="ignore"):
-        direct_auc = ((ranks * y[rows]).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
+        direct_auc = ((ranks * y[rows]).sum(axis=1) - positives * (positives + 1) / 2) / (
+            positives * negatives
+        )
     assert direct_auc[0] == pytest.approx(roc_auc_score(y[rows[0]], score[rows[0]]))  # same definition
 
-    for ours, direct, tolerance in ((by_cells["accuracy"], direct_accuracy, 0.03),
-                                    (by_cells["roc_auc"], direct_auc, 0.03)):
+    for ours, direct, tolerance in (
+        (by_cells["accuracy"], direct_accuracy, 0.03),
+        (by_cells["roc_auc"], direct_auc, 0.03),
+    ):
         ours, direct = ours[np.isfinite(ours)], direct[np.isfinite(direct)]
         qs = [0.05, 0.25, 0.5, 0.75, 0.95]
         np.testing.assert_allclose(np.quantile(ours, qs), np.quantile(direct, qs), atol=tolerance)

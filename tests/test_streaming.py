@@ -42,8 +42,15 @@ def frame(n: int = 30_000, seed: int = 0, decimals: int | None = None) -> pd.Dat
     score = 1 / (1 + np.exp(-(-1.2 + 2.0 * label + rng.normal(0, 1.0, n))))
     if decimals is not None:
         score = np.round(score, decimals)
-    return pd.DataFrame({"label": label, "score": score, "prediction": (score >= 0.5).astype(int),
-                         "sex": sex, "age_band": band})
+    return pd.DataFrame(
+        {
+            "label": label,
+            "score": score,
+            "prediction": (score >= 0.5).astype(int),
+            "sex": sex,
+            "age_band": band,
+        }
+    )
 
 
 def write(data: pd.DataFrame, path: Path) -> Path:
@@ -57,16 +64,30 @@ def write(data: pd.DataFrame, path: Path) -> Path:
 
 
 def metrics_section(path: Path, stream) -> dict:
-    thresholds = {name: {"min": 0.0} for name in ("accuracy", "f1", "roc_auc", "average_precision", "precision")}
+    thresholds = {
+        name: {"min": 0.0} for name in ("accuracy", "f1", "roc_auc", "average_precision", "precision")
+    }
     thresholds.update(log_loss={"max": 5.0}, brier={"max": 1.0})
-    return {"predictions": str(path), "columns": COLUMNS, "bootstrap": BOOT, "thresholds": thresholds,
-            "streaming": stream}
+    return {
+        "predictions": str(path),
+        "columns": COLUMNS,
+        "bootstrap": BOOT,
+        "thresholds": thresholds,
+        "streaming": stream,
+    }
 
 
 def bias_section(path: Path, stream, metrics=("selection_rate", "accuracy", "true_positive_rate")) -> dict:
-    return {"predictions": str(path), "columns": COLUMNS, "sensitive": ["sex", "age_band"], "plots": False,
-            "metrics": list(metrics), "bootstrap": BOOT, "streaming": stream,
-            "rules": [{"metric": "demographic_parity", "max": 1.0}, {"metric": "equalized_odds", "max": 1.0}]}
+    return {
+        "predictions": str(path),
+        "columns": COLUMNS,
+        "sensitive": ["sex", "age_band"],
+        "plots": False,
+        "metrics": list(metrics),
+        "bootstrap": BOOT,
+        "streaming": stream,
+        "rules": [{"metric": "demographic_parity", "max": 1.0}, {"metric": "equalized_odds", "max": 1.0}],
+    }
 
 
 def outcome(result) -> dict:
@@ -82,7 +103,9 @@ def test_streamed_metrics_equal_in_memory_exactly(tmp_path, suffix):
     assert outcome(streamed) == outcome(in_memory)  # same values, same intervals, bit for bit
     assert streamed.evidence["streaming"]["exact"] and streamed.evidence["streaming"]["batches"] == 8
     assert streamed.evidence["confusion_matrix"] == in_memory.evidence["confusion_matrix"]
-    assert outcome(streamed)["roc_auc"][0] == pytest.approx(sk.roc_auc_score(data.label, data.score), rel=1e-12)
+    assert outcome(streamed)["roc_auc"][0] == pytest.approx(
+        sk.roc_auc_score(data.label, data.score), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("with_score", [False, True])
@@ -99,8 +122,9 @@ def test_streamed_bias_equals_in_memory_exactly(tmp_path, with_score):
 def test_past_max_cells_scores_go_on_a_grid_with_exact_counts_and_losses(tmp_path):
     data = frame(n=40_000, seed=2)
     path = write(data, tmp_path / "p.parquet")
-    result = metrics_gate.run(metrics_section(path, {"enabled": True, "batch_rows": 5000, "max_cells": 4096}),
-                              ctx(tmp_path))
+    result = metrics_gate.run(
+        metrics_section(path, {"enabled": True, "batch_rows": 5000, "max_cells": 4096}), ctx(tmp_path)
+    )
     info = result.evidence["streaming"]
     assert not info["exact"] and info["score_grid"].startswith("2^-") and info["cells"] <= 4096
     values = {c.name: c.value for c in result.checks}
@@ -173,7 +197,9 @@ def test_errors_name_the_row_of_the_file_not_of_the_chunk(tmp_path):
     data["sex"] = data["sex"].astype(object)
     data.loc[1700, "sex"] = None
     path = write(data, tmp_path / "q.parquet")
-    with pytest.raises(InputError, match=r"sensitive column 'sex': 1 row without a value \(first at row 1701\)"):
+    with pytest.raises(
+        InputError, match=r"sensitive column 'sex': 1 row without a value \(first at row 1701\)"
+    ):
         fairness.run(bias_section(path, {"enabled": True, "batch_rows": 1000}), ctx(tmp_path))
 
 
@@ -192,9 +218,13 @@ def test_classes_and_positive_label_are_found_across_chunks(tmp_path):
 def test_what_is_not_streamed_says_so(tmp_path):
     path = write(frame(n=500), tmp_path / "p.csv")
     with pytest.raises(InputError, match=r"metrics.streaming: only binary predictions"):
-        metrics_gate.run({**metrics_section(path, True), "task": "multiclass", "thresholds": {}}, ctx(tmp_path))
+        metrics_gate.run(
+            {**metrics_section(path, True), "task": "multiclass", "thresholds": {}}, ctx(tmp_path)
+        )
     with pytest.raises(InputError, match=r"baseline comparison needs both files"):
-        metrics_gate.run({**metrics_section(path, True), "baseline": {"predictions": str(path)}}, ctx(tmp_path))
+        metrics_gate.run(
+            {**metrics_section(path, True), "baseline": {"predictions": str(path)}}, ctx(tmp_path)
+        )
     # auto leaves small files, other tasks and the baseline to the in-memory path
     assert not streaming.wanted({"streaming": "auto"}, path)
     assert not streaming.wanted({"task": "regression"}, path)
@@ -212,13 +242,26 @@ def test_auto_streams_large_parquet_files(tmp_path, monkeypatch):
 def test_policy_and_command_line_turn_streaming_on(tmp_path, cli):
     path = write(frame(n=2000), tmp_path / "p.parquet")
     policy = tmp_path / "gates.yml"
-    policy.write_text("version: 1\nmetrics:\n  predictions: p.parquet\n  streaming: {enabled: true, batch_rows: 1000}\n"
-                      "  thresholds: {roc_auc: {min: 0.5}}\n  bootstrap: {resamples: 50}\n")
+    policy.write_text(
+        "version: 1\nmetrics:\n  predictions: p.parquet\n  streaming: {enabled: true, batch_rows: 1000}\n"
+        "  thresholds: {roc_auc: {min: 0.5}}\n  bootstrap: {resamples: 50}\n"
+    )
     assert cli("--policy", policy, "--no-audit", "run").code == 0
     report = json.loads((tmp_path / "mlgate-reports" / "metrics.json").read_text())["gates"][0]
     assert report["evidence"]["streaming"]["batches"] == 2
-    result = cli("--no-audit", "bias", "--predictions", path, "--sensitive", "sex", "--four-fifths", "--streaming",
-                 "--resamples", "50", "--no-plots")
+    result = cli(
+        "--no-audit",
+        "bias",
+        "--predictions",
+        path,
+        "--sensitive",
+        "sex",
+        "--four-fifths",
+        "--streaming",
+        "--resamples",
+        "50",
+        "--no-plots",
+    )
     assert result.code in (0, 1), result.stderr
     report = json.loads((tmp_path / "mlgate-reports" / "bias.json").read_text())["gates"][0]
     assert report["evidence"]["streaming"]["exact"]

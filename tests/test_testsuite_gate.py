@@ -18,7 +18,7 @@ from gates.readers.junit import TestRun as JUnitRun  # aliased: pytest would try
 from gates.result import Status
 from tests.conftest import clean_environ
 
-CALC = '''\
+CALC = """\
 def add(a, b):
     return a + b
 
@@ -33,9 +33,9 @@ def never_called():
     x = 1
     y = 2
     return x + y
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 from calc import add, divide
@@ -57,7 +57,7 @@ def test_skipped():
 def test_divide_by_zero():
     with pytest.raises(ZeroDivisionError):
         divide(1, 0)
-'''
+"""
 FAILING_LINE = TESTS.splitlines().index("    assert divide(1, 4) == 0.5") + 1
 
 
@@ -72,10 +72,27 @@ def write_project(folder: Path) -> Path:
 def pytest_reports(tmp_path_factory) -> Path:
     """Run pytest with coverage once on the tiny project; JUnit and Cobertura land next to it."""
     project = write_project(tmp_path_factory.mktemp("proj"))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=junit.xml",
-               "--cov=calc", "--cov-report=xml:coverage.xml", "test_calc.py"]
-    completed = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=120, check=False,
-                               env=clean_environ({"COVERAGE_FILE": str(project / ".coverage")}))
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml=junit.xml",
+        "--cov=calc",
+        "--cov-report=xml:coverage.xml",
+        "test_calc.py",
+    ]
+    completed = subprocess.run(
+        command,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=clean_environ({"COVERAGE_FILE": str(project / ".coverage")}),
+    )
     assert completed.returncode == 1, completed.stdout + completed.stderr  # one test fails, on purpose
     assert (project / "junit.xml").is_file() and (project / "coverage.xml").is_file()
     return project
@@ -90,12 +107,19 @@ def checks(result) -> dict:
 
 
 def test_failed_test_becomes_a_fail_check_with_file_and_line(pytest_reports):
-    result = testsuite.run({"junit": "junit.xml", "coverage": "coverage.xml", "min_coverage": 50},
-                           context(pytest_reports))
+    result = testsuite.run(
+        {"junit": "junit.xml", "coverage": "coverage.xml", "min_coverage": 50}, context(pytest_reports)
+    )
     by_name = checks(result)
     assert result.status is Status.FAIL
-    assert result.summary == {"total": 4, "passed": 2, "failed": 1, "errors": 0, "skipped": 1,
-                              "coverage": result.summary["coverage"]}
+    assert result.summary == {
+        "total": 4,
+        "passed": 2,
+        "failed": 1,
+        "errors": 0,
+        "skipped": 1,
+        "coverage": result.summary["coverage"],
+    }
     failed = by_name["test: test_calc::test_divide_is_wrong"]
     assert failed.status is Status.FAIL
     assert failed.location.path == "test_calc.py" and failed.location.line == FAILING_LINE
@@ -117,8 +141,10 @@ def test_coverage_from_cobertura_written_by_coverage_py(pytest_reports):
     assert coverage.details["least_covered"][0][0] == "calc.py"
     section["min_coverage"] = 99
     coverage = checks(testsuite.run(section, context(pytest_reports)))["coverage"]
-    assert coverage.status is Status.FAIL and f"line coverage % {coverage.value:g} is below the minimum 99" \
-        in coverage.why
+    assert (
+        coverage.status is Status.FAIL
+        and f"line coverage % {coverage.value:g} is below the minimum 99" in coverage.why
+    )
 
 
 def test_limits_on_skips_and_test_count(pytest_reports):
@@ -131,8 +157,17 @@ def test_limits_on_skips_and_test_count(pytest_reports):
 
 def test_run_pytest_through_the_cli(cli, tmp_path):
     write_project(tmp_path)
-    result = cli("--report-dir", "reports", "tests", "--run-pytest", "test_calc.py -q",
-                 "--cov-source", "calc", "--min-coverage", "50")
+    result = cli(
+        "--report-dir",
+        "reports",
+        "tests",
+        "--run-pytest",
+        "test_calc.py -q",
+        "--cov-source",
+        "calc",
+        "--min-coverage",
+        "50",
+    )
     assert result.code == 1, result.stderr
     assert "tests/test: test_calc::test_divide_is_wrong fail: failed: assert 0.25 == 0.5" in result.stdout
     report = json.loads((tmp_path / "reports" / "tests.json").read_text())
@@ -141,23 +176,33 @@ def test_run_pytest_through_the_cli(cli, tmp_path):
     assert report["gates"][0]["summary"]["total"] == 4
     assert not (tmp_path / ".coverage").exists()  # coverage data stays out of the project
     missing = cli("--report-dir", "reports", "tests", "--junit", "nothing*.xml")
-    assert missing.code == 2 and missing.stderr_lines == ["mlgate: error: " + str(tmp_path / "nothing*.xml")
-                                                          + ": no JUnit file matches"]
+    assert missing.code == 2 and missing.stderr_lines == [
+        "mlgate: error: " + str(tmp_path / "nothing*.xml") + ": no JUnit file matches"
+    ]
 
 
 def test_annotation_points_at_the_failing_line(cli, pytest_reports, monkeypatch):
     monkeypatch.chdir(pytest_reports)
-    result = cli("--no-audit", "tests", "--junit", str(pytest_reports / "junit.xml"),
-                 env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(pytest_reports)})
+    result = cli(
+        "--no-audit",
+        "tests",
+        "--junit",
+        str(pytest_reports / "junit.xml"),
+        env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(pytest_reports)},
+    )
     assert result.code == 1
-    assert (f"::error title=mlgate tests%3A test%3A test_calc%3A%3Atest_divide_is_wrong,file=test_calc.py,"
-            f"line={FAILING_LINE}::failed: assert 0.25 == 0.5") in result.stdout
+    assert (
+        f"::error title=mlgate tests%3A test%3A test_calc%3A%3Atest_divide_is_wrong,file=test_calc.py,"
+        f"line={FAILING_LINE}::failed: assert 0.25 == 0.5"
+    ) in result.stdout
 
 
 def test_all_green_run_passes(tmp_path):
-    (tmp_path / "junit.xml").write_text(textwrap.dedent("""\
+    (tmp_path / "junit.xml").write_text(
+        textwrap.dedent("""\
         <testsuite name="s" tests="2"><testcase classname="a" name="one"/><testcase classname="a" name="two"/>
-        </testsuite>"""))
+        </testsuite>""")
+    )
     result = testsuite.run({"junit": "*.xml"}, context(tmp_path))
     assert result.status is Status.PASS
     assert set(checks(result)) == {"failures", "errors"}

@@ -10,27 +10,33 @@ from gates.result import Status
 from gates.thresholds import Threshold, decide
 
 
-@pytest.mark.parametrize(("value", "ci", "mode", "expected"), [
-    (0.90, (0.85, 0.95), "point", Status.PASS),   # interval clear of the minimum
-    (0.90, (0.75, 0.95), "point", Status.WARN),   # passes on the point, interval reaches below
-    (0.90, (0.75, 0.95), "bound", Status.FAIL),   # bound mode needs the lower bound to clear it
-    (0.70, (0.65, 0.75), "point", Status.FAIL),   # point below the minimum fails in either mode
-    (0.70, (0.65, 0.75), "bound", Status.FAIL),
-    (0.80, (0.80, 0.90), "bound", Status.PASS),   # the bound may equal the limit
-    (0.80, None, "bound", Status.PASS),           # no interval: the point is the bound
-])
+@pytest.mark.parametrize(
+    ("value", "ci", "mode", "expected"),
+    [
+        (0.90, (0.85, 0.95), "point", Status.PASS),  # interval clear of the minimum
+        (0.90, (0.75, 0.95), "point", Status.WARN),  # passes on the point, interval reaches below
+        (0.90, (0.75, 0.95), "bound", Status.FAIL),  # bound mode needs the lower bound to clear it
+        (0.70, (0.65, 0.75), "point", Status.FAIL),  # point below the minimum fails in either mode
+        (0.70, (0.65, 0.75), "bound", Status.FAIL),
+        (0.80, (0.80, 0.90), "bound", Status.PASS),  # the bound may equal the limit
+        (0.80, None, "bound", Status.PASS),  # no interval: the point is the bound
+    ],
+)
 def test_min_threshold(value, ci, mode, expected):
     check = decide("auc", value, ci, Threshold(min=0.8, decide_on=mode))
     assert check.status is expected
     assert check.value == value and check.ci == ci
 
 
-@pytest.mark.parametrize(("value", "ci", "mode", "expected"), [
-    (0.10, (0.05, 0.15), "point", Status.PASS),
-    (0.10, (0.05, 0.25), "point", Status.WARN),
-    (0.10, (0.05, 0.25), "bound", Status.FAIL),
-    (0.30, (0.25, 0.35), "point", Status.FAIL),
-])
+@pytest.mark.parametrize(
+    ("value", "ci", "mode", "expected"),
+    [
+        (0.10, (0.05, 0.15), "point", Status.PASS),
+        (0.10, (0.05, 0.25), "point", Status.WARN),
+        (0.10, (0.05, 0.25), "bound", Status.FAIL),
+        (0.30, (0.25, 0.35), "point", Status.FAIL),
+    ],
+)
 def test_max_threshold(value, ci, mode, expected):
     assert decide("loss", value, ci, Threshold(max=0.2, decide_on=mode)).status is expected
 

@@ -48,15 +48,27 @@ def services(tmp_path_factory):
     logs = tmp_path_factory.mktemp("service-logs")
     running: dict[str, tuple[subprocess.Popen, str]] = {}
     try:
+
         def start(name: str) -> None:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("FAULT_")}
             env.pop("POD_IP", None)
-            env.update({"BIND_ADDRESS": "127.0.0.1", "PORT": str(port), "MODEL_VERSION": f"test-{name}",
-                        **FAULTS[name]})
+            env.update(
+                {
+                    "BIND_ADDRESS": "127.0.0.1",
+                    "PORT": str(port),
+                    "MODEL_VERSION": f"test-{name}",
+                    **FAULTS[name],
+                }
+            )
             log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - held by the child process
-            proc = subprocess.Popen([sys.executable, "-m", "examples.service"], cwd=ROOT, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "examples.service"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             running[name] = (proc, f"http://127.0.0.1:{port}")
 
         for name in FAULTS:
@@ -67,8 +79,11 @@ def services(tmp_path_factory):
             restarts = 0
             while True:
                 proc, url = running[name]
-                if proc.poll() is not None and restarts < 3 and \
-                        "address already in use" in (logs / f"{name}.log").read_text():
+                if (
+                    proc.poll() is not None
+                    and restarts < 3
+                    and "address already in use" in (logs / f"{name}.log").read_text()
+                ):
                     restarts += 1  # another process took the free port between probe and bind: pick another
                     start(name)
                     continue
@@ -92,8 +107,18 @@ def services(tmp_path_factory):
 
 
 def run_cli(cli, url: str, *args: str):
-    result = cli("validate-deployment", "--url", url, "--golden", GOLDEN, "--requests", "200", "--resamples", "200",
-                 *args)
+    result = cli(
+        "validate-deployment",
+        "--url",
+        url,
+        "--golden",
+        GOLDEN,
+        "--requests",
+        "200",
+        "--resamples",
+        "200",
+        *args,
+    )
     report = json.loads((Path.cwd() / "mlgate-reports" / "mlgate.json").read_text())["gates"][0]
     assert report["gate"] == "validate_deployment"
     return result, {c["name"]: c for c in report["checks"]}, report
@@ -103,8 +128,14 @@ def test_healthy_service_passes_every_check_and_writes_every_format(cli, service
     result, checks, report = run_cli(cli, services["healthy"], "--max-error-rate", "0.05")
     assert result.code == 0, result.stdout + result.stderr
     assert {name: c["status"] for name, c in checks.items()} == {
-        "health": "pass", "ready": "pass", "golden": "pass", "error_rate": "pass", "p95": "pass", "p99": "pass",
-        "bad_requests": "pass"}
+        "health": "pass",
+        "ready": "pass",
+        "golden": "pass",
+        "error_rate": "pass",
+        "p95": "pass",
+        "p99": "pass",
+        "bad_requests": "pass",
+    }
     assert checks["golden"]["value"] == 24
     assert checks["error_rate"]["value"] == 0 and checks["error_rate"]["ci"][1] < 0.05
     assert checks["p95"]["ci"][0] <= checks["p95"]["value"] <= checks["p95"]["ci"][1]
@@ -162,8 +193,10 @@ def test_nothing_listening_is_a_failed_health_check(cli):
 
 def test_policy_section_and_flag_errors(cli, tmp_path, services):
     policy = tmp_path / "gates.yml"
-    policy.write_text(f"version: 1\nvalidate_deployment:\n  url: {services['healthy']}\n  golden: {GOLDEN}\n"
-                      "  requests: 50\n  max_p99_ms: 5000\n  bootstrap: {resamples: 100}\n")
+    policy.write_text(
+        f"version: 1\nvalidate_deployment:\n  url: {services['healthy']}\n  golden: {GOLDEN}\n"
+        "  requests: 50\n  max_p99_ms: 5000\n  bootstrap: {resamples: 100}\n"
+    )
     result = cli("--policy", policy, "validate-deployment")
     assert result.code == 0, result.stdout
     assert "p99" in result.stdout and "warn" in result.stdout  # 50 requests are too few to trust a p99
@@ -174,10 +207,19 @@ def test_policy_section_and_flag_errors(cli, tmp_path, services):
 
 # --- the pure part ----------------------------------------------------------------------------------------------
 
+
 def observation(**changes) -> Observation:
-    base = {"url": "http://127.0.0.1:1", "health": Probe(200, 0.1), "ready": Probe(200, 0.1),
-            "golden": [GoldenOutcome("a", 200)], "ok": [True] * 300, "latency_ms": [10.0 + i % 7 for i in range(300)],
-            "statuses": {"200": 300}, "planned": 300, "bad": [BadOutcome("not JSON", 400, "not valid JSON")]}
+    base = {
+        "url": "http://127.0.0.1:1",
+        "health": Probe(200, 0.1),
+        "ready": Probe(200, 0.1),
+        "golden": [GoldenOutcome("a", 200)],
+        "ok": [True] * 300,
+        "latency_ms": [10.0 + i % 7 for i in range(300)],
+        "statuses": {"200": 300},
+        "planned": 300,
+        "bad": [BadOutcome("not JSON", 400, "not valid JSON")],
+    }
     base.update(changes)
     return Observation(**base)
 
@@ -214,10 +256,18 @@ def test_p99_from_few_samples_warns_and_bound_mode_fails_on_the_interval():
 
 
 def test_bad_requests_answered_with_200_or_500_fail():
-    checks = checks_of(observation(bad=[BadOutcome("empty object", 200, "ok"), BadOutcome("x", 422, "field")]))
-    assert checks["bad_requests"].status is Status.FAIL and "empty object: answered 200" in checks["bad_requests"].why
+    checks = checks_of(
+        observation(bad=[BadOutcome("empty object", 200, "ok"), BadOutcome("x", 422, "field")])
+    )
+    assert (
+        checks["bad_requests"].status is Status.FAIL
+        and "empty object: answered 200" in checks["bad_requests"].why
+    )
     checks = checks_of(observation(bad=[BadOutcome("not JSON", 400, "")]))
-    assert checks["bad_requests"].status is Status.FAIL and "without an error message" in checks["bad_requests"].why
+    assert (
+        checks["bad_requests"].status is Status.FAIL
+        and "without an error message" in checks["bad_requests"].why
+    )
 
 
 def test_no_golden_file_is_a_warning_not_a_pass():
@@ -225,7 +275,9 @@ def test_no_golden_file_is_a_warning_not_a_pass():
 
 
 def test_compare_and_the_bad_requests_derived_from_an_input():
-    assert compare({"score": 0.5, "prediction": 1}, {"score": 0.50005, "prediction": 1}, {"score": 1e-4}) == []
+    assert (
+        compare({"score": 0.5, "prediction": 1}, {"score": 0.50005, "prediction": 1}, {"score": 1e-4}) == []
+    )
     assert compare({"score": 0.5}, {"score": 0.6}, {}) == ["score: expected 0.5 ± 1e-06, got 0.6"]
     assert compare({"label": "a"}, {}, {}) == ["label: missing from the answer"]
     cases = {name: (endpoint, body) for name, endpoint, body in bad_requests({"age": 30, "region": "n"}, 3)}

@@ -24,19 +24,29 @@ def ctx(tmp_path: Path) -> GateContext:
 
 def frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"id": np.arange(n), "age": rng.integers(18, 76, n), "income": rng.lognormal(10, 0.4, n),
-                         "sex": rng.choice(["female", "male"], n), "flag": rng.integers(0, 2, n),
-                         "when": pd.date_range("2024-01-01", periods=n, freq="h")})
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "age": rng.integers(18, 76, n),
+            "income": rng.lognormal(10, 0.4, n),
+            "sex": rng.choice(["female", "male"], n),
+            "flag": rng.integers(0, 2, n),
+            "when": pd.date_range("2024-01-01", periods=n, freq="h"),
+        }
+    )
 
 
-SCHEMA = {"columns": {
-    "id": {"type": "integer", "unique": True},
-    "age": {"type": "integer", "min": 18, "max": 75, "max_null_rate": 0},
-    "income": {"type": "number", "min": 0},
-    "sex": {"type": "string", "allowed": ["female", "male"]},
-    "flag": {"type": "integer", "allowed": [0, 1]},
-    "when": {"type": "datetime"},
-}, "rows": {"min": 10, "max": 1000}}
+SCHEMA = {
+    "columns": {
+        "id": {"type": "integer", "unique": True},
+        "age": {"type": "integer", "min": 18, "max": 75, "max_null_rate": 0},
+        "income": {"type": "number", "min": 0},
+        "sex": {"type": "string", "allowed": ["female", "male"]},
+        "flag": {"type": "integer", "allowed": [0, 1]},
+        "when": {"type": "datetime"},
+    },
+    "rows": {"min": 10, "max": 1000},
+}
 
 
 def checks(result) -> dict:
@@ -76,8 +86,13 @@ def test_each_constraint_names_rows_and_values():
     assert "nulls: 2 rows missing (1.00%), above max_null_rate 0.005 (first at row 6)" in income.why
     assert found["column:age"].why.startswith("4 rows break the schema: ")
     assert found["column:sex"].why.startswith("1 row breaks the schema: ")
-    assert "allowed: 1 row holds values outside ['female', 'male'] (first at row 5: 'unknown')" in found["column:sex"].why
-    assert "unique: 2 rows share a value with another row (for example 2 at rows 3, 9)" in found["column:id"].why
+    assert (
+        "allowed: 1 row holds values outside ['female', 'male'] (first at row 5: 'unknown')"
+        in found["column:sex"].why
+    )
+    assert (
+        "unique: 2 rows share a value with another row (for example 2 at rows 3, 9)" in found["column:id"].why
+    )
     assert found["column:flag"].status is Status.PASS and found["column:when"].status is Status.PASS
 
 
@@ -85,27 +100,40 @@ def test_columns_and_row_count():
     data = frame(5).drop(columns=["flag"]).assign(extra=1)
     result = validation.evaluate(data, SCHEMA, "t.csv")
     found = checks(result)
-    assert found["row_count"].status is Status.FAIL and "5 rows, outside the bounds (>= 10 and <= 1000)" in \
-        found["row_count"].why
+    assert (
+        found["row_count"].status is Status.FAIL
+        and "5 rows, outside the bounds (>= 10 and <= 1000)" in found["row_count"].why
+    )
     assert found["columns"].status is Status.FAIL
-    assert "missing required column: flag" in found["columns"].why and "not in the schema: extra" in found["columns"].why
+    assert (
+        "missing required column: flag" in found["columns"].why
+        and "not in the schema: extra" in found["columns"].why
+    )
     optional = json.loads(json.dumps(SCHEMA))
     optional["columns"]["flag"]["required"] = False
     optional["extra_columns"] = "fail"
-    assert checks(validation.evaluate(frame(20).assign(extra=1), optional, "t"))["columns"].status is Status.FAIL
+    assert (
+        checks(validation.evaluate(frame(20).assign(extra=1), optional, "t"))["columns"].status is Status.FAIL
+    )
     optional["extra_columns"] = "warn"
     result = validation.evaluate(frame(20).drop(columns=["flag"]).assign(extra=1), optional, "t")
-    assert checks(result)["columns"].status is Status.WARN and "optional column absent: flag" in \
-        checks(result)["columns"].why
+    assert (
+        checks(result)["columns"].status is Status.WARN
+        and "optional column absent: flag" in checks(result)["columns"].why
+    )
 
 
 def test_boolean_and_datetime_types():
     data = pd.DataFrame({"b": ["true", "False", "maybe", None], "d": ["2024-01-01", "2024-02-30", None, "x"]})
     schema = {"columns": {"b": {"type": "boolean"}, "d": {"type": "datetime"}}}
     found = checks(validation.evaluate(data, schema, "t"))
-    assert "type: expected boolean, 1 row holds other values (first at row 3: 'maybe')" in found["column:b"].why
-    assert "type: expected datetime, 2 rows cannot be read as dates (first at row 2: '2024-02-30')" in \
-        found["column:d"].why
+    assert (
+        "type: expected boolean, 1 row holds other values (first at row 3: 'maybe')" in found["column:b"].why
+    )
+    assert (
+        "type: expected datetime, 2 rows cannot be read as dates (first at row 2: '2024-02-30')"
+        in found["column:d"].why
+    )
 
 
 def test_inferred_schema_passes_a_fresh_sample_and_catches_breakage(tmp_path):
@@ -116,7 +144,12 @@ def test_inferred_schema_passes_a_fresh_sample_and_catches_breakage(tmp_path):
     result = validation.run(section, ctx(tmp_path))
     assert result.status is Status.PASS, [c.why for c in result.checks if c.status is not Status.PASS]
     saved = yaml.safe_load((tmp_path / "schema.yml").read_text())
-    assert saved["columns"]["id"] == {"type": "integer", "required": True, "max_null_rate": 0.0, "unique": True}
+    assert saved["columns"]["id"] == {
+        "type": "integer",
+        "required": True,
+        "max_null_rate": 0.0,
+        "unique": True,
+    }
     assert saved["columns"]["sex"]["allowed"] == ["female", "male"]
     assert saved["columns"]["flag"]["allowed"] == [0, 1] and "min" not in saved["columns"]["flag"]
     assert saved["columns"]["income"]["min"] == 0.0  # non-negative column: never below 0
@@ -139,9 +172,18 @@ def test_schema_files_are_validated(tmp_path):
         validation.run({"table": "t.csv", "schema": "nope.yml"}, ctx(tmp_path))
     with pytest.raises(InputError, match="needs a 'schema'"):
         validation.run({"table": "t.csv"}, ctx(tmp_path))
-    inline = validation.run({"table": "t.csv", "schema": {"columns": {"age": {"type": "integer", "min": 18}}},
-                             "extra_columns": "allow", "rows": {"min": 30}}, ctx(tmp_path))
-    assert checks(inline)["row_count"].status is Status.FAIL and checks(inline)["columns"].status is Status.PASS
+    inline = validation.run(
+        {
+            "table": "t.csv",
+            "schema": {"columns": {"age": {"type": "integer", "min": 18}}},
+            "extra_columns": "allow",
+            "rows": {"min": 30},
+        },
+        ctx(tmp_path),
+    )
+    assert (
+        checks(inline)["row_count"].status is Status.FAIL and checks(inline)["columns"].status is Status.PASS
+    )
 
 
 def test_command_line(tmp_path, monkeypatch):
@@ -153,20 +195,50 @@ def test_command_line(tmp_path, monkeypatch):
     frame(300, 1).to_csv("ref.csv", index=False)
     frame(100, 2).to_csv("cur.csv", index=False)
     runner = CliRunner()
-    args = ["--no-audit", "--report-dir", "rep", "data", "--table", "cur.csv", "--infer-from", "ref.csv",
-            "--save-schema", "schema.json"]
+    args = [
+        "--no-audit",
+        "--report-dir",
+        "rep",
+        "data",
+        "--table",
+        "cur.csv",
+        "--infer-from",
+        "ref.csv",
+        "--save-schema",
+        "schema.json",
+    ]
     out = runner.invoke(cli, args, standalone_mode=False)
     assert out.exception is None and out.return_value == 0, out.output
-    assert json.loads((tmp_path / "schema.json").read_text())["columns"]["sex"]["allowed"] == ["female", "male"]
-    out = runner.invoke(cli, ["--no-audit", "--report-dir", "rep", "data", "--table", "cur.csv", "--schema",
-                              "schema.json", "--min-rows", "500"], standalone_mode=False)
+    assert json.loads((tmp_path / "schema.json").read_text())["columns"]["sex"]["allowed"] == [
+        "female",
+        "male",
+    ]
+    out = runner.invoke(
+        cli,
+        [
+            "--no-audit",
+            "--report-dir",
+            "rep",
+            "data",
+            "--table",
+            "cur.csv",
+            "--schema",
+            "schema.json",
+            "--min-rows",
+            "500",
+        ],
+        standalone_mode=False,
+    )
     assert out.return_value == 1
 
 
 @pytest.mark.skipif(not (EXAMPLES / "current.parquet").exists(), reason="example data not generated")
 def test_example_current_passes_a_schema_inferred_from_reference(tmp_path):
-    section = {"table": str(EXAMPLES / "current.parquet"), "infer_from": str(EXAMPLES / "reference.parquet"),
-               "save_schema": str(tmp_path / "schema.yml")}
+    section = {
+        "table": str(EXAMPLES / "current.parquet"),
+        "infer_from": str(EXAMPLES / "reference.parquet"),
+        "save_schema": str(tmp_path / "schema.yml"),
+    }
     for table in ("current.parquet", "current_drifted.parquet"):
         result = validation.run({**section, "table": str(EXAMPLES / table)}, ctx(tmp_path))
         assert result.status is Status.PASS, [c.why for c in result.checks if c.status is not Status.PASS]

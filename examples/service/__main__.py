@@ -26,12 +26,22 @@ def main() -> int:
     try:
         port = int(os.environ.get("PORT") or 8080)
     except ValueError:
-        print(f"model service: configuration error: PORT={os.environ.get('PORT')!r} is not a number",
-              file=sys.stderr)
+        print(
+            f"model service: configuration error: PORT={os.environ.get('PORT')!r} is not a number",
+            file=sys.stderr,
+        )
         return 2
-    print(f"model service {settings.track} listening on {host}:{port} (model {settings.model_path})", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+    print(
+        f"model service {settings.track} listening on {host}:{port} (model {settings.model_path})", flush=True
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 

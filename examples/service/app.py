@@ -193,8 +193,13 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             state.load()
         yield
 
-    app = FastAPI(title="credit-default model service", version=state.version, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="credit-default model service",
+        version=state.version,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.service = state
 
     async def predict_endpoint(request: Request, endpoint: str, parse) -> Response:
@@ -215,32 +220,41 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
                 raise RequestFailed(422, "validation", str(exc)) from None
             try:
                 # A small model on a few rows: scoring inline is faster than handing it to a thread.
-                scores, predictions = state.score(matrix) if len(records) <= 8 else \
-                    await run_in_threadpool(state.score, matrix)
+                scores, predictions = (
+                    state.score(matrix) if len(records) <= 8 else await run_in_threadpool(state.score, matrix)
+                )
             except Exception as exc:  # noqa: BLE001 - answered as a 500 and counted
                 raise RequestFailed(500, "internal", f"prediction failed: {type(exc).__name__}") from None
             state.metrics.observe_scores(scores, predictions)
             items = []
             for index, (record, score, prediction) in enumerate(zip(records, scores, predictions)):
-                item_id = request_id if len(records) == 1 and endpoint == "predict" else f"{request_id}-{index}"
-                state.windows.add_prediction(item_id, {c: record[c] for c in features.FEATURES}, prediction,
-                                             _groups(record))
+                item_id = (
+                    request_id if len(records) == 1 and endpoint == "predict" else f"{request_id}-{index}"
+                )
+                state.windows.add_prediction(
+                    item_id, {c: record[c] for c in features.FEATURES}, prediction, _groups(record)
+                )
                 items.append({"request_id": item_id, "score": round(score, 6), "prediction": prediction})
             base = {"request_id": request_id, "model_version": state.version, "track": settings.track}
             body = {**base, **items[0]} if endpoint == "predict" else {**base, "predictions": items}
             response: Response = JSONResponse(body)
         except RequestFailed as exc:
             code, error_type = exc.status, exc.error_type
-            response = JSONResponse({"error": exc.error_type, "detail": exc.detail, "request_id": request_id},
-                                    status_code=exc.status)
+            response = JSONResponse(
+                {"error": exc.error_type, "detail": exc.detail, "request_id": request_id},
+                status_code=exc.status,
+            )
         response.headers["X-Request-ID"] = request_id
         state.metrics.observe_request(endpoint, code, time.perf_counter() - started, error_type)
         return response
 
     def parse_one(body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict):
-            raise RequestFailed(422, "validation", "expected a JSON object with the model's input columns: "
-                                + ", ".join(features.FEATURES))
+            raise RequestFailed(
+                422,
+                "validation",
+                "expected a JSON object with the model's input columns: " + ", ".join(features.FEATURES),
+            )
         return [body]
 
     def parse_batch(body: Any) -> list[dict[str, Any]]:
@@ -248,8 +262,12 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         if not isinstance(records, list):
             raise RequestFailed(422, "validation", 'expected {"records": [ ... ]} or a JSON list of records')
         if len(records) > MAX_BATCH:
-            raise RequestFailed(400, "batch_too_large", f"batch of {len(records)} records exceeds the limit of "
-                                f"{MAX_BATCH}; send at most {MAX_BATCH} records per request")
+            raise RequestFailed(
+                400,
+                "batch_too_large",
+                f"batch of {len(records)} records exceeds the limit of "
+                f"{MAX_BATCH}; send at most {MAX_BATCH} records per request",
+            )
         if not records:
             raise RequestFailed(422, "validation", "the batch holds no records")
         if not all(isinstance(r, dict) for r in records):
@@ -276,22 +294,34 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             return JSONResponse({"error": exc.error_type, "detail": exc.detail}, status_code=exc.status)
         items = body.get("feedback", [body]) if isinstance(body, dict) else body
         if not isinstance(items, list) or not items or len(items) > MAX_FEEDBACK:
-            return JSONResponse({"error": "validation", "detail": f"expected 1 to {MAX_FEEDBACK} feedback items"},
-                                status_code=422)
+            return JSONResponse(
+                {"error": "validation", "detail": f"expected 1 to {MAX_FEEDBACK} feedback items"},
+                status_code=422,
+            )
         for index, item in enumerate(items):
-            if not (isinstance(item, dict) and isinstance(item.get("request_id"), str)
-                    and item.get("label") in (0, 1) and not isinstance(item.get("label"), bool)
-                    and isinstance(item.get("groups", {}), dict)):
-                return JSONResponse({"error": "validation", "detail": f"feedback item {index}: expected "
-                                     '{"request_id": str, "label": 0 or 1, "groups": {attribute: group}}'},
-                                    status_code=422)
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("request_id"), str)
+                and item.get("label") in (0, 1)
+                and not isinstance(item.get("label"), bool)
+                and isinstance(item.get("groups", {}), dict)
+            ):
+                return JSONResponse(
+                    {
+                        "error": "validation",
+                        "detail": f"feedback item {index}: expected "
+                        '{"request_id": str, "label": 0 or 1, "groups": {attribute: group}}',
+                    },
+                    status_code=422,
+                )
         matched = 0
         for item in items:
             groups = {str(k): str(v) for k, v in (item.get("groups") or {}).items()}
             known = state.windows.add_label(item["request_id"], int(item["label"]), groups)
             matched += known
-            state.metrics.feedback.labels(outcome="matched" if known else "unknown_request",
-                                          **state.metrics.base).inc()
+            state.metrics.feedback.labels(
+                outcome="matched" if known else "unknown_request", **state.metrics.base
+            ).inc()
         return JSONResponse({"accepted": matched, "unknown": len(items) - matched})
 
     @app.get("/health")
@@ -303,8 +333,12 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
     async def ready() -> Response:
         """Readiness: the model is loaded and its artifact passed the checks."""
         ok, reason = state.ready()
-        body: dict[str, Any] = {"status": "ready" if ok else "not ready", "reason": reason,
-                                "model_version": state.version, "track": settings.track}
+        body: dict[str, Any] = {
+            "status": "ready" if ok else "not ready",
+            "reason": reason,
+            "model_version": state.version,
+            "track": settings.track,
+        }
         if state.model is not None:
             body["artifact_sha256"] = state.model.sha256
             body["scan"] = state.model.scan

@@ -42,12 +42,17 @@ def main(argv: list[str] | None = None) -> int:
         row = frame.loc[index]
         record = {c: (row[c].item() if hasattr(row[c], "item") else row[c]) for c in features.FEATURES}
         score = float(row["score"])
-        lines.append(json.dumps({
-            "name": f"applicant-{int(row[features.ID_COLUMN])}",
-            "input": record,
-            "expected": {"score": round(score, 6), "prediction": int(score >= 0.5)},
-            "tolerance": {"score": SCORE_TOLERANCE},
-        }, sort_keys=True))
+        lines.append(
+            json.dumps(
+                {
+                    "name": f"applicant-{int(row[features.ID_COLUMN])}",
+                    "input": record,
+                    "expected": {"score": round(score, 6), "prediction": int(score >= 0.5)},
+                    "tolerance": {"score": SCORE_TOLERANCE},
+                },
+                sort_keys=True,
+            )
+        )
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     return 0
 

@@ -17,8 +17,10 @@ import numpy as np
 
 from examples.credit import features
 
-_LEVEL_INDEX = {column: {level: i for i, level in enumerate(levels)}
-                for column, levels in features.CATEGORICAL_FEATURES.items()}
+_LEVEL_INDEX = {
+    column: {level: i for i, level in enumerate(levels)}
+    for column, levels in features.CATEGORICAL_FEATURES.items()
+}
 _WIDTH = len(features.feature_names())
 
 
@@ -50,8 +52,10 @@ def records_to_matrix(records: Sequence[Any]) -> np.ndarray:
                 raise ValueError(f"record {i}: column '{column}' has a missing value")
             position = _LEVEL_INDEX[column].get(str(value))
             if position is None:
-                raise ValueError(f"record {i}: column '{column}' has unknown value {str(value)!r}; "
-                                 f"expected one of {list(levels)}")
+                raise ValueError(
+                    f"record {i}: column '{column}' has unknown value {str(value)!r}; "
+                    f"expected one of {list(levels)}"
+                )
             matrix[i, offset + position] = 1.0
             offset += len(levels)
     return matrix

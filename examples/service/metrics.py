@@ -64,8 +64,9 @@ class Windows:
         self.predictions = deque(maxlen=self.size)
         self.labelled = deque(maxlen=self.size)
 
-    def add_prediction(self, request_id: str, record: dict[str, Any], prediction: int,
-                       groups: dict[str, str]) -> None:
+    def add_prediction(
+        self, request_id: str, record: dict[str, Any], prediction: int, groups: dict[str, str]
+    ) -> None:
         with self.lock:
             self.inputs.append(record)
             self.predictions.append((prediction, groups))
@@ -89,20 +90,41 @@ class ServiceMetrics:
         self.base = {"model_version": model_version, "track": track}
         names = list(self.base)
         r = self.registry
-        self.requests = Counter("model_requests", "Prediction requests answered.", ["endpoint", "code", *names],
-                                registry=r)
-        self.errors = Counter("model_request_errors", "Prediction requests that failed, by type.",
-                              ["endpoint", "type", *names], registry=r)
-        self.latency = Histogram("model_request_latency_seconds", "Time to answer a prediction request.",
-                                 ["endpoint", *names], buckets=LATENCY_BUCKETS, registry=r)
-        self.score = Histogram("model_prediction_score", "Predicted probability of default.", names,
-                               buckets=SCORE_BUCKETS, registry=r)
-        self.predictions = Counter("model_predictions", "Predictions by predicted class.",
-                                   ["prediction", *names], registry=r)
-        self.feedback = Counter("model_feedback", "Labels fed back, by whether the request was known.",
-                                ["outcome", *names], registry=r)
-        self.info = Gauge("model_info", "The loaded model (1 once loaded).", ["artifact_sha256", *names],
-                          registry=r)
+        self.requests = Counter(
+            "model_requests", "Prediction requests answered.", ["endpoint", "code", *names], registry=r
+        )
+        self.errors = Counter(
+            "model_request_errors",
+            "Prediction requests that failed, by type.",
+            ["endpoint", "type", *names],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "model_request_latency_seconds",
+            "Time to answer a prediction request.",
+            ["endpoint", *names],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.score = Histogram(
+            "model_prediction_score",
+            "Predicted probability of default.",
+            names,
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "model_predictions", "Predictions by predicted class.", ["prediction", *names], registry=r
+        )
+        self.feedback = Counter(
+            "model_feedback",
+            "Labels fed back, by whether the request was known.",
+            ["outcome", *names],
+            registry=r,
+        )
+        self.info = Gauge(
+            "model_info", "The loaded model (1 once loaded).", ["artifact_sha256", *names], registry=r
+        )
         self.ready = Gauge("model_ready", "1 when the service is ready to serve.", names, registry=r)
         self.ready.labels(**self.base).set(0)
         r.register(_WindowCollector(self.base, profile, windows))
@@ -142,40 +164,54 @@ class _WindowCollector:
         rows.add_metric(values, len(inputs))
         yield rows
         if self.profile is not None and len(inputs) >= DRIFT_MIN_ROWS:
-            drift = GaugeMetricFamily("model_feature_drift_psi",
-                                      "Population stability index of recent inputs against the training profile.",
-                                      labels=["feature", *keys])
+            drift = GaugeMetricFamily(
+                "model_feature_drift_psi",
+                "Population stability index of recent inputs against the training profile.",
+                labels=["feature", *keys],
+            )
             for feature, score in drift_scores(self.profile, inputs).items():
                 drift.add_metric([feature, *values], score)
             yield drift
 
-        counted = GaugeMetricFamily("model_rolling_labels", "Labelled predictions in the rolling window.",
-                                    labels=keys)
+        counted = GaugeMetricFamily(
+            "model_rolling_labels", "Labelled predictions in the rolling window.", labels=keys
+        )
         counted.add_metric(values, len(labelled))
         yield counted
         if len(labelled) >= MIN_LABELS:
-            accuracy = GaugeMetricFamily("model_rolling_accuracy", "Accuracy over the labelled window.",
-                                         labels=keys)
+            accuracy = GaugeMetricFamily(
+                "model_rolling_accuracy", "Accuracy over the labelled window.", labels=keys
+            )
             accuracy.add_metric(values, sum(label == pred for label, pred, _ in labelled) / len(labelled))
             yield accuracy
 
-        positive = GaugeMetricFamily("model_group_positive_rate", "Share predicted positive, per group.",
-                                     labels=["attribute", "group", *keys])
+        positive = GaugeMetricFamily(
+            "model_group_positive_rate",
+            "Share predicted positive, per group.",
+            labels=["attribute", "group", *keys],
+        )
         for (attribute, group), members in _by_group((pred, groups) for pred, groups in predictions).items():
             if len(members) >= MIN_GROUP_ROWS:
                 positive.add_metric([attribute, group, *values], sum(members) / len(members))
         yield positive
 
-        group_accuracy = GaugeMetricFamily("model_group_accuracy", "Accuracy per group (labelled window).",
-                                           labels=["attribute", "group", *keys])
-        group_tpr = GaugeMetricFamily("model_group_true_positive_rate", "Recall per group (labelled window).",
-                                      labels=["attribute", "group", *keys])
+        group_accuracy = GaugeMetricFamily(
+            "model_group_accuracy",
+            "Accuracy per group (labelled window).",
+            labels=["attribute", "group", *keys],
+        )
+        group_tpr = GaugeMetricFamily(
+            "model_group_true_positive_rate",
+            "Recall per group (labelled window).",
+            labels=["attribute", "group", *keys],
+        )
         pairs = _by_group(((label, pred), groups) for label, pred, groups in labelled)
         for (attribute, group), members in pairs.items():
             if len(members) < MIN_GROUP_ROWS:
                 continue
-            group_accuracy.add_metric([attribute, group, *values],
-                                      sum(label == pred for label, pred in members) / len(members))
+            group_accuracy.add_metric(
+                [attribute, group, *values], sum(label == pred for label, pred in members) / len(members)
+            )
             positives = [pred for label, pred in members if label == 1]
             if positives:  # no positives: recall is undefined, not 0
                 group_tpr.add_metric([attribute, group, *values], sum(positives) / len(positives))

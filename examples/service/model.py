@@ -63,8 +63,11 @@ def security_scan(path: Path) -> dict[str, Any]:
         outcome = require_safe_artifact(path)
     except Exception as exc:  # noqa: BLE001 - the scanner's own error type; any refusal stops the load
         raise UnsafeArtifact(f"{path.name}: the security scan refused the artifact: {exc}") from None
-    return {"scanner": "gates.security.artifacts", "passed": True,
-            "detail": outcome if isinstance(outcome, (str, int, float, bool, type(None))) else str(outcome)}
+    return {
+        "scanner": "gates.security.artifacts",
+        "passed": True,
+        "detail": outcome if isinstance(outcome, (str, int, float, bool, type(None))) else str(outcome),
+    }
 
 
 def load_model(path: Path, card_path: Path | None = None, version: str | None = None) -> LoadedModel:
@@ -79,19 +82,27 @@ def load_model(path: Path, card_path: Path | None = None, version: str | None = 
         trusted = list(card.get("skops_trusted_types") or [])
         untrusted = sorted(set(sio.get_untrusted_types(file=str(path))) - set(trusted))
         if untrusted:
-            raise UnsafeArtifact(f"{path.name}: types not in the model card's skops_trusted_types: "
-                                 f"{', '.join(untrusted)}")
+            raise UnsafeArtifact(
+                f"{path.name}: types not in the model card's skops_trusted_types: {', '.join(untrusted)}"
+            )
         estimator = sio.load(str(path), trusted=trusted)
         scan["format"] = "skops (safe format, trusted types from the model card)"
     else:
         if not scan.get("passed"):
-            raise UnsafeArtifact(f"{path.name}: not a safe format and the security gate's scanner is not "
-                                 "installed, so it is not loaded")
+            raise UnsafeArtifact(
+                f"{path.name}: not a safe format and the security gate's scanner is not "
+                "installed, so it is not loaded"
+            )
         import joblib
 
         estimator = joblib.load(path)
         scan["format"] = f"{path.suffix or 'unknown'} (loaded after a passing scan)"
     if not hasattr(estimator, "predict_proba"):
         raise UnsafeArtifact(f"{path.name}: the loaded object has no predict_proba")
-    return LoadedModel(estimator=estimator, path=path, sha256=sha256_file(path),
-                       version=version or str(card.get("model_version") or "unknown"), scan=scan)
+    return LoadedModel(
+        estimator=estimator,
+        path=path,
+        sha256=sha256_file(path),
+        version=version or str(card.get("model_version") or "unknown"),
+        scan=scan,
+    )

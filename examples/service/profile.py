@@ -40,25 +40,34 @@ def load_profile(path: Path | None = None) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("mlgate_drift_profile") != PROFILE_FORMAT:
         raise ValueError(f"{path}: not an mlgate drift profile (version {PROFILE_FORMAT})")
     columns = document.get("columns") or {}
-    out: dict[str, Any] = {"source": document.get("source"), "rows": document.get("rows"), "numeric": {},
-                           "categorical": {}}
+    out: dict[str, Any] = {
+        "source": document.get("source"),
+        "rows": document.get("rows"),
+        "numeric": {},
+        "categorical": {},
+    }
     for column in features.NUMERIC_FEATURES:
         spec = columns.get(column) or {}
         bins = spec.get("bins") or {}
         counts = [float(c) for c in bins.get("counts") or []]
         if spec.get("kind") != "numeric" or not counts or len(counts) != len(bins.get("edges") or []) + 1:
             raise ValueError(f"{path}: column {column!r} has no numeric bins")
-        out["numeric"][column] = {"edges": [float(e) for e in bins["edges"]],
-                                  "proportions": [c / sum(counts) for c in counts],
-                                  "mean": spec.get("mean"), "std": spec.get("std")}
+        out["numeric"][column] = {
+            "edges": [float(e) for e in bins["edges"]],
+            "proportions": [c / sum(counts) for c in counts],
+            "mean": spec.get("mean"),
+            "std": spec.get("std"),
+        }
     for column, levels in features.CATEGORICAL_FEATURES.items():
         spec = columns.get(column) or {}
         categories = spec.get("categories") or {}
         if spec.get("kind") != "categorical" or not categories:
             raise ValueError(f"{path}: column {column!r} has no categories")
         total = sum(categories.values())
-        out["categorical"][column] = {"levels": list(levels),
-                                      "proportions": [categories.get(level, 0) / total for level in levels]}
+        out["categorical"][column] = {
+            "levels": list(levels),
+            "proportions": [categories.get(level, 0) / total for level in levels],
+        }
     return out
 
 
@@ -87,7 +96,9 @@ def drift_scores(profile: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) 
         return {}
     scores: dict[str, float] = {}
     for column, spec in profile["numeric"].items():
-        scores[column] = psi(_bin_counts([float(r[column]) for r in rows], spec["edges"]), spec["proportions"])
+        scores[column] = psi(
+            _bin_counts([float(r[column]) for r in rows], spec["edges"]), spec["proportions"]
+        )
     for column, spec in profile["categorical"].items():
         index = {level: i for i, level in enumerate(spec["levels"])}
         counts = [0] * len(index)

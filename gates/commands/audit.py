@@ -14,7 +14,9 @@ def audit() -> None:
 
 @audit.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--expect-head", help="The hash the last record must have (kept elsewhere, e.g. a step output).")
+@click.option(
+    "--expect-head", help="The hash the last record must have (kept elsewhere, e.g. a step output)."
+)
 def verify(file: Path, expect_head: str | None) -> int:
     """Verify FILE; exit 0 when intact, 1 when tampered, naming each broken record."""
     from gates.audit import verify as check

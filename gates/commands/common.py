@@ -14,27 +14,38 @@ def bootstrap_options(command: Callable) -> Callable:
     """--confidence / --resamples / --seed / --decide-on, mapped onto the section's bootstrap settings."""
     options = [
         click.option("--confidence", type=float, help="Confidence level of the intervals (default 0.95)."),
-        click.option("--resamples", type=int, help="Bootstrap resamples (default 1000; 0 turns intervals off)."),
+        click.option(
+            "--resamples", type=int, help="Bootstrap resamples (default 1000; 0 turns intervals off)."
+        ),
         click.option("--seed", type=int, help="Random seed: same seed, same numbers (default 0)."),
-        click.option("--decide-on", type=click.Choice(["point", "bound"]),
-                     help="Whether the point value or the interval's bound must clear thresholds."),
+        click.option(
+            "--decide-on",
+            type=click.Choice(["point", "bound"]),
+            help="Whether the point value or the interval's bound must clear thresholds.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def bootstrap_overrides(confidence: float | None, resamples: int | None, seed: int | None,
-                        decide_on: str | None) -> dict[str, Any]:
-    boot = {k: v for k, v in {"confidence": confidence, "resamples": resamples, "seed": seed}.items()
-            if v is not None}
+def bootstrap_overrides(
+    confidence: float | None, resamples: int | None, seed: int | None, decide_on: str | None
+) -> dict[str, Any]:
+    boot = {
+        k: v
+        for k, v in {"confidence": confidence, "resamples": resamples, "seed": seed}.items()
+        if v is not None
+    }
     out: dict[str, Any] = {"bootstrap": boot} if boot else {}
     if decide_on:
         out["decide_on"] = decide_on
     return out
 
 
-def parse_pairs(values: tuple[str, ...], option: str, convert: Callable[[str], Any] = float) -> dict[str, Any]:
+def parse_pairs(
+    values: tuple[str, ...], option: str, convert: Callable[[str], Any] = float
+) -> dict[str, Any]:
     """Turn ('roc_auc=0.8', ...) into {'roc_auc': 0.8}; a malformed pair names the option and the value."""
     out: dict[str, Any] = {}
     for item in values:

@@ -25,23 +25,53 @@ def _path(value: Path | None) -> str | None:
 
 def check_options(command: Callable) -> Callable:
     options = [
-        click.option("--reference", type=click.Path(path_type=Path),
-                     help="Reference table, or a profile written by `mlgate drift profile` (.json)."),
-        click.option("--current", type=click.Path(path_type=Path), help="Current data (csv, parquet, jsonl)."),
-        click.option("--column", "columns", multiple=True, help="Column to check, repeatable (default: all)."),
+        click.option(
+            "--reference",
+            type=click.Path(path_type=Path),
+            help="Reference table, or a profile written by `mlgate drift profile` (.json).",
+        ),
+        click.option(
+            "--current", type=click.Path(path_type=Path), help="Current data (csv, parquet, jsonl)."
+        ),
+        click.option(
+            "--column", "columns", multiple=True, help="Column to check, repeatable (default: all)."
+        ),
         click.option("--exclude", multiple=True, help="Column to leave out, repeatable."),
-        click.option("--share", type=float, help="Data set drift when this share of columns drifts (default 0.5)."),
-        click.option("--test", "tests", multiple=True, metavar="COLUMN=TEST",
-                     help="Test for one column: ks, chisquare, z, psi, wasserstein, jensenshannon."),
-        click.option("--threshold", "thresholds", multiple=True, metavar="TEST=VALUE",
-                     help="Default threshold of a test, repeatable (e.g. wasserstein=0.2)."),
+        click.option(
+            "--share", type=float, help="Data set drift when this share of columns drifts (default 0.5)."
+        ),
+        click.option(
+            "--test",
+            "tests",
+            multiple=True,
+            metavar="COLUMN=TEST",
+            help="Test for one column: ks, chisquare, z, psi, wasserstein, jensenshannon.",
+        ),
+        click.option(
+            "--threshold",
+            "thresholds",
+            multiple=True,
+            metavar="TEST=VALUE",
+            help="Default threshold of a test, repeatable (e.g. wasserstein=0.2).",
+        ),
         click.option("--critical", multiple=True, help="Column whose drift fails the gate, repeatable."),
-        click.option("--output-column", "output_columns", multiple=True,
-                     help="Model output column (score, prediction) judged on its own; drift fails the gate."),
-        click.option("--small-reference", type=int, help="Reference size up to which p-value tests are used "
-                     "(default 1000)."),
-        click.option("--min-rows", type=int, help="Fewer values than this on a side: not judged (default 30)."),
-        click.option("--save-profile", type=click.Path(path_type=Path), help="Also store the reference profile."),
+        click.option(
+            "--output-column",
+            "output_columns",
+            multiple=True,
+            help="Model output column (score, prediction) judged on its own; drift fails the gate.",
+        ),
+        click.option(
+            "--small-reference",
+            type=int,
+            help="Reference size up to which p-value tests are used (default 1000).",
+        ),
+        click.option(
+            "--min-rows", type=int, help="Fewer values than this on a side: not judged (default 30)."
+        ),
+        click.option(
+            "--save-profile", type=click.Path(path_type=Path), help="Also store the reference profile."
+        ),
         click.option("--no-plots", is_flag=True, help="Do not draw histograms of drifted columns."),
     ]
     for option in reversed(options):
@@ -49,18 +79,42 @@ def check_options(command: Callable) -> Callable:
     return command
 
 
-def check_overrides(reference, current, columns, exclude, share, tests, thresholds, critical, output_columns,
-                    small_reference, min_rows, save_profile, no_plots) -> dict[str, Any]:
+def check_overrides(
+    reference,
+    current,
+    columns,
+    exclude,
+    share,
+    tests,
+    thresholds,
+    critical,
+    output_columns,
+    small_reference,
+    min_rows,
+    save_profile,
+    no_plots,
+) -> dict[str, Any]:
     per_column: dict[str, dict[str, Any]] = {}
     for name, test in parse_pairs(tests, "--test", str).items():
         per_column.setdefault(name, {})["test"] = test
     for name in critical:
         per_column.setdefault(name, {})["critical"] = True
-    return compact({"reference": _path(reference), "current": _path(current), "columns": list(columns),
-                    "exclude": list(exclude), "share": share, "thresholds": parse_pairs(thresholds, "--threshold"),
-                    "per_column": per_column, "outputs": {"columns": list(output_columns)} if output_columns else None,
-                    "small_reference": small_reference, "min_rows": min_rows, "save_profile": _path(save_profile),
-                    "plots": False if no_plots else None})
+    return compact(
+        {
+            "reference": _path(reference),
+            "current": _path(current),
+            "columns": list(columns),
+            "exclude": list(exclude),
+            "share": share,
+            "thresholds": parse_pairs(thresholds, "--threshold"),
+            "per_column": per_column,
+            "outputs": {"columns": list(output_columns)} if output_columns else None,
+            "small_reference": small_reference,
+            "min_rows": min_rows,
+            "save_profile": _path(save_profile),
+            "plots": False if no_plots else None,
+        }
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -73,7 +127,9 @@ def drift(ctx: click.Context, **options: Any) -> int | None:
     """
     if ctx.invoked_subcommand is not None:
         if any(v not in (None, (), False) for v in options.values()):
-            raise InputError("mlgate drift: put options after the subcommand (mlgate drift profile --reference ...)")
+            raise InputError(
+                "mlgate drift: put options after the subcommand (mlgate drift profile --reference ...)"
+            )
         return None
     return execute("drift", check_overrides(**options))
 
@@ -87,8 +143,11 @@ def check(**options: Any) -> int:
 
 @drift.command("profile")
 @click.option("--reference", type=click.Path(path_type=Path), help="Reference table (default: the policy's).")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Profile file to write (.json; default: the policy's drift.profile).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Profile file to write (.json; default: the policy's drift.profile).",
+)
 @click.option("--column", "columns", multiple=True, help="Column to profile, repeatable (default: all).")
 @click.option("--exclude", multiple=True, help="Column to leave out, repeatable.")
 @click.option("--quantiles", type=int, help="Quantile steps for numeric columns (default 1000).")
@@ -101,8 +160,13 @@ def profile(reference, out, columns, exclude, quantiles, bins) -> int:
     session = click.get_current_context().obj
     policy = session.policy
     section = policy.section("drift") or {}
-    overrides = compact({"columns": list(columns), "exclude": list(exclude),
-                         "profile_settings": compact({"quantiles": quantiles, "bins": bins})})
+    overrides = compact(
+        {
+            "columns": list(columns),
+            "exclude": list(exclude),
+            "profile_settings": compact({"quantiles": quantiles, "bins": bins}),
+        }
+    )
     merged = deep_merge(section, overrides)
 
     def path_of(flag: Path | None, key: str, option: str) -> Path:
@@ -121,6 +185,8 @@ def profile(reference, out, columns, exclude, quantiles, bins) -> int:
         raise InputError(f"{ref_path}: is already a profile; profile the reference table itself")
     written = write_profile(merged, ref_path, target)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(written["kinds"].items()))
-    click.echo(f"mlgate: wrote {written['path']}: {written['columns']} columns ({kinds}) of {written['rows']} "
-               f"reference rows, {written['bytes']} bytes")
+    click.echo(
+        f"mlgate: wrote {written['path']}: {written['columns']} columns ({kinds}) of {written['rows']} "
+        f"reference rows, {written['bytes']} bytes"
+    )
     return 0

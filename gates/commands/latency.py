@@ -18,10 +18,20 @@ from gates.commands.common import absolute, bootstrap_options, bootstrap_overrid
 @click.option("--max-p99", type=float)
 @click.option("--max-mean", type=float)
 @bootstrap_options
-def latency(samples, column, unit, max_p50, max_p95, max_p99, max_mean, confidence, resamples, seed,
-            decide_on) -> int:
+def latency(
+    samples, column, unit, max_p50, max_p95, max_p99, max_mean, confidence, resamples, seed, decide_on
+) -> int:
     """Latency gate: p50 / p95 / p99 / mean with bootstrap intervals against maximums."""
-    overrides = compact({"samples": absolute(samples), "column": column, "unit": unit,
-                         "max_p50": max_p50, "max_p95": max_p95, "max_p99": max_p99, "max_mean": max_mean})
+    overrides = compact(
+        {
+            "samples": absolute(samples),
+            "column": column,
+            "unit": unit,
+            "max_p50": max_p50,
+            "max_p95": max_p95,
+            "max_p99": max_p99,
+            "max_mean": max_mean,
+        }
+    )
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
     return execute("latency", overrides)

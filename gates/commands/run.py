@@ -18,8 +18,10 @@ def run(session, only: tuple[str, ...], skip: tuple[str, ...]) -> int:
     names = session.policy.gate_sections()
     for name in (*only, *skip):
         if name not in names:
-            raise InputError(f"--only/--skip {name!r}: not a gate in {session.policy.source} "
-                             f"(it has: {', '.join(names) or 'none'})")
+            raise InputError(
+                f"--only/--skip {name!r}: not a gate in {session.policy.source} "
+                f"(it has: {', '.join(names) or 'none'})"
+            )
     names = [n for n in names if (not only or n in only) and n not in skip]
     if not names:
         raise InputError(f"{session.policy.source}: names no gates to run")

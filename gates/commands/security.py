@@ -25,52 +25,140 @@ def _paths(values: tuple[Path, ...]) -> list[str]:
 
 
 @click.command()
-@click.option("--vulns", "reports", multiple=True, type=click.Path(path_type=Path), metavar="REPORT",
-              help="grype / trivy / pip-audit JSON or SARIF report (repeatable; format detected).")
-@click.option("--pip-audit", "requirements", multiple=True, type=click.Path(path_type=Path), metavar="REQUIREMENTS",
-              help="Run pip-audit on this requirements file (repeatable).")
-@click.option("--severity", type=click.Choice(_SEVERITIES), help="Fail on findings at or above this (default high).")
-@click.option("--only-fixed/--include-unfixed", default=None,
-              help="Fail only on findings that have a fix (default: include unfixed).")
-@click.option("--artifacts", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Model file or directory to scan without loading (repeatable).")
-@click.option("--allow-global", "allowed_globals", multiple=True, metavar="MODULE[.NAME|:QUALNAME]",
-              help="Trust a name in model artifacts (repeatable): acme.models.Scorer, a package (names its "
-                   "modules define), or acme.models:Scorer.Config for a nested class.")
-@click.option("--manifests", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Kubernetes YAML file or directory (repeatable).")
-@click.option("--dockerfile", "dockerfiles", multiple=True, type=click.Path(path_type=Path), metavar="PATH",
-              help="Dockerfile (repeatable).")
+@click.option(
+    "--vulns",
+    "reports",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="REPORT",
+    help="grype / trivy / pip-audit JSON or SARIF report (repeatable; format detected).",
+)
+@click.option(
+    "--pip-audit",
+    "requirements",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="REQUIREMENTS",
+    help="Run pip-audit on this requirements file (repeatable).",
+)
+@click.option(
+    "--severity", type=click.Choice(_SEVERITIES), help="Fail on findings at or above this (default high)."
+)
+@click.option(
+    "--only-fixed/--include-unfixed",
+    default=None,
+    help="Fail only on findings that have a fix (default: include unfixed).",
+)
+@click.option(
+    "--artifacts",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Model file or directory to scan without loading (repeatable).",
+)
+@click.option(
+    "--allow-global",
+    "allowed_globals",
+    multiple=True,
+    metavar="MODULE[.NAME|:QUALNAME]",
+    help="Trust a name in model artifacts (repeatable): acme.models.Scorer, a package (names its "
+    "modules define), or acme.models:Scorer.Config for a nested class.",
+)
+@click.option(
+    "--manifests",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Kubernetes YAML file or directory (repeatable).",
+)
+@click.option(
+    "--dockerfile",
+    "dockerfiles",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="PATH",
+    help="Dockerfile (repeatable).",
+)
 @click.option("--image", "image_ref", metavar="REF", help="Image in a Docker-compatible engine.")
-@click.option("--image-archive", type=click.Path(path_type=Path), metavar="TAR",
-              help="Image from a `docker save` tarball (no engine needed).")
+@click.option(
+    "--image-archive",
+    type=click.Path(path_type=Path),
+    metavar="TAR",
+    help="Image from a `docker save` tarball (no engine needed).",
+)
 @click.option("--docker-host", metavar="URL", help="Engine API, e.g. unix:///run/podman/podman.sock.")
 @click.option("--max-image-size", type=float, metavar="MB", help="Image size budget in MiB.")
-@click.option("--rule", "rules", multiple=True, metavar="RULE=LEVEL",
-              help="Set a rule's level: error, warning, note or off (repeatable).")
-@click.option("--check", "checks", multiple=True, type=click.Choice(_SUBCHECKS),
-              help="Run only these sub-checks of the policy (repeatable).")
-def security(reports, requirements, severity, only_fixed, artifacts, allowed_globals, manifests, dockerfiles,
-             image_ref, image_archive, docker_host, max_image_size, rules, checks) -> int:
+@click.option(
+    "--rule",
+    "rules",
+    multiple=True,
+    metavar="RULE=LEVEL",
+    help="Set a rule's level: error, warning, note or off (repeatable).",
+)
+@click.option(
+    "--check",
+    "checks",
+    multiple=True,
+    type=click.Choice(_SUBCHECKS),
+    help="Run only these sub-checks of the policy (repeatable).",
+)
+def security(
+    reports,
+    requirements,
+    severity,
+    only_fixed,
+    artifacts,
+    allowed_globals,
+    manifests,
+    dockerfiles,
+    image_ref,
+    image_archive,
+    docker_host,
+    max_image_size,
+    rules,
+    checks,
+) -> int:
     """Security gate: vulnerability reports, model artifacts, Kubernetes manifests, Dockerfile, image config."""
     overrides: dict = {}
-    vulns = compact({"reports": _paths(reports), "severity": severity, "only_fixed": only_fixed,
-                     "pip_audit": {"requirements": _paths(requirements)} if requirements else None})
+    vulns = compact(
+        {
+            "reports": _paths(reports),
+            "severity": severity,
+            "only_fixed": only_fixed,
+            "pip_audit": {"requirements": _paths(requirements)} if requirements else None,
+        }
+    )
     if vulns:
         overrides["vulns"] = vulns
     if artifacts or allowed_globals:
-        overrides["artifacts"] = compact({"paths": _paths(artifacts), "allowed_globals": list(allowed_globals)})
+        overrides["artifacts"] = compact(
+            {"paths": _paths(artifacts), "allowed_globals": list(allowed_globals)}
+        )
     if manifests:
         overrides["manifests"] = {"paths": _paths(manifests)}
     if dockerfiles:
         overrides["dockerfile"] = {"paths": _paths(dockerfiles)}
-    image = compact({"ref": image_ref, "archive": str(image_archive) if image_archive else None,
-                     "docker_host": docker_host, "max_size_mb": max_image_size})
+    image = compact(
+        {
+            "ref": image_ref,
+            "archive": str(image_archive) if image_archive else None,
+            "docker_host": docker_host,
+            "max_size_mb": max_image_size,
+        }
+    )
     if image:
         overrides["image"] = image
-    named = [name for name, inputs in (("vulns", reports or requirements), ("artifacts", artifacts),
-                                       ("manifests", manifests), ("dockerfile", dockerfiles),
-                                       ("image", image_ref or image_archive)) if inputs]
+    named = [
+        name
+        for name, inputs in (
+            ("vulns", reports or requirements),
+            ("artifacts", artifacts),
+            ("manifests", manifests),
+            ("dockerfile", dockerfiles),
+            ("image", image_ref or image_archive),
+        )
+        if inputs
+    ]
     run = list(dict.fromkeys([*named, *checks]))
     if run:
         overrides["run"] = run

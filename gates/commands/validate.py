@@ -18,29 +18,68 @@ from gates.errors import InfraError, InputError
 @click.option("--max-error-rate", type=float, help="Highest share of failed burst requests (default 0.01).")
 @click.option("--max-p95", type=float, help="Highest p95 latency in ms (default 500).")
 @click.option("--max-p99", type=float, help="Highest p99 latency in ms (default 1000).")
-@click.option("--timeout", "wait", type=float, help="Seconds to wait for /health and /ready to answer 200 (default 30).")
+@click.option(
+    "--timeout", "wait", type=float, help="Seconds to wait for /health and /ready to answer 200 (default 30)."
+)
 @click.option("--request-timeout", type=float, help="Seconds per request (default 5).")
 @click.option("--max-duration", type=float, help="Bound on the burst's wall time in seconds (default 120).")
 @click.option("--max-batch", type=int, help="The service's batch limit (default 100).")
-@click.option("--bad-requests/--no-bad-requests", default=None,
-              help="Send malformed requests and require clear 4xx answers (default on).")
-@click.option("--header", "headers", multiple=True, metavar="NAME=VALUE",
-              help="Extra request header; ${VAR} in VALUE is read from the environment (repeatable).")
+@click.option(
+    "--bad-requests/--no-bad-requests",
+    default=None,
+    help="Send malformed requests and require clear 4xx answers (default on).",
+)
+@click.option(
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Extra request header; ${VAR} in VALUE is read from the environment (repeatable).",
+)
 @bootstrap_options
 @click.pass_obj
-def validate_deployment(session, url, golden, requests_, concurrency, max_error_rate, max_p95, max_p99, wait,
-                        request_timeout, max_duration, max_batch, bad_requests, headers, confidence, resamples,
-                        seed, decide_on) -> int:
+def validate_deployment(
+    session,
+    url,
+    golden,
+    requests_,
+    concurrency,
+    max_error_rate,
+    max_p95,
+    max_p99,
+    wait,
+    request_timeout,
+    max_duration,
+    max_batch,
+    bad_requests,
+    headers,
+    confidence,
+    resamples,
+    seed,
+    decide_on,
+) -> int:
     """Validate a live endpoint: health, readiness, golden predictions, error rate and p95 / p99 latency of
     a bounded burst (with intervals), and clear 4xx answers to malformed requests."""
     from gates.deploy.validate import GATE, run
     from gates.result import error_result
 
-    overrides = compact({
-        "url": url, "golden": absolute(golden), "requests": requests_, "concurrency": concurrency,
-        "max_error_rate": max_error_rate, "max_p95_ms": max_p95, "max_p99_ms": max_p99, "wait_seconds": wait,
-        "request_timeout_seconds": request_timeout, "max_duration_seconds": max_duration, "max_batch": max_batch,
-        "bad_requests": bad_requests, "headers": parse_pairs(headers, "--header", str) or None})
+    overrides = compact(
+        {
+            "url": url,
+            "golden": absolute(golden),
+            "requests": requests_,
+            "concurrency": concurrency,
+            "max_error_rate": max_error_rate,
+            "max_p95_ms": max_p95,
+            "max_p99_ms": max_p99,
+            "wait_seconds": wait,
+            "request_timeout_seconds": request_timeout,
+            "max_duration_seconds": max_duration,
+            "max_batch": max_batch,
+            "bad_requests": bad_requests,
+            "headers": parse_pairs(headers, "--header", str) or None,
+        }
+    )
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
     section = session.section("validate_deployment", overrides)
     if not section.get("url"):

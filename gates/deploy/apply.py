@@ -52,9 +52,15 @@ class Applied:
         return self.action == "created" or (self.generation_before != self.generation_after)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "namespace": self.namespace, "apiVersion": self.api_version,
-                "action": self.action, "generation": [self.generation_before, self.generation_after],
-                "revision_before": self.revision_before}
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "namespace": self.namespace,
+            "apiVersion": self.api_version,
+            "action": self.action,
+            "generation": [self.generation_before, self.generation_after],
+            "revision_before": self.revision_before,
+        }
 
 
 def _revision(obj: dict[str, Any] | None) -> int | None:
@@ -67,8 +73,14 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": meta}
 
 
-def apply_objects(kube: Kube, objects: list[dict[str, Any]], *, dry_run: bool = False,
-                  field_manager: str = FIELD_MANAGER, progress: Callable[[str], None] | None = None) -> list[Applied]:
+def apply_objects(
+    kube: Kube,
+    objects: list[dict[str, Any]],
+    *,
+    dry_run: bool = False,
+    field_manager: str = FIELD_MANAGER,
+    progress: Callable[[str], None] | None = None,
+) -> list[Applied]:
     """Validate every object with a server-side dry run, then apply them in order (unless ``dry_run``)."""
     say = progress or (lambda _message: None)
     cluster_scoped = [o for o in objects if o.get("kind") in CLUSTER_SCOPED]
@@ -92,9 +104,15 @@ def apply_objects(kube: Kube, objects: list[dict[str, Any]], *, dry_run: bool = 
     # 3. apply
     for obj in namespaced:
         if obj["metadata"].get("namespace") in missing_namespaces:
-            results.append(Applied(obj["kind"], obj["metadata"]["name"], obj["metadata"].get("namespace"),
-                                   obj["apiVersion"], "created (dry run; namespace does not exist yet, "
-                                   "not validated by the server)"))
+            results.append(
+                Applied(
+                    obj["kind"],
+                    obj["metadata"]["name"],
+                    obj["metadata"].get("namespace"),
+                    obj["apiVersion"],
+                    "created (dry run; namespace does not exist yet, not validated by the server)",
+                )
+            )
         else:
             results.append(_apply_one(kube, obj, dry_run, field_manager))
         say(f"{results[-1].ref}: {results[-1].action}")
@@ -111,12 +129,19 @@ def _apply_one(kube: Kube, obj: dict[str, Any], dry_run: bool, field_manager: st
         action = "unchanged" if _comparable(before) == _comparable(after) else "configured"
     else:
         same = (before.get("metadata") or {}).get("resourceVersion") == (after.get("metadata") or {}).get(
-            "resourceVersion")
+            "resourceVersion"
+        )
         action = "unchanged" if same or _comparable(before) == _comparable(after) else "configured"
     if dry_run:
         action += " (dry run)"
-    return Applied(kind=obj["kind"], name=meta["name"], namespace=meta.get("namespace"),
-                   api_version=after.get("apiVersion", obj["apiVersion"]), action=action,
-                   generation_before=(before or {}).get("metadata", {}).get("generation"),
-                   generation_after=(after or {}).get("metadata", {}).get("generation"),
-                   revision_before=_revision(before), live=after)
+    return Applied(
+        kind=obj["kind"],
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+        api_version=after.get("apiVersion", obj["apiVersion"]),
+        action=action,
+        generation_before=(before or {}).get("metadata", {}).get("generation"),
+        generation_after=(after or {}).get("metadata", {}).get("generation"),
+        revision_before=_revision(before),
+        live=after,
+    )

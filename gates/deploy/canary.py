@@ -69,7 +69,9 @@ class Stop:
     def install(self) -> Stop:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, lambda num, frame: self.set(signal.Signals(num).name))
+                self._previous[sig] = signal.signal(
+                    sig, lambda num, frame: self.set(signal.Signals(num).name)
+                )
         return self
 
     def uninstall(self) -> None:
@@ -104,8 +106,12 @@ def parse_duration(value: Any, what: str) -> float:
 
 
 # -- the cluster ------------------------------------------------------------------------------------------------
-API_VERSIONS = {"Deployment": "apps/v1", "Service": "v1", "Ingress": "networking.k8s.io/v1",
-                "HTTPRoute": "gateway.networking.k8s.io/v1"}
+API_VERSIONS = {
+    "Deployment": "apps/v1",
+    "Service": "v1",
+    "Ingress": "networking.k8s.io/v1",
+    "HTTPRoute": "gateway.networking.k8s.io/v1",
+}
 FIELD_MANAGER = "mlgate-canary"
 
 
@@ -128,8 +134,13 @@ class Cluster:
 
     def create_deployment(self, namespace: str, body: dict[str, Any]) -> None:
         resource = self.kube.resource("apps/v1", "Deployment")
-        self.kube.request("POST", self.kube.object_path(resource, None, namespace), query={
-            "fieldManager": FIELD_MANAGER}, body=body, what=f"creating deployment/{body['metadata']['name']}")
+        self.kube.request(
+            "POST",
+            self.kube.object_path(resource, None, namespace),
+            query={"fieldManager": FIELD_MANAGER},
+            body=body,
+            what=f"creating deployment/{body['metadata']['name']}",
+        )
 
     def replace_deployment(self, namespace: str, body: dict[str, Any]) -> None:
         self.kube.put({"apiVersion": "apps/v1", "kind": "Deployment", **body}, field_manager=FIELD_MANAGER)
@@ -138,8 +149,15 @@ class Cluster:
         """A strategic merge patch (containers and env merge by name, as kubectl patch does)."""
         from gates.deploy.kube import STRATEGIC_PATCH
 
-        self.kube.patch("apps/v1", "Deployment", name, namespace, patch, content_type=STRATEGIC_PATCH,
-                        field_manager=FIELD_MANAGER)
+        self.kube.patch(
+            "apps/v1",
+            "Deployment",
+            name,
+            namespace,
+            patch,
+            content_type=STRATEGIC_PATCH,
+            field_manager=FIELD_MANAGER,
+        )
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         self.kube.delete("apps/v1", "Deployment", name, namespace)
@@ -171,14 +189,30 @@ class Cluster:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         self.kube.delete(API_VERSIONS[kind], kind, name, namespace)
 
-    def wait(self, name: str, namespace: str, timeout: float, sleep: Callable[[float], None],
-             progress: Callable[[str], None], changed_at: str | None = None) -> Any:
+    def wait(
+        self,
+        name: str,
+        namespace: str,
+        timeout: float,
+        sleep: Callable[[float], None],
+        progress: Callable[[str], None],
+        changed_at: str | None = None,
+    ) -> Any:
         """``kubectl rollout status`` semantics (gates.deploy.rollout.wait_for_rollout), bounded by ``timeout``;
         ``changed_at``: a progress-deadline condition from before that write is stale (after an undo)."""
         from gates.deploy.rollout import wait_for_rollout
 
-        return wait_for_rollout(self.kube, name, namespace, timeout=timeout, poll=0.5, sleep=sleep,
-                                progress=progress, heartbeat=15.0, changed_at=changed_at)
+        return wait_for_rollout(
+            self.kube,
+            name,
+            namespace,
+            timeout=timeout,
+            poll=0.5,
+            sleep=sleep,
+            progress=progress,
+            heartbeat=15.0,
+            changed_at=changed_at,
+        )
 
     def undo(self, name: str, namespace: str, cause: str) -> Any:
         """``kubectl rollout undo``: the stable Deployment back to its previous revision's template."""
@@ -224,7 +258,9 @@ class CanaryConfig:
 
     @property
     def limits(self) -> Limits:
-        return Limits(self.failure_limit, self.inconclusive_limit, self.error_limit, self.on_inconclusive_limit)
+        return Limits(
+            self.failure_limit, self.inconclusive_limit, self.error_limit, self.on_inconclusive_limit
+        )
 
     @classmethod
     def from_section(cls, s: dict[str, Any]) -> CanaryConfig:
@@ -240,15 +276,23 @@ class CanaryConfig:
         window = str(analysis.get("window", "1m"))
         confidence = float(analysis.get("confidence", compare.get("confidence", 0.98)))
         if analysis.get("lookback", "growing") not in ("growing", "window"):
-            raise InputError(f"canary.analysis.lookback {analysis.get('lookback')!r}: expected growing or window")
+            raise InputError(
+                f"canary.analysis.lookback {analysis.get('lookback')!r}: expected growing or window"
+            )
         return cls(
-            namespace=s.get("namespace", "default"), deployment=s["deployment"], image=s["image"],
-            container=s.get("container"), env={k: str(v) for k, v in (s.get("env") or {}).items()},
-            canary_env={k: str(v) for k, v in (s.get("canary_env") or {}).items()}, steps=steps,
+            namespace=s.get("namespace", "default"),
+            deployment=s["deployment"],
+            image=s["image"],
+            container=s.get("container"),
+            env={k: str(v) for k, v in (s.get("env") or {}).items()},
+            canary_env={k: str(v) for k, v in (s.get("canary_env") or {}).items()},
+            steps=steps,
             interval=parse_duration(s.get("interval", "60s"), "canary.interval"),
             rollout_timeout=parse_duration(s.get("rollout_timeout", "300s"), "canary.rollout_timeout"),
-            router=dict(s.get("router") or {"kind": "replicas"}), prometheus=dict(s.get("prometheus") or {}),
-            window=window, lookback=analysis.get("lookback", "growing"),
+            router=dict(s.get("router") or {"kind": "replicas"}),
+            prometheus=dict(s.get("prometheus") or {}),
+            window=window,
+            lookback=analysis.get("lookback", "growing"),
             resolution=parse_duration(analysis.get("resolution", window), "canary.analysis.resolution"),
             confidence=confidence,
             selector=analysis.get("selector", DEFAULT_SELECTOR),
@@ -258,16 +302,21 @@ class CanaryConfig:
             failure_limit=int(analysis.get("failure_limit", 1)),
             inconclusive_limit=int(analysis.get("inconclusive_limit", 3)),
             on_inconclusive_limit=analysis.get("on_inconclusive_limit", "hold"),
-            error_limit=int(analysis.get("error_limit", 2)), no_data=no_data,
+            error_limit=int(analysis.get("error_limit", 2)),
+            no_data=no_data,
             min_requests=float(analysis.get("min_requests", 20)),
-            compare=CompareSettings(confidence=float(compare.get("confidence", confidence)),
-                                    tolerance=compare.get("tolerance", 0.25),
-                                    margin=float(compare.get("margin", 1.0)),
-                                    effect=compare.get("effect", "hodges_lehmann"),
-                                    pass_score=compare.get("pass_score", 95.0),
-                                    marginal_score=compare.get("marginal_score", 75.0),
-                                    min_points=int(compare.get("min_points", 50)), no_data=no_data),
-            restart=bool(s.get("restart", False)))
+            compare=CompareSettings(
+                confidence=float(compare.get("confidence", confidence)),
+                tolerance=compare.get("tolerance", 0.25),
+                margin=float(compare.get("margin", 1.0)),
+                effect=compare.get("effect", "hodges_lehmann"),
+                pass_score=compare.get("pass_score", 95.0),
+                marginal_score=compare.get("marginal_score", 75.0),
+                min_points=int(compare.get("min_points", 50)),
+                no_data=no_data,
+            ),
+            restart=bool(s.get("restart", False)),
+        )
 
 
 # -- deriving the canary ----------------------------------------------------------------------------------------
@@ -280,8 +329,10 @@ def _container(template: dict[str, Any], name: str | None) -> dict[str, Any]:
     for c in containers:
         if c.get("name") == name:
             return c
-    raise InputError(f"canary.container {name!r}: not in the pod template "
-                     f"({', '.join(c.get('name', '?') for c in containers)})")
+    raise InputError(
+        f"canary.container {name!r}: not in the pod template "
+        f"({', '.join(c.get('name', '?') for c in containers)})"
+    )
 
 
 def _set_env(container: dict[str, Any], values: dict[str, str]) -> None:
@@ -300,8 +351,9 @@ def promoted_template(stable_template: dict[str, Any], cfg: CanaryConfig) -> dic
     return template
 
 
-def canary_deployment(stable: dict[str, Any], cfg: CanaryConfig, replicas: int,
-                      state: CanaryState) -> dict[str, Any]:
+def canary_deployment(
+    stable: dict[str, Any], cfg: CanaryConfig, replicas: int, state: CanaryState
+) -> dict[str, Any]:
     """The canary Deployment: the stable one's template with the new image, ``env`` + ``canary_env`` and the label
     ``track: canary`` (on the selector too, so stable and canary ReplicaSets never claim each other's pods)."""
     template = promoted_template(stable["spec"]["template"], cfg)
@@ -313,19 +365,29 @@ def canary_deployment(stable: dict[str, Any], cfg: CanaryConfig, replicas: int,
     selector = copy.deepcopy(stable["spec"].get("selector") or {})
     selector.setdefault("matchLabels", {})[TRACK_LABEL] = "canary"
     meta = stable["metadata"]
-    spec = {k: copy.deepcopy(v) for k, v in stable["spec"].items()
-            if k in ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit", "strategy")}
+    spec = {
+        k: copy.deepcopy(v)
+        for k, v in stable["spec"].items()
+        if k in ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit", "strategy")
+    }
     spec.update(replicas=replicas, selector=selector, template=template)
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": cfg.canary_name, "namespace": meta.get("namespace"),
-                         "labels": {**(meta.get("labels") or {}), TRACK_LABEL: "canary"},
-                         "annotations": state.annotations()},
-            "spec": spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": cfg.canary_name,
+            "namespace": meta.get("namespace"),
+            "labels": {**(meta.get("labels") or {}), TRACK_LABEL: "canary"},
+            "annotations": state.annotations(),
+        },
+        "spec": spec,
+    }
 
 
 def target_of(cfg: CanaryConfig) -> str:
-    return template_hash({"image": cfg.image, "container": cfg.container, "env": cfg.env,
-                          "canary_env": cfg.canary_env})
+    return template_hash(
+        {"image": cfg.image, "container": cfg.container, "env": cfg.env, "canary_env": cfg.canary_env}
+    )
 
 
 def stable_runs_target(stable: dict[str, Any], cfg: CanaryConfig) -> bool:
@@ -361,13 +423,19 @@ class Run:
     def save_state(self) -> None:
         assert self.state is not None
         self.state.updated = self.clock()
-        self.kube.patch_deployment(self.cfg.namespace, self.cfg.canary_name,
-                                   {"metadata": {"annotations": self.state.annotations()}})
+        self.kube.patch_deployment(
+            self.cfg.namespace, self.cfg.canary_name, {"metadata": {"annotations": self.state.annotations()}}
+        )
 
     def router_ctx(self) -> RouterContext:
         assert self.state is not None
-        return RouterContext(self.cfg.namespace, self.cfg.deployment, self.cfg.canary_name,
-                             self.state.stable_replicas, self.cfg.router)
+        return RouterContext(
+            self.cfg.namespace,
+            self.cfg.deployment,
+            self.cfg.canary_name,
+            self.state.stable_replicas,
+            self.cfg.router,
+        )
 
     def apply_changes(self, changes: list[Change]) -> None:
         for change in changes:
@@ -398,9 +466,12 @@ class Run:
             dep = self.kube.deployment(self.cfg.namespace, name) or {}
             counts[track] = int((dep.get("spec") or {}).get("replicas") or 0)
         total = counts["stable"] + counts["canary"]
-        return {"stable_replicas": counts["stable"], "canary_replicas": counts["canary"],
-                "effective_weight": round(100.0 * counts["canary"] / total, 2) if total else 0.0,
-                "autoscaler": self.autoscaler}
+        return {
+            "stable_replicas": counts["stable"],
+            "canary_replicas": counts["canary"],
+            "effective_weight": round(100.0 * counts["canary"] / total, 2) if total else 0.0,
+            "autoscaler": self.autoscaler,
+        }
 
     def set_weight(self, weight: int) -> dict[str, Any]:
         ctx = self.router_ctx()
@@ -409,12 +480,18 @@ class Run:
             changes, info = self.router.route(ctx, weight)
         else:
             # weight routers: canary capacity first, then the route
-            self.kube.scale(self.cfg.namespace, self.cfg.canary_name, self.router.canary_replicas(ctx, weight))
-            obj_kind, name = ("HTTPRoute", self.cfg.router.get("route")) if kind == "gateway_api" else \
-                ("Ingress", self.cfg.router.get("ingress"))
+            self.kube.scale(
+                self.cfg.namespace, self.cfg.canary_name, self.router.canary_replicas(ctx, weight)
+            )
+            obj_kind, name = (
+                ("HTTPRoute", self.cfg.router.get("route"))
+                if kind == "gateway_api"
+                else ("Ingress", self.cfg.router.get("ingress"))
+            )
             if not name:
-                raise InputError(f"canary.router: kind {kind} needs "
-                                 f"{'route' if kind == 'gateway_api' else 'ingress'}")
+                raise InputError(
+                    f"canary.router: kind {kind} needs {'route' if kind == 'gateway_api' else 'ingress'}"
+                )
             current = self.kube.get(obj_kind, self.cfg.namespace, name)
             if current is None:
                 raise InputError(f"{obj_kind} {self.cfg.namespace}/{name} not found")
@@ -429,8 +506,14 @@ class Run:
     def wait_ready(self, name: str, what: str, changed_at: str | None = None) -> Any:
         """Wait (bounded by rollout_timeout, stop-aware) until a Deployment is rolled out (kubectl rollout status
         semantics); returns the RolloutResult (``ok`` False on a missed deadline or the timeout)."""
-        result = self.kube.wait(name, self.cfg.namespace, self.cfg.rollout_timeout, self._sleep,
-                                lambda line: self.log(f"canary: {what}: {line}"), changed_at)
+        result = self.kube.wait(
+            name,
+            self.cfg.namespace,
+            self.cfg.rollout_timeout,
+            self._sleep,
+            lambda line: self.log(f"canary: {what}: {line}"),
+            changed_at,
+        )
         if not result.ok and result.reason == "missing":
             raise InfraError(f"{what}: {result.message}")
         return result
@@ -438,8 +521,9 @@ class Run:
     def require_ready(self, name: str, what: str, changed_at: str | None = None) -> None:
         result = self.wait_ready(name, what, changed_at)
         if not result.ok:
-            raise InfraError(f"{what}: {result.message}" + (f" ({'; '.join(result.problems)})" if result.problems
-                                                              else ""))
+            raise InfraError(
+                f"{what}: {result.message}" + (f" ({'; '.join(result.problems)})" if result.problems else "")
+            )
 
     # .. analysis
     def lookback(self, end: float) -> float:
@@ -449,15 +533,18 @@ class Run:
             return max(window_s, math.ceil(end - self.state.started))
         return window_s
 
-    def measure(self, weight_info: dict[str, Any]) -> tuple[list[Observation], list[dict[str, Any]], list[str]]:
+    def measure(
+        self, weight_info: dict[str, Any]
+    ) -> tuple[list[Observation], list[dict[str, Any]], list[str]]:
         """Query every metric for both tracks, ending now. InfraError propagates."""
         cfg = self.cfg
         end = self.clock()
         lookback_s = self.lookback(end)
         counted = Target(cfg.namespace, cfg.deployment, f"{int(lookback_s)}s", cfg.selector, cfg.names)
         target = Target(cfg.namespace, cfg.deployment, cfg.window, cfg.selector, cfg.names)
-        points_target = Target(cfg.namespace, cfg.deployment, _promql_duration(cfg.resolution), cfg.selector,
-                               cfg.names)
+        points_target = Target(
+            cfg.namespace, cfg.deployment, _promql_duration(cfg.resolution), cfg.selector, cfg.names
+        )
         window_s = parse_duration(cfg.window, "canary.analysis.window")
         records: list[dict[str, Any]] = []
         problems: list[str] = []
@@ -467,11 +554,21 @@ class Run:
         def instant(metric: str, side: str, query: str) -> float | None:
             try:
                 value = self.prom.value(query, at=end)
-                records.append({"metric": metric, "side": side, "kind": "instant", "query": query, "value": value})
+                records.append(
+                    {"metric": metric, "side": side, "kind": "instant", "query": query, "value": value}
+                )
                 return value
             except NoData as exc:
-                records.append({"metric": metric, "side": side, "kind": "instant", "query": query, "value": None,
-                                "no_data": exc.why})
+                records.append(
+                    {
+                        "metric": metric,
+                        "side": side,
+                        "kind": "instant",
+                        "query": query,
+                        "value": None,
+                        "no_data": exc.why,
+                    }
+                )
                 return None
 
         def histogram(query: str) -> Histogram | None:
@@ -499,11 +596,15 @@ class Run:
                 continue
             seen = traffic[side] = instant("requests", side, render(requests_query, counted, side))
             if seen is None:
-                problems.append(f"no requests counted on {side} in {int(lookback_s)}s (the requests query "
-                                f"returned no samples)")
+                problems.append(
+                    f"no requests counted on {side} in {int(lookback_s)}s (the requests query "
+                    f"returned no samples)"
+                )
             elif seen < cfg.min_requests:
-                problems.append(f"too little traffic on {side}: {seen:.0f} requests in {int(lookback_s)}s "
-                                f"(min_requests {cfg.min_requests:g})")
+                problems.append(
+                    f"too little traffic on {side}: {seen:.0f} requests in {int(lookback_s)}s "
+                    f"(min_requests {cfg.min_requests:g})"
+                )
         stalled = ""
         if cfg.lookback == "growing" and traffic.get("canary"):
             # the growing lookback still counts earlier requests when the canary's metrics stop arriving (a lost
@@ -514,8 +615,16 @@ class Run:
                 problems.append(stalled)
         observations: list[Observation] = []
         if not stable_serves:
-            records.append({"metric": "-", "side": "-", "kind": "note", "query": "", "value": None,
-                            "note": "stable serves no traffic at this weight: comparisons and pair metrics skipped"})
+            records.append(
+                {
+                    "metric": "-",
+                    "side": "-",
+                    "kind": "note",
+                    "query": "",
+                    "value": None,
+                    "note": "stable serves no traffic at this weight: comparisons and pair metrics skipped",
+                }
+            )
         for spec in cfg.metrics:
             if not stable_serves:
                 if spec.scope == "pair":
@@ -531,8 +640,10 @@ class Run:
                 if seen is None:  # no series at all: a metrics pipeline problem, no data (no_data decides)
                     obs.missing[side] = "the requests query returned no samples"
                 elif seen < cfg.min_requests:  # some traffic, too little to judge: inconclusive
-                    obs.thin[side] = (f"too little traffic ({seen:.0f} requests in {int(lookback_s)}s, "
-                                      f"min_requests {cfg.min_requests:g})")
+                    obs.thin[side] = (
+                        f"too little traffic ({seen:.0f} requests in {int(lookback_s)}s, "
+                        f"min_requests {cfg.min_requests:g})"
+                    )
                 elif side == "canary" and stalled:
                     obs.thin[side] = stalled
                 if spec.kind == "ratio":
@@ -550,21 +661,48 @@ class Run:
                         # (prometheus-client creates a labelled series on its first increment)
                         sample = Counts(events if events is not None else 0.0, trials)
                         setattr(obs, f"{side}_sample", sample)
-                        records.append({"metric": spec.name, "side": side, "kind": "counts", "query": obs.queries[side],
-                                        "lookback_s": lookback_s, **sample.to_dict(), "value": sample.value})
+                        records.append(
+                            {
+                                "metric": spec.name,
+                                "side": side,
+                                "kind": "counts",
+                                "query": obs.queries[side],
+                                "lookback_s": lookback_s,
+                                **sample.to_dict(),
+                                "value": sample.value,
+                            }
+                        )
                 elif spec.kind in ("quantile", "distribution"):
                     query = render(spec.buckets, counted, side)
                     obs.queries[side] = query
                     hist = histogram(query)
                     if hist is None or hist.total <= 0:
                         obs.missing.setdefault(side, "no samples")
-                        records.append({"metric": spec.name, "side": side, "kind": "histogram", "query": query,
-                                        "lookback_s": lookback_s, "value": None, "no_data": "no samples"})
+                        records.append(
+                            {
+                                "metric": spec.name,
+                                "side": side,
+                                "kind": "histogram",
+                                "query": query,
+                                "lookback_s": lookback_s,
+                                "value": None,
+                                "no_data": "no samples",
+                            }
+                        )
                     else:
                         setattr(obs, f"{side}_sample", hist)
                         value = histogram_quantile(spec.quantile, hist) if spec.kind == "quantile" else None
-                        records.append({"metric": spec.name, "side": side, "kind": "histogram", "query": query,
-                                        "lookback_s": lookback_s, "histogram": hist.to_dict(), "value": value})
+                        records.append(
+                            {
+                                "metric": spec.name,
+                                "side": side,
+                                "kind": "histogram",
+                                "query": query,
+                                "lookback_s": lookback_s,
+                                "histogram": hist.to_dict(),
+                                "value": value,
+                            }
+                        )
                 elif spec.scope == "pair":
                     if side == "stable":
                         continue
@@ -585,9 +723,18 @@ class Run:
                         pq = render(spec.query, points_target, side)
                         start = end - lookback_s + cfg.resolution
                         points = self.prom.values(pq, min(start, end), end, cfg.resolution)
-                        records.append({"metric": spec.name, "side": side, "kind": "range", "query": pq,
-                                        "start": start, "end": end, "step": cfg.resolution,
-                                        "points": [[round(t, 3), v] for t, v in points]})
+                        records.append(
+                            {
+                                "metric": spec.name,
+                                "side": side,
+                                "kind": "range",
+                                "query": pq,
+                                "start": start,
+                                "end": end,
+                                "step": cfg.resolution,
+                                "points": [[round(t, 3), v] for t, v in points],
+                            }
+                        )
                         setattr(obs, f"{side}_points", [v for _, v in points])
                 if spec.counted and spec.query and spec.scope == "track":
                     # the display series for the timeline chart (the judges decide on the counts)
@@ -595,9 +742,19 @@ class Run:
                         dq = render(spec.query, target, side)
                         step = max(1.0, window_s / 6)
                         pts = self.prom.values(dq, end - lookback_s, end, step)
-                        records.append({"metric": spec.name, "side": side, "kind": "range", "display": True,
-                                        "query": dq, "start": end - lookback_s, "end": end, "step": step,
-                                        "points": [[round(t, 3), v] for t, v in pts]})
+                        records.append(
+                            {
+                                "metric": spec.name,
+                                "side": side,
+                                "kind": "range",
+                                "display": True,
+                                "query": dq,
+                                "start": end - lookback_s,
+                                "end": end,
+                                "step": step,
+                                "points": [[round(t, 3), v] for t, v in pts],
+                            }
+                        )
                     except (InputError, NoData):
                         pass
             observations.append(obs)
@@ -609,15 +766,22 @@ class Run:
         names = sorted(set(re.findall(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{", numerator)))
         if any(self.prom.known_metric(name) for name in names):
             return ""
-        return f"no target exposes {', '.join(names) or 'the counted metric'} (misnamed or not exported?), so " \
-               f"an empty count cannot be read as zero"
+        return (
+            f"no target exposes {', '.join(names) or 'the counted metric'} (misnamed or not exported?), so "
+            f"an empty count cannot be read as zero"
+        )
 
     def analyse(self, step_index: int, weight_info: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
         final = step_index == len(cfg.steps) - 1
-        entry: dict[str, Any] = {"step": step_index + 1, "weight": weight_info.get("weight"),
-                                 "effective_weight": weight_info.get("effective_weight"),
-                                 "at": round(self.clock(), 3), "window": cfg.window, "lookback": cfg.lookback}
+        entry: dict[str, Any] = {
+            "step": step_index + 1,
+            "weight": weight_info.get("weight"),
+            "effective_weight": weight_info.get("effective_weight"),
+            "at": round(self.clock(), 3),
+            "window": cfg.window,
+            "lookback": cfg.lookback,
+        }
         try:
             observations, records, problems = self.measure(weight_info)
         except InfraError as exc:
@@ -638,8 +802,13 @@ class Run:
         why = "; ".join(f"{v.judge}: {v.outcome} ({v.why})" for v in verdicts) or "no judge had a metric"
         if problems:
             why = "; ".join(problems) + "; " + why
-        entry.update(outcome=outcome, why=why, problems=problems, judges=[v.to_dict() for v in verdicts],
-                     measurements=records)
+        entry.update(
+            outcome=outcome,
+            why=why,
+            problems=problems,
+            judges=[v.to_dict() for v in verdicts],
+            measurements=records,
+        )
         self.analyses.append(entry)
         return entry
 
@@ -657,23 +826,37 @@ class Run:
         patch_container: dict[str, Any] = {"name": container["name"], "image": cfg.image}
         if cfg.env:
             patch_container["env"] = [{"name": k, "value": v} for k, v in cfg.env.items()]
-        self.kube.patch_deployment(cfg.namespace, cfg.deployment, {"spec": {
-            "replicas": self.state.stable_replicas,
-            "template": {"spec": {"containers": [patch_container]}}}})
+        self.kube.patch_deployment(
+            cfg.namespace,
+            cfg.deployment,
+            {
+                "spec": {
+                    "replicas": self.state.stable_replicas,
+                    "template": {"spec": {"containers": [patch_container]}},
+                }
+            },
+        )
         self._record("promote", deployment=cfg.deployment, image=cfg.image)
         result = self.wait_ready(cfg.deployment, "promotion")
         if not result.ok:
-            reason = f"the promoted stable Deployment did not roll out: {result.message}" + \
-                (f" ({'; '.join(result.problems)})" if result.problems else "")
+            reason = f"the promoted stable Deployment did not roll out: {result.message}" + (
+                f" ({'; '.join(result.problems)})" if result.problems else ""
+            )
             undo = self.kube.undo(cfg.deployment, cfg.namespace, f"mlgate canary: {reason}"[:250])
             self._record("undo", deployment=cfg.deployment, message=undo.message)
             self.rollback(reason, getattr(undo, "changed_at", None))
             return "rolled_back"
         kind = cfg.router.get("kind", "replicas")
         if kind != "replicas":
-            changes, _ = self.router.route(self.router_ctx(), 0, self.kube.get(
-                "HTTPRoute" if kind == "gateway_api" else "Ingress", cfg.namespace,
-                cfg.router.get("route") if kind == "gateway_api" else cfg.router.get("ingress")))
+            changes, _ = self.router.route(
+                self.router_ctx(),
+                0,
+                self.kube.get(
+                    "HTTPRoute" if kind == "gateway_api" else "Ingress",
+                    cfg.namespace,
+                    cfg.router.get("route") if kind == "gateway_api" else cfg.router.get("ingress"),
+                ),
+            )
             self.apply_changes(changes + self.router.cleanup(self.router_ctx()))
         self.state.phase = "promoted"
         self.state.reason = "every step passed its analysis"
@@ -708,17 +891,27 @@ class Run:
         if cfg.router.get("kind", "replicas") == "replicas":
             self.autoscaler = self.kube.autoscaler_for(cfg.namespace, cfg.deployment)
             if self.autoscaler:
-                self._record("warning", why=f"HorizontalPodAutoscaler {self.autoscaler} scales {cfg.deployment}: it "
-                             f"may scale stable back up, so each analysis records the split it measured on (the "
-                             f"canary's share only shrinks); for exact weights use a weight router")
+                self._record(
+                    "warning",
+                    why=f"HorizontalPodAutoscaler {self.autoscaler} scales {cfg.deployment}: it "
+                    f"may scale stable back up, so each analysis records the split it measured on (the "
+                    f"canary's share only shrinks); for exact weights use a weight router",
+                )
         canary = self.kube.deployment(cfg.namespace, cfg.canary_name)
         existing = CanaryState.from_annotations((canary or {}).get("metadata", {}).get("annotations"))
         target = target_of(cfg)
         stable_replicas = int(self.stable["spec"].get("replicas") or 1)
         if existing is not None and existing.phase not in ("rolled_back", "promoted"):
             stable_replicas = existing.stable_replicas  # the stable Deployment is scaled down mid-canary
-        plan = plan_run(existing, target, cfg.image, cfg.steps, stable_replicas,
-                        target if stable_runs_target(self.stable, cfg) and canary is None else None, cfg.restart)
+        plan = plan_run(
+            existing,
+            target,
+            cfg.image,
+            cfg.steps,
+            stable_replicas,
+            target if stable_runs_target(self.stable, cfg) and canary is None else None,
+            cfg.restart,
+        )
         self.state = plan.state
         self._record("plan", kind=plan.kind, why=plan.why)
         if plan.kind == "done":
@@ -757,8 +950,10 @@ class Run:
             self._record("weight", step=step + 1, **info)
             ready = self.wait_ready(cfg.canary_name, f"step {step + 1}")
             if not ready.ok:  # a canary that cannot become ready is a failed canary
-                self.rollback(f"step {step + 1} ({weight}%): the canary did not become ready: {ready.message}"
-                              + (f" ({'; '.join(ready.problems)})" if ready.problems else ""))
+                self.rollback(
+                    f"step {step + 1} ({weight}%): the canary did not become ready: {ready.message}"
+                    + (f" ({'; '.join(ready.problems)})" if ready.problems else "")
+                )
                 return "rolled_back"
             if self.stop.sleep(cfg.interval):
                 raise Interrupted(f"{self.stop.signal} during step {step + 1}")
@@ -837,8 +1032,13 @@ def timeline_chart(analyses: list[dict[str, Any]], metrics: list[MetricSpec], pa
         spec = by_name[name]
         for bound, style in ((spec.max, "--"), (spec.min, ":")):
             if bound is not None:
-                ax.axhline(bound, color="tab:red", linestyle=style, linewidth=1,
-                           label=f"{'max' if style == '--' else 'min'} {bound:g}")
+                ax.axhline(
+                    bound,
+                    color="tab:red",
+                    linestyle=style,
+                    linewidth=1,
+                    label=f"{'max' if style == '--' else 'min'} {bound:g}",
+                )
         for at, weight in steps:
             ax.axvline(at - t0, color="0.85", linewidth=0.8)
         ax.set_ylabel(name, fontsize=8)
@@ -856,7 +1056,9 @@ def _table(analyses: list[dict[str, Any]]) -> str:
     rows = ["| step | weight | outcome | why |", "|---|---|---|---|"]
     for a in analyses:
         why = str(a.get("why", "")).replace("|", "\\|")
-        rows.append(f"| {a['step']} | {a.get('effective_weight', a.get('weight'))}% | {a['outcome']} | {why[:300]} |")
+        rows.append(
+            f"| {a['step']} | {a.get('effective_weight', a.get('weight'))}% | {a['outcome']} | {why[:300]} |"
+        )
     return "\n".join(rows)
 
 
@@ -869,57 +1071,122 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
     seen: dict[int, int] = {}
     for index, a in enumerate(run.analyses):
         deciding = index == len(run.analyses) - 1 and verdict != "promoted"
-        status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.PASS,
-                  "fail": Status.WARN, "error": Status.WARN}[a["outcome"]]
+        status = {
+            "pass": Status.PASS,
+            "marginal": Status.WARN,
+            "inconclusive": Status.PASS,
+            "fail": Status.WARN,
+            "error": Status.WARN,
+        }[a["outcome"]]
         if deciding:
-            status = {"pass": Status.PASS, "marginal": Status.WARN, "inconclusive": Status.WARN,
-                      "fail": Status.FAIL, "error": Status.ERROR}[a["outcome"]]
+            status = {
+                "pass": Status.PASS,
+                "marginal": Status.WARN,
+                "inconclusive": Status.WARN,
+                "fail": Status.FAIL,
+                "error": Status.ERROR,
+            }[a["outcome"]]
         seen[a["step"]] = seen.get(a["step"], 0) + 1
-        name = f"step {a['step']} ({a.get('weight')}%)" + (f" #{seen[a['step']]}" if seen[a["step"]] > 1 else "")
-        checks.append(Check(name=name, status=status, value=a["outcome"], why=a["why"],
-                            details={"effective_weight": a.get("effective_weight")}))
+        name = f"step {a['step']} ({a.get('weight')}%)" + (
+            f" #{seen[a['step']]}" if seen[a["step"]] > 1 else ""
+        )
+        checks.append(
+            Check(
+                name=name,
+                status=status,
+                value=a["outcome"],
+                why=a["why"],
+                details={"effective_weight": a.get("effective_weight")},
+            )
+        )
     reason = state.reason if state else ""
-    final_status = {"promoted": Status.PASS, "rolled_back": Status.FAIL, "held": Status.FAIL,
-                    "interrupted": Status.ERROR, "error": Status.ERROR}.get(verdict, Status.ERROR)
-    why = {"promoted": f"promoted {cfg.image}: {reason or 'every step passed'}",
-           "rolled_back": f"rolled back {cfg.image}: {reason}",
-           "held": f"canary held at its weight: {reason}",
-           "interrupted": f"interrupted; state recorded on {cfg.canary_name}, re-run to resume: {error}",
-           "error": f"stopped without promoting: {error}"}.get(verdict, str(error))
+    final_status = {
+        "promoted": Status.PASS,
+        "rolled_back": Status.FAIL,
+        "held": Status.FAIL,
+        "interrupted": Status.ERROR,
+        "error": Status.ERROR,
+    }.get(verdict, Status.ERROR)
+    why = {
+        "promoted": f"promoted {cfg.image}: {reason or 'every step passed'}",
+        "rolled_back": f"rolled back {cfg.image}: {reason}",
+        "held": f"canary held at its weight: {reason}",
+        "interrupted": f"interrupted; state recorded on {cfg.canary_name}, re-run to resume: {error}",
+        "error": f"stopped without promoting: {error}",
+    }.get(verdict, str(error))
     checks.append(Check(name="verdict", status=final_status, value=verdict, why=why))
     evidence: dict[str, Any] = {
-        "canary": {"namespace": cfg.namespace, "stable": cfg.deployment, "canary": cfg.canary_name,
-                   "image": cfg.image, "steps": cfg.steps, "interval_s": cfg.interval, "router": cfg.router,
-                   "window": cfg.window, "judges": cfg.judges, "prometheus": run.prom.url},
-        "verdict": verdict, "reason": reason, "analyses": run.analyses, "actions": run.actions,
+        "canary": {
+            "namespace": cfg.namespace,
+            "stable": cfg.deployment,
+            "canary": cfg.canary_name,
+            "image": cfg.image,
+            "steps": cfg.steps,
+            "interval_s": cfg.interval,
+            "router": cfg.router,
+            "window": cfg.window,
+            "judges": cfg.judges,
+            "prometheus": run.prom.url,
+        },
+        "verdict": verdict,
+        "reason": reason,
+        "analyses": run.analyses,
+        "actions": run.actions,
         "state": (state.annotations() if state else {}),
     }
     if run.analyses:
         evidence["tables"] = {"canary steps": _table(run.analyses)}
-    result = GateResult(gate="canary", checks=checks, evidence=evidence,
-                        summary={"verdict": verdict, "decision": verdict.replace("_", "-"), "image": cfg.image,
-                                 "step": (state.step + 1) if state else 0,
-                                 "weight": state.weight if state else 0, "reason": reason or (error or "")})
+    result = GateResult(
+        gate="canary",
+        checks=checks,
+        evidence=evidence,
+        summary={
+            "verdict": verdict,
+            "decision": verdict.replace("_", "-"),
+            "image": cfg.image,
+            "step": (state.step + 1) if state else 0,
+            "weight": state.weight if state else 0,
+            "reason": reason or (error or ""),
+        },
+    )
     if report_dir is not None and run.analyses:
         try:
             chart = timeline_chart(run.analyses, cfg.metrics, report_dir / "canary-timeline.png")
             if chart:
                 result.artifacts["canary timeline"] = str(chart)
-        except (ImportError, OSError, ValueError, TypeError, RuntimeError) as exc:  # a chart never decides anything
+        except (
+            ImportError,
+            OSError,
+            ValueError,
+            TypeError,
+            RuntimeError,
+        ) as exc:  # a chart never decides anything
             evidence["chart_error"] = f"{type(exc).__name__}: {exc}"
     return result
 
 
-def run_canary(section: dict[str, Any], report_dir: Path, kube: Cluster | None = None,
-               prom: PrometheusClient | None = None, stop: Stop | None = None,
-               kubeconfig: str | None = None, log: Callable[[str], None] = print) -> GateResult:
+def run_canary(
+    section: dict[str, Any],
+    report_dir: Path,
+    kube: Cluster | None = None,
+    prom: PrometheusClient | None = None,
+    stop: Stop | None = None,
+    kubeconfig: str | None = None,
+    log: Callable[[str], None] = print,
+) -> GateResult:
     cfg = CanaryConfig.from_section(section)
     p = cfg.prometheus
     if prom is None:
         if not p.get("url"):
-            raise InputError("canary.prometheus.url is required (policy, --prometheus-url or MLGATE_PROMETHEUS_URL)")
-        prom = PrometheusClient(p["url"], timeout=parse_duration(p.get("timeout", 10), "canary.prometheus.timeout"),
-                                retries=int(p.get("retries", 3)), backoff=float(p.get("backoff", 0.5)))
+            raise InputError(
+                "canary.prometheus.url is required (policy, --prometheus-url or MLGATE_PROMETHEUS_URL)"
+            )
+        prom = PrometheusClient(
+            p["url"],
+            timeout=parse_duration(p.get("timeout", 10), "canary.prometheus.timeout"),
+            retries=int(p.get("retries", 3)),
+            backoff=float(p.get("backoff", 0.5)),
+        )
     kube = kube or Cluster.connect(kubeconfig or section.get("kubeconfig"), section.get("context"))
     stop = stop or Stop()
     installed = not stop._previous
@@ -952,6 +1219,10 @@ def run_canary(section: dict[str, Any], report_dir: Path, kube: Cluster | None =
     result = result_of(run, verdict, error, report_dir)
     if hint in (2, 3):
         result.exit_code_hint = hint
-        result.checks.insert(0, Check(name="gate", status=Status.ERROR,
-                                      why=error or (run.state.reason if run.state else "error")))
+        result.checks.insert(
+            0,
+            Check(
+                name="gate", status=Status.ERROR, why=error or (run.state.reason if run.state else "error")
+            ),
+        )
     return result

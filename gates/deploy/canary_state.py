@@ -67,9 +67,12 @@ class CanaryState:
         self.updated = time.time()
 
     def annotations(self) -> dict[str, str]:
-        return {STATE_ANNOTATION: json.dumps(asdict(self), sort_keys=True, separators=(",", ":")),
-                PHASE_ANNOTATION: self.phase, STEP_ANNOTATION: str(self.step),
-                WEIGHT_ANNOTATION: str(self.weight)}
+        return {
+            STATE_ANNOTATION: json.dumps(asdict(self), sort_keys=True, separators=(",", ":")),
+            PHASE_ANNOTATION: self.phase,
+            STEP_ANNOTATION: str(self.step),
+            WEIGHT_ANNOTATION: str(self.weight),
+        }
 
     @classmethod
     def from_annotations(cls, annotations: dict[str, str] | None) -> CanaryState | None:
@@ -82,8 +85,10 @@ class CanaryState:
                 raise ValueError(f"state version {data.get('version')}")
             state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         except (ValueError, TypeError, AttributeError) as exc:
-            raise InputError(f"annotation {STATE_ANNOTATION} on the canary Deployment cannot be read ({exc}); "
-                             f"delete the canary Deployment to start over") from None
+            raise InputError(
+                f"annotation {STATE_ANNOTATION} on the canary Deployment cannot be read ({exc}); "
+                f"delete the canary Deployment to start over"
+            ) from None
         if state.phase not in PHASES or not state.steps:
             raise InputError(f"annotation {STATE_ANNOTATION}: unknown phase {state.phase!r}")
         return state
@@ -139,8 +144,15 @@ class ResumePlan:
     why: str
 
 
-def plan_run(existing: CanaryState | None, target: str, image: str, steps: list[int], stable_replicas: int,
-             stable_target: str | None, restart: bool = False) -> ResumePlan:
+def plan_run(
+    existing: CanaryState | None,
+    target: str,
+    image: str,
+    steps: list[int],
+    stable_replicas: int,
+    stable_target: str | None,
+    restart: bool = False,
+) -> ResumePlan:
     """Decide from the recorded state (if any) and the requested canary what this run does.
 
     - no state, or a state for another template: start at step 0 (a new canary replaces an older one);
@@ -155,8 +167,11 @@ def plan_run(existing: CanaryState | None, target: str, image: str, steps: list[
             fresh.phase = "promoted"
             fresh.reason = "the stable Deployment already runs this template"
             return ResumePlan("done", fresh, fresh.reason)
-        why = "no canary in flight" if existing is None else \
-            f"a canary for another template ({existing.image}) is replaced"
+        why = (
+            "no canary in flight"
+            if existing is None
+            else f"a canary for another template ({existing.image}) is replaced"
+        )
         return ResumePlan("start", fresh, why)
     if existing.steps != list(steps) and existing.phase in ("progressing", "held"):
         # keep the progress made: continue at the first new step not below the recorded weight

@@ -56,8 +56,11 @@ class Histogram:
         bucket on its own, so neighbours can cross by a fraction)."""
         items = sorted(buckets.items() if isinstance(buckets, dict) else buckets)
         bounds = tuple(float(b) for b, _ in items)
-        cumulative = tuple(float(x) for x in np.maximum.accumulate([max(0.0, float(c)) for _, c in items])) \
-            if items else ()
+        cumulative = (
+            tuple(float(x) for x in np.maximum.accumulate([max(0.0, float(c)) for _, c in items]))
+            if items
+            else ()
+        )
         return cls(bounds, cumulative)
 
     @property
@@ -70,8 +73,10 @@ class Histogram:
         return np.diff(np.asarray(self.cumulative, dtype=float), prepend=0.0)
 
     def to_dict(self) -> dict[str, object]:
-        return {"le": [("+Inf" if math.isinf(b) else b) for b in self.bounds],
-                "cumulative": [round(c, 3) for c in self.cumulative]}
+        return {
+            "le": [("+Inf" if math.isinf(b) else b) for b in self.bounds],
+            "cumulative": [round(c, 3) for c in self.cumulative],
+        }
 
 
 # -- ratios ---------------------------------------------------------------------------------------------------
@@ -208,14 +213,18 @@ def binned_mann_whitney(canary: Histogram, stable: Histogram) -> RankTest:
     u = float(np.sum(c * (below + 0.5 * s)))
     n = n1 + n2
     ties = c + s
-    tie_term = float(np.sum(ties ** 3 - ties)) / (n * (n - 1)) if n > 1 else 0.0
+    tie_term = float(np.sum(ties**3 - ties)) / (n * (n - 1)) if n > 1 else 0.0
     var = n1 * n2 / 12.0 * ((n + 1) - tie_term)
     mean = n1 * n2 / 2.0
     if var <= 0:
         return RankTest(0.0, 1.0, 1.0, u / (n1 * n2))
     sd = math.sqrt(var)
-    return RankTest((u - mean) / sd, float(norm.sf((u - mean - 0.5) / sd)), float(norm.cdf((u - mean + 0.5) / sd)),
-                    u / (n1 * n2))
+    return RankTest(
+        (u - mean) / sd,
+        float(norm.sf((u - mean - 0.5) / sd)),
+        float(norm.cdf((u - mean + 0.5) / sd)),
+        u / (n1 * n2),
+    )
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,14 @@ class MetricVerdict:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "classification": self.classification, "passed": self.passed,
-                "value": self.value, "why": self.why, **({"details": self.details} if self.details else {})}
+        return {
+            "metric": self.metric,
+            "classification": self.classification,
+            "passed": self.passed,
+            "value": self.value,
+            "why": self.why,
+            **({"details": self.details} if self.details else {}),
+        }
 
 
 @dataclass
@@ -112,8 +118,14 @@ class JudgeVerdict:
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"judge": self.judge, "outcome": self.outcome, "why": self.why, "score": self.score,
-                "warnings": self.warnings, "metrics": [m.to_dict() for m in self.metrics]}
+        return {
+            "judge": self.judge,
+            "outcome": self.outcome,
+            "why": self.why,
+            "score": self.score,
+            "warnings": self.warnings,
+            "metrics": [m.to_dict() for m in self.metrics],
+        }
 
 
 def combine(outcomes: Sequence[str]) -> str:
@@ -131,8 +143,13 @@ def _no_data(spec: MetricSpec, default: str, why: str) -> MetricVerdict:
 
 
 def _thin(spec: MetricSpec, why: str) -> MetricVerdict:
-    return MetricVerdict(spec.name, "nodata", None, f"{spec.name}: {why}: inconclusive, measuring again",
-                         details={"too_little_traffic": True})
+    return MetricVerdict(
+        spec.name,
+        "nodata",
+        None,
+        f"{spec.name}: {why}: inconclusive, measuring again",
+        details={"too_little_traffic": True},
+    )
 
 
 def _fmt(x: float | None) -> str:
@@ -143,7 +160,9 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _missing(obs: Observation, sides: Sequence[str], no_data: str, values: bool = True) -> MetricVerdict | None:
+def _missing(
+    obs: Observation, sides: Sequence[str], no_data: str, values: bool = True
+) -> MetricVerdict | None:
     """The verdict when a needed side is thin (too little traffic) or (``values``) has no data, else None."""
     spec = obs.metric
     thin = [side for side in sides if side in obs.thin]
@@ -157,57 +176,105 @@ def _missing(obs: Observation, sides: Sequence[str], no_data: str, values: bool 
             present = obs.value(side) is not None and math.isfinite(obs.value(side))  # type: ignore[arg-type]
         else:
             sample = obs.sample(side)
-            present = sample is not None and (sample.trials > 0 if isinstance(sample, Counts) else sample.total > 0)
+            present = sample is not None and (
+                sample.trials > 0 if isinstance(sample, Counts) else sample.total > 0
+            )
         if not present:
             absent.append(side)
     if absent:
-        return _no_data(spec, no_data, f"{spec.name}: " + "; ".join(
-            f"{side}: {obs.missing.get(side, 'no samples')}" for side in absent))
+        return _no_data(
+            spec,
+            no_data,
+            f"{spec.name}: " + "; ".join(f"{side}: {obs.missing.get(side, 'no samples')}" for side in absent),
+        )
     return None
 
 
-def _settle(judge: str, verdicts: list[MetricVerdict], final: bool, score: float | None = None,
-            pass_score: float = 100.0, marginal_score: float = 100.0, warnings: list[str] | None = None,
-            critical_failed: Sequence[str] = ()) -> JudgeVerdict:
+def _settle(
+    judge: str,
+    verdicts: list[MetricVerdict],
+    final: bool,
+    score: float | None = None,
+    pass_score: float = 100.0,
+    marginal_score: float = 100.0,
+    warnings: list[str] | None = None,
+    critical_failed: Sequence[str] = (),
+) -> JudgeVerdict:
     """One judge's outcome: failures first, then no data, then not-enough-evidence (marginal before the last
     step, inconclusive at it), then the score."""
     warnings = warnings or []
     failed = [v.metric for v in verdicts if v.passed is False]
     nodata = [v.metric for v in verdicts if v.passed is None and v.classification == "nodata"]
     unproven = [v.metric for v in verdicts if v.passed is None and v.classification == "inconclusive"]
-    score_text = f"score {score:.0f} (pass >= {pass_score:g}, marginal >= {marginal_score:g}); " \
-        if score is not None else ""
+    score_text = (
+        f"score {score:.0f} (pass >= {pass_score:g}, marginal >= {marginal_score:g}); "
+        if score is not None
+        else ""
+    )
     reasons = "; ".join(v.why for v in verdicts if v.passed is False)
     if critical_failed:
-        return JudgeVerdict(judge, "fail", f"{score_text}critical metric failed: {', '.join(critical_failed)} "
-                            f"[{reasons}]", verdicts, 0.0 if score is not None else None, warnings)
+        return JudgeVerdict(
+            judge,
+            "fail",
+            f"{score_text}critical metric failed: {', '.join(critical_failed)} [{reasons}]",
+            verdicts,
+            0.0 if score is not None else None,
+            warnings,
+        )
     blind = [v for v in verdicts if v.classification == "nodata" and v.passed is False]
     if blind:  # missing evidence is never outvoted by the metrics that have some: no data, no promotion
-        return JudgeVerdict(judge, "fail", f"{score_text}no data for {', '.join(v.metric for v in blind)} "
-                            f"[{'; '.join(v.why for v in blind)}]", verdicts, score, warnings)
+        return JudgeVerdict(
+            judge,
+            "fail",
+            f"{score_text}no data for {', '.join(v.metric for v in blind)} "
+            f"[{'; '.join(v.why for v in blind)}]",
+            verdicts,
+            score,
+            warnings,
+        )
     by_score = "pass"
     if score is not None:
-        by_score = "pass" if score >= pass_score else \
-            ("marginal" if score >= marginal_score and not final else "fail")
+        by_score = (
+            "pass"
+            if score >= pass_score
+            else ("marginal" if score >= marginal_score and not final else "fail")
+        )
     elif failed:
         by_score = "fail"
     if by_score == "fail":
-        return JudgeVerdict(judge, "fail", f"{score_text}failed: {', '.join(failed)} [{reasons}]", verdicts, score,
-                            warnings)
+        return JudgeVerdict(
+            judge, "fail", f"{score_text}failed: {', '.join(failed)} [{reasons}]", verdicts, score, warnings
+        )
     if nodata:
-        return JudgeVerdict(judge, "inconclusive", f"{score_text}no data or too little traffic: {', '.join(nodata)}"
-                            + (f"; failing: {', '.join(failed)}" if failed else ""), verdicts, score, warnings)
+        return JudgeVerdict(
+            judge,
+            "inconclusive",
+            f"{score_text}no data or too little traffic: {', '.join(nodata)}"
+            + (f"; failing: {', '.join(failed)}" if failed else ""),
+            verdicts,
+            score,
+            warnings,
+        )
     if unproven:
         outcome = "inconclusive" if final else "marginal"
-        return JudgeVerdict(judge, outcome, f"{score_text}not enough evidence yet to rule out a regression: "
-                            f"{', '.join(unproven)}" + (" (last step: measuring again)" if final else
-                                                        " (going on; the last step must pass)")
-                            + (f"; failing: {', '.join(failed)}" if failed else ""), verdicts, score, warnings)
+        return JudgeVerdict(
+            judge,
+            outcome,
+            f"{score_text}not enough evidence yet to rule out a regression: "
+            f"{', '.join(unproven)}"
+            + (" (last step: measuring again)" if final else " (going on; the last step must pass)")
+            + (f"; failing: {', '.join(failed)}" if failed else ""),
+            verdicts,
+            score,
+            warnings,
+        )
     if by_score == "marginal":
-        return JudgeVerdict(judge, "marginal", f"{score_text}failing: {', '.join(failed)}", verdicts, score,
-                            warnings)
-    return JudgeVerdict(judge, "pass", f"{score_text}{len(verdicts)} metric(s) pass".strip(), verdicts, score,
-                        warnings)
+        return JudgeVerdict(
+            judge, "marginal", f"{score_text}failing: {', '.join(failed)}", verdicts, score, warnings
+        )
+    return JudgeVerdict(
+        judge, "pass", f"{score_text}{len(verdicts)} metric(s) pass".strip(), verdicts, score, warnings
+    )
 
 
 def two_sided(confidence: float) -> float:
@@ -216,7 +283,9 @@ def two_sided(confidence: float) -> float:
 
 
 # -- Flagger-like thresholds -------------------------------------------------------------------------------------
-def _bounds(obs: Observation, side: str, confidence: float) -> tuple[float | None, float, float, dict[str, Any]]:
+def _bounds(
+    obs: Observation, side: str, confidence: float
+) -> tuple[float | None, float, float, dict[str, Any]]:
     """(value, lower, upper, details) of one side: bounds from the evidence, or the point for series metrics."""
     spec, sample = obs.metric, obs.sample(side)
     level = two_sided(confidence)
@@ -230,8 +299,9 @@ def _bounds(obs: Observation, side: str, confidence: float) -> tuple[float | Non
     return value, value if value is not None else math.nan, value if value is not None else math.nan, {}
 
 
-def threshold_judge(observations: Sequence[Observation], no_data: str = "fail", confidence: float = 0.98,
-                    final: bool = False) -> JudgeVerdict | None:
+def threshold_judge(
+    observations: Sequence[Observation], no_data: str = "fail", confidence: float = 0.98, final: bool = False
+) -> JudgeVerdict | None:
     """Absolute limits on the canary's value; None when no metric has a threshold."""
     verdicts: list[MetricVerdict] = []
     for obs in observations:
@@ -239,8 +309,11 @@ def threshold_judge(observations: Sequence[Observation], no_data: str = "fail", 
         if not spec.has_threshold:
             continue
         pair = spec.scope == "pair"
-        sides = ["canary", "stable"] if (pair and spec.kind == "distribution") or spec.max_increase is not None \
+        sides = (
+            ["canary", "stable"]
+            if (pair and spec.kind == "distribution") or spec.max_increase is not None
             else ["canary"]
+        )
         missing = _missing(obs, sides, no_data)
         if missing is not None:
             verdicts.append(missing)
@@ -249,20 +322,30 @@ def threshold_judge(observations: Sequence[Observation], no_data: str = "fail", 
         if spec.kind == "distribution":
             ks = ks_bounds(obs.canary_sample, obs.stable_sample, confidence)  # type: ignore[arg-type]
             value, lo, hi = ks.distance, ks.lower, ks.upper
-            details.update(canary_requests=round(obs.canary_sample.total, 2),  # type: ignore[union-attr]
-                           stable_requests=round(obs.stable_sample.total, 2))  # type: ignore[union-attr]
+            details.update(
+                canary_requests=round(obs.canary_sample.total, 2),  # type: ignore[union-attr]
+                stable_requests=round(obs.stable_sample.total, 2),
+            )  # type: ignore[union-attr]
         else:
             value, lo, hi, extra = _bounds(obs, "canary", confidence)
             details.update(extra)
         if value is None or not math.isfinite(value):
-            verdicts.append(_no_data(spec, no_data, f"{spec.name}: {obs.missing.get('canary', 'no canary value')}"))
+            verdicts.append(
+                _no_data(spec, no_data, f"{spec.name}: {obs.missing.get('canary', 'no canary value')}")
+            )
             continue
         upper_limit, lower_limit = spec.max, spec.min
         if spec.max_increase is not None:
             stable = obs.value("stable")
             if stable is None or not math.isfinite(stable):
-                verdicts.append(_no_data(spec, no_data, f"{spec.name}: {obs.missing.get('stable', 'no stable value')}"
-                                                        f" (needed for max_increase)"))
+                verdicts.append(
+                    _no_data(
+                        spec,
+                        no_data,
+                        f"{spec.name}: {obs.missing.get('stable', 'no stable value')}"
+                        f" (needed for max_increase)",
+                    )
+                )
                 continue
             details.update(stable=stable, max_increase=spec.max_increase)
             limit = stable + spec.max_increase
@@ -283,14 +366,31 @@ def threshold_judge(observations: Sequence[Observation], no_data: str = "fail", 
             elif lo < lower_limit:
                 unsure.append(f"{_fmt(value)}{interval} reaches below the minimum {_fmt(lower_limit)}")
         if beyond:
-            verdicts.append(MetricVerdict(spec.name, "fail", False, f"{spec.name} " + "; ".join(beyond), value,
-                                          details))
+            verdicts.append(
+                MetricVerdict(spec.name, "fail", False, f"{spec.name} " + "; ".join(beyond), value, details)
+            )
         elif unsure:
-            verdicts.append(MetricVerdict(spec.name, "inconclusive", None, f"{spec.name} " + "; ".join(unsure)
-                                          + ": not enough requests to tell", value, details))
+            verdicts.append(
+                MetricVerdict(
+                    spec.name,
+                    "inconclusive",
+                    None,
+                    f"{spec.name} " + "; ".join(unsure) + ": not enough requests to tell",
+                    value,
+                    details,
+                )
+            )
         else:
-            verdicts.append(MetricVerdict(spec.name, "pass", True, f"{spec.name} {_fmt(value)}{interval} within "
-                                          f"limits", value, details))
+            verdicts.append(
+                MetricVerdict(
+                    spec.name,
+                    "pass",
+                    True,
+                    f"{spec.name} {_fmt(value)}{interval} within limits",
+                    value,
+                    details,
+                )
+            )
     if not verdicts:
         return None
     return _settle("threshold", verdicts, final)
@@ -334,8 +434,12 @@ def _min_mw_p(n1: int, n2: int) -> float:
     return 2.0 / math.comb(n1 + n2, n1) if n1 + n2 < 60 else 0.0
 
 
-def classify(spec: MetricSpec, canary_points: Sequence[float], stable_points: Sequence[float],
-             settings: CompareSettings) -> MetricVerdict:
+def classify(
+    spec: MetricSpec,
+    canary_points: Sequence[float],
+    stable_points: Sequence[float],
+    settings: CompareSettings,
+) -> MetricVerdict:
     """Series kind: Pass / High / Low / Inconclusive from two samples of points (both non-empty)."""
     from scipy.stats import mannwhitneyu
 
@@ -357,26 +461,54 @@ def classify(spec: MetricSpec, canary_points: Sequence[float], stable_points: Se
     else:
         allowed = max(tolerance * abs(stable_median), spec.min_effect)
         effect = hl
-        effect_text = f"Hodges-Lehmann shift {_fmt(hl)} vs stable median {_fmt(stable_median)} " \
-                      f"(tolerance ±{_fmt(allowed)})"
-    details = {"kind": "series", "test": "mann-whitney on points", "p_value": p_value, "alpha": alpha,
-               "hodges_lehmann": hl, "mean_ratio": mean_ratio, "canary_mean": canary_mean,
-               "stable_mean": stable_mean, "stable_median": stable_median, "canary_points": int(c.size),
-               "stable_points": int(s.size), "allowed_effect": allowed, "direction": spec.direction,
-               "critical": spec.critical}
+        effect_text = (
+            f"Hodges-Lehmann shift {_fmt(hl)} vs stable median {_fmt(stable_median)} "
+            f"(tolerance ±{_fmt(allowed)})"
+        )
+    details = {
+        "kind": "series",
+        "test": "mann-whitney on points",
+        "p_value": p_value,
+        "alpha": alpha,
+        "hodges_lehmann": hl,
+        "mean_ratio": mean_ratio,
+        "canary_mean": canary_mean,
+        "stable_mean": stable_mean,
+        "stable_median": stable_median,
+        "canary_points": int(c.size),
+        "stable_points": int(s.size),
+        "allowed_effect": allowed,
+        "direction": spec.direction,
+        "critical": spec.critical,
+    }
     if p_value >= alpha and _min_mw_p(c.size, s.size) >= alpha:
-        return MetricVerdict(spec.name, "inconclusive", None,
-                             f"{spec.name}: {c.size} canary / {s.size} stable points can never reach confidence "
-                             f"{settings.confidence:g} (add points: a finer resolution or a longer window)",
-                             hl, details)
+        return MetricVerdict(
+            spec.name,
+            "inconclusive",
+            None,
+            f"{spec.name}: {c.size} canary / {s.size} stable points can never reach confidence "
+            f"{settings.confidence:g} (add points: a finer resolution or a longer window)",
+            hl,
+            details,
+        )
     if p_value >= alpha:
-        return MetricVerdict(spec.name, "pass", True,
-                             f"{spec.name}: no significant difference (p={p_value:.3g} >= {alpha:.3g})",
-                             hl, details)
+        return MetricVerdict(
+            spec.name,
+            "pass",
+            True,
+            f"{spec.name}: no significant difference (p={p_value:.3g} >= {alpha:.3g})",
+            hl,
+            details,
+        )
     if abs(effect) <= allowed:
-        return MetricVerdict(spec.name, "pass", True,
-                             f"{spec.name}: significant (p={p_value:.3g}) but within tolerance: {effect_text}",
-                             hl, details)
+        return MetricVerdict(
+            spec.name,
+            "pass",
+            True,
+            f"{spec.name}: significant (p={p_value:.3g}) but within tolerance: {effect_text}",
+            hl,
+            details,
+        )
     kind = "high" if effect > 0 else "low"
     bad = spec.direction == "either" or (spec.direction == "increase") == (kind == "high")
     why = f"{spec.name}: canary {kind.upper()} (p={p_value:.3g}, {effect_text})"
@@ -400,56 +532,100 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
         p_higher, p_lower = test.p_higher, test.p_lower
         c_value, s_value = test.canary, test.stable
         lo, hi = rate_bounds(canary, level)
-        details: dict[str, Any] = {"test": "exact comparison of two rates", "canary": canary.to_dict(),
-                                   "stable": stable.to_dict(), "ratio": test.ratio}
+        details: dict[str, Any] = {
+            "test": "exact comparison of two rates",
+            "canary": canary.to_dict(),
+            "stable": stable.to_dict(),
+            "ratio": test.ratio,
+        }
     else:
         assert isinstance(canary, Histogram) and isinstance(stable, Histogram)
         if canary.bounds != stable.bounds:
-            return MetricVerdict(spec.name, "nodata", None, f"{spec.name}: canary and stable histograms have "
-                                 f"different buckets; cannot compare")
+            return MetricVerdict(
+                spec.name,
+                "nodata",
+                None,
+                f"{spec.name}: canary and stable histograms have different buckets; cannot compare",
+            )
         rank = binned_mann_whitney(canary, stable)
         p_higher, p_lower = rank.p_higher, rank.p_lower
         c_value = histogram_quantile(spec.quantile, canary)
         s_value = histogram_quantile(spec.quantile, stable)
         lo, hi = quantile_bounds(spec.quantile, canary, level)
-        details = {"test": "mann-whitney on histogram buckets", "z": rank.z, "auc": rank.auc,
-                   "canary_requests": round(canary.total, 2), "stable_requests": round(stable.total, 2)}
+        details = {
+            "test": "mann-whitney on histogram buckets",
+            "z": rank.z,
+            "auc": rank.auc,
+            "canary_requests": round(canary.total, 2),
+            "stable_requests": round(stable.total, 2),
+        }
     if c_value is None or s_value is None:
         return MetricVerdict(spec.name, "nodata", None, f"{spec.name}: empty histogram")
     p_bad = _direction_p(spec, p_higher, p_lower)
     effect = c_value - s_value
     allowed = max(tolerance * abs(s_value), spec.min_effect)
     ruled_out = max(margin * abs(s_value), spec.min_effect)
-    details.update(kind=spec.kind, canary_value=c_value, stable_value=s_value, p_value=p_bad,
-                   alpha=alpha_one, canary_lower=lo, canary_upper=hi, allowed_effect=allowed,
-                   margin=ruled_out, direction=spec.direction, critical=spec.critical)
-    text = f"canary {_fmt(c_value)} ({settings.confidence:.0%} interval {_fmt(lo)} to {_fmt(hi)}) vs stable " \
-           f"{_fmt(s_value)}"
-    worse = (spec.direction == "increase" and effect > allowed) or \
-        (spec.direction == "decrease" and -effect > allowed) or (spec.direction == "either" and abs(effect) > allowed)
+    details.update(
+        kind=spec.kind,
+        canary_value=c_value,
+        stable_value=s_value,
+        p_value=p_bad,
+        alpha=alpha_one,
+        canary_lower=lo,
+        canary_upper=hi,
+        allowed_effect=allowed,
+        margin=ruled_out,
+        direction=spec.direction,
+        critical=spec.critical,
+    )
+    text = (
+        f"canary {_fmt(c_value)} ({settings.confidence:.0%} interval {_fmt(lo)} to {_fmt(hi)}) vs stable "
+        f"{_fmt(s_value)}"
+    )
+    worse = (
+        (spec.direction == "increase" and effect > allowed)
+        or (spec.direction == "decrease" and -effect > allowed)
+        or (spec.direction == "either" and abs(effect) > allowed)
+    )
     alpha = 2 * alpha_one if spec.direction == "either" else alpha_one  # the p-value is two-sided then
     details["alpha"] = alpha
     if p_bad < alpha and worse:
         kind = "high" if effect > 0 else "low"
-        return MetricVerdict(spec.name, kind, False, f"{spec.name}: canary {kind.upper()}: {text} "
-                             f"(p={p_bad:.3g} < {alpha:.3g}, beyond the tolerance ±{_fmt(allowed)})",
-                             c_value, details)
+        return MetricVerdict(
+            spec.name,
+            kind,
+            False,
+            f"{spec.name}: canary {kind.upper()}: {text} "
+            f"(p={p_bad:.3g} < {alpha:.3g}, beyond the tolerance ±{_fmt(allowed)})",
+            c_value,
+            details,
+        )
     high_ok = hi <= s_value + ruled_out
     low_ok = lo >= s_value - ruled_out
-    shown = (spec.direction == "increase" and high_ok) or (spec.direction == "decrease" and low_ok) or \
-        (spec.direction == "either" and high_ok and low_ok)
+    shown = (
+        (spec.direction == "increase" and high_ok)
+        or (spec.direction == "decrease" and low_ok)
+        or (spec.direction == "either" and high_ok and low_ok)
+    )
     if shown:
         why = f"{spec.name}: {text}: a regression beyond ±{_fmt(ruled_out)} is ruled out"
         if p_bad < alpha:
             why += f" (a significant difference within the tolerance, p={p_bad:.3g})"
         return MetricVerdict(spec.name, "pass", True, why, c_value, details)
-    return MetricVerdict(spec.name, "inconclusive", None,
-                         f"{spec.name}: {text}: no significant regression (p={p_bad:.3g}), but the bound is more than "
-                         f"{_fmt(ruled_out)} from stable: not enough requests yet", c_value, details)
+    return MetricVerdict(
+        spec.name,
+        "inconclusive",
+        None,
+        f"{spec.name}: {text}: no significant regression (p={p_bad:.3g}), but the bound is more than "
+        f"{_fmt(ruled_out)} from stable: not enough requests yet",
+        c_value,
+        details,
+    )
 
 
-def compare_judge(observations: Sequence[Observation], settings: CompareSettings = CompareSettings()
-                  ) -> JudgeVerdict | None:
+def compare_judge(
+    observations: Sequence[Observation], settings: CompareSettings = CompareSettings()
+) -> JudgeVerdict | None:
     """Canary vs stable on the same window; None when no metric takes part."""
     verdicts: list[MetricVerdict] = []
     warnings: list[str] = []
@@ -469,8 +645,10 @@ def compare_judge(observations: Sequence[Observation], settings: CompareSettings
             else:
                 verdict = classify(spec, c, s, settings)
                 if min(len(c), len(s)) < settings.min_points and verdict.classification != "inconclusive":
-                    warnings.append(f"{spec.name}: {len(c)} canary / {len(s)} stable points, fewer than "
-                                    f"{settings.min_points} per side: the test has little power")
+                    warnings.append(
+                        f"{spec.name}: {len(c)} canary / {len(s)} stable points, fewer than "
+                        f"{settings.min_points} per side: the test has little power"
+                    )
         elif verdict is None:
             verdict = classify_counted(obs, settings)
         if verdict.passed is False and spec.critical:
@@ -480,5 +658,13 @@ def compare_judge(observations: Sequence[Observation], settings: CompareSettings
         return None
     judged = [v for v in verdicts if v.passed is not None]
     score = 100.0 * sum(1 for v in judged if v.passed) / len(judged) if judged else None
-    return _settle("compare", verdicts, settings.final, score, settings.pass_score, settings.marginal_score,
-                   warnings, critical_failed)
+    return _settle(
+        "compare",
+        verdicts,
+        settings.final,
+        score,
+        settings.pass_score,
+        settings.marginal_score,
+        warnings,
+        critical_failed,
+    )

@@ -83,7 +83,9 @@ class Kube:
     """A connection to one cluster. Build it with :func:`connect`; tests may pass their own ``send``."""
 
     host: str
-    send: Callable[[str, str, dict[str, str], bytes | None, tuple[float, float]], tuple[int, dict[str, str], bytes]]
+    send: Callable[
+        [str, str, dict[str, str], bytes | None, tuple[float, float]], tuple[int, dict[str, str], bytes]
+    ]
     retries: int = 5
     backoff: float = 0.5
     max_backoff: float = 8.0
@@ -94,9 +96,17 @@ class Kube:
     _discovery: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------------------- raw requests
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
-                content_type: str = "application/json", what: str | None = None,
-                timeout: tuple[float, float] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        what: str | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> Any:
         """Send one request (with retries); return the decoded JSON body (None when empty)."""
         what = what or path
         url = self.host.rstrip("/") + path + ("?" + urlencode(query, doseq=True) if query else "")
@@ -115,7 +125,9 @@ class Kube:
         last = ""
         for attempt in range(attempts):
             try:
-                status, response_headers, payload = self.send(method, url, headers, data, timeout or self.timeout)
+                status, response_headers, payload = self.send(
+                    method, url, headers, data, timeout or self.timeout
+                )
             except _Unreachable as exc:
                 last = str(exc)
                 if exc.permanent:
@@ -136,10 +148,14 @@ class Kube:
                 continue
             raise self._error(method, status, payload, what)
         if not may_repeat:
-            raise InfraError(f"{VERBS.get(method, method)} {what}: {last}; not repeated, as the object has no "
-                             "fixed name and a repeat could create it twice")
-        raise InfraError(f"{VERBS.get(method, method)} {what}: the cluster at {self.host} did not answer after "
-                         f"{attempts} attempts ({last})")
+            raise InfraError(
+                f"{VERBS.get(method, method)} {what}: {last}; not repeated, as the object has no "
+                "fixed name and a repeat could create it twice"
+            )
+        raise InfraError(
+            f"{VERBS.get(method, method)} {what}: the cluster at {self.host} did not answer after "
+            f"{attempts} attempts ({last})"
+        )
 
     def _created_before(self, path: str, sent: dict[str, Any], what: str) -> Any:
         """A repeated create met AlreadyExists: the first attempt's answer was lost, or someone else created the
@@ -151,13 +167,15 @@ class Kube:
         mine["metadata"] = {k: v for k, v in sent["metadata"].items() if k not in SERVER_SET_METADATA}
         if _holds(live, mine):
             return live
-        raise Conflict(f"create {what}: {name} already exists (409) and differs from what was sent, so another "
-                       "writer created it")
+        raise Conflict(
+            f"create {what}: {name} already exists (409) and differs from what was sent, so another "
+            "writer created it"
+        )
 
     def _pause(self, attempt: int, attempts: int, retry_after: str | None) -> None:
         if attempt + 1 >= attempts:
             return
-        delay = min(self.max_backoff, self.backoff * (2 ** attempt)) * (0.8 + 0.4 * random.random())
+        delay = min(self.max_backoff, self.backoff * (2**attempt)) * (0.8 + 0.4 * random.random())
         if retry_after and retry_after.strip().isdigit():
             delay = min(self.max_backoff, max(delay, float(retry_after)))
         self.sleep(delay)
@@ -166,11 +184,15 @@ class Kube:
         verb = VERBS.get(method, method.lower())
         message = _server_message(payload)
         if status == 401:
-            return InputError(f"{verb} {what}: the cluster rejected the credentials from the {self.source} "
-                              "(401 Unauthorized); check its user entry or token")
+            return InputError(
+                f"{verb} {what}: the cluster rejected the credentials from the {self.source} "
+                "(401 Unauthorized); check its user entry or token"
+            )
         if status == 403:
-            return InputError(f"{verb} {what}: forbidden (403): {message}. Grant the '{verb}' permission on it "
-                              "(RBAC Role or ClusterRole) to the user mlgate runs as")
+            return InputError(
+                f"{verb} {what}: forbidden (403): {message}. Grant the '{verb}' permission on it "
+                "(RBAC Role or ClusterRole) to the user mlgate runs as"
+            )
         if status == 404:
             return NotFound(f"{verb} {what}: not found (404): {message}")
         if status == 409:
@@ -178,7 +200,9 @@ class Kube:
         if status in (400, 422):
             return InputError(f"{verb} {what}: rejected as invalid ({status}): {message}")
         if status in RETRY_STATUSES:
-            return InfraError(f"{verb} {what}: the cluster answered {status} after {self.retries} attempts: {message}")
+            return InfraError(
+                f"{verb} {what}: the cluster answered {status} after {self.retries} attempts: {message}"
+            )
         return InfraError(f"{verb} {what}: unexpected answer {status}: {message}")
 
     # ------------------------------------------------------------------------------- discovery
@@ -201,8 +225,13 @@ class Kube:
         tried = ", ".join((api_version, *VERSION_FALLBACKS.get((api_version, kind), ())))
         raise InputError(f"{kind}: the cluster serves no such kind in {tried}")
 
-    def object_path(self, resource: Resource, name: str | None = None, namespace: str | None = None,
-                    subresource: str | None = None) -> str:
+    def object_path(
+        self,
+        resource: Resource,
+        name: str | None = None,
+        namespace: str | None = None,
+        subresource: str | None = None,
+    ) -> str:
         base = f"/api/{resource.api_version}" if not resource.group else f"/apis/{resource.api_version}"
         if resource.namespaced:
             if not namespace:
@@ -216,25 +245,38 @@ class Kube:
         return base
 
     # ------------------------------------------------------------------------------- verbs
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         resource = self.resource(api_version, kind)
         try:
-            return self.request("GET", self.object_path(resource, name, namespace),
-                                what=describe(kind, name, namespace))
+            return self.request(
+                "GET", self.object_path(resource, name, namespace), what=describe(kind, name, namespace)
+            )
         except NotFound:
             return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None,
-             label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         resource = self.resource(api_version, kind)
         query = {"labelSelector": label_selector} if label_selector else None
-        data = self.request("GET", self.object_path(resource, None, namespace), query=query,
-                            what=f"{resource.describe()} in namespace {namespace}" if namespace else resource.describe())
+        data = self.request(
+            "GET",
+            self.object_path(resource, None, namespace),
+            query=query,
+            what=f"{resource.describe()} in namespace {namespace}" if namespace else resource.describe(),
+        )
         return list((data or {}).get("items") or [])
 
-    def apply(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, force: bool = True,
-              dry_run: bool = False) -> dict[str, Any]:
+    def apply(
+        self,
+        obj: dict[str, Any],
+        field_manager: str = FIELD_MANAGER,
+        force: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         """Server-side apply of one object (sent as the newest API version the server serves)."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         body = dict(obj, apiVersion=resource.api_version)
@@ -242,33 +284,58 @@ class Kube:
         query: dict[str, Any] = {"fieldManager": field_manager, "force": "true" if force else "false"}
         if dry_run:
             query["dryRun"] = "All"
-        return self.request("PATCH", self.object_path(resource, meta["name"], meta.get("namespace")), query=query,
-                            body=json.dumps(body).encode("utf-8"), content_type=APPLY_PATCH,
-                            what=describe(obj["kind"], meta["name"], meta.get("namespace")))
+        return self.request(
+            "PATCH",
+            self.object_path(resource, meta["name"], meta.get("namespace")),
+            query=query,
+            body=json.dumps(body).encode("utf-8"),
+            content_type=APPLY_PATCH,
+            what=describe(obj["kind"], meta["name"], meta.get("namespace")),
+        )
 
-    def patch(self, api_version: str, kind: str, name: str, namespace: str | None, patch: Any,
-              content_type: str = MERGE_PATCH, field_manager: str = FIELD_MANAGER,
-              subresource: str | None = None) -> dict[str, Any]:
+    def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        patch: Any,
+        content_type: str = MERGE_PATCH,
+        field_manager: str = FIELD_MANAGER,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
         resource = self.resource(api_version, kind)
-        return self.request("PATCH", self.object_path(resource, name, namespace, subresource),
-                            query={"fieldManager": field_manager}, body=patch, content_type=content_type,
-                            what=describe(kind, name, namespace))
+        return self.request(
+            "PATCH",
+            self.object_path(resource, name, namespace, subresource),
+            query={"fieldManager": field_manager},
+            body=patch,
+            content_type=content_type,
+            what=describe(kind, name, namespace),
+        )
 
     def put(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
         """Replace an object; it must carry metadata.resourceVersion, so a concurrent change is a Conflict."""
         resource = self.resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
-        return self.request("PUT", self.object_path(resource, meta["name"], meta.get("namespace")),
-                            query={"fieldManager": field_manager}, body=obj,
-                            what=describe(obj["kind"], meta["name"], meta.get("namespace")))
+        return self.request(
+            "PUT",
+            self.object_path(resource, meta["name"], meta.get("namespace")),
+            query={"fieldManager": field_manager},
+            body=obj,
+            what=describe(obj["kind"], meta["name"], meta.get("namespace")),
+        )
 
     def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> bool:
         """Delete an object (foreground propagation); False when it was already gone."""
         resource = self.resource(api_version, kind)
         try:
-            self.request("DELETE", self.object_path(resource, name, namespace),
-                         body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"},
-                         what=describe(kind, name, namespace))
+            self.request(
+                "DELETE",
+                self.object_path(resource, name, namespace),
+                body={"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Foreground"},
+                what=describe(kind, name, namespace),
+            )
         except NotFound:
             return False
         return True
@@ -300,7 +367,14 @@ def _reason(payload: bytes) -> str | None:
     return data.get("reason") if isinstance(data, dict) else None
 
 
-SERVER_SET_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink")
+SERVER_SET_METADATA = (
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+)
 
 
 def _holds(live: Any, sent: Any) -> bool:
@@ -366,15 +440,20 @@ def kubeconfig_files(kubeconfig: str | os.PathLike | None = None) -> Kubeconfig:
         found = tuple(Path(p).expanduser() for p in env_paths if Path(p).expanduser().is_file())
         if not found:
             raise InputError(f"kubeconfig from $KUBECONFIG: no file at {os.pathsep.join(env_paths)}")
-        label = f"kubeconfig {found[0]}" if len(found) == 1 else \
-            f"kubeconfig {os.pathsep.join(map(str, found))} (from $KUBECONFIG)"
+        label = (
+            f"kubeconfig {found[0]}"
+            if len(found) == 1
+            else f"kubeconfig {os.pathsep.join(map(str, found))} (from $KUBECONFIG)"
+        )
         return Kubeconfig(label, found)
     if default.is_file():
         return Kubeconfig(f"kubeconfig {default}", (default,))
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         return Kubeconfig("in-cluster service account")
-    raise InputError("no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, "
-                     "or run inside a cluster")
+    raise InputError(
+        "no Kubernetes credentials: pass --kubeconfig, set KUBECONFIG, create ~/.kube/config, "
+        "or run inside a cluster"
+    )
 
 
 def _parse_kubeconfig(path: Path) -> dict[str, Any]:
@@ -390,12 +469,16 @@ def _parse_kubeconfig(path: Path) -> dict[str, Any]:
             where = f" (byte {exc.position}: not UTF-8 or UTF-16 text)"
         raise InputError(f"kubeconfig {path}: not valid YAML{where}") from None
     except OSError as exc:
-        raise InputError(f"kubeconfig {path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+        raise InputError(
+            f"kubeconfig {path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
     if data is None:
         raise InputError(f"kubeconfig {path}: the file is empty")
     if not isinstance(data, dict):
-        raise InputError(f"kubeconfig {path}: not a kubeconfig (expected a mapping with clusters, contexts and "
-                         f"users, found a {_yaml_type(data)})")
+        raise InputError(
+            f"kubeconfig {path}: not a kubeconfig (expected a mapping with clusters, contexts and "
+            f"users, found a {_yaml_type(data)})"
+        )
     for key, inner in (("clusters", "cluster"), ("contexts", "context"), ("users", "user")):
         entries = data.get(key)
         if entries is None:
@@ -414,8 +497,9 @@ def _parse_kubeconfig(path: Path) -> dict[str, Any]:
 
 
 def _yaml_type(value: Any) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value),
-                                                                                              type(value).__name__)
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def read_kubeconfig(files: Kubeconfig, context: str | None = None) -> Kubeconfig:
@@ -466,8 +550,13 @@ def default_namespace(kubeconfig: str | os.PathLike | None = None, context: str 
 
 
 # ----------------------------------------------------------------------------------------- connect
-def connect(kubeconfig: str | os.PathLike | None = None, context: str | None = None, *, retries: int = 5,
-            timeout: tuple[float, float] = (5.0, 30.0)) -> Kube:
+def connect(
+    kubeconfig: str | os.PathLike | None = None,
+    context: str | None = None,
+    *,
+    retries: int = 5,
+    timeout: tuple[float, float] = (5.0, 30.0),
+) -> Kube:
     """A :class:`Kube` from a kubeconfig (see :func:`kubeconfig_files`) or the in-cluster service account."""
     try:
         from kubernetes import client, config
@@ -485,16 +574,28 @@ def connect(kubeconfig: str | os.PathLike | None = None, context: str | None = N
         else:
             # Always name the files (the client reads $KUBECONFIG once, when it is first imported) and the
             # context: the client's own merge lets the last file's current-context win, kubectl the first.
-            config.load_kube_config(config_file=os.pathsep.join(map(str, files.paths)), context=files.context,
-                                    client_configuration=configuration, persist_config=False)
+            config.load_kube_config(
+                config_file=os.pathsep.join(map(str, files.paths)),
+                context=files.context,
+                client_configuration=configuration,
+                persist_config=False,
+            )
     except ConfigException as exc:
         # The loader's messages name keys, not secrets; keep only the first line to be safe.
-        raise InputError(f"{source}: {str(exc).splitlines()[0] if str(exc) else 'invalid configuration'}") from None
+        raise InputError(
+            f"{source}: {str(exc).splitlines()[0] if str(exc) else 'invalid configuration'}"
+        ) from None
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as exc:
         raise InputError(f"{source}: cannot be loaded ({type(exc).__name__})") from None
     api_client = client.ApiClient(configuration)
-    return Kube(host=configuration.host, send=_urllib3_sender(api_client, configuration), retries=retries,
-                timeout=timeout, source=source, namespace=files.namespace)
+    return Kube(
+        host=configuration.host,
+        send=_urllib3_sender(api_client, configuration),
+        retries=retries,
+        timeout=timeout,
+        source=source,
+        namespace=files.namespace,
+    )
 
 
 def _urllib3_sender(api_client: Any, configuration: Any):
@@ -502,22 +603,37 @@ def _urllib3_sender(api_client: Any, configuration: Any):
 
     pool = api_client.rest_client.pool_manager
 
-    def send(method: str, url: str, headers: dict[str, str], body: bytes | None,
-             timeout: tuple[float, float]) -> tuple[int, dict[str, str], bytes]:
+    def send(
+        method: str, url: str, headers: dict[str, str], body: bytes | None, timeout: tuple[float, float]
+    ) -> tuple[int, dict[str, str], bytes]:
         headers = dict(headers)
         # auth_settings() refreshes exec-plugin and expiring tokens, whatever the client's version calls the key
         for setting in (configuration.auth_settings() or {}).values():
             if setting.get("in") == "header" and setting.get("value"):
                 headers[setting["key"]] = setting["value"]
-        if "authorization" not in {k.lower() for k in headers} and configuration.username and configuration.password:
+        if (
+            "authorization" not in {k.lower() for k in headers}
+            and configuration.username
+            and configuration.password
+        ):
             headers["Authorization"] = urllib3.util.make_headers(
-                basic_auth=f"{configuration.username}:{configuration.password}")["authorization"]
+                basic_auth=f"{configuration.username}:{configuration.password}"
+            )["authorization"]
         try:
-            response = pool.request(method, url, body=body, headers=headers, retries=False, redirect=False,
-                                    timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-                                    preload_content=True)
+            response = pool.request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                retries=False,
+                redirect=False,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+                preload_content=True,
+            )
         except urllib3.exceptions.SSLError as exc:
-            raise _Unreachable(f"TLS error talking to {configuration.host}: {_short(exc)}", permanent=True) from None
+            raise _Unreachable(
+                f"TLS error talking to {configuration.host}: {_short(exc)}", permanent=True
+            ) from None
         except urllib3.exceptions.HTTPError as exc:
             raise _Unreachable(f"cannot reach {configuration.host}: {_short(exc)}") from None
         return response.status, {k.lower(): v for k, v in response.headers.items()}, response.data or b""

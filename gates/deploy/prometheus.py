@@ -74,9 +74,18 @@ class Auth:
 class PrometheusClient:
     """Instant and range queries with timeouts and bounded retries. ``sleep`` is injectable for tests."""
 
-    def __init__(self, url: str, *, timeout: float = 10.0, retries: int = 3, backoff: float = 0.5,
-                 max_backoff: float = 8.0, auth: Auth | None = None, session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        auth: Auth | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if not url or not url.startswith(("http://", "https://")):
             raise InputError(f"prometheus url {url!r}: expected http://HOST:PORT or https://...")
         self.url = url.rstrip("/")
@@ -96,14 +105,21 @@ class PrometheusClient:
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         """GET with retries; returns the ``data`` member of a successful answer."""
         last = ""
-        basic = (self.auth.user, self.auth.password or "") if (self.auth.user and not self.auth.token) else None
+        basic = (
+            (self.auth.user, self.auth.password or "") if (self.auth.user and not self.auth.token) else None
+        )
         for attempt in range(self.retries + 1):
             if attempt:
                 self.sleep(min(self.max_backoff, self.backoff * (2 ** (attempt - 1))))
             self.requests_made += 1
             try:
-                response = self.session.get(f"{self.url}{path}", params=params, headers=self._headers(),
-                                            auth=basic, timeout=self.timeout)
+                response = self.session.get(
+                    f"{self.url}{path}",
+                    params=params,
+                    headers=self._headers(),
+                    auth=basic,
+                    timeout=self.timeout,
+                )
             except requests.exceptions.Timeout:
                 last = f"timed out after {self.timeout:g} s"
                 continue
@@ -114,16 +130,20 @@ class PrometheusClient:
                 last = f"HTTP {response.status_code}"
                 continue
             if response.status_code in (401, 403):
-                raise InfraError(f"prometheus {self.url}: HTTP {response.status_code} (check {TOKEN_ENV} or "
-                                 f"{USER_ENV} / {PASSWORD_ENV}); auth: {self.auth.describe()}")
+                raise InfraError(
+                    f"prometheus {self.url}: HTTP {response.status_code} (check {TOKEN_ENV} or "
+                    f"{USER_ENV} / {PASSWORD_ENV}); auth: {self.auth.describe()}"
+                )
             try:
                 body = response.json()
             except ValueError:
                 last = f"HTTP {response.status_code} with a body that is not JSON"
                 continue
             if response.status_code in (400, 422) or body.get("errorType") == "bad_data":
-                raise InputError(f"prometheus rejected the query {params.get('query')!r}: "
-                                 f"{body.get('error', 'bad request')}")
+                raise InputError(
+                    f"prometheus rejected the query {params.get('query')!r}: "
+                    f"{body.get('error', 'bad request')}"
+                )
             if body.get("status") != "success":
                 last = f"{body.get('errorType', 'error')}: {body.get('error', 'unknown error')}"
                 continue
@@ -141,7 +161,12 @@ class PrometheusClient:
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
         if end < start:
             raise InputError(f"query_range: end {end} is before start {start}")
-        params = {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{max(step, 0.001):g}"}
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{max(step, 0.001):g}",
+        }
         return _parse(self._get("/api/v1/query_range", params))
 
     def known_metric(self, name: str) -> bool:
@@ -157,8 +182,10 @@ class PrometheusClient:
         if not finite:
             raise NoData(promql, "the query returned no samples" if not series else "only NaN / Inf samples")
         if len(finite) > 1:
-            raise InputError(f"query returned {len(finite)} series, expected one (aggregate with sum(...) "
-                             f"or a by() clause): {promql}")
+            raise InputError(
+                f"query returned {len(finite)} series, expected one (aggregate with sum(...) "
+                f"or a by() clause): {promql}"
+            )
         return finite[0]
 
     def values(self, promql: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
@@ -170,8 +197,12 @@ class PrometheusClient:
 
     def ready(self) -> bool:
         try:
-            return self.session.get(f"{self.url}/-/ready", timeout=self.timeout,
-                                    headers=self._headers()).status_code == 200
+            return (
+                self.session.get(
+                    f"{self.url}/-/ready", timeout=self.timeout, headers=self._headers()
+                ).status_code
+                == 200
+            )
         except requests.exceptions.RequestException:
             return False
 

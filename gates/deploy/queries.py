@@ -61,38 +61,78 @@ DEFAULT_NAMES = {
 TEMPLATES: dict[str, tuple[str, str]] = {
     "request_rate": ("track", "sum(rate({requests}{{selector}}[{window}]))"),
     "requests": ("track", "sum(increase({requests}{{selector}}[{window}]))"),
-    "error_rate": ("track", ("(sum(rate({errors}{{selector}}[{window}])) or vector(0))"
-                             " / sum(rate({requests}{{selector}}[{window}]))")),
-    "latency_p95": ("track", "histogram_quantile(0.95, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))"),
-    "latency_p99": ("track", "histogram_quantile(0.99, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))"),
-    "score_mean": ("track", "sum(rate({score}_sum{{selector}}[{window}])) / sum(rate({score}_count{{selector}}[{window}]))"),
-    "score_shift": ("pair", ("max(abs("
-                             "sum by (le) (rate({score}_bucket{{canary_selector}}[{window}]))"
-                             " / ignoring(le) group_left sum(rate({score}_count{{canary_selector}}[{window}]))"
-                             " - sum by (le) (rate({score}_bucket{{stable_selector}}[{window}]))"
-                             " / ignoring(le) group_left sum(rate({score}_count{{stable_selector}}[{window}]))"
-                             "))")),
-    "fairness_gap": ("track", ("max(max by (attribute) ({fairness}{{selector}})"
-                              " - min by (attribute) ({fairness}{{selector}}))")),
+    "error_rate": (
+        "track",
+        (
+            "(sum(rate({errors}{{selector}}[{window}])) or vector(0))"
+            " / sum(rate({requests}{{selector}}[{window}]))"
+        ),
+    ),
+    "latency_p95": (
+        "track",
+        "histogram_quantile(0.95, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))",
+    ),
+    "latency_p99": (
+        "track",
+        "histogram_quantile(0.99, sum by (le) (rate({latency}_bucket{{selector}}[{window}])))",
+    ),
+    "score_mean": (
+        "track",
+        "sum(rate({score}_sum{{selector}}[{window}])) / sum(rate({score}_count{{selector}}[{window}]))",
+    ),
+    "score_shift": (
+        "pair",
+        (
+            "max(abs("
+            "sum by (le) (rate({score}_bucket{{canary_selector}}[{window}]))"
+            " / ignoring(le) group_left sum(rate({score}_count{{canary_selector}}[{window}]))"
+            " - sum by (le) (rate({score}_bucket{{stable_selector}}[{window}]))"
+            " / ignoring(le) group_left sum(rate({score}_count{{stable_selector}}[{window}]))"
+            "))"
+        ),
+    ),
+    "fairness_gap": (
+        "track",
+        ("max(max by (attribute) ({fairness}{{selector}}) - min by (attribute) ({fairness}{{selector}}))"),
+    ),
     "accuracy": ("track", "avg({accuracy}{{selector}})"),
 }
 
 # Count-based definitions of built-ins (kind, {part: template}); ``query`` above stays the display series.
 COUNT_TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "error_rate": ("ratio", {"numerator": "sum(increase({errors}{{selector}}[{window}]))",
-                             "denominator": "sum(increase({requests}{{selector}}[{window}]))"}),
-    "latency_p95": ("quantile", {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))",
-                                 "quantile": 0.95}),
-    "latency_p99": ("quantile", {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))",
-                                 "quantile": 0.99}),
-    "score_shift": ("distribution", {"buckets": "sum by (le) (increase({score}_bucket{{selector}}[{window}]))"}),
+    "error_rate": (
+        "ratio",
+        {
+            "numerator": "sum(increase({errors}{{selector}}[{window}]))",
+            "denominator": "sum(increase({requests}{{selector}}[{window}]))",
+        },
+    ),
+    "latency_p95": (
+        "quantile",
+        {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))", "quantile": 0.95},
+    ),
+    "latency_p99": (
+        "quantile",
+        {"buckets": "sum by (le) (increase({latency}_bucket{{selector}}[{window}]))", "quantile": 0.99},
+    ),
+    "score_shift": (
+        "distribution",
+        {"buckets": "sum by (le) (increase({score}_bucket{{selector}}[{window}]))"},
+    ),
 }
 KINDS = ("series", "ratio", "quantile", "distribution")
 
 # Which way is bad, for the comparison judge: an error rate going up is a regression, accuracy going down is.
-DEFAULT_DIRECTION = {"error_rate": "increase", "latency_p95": "increase", "latency_p99": "increase",
-                     "score_mean": "either", "accuracy": "decrease", "fairness_gap": "increase",
-                     "request_rate": "either", "score_shift": "increase"}
+DEFAULT_DIRECTION = {
+    "error_rate": "increase",
+    "latency_p95": "increase",
+    "latency_p99": "increase",
+    "score_mean": "either",
+    "accuracy": "decrease",
+    "fairness_gap": "increase",
+    "request_rate": "either",
+    "score_shift": "increase",
+}
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
@@ -110,13 +150,19 @@ class Target:
 
     def __post_init__(self) -> None:
         if not _DURATION.match(self.window):
-            raise InputError(f"canary.analysis.window {self.window!r}: expected a PromQL duration such as 30s or 1m")
+            raise InputError(
+                f"canary.analysis.window {self.window!r}: expected a PromQL duration such as 30s or 1m"
+            )
 
 
 def render(template: str, target: Target, track: str | None = None) -> str:
     """Fill a template's placeholders; a placeholder that is not known raises InputError."""
-    values: dict[str, str] = {"namespace": target.namespace, "deployment": target.deployment,
-                              "window": target.window, **target.names}
+    values: dict[str, str] = {
+        "namespace": target.namespace,
+        "deployment": target.deployment,
+        "window": target.window,
+        **target.names,
+    }
     base = {k: v for k, v in values.items() if k not in ("selector", "canary_selector", "stable_selector")}
     values["canary_selector"] = _fill(target.selector, {**base, "track": "canary"}, target.selector)
     values["stable_selector"] = _fill(target.selector, {**base, "track": "stable"}, target.selector)
@@ -150,7 +196,9 @@ class MetricSpec:
     compare: bool = True  # take part in the canary-vs-stable comparison judge
     direction: str = "increase"
     critical: bool = False
-    tolerance: float | None = None  # relative effect tolerated by the comparison judge (default from the judge)
+    tolerance: float | None = (
+        None  # relative effect tolerated by the comparison judge (default from the judge)
+    )
     min_effect: float = 0.0  # absolute effect below which a difference is never a regression
     no_data: str | None = None  # fail or inconclusive; None: the analysis default
     kind: str = "series"  # series, ratio, quantile, distribution
@@ -158,7 +206,9 @@ class MetricSpec:
     denominator: str = ""  # ratio: trials over the window
     buckets: str = ""  # quantile / distribution: cumulative bucket counts over the window, by le
     quantile: float = 0.95  # quantile kind
-    margin: float | None = None  # evidence to pass: the canary's bound within stable * (1 + margin) (judge default)
+    margin: float | None = (
+        None  # evidence to pass: the canary's bound within stable * (1 + margin) (judge default)
+    )
 
     @property
     def has_threshold(self) -> bool:
@@ -186,7 +236,9 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
         custom = any(entry.get(k) for k in ("query", "numerator", "denominator", "buckets"))
         if custom:
             query, scope = entry.get("query", ""), entry.get("scope", "track")
-            kind = kind or ("ratio" if entry.get("numerator") else "quantile" if entry.get("buckets") else "series")
+            kind = kind or (
+                "ratio" if entry.get("numerator") else "quantile" if entry.get("buckets") else "series"
+            )
             parts = {k: entry[k] for k in ("numerator", "denominator", "buckets", "quantile") if k in entry}
         elif name in TEMPLATES:
             scope, query = TEMPLATES[name]
@@ -196,16 +248,21 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
                 raise InputError(f"{where}: built-in {name!r} has no {kind!r} form; give its queries")
             kind = kind or "series"
         else:
-            raise InputError(f"{where}: {name!r} is not a built-in metric ({', '.join(sorted(TEMPLATES))}); "
-                             f"give a 'query'")
+            raise InputError(
+                f"{where}: {name!r} is not a built-in metric ({', '.join(sorted(TEMPLATES))}); give a 'query'"
+            )
         if kind not in KINDS:
             raise InputError(f"{where}: kind {kind!r}: expected one of {', '.join(KINDS)}")
         if kind == "ratio" and not (parts.get("numerator") and parts.get("denominator")):
-            raise InputError(f"{where}: a ratio metric needs 'numerator' and 'denominator' (counts over "
-                             f"{{window}}, e.g. sum(increase(x_total{{{{selector}}}}[{{window}}])))")
+            raise InputError(
+                f"{where}: a ratio metric needs 'numerator' and 'denominator' (counts over "
+                f"{{window}}, e.g. sum(increase(x_total{{{{selector}}}}[{{window}}])))"
+            )
         if kind in ("quantile", "distribution") and not parts.get("buckets"):
-            raise InputError(f"{where}: a {kind} metric needs 'buckets' (e.g. sum by (le) "
-                             f"(increase(x_bucket{{{{selector}}}}[{{window}}])))")
+            raise InputError(
+                f"{where}: a {kind} metric needs 'buckets' (e.g. sum by (le) "
+                f"(increase(x_bucket{{{{selector}}}}[{{window}}])))"
+            )
         if kind == "series" and not query:
             raise InputError(f"{where}: a series metric needs a 'query'")
         if kind == "distribution":
@@ -215,17 +272,31 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
             raise InputError(f"{where}: quantile {q}: expected a number between 0 and 1")
         compare = entry.get("compare", scope == "track")
         if scope == "pair" and compare:
-            raise InputError(f"{where}: a pair-scoped metric compares both tracks already; set compare: false")
-        specs.append(MetricSpec(
-            name=name, query=query, scope=scope, min=entry.get("min"), max=entry.get("max"),
-            max_increase=entry.get("max_increase"), compare=bool(compare),
-            direction=entry.get("direction", DEFAULT_DIRECTION.get(name, "increase")),
-            critical=bool(entry.get("critical", False)),
-            tolerance=entry.get("tolerance", DEFAULT_TOLERANCE.get(name) if not custom else None),
-            min_effect=float(entry.get("min_effect", DEFAULT_MIN_EFFECT.get(name, 0.0))),
-            no_data=entry.get("no_data"), kind=kind, numerator=parts.get("numerator", ""),
-            denominator=parts.get("denominator", ""), buckets=parts.get("buckets", ""), quantile=q,
-            margin=entry.get("margin")))
+            raise InputError(
+                f"{where}: a pair-scoped metric compares both tracks already; set compare: false"
+            )
+        specs.append(
+            MetricSpec(
+                name=name,
+                query=query,
+                scope=scope,
+                min=entry.get("min"),
+                max=entry.get("max"),
+                max_increase=entry.get("max_increase"),
+                compare=bool(compare),
+                direction=entry.get("direction", DEFAULT_DIRECTION.get(name, "increase")),
+                critical=bool(entry.get("critical", False)),
+                tolerance=entry.get("tolerance", DEFAULT_TOLERANCE.get(name) if not custom else None),
+                min_effect=float(entry.get("min_effect", DEFAULT_MIN_EFFECT.get(name, 0.0))),
+                no_data=entry.get("no_data"),
+                kind=kind,
+                numerator=parts.get("numerator", ""),
+                denominator=parts.get("denominator", ""),
+                buckets=parts.get("buckets", ""),
+                quantile=q,
+                margin=entry.get("margin"),
+            )
+        )
     return specs
 
 

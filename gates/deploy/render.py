@@ -46,22 +46,76 @@ import yaml
 from gates.errors import InputError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-SUPPORTED_KEYS = {"apiVersion", "kind", "resources", "bases", "namespace", "namePrefix", "nameSuffix",
-                  "commonLabels", "labels", "commonAnnotations", "images", "patches", "patchesStrategicMerge"}
+SUPPORTED_KEYS = {
+    "apiVersion",
+    "kind",
+    "resources",
+    "bases",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "images",
+    "patches",
+    "patchesStrategicMerge",
+}
 
-CLUSTER_SCOPED = {"Namespace", "Node", "PersistentVolume", "StorageClass", "ClusterRole", "ClusterRoleBinding",
-                  "CustomResourceDefinition", "PriorityClass", "MutatingWebhookConfiguration",
-                  "ValidatingWebhookConfiguration", "APIService", "IngressClass", "RuntimeClass",
-                  "PodSecurityPolicy"}
-ORDER_FIRST = ["Namespace", "ResourceQuota", "StorageClass", "CustomResourceDefinition", "ServiceAccount",
-               "PodSecurityPolicy", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ConfigMap",
-               "Secret", "Endpoints", "Service", "LimitRange", "PriorityClass", "PersistentVolume",
-               "PersistentVolumeClaim", "Deployment", "StatefulSet", "CronJob", "PodDisruptionBudget"]
+CLUSTER_SCOPED = {
+    "Namespace",
+    "Node",
+    "PersistentVolume",
+    "StorageClass",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "CustomResourceDefinition",
+    "PriorityClass",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "APIService",
+    "IngressClass",
+    "RuntimeClass",
+    "PodSecurityPolicy",
+}
+ORDER_FIRST = [
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+]
 ORDER_LAST = ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name", "volumes": "name",
-              "env": "name", "imagePullSecrets": "name", "volumeMounts": "mountPath"}
-IMAGE_REF = re.compile(r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9_+.-]+:[0-9a-fA-F]+))?$")
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "volumes": "name",
+    "env": "name",
+    "imagePullSecrets": "name",
+    "volumeMounts": "mountPath",
+}
+IMAGE_REF = re.compile(
+    r"^(?P<name>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9_+.-]+:[0-9a-fA-F]+))?$"
+)
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
@@ -74,11 +128,17 @@ class Rendered:
     renderer: str = "builtin"
 
     def yaml(self) -> str:
-        return "---\n".join(yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) for obj in self.objects)
+        return "---\n".join(
+            yaml.safe_dump(obj, sort_keys=True, default_flow_style=False) for obj in self.objects
+        )
 
 
-def render(path: str | Path, images: dict[str, str] | None = None, namespace: str | None = None,
-           renderer: str = "builtin") -> Rendered:
+def render(
+    path: str | Path,
+    images: dict[str, str] | None = None,
+    namespace: str | None = None,
+    renderer: str = "builtin",
+) -> Rendered:
     """Render the kustomization at ``path``; ``images`` ({name: new reference}) and ``namespace`` are laid on
     top, like ``kustomize edit set image`` / ``set namespace`` in a wrapping overlay."""
     root = Path(path)
@@ -96,7 +156,9 @@ def render(path: str | Path, images: dict[str, str] | None = None, namespace: st
         used = _set_images(result.objects, entries)
         unused = [e["name"] for e in entries if e["name"] not in used]
         if unused:
-            raise InputError(f"--image {unused[0]}=...: no container in {path} uses an image named {unused[0]!r}")
+            raise InputError(
+                f"--image {unused[0]}=...: no container in {path} uses an image named {unused[0]!r}"
+            )
     if namespace:
         _set_namespace(result.objects, namespace)
     result.objects = sort_objects(result.objects)
@@ -109,8 +171,9 @@ def _render_kubectl(root: Path) -> Rendered:
     if not kubectl:
         raise InputError("renderer 'kubectl' was asked for, but kubectl is not on PATH")
     try:
-        proc = subprocess.run([kubectl, "kustomize", str(root)], capture_output=True, text=True, timeout=120,
-                              check=False)
+        proc = subprocess.run(
+            [kubectl, "kustomize", str(root)], capture_output=True, text=True, timeout=120, check=False
+        )
     except subprocess.TimeoutExpired:
         raise InputError(f"{root}: kubectl kustomize did not finish in 120 s") from None
     if proc.returncode != 0:
@@ -151,7 +214,9 @@ def _kustomization_file(directory: Path) -> Path:
 def _render_dir(directory: Path, files: dict[str, str], stack: tuple[Path, ...]) -> list[dict[str, Any]]:
     directory = directory.resolve()
     if directory in stack:
-        raise InputError(f"{directory}: kustomization cycle ({' -> '.join(str(p) for p in (*stack, directory))})")
+        raise InputError(
+            f"{directory}: kustomization cycle ({' -> '.join(str(p) for p in (*stack, directory))})"
+        )
     kfile = _kustomization_file(directory)
     docs = _read_yaml_docs(kfile, files)
     if len(docs) != 1 or not isinstance(docs[0], dict):
@@ -159,12 +224,14 @@ def _render_dir(directory: Path, files: dict[str, str], stack: tuple[Path, ...])
     spec = docs[0]
     unknown = sorted(set(spec) - SUPPORTED_KEYS)
     if unknown:
-        raise InputError(f"{kfile}: key {unknown[0]!r} is not supported by mlgate's built-in renderer "
-                         f"(supported: {', '.join(sorted(SUPPORTED_KEYS - {'apiVersion', 'kind'}))}); "
-                         "use --renderer kubectl")
+        raise InputError(
+            f"{kfile}: key {unknown[0]!r} is not supported by mlgate's built-in renderer "
+            f"(supported: {', '.join(sorted(SUPPORTED_KEYS - {'apiVersion', 'kind'}))}); "
+            "use --renderer kubectl"
+        )
     objects: list[dict[str, Any]] = []
     for entry in _string_list(spec, "resources", kfile) + _string_list(spec, "bases", kfile):
-        target = (directory / entry)
+        target = directory / entry
         if "://" in entry or entry.startswith("git@"):
             raise InputError(f"{kfile}: resources: remote resource {entry!r} is not supported")
         if target.is_dir():
@@ -191,8 +258,12 @@ def _render_dir(directory: Path, files: dict[str, str], stack: tuple[Path, ...])
         if extra:
             raise InputError(f"{kfile}: labels[{index}]: key {extra[0]!r} is not supported")
         selectors = bool(entry.get("includeSelectors", False))
-        _add_labels(objects, {str(k): str(v) for k, v in entry["pairs"].items()}, selectors=selectors,
-                    templates=selectors or bool(entry.get("includeTemplates", False)))
+        _add_labels(
+            objects,
+            {str(k): str(v) for k, v in entry["pairs"].items()},
+            selectors=selectors,
+            templates=selectors or bool(entry.get("includeTemplates", False)),
+        )
     if spec.get("commonAnnotations"):
         annotations = _string_map(spec, "commonAnnotations", kfile)
         for obj in objects:
@@ -262,7 +333,12 @@ def _check_unique(objects: list[dict[str, Any]], kfile: Path) -> None:
     seen: set[tuple[str, str, str, str]] = set()
     for obj in objects:
         meta = obj.get("metadata") or {}
-        key = (_group(obj.get("apiVersion", "")), obj.get("kind", ""), meta.get("namespace") or "", meta["name"])
+        key = (
+            _group(obj.get("apiVersion", "")),
+            obj.get("kind", ""),
+            meta.get("namespace") or "",
+            meta["name"],
+        )
         if key in seen:
             raise InputError(f"{kfile}: {object_id(obj)} is defined twice")
         seen.add(key)
@@ -280,7 +356,9 @@ def _set_namespace(objects: list[dict[str, Any]], namespace: str) -> None:
             meta["name"] = namespace
         elif obj.get("kind") not in CLUSTER_SCOPED:
             meta["namespace"] = namespace
-        for subject in obj.get("subjects") or [] if obj.get("kind") in ("RoleBinding", "ClusterRoleBinding") else []:
+        for subject in (
+            obj.get("subjects") or [] if obj.get("kind") in ("RoleBinding", "ClusterRoleBinding") else []
+        ):
             if isinstance(subject, dict) and subject.get("kind") == "ServiceAccount":
                 subject["namespace"] = namespace
 
@@ -337,10 +415,14 @@ def _pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for key in ("initContainers", "containers") for c in (pod.get(key) or []) if isinstance(c, dict)]
+    return [
+        c for key in ("initContainers", "containers") for c in (pod.get(key) or []) if isinstance(c, dict)
+    ]
 
 
-def _add_labels(objects: list[dict[str, Any]], labels: dict[str, str], selectors: bool, templates: bool) -> None:
+def _add_labels(
+    objects: list[dict[str, Any]], labels: dict[str, str], selectors: bool, templates: bool
+) -> None:
     for obj in objects:
         obj.setdefault("metadata", {}).setdefault("labels", {}).update(labels)
         kind, spec = obj.get("kind"), obj.get("spec")
@@ -357,7 +439,9 @@ def _add_labels(objects: list[dict[str, Any]], labels: dict[str, str], selectors
             spec.setdefault("selector", {}).setdefault("matchLabels", {}).update(labels)
         elif kind == "Service":
             spec.setdefault("selector", {}).update(labels)
-        elif kind == "PodDisruptionBudget" and isinstance((spec.get("selector") or {}).get("matchLabels"), dict):
+        elif kind == "PodDisruptionBudget" and isinstance(
+            (spec.get("selector") or {}).get("matchLabels"), dict
+        ):
             spec["selector"]["matchLabels"].update(labels)
         elif kind == "NetworkPolicy":
             if isinstance((spec.get("podSelector") or {}).get("matchLabels"), dict):
@@ -392,7 +476,9 @@ def image_override(name: str, reference: str) -> dict[str, str]:
     if digest:
         entry["digest"] = digest
     if not tag and not digest and new_name == name:
-        raise InputError(f"--image {name}={reference}: give a tag or a digest (an untagged image means 'latest')")
+        raise InputError(
+            f"--image {name}={reference}: give a tag or a digest (an untagged image means 'latest')"
+        )
     return entry
 
 
@@ -436,8 +522,9 @@ def _patch_entries(spec: dict[str, Any], kfile: Path) -> list[dict[str, Any]]:
     return entries
 
 
-def _apply_patch(objects: list[dict[str, Any]], entry: dict[str, Any], directory: Path, files: dict[str, str],
-                 kfile: Path) -> None:
+def _apply_patch(
+    objects: list[dict[str, Any]], entry: dict[str, Any], directory: Path, files: dict[str, str], kfile: Path
+) -> None:
     where = f"{kfile}: {entry['where']}"
     if entry.get("path"):
         docs = _read_yaml_docs(directory / entry["path"], files)
@@ -448,7 +535,9 @@ def _apply_patch(objects: list[dict[str, Any]], entry: dict[str, Any], directory
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark else ""
-            raise InputError(f"{where}:{line} invalid YAML ({getattr(exc, 'problem', None) or 'unreadable'})") from None
+            raise InputError(
+                f"{where}:{line} invalid YAML ({getattr(exc, 'problem', None) or 'unreadable'})"
+            ) from None
     target = entry.get("target")
     if target is not None:
         if not isinstance(target, dict):
@@ -464,13 +553,19 @@ def _apply_patch(objects: list[dict[str, Any]], entry: dict[str, Any], directory
                 _json6902(obj, doc, where)
         elif isinstance(doc, dict):
             meta = doc.get("metadata") or {}
-            selector = target or {"kind": doc.get("kind"), "name": meta.get("name"),
-                                  "namespace": meta.get("namespace")}
+            selector = target or {
+                "kind": doc.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+            }
             if not selector.get("kind") or not selector.get("name"):
-                raise InputError(f"{where}: a strategic-merge patch needs kind and metadata.name (or a target)")
+                raise InputError(
+                    f"{where}: a strategic-merge patch needs kind and metadata.name (or a target)"
+                )
             for obj in _targets(objects, selector, where):
-                patched = strategic_merge(obj, {k: v for k, v in doc.items()
-                                                if k not in ("apiVersion", "kind") or target is None})
+                patched = strategic_merge(
+                    obj, {k: v for k, v in doc.items() if k not in ("apiVersion", "kind") or target is None}
+                )
                 if target is not None:  # the patch's own name must not rename its target
                     patched["metadata"]["name"] = obj["metadata"]["name"]
                 obj.clear()
@@ -529,8 +624,11 @@ def strategic_merge(original: Any, patch: Any, key: str | None = None) -> Any:
                 continue
             base = by_key.get(item[merge_key])
             merged.append(strategic_merge(base, item, None) if base is not None else _strip_directives(item))
-        merged += [copy.deepcopy(item) for item in original
-                   if not (isinstance(item, dict) and item.get(merge_key) in named)]
+        merged += [
+            copy.deepcopy(item)
+            for item in original
+            if not (isinstance(item, dict) and item.get(merge_key) in named)
+        ]
         return merged
     return _strip_directives(patch)
 
@@ -557,9 +655,15 @@ def _strip_directives(value: Any) -> Any:
 
 def _json6902(obj: dict[str, Any], ops: list[Any], where: str) -> None:
     for index, op in enumerate(ops):
-        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove") or \
-                not isinstance(op.get("path"), str) or not op["path"].startswith("/"):
-            raise InputError(f"{where}: operation {index}: expected op add / replace / remove and a path /...")
+        if (
+            not isinstance(op, dict)
+            or op.get("op") not in ("add", "replace", "remove")
+            or not isinstance(op.get("path"), str)
+            or not op["path"].startswith("/")
+        ):
+            raise InputError(
+                f"{where}: operation {index}: expected op add / replace / remove and a path /..."
+            )
         parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"][1:].split("/")]
         parent: Any = obj
         for part in parts[:-1]:
@@ -577,7 +681,9 @@ def _json6902(obj: dict[str, Any], ops: list[Any], where: str) -> None:
             else:
                 parent.pop(position)
         elif isinstance(parent, dict):
-            if op["op"] == "remove" and last not in parent:  # replace of a missing key adds it, as kustomize does
+            if (
+                op["op"] == "remove" and last not in parent
+            ):  # replace of a missing key adds it, as kustomize does
                 raise InputError(f"{where}: {op['op']} {op['path']}: no such field")
             if op["op"] == "remove":
                 del parent[last]
@@ -616,7 +722,7 @@ def sort_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             rank = 0
         api = obj.get("apiVersion", "")
-        group, version = (api.rsplit("/", 1) if "/" in api else ("~G", api))
+        group, version = api.rsplit("/", 1) if "/" in api else ("~G", api)
         meta = obj.get("metadata") or {}
         return rank, f"{group}_{version}_{kind}", meta.get("namespace") or "", meta.get("name") or ""
 
@@ -643,8 +749,9 @@ def check_objects(objects: list[dict[str, Any]], source: str) -> list[str]:
                 problems.append(f"{source}: {what}: spec.selector.matchLabels is empty")
             mismatch = {k: v for k, v in selector.items() if template_labels.get(k) != v}
             if mismatch:
-                problems.append(f"{source}: {what}: the pod template's labels do not match the selector "
-                                f"{mismatch}")
+                problems.append(
+                    f"{source}: {what}: the pod template's labels do not match the selector {mismatch}"
+                )
             pods = _pod_specs(obj)
             containers = pods[0].get("containers") if pods else None
             if not containers:

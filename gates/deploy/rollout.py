@@ -32,9 +32,14 @@ REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
 DEADLINE_REASON = "ProgressDeadlineExceeded"
 # kubectl's annotationsToSkip: kept from the Deployment, never copied from the ReplicaSet
-SKIP_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", REVISION,
-                    "deployment.kubernetes.io/revision-history", "deployment.kubernetes.io/desired-replicas",
-                    "deployment.kubernetes.io/max-replicas", "deprecated.deployment.rollback.to")
+SKIP_ANNOTATIONS = (
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    "deployment.kubernetes.io/revision-history",
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+)
 CONFLICT_RETRIES = 5
 
 
@@ -52,18 +57,29 @@ def rollout_state(deployment: dict[str, Any], changed_at: str | None = None) -> 
     a ``ProgressDeadlineExceeded`` condition last updated at or before that time stale: after a rollback the
     controller keeps the old condition until it sees progress, which is not a failure of the new rollout.
     """
-    meta, spec, status = deployment.get("metadata", {}), deployment.get("spec", {}), deployment.get("status") or {}
+    meta, spec, status = (
+        deployment.get("metadata", {}),
+        deployment.get("spec", {}),
+        deployment.get("status") or {},
+    )
     name = meta.get("name", "?")
     if meta.get("generation", 0) > status.get("observedGeneration", 0):
-        return RolloutState(False, False, f"waiting for the controller to observe generation {meta.get('generation')}")
+        return RolloutState(
+            False, False, f"waiting for the controller to observe generation {meta.get('generation')}"
+        )
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Progressing" and condition.get("reason") == DEADLINE_REASON:
             updated_at = condition.get("lastUpdateTime") or condition.get("lastTransitionTime") or ""
             if changed_at and updated_at and updated_at <= changed_at:
                 continue
             deadline = spec.get("progressDeadlineSeconds")
-            return RolloutState(False, True, f"deployment {name!r} exceeded its progress deadline"
-                                + (f" of {deadline} s" if deadline else "") + f": {condition.get('message', '')}")
+            return RolloutState(
+                False,
+                True,
+                f"deployment {name!r} exceeded its progress deadline"
+                + (f" of {deadline} s" if deadline else "")
+                + f": {condition.get('message', '')}",
+            )
     if spec.get("paused"):
         return RolloutState(False, False, f"deployment {name!r} is paused")
     desired = spec.get("replicas", 1)
@@ -74,8 +90,12 @@ def rollout_state(deployment: dict[str, Any], changed_at: str | None = None) -> 
         return RolloutState(False, False, f"{updated} of {desired} updated replicas")
     unavailable = status.get("unavailableReplicas", 0)
     if replicas > updated:
-        return RolloutState(False, False, f"{replicas - updated} old replicas pending termination"
-                            + (f" ({unavailable} unavailable)" if unavailable else ""))
+        return RolloutState(
+            False,
+            False,
+            f"{replicas - updated} old replicas pending termination"
+            + (f" ({unavailable} unavailable)" if unavailable else ""),
+        )
     if available < updated:
         return RolloutState(False, False, f"{available} of {updated} updated replicas available")
     return RolloutState(True, False, f"rolled out: {updated} of {desired} replicas updated and available")
@@ -94,9 +114,17 @@ class RolloutResult:
     history: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"deployment": self.name, "namespace": self.namespace, "ok": self.ok, "reason": self.reason,
-                "message": self.message, "seconds": round(self.seconds, 1), "revision": self.revision,
-                "problems": self.problems, "progress": self.history}
+        return {
+            "deployment": self.name,
+            "namespace": self.namespace,
+            "ok": self.ok,
+            "reason": self.reason,
+            "message": self.message,
+            "seconds": round(self.seconds, 1),
+            "revision": self.revision,
+            "problems": self.problems,
+            "progress": self.history,
+        }
 
 
 def revision_of(obj: dict[str, Any] | None) -> int | None:
@@ -104,10 +132,19 @@ def revision_of(obj: dict[str, Any] | None) -> int | None:
     return int(raw) if raw is not None and str(raw).isdigit() else None
 
 
-def wait_for_rollout(kube: Kube, name: str, namespace: str, *, timeout: float | None = None,
-                     poll: float = 1.0, changed_at: str | None = None, progress: Callable[[str], None] | None = None,
-                     heartbeat: float = 10.0, clock: Callable[[], float] = time.monotonic,
-                     sleep: Callable[[float], None] = time.sleep) -> RolloutResult:
+def wait_for_rollout(
+    kube: Kube,
+    name: str,
+    namespace: str,
+    *,
+    timeout: float | None = None,
+    poll: float = 1.0,
+    changed_at: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    heartbeat: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RolloutResult:
     """Poll until the rollout completes, misses its deadline, or ``timeout`` seconds pass.
 
     The default timeout is the Deployment's ``progressDeadlineSeconds`` plus 60 s, so mlgate never waits
@@ -134,29 +171,64 @@ def wait_for_rollout(kube: Kube, name: str, namespace: str, *, timeout: float | 
             history.append(line)
             last_message, last_print = state.message, now
         if state.done:
-            return RolloutResult(name, namespace, True, "complete", state.message, now - start,
-                                 revision_of(deployment), history=history)
+            return RolloutResult(
+                name,
+                namespace,
+                True,
+                "complete",
+                state.message,
+                now - start,
+                revision_of(deployment),
+                history=history,
+            )
         if state.failed:
-            return RolloutResult(name, namespace, False, "deadline", state.message, now - start,
-                                 revision_of(deployment), pod_problems(kube, deployment), history)
+            return RolloutResult(
+                name,
+                namespace,
+                False,
+                "deadline",
+                state.message,
+                now - start,
+                revision_of(deployment),
+                pod_problems(kube, deployment),
+                history,
+            )
         if now - start >= timeout:
             break
         sleep(min(poll, max(0.0, timeout - (now - start))))
         fresh = kube.get("apps/v1", "Deployment", name, namespace)
         if fresh is None:
-            return RolloutResult(name, namespace, False, "missing", f"{where} was deleted while waiting",
-                                 clock() - start, history=history)
+            return RolloutResult(
+                name,
+                namespace,
+                False,
+                "missing",
+                f"{where} was deleted while waiting",
+                clock() - start,
+                history=history,
+            )
         deployment = fresh
     elapsed = clock() - start
-    return RolloutResult(name, namespace, False, "timeout",
-                         f"{where}: not rolled out after {elapsed:.0f} s ({rollout_state(deployment, changed_at).message})",
-                         elapsed, revision_of(deployment), pod_problems(kube, deployment), history)
+    return RolloutResult(
+        name,
+        namespace,
+        False,
+        "timeout",
+        f"{where}: not rolled out after {elapsed:.0f} s ({rollout_state(deployment, changed_at).message})",
+        elapsed,
+        revision_of(deployment),
+        pod_problems(kube, deployment),
+        history,
+    )
 
 
 def write_time(obj: dict[str, Any] | None, manager: str = "mlgate") -> str | None:
     """The server's time of the latest write by ``manager`` (from managedFields), for ``changed_at``."""
-    times = [entry.get("time") for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []
-             if entry.get("manager") == manager and entry.get("time")]
+    times = [
+        entry.get("time")
+        for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []
+        if entry.get("manager") == manager and entry.get("time")
+    ]
     return max(times) if times else None
 
 
@@ -200,10 +272,14 @@ def pod_problems(kube: Kube, deployment: dict[str, Any], limit: int = 5) -> list
         for cs in status.get("containerStatuses") or []:
             state = cs.get("state") or {}
             if "waiting" in state:
-                reasons.append(f"container {cs.get('name')} waiting: {state['waiting'].get('reason', '')} "
-                               f"{state['waiting'].get('message', '')}".strip())
+                reasons.append(
+                    f"container {cs.get('name')} waiting: {state['waiting'].get('reason', '')} "
+                    f"{state['waiting'].get('message', '')}".strip()
+                )
             elif "terminated" in state:
-                reasons.append(f"container {cs.get('name')} terminated: exit {state['terminated'].get('exitCode')}")
+                reasons.append(
+                    f"container {cs.get('name')} terminated: exit {state['terminated'].get('exitCode')}"
+                )
             elif not cs.get("ready"):
                 reasons.append(f"container {cs.get('name')} running but not ready (readiness probe failing)")
             if cs.get("restartCount"):
@@ -211,8 +287,10 @@ def pod_problems(kube: Kube, deployment: dict[str, Any], limit: int = 5) -> list
         if not reasons:
             for condition in status.get("conditions") or []:
                 if condition.get("status") != "True":
-                    reasons.append(f"{condition.get('type')}: {condition.get('reason', '')} "
-                                   f"{condition.get('message', '')}".strip())
+                    reasons.append(
+                        f"{condition.get('type')}: {condition.get('reason', '')} "
+                        f"{condition.get('message', '')}".strip()
+                    )
         if reasons:
             lines.append(f"pod {pod['metadata']['name']} ({status.get('phase', '?')}): " + "; ".join(reasons))
     return lines
@@ -229,8 +307,14 @@ class RollbackResult:
     changed_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"deployment": self.name, "namespace": self.namespace, "from_revision": self.from_revision,
-                "to_revision": self.to_revision, "skipped": self.skipped, "message": self.message}
+        return {
+            "deployment": self.name,
+            "namespace": self.namespace,
+            "from_revision": self.from_revision,
+            "to_revision": self.to_revision,
+            "skipped": self.skipped,
+            "message": self.message,
+        }
 
 
 def _template_without_hash(template: dict[str, Any]) -> dict[str, Any]:
@@ -241,8 +325,9 @@ def _template_without_hash(template: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def rollback(kube: Kube, name: str, namespace: str, to_revision: int = 0,
-             cause: str | None = None) -> RollbackResult:
+def rollback(
+    kube: Kube, name: str, namespace: str, to_revision: int = 0, cause: str | None = None
+) -> RollbackResult:
     """``kubectl rollout undo deployment/NAME [--to-revision N]``: restore the ReplicaSet's pod template."""
     where = describe("Deployment", name, namespace)
     for _attempt in range(CONFLICT_RETRIES):
@@ -250,30 +335,50 @@ def rollback(kube: Kube, name: str, namespace: str, to_revision: int = 0,
         if deployment is None:
             raise InputError(f"{where}: not found")
         if deployment.get("spec", {}).get("paused"):
-            raise InputError(f"{where} is paused; resume it first (kubectl rollout resume deployment/{name} "
-                             f"-n {namespace}), then roll back")
+            raise InputError(
+                f"{where} is paused; resume it first (kubectl rollout resume deployment/{name} "
+                f"-n {namespace}), then roll back"
+            )
         history = revisions(kube, deployment)
         current = revision_of(deployment)
         if to_revision == 0:
             earlier = sorted(r for r in history if current is None or r < current)
             if not earlier:
-                raise InputError(f"{where}: no earlier revision to roll back to "
-                                 f"(revisions: {', '.join(map(str, sorted(history))) or 'none'})")
+                raise InputError(
+                    f"{where}: no earlier revision to roll back to "
+                    f"(revisions: {', '.join(map(str, sorted(history))) or 'none'})"
+                )
             target = earlier[-1]
         else:
             target = to_revision
         if target not in history:
-            raise InputError(f"{where}: revision {target} not found "
-                             f"(revisions: {', '.join(map(str, sorted(history))) or 'none'})")
+            raise InputError(
+                f"{where}: revision {target} not found "
+                f"(revisions: {', '.join(map(str, sorted(history))) or 'none'})"
+            )
         source = history[target]
         template = _template_without_hash(source["spec"]["template"])
         if template == _template_without_hash(deployment["spec"]["template"]):
-            return RollbackResult(name, namespace, current, target, True,
-                                  f"skipped: the current template already matches revision {target}")
-        annotations = {k: v for k, v in (deployment["metadata"].get("annotations") or {}).items()
-                       if k in SKIP_ANNOTATIONS}
-        annotations.update({k: v for k, v in (source["metadata"].get("annotations") or {}).items()
-                            if k not in SKIP_ANNOTATIONS})
+            return RollbackResult(
+                name,
+                namespace,
+                current,
+                target,
+                True,
+                f"skipped: the current template already matches revision {target}",
+            )
+        annotations = {
+            k: v
+            for k, v in (deployment["metadata"].get("annotations") or {}).items()
+            if k in SKIP_ANNOTATIONS
+        }
+        annotations.update(
+            {
+                k: v
+                for k, v in (source["metadata"].get("annotations") or {}).items()
+                if k not in SKIP_ANNOTATIONS
+            }
+        )
         if cause:
             annotations["kubernetes.io/change-cause"] = cause
         updated = {"apiVersion": "apps/v1", "kind": "Deployment", **copy.deepcopy(deployment)}
@@ -285,7 +390,13 @@ def rollback(kube: Kube, name: str, namespace: str, to_revision: int = 0,
             written = kube.put(updated)
         except Conflict:
             continue  # changed under us: read it again
-        return RollbackResult(name, namespace, current, target, False,
-                              f"rolled back from revision {current} to the template of revision {target}",
-                              write_time(written))
+        return RollbackResult(
+            name,
+            namespace,
+            current,
+            target,
+            False,
+            f"rolled back from revision {current} to the template of revision {target}",
+            write_time(written),
+        )
     raise InputError(f"{where}: kept changing while rolling back ({CONFLICT_RETRIES} conflicts); try again")

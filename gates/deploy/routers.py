@@ -89,12 +89,18 @@ class ReplicaRouter:
 
     def route(self, ctx: RouterContext, weight: int) -> tuple[list[Change], dict[str, Any]]:
         split = replica_split(ctx.stable_replicas, weight)
-        changes = [Change("scale", "Deployment", ctx.canary, ctx.namespace, replicas=split.canary_replicas),
-                   Change("scale", "Deployment", ctx.stable, ctx.namespace, replicas=split.stable_replicas)]
+        changes = [
+            Change("scale", "Deployment", ctx.canary, ctx.namespace, replicas=split.canary_replicas),
+            Change("scale", "Deployment", ctx.stable, ctx.namespace, replicas=split.stable_replicas),
+        ]
         if split.canary_replicas == 0:
             changes.reverse()  # back to stable: stable capacity comes up before the canary goes
-        return changes, {"weight": weight, "effective_weight": round(split.effective_weight, 2),
-                         "stable_replicas": split.stable_replicas, "canary_replicas": split.canary_replicas}
+        return changes, {
+            "weight": weight,
+            "effective_weight": round(split.effective_weight, 2),
+            "stable_replicas": split.stable_replicas,
+            "canary_replicas": split.canary_replicas,
+        }
 
     def canary_replicas(self, ctx: RouterContext, weight: int) -> int:
         return replica_split(ctx.stable_replicas, weight).canary_replicas
@@ -117,83 +123,112 @@ class _WeightRouter:
 class GatewayRouter(_WeightRouter):
     name = "gateway_api"
 
-    def route(self, ctx: RouterContext, weight: int, route: dict[str, Any] | None = None
-              ) -> tuple[list[Change], dict[str, Any]]:
+    def route(
+        self, ctx: RouterContext, weight: int, route: dict[str, Any] | None = None
+    ) -> tuple[list[Change], dict[str, Any]]:
         if route is None:
             raise InputError("gateway_api router: the HTTPRoute was not read")
         stable_svc, canary_svc = self.service_names(ctx)
-        body = httproute_weights(route, stable_svc, canary_svc, weight, ctx.settings.get("port"),
-                                 int(ctx.settings.get("rule", 0)))
-        return [Change("apply", "HTTPRoute", body["metadata"]["name"], ctx.namespace, body)], \
-            {"weight": weight, "effective_weight": float(weight)}
+        body = httproute_weights(
+            route, stable_svc, canary_svc, weight, ctx.settings.get("port"), int(ctx.settings.get("rule", 0))
+        )
+        return [Change("apply", "HTTPRoute", body["metadata"]["name"], ctx.namespace, body)], {
+            "weight": weight,
+            "effective_weight": float(weight),
+        }
 
     def cleanup(self, ctx: RouterContext) -> list[Change]:
         return []
 
 
-def httproute_weights(route: dict[str, Any], stable_service: str, canary_service: str, weight: int,
-                      port: int | None = None, rule: int = 0) -> dict[str, Any]:
+def httproute_weights(
+    route: dict[str, Any],
+    stable_service: str,
+    canary_service: str,
+    weight: int,
+    port: int | None = None,
+    rule: int = 0,
+) -> dict[str, Any]:
     """The apply body for an HTTPRoute whose rule ``rule`` sends ``weight`` percent to the canary Service."""
     rules = copy.deepcopy((route.get("spec") or {}).get("rules") or [])
     if not 0 <= rule < len(rules):
-        raise InputError(f"HTTPRoute {route.get('metadata', {}).get('name')}: has no rule {rule} "
-                         f"({len(rules)} rule(s))")
+        raise InputError(
+            f"HTTPRoute {route.get('metadata', {}).get('name')}: has no rule {rule} ({len(rules)} rule(s))"
+        )
     refs = rules[rule].get("backendRefs") or []
     template = next((r for r in refs if r.get("name") == stable_service), None)
     if template is None and port is None:
-        raise InputError(f"HTTPRoute rule {rule} has no backendRef to {stable_service!r}; set canary.router.port")
+        raise InputError(
+            f"HTTPRoute rule {rule} has no backendRef to {stable_service!r}; set canary.router.port"
+        )
     base = {k: v for k, v in (template or {}).items() if k not in ("name", "weight")}
     if port is not None:
         base["port"] = int(port)
     others = [r for r in refs if r.get("name") not in (stable_service, canary_service)]
-    rules[rule]["backendRefs"] = others + [{**base, "name": stable_service, "weight": 100 - weight},
-                                           {**base, "name": canary_service, "weight": weight}]
+    rules[rule]["backendRefs"] = others + [
+        {**base, "name": stable_service, "weight": 100 - weight},
+        {**base, "name": canary_service, "weight": weight},
+    ]
     meta = route.get("metadata") or {}
-    return {"apiVersion": route.get("apiVersion", "gateway.networking.k8s.io/v1"), "kind": "HTTPRoute",
-            "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
-            "spec": {"rules": rules}}
+    return {
+        "apiVersion": route.get("apiVersion", "gateway.networking.k8s.io/v1"),
+        "kind": "HTTPRoute",
+        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
+        "spec": {"rules": rules},
+    }
 
 
 class NginxRouter(_WeightRouter):
     name = "nginx"
 
-    def route(self, ctx: RouterContext, weight: int, ingress: dict[str, Any] | None = None
-              ) -> tuple[list[Change], dict[str, Any]]:
+    def route(
+        self, ctx: RouterContext, weight: int, ingress: dict[str, Any] | None = None
+    ) -> tuple[list[Change], dict[str, Any]]:
         if ingress is None:
             raise InputError("nginx router: the Ingress was not read")
         stable_svc, canary_svc = self.service_names(ctx)
         body = nginx_canary_ingress(ingress, stable_svc, canary_svc, weight)
-        return [Change("apply", "Ingress", body["metadata"]["name"], ctx.namespace, body)], \
-            {"weight": weight, "effective_weight": float(weight)}
+        return [Change("apply", "Ingress", body["metadata"]["name"], ctx.namespace, body)], {
+            "weight": weight,
+            "effective_weight": float(weight),
+        }
 
     def cleanup(self, ctx: RouterContext) -> list[Change]:
         name = f"{ctx.settings.get('ingress')}-canary"
         return [Change("delete", "Ingress", name, ctx.namespace)]
 
 
-def nginx_canary_ingress(ingress: dict[str, Any], stable_service: str, canary_service: str,
-                         weight: int) -> dict[str, Any]:
+def nginx_canary_ingress(
+    ingress: dict[str, Any], stable_service: str, canary_service: str, weight: int
+) -> dict[str, Any]:
     """A canary Ingress for ingress-nginx: same hosts and paths, canary Service, canary-weight annotation."""
     meta = ingress.get("metadata") or {}
     spec = copy.deepcopy(ingress.get("spec") or {})
     swapped = 0
     for rule in spec.get("rules") or []:
-        for path in ((rule.get("http") or {}).get("paths") or []):
-            service = ((path.get("backend") or {}).get("service") or {})
+        for path in (rule.get("http") or {}).get("paths") or []:
+            service = (path.get("backend") or {}).get("service") or {}
             if service.get("name") == stable_service:
                 service["name"] = canary_service
                 swapped += 1
     if not swapped:
         raise InputError(f"Ingress {meta.get('name')}: no path routes to Service {stable_service!r}")
     spec.pop("tls", None)  # the main Ingress terminates TLS; ingress-nginx applies it to canaries too
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if not k.startswith(NGINX_PREFIX + "canary")}
+    annotations = {
+        k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith(NGINX_PREFIX + "canary")
+    }
     annotations.update({NGINX_PREFIX + "canary": "true", NGINX_PREFIX + "canary-weight": str(int(weight))})
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": {"name": f"{meta.get('name')}-canary", "namespace": meta.get("namespace"),
-                         "labels": {**(meta.get("labels") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]},
-                         "annotations": annotations},
-            "spec": spec}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": f"{meta.get('name')}-canary",
+            "namespace": meta.get("namespace"),
+            "labels": {**(meta.get("labels") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]},
+            "annotations": annotations,
+        },
+        "spec": spec,
+    }
 
 
 def canary_service(service: dict[str, Any], name: str | None = None) -> dict[str, Any]:
@@ -201,11 +236,20 @@ def canary_service(service: dict[str, Any], name: str | None = None) -> dict[str
     meta = service.get("metadata") or {}
     spec = service.get("spec") or {}
     ports = [{k: v for k, v in p.items() if k != "nodePort"} for p in spec.get("ports") or []]
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name or f"{meta.get('name')}-canary", "namespace": meta.get("namespace"),
-                         "labels": {**(meta.get("labels") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]}},
-            "spec": {"selector": {**(spec.get("selector") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]},
-                     "ports": ports, "type": "ClusterIP"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name or f"{meta.get('name')}-canary",
+            "namespace": meta.get("namespace"),
+            "labels": {**(meta.get("labels") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]},
+        },
+        "spec": {
+            "selector": {**(spec.get("selector") or {}), CANARY_LABEL[0]: CANARY_LABEL[1]},
+            "ports": ports,
+            "type": "ClusterIP",
+        },
+    }
 
 
 ROUTERS = {"replicas": ReplicaRouter, "gateway_api": GatewayRouter, "nginx": NginxRouter}

@@ -40,9 +40,18 @@ from gates.result import Check, GateResult, Status
 from gates.thresholds import Threshold, decide
 
 GATE = "validate_deployment"
-DEFAULTS = {"wait_seconds": 30.0, "requests": 500, "concurrency": 4, "request_timeout_seconds": 5.0,
-            "max_duration_seconds": 120.0, "max_error_rate": 0.01, "max_p95_ms": 500.0, "max_p99_ms": 1000.0,
-            "bad_requests": True, "max_batch": 100}
+DEFAULTS = {
+    "wait_seconds": 30.0,
+    "requests": 500,
+    "concurrency": 4,
+    "request_timeout_seconds": 5.0,
+    "max_duration_seconds": 120.0,
+    "max_error_rate": 0.01,
+    "max_p95_ms": 500.0,
+    "max_p99_ms": 1000.0,
+    "bad_requests": True,
+    "max_batch": 100,
+}
 PATHS = {"health": "/health", "ready": "/ready", "predict": "/predict", "batch": "/batch_predict"}
 DEFAULT_TOLERANCE = 1e-6
 
@@ -110,16 +119,28 @@ def load_golden(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except ValueError as exc:
             raise InputError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("input"), (dict, list)) or \
-                not isinstance(row.get("expected"), dict):
-            raise InputError(f"{path}: line {number}: expected an object with 'input' (an object) and 'expected' "
-                             "(an object)")
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("input"), (dict, list))
+            or not isinstance(row.get("expected"), dict)
+        ):
+            raise InputError(
+                f"{path}: line {number}: expected an object with 'input' (an object) and 'expected' "
+                "(an object)"
+            )
         tolerance = row.get("tolerance", {})
-        if not isinstance(tolerance, dict) or not all(isinstance(v, (int, float)) and v >= 0
-                                                      for v in tolerance.values()):
+        if not isinstance(tolerance, dict) or not all(
+            isinstance(v, (int, float)) and v >= 0 for v in tolerance.values()
+        ):
             raise InputError(f"{path}: line {number}: 'tolerance' must map keys to non-negative numbers")
-        rows.append({"name": str(row.get("name") or f"line {number}"), "input": row["input"],
-                     "expected": row["expected"], "tolerance": tolerance})
+        rows.append(
+            {
+                "name": str(row.get("name") or f"line {number}"),
+                "input": row["input"],
+                "expected": row["expected"],
+                "tolerance": tolerance,
+            }
+        )
     if not rows:
         raise InputError(f"{path}: no golden rows")
     return rows
@@ -147,22 +168,43 @@ def compare(expected: dict[str, Any], actual: Any, tolerance: dict[str, float]) 
 
 def bad_requests(example: dict[str, Any] | None, max_batch: int) -> list[tuple[str, str, bytes]]:
     """(name, endpoint key, body) of requests a validating service must refuse with a 4xx."""
-    cases: list[tuple[str, str, bytes]] = [("not JSON", "predict", b"{this is not json"),
-                                           ("empty object", "predict", b"{}"),
-                                           ("a list instead of an object", "predict", b"[1, 2, 3]")]
+    cases: list[tuple[str, str, bytes]] = [
+        ("not JSON", "predict", b"{this is not json"),
+        ("empty object", "predict", b"{}"),
+        ("a list instead of an object", "predict", b"[1, 2, 3]"),
+    ]
     if example:
         keys = list(example)
         first = keys[0]
-        cases.append((f"missing field {first!r}", "predict",
-                      json.dumps({k: v for k, v in example.items() if k != first}).encode()))
-        numeric = next((k for k in keys if isinstance(example[k], (int, float)) and not isinstance(example[k], bool)),
-                       None)
+        cases.append(
+            (
+                f"missing field {first!r}",
+                "predict",
+                json.dumps({k: v for k, v in example.items() if k != first}).encode(),
+            )
+        )
+        numeric = next(
+            (k for k in keys if isinstance(example[k], (int, float)) and not isinstance(example[k], bool)),
+            None,
+        )
         if numeric:
-            cases.append((f"field {numeric!r} as text", "predict",
-                          json.dumps({**example, numeric: "not a number"}).encode()))
-        cases.append((f"field {keys[-1]!r} null", "predict", json.dumps({**example, keys[-1]: None}).encode()))
-        cases.append((f"batch of {max_batch + 1} records (limit {max_batch})", "batch",
-                      json.dumps({"records": [example] * (max_batch + 1)}).encode()))
+            cases.append(
+                (
+                    f"field {numeric!r} as text",
+                    "predict",
+                    json.dumps({**example, numeric: "not a number"}).encode(),
+                )
+            )
+        cases.append(
+            (f"field {keys[-1]!r} null", "predict", json.dumps({**example, keys[-1]: None}).encode())
+        )
+        cases.append(
+            (
+                f"batch of {max_batch + 1} records (limit {max_batch})",
+                "batch",
+                json.dumps({"records": [example] * (max_batch + 1)}).encode(),
+            )
+        )
     return cases
 
 
@@ -198,9 +240,13 @@ def _describe_exception(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def collect(section: dict[str, Any], golden: list[dict[str, Any]] | None,
-            clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-            progress: Callable[[str], None] | None = None) -> Observation:
+def collect(
+    section: dict[str, Any],
+    golden: list[dict[str, Any]] | None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] | None = None,
+) -> Observation:
     """Talk to the endpoint (every loop bounded by a count and a time budget)."""
     import requests
 
@@ -226,7 +272,11 @@ def collect(section: dict[str, Any], golden: list[dict[str, Any]] | None,
     health = ready = Probe(None, 0.0, error="not tried")
     for _ in range(int(float(opts["wait_seconds"])) + 2):
         health = get(paths["health"])
-        ready = get(paths["ready"]) if health.status == 200 else Probe(None, 0.0, error="health did not answer 200")
+        ready = (
+            get(paths["ready"])
+            if health.status == 200
+            else Probe(None, 0.0, error="health did not answer 200")
+        )
         if health.status == 200 and ready.status == 200 or clock() >= deadline:
             break
         sleep(min(1.0, max(0.0, deadline - clock())))
@@ -247,8 +297,11 @@ def collect(section: dict[str, Any], golden: list[dict[str, Any]] | None,
                     body = response.json()
                 except ValueError:
                     body = response.text[:200]
-                problems = compare(row["expected"], body, row["tolerance"]) if response.status_code == 200 else \
-                    [f"answered {response.status_code}: {str(body)[:120]}"]
+                problems = (
+                    compare(row["expected"], body, row["tolerance"])
+                    if response.status_code == 200
+                    else [f"answered {response.status_code}: {str(body)[:120]}"]
+                )
                 obs.golden.append(GoldenOutcome(row["name"], response.status_code, problems))
             except requests.RequestException as exc:
                 obs.golden.append(GoldenOutcome(row["name"], None, error=_describe_exception(exc)))
@@ -273,8 +326,9 @@ def collect(section: dict[str, Any], golden: list[dict[str, Any]] | None,
             begin = time.perf_counter()
             try:
                 if payloads:
-                    response = own.post(base + paths["predict"], json=payloads[index % len(payloads)],
-                                        timeout=timeout)
+                    response = own.post(
+                        base + paths["predict"], json=payloads[index % len(payloads)], timeout=timeout
+                    )
                 else:
                     response = own.get(base + paths["health"], timeout=timeout)
                 elapsed = (time.perf_counter() - begin) * 1000
@@ -300,12 +354,19 @@ def collect(section: dict[str, Any], golden: list[dict[str, Any]] | None,
         obs.bad = []
         for name, endpoint, body in bad_requests(payloads[0] if payloads else None, int(opts["max_batch"])):
             try:
-                response = session.post(base + paths[endpoint], data=body, timeout=timeout,
-                                        headers={"Content-Type": "application/json"})
+                response = session.post(
+                    base + paths[endpoint],
+                    data=body,
+                    timeout=timeout,
+                    headers={"Content-Type": "application/json"},
+                )
                 try:
                     answer = response.json()
-                    message = str(answer.get("detail") or answer.get("error") or answer.get("message") or "") \
-                        if isinstance(answer, dict) else str(answer)
+                    message = (
+                        str(answer.get("detail") or answer.get("error") or answer.get("message") or "")
+                        if isinstance(answer, dict)
+                        else str(answer)
+                    )
                 except ValueError:
                     message = response.text.strip()
                 obs.bad.append(BadOutcome(name, response.status_code, message[:200]))
@@ -333,14 +394,23 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
     checks: list[Check] = []
     tables: dict[str, str] = {}
     wait = float(opts["wait_seconds"])
-    for name, probe, path in (("health", obs.health, (section.get("paths") or {}).get("health", PATHS["health"])),
-                              ("ready", obs.ready, (section.get("paths") or {}).get("ready", PATHS["ready"]))):
+    for name, probe, path in (
+        ("health", obs.health, (section.get("paths") or {}).get("health", PATHS["health"])),
+        ("ready", obs.ready, (section.get("paths") or {}).get("ready", PATHS["ready"])),
+    ):
         if probe.status == 200:
             checks.append(Check(name, Status.PASS, f"GET {path} answered 200", value=200))
         else:
             answer = f"answered {probe.status}" if probe.status else (probe.error or "did not answer")
-            checks.append(Check(name, Status.FAIL, f"GET {path} {answer} (waited up to {wait:g} s)"
-                                + (f": {probe.body[:120]}" if probe.body else ""), value=probe.status))
+            checks.append(
+                Check(
+                    name,
+                    Status.FAIL,
+                    f"GET {path} {answer} (waited up to {wait:g} s)"
+                    + (f": {probe.body[:120]}" if probe.body else ""),
+                    value=probe.status,
+                )
+            )
     summary: dict[str, Any] = {"url": obs.url}
     if obs.ready.status != 200:
         checks.append(Check("predictions", Status.ERROR, "the service is not ready: no prediction was sent"))
@@ -355,12 +425,25 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
         if failed:
             first = failed[0]
             reason = first.error or "; ".join(first.mismatches[:2])
-            checks.append(Check("golden", Status.FAIL, f"{len(failed)} of {len(obs.golden)} golden predictions "
-                                f"differ; first {first.name}: {reason}", value=matched,
-                                details={"mismatches": {g.name: g.error or g.mismatches for g in failed[:20]}}))
+            checks.append(
+                Check(
+                    "golden",
+                    Status.FAIL,
+                    f"{len(failed)} of {len(obs.golden)} golden predictions "
+                    f"differ; first {first.name}: {reason}",
+                    value=matched,
+                    details={"mismatches": {g.name: g.error or g.mismatches for g in failed[:20]}},
+                )
+            )
         else:
-            checks.append(Check("golden", Status.PASS, f"all {matched} golden predictions match within tolerance",
-                                value=matched))
+            checks.append(
+                Check(
+                    "golden",
+                    Status.PASS,
+                    f"all {matched} golden predictions match within tolerance",
+                    value=matched,
+                )
+            )
         tables["Golden predictions"] = _golden_table(obs.golden)
 
     total = len(obs.ok)
@@ -370,9 +453,15 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
         errors = total - sum(obs.ok)
         rate = errors / total
         ci = error_rate_interval(errors, total, boot.confidence)
-        check = decide("error_rate", rate, ci, Threshold(max=float(opts["max_error_rate"]), decide_on=decide_on),
-                       boot.confidence, label=f"error rate ({errors} of {total} {obs.burst_target} requests)",
-                       details={"answers": dict(obs.statuses), "interval": "Clopper-Pearson (exact binomial)"})
+        check = decide(
+            "error_rate",
+            rate,
+            ci,
+            Threshold(max=float(opts["max_error_rate"]), decide_on=decide_on),
+            boot.confidence,
+            label=f"error rate ({errors} of {total} {obs.burst_target} requests)",
+            details={"answers": dict(obs.statuses), "interval": "Clopper-Pearson (exact binomial)"},
+        )
         if total < obs.planned:
             check.why += f"; only {total} of {obs.planned} planned requests were sent within the time budget"
             if check.status is Status.PASS:
@@ -386,8 +475,9 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
 
         point, intervals = summarize(latencies, boot)
         limits = {name: opts.get(f"max_{name}_ms") for name in ("p95", "p99")}
-        checks += latency_checks(point, intervals, limits, int(latencies.size), boot, decide_on, "ms",
-                                 noun="answered requests")
+        checks += latency_checks(
+            point, intervals, limits, int(latencies.size), boot, decide_on, "ms", noun="answered requests"
+        )
         summary.update({f"{name}-ms": round(point[name], 3) for name in ("p50", "p95", "p99")})
         tables["Latency of the burst (ms)"] = latency_table(point, intervals)
     elif total:
@@ -401,19 +491,35 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
             answer = f"answered {first.status}" if first.status else (first.error or "no answer")
             if first.status is not None and 400 <= first.status < 500:
                 answer += " without an error message"
-            checks.append(Check("bad_requests", Status.FAIL, f"{len(wrong)} of {len(obs.bad)} malformed requests were "
-                                f"not refused with a clear 4xx; first, {first.name}: {answer}", value=len(refused),
-                                details={b.name: {"status": b.status, "message": b.message or b.error}
-                                         for b in obs.bad}))
+            checks.append(
+                Check(
+                    "bad_requests",
+                    Status.FAIL,
+                    f"{len(wrong)} of {len(obs.bad)} malformed requests were "
+                    f"not refused with a clear 4xx; first, {first.name}: {answer}",
+                    value=len(refused),
+                    details={b.name: {"status": b.status, "message": b.message or b.error} for b in obs.bad},
+                )
+            )
         else:
-            checks.append(Check("bad_requests", Status.PASS, f"all {len(obs.bad)} malformed requests were refused "
-                                f"with a 4xx and a message (" + ", ".join(sorted({str(b.status) for b in obs.bad}))
-                                + ")", value=len(refused),
-                                details={b.name: {"status": b.status, "message": b.message} for b in obs.bad}))
+            checks.append(
+                Check(
+                    "bad_requests",
+                    Status.PASS,
+                    f"all {len(obs.bad)} malformed requests were refused "
+                    f"with a 4xx and a message (" + ", ".join(sorted({str(b.status) for b in obs.bad})) + ")",
+                    value=len(refused),
+                    details={b.name: {"status": b.status, "message": b.message} for b in obs.bad},
+                )
+            )
     evidence = _evidence(obs, opts)
     evidence["tables"] = tables
-    evidence["bootstrap"] = {"confidence": boot.confidence, "resamples": boot.resamples, "seed": boot.seed,
-                             "method": "percentile bootstrap (latency), Clopper-Pearson (error rate)"}
+    evidence["bootstrap"] = {
+        "confidence": boot.confidence,
+        "resamples": boot.resamples,
+        "seed": boot.seed,
+        "method": "percentile bootstrap (latency), Clopper-Pearson (error rate)",
+    }
     return GateResult(GATE, checks=checks, summary=summary, evidence=evidence)
 
 
@@ -433,12 +539,19 @@ def _evidence(obs: Observation, opts: dict[str, Any]) -> dict[str, Any]:
         "settings": {k: opts[k] for k in DEFAULTS},
         "health": {"status": obs.health.status, "error": obs.health.error},
         "ready": {"status": obs.ready.status, "error": obs.ready.error},
-        "burst": {"planned": obs.planned, "sent": len(obs.ok), "answers": dict(obs.statuses),
-                  "target": obs.burst_target, "seconds": round(obs.duration_seconds, 3)},
+        "burst": {
+            "planned": obs.planned,
+            "sent": len(obs.ok),
+            "answers": dict(obs.statuses),
+            "target": obs.burst_target,
+            "seconds": round(obs.duration_seconds, 3),
+        },
     }
 
 
-def run(section: dict[str, Any], ctx: GateContext, progress: Callable[[str], None] | None = None) -> GateResult:
+def run(
+    section: dict[str, Any], ctx: GateContext, progress: Callable[[str], None] | None = None
+) -> GateResult:
     """The gate: read the golden file (through ctx, so the audit trail hashes it), talk to the endpoint, decide."""
     if not section.get("url"):
         raise InputError(f"{ctx.source}: validate_deployment: no url (give --url)")

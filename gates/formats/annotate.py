@@ -23,8 +23,10 @@ def lines(results: list[GateResult], out: Output) -> list[str]:
     rendered = []
     for result in results:
         if not result.checks:  # no evidence is an error, and must not go unannounced
-            rendered.append(f"::error title={_escape_property(f'mlgate {result.gate}')}::"
-                            f"{escape_data(f'{result.gate}: the gate made no checks: no evidence')}")
+            rendered.append(
+                f"::error title={_escape_property(f'mlgate {result.gate}')}::"
+                f"{escape_data(f'{result.gate}: the gate made no checks: no evidence')}"
+            )
         for check in result.checks:
             level = _LEVEL.get(check.status)
             if not level:

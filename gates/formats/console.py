@@ -14,8 +14,16 @@ def render(results: list[GateResult], stream: TextIO, colour: bool = False) -> N
     rows = [("gate", "check", "status", "value", "interval", "threshold")]
     for result in results:
         for check in result.checks:
-            rows.append((result.gate, check.name, check.status.value, number(check.value), interval(check),
-                         check.threshold or ""))
+            rows.append(
+                (
+                    result.gate,
+                    check.name,
+                    check.status.value,
+                    number(check.value),
+                    interval(check),
+                    check.threshold or "",
+                )
+            )
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))]
     for index, row in enumerate(rows):
         cells = [cell[:40].ljust(width) for cell, width in zip(row, widths)]

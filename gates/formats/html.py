@@ -19,18 +19,26 @@ margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertica
 
 def render(results: list[GateResult], out: Output) -> str:
     overall = worst([r.status for r in results]).value
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>mlgate report: {overall}</title>",
-             f"<style>{_STYLE}</style></head><body>",
-             f"<h1>mlgate: <span class='{overall}'>{overall}</span></h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mlgate report: {overall}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>mlgate: <span class='{overall}'>{overall}</span></h1>",
+    ]
     for r in results:
         status = r.status.value
-        parts.append(f"<h2 id='{html.escape(r.gate)}'>{html.escape(r.gate)}: <span class='{status}'>{status}</span></h2>")
-        parts.append("<table><tr><th>check</th><th>status</th><th>value</th><th>interval</th>"
-                     "<th>threshold</th><th>why</th></tr>")
+        parts.append(
+            f"<h2 id='{html.escape(r.gate)}'>{html.escape(r.gate)}: <span class='{status}'>{status}</span></h2>"
+        )
+        parts.append(
+            "<table><tr><th>check</th><th>status</th><th>value</th><th>interval</th>"
+            "<th>threshold</th><th>why</th></tr>"
+        )
         for c in r.checks:
-            parts.append(f"<tr><td>{html.escape(c.name)}</td><td class='{c.status.value}'>{c.status.value}</td>"
-                         f"<td>{number(c.value)}</td><td>{interval(c)}</td>"
-                         f"<td>{html.escape(c.threshold or '')}</td><td>{html.escape(c.why)}</td></tr>")
+            parts.append(
+                f"<tr><td>{html.escape(c.name)}</td><td class='{c.status.value}'>{c.status.value}</td>"
+                f"<td>{number(c.value)}</td><td>{interval(c)}</td>"
+                f"<td>{html.escape(c.threshold or '')}</td><td>{html.escape(c.why)}</td></tr>"
+            )
         parts.append("</table>")
         analyses = canary_table(r)
         if analyses:
@@ -41,8 +49,10 @@ def render(results: list[GateResult], out: Output) -> str:
             picture = Path(path)
             if picture.suffix == ".png" and picture.is_file():
                 data = base64.b64encode(picture.read_bytes()).decode("ascii")
-                parts.append(f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
-                             f"<figcaption>{html.escape(name)}</figcaption></figure>")
+                parts.append(
+                    f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+                    f"<figcaption>{html.escape(name)}</figcaption></figure>"
+                )
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -16,17 +16,25 @@ def document(results: list[GateResult]) -> ET.ElementTree:
         counts = result.counts()
         # A gate with no checks is an error (no evidence is never a pass); an empty suite would read as green.
         checks = result.checks or [Check("gate", Status.ERROR, "the gate made no checks: no evidence")]
-        suite = ET.SubElement(root, "testsuite", name=result.gate, tests=str(len(checks)),
-                              failures=str(counts["fail"]), errors=str(counts["error"] if result.checks else 1),
-                              skipped="0")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=result.gate,
+            tests=str(len(checks)),
+            failures=str(counts["fail"]),
+            errors=str(counts["error"] if result.checks else 1),
+            skipped="0",
+        )
         for check in checks:
             case = ET.SubElement(suite, "testcase", classname=f"mlgate.{result.gate}", name=check.name)
             if check.location:
                 case.set("file", check.location.path)
                 if check.location.line:
                     case.set("line", str(check.location.line))
-            body = (f"value={number(check.value)} interval={interval(check) or '-'} "
-                    f"threshold={check.threshold or '-'}\n{check.why}")
+            body = (
+                f"value={number(check.value)} interval={interval(check) or '-'} "
+                f"threshold={check.threshold or '-'}\n{check.why}"
+            )
             if check.status is Status.FAIL:
                 ET.SubElement(case, "failure", message=check.why, type="fail").text = body
             elif check.status is Status.ERROR:

@@ -24,8 +24,10 @@ def render(results: list[GateResult], links: dict[str, str] | None = None) -> st
         lines += ["", f"### {ICON[r.status]} {r.gate}", ""]
         lines += ["| check | status | value | interval | threshold | why |", "|---|---|---|---|---|---|"]
         for c in r.checks:
-            lines.append(f"| {_cell(c.name)} | {ICON[c.status]} {c.status.value} | {number(c.value)} | "
-                         f"{interval(c)} | {_cell(c.threshold or '')} | {_cell(c.why)} |")
+            lines.append(
+                f"| {_cell(c.name)} | {ICON[c.status]} {c.status.value} | {number(c.value)} | "
+                f"{interval(c)} | {_cell(c.threshold or '')} | {_cell(c.why)} |"
+            )
         analyses = canary_table(r)
         if analyses:
             lines += ["", analyses]
@@ -33,8 +35,12 @@ def render(results: list[GateResult], links: dict[str, str] | None = None) -> st
             lines += ["", f"<details><summary>{title}</summary>", "", table, "", "</details>"]
         pictures = [(k, v) for k, v in r.artifacts.items() if v.endswith(".png")]
         if pictures:
-            lines += ["", "Pictures (PNG files in the report folder, i.e. the uploaded report artifact; "
-                      "`report.html` embeds them): " + ", ".join(f"[{_cell(k)}]({Path(v).name})" for k, v in pictures)]
+            lines += [
+                "",
+                "Pictures (PNG files in the report folder, i.e. the uploaded report artifact; "
+                "`report.html` embeds them): "
+                + ", ".join(f"[{_cell(k)}]({Path(v).name})" for k, v in pictures),
+            ]
     if links:
         lines += ["", "Reports: " + ", ".join(f"{name}: `{path}`" for name, path in links.items())]
     return "\n".join(lines) + "\n"
@@ -57,10 +63,13 @@ def canary_table(result: GateResult) -> str:
     lines = ["| step | weight (effective) | outcome | canary vs stable |", "|---|---|---|---|"]
     for a in shown:
         weight, effective = a.get("weight"), a.get("effective_weight")
-        weights = f"{number(weight)}%" + (f" ({number(effective)}%)" if effective is not None
-                                          and effective != weight else "")
-        lines.append(f"| {_cell(str(a.get('step', '')))} | {weights} | {_cell(str(a.get('outcome', '')))} | "
-                     f"{_cell(_decisive(a))} |")
+        weights = f"{number(weight)}%" + (
+            f" ({number(effective)}%)" if effective is not None and effective != weight else ""
+        )
+        lines.append(
+            f"| {_cell(str(a.get('step', '')))} | {weights} | {_cell(str(a.get('outcome', '')))} | "
+            f"{_cell(_decisive(a))} |"
+        )
     if len(analyses) > len(shown):
         lines.append(f"\nThe last {len(shown)} of {len(analyses)} analyses; the JSON report holds every one.")
     return "\n".join(lines)
@@ -79,8 +88,11 @@ def _decisive(analysis: dict) -> str:
         if details.get("kind") == "distribution":  # a threshold on the canary-vs-stable KS distance
             entry["distance"] = _first(entry["distance"], verdict.get("value"))
             continue
-        canary = _first(details.get("canary_value"), details.get("canary_mean"),
-                        None if details.get("kind") == "series" else verdict.get("value"))
+        canary = _first(
+            details.get("canary_value"),
+            details.get("canary_mean"),
+            None if details.get("kind") == "series" else verdict.get("value"),
+        )
         stable = _first(details.get("stable_value"), details.get("stable_mean"), details.get("stable"))
         entry["canary"] = _first(entry["canary"], canary)
         entry["stable"] = _first(entry["stable"], stable)

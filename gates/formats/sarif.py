@@ -37,15 +37,26 @@ def _level(finding: Finding) -> str:
 
 
 def _fingerprint(finding: Finding, location_uri: str | None) -> str:
-    key = "\0".join(str(v) for v in (finding.rule_id, location_uri, finding.properties.get("package"),
-                                     finding.properties.get("installed_version"), finding.message
-                                     if location_uri is None else finding.properties.get("subject", "")))
+    key = "\0".join(
+        str(v)
+        for v in (
+            finding.rule_id,
+            location_uri,
+            finding.properties.get("package"),
+            finding.properties.get("installed_version"),
+            finding.message if location_uri is None else finding.properties.get("subject", ""),
+        )
+    )
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def _result(finding: Finding, out: Output, rule_index: int) -> dict:
-    entry: dict = {"ruleId": finding.rule_id, "ruleIndex": rule_index, "level": _level(finding),
-                   "message": {"text": finding.message or finding.rule_id}}
+    entry: dict = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "level": _level(finding),
+        "message": {"text": finding.message or finding.rule_id},
+    }
     location_uri = None
     if finding.location:
         location_uri = uri(finding.location.path, out)
@@ -58,9 +69,14 @@ def _result(finding: Finding, out: Output, rule_index: int) -> dict:
         entry["locations"] = [{"physicalLocation": physical}]
     entry["partialFingerprints"] = {"mlgateFinding/v1": _fingerprint(finding, location_uri)}
     if finding.suppressed:
-        entry["suppressions"] = [{"kind": "external", "status": "accepted", "justification": finding.suppressed}]
-    properties = {k: v for k, v in {"severity": finding.severity, **finding.properties}.items()
-                  if v is not None and k not in _RULE_KEYS}
+        entry["suppressions"] = [
+            {"kind": "external", "status": "accepted", "justification": finding.suppressed}
+        ]
+    properties = {
+        k: v
+        for k, v in {"severity": finding.severity, **finding.properties}.items()
+        if v is not None and k not in _RULE_KEYS
+    }
     if properties:
         entry["properties"] = properties
     return entry
@@ -97,13 +113,21 @@ def document(gate: str, category: str, findings: list[Finding], out: Output) -> 
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "mlgate", "version": __version__, "semanticVersion": __version__,
-                                "rules": list(rules.values())}},
-            "automationDetails": {"id": f"mlgate/{gate}/{category}/"},
-            "columnKind": "unicodeCodePoints",
-            "results": [_result(f, out, index[f.rule_id]) for f in findings],
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mlgate",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "rules": list(rules.values()),
+                    }
+                },
+                "automationDetails": {"id": f"mlgate/{gate}/{category}/"},
+                "columnKind": "unicodeCodePoints",
+                "results": [_result(f, out, index[f.rule_id]) for f in findings],
+            }
+        ],
     }
 
 
@@ -111,12 +135,14 @@ def write(results: list[GateResult], out: Output) -> list[Path]:
     written = []
     for result in results:
         categories: dict[str, list[Finding]] = {
-            str(c): [] for c in result.evidence.get("sarif_categories") or [] if isinstance(c, str)}
+            str(c): [] for c in result.evidence.get("sarif_categories") or [] if isinstance(c, str)
+        }
         for finding in result.findings:
             categories.setdefault(finding.category, []).append(finding)
         for category, findings in categories.items():
             path = out.report_dir / f"{result.gate}-{category}.sarif"
-            path.write_text(json.dumps(document(result.gate, category, findings, out), indent=2) + "\n",
-                            encoding="utf-8")
+            path.write_text(
+                json.dumps(document(result.gate, category, findings, out), indent=2) + "\n", encoding="utf-8"
+            )
             written.append(path)
     return written

@@ -19,8 +19,14 @@ import numpy as np
 
 from gates.errors import InputError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
-           ".ndjson": "jsonl"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def table_format(path: Path) -> str:
@@ -29,7 +35,9 @@ def table_format(path: Path) -> str:
         suffixes = suffixes[:-1]
     kind = FORMATS.get(suffixes[-1] if suffixes else "")
     if kind is None:
-        raise InputError(f"{path}: unknown table format '{path.suffix}' (expected .csv, .tsv, .parquet or .jsonl)")
+        raise InputError(
+            f"{path}: unknown table format '{path.suffix}' (expected .csv, .tsv, .parquet or .jsonl)"
+        )
     return kind
 
 
@@ -73,7 +81,9 @@ def missing_message(path: Path, missing: list[str], present: Iterable[str]) -> s
 
 
 # ------------------------------------------------------------------------------------------- Parquet
-_LAST: dict[str, Any] = {}  # the columns of the last Parquet file read: {"key": ..., "columns": {name: array}}
+_LAST: dict[
+    str, Any
+] = {}  # the columns of the last Parquet file read: {"key": ..., "columns": {name: array}}
 
 
 def read_parquet_columns(path: Path, columns: list[str], categorical: Iterable[str] = ()) -> dict[str, Any]:
@@ -99,8 +109,12 @@ def read_parquet_columns(path: Path, columns: list[str], categorical: Iterable[s
         missing = [c for c in to_read if c not in schema.names]
         if missing:
             raise InputError(missing_message(path, missing, schema.names))
-        as_dictionary = [c for c in categorical if c in to_read
-                         and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+        as_dictionary = [
+            c
+            for c in categorical
+            if c in to_read
+            and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))
+        ]
         table = pq.read_table(path, columns=to_read, read_dictionary=as_dictionary or None)
         if table.num_rows == 0:
             raise InputError(f"{path}: has a header but no rows")
@@ -133,7 +147,8 @@ def raw_values(column: Any) -> tuple[np.ndarray, list] | None:
     t = column.type
     if pa.types.is_integer(t) or pa.types.is_boolean(t):
         values = (column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column).to_numpy(
-            zero_copy_only=False)
+            zero_copy_only=False
+        )
         return small_int_codes(values)
     if pa.types.is_dictionary(t) or pa.types.is_string(t) or pa.types.is_large_string(t):
         return dictionary_codes(column)
@@ -148,8 +163,11 @@ def dictionary_codes(column: Any) -> tuple[np.ndarray, list]:
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
     if isinstance(column, pa.ChunkedArray):
-        column = column.unify_dictionaries().combine_chunks() if column.num_chunks else \
-            pa.chunked_array([], type=column.type).combine_chunks()
+        column = (
+            column.unify_dictionaries().combine_chunks()
+            if column.num_chunks
+            else pa.chunked_array([], type=column.type).combine_chunks()
+        )
     indices = column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
     names = column.dictionary.to_pylist()
     used = np.bincount(indices[indices >= 0], minlength=len(names)) > 0 if len(names) else np.zeros(0, bool)

@@ -74,10 +74,17 @@ def read_junit(path: Path) -> TestRun:
             if located:  # the last frame in the test's own file is where it failed
                 own = [m for m in located if file and m[0].endswith(file)] or located
                 file, line = own[-1][0], own[-1][1]
-        run.cases.append(TestCase(
-            name=case.get("name", "?"), classname=case.get("classname", ""), outcome=outcome,
-            message=(message or "").strip(), file=file, line=int(line) if line and str(line).isdigit() else None,
-            time=float(case.get("time") or 0.0)))
+        run.cases.append(
+            TestCase(
+                name=case.get("name", "?"),
+                classname=case.get("classname", ""),
+                outcome=outcome,
+                message=(message or "").strip(),
+                file=file,
+                line=int(line) if line and str(line).isdigit() else None,
+                time=float(case.get("time") or 0.0),
+            )
+        )
     return run
 
 
@@ -99,7 +106,9 @@ def read_cobertura(path: Path) -> Coverage:
     except ValueError:
         raise InputError(f"{path}: attribute line-rate is not a number") from None
     if not 0 <= line_rate <= 1:
-        raise InputError(f"{path}: attribute line-rate: expected a number in [0, 1], got {root.get('line-rate')!r}")
+        raise InputError(
+            f"{path}: attribute line-rate: expected a number in [0, 1], got {root.get('line-rate')!r}"
+        )
     branch = root.get("branch-rate")
     files = []
     for cls in root.iter("class"):
@@ -108,6 +117,10 @@ def read_cobertura(path: Path) -> Coverage:
         except ValueError:
             continue
     files.sort(key=lambda item: item[1])
-    return Coverage(line_rate=line_rate, lines_valid=int(root.get("lines-valid", 0) or 0),
-                    lines_covered=int(root.get("lines-covered", 0) or 0),
-                    branch_rate=float(branch) if branch not in (None, "") else None, worst_files=files[:5])
+    return Coverage(
+        line_rate=line_rate,
+        lines_valid=int(root.get("lines-valid", 0) or 0),
+        lines_covered=int(root.get("lines-covered", 0) or 0),
+        branch_rate=float(branch) if branch not in (None, "") else None,
+        worst_files=files[:5],
+    )

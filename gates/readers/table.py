@@ -19,11 +19,21 @@ from gates.readers.arrow import (
     table_format,
 )
 
-__all__ = ["FORMATS", "column_names", "infer_classes", "label_codes", "numeric_column", "read_table",
-           "require_columns", "table_format"]
+__all__ = [
+    "FORMATS",
+    "column_names",
+    "infer_classes",
+    "label_codes",
+    "numeric_column",
+    "read_table",
+    "require_columns",
+    "table_format",
+]
 
 
-def read_table(path: Path, columns: Iterable[str] | None = None, categorical: Iterable[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: Path, columns: Iterable[str] | None = None, categorical: Iterable[str] = ()
+) -> pd.DataFrame:
     """Read the named columns (all when None). Missing, empty, undecodable or malformed files are InputErrors.
 
     Only the named columns are read from Parquet (and parsed from CSV). Columns named in `categorical` are
@@ -34,7 +44,11 @@ def read_table(path: Path, columns: Iterable[str] | None = None, categorical: It
     wanted = list(dict.fromkeys(columns)) if columns is not None else None
     stat = require_file(path)
     kind = table_format(path)
-    cached = _cached_columns(path, stat, kind) if wanted is not None and kind in ("parquet", "csv", "tsv") else None
+    cached = (
+        _cached_columns(path, stat, kind)
+        if wanted is not None and kind in ("parquet", "csv", "tsv")
+        else None
+    )
     if cached is not None and all(c in cached for c in wanted):
         return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
     to_read = [c for c in wanted if c not in cached] if cached is not None else wanted
@@ -99,8 +113,12 @@ def _read_parquet(path: Path, wanted: list[str] | None, categorical: list[str] =
             raise InputError(_missing_message(path, missing, schema_names))
     import pyarrow as pa
 
-    as_dictionary = [c for c in categorical if c in schema_names
-                     and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))]
+    as_dictionary = [
+        c
+        for c in categorical
+        if c in schema_names
+        and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))
+    ]
     table = pq.read_table(path, columns=wanted, read_dictionary=as_dictionary or None)
     return table.to_pandas(split_blocks=True, self_destruct=True)  # column by column, freeing Arrow's copy
 
@@ -114,8 +132,9 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> 
         raise InputError(_missing_message(path, missing, frame.columns))
 
 
-def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bool = False,
-                   row_offset: int = 0) -> np.ndarray:
+def numeric_column(
+    frame: pd.DataFrame, column: str, path: Path, probability: bool = False, row_offset: int = 0
+) -> np.ndarray:
     """A float column with every value finite (and in [0, 1] for probabilities), or an InputError.
 
     `row_offset` is the number of data rows before this frame (when a file is read in chunks), so messages
@@ -129,20 +148,28 @@ def numeric_column(frame: pd.DataFrame, column: str, path: Path, probability: bo
         bad_text = np.isnan(values) & series.notna().to_numpy()
     if bad_text.any():
         row = int(np.flatnonzero(bad_text)[0])
-        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a number, "
-                         f"got {series.iloc[row]!r}")
+        raise InputError(
+            f"{path}: column '{column}' row {row + 1 + row_offset}: expected a number, "
+            f"got {series.iloc[row]!r}"
+        )
     if not np.isfinite(values).all():
         rows = np.flatnonzero(~np.isfinite(values))
-        raise InputError(f"{path}: column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
-                         f"NaN or infinite (first at row {rows[0] + 1 + row_offset})")
+        raise InputError(
+            f"{path}: column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
+            f"NaN or infinite (first at row {rows[0] + 1 + row_offset})"
+        )
     if probability and values.size and (values.min() < 0 or values.max() > 1):
         row = int(np.flatnonzero((values < 0) | (values > 1))[0])
-        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: expected a probability in [0, 1], "
-                         f"got {values[row]:g}")
+        raise InputError(
+            f"{path}: column '{column}' row {row + 1 + row_offset}: expected a probability in [0, 1], "
+            f"got {values[row]:g}"
+        )
     return values
 
 
-def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list, row_offset: int = 0) -> np.ndarray:
+def label_codes(
+    frame: pd.DataFrame, column: str, path: Path, classes: list, row_offset: int = 0
+) -> np.ndarray:
     """Map labels to the codes 0..C-1 of the declared classes; an undeclared or missing label is an error.
 
     The distinct values are found first (pd.factorize, hashing in C) and only those are compared as text,
@@ -166,8 +193,10 @@ def label_codes(frame: pd.DataFrame, column: str, path: Path, classes: list, row
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
         shown = ", ".join(map(repr, classes))
-        raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: label {uniques[value_codes[row]]!r} is not one of "
-                         f"the declared classes {shown}")
+        raise InputError(
+            f"{path}: column '{column}' row {row + 1 + row_offset}: label {uniques[value_codes[row]]!r} is not one of "
+            f"the declared classes {shown}"
+        )
     return codes
 
 

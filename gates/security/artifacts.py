@@ -38,48 +38,195 @@ from gates.security.rules import level_of
 
 CATEGORY = "artifacts"
 
-MODEL_SUFFIXES = {".pkl", ".pickle", ".joblib", ".jbl", ".pt", ".pth", ".bin", ".ckpt", ".npy", ".npz", ".keras",
-                  ".h5", ".hdf5", ".skops", ".safetensors", ".sav", ".dat", ".z", ".gz", ".bz2", ".xz", ".lzma",
-                  ".onnx", ".model"}
+MODEL_SUFFIXES = {
+    ".pkl",
+    ".pickle",
+    ".joblib",
+    ".jbl",
+    ".pt",
+    ".pth",
+    ".bin",
+    ".ckpt",
+    ".npy",
+    ".npz",
+    ".keras",
+    ".h5",
+    ".hdf5",
+    ".skops",
+    ".safetensors",
+    ".sav",
+    ".dat",
+    ".z",
+    ".gz",
+    ".bz2",
+    ".xz",
+    ".lzma",
+    ".onnx",
+    ".model",
+}
 
 DEFAULT_ALLOWED = (
     "sklearn",
-    "numpy.dtype", "numpy.ndarray", "numpy.random._pickle",
-    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
-    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
-    "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer", "numpy.ma.core._mareconstruct",
-    "scipy.sparse", "joblib.numpy_pickle.NumpyArrayWrapper",
-    "collections.OrderedDict", "collections.defaultdict", "collections.deque", "_codecs.encode",
-    "copyreg._reconstructor", "builtins.object", "builtins.set", "builtins.frozenset", "builtins.slice",
-    "builtins.range", "builtins.complex", "builtins.bytearray", "builtins.bytes", "builtins.dict",
-    "builtins.list", "builtins.tuple", "builtins.int", "builtins.float", "builtins.str", "builtins.bool",
-    "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta", "decimal.Decimal",
-    "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter", "torch._utils._rebuild_tensor",
-    "torch.Size", "torch.device", "torch.float32", "torch.float16", "torch.bfloat16", "torch.float64",
-    "torch.int64", "torch.int32", "torch.int8", "torch.uint8", "torch.bool",
-    *(f"torch.{kind}Storage" for kind in ("Float", "Double", "Half", "BFloat16", "Long", "Int", "Short", "Char",
-                                          "Byte", "Bool", "ComplexFloat", "ComplexDouble")),
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.random._pickle",
+    "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar",
+    "numpy._core.multiarray.scalar",
+    "numpy.core.numeric._frombuffer",
+    "numpy._core.numeric._frombuffer",
+    "numpy.ma.core._mareconstruct",
+    "scipy.sparse",
+    "joblib.numpy_pickle.NumpyArrayWrapper",
+    "collections.OrderedDict",
+    "collections.defaultdict",
+    "collections.deque",
+    "_codecs.encode",
+    "copyreg._reconstructor",
+    "builtins.object",
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.slice",
+    "builtins.range",
+    "builtins.complex",
+    "builtins.bytearray",
+    "builtins.bytes",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.int",
+    "builtins.float",
+    "builtins.str",
+    "builtins.bool",
+    "datetime.datetime",
+    "datetime.date",
+    "datetime.time",
+    "datetime.timedelta",
+    "decimal.Decimal",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_tensor",
+    "torch.Size",
+    "torch.device",
+    "torch.float32",
+    "torch.float16",
+    "torch.bfloat16",
+    "torch.float64",
+    "torch.int64",
+    "torch.int32",
+    "torch.int8",
+    "torch.uint8",
+    "torch.bool",
+    *(
+        f"torch.{kind}Storage"
+        for kind in (
+            "Float",
+            "Double",
+            "Half",
+            "BFloat16",
+            "Long",
+            "Int",
+            "Short",
+            "Char",
+            "Byte",
+            "Bool",
+            "ComplexFloat",
+            "ComplexDouble",
+        )
+    ),
     # numpy scalar types and random generators, as scikit-learn models with a random_state pickle them
-    *(f"numpy.{kind}" for kind in ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                                   "uint64", "float16", "float32", "float64", "longdouble", "complex64",
-                                   "complex128", "str_", "bytes_", "datetime64", "timedelta64")),
-    "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM",
-    "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64", "numpy.random.bit_generator.SeedSequence",
-    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence", "numpy.random.mtrand.RandomState",
+    *(
+        f"numpy.{kind}"
+        for kind in (
+            "bool_",
+            "int8",
+            "int16",
+            "int32",
+            "int64",
+            "uint8",
+            "uint16",
+            "uint32",
+            "uint64",
+            "float16",
+            "float32",
+            "float64",
+            "longdouble",
+            "complex64",
+            "complex128",
+            "str_",
+            "bytes_",
+            "datetime64",
+            "timedelta64",
+        )
+    ),
+    "numpy.random._mt19937.MT19937",
+    "numpy.random._pcg64.PCG64",
+    "numpy.random._pcg64.PCG64DXSM",
+    "numpy.random._philox.Philox",
+    "numpy.random._sfc64.SFC64",
+    "numpy.random.bit_generator.SeedSequence",
+    "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+    "numpy.random.mtrand.RandomState",
     "numpy._core._internal._convert_to_stringdtype_kwargs",
 )
 
 # Dangerous in addition to picklescan's list: ways to import, to run code, or to load a second, unscanned file.
 _EXTRA_DANGEROUS = (
-    "builtins.__import__", "builtins.globals", "builtins.locals", "builtins.vars", "builtins.setattr",
-    "builtins.delattr", "builtins.input", "builtins.print", "importlib", "marshal", "io.open", "io.FileIO",
-    "codecs.open", "tempfile", "inspect", "multiprocessing", "_thread", "threading", "signal", "site", "zipimport",
-    "codeop", "code", "dill", "cloudpickle", "pandas.read_pickle", "pandas.io.pickle", "numpy.load",
-    "numpy.lib.npyio", "numpy.fromfile", "joblib.load", "joblib.numpy_pickle.load", "torch.load",
-    "torch.storage._load_from_bytes", "keras.models.load_model", "sklearn.datasets", "sklearn.utils._testing",
-    "sklearn.externals", "copyreg.add_extension", "builtins.type", "builtins.breakpoint", "_ctypes",
-    "_posixsubprocess", "_winapi", "numpy.ctypeslib", "pkgutil", "shelve", "logging.config", "types.FunctionType",
-    "types.MethodType", "_io.open", "pty", "posix", "nt",
+    "builtins.__import__",
+    "builtins.globals",
+    "builtins.locals",
+    "builtins.vars",
+    "builtins.setattr",
+    "builtins.delattr",
+    "builtins.input",
+    "builtins.print",
+    "importlib",
+    "marshal",
+    "io.open",
+    "io.FileIO",
+    "codecs.open",
+    "tempfile",
+    "inspect",
+    "multiprocessing",
+    "_thread",
+    "threading",
+    "signal",
+    "site",
+    "zipimport",
+    "codeop",
+    "code",
+    "dill",
+    "cloudpickle",
+    "pandas.read_pickle",
+    "pandas.io.pickle",
+    "numpy.load",
+    "numpy.lib.npyio",
+    "numpy.fromfile",
+    "joblib.load",
+    "joblib.numpy_pickle.load",
+    "torch.load",
+    "torch.storage._load_from_bytes",
+    "keras.models.load_model",
+    "sklearn.datasets",
+    "sklearn.utils._testing",
+    "sklearn.externals",
+    "copyreg.add_extension",
+    "builtins.type",
+    "builtins.breakpoint",
+    "_ctypes",
+    "_posixsubprocess",
+    "_winapi",
+    "numpy.ctypeslib",
+    "pkgutil",
+    "shelve",
+    "logging.config",
+    "types.FunctionType",
+    "types.MethodType",
+    "_io.open",
+    "pty",
+    "posix",
+    "nt",
 )
 
 
@@ -101,7 +248,11 @@ def _picklescan_safety(module: str, name: str) -> str:
 
     def text(s: str) -> bytes:
         data = s.encode("utf-8", "surrogatepass")
-        return b"\x8c" + bytes([len(data)]) + data if len(data) < 256 else b"X" + struct.pack("<I", len(data)) + data
+        return (
+            b"\x8c" + bytes([len(data)]) + data
+            if len(data) < 256
+            else b"X" + struct.pack("<I", len(data)) + data
+        )
 
     probe = b"\x80\x04" + text(module) + text(name) + b"\x93."
     result = scan_pickle_bytes(io.BytesIO(probe), "probe")
@@ -131,11 +282,16 @@ def _denied(module: str, name: str) -> str | None:
 
 def _denied_module(module: str) -> bool:
     """A module object from a deny-listed module (os, subprocess, importlib, ...)."""
-    return bool(_under(module, _EXTRA_DANGEROUS)) or _picklescan_safety(module, "__mlgate_any_name__") == "dangerous"
+    return (
+        bool(_under(module, _EXTRA_DANGEROUS))
+        or _picklescan_safety(module, "__mlgate_any_name__") == "dangerous"
+    )
 
 
 @functools.lru_cache(maxsize=64)
-def _allow_entries(allowed: tuple[str, ...]) -> tuple[frozenset[tuple[str, str]], frozenset[str], tuple[str, ...]]:
+def _allow_entries(
+    allowed: tuple[str, ...],
+) -> tuple[frozenset[tuple[str, str]], frozenset[str], tuple[str, ...]]:
     """(exact (module, qualname) pairs from MODULE:QUALNAME entries, dotted entries, the same as prefixes)."""
     pairs = frozenset((e.partition(":")[0], e.partition(":")[2]) for e in allowed if ":" in e)
     dotted = tuple(e for e in allowed if ":" not in e and e)
@@ -166,8 +322,11 @@ def _judge(module: str, name: str, allowed: tuple[str, ...], depth: int) -> tupl
             target = origin.target[1] + (f".{rest}" if rest else "")
             if _judge(origin.target[0], target, allowed, depth + 1)[0] == "dangerous":
                 return "dangerous", origin.describe(module, first)
-        elif origin.kind == "module" and origin.target and \
-                (_denied_module(origin.target[0]) or (rest and _denied(origin.target[0], rest))):
+        elif (
+            origin.kind == "module"
+            and origin.target
+            and (_denied_module(origin.target[0]) or (rest and _denied(origin.target[0], rest)))
+        ):
             return "dangerous", origin.describe(module, first)
     pairs, exact, prefixes = _allow_entries(allowed)
     if (module, name) in pairs or (not rest and f"{module}.{name}" in exact):
@@ -176,15 +335,20 @@ def _judge(module: str, name: str, allowed: tuple[str, ...], depth: int) -> tupl
             return "unknown", module_object.describe(module, first)
         return "allowed", ""
     if rest:
-        return "unknown", (f"a dotted name is followed attribute by attribute from {module}, so it can reach "
-                           f"anything {module} imports; if vetted, allow exactly {module}:{name}")
+        return "unknown", (
+            f"a dotted name is followed attribute by attribute from {module}, so it can reach "
+            f"anything {module} imports; if vetted, allow exactly {module}:{name}"
+        )
     if not any(module == p or module.startswith(p + ".") for p in prefixes):
         return "unknown", ""
     for origin in found:
         if origin.kind in ("defined", "compiled"):
             continue
-        if origin.kind == "reexport" and origin.target and \
-                _judge(origin.target[0], origin.target[1], allowed, depth + 1)[0] == "allowed":
+        if (
+            origin.kind == "reexport"
+            and origin.target
+            and _judge(origin.target[0], origin.target[1], allowed, depth + 1)[0] == "allowed"
+        ):
             continue
         return "unknown", origin.describe(module, name)
     return "allowed", ""
@@ -229,8 +393,13 @@ class ScanOptions:
 
 # --- format detection and scanning -----------------------------------------------------------------------------
 
-_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"), (b"\x5d\x00\x00", "lzma"),
-               (b"\x04\x22\x4d\x18", "lz4"))
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00\x00", "lzma"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
 _NUMPY_MAGIC = b"\x93NUMPY"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -270,28 +439,54 @@ def _py3_name(module: str, name: str) -> tuple[str, str]:
 
 
 def _looks_like_pickle(head: bytes) -> bool:
-    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:1] in (b"(", b"c", b"}", b"]",
-                                                                                      b"I", b"N", b"S", b"V", b"\x80")
+    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head[:1] in (
+        b"(",
+        b"c",
+        b"}",
+        b"]",
+        b"I",
+        b"N",
+        b"S",
+        b"V",
+        b"\x80",
+    )
 
 
 def _global_hit(report: ArtifactReport, ref: GlobalRef, verb: str) -> None:
     why = f" ({ref.why})" if ref.why else ""
     if ref.safety == "dangerous":
-        report.hit("artifact.dangerous-global", f"{verb} {ref.full}, which can run code when loaded{why}",
-                   ref.member, **{"global": ref.full})
+        report.hit(
+            "artifact.dangerous-global",
+            f"{verb} {ref.full}, which can run code when loaded{why}",
+            ref.member,
+            **{"global": ref.full},
+        )
     elif ref.safety == "unknown":
-        report.hit("artifact.unknown-global", f"{verb} {ref.full}, which is not in the allow list{why}",
-                   ref.member, **{"global": ref.full})
+        report.hit(
+            "artifact.unknown-global",
+            f"{verb} {ref.full}, which is not in the allow list{why}",
+            ref.member,
+            **{"global": ref.full},
+        )
 
 
-def scan_pickle_stream(report: ArtifactReport, data: bytes, member: str | None, options: ScanOptions,
-                       stop_after: int | None = None) -> bool:
+def scan_pickle_stream(
+    report: ArtifactReport,
+    data: bytes,
+    member: str | None,
+    options: ScanOptions,
+    stop_after: int | None = None,
+) -> bool:
     """Walk one pickle stream (with picklescan as a second opinion); False when it is no pickle at all."""
     walked = walk(io.BytesIO(data), stop_after=stop_after)
     if walked.pickles == 0 and not walked.globals and not (data[:1] == b"\x80" and data[1:2] in _PROTOCOLS):
         return False
-    if stop_after is None and walked.values and isinstance(walked.values[0], int) \
-            and walked.values[0] == _TORCH_LEGACY_MAGIC:
+    if (
+        stop_after is None
+        and walked.values
+        and isinstance(walked.values[0], int)
+        and walked.values[0] == _TORCH_LEGACY_MAGIC
+    ):
         walked = walk(io.BytesIO(data), stop_after=5)  # legacy torch.save: 5 pickles, then raw storages
         report.format = "pytorch (legacy)"
     seen = {(m, n) for m, n, _ in walked.globals}
@@ -336,8 +531,10 @@ def _scan_npy(report: ArtifactReport, data: bytes, member: str | None, options: 
         report.hit("artifact.unreadable", f"numpy header not readable: {exc}", member)
         return
     if dtype.hasobject:
-        report.notes.append(f"{member or 'array'}: object array {shape}: a pickle, loadable only with allow_pickle")
-        if not scan_pickle_stream(report, data[handle.tell():], member, options):
+        report.notes.append(
+            f"{member or 'array'}: object array {shape}: a pickle, loadable only with allow_pickle"
+        )
+        if not scan_pickle_stream(report, data[handle.tell() :], member, options):
             report.hit("artifact.unreadable", "object array whose data is not a pickle", member)
 
 
@@ -349,20 +546,35 @@ def _keras_config_hits(report: ArtifactReport, config: Any, member: str, options
         if isinstance(node, dict):
             cls = node.get("class_name")
             if cls == "Lambda" or (cls == "__lambda__" and not in_lambda):
-                name = (node.get("config") or {}).get("name") if isinstance(node.get("config"), dict) else None
+                name = (
+                    (node.get("config") or {}).get("name") if isinstance(node.get("config"), dict) else None
+                )
                 what = "Lambda layer" if cls == "Lambda" else "serialized lambda"
-                report.hit("artifact.keras-lambda", f"{what}{' ' + repr(name) if name else ''} holds "
-                           f"serialized Python code", member)
+                report.hit(
+                    "artifact.keras-lambda",
+                    f"{what}{' ' + repr(name) if name else ''} holds serialized Python code",
+                    member,
+                )
                 in_lambda = True
             module = node.get("module")
-            if isinstance(cls, str) and isinstance(module, str) and not module.startswith(("keras", "tensorflow")) \
-                    and module not in ("builtins",):
+            if (
+                isinstance(cls, str)
+                and isinstance(module, str)
+                and not module.startswith(("keras", "tensorflow"))
+                and module not in ("builtins",)
+            ):
                 full = f"{module}.{node.get('registered_name') or cls}"
                 safety = "allowed" if _under(full, options.allowed) else "unknown"
-                report.globals.append(GlobalRef(module, str(node.get("registered_name") or cls), safety, member))
+                report.globals.append(
+                    GlobalRef(module, str(node.get("registered_name") or cls), safety, member)
+                )
                 if safety == "unknown":
-                    report.hit("artifact.unknown-global", f"custom object {full} would be imported", member,
-                               **{"global": full})
+                    report.hit(
+                        "artifact.unknown-global",
+                        f"custom object {full} would be imported",
+                        member,
+                        **{"global": full},
+                    )
             stack.extend((value, in_lambda) for value in node.values())
         elif isinstance(node, list):
             stack.extend((value, in_lambda) for value in node)
@@ -375,7 +587,9 @@ def _scan_zip(report: ArtifactReport, data: bytes, options: ScanOptions, suffix:
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         report.hit("artifact.unreadable", f"damaged zip archive: {exc}")
         return
-    if "schema.json" in names and (suffix == ".skops" or any(n.endswith(".npy") for n in names) or len(names) == 1):
+    if "schema.json" in names and (
+        suffix == ".skops" or any(n.endswith(".npy") for n in names) or len(names) == 1
+    ):
         report.format = "skops"
         _scan_skops(report, options)
         return
@@ -403,8 +617,9 @@ def _scan_zip(report: ArtifactReport, data: bytes, options: ScanOptions, suffix:
         if body.startswith(_NUMPY_MAGIC):
             recognised += 1
             _scan_npy(report, body, info.filename, options)
-        elif member_suffix in (".pkl", ".pickle") or (body[:1] == b"\x80" and 2 <= body[1:2][0] <= 5
-                                                      if len(body) > 1 else False):
+        elif member_suffix in (".pkl", ".pickle") or (
+            body[:1] == b"\x80" and 2 <= body[1:2][0] <= 5 if len(body) > 1 else False
+        ):
             recognised += 1
             if not scan_pickle_stream(report, body, info.filename, options):
                 report.hit("artifact.unreadable", "member named like a pickle is no pickle", info.filename)
@@ -471,8 +686,11 @@ def _scan_hdf5(report: ArtifactReport, path: Path, options: ScanOptions) -> None
             report.notes.append("HDF5 without a Keras model config (weights only): no code")
             return
         for match in re.finditer(rb'"class_name":\s*"(Lambda|__lambda__)"', view):
-            report.hit("artifact.keras-lambda", f"Lambda layer in model_config at byte {match.start()} holds "
-                       f"serialized Python code", "model_config")
+            report.hit(
+                "artifact.keras-lambda",
+                f"Lambda layer in model_config at byte {match.start()} holds serialized Python code",
+                "model_config",
+            )
         report.notes.append("HDF5 scanned by byte search for Lambda layers (install h5py for a full parse)")
 
 
@@ -483,7 +701,7 @@ def _scan_safetensors(report: ArtifactReport, data: bytes) -> bool:
     if size <= 0 or 8 + size > len(data) or data[8:9] != b"{":
         return False
     try:
-        json.loads(data[8:8 + size])
+        json.loads(data[8 : 8 + size])
     except ValueError:
         return False
     report.format = "safetensors"
@@ -491,7 +709,20 @@ def _scan_safetensors(report: ArtifactReport, data: bytes) -> bool:
     return True
 
 
-_ONNX_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}  # number: wire type
+_ONNX_MODEL_FIELDS = {
+    1: 0,
+    2: 2,
+    3: 2,
+    4: 2,
+    5: 0,
+    6: 2,
+    7: 2,
+    8: 2,
+    14: 2,
+    20: 2,
+    25: 2,
+    26: 2,
+}  # number: wire type
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -523,7 +754,7 @@ def _onnx_fields(data: bytes) -> dict[int, list[Any]] | None:
                 size, pos = _varint(data, pos)
                 if pos + size > len(data):
                     return None
-                value, pos = data[pos:pos + size], pos + size
+                value, pos = data[pos : pos + size], pos + size
             fields.setdefault(number, []).append(value)
     except ValueError:
         return None
@@ -552,8 +783,11 @@ def scan_artifact(path: Path, options: ScanOptions | None = None, label: str | N
     try:
         size = path.stat().st_size
         if size > options.max_bytes:
-            report.hit("artifact.unreadable", f"{size >> 20} MiB is over the {options.max_bytes >> 20} MiB limit "
-                       f"(security.artifacts.max_mb)")
+            report.hit(
+                "artifact.unreadable",
+                f"{size >> 20} MiB is over the {options.max_bytes >> 20} MiB limit "
+                f"(security.artifacts.max_mb)",
+            )
             return report
         with path.open("rb") as handle:
             head = handle.read(16)
@@ -596,8 +830,11 @@ def scan_artifact(path: Path, options: ScanOptions | None = None, label: str | N
     if not compression and _scan_onnx(report, data):
         return report
     report.format = "unknown"
-    report.hit("artifact.unknown-format", f"not a pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX "
-               f"file (starts with {data[:8]!r})")
+    report.hit(
+        "artifact.unknown-format",
+        f"not a pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX "
+        f"file (starts with {data[:8]!r})",
+    )
     return report
 
 
@@ -631,10 +868,15 @@ def require_safe_artifact(path: str | Path, allowed_globals: Iterable[str] = ())
     if report.hits:
         first = report.hits[0]
         where = f" ({first.subject})" if first.subject else ""
-        more = f" (and {len(report.hits) - 1} more problem{'s' if len(report.hits) > 2 else ''})" \
-            if len(report.hits) > 1 else ""
-        raise InputError(f"{path}: refused to load this model artifact: {first.message}{where}{more}; "
-                         f"see `mlgate security --artifacts {path}`")
+        more = (
+            f" (and {len(report.hits) - 1} more problem{'s' if len(report.hits) > 2 else ''})"
+            if len(report.hits) > 1
+            else ""
+        )
+        raise InputError(
+            f"{path}: refused to load this model artifact: {first.message}{where}{more}; "
+            f"see `mlgate security --artifacts {path}`"
+        )
 
 
 def _compression_of(data: bytes) -> str | None:
@@ -673,8 +915,9 @@ def may_be_model(path: Path, options: ScanOptions | None = None) -> bool:
         return True  # scan_artifact reports why it cannot be read
     if not data:
         return False
-    if data.startswith((b"PK\x03\x04", b"PK\x05\x06", _NUMPY_MAGIC, _HDF5_MAGIC)) or \
-            (data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5):
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06", _NUMPY_MAGIC, _HDF5_MAGIC)) or (
+        data[0] == 0x80 and len(data) > 1 and 2 <= data[1] <= 5
+    ):
         return True
     if _scan_safetensors(ArtifactReport(str(path)), data) or _scan_onnx(ArtifactReport(str(path)), data):
         return True
@@ -694,8 +937,9 @@ def may_be_model(path: Path, options: ScanOptions | None = None) -> bool:
     return walked.pickles > 0 or any(_importable(m) and _importable(n) for m, n, _ in walked.globals)
 
 
-def expand(paths: list[str], ctx: GateContext,
-           options: ScanOptions | None = None) -> tuple[list[tuple[str, Path]], list[str]]:
+def expand(
+    paths: list[str], ctx: GateContext, options: ScanOptions | None = None
+) -> tuple[list[tuple[str, Path]], list[str]]:
     """(files to scan, files skipped). Files and glob matches are scanned as given. In a directory every regular
     file is scanned whose name has a model suffix or whose bytes could be a model (`may_be_model`), whatever its
     name (a pickle called weights.model is still a pickle); the others are skipped and listed."""
@@ -703,8 +947,11 @@ def expand(paths: list[str], ctx: GateContext,
     skipped: list[str] = []
     for raw in paths:
         if any(ch in raw for ch in "*?["):
-            matches = sorted(ctx.base_dir.glob(raw)) if not Path(raw).is_absolute() else \
-                sorted(Path("/").glob(raw.lstrip("/")))
+            matches = (
+                sorted(ctx.base_dir.glob(raw))
+                if not Path(raw).is_absolute()
+                else sorted(Path("/").glob(raw.lstrip("/")))
+            )
             if not matches:
                 raise InputError(f"{raw}: no model artifact matches this pattern")
             out += [(str(m), ctx.path(str(m.resolve()))) for m in matches if m.is_file()]
@@ -715,8 +962,10 @@ def expand(paths: list[str], ctx: GateContext,
             found = [p for p in files if p.suffix.lower() in MODEL_SUFFIXES or may_be_model(p, options)]
             skipped += [str(Path(raw) / p.relative_to(path)) for p in files if p not in found]
             if not found:
-                raise InputError(f"{raw}: directory holds no model files (none of its {len(files)} file(s) is a "
-                                 f"pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX file)")
+                raise InputError(
+                    f"{raw}: directory holds no model files (none of its {len(files)} file(s) is a "
+                    f"pickle, joblib, PyTorch, numpy, Keras, skops, safetensors or ONNX file)"
+                )
             out += [(str(Path(raw) / p.relative_to(path)), ctx.path(str(p.resolve()))) for p in found]
         else:
             out.append((raw, path))
@@ -724,8 +973,10 @@ def expand(paths: list[str], ctx: GateContext,
 
 
 def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
-    options = ScanOptions(allowed=DEFAULT_ALLOWED + tuple(section.get("allowed_globals") or ()),
-                          max_bytes=int(section.get("max_mb", 4096)) << 20)
+    options = ScanOptions(
+        allowed=DEFAULT_ALLOWED + tuple(section.get("allowed_globals") or ()),
+        max_bytes=int(section.get("max_mb", 4096)) << 20,
+    )
     paths = section["paths"] if isinstance(section["paths"], list) else [section["paths"]]
     part = Part(CATEGORY)
     rows = []
@@ -750,25 +1001,48 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
                 why += f" (and {len(shown) - 4} more)"
             why = f"{report.format}: {why}"
         else:
-            why = f"{report.format}: {len(report.globals)} imported name(s), all allowed" if report.globals \
+            why = (
+                f"{report.format}: {len(report.globals)} imported name(s), all allowed"
+                if report.globals
                 else f"{report.format}: imports nothing"
-        part.checks.append(Check(
-            name=f"artifact:{label}", status=status, value=len(dangerous) + len(unknown), why=why,
-            threshold="no dangerous or unvetted imports", location=Location(str(path)),
-            details={"format": report.format, "dangerous": dangerous, "unknown": unknown, "notes": report.notes,
-                     "globals": [{"name": g.full, "safety": g.safety, "member": g.member} for g in report.globals]}))
+            )
+        part.checks.append(
+            Check(
+                name=f"artifact:{label}",
+                status=status,
+                value=len(dangerous) + len(unknown),
+                why=why,
+                threshold="no dangerous or unvetted imports",
+                location=Location(str(path)),
+                details={
+                    "format": report.format,
+                    "dangerous": dangerous,
+                    "unknown": unknown,
+                    "notes": report.notes,
+                    "globals": [
+                        {"name": g.full, "safety": g.safety, "member": g.member} for g in report.globals
+                    ],
+                },
+            )
+        )
         rows += [[label, g.member or "", g.full, g.safety] for g in report.globals if g.safety != "allowed"]
     if rows:
         part.tables["Model artifacts: dangerous and unvetted imports"] = markdown_table(
-            ["file", "member", "global", "verdict"], rows)
+            ["file", "member", "global", "verdict"], rows
+        )
     scanned = len(part.checks)
     if skipped:
         shown = ", ".join(skipped[:10]) + (f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else "")
-        part.checks.append(Check(
-            name="artifacts:skipped", status=Status.PASS, value=len(skipped),
-            why=f"{len(skipped)} file(s) in the scanned directories are no model format (their bytes are not a "
+        part.checks.append(
+            Check(
+                name="artifacts:skipped",
+                status=Status.PASS,
+                value=len(skipped),
+                why=f"{len(skipped)} file(s) in the scanned directories are no model format (their bytes are not a "
                 f"pickle or any format scanned here), so loading them as a model cannot run code: {shown}",
-            details={"skipped": skipped}))
+                details={"skipped": skipped},
+            )
+        )
         part.evidence["skipped"] = skipped
     part.summary = {"scanned": scanned, **counts, "skipped": len(skipped)}
     return part

@@ -42,13 +42,24 @@ def rule_finding(hit: RuleHit, category: str, levels: dict[str, str]) -> Finding
     if level == "off":
         return None
     rule = RULES[hit.rule]
-    props = {"rule_name": rule.title, "rule_help": rule.help, "tags": ["security", category], **hit.properties}
+    props = {
+        "rule_name": rule.title,
+        "rule_help": rule.help,
+        "tags": ["security", category],
+        **hit.properties,
+    }
     if hit.subject:
         props["subject"] = hit.subject
-    return Finding(rule_id=hit.rule, level=level, message=f"{hit.subject}: {hit.message}" if hit.subject
-                   else hit.message, category=category, location=Location(hit.path, hit.line),
-                   severity={"error": "high", "warning": "medium"}.get(level, "low"),
-                   suppressed=hit.exempt_reason, properties=props)
+    return Finding(
+        rule_id=hit.rule,
+        level=level,
+        message=f"{hit.subject}: {hit.message}" if hit.subject else hit.message,
+        category=category,
+        location=Location(hit.path, hit.line),
+        severity={"error": "high", "warning": "medium"}.get(level, "low"),
+        suppressed=hit.exempt_reason,
+        properties=props,
+    )
 
 
 def rule_checks(part: Part, hits: list[RuleHit], category: str, levels: dict[str, str], scope: str) -> None:
@@ -72,21 +83,41 @@ def rule_checks(part: Part, hits: list[RuleHit], category: str, levels: dict[str
         first = rule_hits[0]
         places = "; ".join(f"{_short(h)}" for h in rule_hits[:3])
         more = f" (and {len(rule_hits) - 3} more)" if len(rule_hits) > 3 else ""
-        part.checks.append(Check(
-            name=f"{category}:{rule_id}", status=_STATUS_OF_LEVEL[level], value=len(rule_hits),
-            threshold=f"rule {rule_id} ({level})", why=f"{RULES[rule_id].title}: {places}{more}",
-            location=Location(first.path, first.line),
-            details={"hits": [_hit_dict(h) for h in rule_hits]}))
+        part.checks.append(
+            Check(
+                name=f"{category}:{rule_id}",
+                status=_STATUS_OF_LEVEL[level],
+                value=len(rule_hits),
+                threshold=f"rule {rule_id} ({level})",
+                why=f"{RULES[rule_id].title}: {places}{more}",
+                location=Location(first.path, first.line),
+                details={"hits": [_hit_dict(h) for h in rule_hits]},
+            )
+        )
     if not by_rule:
-        part.checks.append(Check(name=category, status=Status.PASS, value=0,
-                                 why=f"{scope}: no policy violations"
-                                 + (f" ({len(exempted)} exempted)" if exempted else "")))
+        part.checks.append(
+            Check(
+                name=category,
+                status=Status.PASS,
+                value=0,
+                why=f"{scope}: no policy violations" + (f" ({len(exempted)} exempted)" if exempted else ""),
+            )
+        )
     rows = [h for h in hits if level_of(h.rule, levels) != "off"]
     if rows:
         part.tables[f"{category} findings"] = markdown_table(
             ["rule", "level", "where", "what", "exempted"],
-            [[h.rule, level_of(h.rule, levels), f"{h.path}:{h.line or ''}", f"{h.subject}: {h.message}"
-              if h.subject else h.message, h.exempt_reason or ""] for h in rows])
+            [
+                [
+                    h.rule,
+                    level_of(h.rule, levels),
+                    f"{h.path}:{h.line or ''}",
+                    f"{h.subject}: {h.message}" if h.subject else h.message,
+                    h.exempt_reason or "",
+                ]
+                for h in rows
+            ],
+        )
     part.summary["findings"] = sum(len(v) for v in by_rule.values())
     part.summary["exempted"] = len(exempted)
 
@@ -104,6 +135,7 @@ def _hit_dict(hit: RuleHit) -> dict[str, Any]:
 def markdown_table(header: list[str], rows: list[list[Any]], limit: int = 100) -> str:
     def cell(value: Any) -> str:
         return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows[:limit]]
     if len(rows) > limit:

@@ -25,10 +25,37 @@ _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(.+?)\s*$")
 _HEREDOC = re.compile(r"<<-?\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+]([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
 _INSTALL = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(install|add)\b([^;&|]*)")
-BUILD_TOOLS = {"gcc", "g++", "make", "build-essential", "cmake", "clang", "git", "gfortran", "autoconf", "automake",
-               "libtool", "pkg-config", "pkgconf", "rustc", "cargo", "golang", "go", "musl-dev", "libc-dev",
-               "linux-headers", "python3-dev", "python-dev", "ninja-build", "meson", "gcc-c++", "swig", "bison",
-               "flex", "patch"}
+BUILD_TOOLS = {
+    "gcc",
+    "g++",
+    "make",
+    "build-essential",
+    "cmake",
+    "clang",
+    "git",
+    "gfortran",
+    "autoconf",
+    "automake",
+    "libtool",
+    "pkg-config",
+    "pkgconf",
+    "rustc",
+    "cargo",
+    "golang",
+    "go",
+    "musl-dev",
+    "libc-dev",
+    "linux-headers",
+    "python3-dev",
+    "python-dev",
+    "ninja-build",
+    "meson",
+    "gcc-c++",
+    "swig",
+    "bison",
+    "flex",
+    "patch",
+}
 _ROOT_USERS = {"root", "0", "root:root", "0:0", "root:0", "0:root"}
 
 
@@ -195,21 +222,37 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
     names = {s.name.lower(): s for s in stages if s.name}
 
     def hit(rule: str, message: str, ins: Instruction | None, stage: Stage | None) -> None:
-        h = RuleHit(rule, message, path, ins.line if ins else (stage.line if stage else 1),
-                    stage.label if stage else "")
+        h = RuleHit(
+            rule,
+            message,
+            path,
+            ins.line if ins else (stage.line if stage else 1),
+            stage.label if stage else "",
+        )
         if ins and rule in ins.ignores:
             reason = ins.ignores[rule]
             if reason:
                 h.exempt_reason = f"mlgate:ignore: {reason}"
             else:
-                hits.append(RuleHit("docker.exemption-without-reason", f"'# mlgate:ignore {rule}' has no reason: "
-                                    f"not honoured", path, ins.ignore_line or ins.line, h.subject))
+                hits.append(
+                    RuleHit(
+                        "docker.exemption-without-reason",
+                        f"'# mlgate:ignore {rule}' has no reason: not honoured",
+                        path,
+                        ins.ignore_line or ins.line,
+                        h.subject,
+                    )
+                )
         hits.append(h)
 
     def chain(stage: Stage) -> list[Stage]:
         """The stage and the earlier stages it is built FROM, nearest first."""
         out = [stage]
-        while out[-1].base.lower() in names and names[out[-1].base.lower()].index < out[-1].index and len(out) < 64:
+        while (
+            out[-1].base.lower() in names
+            and names[out[-1].base.lower()].index < out[-1].index
+            and len(out) < 64
+        ):
             out.append(names[out[-1].base.lower()])
         return out
 
@@ -222,8 +265,12 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
         if image.lower() == "scratch":
             continue
         if not complete:
-            hit("docker.base-pinned", f"base image {stage.base} uses a build argument without a default",
-                from_ins, stage)
+            hit(
+                "docker.base-pinned",
+                f"base image {stage.base} uses a build argument without a default",
+                from_ins,
+                stage,
+            )
             continue
         name, _, digest = image.partition("@")
         last = name.rsplit("/", 1)[-1]
@@ -237,14 +284,25 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
     final = stages[-1]
     final_chain = chain(final)
     # USER and HEALTHCHECK are inherited along the chain of stages.
-    user_ins = next((ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "USER"), None)
+    user_ins = next(
+        (ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "USER"), None
+    )
     if user_ins is None:
-        hit("docker.user-non-root", "the final stage sets no USER, so it runs as root", final.instructions[0], final)
+        hit(
+            "docker.user-non-root",
+            "the final stage sets no USER, so it runs as root",
+            final.instructions[0],
+            final,
+        )
     else:
-        user, _ = substitute(user_ins.args.split()[0] if user_ins.args else "", _stage_vars(final_chain, global_args))
+        user, _ = substitute(
+            user_ins.args.split()[0] if user_ins.args else "", _stage_vars(final_chain, global_args)
+        )
         if user.lower() in _ROOT_USERS or user.split(":")[0] in ("root", "0"):
             hit("docker.user-non-root", f"the final USER is {user}", user_ins, final)
-    health = next((ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "HEALTHCHECK"), None)
+    health = next(
+        (ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "HEALTHCHECK"), None
+    )
     if health is None:
         hit("docker.healthcheck", "the final stage has no HEALTHCHECK", final.instructions[0], final)
     elif health.args.strip().upper() == "NONE":
@@ -255,18 +313,38 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
             if ins.keyword == "ADD":
                 flags, rest = _flags_and_rest(ins.args)
                 remote = "://" in rest
-                hit("docker.no-add", "ADD of a remote URL" + (" with --checksum" if "checksum" in flags else
-                    " without --checksum") if remote else "ADD of local files (use COPY)", ins, stage)
+                hit(
+                    "docker.no-add",
+                    "ADD of a remote URL"
+                    + (" with --checksum" if "checksum" in flags else " without --checksum")
+                    if remote
+                    else "ADD of local files (use COPY)",
+                    ins,
+                    stage,
+                )
             if ins.keyword in ("ENV", "ARG"):
                 for name, value in _pairs(ins.args, ins.keyword):
                     kind = secrets.secret_value(value or "")
                     if kind:
-                        hit("docker.secrets", f"{ins.keyword} {name} holds what looks like a {kind} "
-                            f"{secrets.mask(value or '')}", ins, stage)
+                        hit(
+                            "docker.secrets",
+                            f"{ins.keyword} {name} holds what looks like a {kind} "
+                            f"{secrets.mask(value or '')}",
+                            ins,
+                            stage,
+                        )
                     elif secrets.secret_name(name) and (ins.keyword == "ARG" or value):
-                        where = "build arguments are kept in the image history" if ins.keyword == "ARG" \
+                        where = (
+                            "build arguments are kept in the image history"
+                            if ins.keyword == "ARG"
                             else f"value {secrets.mask(value or '')} is baked into the image"
-                        hit("docker.secrets", f"{ins.keyword} {name} looks like a secret ({where})", ins, stage)
+                        )
+                        hit(
+                            "docker.secrets",
+                            f"{ins.keyword} {name} looks like a secret ({where})",
+                            ins,
+                            stage,
+                        )
     final_indexes = {s.index for s in final_chain}
     for stage in stages:
         for ins in stage.instructions:
@@ -276,15 +354,25 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
             if not tools:
                 continue
             if len(stages) == 1:
-                hit("docker.multi-stage", f"installs build tools ({', '.join(tools)}) in a single-stage build: "
-                    f"they ship in the image", ins, stage)
+                hit(
+                    "docker.multi-stage",
+                    f"installs build tools ({', '.join(tools)}) in a single-stage build: "
+                    f"they ship in the image",
+                    ins,
+                    stage,
+                )
             elif stage.index in final_indexes:
-                hit("docker.multi-stage", f"installs build tools ({', '.join(tools)}) in a stage the final image "
-                    f"is built on", ins, stage)
-    description = {"stages": [{"index": s.index + 1, "name": s.name, "base": s.base, "line": s.line}
-                              for s in stages],
-                   "final_user": user_ins.args if user_ins else None,
-                   "healthcheck": health.args if health else None}
+                hit(
+                    "docker.multi-stage",
+                    f"installs build tools ({', '.join(tools)}) in a stage the final image is built on",
+                    ins,
+                    stage,
+                )
+    description = {
+        "stages": [{"index": s.index + 1, "name": s.name, "base": s.base, "line": s.line} for s in stages],
+        "final_user": user_ins.args if user_ins else None,
+        "healthcheck": health.args if health else None,
+    }
     return hits, description
 
 
@@ -317,4 +405,3 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
     rule_checks(part, hits, CATEGORY, levels, f"{len(paths)} Dockerfile(s)")
     part.evidence = {"dockerfiles": described}
     return part
-

@@ -27,7 +27,9 @@ def _module(name: str) -> Any:
 def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     selected = list(section.get("run") or [name for name in SUBCHECKS if section.get(name) is not None])
     if not selected:
-        raise InputError("security: nothing to check: configure vulns, artifacts, manifests, dockerfile or image")
+        raise InputError(
+            "security: nothing to check: configure vulns, artifacts, manifests, dockerfile or image"
+        )
     for name in selected:
         if section.get(name) is None:
             raise InputError(f"security.run names '{name}', but there is no security.{name} section or flag")

@@ -51,7 +51,9 @@ def parse_date(value: Any, where: str) -> dt.date:
     raise InputError(f"{where}: expected a date YYYY-MM-DD, got {value!r}")
 
 
-def parse_entries(raw: list[dict[str, Any]] | None, where: str = "security.vulns.ignore") -> list[IgnoreEntry]:
+def parse_entries(
+    raw: list[dict[str, Any]] | None, where: str = "security.vulns.ignore"
+) -> list[IgnoreEntry]:
     entries = []
     for n, item in enumerate(raw or []):
         here = f"{where}[{n}]"
@@ -59,12 +61,20 @@ def parse_entries(raw: list[dict[str, Any]] | None, where: str = "security.vulns
             raise InputError(f"{here}: expected a mapping with id, reason and expires")
         for key in ("id", "reason", "expires"):
             if not item.get(key) or (isinstance(item.get(key), str) and not item[key].strip()):
-                raise InputError(f"{here}: missing required key '{key}' (every ignore entry needs an id, "
-                                 f"a reason and an expiry date)")
-        entries.append(IgnoreEntry(id=str(item["id"]).strip(), reason=str(item["reason"]).strip(),
-                                   expires=parse_date(item["expires"], f"{here}.expires"),
-                                   package=item.get("package"), version=str(item["version"])
-                                   if item.get("version") is not None else None, index=n))
+                raise InputError(
+                    f"{here}: missing required key '{key}' (every ignore entry needs an id, "
+                    f"a reason and an expiry date)"
+                )
+        entries.append(
+            IgnoreEntry(
+                id=str(item["id"]).strip(),
+                reason=str(item["reason"]).strip(),
+                expires=parse_date(item["expires"], f"{here}.expires"),
+                package=item.get("package"),
+                version=str(item["version"]) if item.get("version") is not None else None,
+                index=n,
+            )
+        )
     return entries
 
 

@@ -45,21 +45,34 @@ class ImageConfig:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ref": self.ref, "source": self.source, "user": self.user, "healthcheck": self.healthcheck,
-                "exposed_ports": self.exposed_ports, "env_names": [e.partition("=")[0] for e in self.env],
-                "size_bytes": self.size, "notes": self.notes}
+        return {
+            "ref": self.ref,
+            "source": self.source,
+            "user": self.user,
+            "healthcheck": self.healthcheck,
+            "exposed_ports": self.exposed_ports,
+            "env_names": [e.partition("=")[0] for e in self.env],
+            "size_bytes": self.size,
+            "notes": self.notes,
+        }
 
 
 def _from_config_json(data: dict[str, Any], ref: str, source: str, size: int | None) -> ImageConfig:
     cfg = data.get("config") or data.get("Config") or {}
     return ImageConfig(
-        ref=ref, source=source, user=str(cfg.get("User") or ""), healthcheck=cfg.get("Healthcheck") or None,
-        exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()), env=list(cfg.get("Env") or []),
+        ref=ref,
+        source=source,
+        user=str(cfg.get("User") or ""),
+        healthcheck=cfg.get("Healthcheck") or None,
+        exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()),
+        env=list(cfg.get("Env") or []),
         history=[str(h.get("created_by") or "") for h in data.get("history") or [] if isinstance(h, dict)],
-        size=size)
+        size=size,
+    )
 
 
 # --- docker save / OCI archives --------------------------------------------------------------------------------
+
 
 def _members(tar: tarfile.TarFile) -> tuple[dict[str, bytes], dict[str, int]]:
     """Small members' bytes (manifests and configs) and every member's size, in one pass (streams work too)."""
@@ -91,8 +104,9 @@ def _blob(digest: str) -> str:
     return f"blobs/{algorithm}/{hexdigest}"
 
 
-def read_archive_members(small: dict[str, bytes], sizes: dict[str, int], label: str, ref: str | None) \
-        -> ImageConfig:
+def read_archive_members(
+    small: dict[str, bytes], sizes: dict[str, int], label: str, ref: str | None
+) -> ImageConfig:
     if "manifest.json" in small:
         manifest = _json(small, "manifest.json", label)
         if not isinstance(manifest, list) or not manifest:
@@ -101,15 +115,25 @@ def read_archive_members(small: dict[str, bytes], sizes: dict[str, int], label: 
         config = _json(small, entry["Config"], label)
         size = sum(sizes.get(layer, 0) for layer in entry.get("Layers") or [])
         tags = entry.get("RepoTags") or []
-        return _from_config_json(config, ref or (tags[0] if tags else entry["Config"]), f"archive {label}", size)
+        return _from_config_json(
+            config, ref or (tags[0] if tags else entry["Config"]), f"archive {label}", size
+        )
     if "index.json" in small:
         node = _json(small, "index.json", label)
         for _ in range(4):  # an index may point at another index
             manifests = node.get("manifests") or []
             if not manifests:
                 break
-            chosen = next((m for m in manifests if ref and (m.get("annotations") or {}).get(
-                "org.opencontainers.image.ref.name") in (ref, ref.rsplit(":", 1)[-1])), manifests[0])
+            chosen = next(
+                (
+                    m
+                    for m in manifests
+                    if ref
+                    and (m.get("annotations") or {}).get("org.opencontainers.image.ref.name")
+                    in (ref, ref.rsplit(":", 1)[-1])
+                ),
+                manifests[0],
+            )
             node = _json(small, _blob(chosen["digest"]), label)
         if "config" not in node:
             raise InputError(f"{label}: OCI layout without an image manifest")
@@ -158,17 +182,23 @@ def read_stream(stream: IO[bytes], label: str, ref: str | None) -> ImageConfig:
 
 # --- engine ----------------------------------------------------------------------------------------------------
 
+
 def read_engine(ref: str, base_url: str | None, timeout: float = 60) -> ImageConfig:
     try:
         import docker
         from docker.errors import DockerException, ImageNotFound
     except ImportError:
-        raise InputError("security.image.ref needs the docker package (pip install docker), or give a "
-                         "`docker save` tarball as security.image.archive") from None
+        raise InputError(
+            "security.image.ref needs the docker package (pip install docker), or give a "
+            "`docker save` tarball as security.image.archive"
+        ) from None
     where = base_url or "the environment's DOCKER_HOST"
     try:
-        client = docker.DockerClient(base_url=base_url, timeout=int(timeout)) if base_url \
+        client = (
+            docker.DockerClient(base_url=base_url, timeout=int(timeout))
+            if base_url
             else docker.from_env(timeout=int(timeout))
+        )
         client.ping()
     except DockerException as exc:
         raise InfraError(f"container engine at {where} not reachable: {exc}") from None
@@ -182,9 +212,15 @@ def read_engine(ref: str, base_url: str | None, timeout: float = 60) -> ImageCon
         raise InfraError(f"container engine at {where}: {exc}") from None
     cfg = attrs.get("Config") or {}
     config = ImageConfig(
-        ref=ref, source=f"engine {where}", user=str(cfg.get("User") or ""), healthcheck=cfg.get("Healthcheck"),
-        exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()), env=list(cfg.get("Env") or []),
-        history=history, size=attrs.get("Size"))
+        ref=ref,
+        source=f"engine {where}",
+        user=str(cfg.get("User") or ""),
+        healthcheck=cfg.get("Healthcheck"),
+        exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()),
+        env=list(cfg.get("Env") or []),
+        history=history,
+        size=attrs.get("Size"),
+    )
     if not config.healthcheck:
         try:
             exported = read_stream(_ChunkReader(image.save(named=False)), f"export of {ref}", None)
@@ -238,8 +274,10 @@ def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[Ru
         for spec in config.exposed_ports:
             port = _port_number(spec)
             if port in DENIED_PORTS:
-                hit("image.exposed-ports", f"exposes {spec} ({DENIED_PORTS[port]}), denied unless allowed_ports "
-                    f"lists it")
+                hit(
+                    "image.exposed-ports",
+                    f"exposes {spec} ({DENIED_PORTS[port]}), denied unless allowed_ports lists it",
+                )
     for item in config.env:
         name, _, value = item.partition("=")
         kind = secrets.secret_value(value)
@@ -255,8 +293,10 @@ def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[Ru
         for token in tokens:
             name, _, value = token.partition("=")
             if value and (secrets.secret_name(name) or secrets.secret_value(value)):
-                hit("image.secrets", f"build argument {name} is recorded in the image history "
-                    f"{secrets.mask(value)}")
+                hit(
+                    "image.secrets",
+                    f"build argument {name} is recorded in the image history {secrets.mask(value)}",
+                )
     budget = options.get("max_size_mb")
     if budget is not None and config.size is not None and config.size > budget * (1 << 20):
         hit("image.size", f"{config.size / (1 << 20):.1f} MiB is over the {budget:g} MiB budget")
@@ -273,7 +313,9 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
         config = read_engine(ref, section.get("docker_host"), float(section.get("timeout", 60)))
         default_path = ref
     else:
-        raise InputError("security.image: give `archive` (a docker save tarball) or `ref` (an image in an engine)")
+        raise InputError(
+            "security.image: give `archive` (a docker save tarball) or `ref` (an image in an engine)"
+        )
     path = str(ctx.path(section["location"], must_exist=False)) if section.get("location") else default_path
     part = Part(CATEGORY)
     hits = evaluate(config, section, path)

@@ -37,9 +37,12 @@ EXEMPT_REASON = "mlgate.io/exempt-reason"
 
 _POD_SPEC_PATHS = {
     "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"), "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"), "ReplicaSet": ("spec", "template", "spec"),
-    "ReplicationController": ("spec", "template", "spec"), "Job": ("spec", "template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
     "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 _BATCH = {"Job", "CronJob"}
@@ -48,6 +51,7 @@ _ALLOWED_CAPS = {"NET_BIND_SERVICE"}
 
 
 # --- YAML with line numbers (safe_load semantics: only the SafeLoader's plain types) ---------------------------
+
 
 class LineDict(dict):
     line: int = 0
@@ -106,6 +110,7 @@ def line_of(node: Any, key: str | None = None) -> int | None:
 
 # --- objects ---------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class K8sObject:
     path: str
@@ -162,7 +167,9 @@ class Collected:
     kustomizations: list[tuple[str, Path]]  # (label, kustomization file) among the files read
 
 
-def collect(paths: list[str], ctx: GateContext, exclude: list[str]) -> tuple[list[K8sObject], list[str], list[str]]:
+def collect(
+    paths: list[str], ctx: GateContext, exclude: list[str]
+) -> tuple[list[K8sObject], list[str], list[str]]:
     """(objects, files read, files skipped) under the given files and directories."""
     found = gather(paths, ctx, exclude)
     return found.objects, found.read, found.skipped
@@ -184,8 +191,7 @@ def gather(paths: list[str], ctx: GateContext, exclude: list[str]) -> Collected:
     read, skipped, kustomizations = [], [], []
     for label, path in files:
         if path.resolve() in patches or any(fnmatch.fnmatch(label, pattern) for pattern in exclude):
-            skipped.append(label + (" (kustomize patch)"
-                                    if path.resolve() in patches else " (excluded)"))
+            skipped.append(label + (" (kustomize patch)" if path.resolve() in patches else " (excluded)"))
             continue
         ctx.path(str(path.resolve()))
         try:
@@ -266,11 +272,12 @@ def effective_image(image: str, overrides: list[dict[str, Any]]) -> str:
         if entry.get("digest"):
             return f"{new_name}@{entry['digest']}"
         tag = entry.get("newTag")
-        return f"{new_name}:{tag}" if tag is not None else new_name + image[len(bare):]
+        return f"{new_name}:{tag}" if tag is not None else new_name + image[len(bare) :]
     return image
 
 
 # --- rules -----------------------------------------------------------------------------------------------------
+
 
 def _image_parts(image: str) -> tuple[str | None, str | None]:
     """(tag, digest) of an image reference."""
@@ -287,7 +294,9 @@ def _security_value(container: dict[str, Any], pod_ctx: dict[str, Any], key: str
     return pod_ctx.get(key)
 
 
-def _container_hits(obj: K8sObject, spec: dict[str, Any], container: dict[str, Any], init: bool) -> list[RuleHit]:
+def _container_hits(
+    obj: K8sObject, spec: dict[str, Any], container: dict[str, Any], init: bool
+) -> list[RuleHit]:
     hits: list[RuleHit] = []
     cname = container.get("name", "?")
     subject = f"{obj.label} {'init container' if init else 'container'} {cname}"
@@ -301,6 +310,7 @@ def _container_hits(obj: K8sObject, spec: dict[str, Any], container: dict[str, A
 
     non_root = _security_value(container, pod_ctx, "runAsNonRoot")
     user = _security_value(container, pod_ctx, "runAsUser")
+
     def where(key: str) -> int | None:
         if key in sec:
             return line_of(sec, key)
@@ -309,21 +319,33 @@ def _container_hits(obj: K8sObject, spec: dict[str, Any], container: dict[str, A
     if user == 0:
         hit("k8s.run-as-non-root", "runAsUser is 0 (root)", where("runAsUser"))
     elif non_root is not True:
-        hit("k8s.run-as-non-root", "runAsNonRoot is not true" if non_root is None else "runAsNonRoot is false",
-            where("runAsNonRoot"))
+        hit(
+            "k8s.run-as-non-root",
+            "runAsNonRoot is not true" if non_root is None else "runAsNonRoot is false",
+            where("runAsNonRoot"),
+        )
     if sec.get("readOnlyRootFilesystem") is not True:
-        hit("k8s.read-only-root-fs", "readOnlyRootFilesystem is not true", line_of(sec, "readOnlyRootFilesystem")
-            if sec else cline)
+        hit(
+            "k8s.read-only-root-fs",
+            "readOnlyRootFilesystem is not true",
+            line_of(sec, "readOnlyRootFilesystem") if sec else cline,
+        )
     if sec.get("allowPrivilegeEscalation") is not False:
-        hit("k8s.no-privilege-escalation", "allowPrivilegeEscalation is not false",
-            line_of(sec, "allowPrivilegeEscalation") if sec else cline)
+        hit(
+            "k8s.no-privilege-escalation",
+            "allowPrivilegeEscalation is not false",
+            line_of(sec, "allowPrivilegeEscalation") if sec else cline,
+        )
     if sec.get("privileged") is True:
         hit("k8s.not-privileged", "privileged: true", line_of(sec, "privileged"))
     caps = sec.get("capabilities") or {}
     drop = [str(c).upper() for c in caps.get("drop") or []]
     if "ALL" not in drop:
-        hit("k8s.drop-all-capabilities", "capabilities.drop does not include ALL",
-            line_of(caps, "drop") if caps else sline)
+        hit(
+            "k8s.drop-all-capabilities",
+            "capabilities.drop does not include ALL",
+            line_of(caps, "drop") if caps else sline,
+        )
     added = sorted({str(c).upper() for c in caps.get("add") or []} - _ALLOWED_CAPS)
     if added:
         hit("k8s.added-capabilities", f"adds {', '.join(added)}", line_of(caps, "add"))
@@ -332,10 +354,16 @@ def _container_hits(obj: K8sObject, spec: dict[str, Any], container: dict[str, A
         values = resources.get(kind) or {}
         missing = [r for r in ("cpu", "memory") if r not in values]
         if missing:
-            hit(rule, f"no {' or '.join(missing)} {kind[:-1]}",
-                line_of(resources, kind) if kind in resources else line_of(container, "resources"))
+            hit(
+                rule,
+                f"no {' or '.join(missing)} {kind[:-1]}",
+                line_of(resources, kind) if kind in resources else line_of(container, "resources"),
+            )
     if not init and obj.kind not in _BATCH:
-        for probe, rule in (("livenessProbe", "k8s.liveness-probe"), ("readinessProbe", "k8s.readiness-probe")):
+        for probe, rule in (
+            ("livenessProbe", "k8s.liveness-probe"),
+            ("readinessProbe", "k8s.readiness-probe"),
+        ):
             if not container.get(probe):
                 hit(rule, f"no {probe}")
     written = str(container.get("image") or "")
@@ -347,8 +375,11 @@ def _container_hits(obj: K8sObject, spec: dict[str, Any], container: dict[str, A
     if not image:
         hit("k8s.image-tag", "no image", iline)
     elif not digest and (tag is None or tag == "latest"):
-        hit("k8s.image-tag", f"image {image} is {'untagged (means latest)' if tag is None else 'tagged latest'}",
-            iline)
+        hit(
+            "k8s.image-tag",
+            f"image {image} is {'untagged (means latest)' if tag is None else 'tagged latest'}",
+            iline,
+        )
     if image and not digest:
         hit("k8s.image-digest", f"image {image} is not pinned by digest", iline)
     return hits
@@ -397,21 +428,37 @@ def evaluate(objects: list[K8sObject]) -> list[RuleHit]:
             spec_line = line_of(spec)
             for field in ("hostNetwork", "hostPID", "hostIPC"):
                 if spec.get(field) is True:
-                    obj_hits.append(RuleHit("k8s.host-namespaces", f"{field}: true", obj.path,
-                                            line_of(spec, field), obj.label))
+                    obj_hits.append(
+                        RuleHit(
+                            "k8s.host-namespaces", f"{field}: true", obj.path, line_of(spec, field), obj.label
+                        )
+                    )
             for volume in spec.get("volumes") or []:
                 if isinstance(volume, dict) and "hostPath" in volume:
-                    obj_hits.append(RuleHit("k8s.host-path", f"volume {volume.get('name', '?')} is a hostPath "
-                                            f"({(volume.get('hostPath') or {}).get('path', '?')})", obj.path,
-                                            line_of(volume, "hostPath"), obj.label))
+                    obj_hits.append(
+                        RuleHit(
+                            "k8s.host-path",
+                            f"volume {volume.get('name', '?')} is a hostPath "
+                            f"({(volume.get('hostPath') or {}).get('path', '?')})",
+                            obj.path,
+                            line_of(volume, "hostPath"),
+                            obj.label,
+                        )
+                    )
             automount = spec.get("automountServiceAccountToken")
             if automount is None:
                 account = accounts.get((obj.namespace, spec.get("serviceAccountName") or "default"))
-                automount = (account.data.get("automountServiceAccountToken") if account else None)
+                automount = account.data.get("automountServiceAccountToken") if account else None
             if automount is not False:
-                obj_hits.append(RuleHit("k8s.service-account-token", "automountServiceAccountToken is not false",
-                                        obj.path, line_of(spec, "automountServiceAccountToken") or spec_line,
-                                        obj.label))
+                obj_hits.append(
+                    RuleHit(
+                        "k8s.service-account-token",
+                        "automountServiceAccountToken is not false",
+                        obj.path,
+                        line_of(spec, "automountServiceAccountToken") or spec_line,
+                        obj.label,
+                    )
+                )
             for init, key in ((True, "initContainers"), (False, "containers")):
                 for container in spec.get(key) or []:
                     if isinstance(container, dict):
@@ -420,22 +467,44 @@ def evaluate(objects: list[K8sObject]) -> list[RuleHit]:
                 replicas = (obj.data.get("spec") or {}).get("replicas", 1)
                 for hpa in hpas:
                     ref = (hpa.data.get("spec") or {}).get("scaleTargetRef") or {}
-                    if ref.get("kind") == obj.kind and ref.get("name") == obj.name and hpa.namespace == obj.namespace:
-                        replicas = max(replicas if isinstance(replicas, int) else 1,
-                                       (hpa.data.get("spec") or {}).get("minReplicas", 1))
+                    if (
+                        ref.get("kind") == obj.kind
+                        and ref.get("name") == obj.name
+                        and hpa.namespace == obj.namespace
+                    ):
+                        replicas = max(
+                            replicas if isinstance(replicas, int) else 1,
+                            (hpa.data.get("spec") or {}).get("minReplicas", 1),
+                        )
                 if isinstance(replicas, int) and replicas > 1:
                     labels = obj.pod_labels()
-                    covered = any(p.namespace == obj.namespace and _selector_matches(
-                        (p.data.get("spec") or {}).get("selector") or {}, labels) for p in pdbs)
+                    covered = any(
+                        p.namespace == obj.namespace
+                        and _selector_matches((p.data.get("spec") or {}).get("selector") or {}, labels)
+                        for p in pdbs
+                    )
                     if not covered:
-                        obj_hits.append(RuleHit("k8s.pdb", f"{replicas} replicas and no PodDisruptionBudget selects "
-                                                f"its pods", obj.path, line_of(obj.data.get("spec"), "replicas")
-                                                or line_of(obj.data), obj.label))
+                        obj_hits.append(
+                            RuleHit(
+                                "k8s.pdb",
+                                f"{replicas} replicas and no PodDisruptionBudget selects its pods",
+                                obj.path,
+                                line_of(obj.data.get("spec"), "replicas") or line_of(obj.data),
+                                obj.label,
+                            )
+                        )
         rules, reason, exempt_line = _exemptions(obj)
         if rules and not reason:
-            hits.append(RuleHit("k8s.exemption-without-reason", f"{EXEMPT} lists {', '.join(sorted(rules))} but "
-                                f"there is no {EXEMPT_REASON}: the exemption is not honoured", obj.path,
-                                exempt_line, obj.label))
+            hits.append(
+                RuleHit(
+                    "k8s.exemption-without-reason",
+                    f"{EXEMPT} lists {', '.join(sorted(rules))} but "
+                    f"there is no {EXEMPT_REASON}: the exemption is not honoured",
+                    obj.path,
+                    exempt_line,
+                    obj.label,
+                )
+            )
         for h in obj_hits:
             if reason and h.rule in rules:
                 h.exempt_reason = f"{EXEMPT}: {reason}"
@@ -449,13 +518,21 @@ _SUBJECT = re.compile(r"^(?P<kind>[^/]*)/(?P<name>.*?) \((?:document \d+|rendere
 _KUSTOMIZED_IMAGE = re.compile(r"image \S+ \(kustomize: ([^)]+)\)")
 _IMAGE_IN_MESSAGE = re.compile(r"^image (\S+)")
 _RULE_FIELDS = {
-    "k8s.run-as-non-root": ("runAsUser", "runAsNonRoot"), "k8s.read-only-root-fs": ("readOnlyRootFilesystem",),
-    "k8s.no-privilege-escalation": ("allowPrivilegeEscalation",), "k8s.not-privileged": ("privileged",),
-    "k8s.drop-all-capabilities": ("drop", "capabilities"), "k8s.added-capabilities": ("add",),
-    "k8s.host-path": ("hostPath",), "k8s.resource-requests": ("requests", "resources"),
-    "k8s.resource-limits": ("limits", "resources"), "k8s.liveness-probe": ("livenessProbe",),
-    "k8s.readiness-probe": ("readinessProbe",), "k8s.image-tag": ("image",), "k8s.image-digest": ("image",),
-    "k8s.pdb": ("replicas", "minReplicas"), "k8s.service-account-token": ("automountServiceAccountToken",),
+    "k8s.run-as-non-root": ("runAsUser", "runAsNonRoot"),
+    "k8s.read-only-root-fs": ("readOnlyRootFilesystem",),
+    "k8s.no-privilege-escalation": ("allowPrivilegeEscalation",),
+    "k8s.not-privileged": ("privileged",),
+    "k8s.drop-all-capabilities": ("drop", "capabilities"),
+    "k8s.added-capabilities": ("add",),
+    "k8s.host-path": ("hostPath",),
+    "k8s.resource-requests": ("requests", "resources"),
+    "k8s.resource-limits": ("limits", "resources"),
+    "k8s.liveness-probe": ("livenessProbe",),
+    "k8s.readiness-probe": ("readinessProbe",),
+    "k8s.image-tag": ("image",),
+    "k8s.image-digest": ("image",),
+    "k8s.pdb": ("replicas", "minReplicas"),
+    "k8s.service-account-token": ("automountServiceAccountToken",),
     "k8s.exemption-without-reason": (EXEMPT,),
 }
 
@@ -469,11 +546,15 @@ def _finding_key(hit: RuleHit) -> tuple[str, str, str, str, str, bool] | None:
     return hit.rule, match["kind"], match["name"], match["rest"], message, bool(hit.exempt_reason)
 
 
-def _explained(key: tuple[str, str, str, str, str, bool], raw: set[tuple[str, str, str, str, str, bool]]) -> bool:
+def _explained(
+    key: tuple[str, str, str, str, str, bool], raw: set[tuple[str, str, str, str, str, bool]]
+) -> bool:
     """A rendered finding the files themselves already give (names may have gained a namePrefix / nameSuffix)."""
     rule, kind, name, rest, message, exempt = key
-    return any(r == rule and k == kind and rs == rest and m == message and e == exempt and (n == name or n in name)
-               for r, k, n, rs, m, e in raw)
+    return any(
+        r == rule and k == kind and rs == rest and m == message and e == exempt and (n == name or n in name)
+        for r, k, n, rs, m, e in raw
+    )
 
 
 @dataclass
@@ -494,16 +575,22 @@ def _layers(kfile: Path, seen: frozenset[Path] = frozenset()) -> list[_Layer]:
         return []
     data = docs[0] if docs and isinstance(docs[0], dict) else {}
     entries = [e for e in data.get("patchesStrategicMerge") or [] if isinstance(e, str) and "\n" not in e]
-    entries += [e.get("path") for e in data.get("patches") or [] if isinstance(e, dict) and
-                isinstance(e.get("path"), str)]
+    entries += [
+        e.get("path")
+        for e in data.get("patches") or []
+        if isinstance(e, dict) and isinstance(e.get("path"), str)
+    ]
     layer = _Layer(kfile, data, [(kfile.parent / e).resolve() for e in entries], [])
     out = [layer]
     for entry in data.get("resources") or []:
         if not isinstance(entry, str) or "://" in entry:
             continue
         target = (kfile.parent / entry).resolve()
-        inner = next((target / n for n in _KUSTOMIZATION_NAMES if (target / n).is_file()), None) \
-            if target.is_dir() else None
+        inner = (
+            next((target / n for n in _KUSTOMIZATION_NAMES if (target / n).is_file()), None)
+            if target.is_dir()
+            else None
+        )
         if inner is not None and inner.resolve() not in seen:
             out += _layers(inner.resolve(), seen | {kfile.resolve()})
         elif target.is_file():
@@ -546,7 +633,10 @@ def _source_of(hit: RuleHit, layers: list[_Layer]) -> tuple[str, int | None]:
                 if isinstance(entry, dict) and bare in (entry.get("name"), entry.get("newName")):
                     lines = getattr(entries, "item_lines", [])
                     return str(layer.kfile), lines[index] if index < len(lines) else line_of(entry)
-    for files in ([p for layer in layers for p in layer.patches], [p for layer in layers for p in layer.resources]):
+    for files in (
+        [p for layer in layers for p in layer.patches],
+        [p for layer in layers for p in layer.resources],
+    ):
         for path in files:
             try:
                 docs = load_documents(path.read_text(encoding="utf-8"), str(path))
@@ -558,8 +648,9 @@ def _source_of(hit: RuleHit, layers: list[_Layer]) -> tuple[str, int | None]:
     return str(layers[0].kfile) if layers else hit.path, None
 
 
-def rendered_hits(found: Collected, raw_hits: list[RuleHit],
-                  ctx: GateContext) -> tuple[list[RuleHit], dict[str, int], list[tuple[str, str, list[str]]]]:
+def rendered_hits(
+    found: Collected, raw_hits: list[RuleHit], ctx: GateContext
+) -> tuple[list[RuleHit], dict[str, int], list[tuple[str, str, list[str]]]]:
     """Findings only the rendered kustomizations have, {kustomization: objects rendered}, and the
     kustomizations that could not be rendered (label, reason, patch files left unchecked)."""
     from gates.deploy.render import render
@@ -607,8 +698,14 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
     part = Part(CATEGORY)
     workloads = [o for o in objects if o.pod_spec() is not None]
     if not workloads:
-        part.checks.append(Check(CATEGORY, Status.ERROR, f"no workloads (Pod, Deployment, StatefulSet, DaemonSet, "
-                                 f"Job, CronJob) in {len(read)} file(s): nothing was checked"))
+        part.checks.append(
+            Check(
+                CATEGORY,
+                Status.ERROR,
+                f"no workloads (Pod, Deployment, StatefulSet, DaemonSet, "
+                f"Job, CronJob) in {len(read)} file(s): nothing was checked",
+            )
+        )
         part.evidence = {"files": read, "skipped": skipped}
         return part
     hits = evaluate(objects)
@@ -619,12 +716,23 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
     rule_checks(part, hits + extra, CATEGORY, levels, scope)
     for root, reason, patches in failed:
         names = ", ".join(patches) if patches else "none"
-        part.checks.append(Check(
-            name=f"{CATEGORY}:kustomize {root}", status=Status.WARN, value=len(patches),
-            threshold="every kustomization rendered and checked",
-            why=f"{root} could not be rendered ({reason}), so its patches and images were not checked "
-                f"(patches: {names})", details={"reason": reason, "unchecked_patches": patches}))
+        part.checks.append(
+            Check(
+                name=f"{CATEGORY}:kustomize {root}",
+                status=Status.WARN,
+                value=len(patches),
+                threshold="every kustomization rendered and checked",
+                why=f"{root} could not be rendered ({reason}), so its patches and images were not checked "
+                f"(patches: {names})",
+                details={"reason": reason, "unchecked_patches": patches},
+            )
+        )
     part.summary["rendered"] = len(rendered)
-    part.evidence = {"files": read, "skipped": skipped, "objects": [f"{o.label} in {o.path}" for o in objects],
-                     "rendered": rendered, "not_rendered": {root: reason for root, reason, _ in failed}}
+    part.evidence = {
+        "files": read,
+        "skipped": skipped,
+        "objects": [f"{o.label} in {o.path}" for o in objects],
+        "rendered": rendered,
+        "not_rendered": {root: reason for root, reason, _ in failed},
+    }
     return part

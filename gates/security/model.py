@@ -9,9 +9,19 @@ SEVERITIES = ("negligible", "low", "medium", "high", "critical")
 FIX_STATES = ("fixed", "not-fixed", "wont-fix", "unknown")
 
 _SEVERITY_WORDS = {
-    "critical": "critical", "high": "high", "important": "high", "medium": "medium", "moderate": "medium",
-    "low": "low", "negligible": "negligible", "info": "negligible", "informational": "negligible",
-    "none": "negligible", "unknown": "unknown", "": "unknown", "unspecified": "unknown",
+    "critical": "critical",
+    "high": "high",
+    "important": "high",
+    "medium": "medium",
+    "moderate": "medium",
+    "low": "low",
+    "negligible": "negligible",
+    "info": "negligible",
+    "informational": "negligible",
+    "none": "negligible",
+    "unknown": "unknown",
+    "": "unknown",
+    "unspecified": "unknown",
 }
 
 
@@ -71,27 +81,49 @@ class VulnFinding:
 
     def merge(self, other: VulnFinding) -> VulnFinding:
         """The same vulnerability seen by two scanners: keep the graver severity and everything either knew."""
-        graver = self if severity_rank(self.severity, "negligible") >= severity_rank(other.severity, "negligible") \
+        graver = (
+            self
+            if severity_rank(self.severity, "negligible") >= severity_rank(other.severity, "negligible")
             else other
+        )
         fix_state = self.fix_state if self.fix_state != "unknown" else other.fix_state
         if "fixed" in (self.fix_state, other.fix_state):
             fix_state = "fixed"
         aliases = tuple(sorted((self.ids | other.ids) - {self.id.upper()}))
         return replace(
-            self, severity=graver.severity, aliases=aliases, fix_state=fix_state,
+            self,
+            severity=graver.severity,
+            aliases=aliases,
+            fix_state=fix_state,
             fixed_versions=tuple(dict.fromkeys((*self.fixed_versions, *other.fixed_versions))),
-            location=self.location or other.location, title=self.title or other.title, url=self.url or other.url,
+            location=self.location or other.location,
+            title=self.title or other.title,
+            url=self.url or other.url,
             cvss=max((c for c in (self.cvss, other.cvss) if c is not None), default=None),
             sources=tuple(dict.fromkeys((*self.sources, *other.sources))),
-            scanner_suppressed=self.scanner_suppressed if self.scanner_suppressed and other.scanner_suppressed
-            else None)
+            scanner_suppressed=self.scanner_suppressed
+            if self.scanner_suppressed and other.scanner_suppressed
+            else None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "aliases": list(self.aliases), "severity": self.severity, "package": self.package,
-                "version": self.version, "fixed_versions": list(self.fixed_versions), "fix_state": self.fix_state,
-                "location": self.location, "line": self.line, "target": self.target, "title": self.title,
-                "url": self.url, "cvss": self.cvss, "sources": list(self.sources),
-                "scanner_suppressed": self.scanner_suppressed}
+        return {
+            "id": self.id,
+            "aliases": list(self.aliases),
+            "severity": self.severity,
+            "package": self.package,
+            "version": self.version,
+            "fixed_versions": list(self.fixed_versions),
+            "fix_state": self.fix_state,
+            "location": self.location,
+            "line": self.line,
+            "target": self.target,
+            "title": self.title,
+            "url": self.url,
+            "cvss": self.cvss,
+            "sources": list(self.sources),
+            "scanner_suppressed": self.scanner_suppressed,
+        }
 
 
 def deduplicate(findings: list[VulnFinding]) -> list[VulnFinding]:
@@ -99,8 +131,11 @@ def deduplicate(findings: list[VulnFinding]) -> list[VulnFinding]:
     out: list[VulnFinding] = []
     index: dict[tuple[str, str, str], int] = {}
     for finding in findings:
-        where = ((finding.package or "").lower(), finding.version or "",
-                 "" if finding.package else (finding.location or "") + f":{finding.line or ''}")
+        where = (
+            (finding.package or "").lower(),
+            finding.version or "",
+            "" if finding.package else (finding.location or "") + f":{finding.line or ''}",
+        )
         hit = next((index[(*where, i)] for i in finding.ids if (*where, i) in index), None)  # type: ignore[misc]
         if hit is None:
             out.append(finding)

@@ -224,7 +224,11 @@ def origins(module: str, name: str, _depth: int = 0) -> list[Origin]:
                 if any(o.kind != "unbound" and o.kind != "missing" for o in origins(star, name, _depth + 1)):
                     found.append(Origin("reexport", (star, name)))
     spec = _spec(module)
-    if spec is not None and spec.submodule_search_locations is not None and _spec(f"{module}.{name}") is not None:
+    if (
+        spec is not None
+        and spec.submodule_search_locations is not None
+        and _spec(f"{module}.{name}") is not None
+    ):
         found.append(Origin("module", (f"{module}.{name}", "")))
     if not found:
         found.append(Origin("lazy" if bindings is not None and bindings.getattr_hook else "unbound"))

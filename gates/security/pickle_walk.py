@@ -99,11 +99,18 @@ class DType:
         if self.code.lstrip("<>|=").startswith("O"):
             return True
         subarray, fields, _ = self._parts()
-        if isinstance(subarray, tuple) and subarray and isinstance(subarray[0], DType) and subarray[0].hasobject:
+        if (
+            isinstance(subarray, tuple)
+            and subarray
+            and isinstance(subarray[0], DType)
+            and subarray[0].hasobject
+        ):
             return True
         if isinstance(fields, dict):
-            return any(isinstance(v, tuple) and v and isinstance(v[0], DType) and v[0].hasobject
-                       for v in fields.values())
+            return any(
+                isinstance(v, tuple) and v and isinstance(v[0], DType) and v[0].hasobject
+                for v in fields.values()
+            )
         return False
 
     @property
@@ -133,9 +140,12 @@ def _stub_class(module: str, name: str) -> type:
 
 
 _JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
-_JOBLIB_LEGACY = ("joblib.numpy_pickle.NDArrayWrapper", "joblib.numpy_pickle.ZNDArrayWrapper",
-                  "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
-                  "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper")
+_JOBLIB_LEGACY = (
+    "joblib.numpy_pickle.NDArrayWrapper",
+    "joblib.numpy_pickle.ZNDArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
+    "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
+)
 _CHUNK = 1 << 24
 
 
@@ -258,5 +268,5 @@ class _Prepend(io.RawIOBase):
             self._head = self._head[n:]
             return n
         data = self._rest.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)

@@ -8,12 +8,50 @@ from __future__ import annotations
 
 import re
 
-_SECRET_WORDS = {"PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "SECRETS", "TOKEN", "APIKEY", "CREDENTIAL",
-                 "CREDENTIALS", "PRIVATEKEY", "PAT", "PWD_HASH"}
-_KEY_QUALIFIERS = {"API", "ACCESS", "PRIVATE", "SECRET", "SIGNING", "ENCRYPTION", "CLIENT", "MASTER", "AUTH",
-                   "LICENSE", "SERVICE"}
-_POINTER_WORDS = {"FILE", "PATH", "DIR", "FILENAME", "LOCATION", "ENV", "NAME", "ID", "URL", "HEADER", "TYPE",
-                  "LENGTH", "TTL", "EXPIRY", "REF"}
+_SECRET_WORDS = {
+    "PASSWORD",
+    "PASSWD",
+    "PASSPHRASE",
+    "SECRET",
+    "SECRETS",
+    "TOKEN",
+    "APIKEY",
+    "CREDENTIAL",
+    "CREDENTIALS",
+    "PRIVATEKEY",
+    "PAT",
+    "PWD_HASH",
+}
+_KEY_QUALIFIERS = {
+    "API",
+    "ACCESS",
+    "PRIVATE",
+    "SECRET",
+    "SIGNING",
+    "ENCRYPTION",
+    "CLIENT",
+    "MASTER",
+    "AUTH",
+    "LICENSE",
+    "SERVICE",
+}
+_POINTER_WORDS = {
+    "FILE",
+    "PATH",
+    "DIR",
+    "FILENAME",
+    "LOCATION",
+    "ENV",
+    "NAME",
+    "ID",
+    "URL",
+    "HEADER",
+    "TYPE",
+    "LENGTH",
+    "TTL",
+    "EXPIRY",
+    "REF",
+}
 _VALUE_PATTERNS = (
     ("AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("GitHub token", re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,})\b")),

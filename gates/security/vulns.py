@@ -39,10 +39,13 @@ class Options:
 
     @classmethod
     def from_section(cls, section: dict[str, Any]) -> Options:
-        return cls(severity=section.get("severity", "high"), only_fixed=bool(section.get("only_fixed", False)),
-                   unknown_severity=section.get("unknown_severity", "high"),
-                   expired_ignore=section.get("expired_ignore", "warn"),
-                   sarif_location=section.get("sarif_location"))
+        return cls(
+            severity=section.get("severity", "high"),
+            only_fixed=bool(section.get("only_fixed", False)),
+            unknown_severity=section.get("unknown_severity", "high"),
+            expired_ignore=section.get("expired_ignore", "warn"),
+            sarif_location=section.get("sarif_location"),
+        )
 
 
 def bucket(finding: VulnFinding, suppressed_by: ignore_list.IgnoreEntry | None, options: Options) -> str:
@@ -57,17 +60,28 @@ def bucket(finding: VulnFinding, suppressed_by: ignore_list.IgnoreEntry | None, 
     return "blocking"
 
 
-_LEVEL = {"blocking": "error", "no-fix": "warning", "below-cutoff": "note", "suppressed": "note",
-          "scanner-suppressed": "note"}
+_LEVEL = {
+    "blocking": "error",
+    "no-fix": "warning",
+    "below-cutoff": "note",
+    "suppressed": "note",
+    "scanner-suppressed": "note",
+}
 
 
-def evaluate(findings: list[VulnFinding], entries: list[ignore_list.IgnoreEntry], options: Options,
-             today: dt.date, sarif_path: str | None = None) -> Part:
+def evaluate(
+    findings: list[VulnFinding],
+    entries: list[ignore_list.IgnoreEntry],
+    options: Options,
+    today: dt.date,
+    sarif_path: str | None = None,
+) -> Part:
     """Pure part: normalised findings and the ignore list in, checks and SARIF findings out."""
     findings = deduplicate(findings)
     applied = ignore_list.apply(findings, entries, today)
     buckets: dict[str, list[tuple[VulnFinding, ignore_list.IgnoreEntry | None]]] = {
-        k: [] for k in ("blocking", "no-fix", "below-cutoff", "suppressed", "scanner-suppressed")}
+        k: [] for k in ("blocking", "no-fix", "below-cutoff", "suppressed", "scanner-suppressed")
+    }
     part = Part(CATEGORY)
     for i, finding in enumerate(findings):
         entry = applied.suppressed.get(i)
@@ -81,73 +95,166 @@ def evaluate(findings: list[VulnFinding], entries: list[ignore_list.IgnoreEntry]
     if blocking:
         top = ", ".join(f"{f.id} ({f.severity}, {f.package or f.location or '?'})" for f, _ in blocking[:5])
         more = f" and {len(blocking) - 5} more" if len(blocking) > 5 else ""
-        why = f"{len(blocking)} finding{'s' if len(blocking) != 1 else ''} at or above {options.severity}: " \
-              f"{top}{more}" + (f" (also {others})" if others else "")
+        why = (
+            f"{len(blocking)} finding{'s' if len(blocking) != 1 else ''} at or above {options.severity}: "
+            f"{top}{more}" + (f" (also {others})" if others else "")
+        )
         status = Status.FAIL
     else:
-        why = f"no findings at or above {options.severity} in {len(findings)} unique finding" \
-              f"{'s' if len(findings) != 1 else ''}" + (f" ({others})" if others else "")
+        why = (
+            f"no findings at or above {options.severity} in {len(findings)} unique finding"
+            f"{'s' if len(findings) != 1 else ''}" + (f" ({others})" if others else "")
+        )
         status = Status.PASS
-    part.checks.append(Check(name="vulns", status=status, value=len(blocking), threshold=cutoff, why=why,
-                             details={"counts": {k: len(v) for k, v in buckets.items()}}))
+    part.checks.append(
+        Check(
+            name="vulns",
+            status=status,
+            value=len(blocking),
+            threshold=cutoff,
+            why=why,
+            details={"counts": {k: len(v) for k, v in buckets.items()}},
+        )
+    )
     if applied.expired:
-        listed = "; ".join(f"{e.describe()} expired {e.expires.isoformat()} ('{e.reason}')"
-                           + (f", now counts again for {n} finding{'s' if n != 1 else ''}" if n else
-                              ", matches nothing now") for e, n in applied.expired)
-        part.checks.append(Check(
-            name="vulns:ignore-expired", status=Status.FAIL if options.expired_ignore == "fail" else Status.WARN,
-            value=len(applied.expired), threshold="ignore entries must not be expired",
-            why=f"EXPIRED ignore entr{'ies' if len(applied.expired) > 1 else 'y'} no longer suppress: {listed}. "
+        listed = "; ".join(
+            f"{e.describe()} expired {e.expires.isoformat()} ('{e.reason}')"
+            + (f", now counts again for {n} finding{'s' if n != 1 else ''}" if n else ", matches nothing now")
+            for e, n in applied.expired
+        )
+        part.checks.append(
+            Check(
+                name="vulns:ignore-expired",
+                status=Status.FAIL if options.expired_ignore == "fail" else Status.WARN,
+                value=len(applied.expired),
+                threshold="ignore entries must not be expired",
+                why=f"EXPIRED ignore entr{'ies' if len(applied.expired) > 1 else 'y'} no longer suppress: {listed}. "
                 f"Renew with a new date and reason, or remove",
-            details={"expired": [{"id": e.id, "package": e.package, "version": e.version, "reason": e.reason,
-                                  "expires": e.expires.isoformat(), "matching_findings": n}
-                                 for e, n in applied.expired]}))
-    part.summary = {"blocking": len(blocking), "total": len(findings), "suppressed": len(buckets["suppressed"]),
-                    "expired-ignores": len(applied.expired)}
+                details={
+                    "expired": [
+                        {
+                            "id": e.id,
+                            "package": e.package,
+                            "version": e.version,
+                            "reason": e.reason,
+                            "expires": e.expires.isoformat(),
+                            "matching_findings": n,
+                        }
+                        for e, n in applied.expired
+                    ]
+                },
+            )
+        )
+    part.summary = {
+        "blocking": len(blocking),
+        "total": len(findings),
+        "suppressed": len(buckets["suppressed"]),
+        "expired-ignores": len(applied.expired),
+    }
     part.evidence = {
-        "cutoff": options.severity, "only_fixed": options.only_fixed, "unknown_severity": options.unknown_severity,
-        "today": today.isoformat(), "counts": {k: len(v) for k, v in buckets.items()},
-        "findings": {k: [dict(f.to_dict(), **({"ignored_by": {"reason": e.reason, "expires": e.expires.isoformat()}}
-                                             if e else {})) for f, e in v] for k, v in buckets.items()},
+        "cutoff": options.severity,
+        "only_fixed": options.only_fixed,
+        "unknown_severity": options.unknown_severity,
+        "today": today.isoformat(),
+        "counts": {k: len(v) for k, v in buckets.items()},
+        "findings": {
+            k: [
+                dict(
+                    f.to_dict(),
+                    **({"ignored_by": {"reason": e.reason, "expires": e.expires.isoformat()}} if e else {}),
+                )
+                for f, e in v
+            ]
+            for k, v in buckets.items()
+        },
         "ignore_expired": [e.describe() for e, _ in applied.expired],
         "ignore_unused": [e.describe() for e in applied.unused],
     }
-    titles = {"blocking": "Blocking vulnerabilities", "no-fix": "At or above the cutoff but no fix (only_fixed)",
-              "below-cutoff": "Below the severity cutoff", "suppressed": "Suppressed by the ignore list",
-              "scanner-suppressed": "Suppressed by the scanner"}
+    titles = {
+        "blocking": "Blocking vulnerabilities",
+        "no-fix": "At or above the cutoff but no fix (only_fixed)",
+        "below-cutoff": "Below the severity cutoff",
+        "suppressed": "Suppressed by the ignore list",
+        "scanner-suppressed": "Suppressed by the scanner",
+    }
     for name, rows in buckets.items():
         if rows:
             part.tables[titles[name]] = markdown_table(
-                ["id", "severity", "package", "installed", "fixed in", "fix state", "source", "why suppressed"],
-                [[f.id, f.severity, f.package or f.location or "", f.version or "", ", ".join(f.fixed_versions),
-                  f.fix_state, ", ".join(s.split(":", 1)[0] for s in f.sources),
-                  f"{e.reason} (until {e.expires.isoformat()})" if e else (f.scanner_suppressed or "")]
-                 for f, e in rows])
+                [
+                    "id",
+                    "severity",
+                    "package",
+                    "installed",
+                    "fixed in",
+                    "fix state",
+                    "source",
+                    "why suppressed",
+                ],
+                [
+                    [
+                        f.id,
+                        f.severity,
+                        f.package or f.location or "",
+                        f.version or "",
+                        ", ".join(f.fixed_versions),
+                        f.fix_state,
+                        ", ".join(s.split(":", 1)[0] for s in f.sources),
+                        f"{e.reason} (until {e.expires.isoformat()})" if e else (f.scanner_suppressed or ""),
+                    ]
+                    for f, e in rows
+                ],
+            )
     if applied.expired:
         part.tables["EXPIRED ignore entries"] = markdown_table(
             ["id", "package", "expired", "reason", "findings it would cover"],
-            [[e.id, e.package or "", e.expires.isoformat(), e.reason, n] for e, n in applied.expired])
+            [[e.id, e.package or "", e.expires.isoformat(), e.reason, n] for e, n in applied.expired],
+        )
     return part
 
 
-def _sarif_finding(f: VulnFinding, name: str, entry: ignore_list.IgnoreEntry | None, options: Options,
-                   sarif_path: str | None) -> Finding:
+def _sarif_finding(
+    f: VulnFinding, name: str, entry: ignore_list.IgnoreEntry | None, options: Options, sarif_path: str | None
+) -> Finding:
     pkg = f" in {f.package} {f.version or ''}".rstrip() if f.package else ""
-    fix = f"; fixed in {', '.join(f.fixed_versions)}" if f.fixed_versions else \
-        ("; no fix available" if f.fix_state in ("not-fixed", "wont-fix") else "")
+    fix = (
+        f"; fixed in {', '.join(f.fixed_versions)}"
+        if f.fixed_versions
+        else ("; no fix available" if f.fix_state in ("not-fixed", "wont-fix") else "")
+    )
     where = f" ({f.location})" if f.location and sarif_path else ""
     message = f"{f.id}{pkg} ({f.severity}){fix}{where}." + (f" {f.title}" if f.title else "")
     path, line = (sarif_path, None) if sarif_path else (_location_path(f), f.line)
-    suppressed = f"{entry.reason} (accepted until {entry.expires.isoformat()})" if entry else f.scanner_suppressed
-    score = f"{f.cvss:.1f}" if f.cvss is not None else _SECURITY_SEVERITY.get(
-        f.severity if f.severity != "unknown" else options.unknown_severity)
+    suppressed = (
+        f"{entry.reason} (accepted until {entry.expires.isoformat()})" if entry else f.scanner_suppressed
+    )
+    score = (
+        f"{f.cvss:.1f}"
+        if f.cvss is not None
+        else _SECURITY_SEVERITY.get(f.severity if f.severity != "unknown" else options.unknown_severity)
+    )
     return Finding(
-        rule_id=f.id, level=_LEVEL[name], message=message, category=CATEGORY,
-        location=Location(path, line) if path else None, severity=f.severity, suppressed=suppressed,
-        properties={"package": f.package, "installed_version": f.version, "fixed_versions": list(f.fixed_versions),
-                    "fix_state": f.fix_state, "aliases": list(f.aliases), "bucket": name,
-                    "sources": list(f.sources), "rule_name": f"{f.id}{pkg}", "help_uri": f.url,
-                    "rule_help": f.title, "tags": ["security", "vulnerability"], "security_severity": score})
+        rule_id=f.id,
+        level=_LEVEL[name],
+        message=message,
+        category=CATEGORY,
+        location=Location(path, line) if path else None,
+        severity=f.severity,
+        suppressed=suppressed,
+        properties={
+            "package": f.package,
+            "installed_version": f.version,
+            "fixed_versions": list(f.fixed_versions),
+            "fix_state": f.fix_state,
+            "aliases": list(f.aliases),
+            "bucket": name,
+            "sources": list(f.sources),
+            "rule_name": f"{f.id}{pkg}",
+            "help_uri": f.url,
+            "rule_help": f.title,
+            "tags": ["security", "vulnerability"],
+            "security_severity": score,
+        },
+    )
 
 
 def _location_path(f: VulnFinding) -> str | None:
@@ -162,6 +269,7 @@ def _location_path(f: VulnFinding) -> str | None:
 
 # --- pip-audit -------------------------------------------------------------------------------------------------
 
+
 def _pip_audit_skipped(path: Path) -> list[dict[str, str]]:
     """Dependencies a pip-audit report lists with a skip_reason: never audited (local or private packages)."""
     from gates.security.readers.pip_audit import skipped
@@ -172,9 +280,21 @@ def _pip_audit_skipped(path: Path) -> list[dict[str, str]]:
         return []
 
 
-_UNREACHABLE = ("connectionerror", "connection error", "max retries", "name or service not known",
-                "temporary failure in name resolution", "network is unreachable", "timed out", "read timed out",
-                "proxyerror", "ssl", "connection refused", "failed to establish", "tip: your network")
+_UNREACHABLE = (
+    "connectionerror",
+    "connection error",
+    "max retries",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "network is unreachable",
+    "timed out",
+    "read timed out",
+    "proxyerror",
+    "ssl",
+    "connection refused",
+    "failed to establish",
+    "tip: your network",
+)
 
 
 def pip_audit_command() -> list[str] | None:
@@ -188,22 +308,45 @@ def pip_audit_command() -> list[str] | None:
     return None
 
 
-def run_pip_audit(requirements: Path, label: str, timeout: float, extra_args: list[str]) \
-        -> tuple[dict[str, Any] | None, str | None, bool]:
+def run_pip_audit(
+    requirements: Path, label: str, timeout: float, extra_args: list[str]
+) -> tuple[dict[str, Any] | None, str | None, bool]:
     """Run pip-audit on one requirements file: (report, problem, service_unreachable)."""
     command = pip_audit_command()
     if command is None:
         return None, "pip-audit is not installed (pip install pip-audit)", False
     with tempfile.TemporaryDirectory(prefix="mlgate-pip-audit-") as tmp:
         output = Path(tmp) / "pip-audit.json"
-        argv = [*command, "-r", str(requirements), "--format", "json", "--progress-spinner", "off",
-                "--output", str(output), *extra_args]
+        argv = [
+            *command,
+            "-r",
+            str(requirements),
+            "--format",
+            "json",
+            "--progress-spinner",
+            "off",
+            "--output",
+            str(output),
+            *extra_args,
+        ]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                                  env={**os.environ, "PIP_AUDIT_PROGRESS_SPINNER": "off"})
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+                env={**os.environ, "PIP_AUDIT_PROGRESS_SPINNER": "off"},
+            )
         except subprocess.TimeoutExpired:
-            return None, (f"pip-audit on {label} did not finish within {timeout:g} s (vulnerability service "
-                          f"unreachable or slow)"), True
+            return (
+                None,
+                (
+                    f"pip-audit on {label} did not finish within {timeout:g} s (vulnerability service "
+                    f"unreachable or slow)"
+                ),
+                True,
+            )
         text = output.read_text(encoding="utf-8") if output.exists() else ""
         if text.strip():
             try:
@@ -220,8 +363,10 @@ def run_pip_audit(requirements: Path, label: str, timeout: float, extra_args: li
 
 # --- the sub-check ---------------------------------------------------------------------------------------------
 
-def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
-          today: dt.date | None = None) -> Part:
+
+def check(
+    section: dict[str, Any], ctx: GateContext, levels: dict[str, str], today: dt.date | None = None
+) -> Part:
     options = Options.from_section(section)
     entries = ignore_list.parse_entries(section.get("ignore"))
     findings: list[VulnFinding] = []
@@ -238,18 +383,32 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
             reports[-1]["skipped"] = _pip_audit_skipped(path)
     audit = section.get("pip_audit")
     if audit:
-        for req in audit["requirements"] if isinstance(audit["requirements"], list) else [audit["requirements"]]:
+        for req in (
+            audit["requirements"] if isinstance(audit["requirements"], list) else [audit["requirements"]]
+        ):
             path = ctx.path(req, what="requirements file")
-            data, problem, unreachable = run_pip_audit(path, req, float(audit.get("timeout", 300)),
-                                                       list(audit.get("args") or []))
+            data, problem, unreachable = run_pip_audit(
+                path, req, float(audit.get("timeout", 300)), list(audit.get("args") or [])
+            )
             if data is None:
                 missing = problem is not None and problem.startswith("pip-audit is not installed")
                 if missing and audit.get("if_available"):
-                    extra_checks.append(Check("vulns:pip-audit", Status.WARN, f"{problem}: {req} not audited "
-                                              f"(pip_audit.if_available is set)"))
+                    extra_checks.append(
+                        Check(
+                            "vulns:pip-audit",
+                            Status.WARN,
+                            f"{problem}: {req} not audited (pip_audit.if_available is set)",
+                        )
+                    )
                 else:
-                    extra_checks.append(Check("vulns:pip-audit", Status.ERROR, problem or "pip-audit failed",
-                                              location=Location(str(path))))
+                    extra_checks.append(
+                        Check(
+                            "vulns:pip-audit",
+                            Status.ERROR,
+                            problem or "pip-audit failed",
+                            location=Location(str(path)),
+                        )
+                    )
                     infra = infra or unreachable
                 continue
             found = read_data(data, "pip-audit", req)
@@ -258,8 +417,9 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
             findings += found
             from gates.security.readers.pip_audit import skipped
 
-            reports.append({"path": req, "format": "pip-audit (run)", "findings": len(found),
-                            "skipped": skipped(data)})
+            reports.append(
+                {"path": req, "format": "pip-audit (run)", "findings": len(found), "skipped": skipped(data)}
+            )
     if not reports and not extra_checks:
         raise InputError("security.vulns: no reports and no pip_audit requirements: nothing to check")
     sarif_path = str(ctx.path(options.sarif_location, must_exist=False)) if options.sarif_location else None
@@ -269,15 +429,21 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str],
     part.checks = extra_checks + part.checks
     not_audited = [(r["path"], d) for r in reports for d in r.get("skipped") or []]
     if not_audited:
-        names = ", ".join(f"{d.get('name') or '?'} ({d.get('reason') or 'no reason given'})"
-                          for _, d in not_audited[:5]) + (f" (and {len(not_audited) - 5} more)"
-                                                          if len(not_audited) > 5 else "")
-        part.checks.append(Check(
-            "vulns:pip-audit-skipped", Status.WARN, value=len(not_audited), threshold="every dependency audited",
-            why=f"{len(not_audited)} dependenc{'y was' if len(not_audited) == 1 else 'ies were'} not audited by "
+        names = ", ".join(
+            f"{d.get('name') or '?'} ({d.get('reason') or 'no reason given'})" for _, d in not_audited[:5]
+        ) + (f" (and {len(not_audited) - 5} more)" if len(not_audited) > 5 else "")
+        part.checks.append(
+            Check(
+                "vulns:pip-audit-skipped",
+                Status.WARN,
+                value=len(not_audited),
+                threshold="every dependency audited",
+                why=f"{len(not_audited)} dependenc{'y was' if len(not_audited) == 1 else 'ies were'} not audited by "
                 f"pip-audit, so their vulnerabilities are unknown: {names}".replace("\n", " "),
-            location=Location(str(ctx.path(not_audited[0][0], must_exist=False))),
-            details={"skipped": [{"report": path, **d} for path, d in not_audited]}))
+                location=Location(str(ctx.path(not_audited[0][0], must_exist=False))),
+                details={"skipped": [{"report": path, **d} for path, d in not_audited]},
+            )
+        )
     part.evidence["reports"] = reports
     part.evidence["infra_error"] = infra
     return part

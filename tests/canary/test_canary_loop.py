@@ -23,12 +23,27 @@ class FakeCluster:
     """The Cluster interface over dicts; every rollout is immediately complete unless ``fail_rollout`` names it."""
 
     def __init__(self, stable_replicas: int = 4):
-        self.deployments = {"model": {
-            "metadata": {"name": "model", "namespace": "ns", "labels": {"app": "model"}},
-            "spec": {"replicas": stable_replicas, "selector": {"matchLabels": {"app": "model"}},
-                     "template": {"metadata": {"labels": {"app": "model"}},
-                                  "spec": {"containers": [{"name": "model", "image": "model:v1",
-                                                           "env": [{"name": "MODEL_VERSION", "value": "v1"}]}]}}}}}
+        self.deployments = {
+            "model": {
+                "metadata": {"name": "model", "namespace": "ns", "labels": {"app": "model"}},
+                "spec": {
+                    "replicas": stable_replicas,
+                    "selector": {"matchLabels": {"app": "model"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "model"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "model",
+                                    "image": "model:v1",
+                                    "env": [{"name": "MODEL_VERSION", "value": "v1"}],
+                                }
+                            ]
+                        },
+                    },
+                },
+            }
+        }
         self.fail_rollout: set[str] = set()
         self.undone: list[str] = []
         self.hpa: str | None = None
@@ -63,8 +78,12 @@ class FakeCluster:
 
     def wait(self, name, namespace, timeout, sleep, progress, changed_at=None):
         ok = name not in self.fail_rollout
-        return SimpleNamespace(ok=ok, reason="complete" if ok else "deadline", problems=[],
-                               message="rolled out" if ok else f"{name} exceeded its progress deadline")
+        return SimpleNamespace(
+            ok=ok,
+            reason="complete" if ok else "deadline",
+            problems=[],
+            message="rolled out" if ok else f"{name} exceeded its progress deadline",
+        )
 
     def undo(self, name, namespace, cause):
         self.undone.append(name)
@@ -77,8 +96,12 @@ class FakeProm:
 
     url = "http://prometheus.test"
 
-    def __init__(self, canary: dict, stable: dict, exported: tuple[str, ...] = ("model_request_errors",
-                                                                              "model_requests")):
+    def __init__(
+        self,
+        canary: dict,
+        stable: dict,
+        exported: tuple[str, ...] = ("model_request_errors", "model_requests"),
+    ):
         self.tracks = {"canary": canary, "stable": stable}
         self.queries: list[str] = []
         self.exported = exported  # metric families the targets expose (their # TYPE lines)
@@ -114,7 +137,10 @@ class FakeProm:
         for count in hist:
             total += count
             cumulative.append(total)
-        return [Series({"le": "+Inf" if math.isinf(b) else str(b)}, [(0.0, c)]) for b, c in zip(BUCKETS, cumulative)]
+        return [
+            Series({"le": "+Inf" if math.isinf(b) else str(b)}, [(0.0, c)])
+            for b, c in zip(BUCKETS, cumulative)
+        ]
 
     def values(self, query, start, end, step):
         self.queries.append(query)
@@ -122,12 +148,25 @@ class FakeProm:
 
 
 def config(**analysis) -> CanaryConfig:
-    return CanaryConfig.from_section({
-        "namespace": "ns", "deployment": "model", "image": "model:v2", "steps": [25, 100], "interval": 0,
-        "env": {"MODEL_VERSION": "v2"},
-        "analysis": {"window": "30s", "min_requests": 20,
-                     "metrics": [{"name": "error_rate", "max": 0.05, "critical": True},
-                                 {"name": "latency_p95", "max": 0.5}], **analysis}})
+    return CanaryConfig.from_section(
+        {
+            "namespace": "ns",
+            "deployment": "model",
+            "image": "model:v2",
+            "steps": [25, 100],
+            "interval": 0,
+            "env": {"MODEL_VERSION": "v2"},
+            "analysis": {
+                "window": "30s",
+                "min_requests": 20,
+                "metrics": [
+                    {"name": "error_rate", "max": 0.05, "critical": True},
+                    {"name": "latency_p95", "max": 0.5},
+                ],
+                **analysis,
+            },
+        }
+    )
 
 
 HEALTHY = {"requests": 3000, "errors": 0, "latency": [1500, 1200, 270, 30, 0]}
@@ -226,11 +265,19 @@ def test_a_canary_whose_metrics_stopped_arriving_is_never_promoted():
     cluster = FakeCluster()
     start = int(time.time())
     ticks = iter(range(start, start + 10**9, 100))  # 100 s per reading: the lookback outgrows the window
-    r = Run(config(inconclusive_limit=2), cluster, FakeProm({**HEALTHY, "fresh": 0}, dict(HEALTHY)), stop=Stop(),
-            clock=lambda: float(next(ticks)), log=lambda line: None)
+    r = Run(
+        config(inconclusive_limit=2),
+        cluster,
+        FakeProm({**HEALTHY, "fresh": 0}, dict(HEALTHY)),
+        stop=Stop(),
+        clock=lambda: float(next(ticks)),
+        log=lambda line: None,
+    )
     assert r.execute() == "held"
-    assert all(a["outcome"] == "inconclusive" and "no new canary requests in the last 30s" in a["why"]
-               for a in r.analyses)
+    assert all(
+        a["outcome"] == "inconclusive" and "no new canary requests in the last 30s" in a["why"]
+        for a in r.analyses
+    )
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
 
 
@@ -264,7 +311,13 @@ def test_a_stop_during_the_last_analysis_never_starts_the_promotion():
                 stop.set("SIGTERM")
             return super().value(query, at)
 
-    r = Run(config(), cluster, StoppedDuringLastStep(dict(HEALTHY), dict(HEALTHY)), stop=stop, log=lambda line: None)
+    r = Run(
+        config(),
+        cluster,
+        StoppedDuringLastStep(dict(HEALTHY), dict(HEALTHY)),
+        stop=stop,
+        log=lambda line: None,
+    )
     with pytest.raises(Interrupted, match="SIGTERM before the promotion"):
         r.execute()
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
@@ -290,15 +343,25 @@ def test_a_change_the_cluster_rejects_stops_without_promoting(tmp_path):
 
     def rejecting(namespace, name, replicas):
         if name == "model-canary" and replicas == 4:
-            raise InputError("deployments.apps \"model-canary\" is forbidden: exceeded quota")
+            raise InputError('deployments.apps "model-canary" is forbidden: exceeded quota')
         real_scale(namespace, name, replicas)
 
     cluster.scale = rejecting
-    section = {"namespace": "ns", "deployment": "model", "image": "model:v2", "steps": [25, 100], "interval": 0,
-               "analysis": {"window": "30s", "min_requests": 20,
-                            "metrics": [{"name": "error_rate", "max": 0.05, "critical": True}]}}
-    result = run_canary(section, tmp_path, kube=cluster, prom=FakeProm(dict(HEALTHY), dict(HEALTHY)),
-                        log=lambda line: None)
+    section = {
+        "namespace": "ns",
+        "deployment": "model",
+        "image": "model:v2",
+        "steps": [25, 100],
+        "interval": 0,
+        "analysis": {
+            "window": "30s",
+            "min_requests": 20,
+            "metrics": [{"name": "error_rate", "max": 0.05, "critical": True}],
+        },
+    }
+    result = run_canary(
+        section, tmp_path, kube=cluster, prom=FakeProm(dict(HEALTHY), dict(HEALTHY)), log=lambda line: None
+    )
     assert result.exit_code_hint == 2 and result.summary["verdict"] == "error"
     assert "exceeded quota" in result.summary["reason"]
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"

@@ -51,7 +51,9 @@ def test_held_resumes():
 
 def test_converge_interrupted_promotion_and_rollback():
     assert plan_run(state(phase="promoting"), "t1", "i", [10, 25, 50, 100], 4, "t0").kind == "finish_promote"
-    assert plan_run(state(phase="rolling_back"), "t1", "i", [10, 25, 50, 100], 4, "t0").kind == "finish_rollback"
+    assert (
+        plan_run(state(phase="rolling_back"), "t1", "i", [10, 25, 50, 100], 4, "t0").kind == "finish_rollback"
+    )
 
 
 def test_rolled_back_stands_unless_restart():

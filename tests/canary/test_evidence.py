@@ -74,8 +74,10 @@ def test_quantile_bounds_need_enough_requests_and_bracket_the_point():
 def test_quantile_upper_bound_covers_the_true_p95():
     rng = np.random.default_rng(2)
     true = 0.05 * math.exp(0.5 * 1.6449)
-    covered = [quantile_bounds(0.95, hist(0.05 * np.exp(0.5 * rng.standard_normal(300))), 0.99)[1] >= true
-               for _ in range(300)]
+    covered = [
+        quantile_bounds(0.95, hist(0.05 * np.exp(0.5 * rng.standard_normal(300))), 0.99)[1] >= true
+        for _ in range(300)
+    ]
     assert np.mean(covered) >= 0.97
 
 

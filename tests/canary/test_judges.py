@@ -119,21 +119,33 @@ from gates.deploy.canary_state import CanaryState, Limits, next_move
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.queries import metric_specs
 
-SPECS = {s.name: s for s in metric_specs([{"name": "error_rate", "max": 0.05, "critical": True},
-                                          {"name": "latency_p95", "max": 0.3},
-                                          {"name": "score_shift", "max": 0.2}])}
+SPECS = {
+    s.name: s
+    for s in metric_specs(
+        [
+            {"name": "error_rate", "max": 0.05, "critical": True},
+            {"name": "latency_p95", "max": 0.3},
+            {"name": "score_shift", "max": 0.2},
+        ]
+    )
+}
 BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, math.inf)
 
 
 def errors(c_events, c_trials, s_events, s_trials, **kw):
-    return Observation(SPECS["error_rate"], canary_sample=Counts(c_events, c_trials),
-                       stable_sample=Counts(s_events, s_trials), **kw)
+    return Observation(
+        SPECS["error_rate"],
+        canary_sample=Counts(c_events, c_trials),
+        stable_sample=Counts(s_events, s_trials),
+        **kw,
+    )
 
 
 def latency(rng, n_c, n_s, factor=1.0, spec=None):
     def h(n, f):
         x = 0.05 * f * np.exp(0.5 * rng.standard_normal(n))
         return Histogram.from_buckets({b: float((x <= b).sum()) for b in BUCKETS})
+
     return Observation(spec or SPECS["latency_p95"], canary_sample=h(n_c, factor), stable_sample=h(n_s, 1.0))
 
 
@@ -173,7 +185,10 @@ def test_compare_ratio_small_significant_difference_within_tolerance_passes():
 
 def test_too_little_traffic_is_inconclusive_even_when_no_data_fails():
     obs = errors(0, 12, 1, 100, thin={"canary": "too little traffic (12 requests)"})
-    for judge in (threshold_judge([obs], no_data="fail"), compare_judge([obs], CompareSettings(no_data="fail"))):
+    for judge in (
+        threshold_judge([obs], no_data="fail"),
+        compare_judge([obs], CompareSettings(no_data="fail")),
+    ):
         assert judge.outcome == "inconclusive" and "too little traffic" in judge.metrics[0].why
 
 
@@ -201,9 +216,13 @@ def test_distribution_threshold():
 
     def h(x):
         return Histogram.from_buckets({b: float((x <= b).sum()) for b in bounds})
+
     base = rng.beta(2, 5, 3000)
-    shifted = Observation(SPECS["score_shift"], canary_sample=h(np.clip(rng.beta(2, 5, 3000) + 0.4, 0, 1)),
-                          stable_sample=h(base))
+    shifted = Observation(
+        SPECS["score_shift"],
+        canary_sample=h(np.clip(rng.beta(2, 5, 3000) + 0.4, 0, 1)),
+        stable_sample=h(base),
+    )
     assert threshold_judge([shifted]).outcome == "fail"
     same = Observation(SPECS["score_shift"], canary_sample=h(rng.beta(2, 5, 3000)), stable_sample=h(base))
     assert threshold_judge([same]).outcome == "pass"
@@ -234,7 +253,9 @@ def test_next_move_counts_failures_in_a_row():
     assert next_move(state, "pass", limits, last=False) == "advance" and state.failed_checks == 0
     assert state.step == 1
     assert next_move(state, "fail", limits, last=False) == "again"
-    assert next_move(state, "inconclusive", limits, last=False) == "again"  # does not break the run of failures
+    assert (
+        next_move(state, "inconclusive", limits, last=False) == "again"
+    )  # does not break the run of failures
     assert next_move(state, "fail", limits, last=False) == "rollback"
     state = CanaryState(target="t", image="i", steps=[10, 100], stable_replicas=2)
     assert next_move(state, "marginal", limits, last=False) == "advance"

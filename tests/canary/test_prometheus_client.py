@@ -1,6 +1,5 @@
 """PrometheusClient without a network: a fake requests session."""
 
-
 import pytest
 import requests
 
@@ -23,7 +22,9 @@ class FakeSession:
         self.answers, self.calls = list(answers), []
 
     def get(self, url, params=None, headers=None, auth=None, timeout=None):
-        self.calls.append({"url": url, "params": params, "headers": headers, "auth": auth, "timeout": timeout})
+        self.calls.append(
+            {"url": url, "params": params, "headers": headers, "auth": auth, "timeout": timeout}
+        )
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -31,14 +32,27 @@ class FakeSession:
 
 
 def vector(*values, labels=None):
-    return FakeResponse(200, {"status": "success", "data": {"resultType": "vector", "result": [
-        {"metric": labels or {}, "value": [1700000000.0, str(v)]} for v in values]}})
+    return FakeResponse(
+        200,
+        {
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [{"metric": labels or {}, "value": [1700000000.0, str(v)]} for v in values],
+            },
+        },
+    )
 
 
 def client(answers, **kw):
     sleeps = []
-    c = PrometheusClient("http://127.0.0.1:9", session=FakeSession(answers), sleep=sleeps.append,
-                         auth=kw.pop("auth", Auth()), **kw)
+    c = PrometheusClient(
+        "http://127.0.0.1:9",
+        session=FakeSession(answers),
+        sleep=sleeps.append,
+        auth=kw.pop("auth", Auth()),
+        **kw,
+    )
     return c, sleeps
 
 
@@ -46,7 +60,9 @@ def test_instant_value_and_timeout_passed():
     c, _ = client([vector(0.25)], timeout=2.5)
     assert c.value("up") == 0.25
     call = c.session.calls[0]
-    assert call["url"].endswith("/api/v1/query") and call["timeout"] == 2.5 and call["params"]["query"] == "up"
+    assert (
+        call["url"].endswith("/api/v1/query") and call["timeout"] == 2.5 and call["params"]["query"] == "up"
+    )
 
 
 def test_empty_result_is_no_data():
@@ -62,8 +78,9 @@ def test_nan_only_is_no_data():
 
 
 def test_retries_with_backoff_then_success():
-    c, sleeps = client([requests.exceptions.ConnectionError("x"), FakeResponse(503, {}), vector(1)],
-                       retries=3, backoff=0.5)
+    c, sleeps = client(
+        [requests.exceptions.ConnectionError("x"), FakeResponse(503, {}), vector(1)], retries=3, backoff=0.5
+    )
     assert c.value("up") == 1
     assert sleeps == [0.5, 1.0]
 
@@ -89,8 +106,13 @@ def test_bad_query_is_input_error_not_retried():
 
 
 def test_range_query_points():
-    body = {"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": {}, "values": [[1, "0.1"], [2, "NaN"], [3, "0.3"]]}]}}
+    body = {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [{"metric": {}, "values": [[1, "0.1"], [2, "NaN"], [3, "0.3"]]}],
+        },
+    }
     c, _ = client([FakeResponse(200, body)])
     assert c.values("x", 0, 3, 1) == [(1.0, 0.1), (3.0, 0.3)]
     assert c.session.calls[0]["params"]["step"] == "1"

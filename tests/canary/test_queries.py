@@ -29,9 +29,13 @@ def test_unknown_placeholder():
 
 
 def test_custom_selector_and_names():
-    t = Target("ns", "app", "1m", selector='app="{deployment}",track="{track}"', names={"requests": "r_total"})
-    assert render("sum(rate({requests}{{selector}}[{window}]))", t, "stable") == \
-        'sum(rate(r_total{app="app",track="stable"}[1m]))'
+    t = Target(
+        "ns", "app", "1m", selector='app="{deployment}",track="{track}"', names={"requests": "r_total"}
+    )
+    assert (
+        render("sum(rate({requests}{{selector}}[{window}]))", t, "stable")
+        == 'sum(rate(r_total{app="app",track="stable"}[1m]))'
+    )
 
 
 def test_bad_window():
@@ -40,8 +44,10 @@ def test_bad_window():
 
 
 def test_metric_specs_builtin_and_custom():
-    specs = metric_specs(DEFAULT_METRICS + [{"name": "qps", "query": "sum(rate(x{{selector}}[{window}]))",
-                                             "min": 1, "direction": "decrease"}])
+    specs = metric_specs(
+        DEFAULT_METRICS
+        + [{"name": "qps", "query": "sum(rate(x{{selector}}[{window}]))", "min": 1, "direction": "decrease"}]
+    )
     by = {s.name: s for s in specs}
     assert by["error_rate"].critical and by["error_rate"].max == 0.05
     assert by["score_shift"].scope == "pair" and not by["score_shift"].compare

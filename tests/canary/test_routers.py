@@ -14,9 +14,23 @@ from gates.deploy.routers import (
 from gates.errors import InputError
 
 
-@pytest.mark.parametrize("total,weight,stable,canary", [
-    (4, 0, 4, 0), (4, 10, 3, 1), (4, 25, 3, 1), (4, 50, 2, 2), (4, 75, 1, 3), (4, 90, 1, 4), (4, 100, 0, 4),
-    (10, 10, 9, 1), (10, 25, 7, 3), (1, 10, 1, 1), (2, 50, 1, 1), (2, 100, 0, 2)])
+@pytest.mark.parametrize(
+    "total,weight,stable,canary",
+    [
+        (4, 0, 4, 0),
+        (4, 10, 3, 1),
+        (4, 25, 3, 1),
+        (4, 50, 2, 2),
+        (4, 75, 1, 3),
+        (4, 90, 1, 4),
+        (4, 100, 0, 4),
+        (10, 10, 9, 1),
+        (10, 25, 7, 3),
+        (1, 10, 1, 1),
+        (2, 50, 1, 1),
+        (2, 100, 0, 2),
+    ],
+)
 def test_replica_split(total, weight, stable, canary):
     s = replica_split(total, weight)
     assert (s.stable_replicas, s.canary_replicas) == (stable, canary)
@@ -33,24 +47,42 @@ def test_replica_split_effective_weight_and_errors():
 def test_replica_router_orders_changes():
     ctx = RouterContext("ns", "model", "model-canary", 4)
     changes, info = ReplicaRouter().route(ctx, 25)
-    assert [c.describe() for c in changes] == ["scale Deployment/model-canary to 1", "scale Deployment/model to 3"]
+    assert [c.describe() for c in changes] == [
+        "scale Deployment/model-canary to 1",
+        "scale Deployment/model to 3",
+    ]
     changes, _ = ReplicaRouter().route(ctx, 0)
-    assert [c.describe() for c in changes] == ["scale Deployment/model to 4", "scale Deployment/model-canary to 0"]
+    assert [c.describe() for c in changes] == [
+        "scale Deployment/model to 4",
+        "scale Deployment/model-canary to 0",
+    ]
     assert info["effective_weight"] == 25.0
 
 
-ROUTE = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-         "metadata": {"name": "model", "namespace": "prod", "resourceVersion": "5"},
-         "spec": {"parentRefs": [{"name": "gw"}], "rules": [
-             {"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-              "backendRefs": [{"name": "model", "port": 80}]},
-             {"backendRefs": [{"name": "other", "port": 80}]}]}}
+ROUTE = {
+    "apiVersion": "gateway.networking.k8s.io/v1",
+    "kind": "HTTPRoute",
+    "metadata": {"name": "model", "namespace": "prod", "resourceVersion": "5"},
+    "spec": {
+        "parentRefs": [{"name": "gw"}],
+        "rules": [
+            {
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"name": "model", "port": 80}],
+            },
+            {"backendRefs": [{"name": "other", "port": 80}]},
+        ],
+    },
+}
 
 
 def test_httproute_weights():
     body = httproute_weights(ROUTE, "model", "model-canary", 25)
     refs = body["spec"]["rules"][0]["backendRefs"]
-    assert refs == [{"name": "model", "port": 80, "weight": 75}, {"name": "model-canary", "port": 80, "weight": 25}]
+    assert refs == [
+        {"name": "model", "port": 80, "weight": 75},
+        {"name": "model-canary", "port": 80, "weight": 25},
+    ]
     assert body["spec"]["rules"][1] == ROUTE["spec"]["rules"][1]
     assert body["metadata"] == {"name": "model", "namespace": "prod"}
     assert ROUTE["spec"]["rules"][0]["backendRefs"] == [{"name": "model", "port": 80}]  # input untouched
@@ -72,11 +104,29 @@ def test_gateway_router_change():
     assert GatewayRouter().canary_replicas(ctx, 10) == 3
 
 
-INGRESS = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-           "metadata": {"name": "model", "namespace": "prod", "annotations": {"kubernetes.io/x": "y"}},
-           "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["a"]}], "rules": [{"host": "a", "http": {
-               "paths": [{"path": "/", "pathType": "Prefix",
-                          "backend": {"service": {"name": "model", "port": {"number": 80}}}}]}}]}}
+INGRESS = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "Ingress",
+    "metadata": {"name": "model", "namespace": "prod", "annotations": {"kubernetes.io/x": "y"}},
+    "spec": {
+        "ingressClassName": "nginx",
+        "tls": [{"hosts": ["a"]}],
+        "rules": [
+            {
+                "host": "a",
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "model", "port": {"number": 80}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    },
+}
 
 
 def test_nginx_canary_ingress():
@@ -97,8 +147,13 @@ def test_nginx_router_cleanup():
 
 
 def test_canary_service():
-    svc = {"metadata": {"name": "model", "namespace": "prod"},
-           "spec": {"selector": {"app": "model"}, "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30001}]}}
+    svc = {
+        "metadata": {"name": "model", "namespace": "prod"},
+        "spec": {
+            "selector": {"app": "model"},
+            "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30001}],
+        },
+    }
     out = canary_service(svc)
     assert out["metadata"]["name"] == "model-canary"
     assert out["spec"]["selector"] == {"app": "model", "track": "canary"}

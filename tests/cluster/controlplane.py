@@ -107,9 +107,15 @@ def _write_pki(d: Path) -> dict[str, Path]:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -118,11 +124,20 @@ def _write_pki(d: Path) -> dict[str, Path]:
     )
 
     srv_key = ec.generate_private_key(ec.SECP256R1())
-    sans = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]
-    sans += [x509.DNSName(n) for n in (
-        "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local")]
+    sans = [
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+    ]
+    sans += [
+        x509.DNSName(n)
+        for n in (
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        )
+    ]
     srv_cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
@@ -135,7 +150,8 @@ def _write_pki(d: Path) -> dict[str, Path]:
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
 
@@ -147,7 +163,8 @@ def _write_pki(d: Path) -> dict[str, Path]:
         "apiserver.key": pem_key(srv_key),
         "sa.key": pem_key(sa_key),
         "sa.pub": sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
     }
     out = {}
     for name, data in files.items():
@@ -218,8 +235,12 @@ class ControlPlane:
         self._logs[name] = log
         self.procs[name] = subprocess.Popen(
             _deathsig_prefix() + argv,
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=str(self.dir), start_new_session=True, close_fds=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(self.dir),
+            start_new_session=True,
+            close_fds=True,
         )
 
     def log_path(self, component: str) -> Path:
@@ -239,8 +260,7 @@ class ControlPlane:
         for name, p in self.procs.items():
             rc = p.poll()
             if rc is not None:
-                raise ControlPlaneError(
-                    f"{name} exited with code {rc} during start-up\n{self.log_tails()}")
+                raise ControlPlaneError(f"{name} exited with code {rc} during start-up\n{self.log_tails()}")
 
     def _get(self, url: str, token: str | None = None, verify: bool = True, timeout: float = 2.0):
         if verify:
@@ -253,7 +273,8 @@ class ControlPlane:
         if token:
             req.add_header("Authorization", f"Bearer {token}")
         opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx)
+        )
         with opener.open(req, timeout=timeout) as r:
             return r.status, r.read()
 
@@ -275,7 +296,8 @@ class ControlPlane:
             if time.monotonic() > deadline:
                 raise ControlPlaneError(
                     f"timed out after {self.start_timeout:.0f}s waiting for {what} "
-                    f"(last error: {last!r})\n{self.log_tails()}")
+                    f"(last error: {last!r})\n{self.log_tails()}"
+                )
             time.sleep(0.2)
 
     # -- lifecycle
@@ -283,8 +305,10 @@ class ControlPlane:
         missing = missing_binaries(self.bin_dir)
         if missing:
             raise ControlPlaneError(
-                "missing Kubernetes binaries: " + ", ".join(missing)
-                + " -- run tests/cluster/install.sh (as root) first")
+                "missing Kubernetes binaries: "
+                + ", ".join(missing)
+                + " -- run tests/cluster/install.sh (as root) first"
+            )
         t0 = self._t0 = time.monotonic()
         self.timings = {}
         deadline = t0 + self.start_timeout
@@ -322,82 +346,129 @@ class ControlPlane:
         # etcd
         etcd_client = f"http://127.0.0.1:{self.ports['etcd-client']}"
         etcd_peer = f"http://127.0.0.1:{self.ports['etcd-peer']}"
-        self._spawn("etcd", [
-            self.etcd_bin, "--name=mlgate", f"--data-dir={d / 'etcd'}",
-            f"--listen-client-urls={etcd_client}", f"--advertise-client-urls={etcd_client}",
-            f"--listen-peer-urls={etcd_peer}", f"--initial-advertise-peer-urls={etcd_peer}",
-            f"--initial-cluster=mlgate={etcd_peer}", "--initial-cluster-state=new",
-            "--log-level=warn", "--logger=zap",
-            *self.extra_args.get("etcd", []),
-        ])
-        self._wait("etcd /health", deadline, lambda: json.loads(
-            self._get(etcd_client + "/health")[1]).get("health") == "true")
+        self._spawn(
+            "etcd",
+            [
+                self.etcd_bin,
+                "--name=mlgate",
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls={etcd_client}",
+                f"--advertise-client-urls={etcd_client}",
+                f"--listen-peer-urls={etcd_peer}",
+                f"--initial-advertise-peer-urls={etcd_peer}",
+                f"--initial-cluster=mlgate={etcd_peer}",
+                "--initial-cluster-state=new",
+                "--log-level=warn",
+                "--logger=zap",
+                *self.extra_args.get("etcd", []),
+            ],
+        )
+        self._wait(
+            "etcd /health",
+            deadline,
+            lambda: json.loads(self._get(etcd_client + "/health")[1]).get("health") == "true",
+        )
 
         # kube-apiserver
-        self._spawn("kube-apiserver", [
-            str(self.bin_dir / "kube-apiserver"),
-            f"--etcd-servers={etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-            f"--secure-port={self.ports['apiserver']}", "--insecure-port=0",
-            f"--cert-dir={pki_dir}",
-            f"--tls-cert-file={pki['apiserver.crt']}", f"--tls-private-key-file={pki['apiserver.key']}",
-            f"--client-ca-file={pki['ca.crt']}",
-            # fills extension-apiserver-authentication, so the controller-manager and
-            # scheduler do not log "missing content for CA bundle" several times a second
-            f"--requestheader-client-ca-file={pki['ca.crt']}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--token-auth-file={tokens}",
-            "--authorization-mode=RBAC", "--anonymous-auth=true",
-            f"--service-account-key-file={pki['sa.pub']}",
-            f"--service-account-signing-key-file={pki['sa.key']}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--api-audiences=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
-            "--allow-privileged=true", "--profiling=false", "--logtostderr=true", v,
-            *self.extra_args.get("kube-apiserver", []),
-        ])
-        self._wait("kube-apiserver /readyz", deadline,
-                   lambda: self._get(self.server + "/readyz", token=self.token)[0] == 200)
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.bin_dir / "kube-apiserver"),
+                f"--etcd-servers={etcd_client}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports['apiserver']}",
+                "--insecure-port=0",
+                f"--cert-dir={pki_dir}",
+                f"--tls-cert-file={pki['apiserver.crt']}",
+                f"--tls-private-key-file={pki['apiserver.key']}",
+                f"--client-ca-file={pki['ca.crt']}",
+                # fills extension-apiserver-authentication, so the controller-manager and
+                # scheduler do not log "missing content for CA bundle" several times a second
+                f"--requestheader-client-ca-file={pki['ca.crt']}",
+                "--requestheader-allowed-names=front-proxy-client",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--token-auth-file={tokens}",
+                "--authorization-mode=RBAC",
+                "--anonymous-auth=true",
+                f"--service-account-key-file={pki['sa.pub']}",
+                f"--service-account-signing-key-file={pki['sa.key']}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--api-audiences=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--logtostderr=true",
+                v,
+                *self.extra_args.get("kube-apiserver", []),
+            ],
+        )
+        self._wait(
+            "kube-apiserver /readyz",
+            deadline,
+            lambda: self._get(self.server + "/readyz", token=self.token)[0] == 200,
+        )
 
         common = [
             f"--kubeconfig={self.kubeconfig}",
             f"--authentication-kubeconfig={self.kubeconfig}",
             f"--authorization-kubeconfig={self.kubeconfig}",
-            "--bind-address=127.0.0.1", "--port=0", "--leader-elect=false",
-            "--profiling=false", "--logtostderr=true", v,
+            "--bind-address=127.0.0.1",
+            "--port=0",
+            "--leader-elect=false",
+            "--profiling=false",
+            "--logtostderr=true",
+            v,
             # client-side throttling (default qps 20) slows the controllers' start-up
-            "--kube-api-qps=200", "--kube-api-burst=400",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
         ]
         cm_dir = d / "kube-controller-manager"
         sched_dir = d / "kube-scheduler"
         cm_dir.mkdir()
         sched_dir.mkdir()
-        self._spawn("kube-controller-manager", [
-            str(self.bin_dir / "kube-controller-manager"), *common,
-            f"--secure-port={self.ports['controller-manager']}", f"--cert-dir={cm_dir}",
-            f"--service-account-private-key-file={pki['sa.key']}",
-            f"--root-ca-file={pki['ca.crt']}", "--use-service-account-credentials=true",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            *self.extra_args.get("kube-controller-manager", []),
-        ])
-        self._spawn("kube-scheduler", [
-            str(self.bin_dir / "kube-scheduler"), *common,
-            f"--secure-port={self.ports['scheduler']}", f"--cert-dir={sched_dir}",
-            *self.extra_args.get("kube-scheduler", []),
-        ])
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(self.bin_dir / "kube-controller-manager"),
+                *common,
+                f"--secure-port={self.ports['controller-manager']}",
+                f"--cert-dir={cm_dir}",
+                f"--service-account-private-key-file={pki['sa.key']}",
+                f"--root-ca-file={pki['ca.crt']}",
+                "--use-service-account-credentials=true",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                *self.extra_args.get("kube-controller-manager", []),
+            ],
+        )
+        self._spawn(
+            "kube-scheduler",
+            [
+                str(self.bin_dir / "kube-scheduler"),
+                *common,
+                f"--secure-port={self.ports['scheduler']}",
+                f"--cert-dir={sched_dir}",
+                *self.extra_args.get("kube-scheduler", []),
+            ],
+        )
 
         def default_token_ready() -> bool:
             sa = self.api_get("/api/v1/namespaces/default/serviceaccounts/default")
             return bool(sa.get("secrets"))
 
         self._wait("the default service account's token secret", deadline, default_token_ready)
-        for comp, port in (("kube-scheduler", self.ports["scheduler"]),
-                           ("kube-controller-manager", self.ports["controller-manager"])):
-            self._wait(f"{comp} /healthz", deadline, lambda port=port: self._get(
-                f"https://127.0.0.1:{port}/healthz", verify=False)[0] == 200)
+        for comp, port in (
+            ("kube-scheduler", self.ports["scheduler"]),
+            ("kube-controller-manager", self.ports["controller-manager"]),
+        ):
+            self._wait(
+                f"{comp} /healthz",
+                deadline,
+                lambda port=port: self._get(f"https://127.0.0.1:{port}/healthz", verify=False)[0] == 200,
+            )
 
     def _write_kubeconfig(self, path: str) -> None:
         import base64
@@ -405,9 +476,11 @@ class ControlPlane:
         ca_b64 = base64.b64encode(Path(self.ca_file).read_bytes()).decode()
         # JSON is valid YAML, so no YAML library is needed.
         cfg = {
-            "apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": "mlgate", "cluster": {
-                "server": self.server, "certificate-authority-data": ca_b64}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": "mlgate", "cluster": {"server": self.server, "certificate-authority-data": ca_b64}}
+            ],
             "users": [{"name": ADMIN_USER, "user": {"token": self.token}}],
             "contexts": [{"name": "mlgate", "context": {"cluster": "mlgate", "user": ADMIN_USER}}],
             "current-context": "mlgate",

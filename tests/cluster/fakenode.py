@@ -127,22 +127,37 @@ class _Api:
 
         self.client = config.new_client_from_config(config_file=kubeconfig)
 
-    def request(self, method: str, path: str, query: list[tuple[str, str]] | None = None,
-                body: Any = None, content_type: str = "application/json",
-                timeout=(5, 15), stream: bool = False):
+    def request(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout=(5, 15),
+        stream: bool = False,
+    ):
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
         params = self.client.param_serialize(
-            method=method, resource_path=path, query_params=list(query or []),
-            header_params=headers, body=body, auth_settings=["BearerToken"])
+            method=method,
+            resource_path=path,
+            query_params=list(query or []),
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
         try:
             resp = self.client.call_api(*params, _request_timeout=timeout)
         except ApiException as e:  # pragma: no cover - depends on client version
-            raise ApiError(e.status or 0, (e.body or b"") if isinstance(e.body, bytes)
-                           else str(e.body).encode(), f"{method} {path}") from None
+            raise ApiError(
+                e.status or 0,
+                (e.body or b"") if isinstance(e.body, bytes) else str(e.body).encode(),
+                f"{method} {path}",
+            ) from None
         if stream:
             if not 200 <= resp.status < 300:
                 raise ApiError(resp.status, resp.read(), f"{method} {path}")
@@ -259,8 +274,9 @@ class FakeNode:
         self.labels = labels or {}
         self.keep_dir = keep_dir
         self._own_dir = log_dir is None
-        self.dir = Path(tempfile.mkdtemp(prefix=f"mlgate-fakenode-{name}-")) if log_dir is None \
-            else Path(log_dir)
+        self.dir = (
+            Path(tempfile.mkdtemp(prefix=f"mlgate-fakenode-{name}-")) if log_dir is None else Path(log_dir)
+        )
         self.log_dir = self.dir / "pods" if log_dir is None else Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._node_log = open(self.dir / "fakenode.log", "a", buffering=1)  # noqa: SIM115 - closed in stop()
@@ -309,7 +325,9 @@ class FakeNode:
             out = {}
             for p in self._pods.values():
                 out[p.key] = {
-                    "ip": p.ip, "uid": p.uid, "deleting": p.deleting,
+                    "ip": p.ip,
+                    "uid": p.uid,
+                    "deleting": p.deleting,
                     "pids": {c.name: c.proc.pid for c in p.containers.values() if c.alive()},
                     "ready": all(c.ready for c in p.containers.values()),
                     "restarts": {c.name: c.restart_count for c in p.containers.values()},
@@ -332,7 +350,8 @@ class FakeNode:
     def start(self, timeout: float = 20.0) -> FakeNode:
         self._api = _Api(self.kubeconfig)
         self._probe_pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=8, thread_name_prefix=f"fakenode-{self.name}-probe")
+            max_workers=8, thread_name_prefix=f"fakenode-{self.name}-probe"
+        )
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -343,11 +362,14 @@ class FakeNode:
                     raise RuntimeError(f"FakeNode {self.name}: cannot register node: {e}") from e
                 self.log(f"register node failed, retrying: {e}")
                 time.sleep(0.5)
-        for target, tname in ((self._heartbeat_loop, "heartbeat"),
-                              (self._watch_loop, "watch"),
-                              (self._supervise_loop, "supervisor")):
-            t = threading.Thread(target=self._guard(target), name=f"fakenode-{self.name}-{tname}",
-                                 daemon=True)
+        for target, tname in (
+            (self._heartbeat_loop, "heartbeat"),
+            (self._watch_loop, "watch"),
+            (self._supervise_loop, "supervisor"),
+        ):
+            t = threading.Thread(
+                target=self._guard(target), name=f"fakenode-{self.name}-{tname}", daemon=True
+            )
             t.start()
             self._threads.append(t)
         self.started = True
@@ -399,6 +421,7 @@ class FakeNode:
                 except Exception:  # noqa: BLE001 - a loop must survive anything; logged
                     self.log(f"{fn.__name__} crashed, restarting:\n{traceback.format_exc()}")
                     self._stop.wait(1.0)
+
         return run
 
     # --- node + lease
@@ -415,70 +438,116 @@ class FakeNode:
         return {
             "capacity": dict(self.capacity),
             "allocatable": dict(self.capacity),
-            "conditions": [{"type": t, "status": s, "reason": r, "message": m,
-                            "lastHeartbeatTime": now, "lastTransitionTime": self._cond_since}
-                           for t, s, r, m in conds],
-            "addresses": [{"type": "InternalIP", "address": HOST_IP},
-                          {"type": "Hostname", "address": self.name}],
+            "conditions": [
+                {
+                    "type": t,
+                    "status": s,
+                    "reason": r,
+                    "message": m,
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": self._cond_since,
+                }
+                for t, s, r, m in conds
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": HOST_IP},
+                {"type": "Hostname", "address": self.name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
             "nodeInfo": {
-                "machineID": "fake", "systemUUID": "fake", "bootID": "fake",
-                "kernelVersion": os.uname().release, "osImage": "mlgate fake node",
-                "containerRuntimeVersion": "fake://0.1", "kubeletVersion": "v1.20.2",
-                "kubeProxyVersion": "v1.20.2", "operatingSystem": "linux",
+                "machineID": "fake",
+                "systemUUID": "fake",
+                "bootID": "fake",
+                "kernelVersion": os.uname().release,
+                "osImage": "mlgate fake node",
+                "containerRuntimeVersion": "fake://0.1",
+                "kubeletVersion": "v1.20.2",
+                "kubeProxyVersion": "v1.20.2",
+                "operatingSystem": "linux",
                 "architecture": "amd64",
             },
         }
 
     def _register_node(self) -> None:
         api = self._api
-        labels = {"kubernetes.io/hostname": self.name, "kubernetes.io/os": "linux",
-                  "kubernetes.io/arch": "amd64", "mlgate.dev/fake-node": "true", **self.labels}
-        body = {"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": self.name, "labels": labels},
-                "spec": {}, "status": self._node_status()}
+        labels = {
+            "kubernetes.io/hostname": self.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            "mlgate.dev/fake-node": "true",
+            **self.labels,
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": self.name, "labels": labels},
+            "spec": {},
+            "status": self._node_status(),
+        }
         try:
             node = api.request("POST", "/api/v1/nodes", body=body)
         except ApiError as e:
             if e.status != 409:
                 raise
-            node = api.request("PATCH", f"/api/v1/nodes/{self.name}",
-                               body={"metadata": {"labels": labels}}, content_type=STRATEGIC)
+            node = api.request(
+                "PATCH",
+                f"/api/v1/nodes/{self.name}",
+                body={"metadata": {"labels": labels}},
+                content_type=STRATEGIC,
+            )
         self._node_uid = node["metadata"]["uid"]
         self._heartbeat(api)
 
     def _heartbeat(self, api: _Api) -> None:
-        node = api.request("PATCH", f"/api/v1/nodes/{self.name}/status",
-                           body={"status": self._node_status()}, content_type=STRATEGIC)
+        node = api.request(
+            "PATCH",
+            f"/api/v1/nodes/{self.name}/status",
+            body={"status": self._node_status()},
+            content_type=STRATEGIC,
+        )
         # Like a kubelet that just became Ready, don't wait for the node lifecycle
         # controller to lift the not-ready taint added at registration.
         taints = node.get("spec", {}).get("taints") or []
-        keep = [t for t in taints if t.get("key") not in (
-            "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")]
+        keep = [
+            t
+            for t in taints
+            if t.get("key") not in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+        ]
         if len(keep) != len(taints):
-            api.request("PATCH", f"/api/v1/nodes/{self.name}",
-                        body={"spec": {"taints": keep or None}}, content_type=STRATEGIC)
+            api.request(
+                "PATCH",
+                f"/api/v1/nodes/{self.name}",
+                body={"spec": {"taints": keep or None}},
+                content_type=STRATEGIC,
+            )
         self._renew_lease(api)
 
     def _renew_lease(self, api: _Api) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases/{self.name}"
         try:
-            api.request("PATCH", path, body={"spec": {"renewTime": _now_micro(),
-                                                       "holderIdentity": self.name}},
-                        content_type=MERGE)
+            api.request(
+                "PATCH",
+                path,
+                body={"spec": {"renewTime": _now_micro(), "holderIdentity": self.name}},
+                content_type=MERGE,
+            )
         except ApiError as e:
             if e.status != 404:
                 raise
-            lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                     "metadata": {"name": self.name, "namespace": LEASE_NS,
-                                  "ownerReferences": [{"apiVersion": "v1", "kind": "Node",
-                                                       "name": self.name,
-                                                       "uid": self._node_uid}]},
-                     "spec": {"holderIdentity": self.name, "leaseDurationSeconds": 40,
-                              "renewTime": _now_micro()}}
+            lease = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": self.name,
+                    "namespace": LEASE_NS,
+                    "ownerReferences": [
+                        {"apiVersion": "v1", "kind": "Node", "name": self.name, "uid": self._node_uid}
+                    ],
+                },
+                "spec": {"holderIdentity": self.name, "leaseDurationSeconds": 40, "renewTime": _now_micro()},
+            }
             try:
-                api.request("POST", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases",
-                            body=lease)
+                api.request("POST", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases", body=lease)
             except ApiError as e2:
                 if e2.status not in (404, 409):  # namespace not created yet / race
                     raise
@@ -516,10 +585,19 @@ class FakeNode:
             api.close()
 
     def _watch_once(self, api: _Api, selector: str, rv: str) -> str | None:
-        resp = api.request("GET", "/api/v1/pods", query=[
-            ("fieldSelector", selector), ("watch", "true"), ("resourceVersion", rv),
-            ("allowWatchBookmarks", "true"), ("timeoutSeconds", "30")],
-            timeout=(5, 45), stream=True)
+        resp = api.request(
+            "GET",
+            "/api/v1/pods",
+            query=[
+                ("fieldSelector", selector),
+                ("watch", "true"),
+                ("resourceVersion", rv),
+                ("allowWatchBookmarks", "true"),
+                ("timeoutSeconds", "30"),
+            ],
+            timeout=(5, 45),
+            stream=True,
+        )
         self._watch_resp = resp
         buf = b""
         try:
@@ -626,16 +704,25 @@ class FakeNode:
             sent = pod.last_sent
             ready_obs = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
             ready_sent = {c["type"]: c["status"] for c in sent["conditions"]}
-            if (st.get("phase") != sent["phase"] or st.get("podIP") != sent["podIP"]
-                    or ready_obs.get("Ready") != ready_sent.get("Ready")):
+            if (
+                st.get("phase") != sent["phase"]
+                or st.get("podIP") != sent["podIP"]
+                or ready_obs.get("Ready") != ready_sent.get("Ready")
+            ):
                 pod.last_sent = None
 
     def _new_pod(self, obj: dict) -> _Pod:
         md = obj["metadata"]
         wd = self.dir / "work" / f"{md['namespace']}_{md['name']}_{md['uid'][:8]}"
         wd.mkdir(parents=True, exist_ok=True)
-        pod = _Pod(uid=md["uid"], namespace=md["namespace"], name=md["name"], obj=obj,
-                   ip=IP_POOL.allocate(), workdir=wd)
+        pod = _Pod(
+            uid=md["uid"],
+            namespace=md["namespace"],
+            name=md["name"],
+            obj=obj,
+            ip=IP_POOL.allocate(),
+            workdir=wd,
+        )
         restart_policy = obj.get("spec", {}).get("restartPolicy", "Always")
         for cs in obj.get("spec", {}).get("containers", []):
             c = _Container(name=cs["name"], spec=cs)
@@ -705,9 +792,13 @@ class FakeNode:
         if m:
             return (md.get(m.group(1)) or {}).get(m.group(2), "")
         simple = {
-            "metadata.name": pod.name, "metadata.namespace": pod.namespace,
-            "metadata.uid": pod.uid, "status.podIP": pod.ip, "status.podIPs": pod.ip,
-            "status.hostIP": HOST_IP, "spec.nodeName": self.name,
+            "metadata.name": pod.name,
+            "metadata.namespace": pod.namespace,
+            "metadata.uid": pod.uid,
+            "status.podIP": pod.ip,
+            "status.podIPs": pod.ip,
+            "status.hostIP": HOST_IP,
+            "spec.nodeName": self.name,
             "spec.serviceAccountName": pod.obj.get("spec", {}).get("serviceAccountName", ""),
         }
         if path not in simple:
@@ -732,6 +823,7 @@ class FakeNode:
             if m.group(0) == "$$":
                 return "$"
             return env.get(m.group(1), m.group(0))
+
         return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", sub, value)
 
     def _build_env(self, api: _Api, pod: _Pod, c: _Container) -> dict[str, str]:
@@ -756,8 +848,11 @@ class FakeNode:
             elif vf.get("fieldRef"):
                 cenv[name] = self._field_ref(pod, vf["fieldRef"]["fieldPath"])
             elif vf.get("configMapKeyRef") or vf.get("secretKeyRef"):
-                kind, ref = (("configmaps", vf["configMapKeyRef"]) if vf.get("configMapKeyRef")
-                             else ("secrets", vf["secretKeyRef"]))
+                kind, ref = (
+                    ("configmaps", vf["configMapKeyRef"])
+                    if vf.get("configMapKeyRef")
+                    else ("secrets", vf["secretKeyRef"])
+                )
                 data = self._lookup(api, pod, kind, ref["name"])
                 if data is None or ref["key"] not in data:
                     if ref.get("optional"):
@@ -791,19 +886,30 @@ class FakeNode:
             return
         if c.ever_started:
             c.restart_count += 1
-            c.last_state = {"terminated": {
-                "exitCode": c.exit_code, "reason": "Completed" if c.exit_code == 0 else "Error",
-                "startedAt": c.started_at, "finishedAt": c.finished_at,
-                "containerID": self._container_id(pod, c)}}
+            c.last_state = {
+                "terminated": {
+                    "exitCode": c.exit_code,
+                    "reason": "Completed" if c.exit_code == 0 else "Error",
+                    "startedAt": c.started_at,
+                    "finishedAt": c.finished_at,
+                    "containerID": self._container_id(pod, c),
+                }
+            }
         log_path = self.log_dir / f"{pod.namespace}_{pod.name}_{c.name}.log"
         if c.log is None:
             c.log = open(log_path, "ab", buffering=0)  # noqa: SIM115 - closed when the pod goes
         c.log.write(f"=== {_now_micro()} start #{c.restart_count}: {argv!r}\n".encode())
         try:
             c.proc = subprocess.Popen(
-                _deathsig_prefix() + argv, env=env, cwd=str(pod.workdir),
-                stdin=subprocess.DEVNULL, stdout=c.log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True)
+                _deathsig_prefix() + argv,
+                env=env,
+                cwd=str(pod.workdir),
+                stdin=subprocess.DEVNULL,
+                stdout=c.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as e:
             c.state, c.reason, c.message = "waiting", "RunContainerError", str(e)
             c.next_start = now + max(1.0, c.backoff)
@@ -861,10 +967,16 @@ class FakeNode:
                 with socket.create_connection((ts.get("host") or pod.ip, port), timeout=timeout):
                     return True, "connected"
             if spec.get("exec"):
-                r = subprocess.run(spec["exec"].get("command") or ["false"], env=c.env,
-                                   cwd=str(pod.workdir), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   timeout=timeout, check=False)
+                r = subprocess.run(
+                    spec["exec"].get("command") or ["false"],
+                    env=c.env,
+                    cwd=str(pod.workdir),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=timeout,
+                    check=False,
+                )
                 return r.returncode == 0, f"exit {r.returncode}"
             return False, "unsupported probe handler"
         except Exception as e:  # noqa: BLE001 - any error is a failed probe
@@ -969,10 +1081,16 @@ class FakeNode:
             self._reap(c, time.monotonic() + 2.0)
         if not pod.deleted_in_api:
             try:
-                api.request("DELETE", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
-                            body={"apiVersion": "v1", "kind": "DeleteOptions",
-                                  "gracePeriodSeconds": 0,
-                                  "preconditions": {"uid": pod.uid}})
+                api.request(
+                    "DELETE",
+                    f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
+                    body={
+                        "apiVersion": "v1",
+                        "kind": "DeleteOptions",
+                        "gracePeriodSeconds": 0,
+                        "preconditions": {"uid": pod.uid},
+                    },
+                )
             except ApiError as e:
                 if e.status not in (404, 409):
                     raise
@@ -984,15 +1102,27 @@ class FakeNode:
         if c.state == "running":
             state = {"running": {"startedAt": c.started_at}}
         elif c.state == "terminated":
-            state = {"terminated": {"exitCode": c.exit_code,
-                                    "reason": "Completed" if c.exit_code == 0 else "Error",
-                                    "startedAt": c.started_at, "finishedAt": c.finished_at,
-                                    "containerID": self._container_id(pod, c)}}
+            state = {
+                "terminated": {
+                    "exitCode": c.exit_code,
+                    "reason": "Completed" if c.exit_code == 0 else "Error",
+                    "startedAt": c.started_at,
+                    "finishedAt": c.finished_at,
+                    "containerID": self._container_id(pod, c),
+                }
+            }
         else:
             state = {"waiting": {"reason": c.reason, **({"message": c.message} if c.message else {})}}
-        st = {"name": c.name, "image": c.image, "imageID": f"fake://{c.image}",
-              "ready": c.ready, "started": c.state == "running" and c.started,
-              "restartCount": c.restart_count, "state": state, "lastState": c.last_state}
+        st = {
+            "name": c.name,
+            "image": c.image,
+            "imageID": f"fake://{c.image}",
+            "ready": c.ready,
+            "started": c.state == "running" and c.started,
+            "restartCount": c.restart_count,
+            "state": state,
+            "lastState": c.last_state,
+        }
         if c.ever_started:
             st["containerID"] = self._container_id(pod, c)
         return st
@@ -1010,32 +1140,45 @@ class FakeNode:
         if policy == "Always" and phase in ("Succeeded", "Failed"):
             phase = "Running"
         conds = []
-        for ctype, ok, reason in (("Initialized", True, ""),
-                                  ("Ready", all_ready, "ContainersNotReady"),
-                                  ("ContainersReady", all_ready, "ContainersNotReady"),
-                                  ("PodScheduled", True, "")):
+        for ctype, ok, reason in (
+            ("Initialized", True, ""),
+            ("Ready", all_ready, "ContainersNotReady"),
+            ("ContainersReady", all_ready, "ContainersNotReady"),
+            ("PodScheduled", True, ""),
+        ):
             status = "True" if ok else "False"
             prev = pod.transitions.get(ctype)
             if prev is None or prev[0] != status:
                 pod.transitions[ctype] = (status, _now_iso())
-            cond = {"type": ctype, "status": status, "lastProbeTime": None,
-                    "lastTransitionTime": pod.transitions[ctype][1]}
+            cond = {
+                "type": ctype,
+                "status": status,
+                "lastProbeTime": None,
+                "lastTransitionTime": pod.transitions[ctype][1],
+            }
             if not ok:
                 notready = [c.name for c in cs if not c.ready]
                 cond["reason"] = reason
                 cond["message"] = f"containers with unready status: [{' '.join(notready)}]"
             conds.append(cond)
         status = {
-            "phase": phase, "hostIP": HOST_IP, "podIP": pod.ip, "podIPs": [{"ip": pod.ip}],
-            "startTime": pod.start_time, "conditions": conds,
+            "phase": phase,
+            "hostIP": HOST_IP,
+            "podIP": pod.ip,
+            "podIPs": [{"ip": pod.ip}],
+            "startTime": pod.start_time,
+            "conditions": conds,
             "containerStatuses": [self._container_status(pod, c) for c in cs],
         }
         if status == pod.last_sent or now < pod.next_patch_retry:
             return
         try:
-            api.request("PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
-                        body={"metadata": {"uid": pod.uid}, "status": status},
-                        content_type=STRATEGIC)
+            api.request(
+                "PATCH",
+                f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
+                body={"metadata": {"uid": pod.uid}, "status": status},
+                content_type=STRATEGIC,
+            )
         except ApiError as e:
             if e.status == 404:
                 return  # gone; the watch will tell

@@ -35,8 +35,10 @@ import pytest
 from .controlplane import ControlPlane, default_bin_dir, missing_binaries
 from .fakenode import FakeNode
 
-INSTALL_HINT = "run `sudo bash tests/cluster/install.sh` (builds kube-apiserver/controller-manager/" \
-               "scheduler 1.20.2 into ${MLGATE_K8S_CACHE:-~/.cache/mlgate/k8s-1.20.2}/bin, ~7 min once)"
+INSTALL_HINT = (
+    "run `sudo bash tests/cluster/install.sh` (builds kube-apiserver/controller-manager/"
+    "scheduler 1.20.2 into ${MLGATE_K8S_CACHE:-~/.cache/mlgate/k8s-1.20.2}/bin, ~7 min once)"
+)
 
 _ACTIVE: KubeCluster | None = None
 
@@ -44,8 +46,13 @@ _ACTIVE: KubeCluster | None = None
 class KubeCluster:
     """What the ``kube`` fixture yields."""
 
-    def __init__(self, kubeconfig: str, real: bool, node: FakeNode | None = None,
-                 controlplane: ControlPlane | None = None):
+    def __init__(
+        self,
+        kubeconfig: str,
+        real: bool,
+        node: FakeNode | None = None,
+        controlplane: ControlPlane | None = None,
+    ):
         self.kubeconfig = kubeconfig
         self.real = real
         self.node = node
@@ -84,8 +91,9 @@ class KubeCluster:
                     if e.status != 404:
                         raise
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"namespace {name}: default service account not ready "
-                                       f"after {timeout}s")
+                    raise TimeoutError(
+                        f"namespace {name}: default service account not ready after {timeout}s"
+                    )
                 time.sleep(0.2)
 
     def delete_namespace(self, name: str) -> None:
@@ -111,8 +119,9 @@ class KubeCluster:
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "cluster: needs a Kubernetes cluster (local control plane from "
-                   "tests/cluster, or $KUBECONFIG)")
+        "markers",
+        "cluster: needs a Kubernetes cluster (local control plane from tests/cluster, or $KUBECONFIG)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -25,9 +25,13 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     args = ap.parse_args(argv)
 
-    info = {"version": args.version, "pod": os.environ.get("POD_NAME", ""),
-            "namespace": os.environ.get("POD_NAMESPACE", ""), "ip": args.host,
-            "pid": os.getpid()}
+    info = {
+        "version": args.version,
+        "pod": os.environ.get("POD_NAME", ""),
+        "namespace": os.environ.get("POD_NAMESPACE", ""),
+        "ip": args.host,
+        "pid": os.getpid(),
+    }
 
     class Handler(BaseHTTPRequestHandler):
         def _send(self, code: int, body: bytes, ctype: str = "text/plain") -> None:

@@ -62,31 +62,42 @@ def _wait(what: str, fn, timeout: float, interval: float = 0.25):
 def _deployment(image: str) -> dict:
     probe = {"periodSeconds": 1, "timeoutSeconds": 1}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": APP, "labels": {"app": APP}},
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": {"app": APP}},
-            "strategy": {"type": "RollingUpdate",
-                         "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
             "template": {
                 "metadata": {"labels": {"app": APP}},
                 "spec": {
                     "terminationGracePeriodSeconds": 3,
-                    "containers": [{
-                        "name": "web", "image": image,
-                        "ports": [{"name": "http", "containerPort": 8080}],
-                        "env": [
-                            {"name": "PORT", "value": "8080"},
-                            {"name": "APP_LABEL", "valueFrom": {
-                                "fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-                        ],
-                        "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"},
-                                           "failureThreshold": 1, **probe},
-                        "livenessProbe": {"httpGet": {"path": "/health", "port": 8080},
-                                          "initialDelaySeconds": 3, "failureThreshold": 3,
-                                          **probe},
-                    }],
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": image,
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                            "env": [
+                                {"name": "PORT", "value": "8080"},
+                                {
+                                    "name": "APP_LABEL",
+                                    "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}},
+                                },
+                            ],
+                            "readinessProbe": {
+                                "httpGet": {"path": "/ready", "port": "http"},
+                                "failureThreshold": 1,
+                                **probe,
+                            },
+                            "livenessProbe": {
+                                "httpGet": {"path": "/health", "port": 8080},
+                                "initialDelaySeconds": 3,
+                                "failureThreshold": 3,
+                                **probe,
+                            },
+                        }
+                    ],
                 },
             },
         },
@@ -119,10 +130,16 @@ def test_deployment_rollout_on_fake_node(kube):
             d = dep_status()
             s = d.status
             live = pods()
-            return (s.observed_generation or 0) >= d.metadata.generation \
-                and s.updated_replicas == 2 and s.replicas == 2 and s.available_replicas == 2 \
-                and not s.unavailable_replicas \
-                and len(live) == 2 and all(p.spec.containers[0].image == image for p in live)
+            return (
+                (s.observed_generation or 0) >= d.metadata.generation
+                and s.updated_replicas == 2
+                and s.replicas == 2
+                and s.available_replicas == 2
+                and not s.unavailable_replicas
+                and len(live) == 2
+                and all(p.spec.containers[0].image == image for p in live)
+            )
+
         return check
 
     def endpoint_ips():
@@ -135,8 +152,12 @@ def test_deployment_rollout_on_fake_node(kube):
         in 1.20, written by the endpointslice controller) have no such rule.
         """
         slices = custom.list_namespaced_custom_object(
-            "discovery.k8s.io", "v1beta1", ns, "endpointslices",
-            label_selector=f"kubernetes.io/service-name={APP}")["items"]
+            "discovery.k8s.io",
+            "v1beta1",
+            ns,
+            "endpointslices",
+            label_selector=f"kubernetes.io/service-name={APP}",
+        )["items"]
         ips, not_ready = set(), set()
         for sl in slices:
             assert sl["addressType"] == "IPv4"
@@ -149,10 +170,18 @@ def test_deployment_rollout_on_fake_node(kube):
     try:
         # --- v1: 2 replicas become available, the Service's EndpointSlice gets both pod IPs
         apps.create_namespaced_deployment(ns, _deployment(f"{IMG}:v1"))
-        core.create_namespaced_service(ns, {
-            "apiVersion": "v1", "kind": "Service", "metadata": {"name": APP},
-            "spec": {"selector": {"app": APP},
-                     "ports": [{"port": 80, "targetPort": "http", "protocol": "TCP"}]}})
+        core.create_namespaced_service(
+            ns,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": APP},
+                "spec": {
+                    "selector": {"app": APP},
+                    "ports": [{"port": 80, "targetPort": "http", "protocol": "TCP"}],
+                },
+            },
+        )
         _wait("2 available v1 replicas", rolled_out(f"{IMG}:v1"), 60)
 
         v1_pods = pods()
@@ -166,8 +195,13 @@ def test_deployment_rollout_on_fake_node(kube):
         status, body = _http_get(f"http://{p0.status.pod_ip}:8080/")
         info = json.loads(body)
         assert status == 200
-        assert info == {"version": "v1", "pod": p0.metadata.name, "namespace": ns,
-                        "ip": p0.status.pod_ip, "pid": info["pid"]}
+        assert info == {
+            "version": "v1",
+            "pod": p0.metadata.name,
+            "namespace": ns,
+            "ip": p0.status.pod_ip,
+            "pid": info["pid"],
+        }
 
         node_view = {k: v for k, v in kube.node.pods().items() if k.startswith(ns + "/")}
         v1_pids = [pid for v in node_view.values() for pid in v["pids"].values()]
@@ -176,8 +210,9 @@ def test_deployment_rollout_on_fake_node(kube):
         assert "podserver v1 listening" in log.read_text()
 
         # --- v2: the rolling update completes and the old processes are gone
-        apps.patch_namespaced_deployment(APP, ns, {"spec": {"template": {"spec": {
-            "containers": [{"name": "web", "image": f"{IMG}:v2"}]}}}})
+        apps.patch_namespaced_deployment(
+            APP, ns, {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": f"{IMG}:v2"}]}}}}
+        )
         _wait("rollout to v2", rolled_out(f"{IMG}:v2"), 60)
         v2_pods = pods()
         v2_ips = {p.status.pod_ip for p in v2_pods}
@@ -192,22 +227,35 @@ def test_deployment_rollout_on_fake_node(kube):
         _wait("endpoints listing the v2 pod IPs", lambda: endpoint_ips() == (v2_ips, set()), 20)
 
         # --- an image that never becomes ready: the rollout must not complete
-        apps.patch_namespaced_deployment(APP, ns, {"spec": {"template": {"spec": {
-            "containers": [{"name": "web", "image": f"{IMG}:unready"}]}}}})
-        bad = _wait("the unready pod to run", lambda: [
-            p for p in pods(f"{IMG}:unready")
-            if p.status.phase == "Running" and p.status.container_statuses
-            and p.status.container_statuses[0].state.running], 30)[0]
+        apps.patch_namespaced_deployment(
+            APP,
+            ns,
+            {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": f"{IMG}:unready"}]}}}},
+        )
+        bad = _wait(
+            "the unready pod to run",
+            lambda: [
+                p
+                for p in pods(f"{IMG}:unready")
+                if p.status.phase == "Running"
+                and p.status.container_statuses
+                and p.status.container_statuses[0].state.running
+            ],
+            30,
+        )[0]
         assert not ready(bad) and not bad.status.container_statuses[0].ready
         bad_ip = bad.status.pod_ip
-        _wait("the unready pod's server to answer",  # the process runs, only /ready says 503
-              lambda: _try_get(f"http://{bad_ip}:8080/") == 200, 15)
-        _wait("the unready pod IP in notReadyAddresses",
-              lambda: endpoint_ips() == (v2_ips, {bad_ip}), 20)
+        _wait(
+            "the unready pod's server to answer",  # the process runs, only /ready says 503
+            lambda: _try_get(f"http://{bad_ip}:8080/") == 200,
+            15,
+        )
+        _wait("the unready pod IP in notReadyAddresses", lambda: endpoint_ips() == (v2_ips, {bad_ip}), 20)
+
         def stuck():
             s = dep_status().status
-            return s.updated_replicas == 1 and s.available_replicas == 2 \
-                and s.unavailable_replicas == 1
+            return s.updated_replicas == 1 and s.available_replicas == 2 and s.unavailable_replicas == 1
+
         _wait("the deployment to report the unready replica", stuck, 20)
         # give the deployment controller several seconds to (not) make progress
         end = time.monotonic() + 4
@@ -242,37 +290,62 @@ def test_fake_node_pod_lifecycle(kube):
     py = sys.executable
     ns = f"lifecycle-{uuid.uuid4().hex[:6]}"
     kube.create_namespace(ns)
-    kube.add_images({
-        "mlgate.test/crashy:1": [py, "-c", ENV_DUMP_AND_EXIT],
-        "mlgate.test/sick:1": [py, PODSERVER, "--fail-health"],
-    })
+    kube.add_images(
+        {
+            "mlgate.test/crashy:1": [py, "-c", ENV_DUMP_AND_EXIT],
+            "mlgate.test/sick:1": [py, PODSERVER, "--fail-health"],
+        }
+    )
     api = kube.api_client()
     core = client.CoreV1Api(api)
 
     def pod(name, image, **container):
-        return {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app": name}},
-                "spec": {"terminationGracePeriodSeconds": 2,
-                         "containers": [{"name": "main", "image": image, **container}]}}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{"name": "main", "image": image, **container}],
+            },
+        }
 
     def status(name):
         return core.read_namespaced_pod_status(name, ns).status
 
     try:
-        core.create_namespaced_config_map(ns, {"metadata": {"name": "cfg"},
-                                               "data": {"key": "from-configmap"}})
-        core.create_namespaced_pod(ns, pod("crashy", "mlgate.test/crashy:1", env=[
-            {"name": "GREETING", "value": "hello"},
-            {"name": "MSG", "value": "$(GREETING) world"},
-            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-            {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-            {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "key"}}},
-        ]))
-        core.create_namespaced_pod(ns, pod("sick", "mlgate.test/sick:1", env=[
-            {"name": "PORT", "value": "8080"}], livenessProbe={
-                "httpGet": {"path": "/health", "port": 8080},
-                "periodSeconds": 1, "failureThreshold": 1, "initialDelaySeconds": 1}))
+        core.create_namespaced_config_map(
+            ns, {"metadata": {"name": "cfg"}, "data": {"key": "from-configmap"}}
+        )
+        core.create_namespaced_pod(
+            ns,
+            pod(
+                "crashy",
+                "mlgate.test/crashy:1",
+                env=[
+                    {"name": "GREETING", "value": "hello"},
+                    {"name": "MSG", "value": "$(GREETING) world"},
+                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                    {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "key"}}},
+                ],
+            ),
+        )
+        core.create_namespaced_pod(
+            ns,
+            pod(
+                "sick",
+                "mlgate.test/sick:1",
+                env=[{"name": "PORT", "value": "8080"}],
+                livenessProbe={
+                    "httpGet": {"path": "/health", "port": 8080},
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                    "initialDelaySeconds": 1,
+                },
+            ),
+        )
         core.create_namespaced_pod(ns, pod("late", "mlgate.test/late:1"))
 
         def restarted(name):
@@ -283,24 +356,33 @@ def test_fake_node_pod_lifecycle(kube):
         def waiting_for_image(name):
             st = status(name)
             cs = st.container_statuses
-            return st if cs and cs[0].state.waiting and cs[0].state.waiting.reason == "ErrImagePull" \
-                else None
+            return st if cs and cs[0].state.waiting and cs[0].state.waiting.reason == "ErrImagePull" else None
 
         def running_and_ready(name):
             st = status(name)
-            return st.phase == "Running" and bool(st.container_statuses) \
-                and st.container_statuses[0].ready
+            return st.phase == "Running" and bool(st.container_statuses) and st.container_statuses[0].ready
 
         # a process that exits is restarted with a growing restartCount
         st = _wait("crashy to be restarted", lambda: restarted("crashy"), 20)
         last = st.container_statuses[0].last_state.terminated
         assert last is not None and last.exit_code == 3
-        env_line = next(line for line in kube.node.log_path(ns, "crashy").read_text().splitlines()
-                        if line.startswith("ENV "))
+        env_line = next(
+            line
+            for line in kube.node.log_path(ns, "crashy").read_text().splitlines()
+            if line.startswith("ENV ")
+        )
         env = json.loads(env_line[4:])
-        assert env == {"GREETING": "hello", "MSG": "hello world", "APP": "crashy",
-                       "MY_IP": st.pod_ip, "NS": ns, "FROM_CM": "from-configmap",
-                       "POD_IP": st.pod_ip, "POD_NAME": "crashy", "POD_NAMESPACE": ns}
+        assert env == {
+            "GREETING": "hello",
+            "MSG": "hello world",
+            "APP": "crashy",
+            "MY_IP": st.pod_ip,
+            "NS": ns,
+            "FROM_CM": "from-configmap",
+            "POD_IP": st.pod_ip,
+            "POD_NAME": "crashy",
+            "POD_NAMESPACE": ns,
+        }
 
         # an image missing from the catalog: ErrImagePull, pod Pending and not ready
         st = _wait("late to report ErrImagePull", lambda: waiting_for_image("late"), 20)
@@ -312,12 +394,14 @@ def test_fake_node_pod_lifecycle(kube):
         # a failing liveness probe gets the container restarted
         _wait("sick to be restarted by its liveness probe", lambda: restarted("sick"), 20)
 
-        pids = [pid for k, v in kube.node.pods().items() if k.startswith(ns + "/")
-                for pid in v["pids"].values()]
+        pids = [
+            pid for k, v in kube.node.pods().items() if k.startswith(ns + "/") for pid in v["pids"].values()
+        ]
         core.delete_collection_namespaced_pod(ns)
         _wait("the pods to be gone", lambda: not core.list_namespaced_pod(ns).items, 20)
-        _wait("their processes to be gone",
-              lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 10)
+        _wait(
+            "their processes to be gone", lambda: not any(Path(f"/proc/{pid}").exists() for pid in pids), 10
+        )
     finally:
         api.close()
         kube.delete_namespace(ns)

@@ -25,20 +25,30 @@ import yaml
 from gates.deploy.canary_state import STATE_ANNOTATION
 from tests.prom.harness import LoadGenerator, PrometheusServer, available
 
-pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.timeout(420),
-              pytest.mark.skipif(not available(), reason="needs the prometheus binary (apt-get install prometheus)")]
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.prometheus,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(not available(), reason="needs the prometheus binary (apt-get install prometheus)"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "mlgate.test/model"
-GOLDEN = [json.loads(line)["input"] for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines()
-          if line.strip()]
+GOLDEN = [
+    json.loads(line)["input"]
+    for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines()
+    if line.strip()
+]
 RUN_SERVICE = f"import sys, runpy; sys.path.insert(0, {str(ROOT)!r}); runpy.run_module('examples.service', run_name='__main__')"
 PORT = 8080
 
 
 @pytest.fixture(scope="module")
 def fake_images():
-    return {f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE] for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10")}
+    return {
+        f"{IMAGE}:{tag}": [sys.executable, "-c", RUN_SERVICE]
+        for tag in ("v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10")
+    }
 
 
 class World:
@@ -60,25 +70,55 @@ class World:
 
     def setup(self) -> World:
         self.kube.create_namespace(self.ns)
-        self.core.create_namespaced_service(self.ns, {
-            "metadata": {"name": "model"},
-            "spec": {"selector": {"app": "model"}, "ports": [{"port": 80, "targetPort": PORT}]}})
-        self.apps.create_namespaced_deployment(self.ns, {
-            "metadata": {"name": "model", "labels": {"app": "model"}},
-            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "model"}},
-                     "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": "100%"}},
-                     "template": {"metadata": {"labels": {"app": "model"}}, "spec": {"containers": [{
-                         "name": "model", "image": f"{IMAGE}:v1",
-                         "env": [{"name": "PORT", "value": str(PORT)}, {"name": "TRACK", "value": "stable"},
-                                 {"name": "MODEL_VERSION", "value": "v1"}],
-                         "ports": [{"containerPort": PORT}],
-                         "readinessProbe": {"httpGet": {"path": "/ready", "port": PORT},
-                                            "periodSeconds": 1}}]}}}})
+        self.core.create_namespaced_service(
+            self.ns,
+            {
+                "metadata": {"name": "model"},
+                "spec": {"selector": {"app": "model"}, "ports": [{"port": 80, "targetPort": PORT}]},
+            },
+        )
+        self.apps.create_namespaced_deployment(
+            self.ns,
+            {
+                "metadata": {"name": "model", "labels": {"app": "model"}},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "model"}},
+                    "strategy": {"rollingUpdate": {"maxUnavailable": 0, "maxSurge": "100%"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "model"}},
+                        "spec": {
+                            "containers": [
+                                {
+                                    "name": "model",
+                                    "image": f"{IMAGE}:v1",
+                                    "env": [
+                                        {"name": "PORT", "value": str(PORT)},
+                                        {"name": "TRACK", "value": "stable"},
+                                        {"name": "MODEL_VERSION", "value": "v1"},
+                                    ],
+                                    "ports": [{"containerPort": PORT}],
+                                    "readinessProbe": {
+                                        "httpGet": {"path": "/ready", "port": PORT},
+                                        "periodSeconds": 1,
+                                    },
+                                }
+                            ]
+                        },
+                    },
+                },
+            },
+        )
         self.prom.start()
         self._sync.start()
         self.wait_synced(lambda: len(self.addresses) >= 2, 90, "stable pods ready")
-        self.load = LoadGenerator(lambda: self.addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
-                                  rate=120, max_seconds=900, workers=6).start()
+        self.load = LoadGenerator(
+            lambda: self.addresses,
+            body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
+            rate=120,
+            max_seconds=900,
+            workers=6,
+        ).start()
         self.prom.wait_for(f'sum(rate(model_requests_total{{namespace="{self.ns}"}}[10s]))', timeout=60)
         return self
 
@@ -92,8 +132,12 @@ class World:
                     if not ip or pod.metadata.deletion_timestamp or pod.status.phase != "Running":
                         continue
                     assert ip.startswith("127."), ip
-                    targets.append((f"{ip}:{PORT}", {"namespace": self.ns,
-                                                      "deployment": pod.metadata.labels.get("app", "")}))
+                    targets.append(
+                        (
+                            f"{ip}:{PORT}",
+                            {"namespace": self.ns, "deployment": pod.metadata.labels.get("app", "")},
+                        )
+                    )
                     # the Service's endpoints: ready pods matching its selector (the endpoints controller
                     # cannot publish loopback pod IPs, so the load generator computes them the same way)
                     conditions = {c.type: c.status for c in pod.status.conditions or []}
@@ -149,32 +193,68 @@ class World:
     def stable_image(self) -> str:
         return self.deployment("model").spec.template.spec.containers[0].image
 
-    def policy(self, image: str, canary_env: dict, steps=(50, 100), interval: str = "4s", router=None,
-               **analysis) -> Path:
+    def policy(
+        self, image: str, canary_env: dict, steps=(50, 100), interval: str = "4s", router=None, **analysis
+    ) -> Path:
         path = self.tmp / f"gates-{uuid.uuid4().hex[:6]}.yml"
-        path.write_text(yaml.safe_dump({"version": 1, "canary": {
-            "router": router or {"kind": "replicas"}, "namespace": self.ns, "deployment": "model", "image": image, "steps": list(steps), "interval": interval,
-            "rollout_timeout": "90s", "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
-            "canary_env": {"TRACK": "canary", **canary_env}, "prometheus": {"url": self.prom.url, "retries": 1,
-                                                                             "backoff": 0.2, "timeout": 2},
-            "analysis": {"window": "10s", "min_requests": 10, "error_limit": 1,
-                         "compare": {"min_points": 5},
-                         # a few hundred requests per step: rule out 3 points of error rate, not the default 0.5
-                         "metrics": [{"name": "error_rate", "max": 0.05, "critical": True, "min_effect": 0.03},
-                                     # a pod fresh from start-up answers a few ms slower than a warm one on
-                                     # this shared machine: differences under 20 ms are not regressions here
-                                     {"name": "latency_p95", "max": 0.15, "min_effect": 0.02},
-                                     {"name": "score_shift", "max": 0.3, "compare": False}],
-                         "inconclusive_limit": 5, **analysis}}}))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "version": 1,
+                    "canary": {
+                        "router": router or {"kind": "replicas"},
+                        "namespace": self.ns,
+                        "deployment": "model",
+                        "image": image,
+                        "steps": list(steps),
+                        "interval": interval,
+                        "rollout_timeout": "90s",
+                        "env": {"MODEL_VERSION": image.rsplit(":", 1)[1]},
+                        "canary_env": {"TRACK": "canary", **canary_env},
+                        "prometheus": {"url": self.prom.url, "retries": 1, "backoff": 0.2, "timeout": 2},
+                        "analysis": {
+                            "window": "10s",
+                            "min_requests": 10,
+                            "error_limit": 1,
+                            "compare": {"min_points": 5},
+                            # a few hundred requests per step: rule out 3 points of error rate, not the default 0.5
+                            "metrics": [
+                                {"name": "error_rate", "max": 0.05, "critical": True, "min_effect": 0.03},
+                                # a pod fresh from start-up answers a few ms slower than a warm one on
+                                # this shared machine: differences under 20 ms are not regressions here
+                                {"name": "latency_p95", "max": 0.15, "min_effect": 0.02},
+                                {"name": "score_shift", "max": 0.3, "compare": False},
+                            ],
+                            "inconclusive_limit": 5,
+                            **analysis,
+                        },
+                    },
+                }
+            )
+        )
         return path
 
     def start(self, policy: Path) -> subprocess.Popen:
         env = {**os.environ, "KUBECONFIG": self.kube.kubeconfig}
         for key in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ACTIONS"):
             env.pop(key, None)
-        return subprocess.Popen([sys.executable, "-m", "gates.cli", "--policy", str(policy), "--report-dir",
-                                 str(self.tmp / "reports"), "canary"], cwd=self.tmp, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gates.cli",
+                "--policy",
+                str(policy),
+                "--report-dir",
+                str(self.tmp / "reports"),
+                "canary",
+            ],
+            cwd=self.tmp,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def run(self, policy: Path, timeout: float = 150) -> tuple[int, str]:
         proc = self.start(policy)
@@ -194,8 +274,11 @@ def world(kube, fake_images, tmp_path_factory):
 
 
 def report(world) -> dict:
-    return json.loads(next((world.tmp / "reports").glob("*.json")).read_text()) \
-        if list((world.tmp / "reports").glob("*.json")) else {}
+    return (
+        json.loads(next((world.tmp / "reports").glob("*.json")).read_text())
+        if list((world.tmp / "reports").glob("*.json"))
+        else {}
+    )
 
 
 def test_healthy_canary_is_promoted(world):
@@ -211,11 +294,14 @@ def test_healthy_canary_is_promoted(world):
 
 # score_shift: +0.4 on every score moves the golden inputs' KS distance to about 0.54; its 98% interval narrows by
 # about 2 * sqrt(2.65 / n) with n requests per track, so the first step is longer to put it clearly above the 0.3 max
-@pytest.mark.parametrize("tag,fault,metric,interval", [
-    ("v3", {"FAULT_ERROR_RATE": "0.3"}, "error_rate", "4s"),
-    ("v4", {"FAULT_LATENCY_MS": "250"}, "latency_p95", "4s"),
-    ("v5", {"FAULT_SCORE_SHIFT": "0.4"}, "score_shift", "6s"),
-])
+@pytest.mark.parametrize(
+    "tag,fault,metric,interval",
+    [
+        ("v3", {"FAULT_ERROR_RATE": "0.3"}, "error_rate", "4s"),
+        ("v4", {"FAULT_LATENCY_MS": "250"}, "latency_p95", "4s"),
+        ("v5", {"FAULT_SCORE_SHIFT": "0.4"}, "score_shift", "6s"),
+    ],
+)
 def test_regressed_canary_is_rolled_back_at_first_step(world, tag, fault, metric, interval):
     before = world.stable_image()
     code, out = world.run(world.policy(f"{IMAGE}:{tag}", fault, interval=interval))
@@ -267,22 +353,73 @@ def test_sigterm_then_kill_then_resume(world):
 
 
 HTTPROUTE_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
     # *.k8s.io groups need an API-review annotation; Gateway API's own CRDs carry this one
-    "metadata": {"name": "httproutes.gateway.networking.k8s.io",
-                 "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/891"}},
-    "spec": {"group": "gateway.networking.k8s.io", "scope": "Namespaced",
-             "names": {"plural": "httproutes", "singular": "httproute", "kind": "HTTPRoute", "listKind": "HTTPRouteList"},
-             # the fields mlgate writes, typed as Gateway API v1 types them; the rest is kept as given
-             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
-                 "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"spec": {
-                     "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {"rules": {
-                         "type": "array", "items": {
-                             "type": "object", "x-kubernetes-preserve-unknown-fields": True, "properties": {
-                                 "backendRefs": {"type": "array", "items": {
-                                     "type": "object", "required": ["name"], "properties": {
-                                         "name": {"type": "string"}, "port": {"type": "integer"},
-                                         "weight": {"type": "integer", "minimum": 0, "maximum": 1000000}}}}}}}}}}}}}]}}
+    "metadata": {
+        "name": "httproutes.gateway.networking.k8s.io",
+        "annotations": {
+            "api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/891"
+        },
+    },
+    "spec": {
+        "group": "gateway.networking.k8s.io",
+        "scope": "Namespaced",
+        "names": {
+            "plural": "httproutes",
+            "singular": "httproute",
+            "kind": "HTTPRoute",
+            "listKind": "HTTPRouteList",
+        },
+        # the fields mlgate writes, typed as Gateway API v1 types them; the rest is kept as given
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                                "properties": {
+                                    "rules": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "x-kubernetes-preserve-unknown-fields": True,
+                                            "properties": {
+                                                "backendRefs": {
+                                                    "type": "array",
+                                                    "items": {
+                                                        "type": "object",
+                                                        "required": ["name"],
+                                                        "properties": {
+                                                            "name": {"type": "string"},
+                                                            "port": {"type": "integer"},
+                                                            "weight": {
+                                                                "type": "integer",
+                                                                "minimum": 0,
+                                                                "maximum": 1000000,
+                                                            },
+                                                        },
+                                                    },
+                                                }
+                                            },
+                                        },
+                                    }
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
 
 
 def _run_watching(world, policy: Path, read):
@@ -303,10 +440,31 @@ def test_nginx_router_sets_the_canary_weight_on_a_real_api_server(world):
     from kubernetes.client import ApiException
 
     net = client.NetworkingV1Api(world.api)
-    net.create_namespaced_ingress(world.ns, {"metadata": {"name": "model", "annotations": {
-        "nginx.ingress.kubernetes.io/canary-weight": "7"}},  # a stale canary annotation on the main one: not copied
-        "spec": {"rules": [{"host": "model.example", "http": {"paths": [{
-            "path": "/", "pathType": "Prefix", "backend": {"service": {"name": "model", "port": {"number": 80}}}}]}}]}})
+    net.create_namespaced_ingress(
+        world.ns,
+        {
+            "metadata": {
+                "name": "model",
+                "annotations": {"nginx.ingress.kubernetes.io/canary-weight": "7"},
+            },  # a stale canary annotation on the main one: not copied
+            "spec": {
+                "rules": [
+                    {
+                        "host": "model.example",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "model", "port": {"number": 80}}},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            },
+        },
+    )
 
     def canary_ingress():
         try:
@@ -315,8 +473,13 @@ def test_nginx_router_sets_the_canary_weight_on_a_real_api_server(world):
             return None
 
     image = f"{IMAGE}:v8"
-    code, out, seen = _run_watching(world, world.policy(image, {}, steps=(50,), router={
-        "kind": "nginx", "ingress": "model", "service": "model"}), canary_ingress)
+    code, out, seen = _run_watching(
+        world,
+        world.policy(
+            image, {}, steps=(50,), router={"kind": "nginx", "ingress": "model", "service": "model"}
+        ),
+        canary_ingress,
+    )
     assert code == 0, out
     assert seen is not None, "the canary Ingress never appeared"
     assert seen.metadata.annotations["nginx.ingress.kubernetes.io/canary"] == "true"
@@ -338,16 +501,41 @@ def test_gateway_api_router_weights_an_httproute_on_a_real_api_server(world):
     except ApiException as exc:
         if exc.status != 409:  # a real cluster may have the Gateway API installed already
             raise
-    world.wait(lambda: any(c.type == "Established" and c.status == "True" for c in (ext.read_custom_resource_definition(
-        HTTPROUTE_CRD["metadata"]["name"]).status.conditions or [])), 30, "HTTPRoute CRD established")
+    world.wait(
+        lambda: any(
+            c.type == "Established" and c.status == "True"
+            for c in (
+                ext.read_custom_resource_definition(HTTPROUTE_CRD["metadata"]["name"]).status.conditions or []
+            )
+        ),
+        30,
+        "HTTPRoute CRD established",
+    )
     routes = client.CustomObjectsApi(world.api)
     args = ("gateway.networking.k8s.io", "v1", world.ns, "httproutes")
-    world.wait(lambda: _created(routes, args, {
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "model"},
-        "spec": {"parentRefs": [{"name": "gw"}], "rules": [
-            {"matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
-             "backendRefs": [{"name": "admin", "port": 9000}]},
-            {"backendRefs": [{"name": "model", "port": 80}]}]}}), 30, "HTTPRoute created")
+    world.wait(
+        lambda: _created(
+            routes,
+            args,
+            {
+                "apiVersion": "gateway.networking.k8s.io/v1",
+                "kind": "HTTPRoute",
+                "metadata": {"name": "model"},
+                "spec": {
+                    "parentRefs": [{"name": "gw"}],
+                    "rules": [
+                        {
+                            "matches": [{"path": {"type": "PathPrefix", "value": "/admin"}}],
+                            "backendRefs": [{"name": "admin", "port": 9000}],
+                        },
+                        {"backendRefs": [{"name": "model", "port": 80}]},
+                    ],
+                },
+            },
+        ),
+        30,
+        "HTTPRoute created",
+    )
 
     def weights():
         rules = routes.get_namespaced_custom_object(*args, "model")["spec"]["rules"]
@@ -355,15 +543,25 @@ def test_gateway_api_router_weights_an_httproute_on_a_real_api_server(world):
         return refs if refs.get("model-canary") else None
 
     image = f"{IMAGE}:v9"
-    code, out, seen = _run_watching(world, world.policy(image, {}, steps=(50,), router={
-        "kind": "gateway_api", "route": "model", "rule": 1, "service": "model"}), weights)
+    code, out, seen = _run_watching(
+        world,
+        world.policy(
+            image,
+            {},
+            steps=(50,),
+            router={"kind": "gateway_api", "route": "model", "rule": 1, "service": "model"},
+        ),
+        weights,
+    )
     assert code == 0, out
     assert seen == {"model": 50, "model-canary": 50}
     final = routes.get_namespaced_custom_object(*args, "model")
     assert final["spec"]["parentRefs"] == [{"name": "gw"}]  # fields mlgate does not own are kept
     assert final["spec"]["rules"][0]["backendRefs"] == [{"name": "admin", "port": 9000}]
-    assert {r["name"]: r["weight"] for r in final["spec"]["rules"][1]["backendRefs"]} == \
-        {"model": 100, "model-canary": 0}  # promoted: every request back on the (now new) stable Service
+    assert {r["name"]: r["weight"] for r in final["spec"]["rules"][1]["backendRefs"]} == {
+        "model": 100,
+        "model-canary": 0,
+    }  # promoted: every request back on the (now new) stable Service
     assert world.stable_image() == image and world.deployment("model-canary") is None
 
 
@@ -394,14 +592,36 @@ def test_canary_action_under_act_promotes_and_maps_outputs(world):
     base.mkdir()
     image = f"{IMAGE}:v10"
     kubeconfig = json.dumps(json.loads(Path(world.kube.kubeconfig).read_text()))  # one line, for --env
-    workflow = {"name": "canary under act", "on": "workflow_dispatch", "permissions": {},
-                "jobs": {"canary": {"runs-on": "ubuntu-latest", "steps": [
+    workflow = {
+        "name": "canary under act",
+        "on": "workflow_dispatch",
+        "permissions": {},
+        "jobs": {
+            "canary": {
+                "runs-on": "ubuntu-latest",
+                "steps": [
                     {"name": "Copy the source into the workspace", "run": 'cp -a "$MLGATE_ACT_SOURCE/." .'},
-                    {"id": "canary", "uses": "./actions/canary", "with": {
-                        "setup-python": False, "install": False, "kubeconfig": "${{ env.MLGATE_TEST_KUBECONFIG }}",
-                        "policy": str(world.policy(image, {}, steps=(50,))), "report-dir": "reports/canary"}},
-                    {"name": "Record", "if": "always()", "env": {"STEPS": "${{ toJSON(steps) }}"},
-                     "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"'}]}}}
+                    {
+                        "id": "canary",
+                        "uses": "./actions/canary",
+                        "with": {
+                            "setup-python": False,
+                            "install": False,
+                            "kubeconfig": "${{ env.MLGATE_TEST_KUBECONFIG }}",
+                            "policy": str(world.policy(image, {}, steps=(50,))),
+                            "report-dir": "reports/canary",
+                        },
+                    },
+                    {
+                        "name": "Record",
+                        "if": "always()",
+                        "env": {"STEPS": "${{ toJSON(steps) }}"},
+                        "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"',
+                    },
+                ],
+            }
+        },
+    }
     path = base / "canary.yml"
     path.write_text(yaml.safe_dump(workflow, sort_keys=False))
     bin_dir, pip_env = make_venv(base / "venv")
@@ -410,7 +630,9 @@ def test_canary_action_under_act_promotes_and_maps_outputs(world):
     run = act.run(path, name="canary", extra_env={"MLGATE_TEST_KUBECONFIG": kubeconfig}, timeout=240)
     assert run.job_results() == {"canary": "success"}, run.tail(150)
     outputs = steps_dump(run)["canary"]["outputs"]
-    assert outputs["exit-code"] == "0" and outputs["decision"] == "promoted" and outputs["weight"] == "100", outputs
+    assert outputs["exit-code"] == "0" and outputs["decision"] == "promoted" and outputs["weight"] == "100", (
+        outputs
+    )
     assert world.stable_image() == image and world.deployment("model-canary") is None
     assert "canary" in "\n".join(run.summaries("canary"))
     token = json.loads(kubeconfig)["users"][0]["user"]["token"]

@@ -19,9 +19,11 @@ pytestmark = [pytest.mark.cluster, pytest.mark.act, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "mlgate/credit-model"
-RUN_SERVICE = (f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
-               "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
-               "os.environ['MODEL_VERSION'] = 'act'; runpy.run_module('examples.service', run_name='__main__')")
+RUN_SERVICE = (
+    f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
+    "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
+    "os.environ['MODEL_VERSION'] = 'act'; runpy.run_module('examples.service', run_name='__main__')"
+)
 
 FIND_URL = """\
 import json, os, sys, tempfile, time
@@ -62,27 +64,65 @@ def delivery_run(kube, fake_images, tmp_path_factory):
     overlay = base / "overlay"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
-        f"resources: [{os.path.relpath(ROOT / 'k8s/overlays/staging', overlay)}]\nnamespace: {namespace}\n")
+        f"resources: [{os.path.relpath(ROOT / 'k8s/overlays/staging', overlay)}]\nnamespace: {namespace}\n"
+    )
     kubeconfig = json.dumps(json.loads(Path(kube.kubeconfig).read_text()))  # one line, for --env
     common = {"setup-python": False, "install": False}
     workflow = {
-        "name": "delivery actions under act", "on": "workflow_dispatch", "permissions": {},
-        "jobs": {"deliver": {"runs-on": "ubuntu-latest", "steps": [
-            {"name": "Copy the source into the workspace", "run": 'cp -a "$MLGATE_ACT_SOURCE/." .'},
-            {"id": "deploy", "uses": "./actions/deploy", "with": {
-                **common, "policy": "", "kubeconfig": "${{ env.MLGATE_TEST_KUBECONFIG }}",
-                "manifests": str(overlay), "image": f"{IMAGE}={IMAGE}:act", "timeout": "120",
-                "report-dir": "reports/deploy"}},
-            {"id": "endpoint", "name": "Find the Service's ready endpoint", "shell": "bash",
-             "env": {"KUBECONFIG_CONTENT": "${{ env.MLGATE_TEST_KUBECONFIG }}", "NAMESPACE": namespace},
-             "run": f"{sys.executable} - <<'PY'\n{FIND_URL}PY\n"},
-            {"id": "validate", "uses": "./actions/validate-deployment", "with": {
-                **common, "policy": "", "url": "${{ steps.endpoint.outputs.url }}",
-                "golden": "examples/service/golden.jsonl", "requests": "200", "max-error-rate": "0.05",
-                "report-dir": "reports/validate"}},
-            {"name": "Record", "if": "always()", "env": {"STEPS": "${{ toJSON(steps) }}"},
-             "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"'},
-        ]}}}
+        "name": "delivery actions under act",
+        "on": "workflow_dispatch",
+        "permissions": {},
+        "jobs": {
+            "deliver": {
+                "runs-on": "ubuntu-latest",
+                "steps": [
+                    {"name": "Copy the source into the workspace", "run": 'cp -a "$MLGATE_ACT_SOURCE/." .'},
+                    {
+                        "id": "deploy",
+                        "uses": "./actions/deploy",
+                        "with": {
+                            **common,
+                            "policy": "",
+                            "kubeconfig": "${{ env.MLGATE_TEST_KUBECONFIG }}",
+                            "manifests": str(overlay),
+                            "image": f"{IMAGE}={IMAGE}:act",
+                            "timeout": "120",
+                            "report-dir": "reports/deploy",
+                        },
+                    },
+                    {
+                        "id": "endpoint",
+                        "name": "Find the Service's ready endpoint",
+                        "shell": "bash",
+                        "env": {
+                            "KUBECONFIG_CONTENT": "${{ env.MLGATE_TEST_KUBECONFIG }}",
+                            "NAMESPACE": namespace,
+                        },
+                        "run": f"{sys.executable} - <<'PY'\n{FIND_URL}PY\n",
+                    },
+                    {
+                        "id": "validate",
+                        "uses": "./actions/validate-deployment",
+                        "with": {
+                            **common,
+                            "policy": "",
+                            "url": "${{ steps.endpoint.outputs.url }}",
+                            "golden": "examples/service/golden.jsonl",
+                            "requests": "200",
+                            "max-error-rate": "0.05",
+                            "report-dir": "reports/validate",
+                        },
+                    },
+                    {
+                        "name": "Record",
+                        "if": "always()",
+                        "env": {"STEPS": "${{ toJSON(steps) }}"},
+                        "run": 'printf \'%s\' "$STEPS" >"$MLGATE_ACT_RESULTS/steps.json"',
+                    },
+                ],
+            }
+        },
+    }
     path = base / "delivery.yml"
     path.write_text(yaml.safe_dump(workflow, sort_keys=False))
     source = stage_source(base / "source")
@@ -91,8 +131,10 @@ def delivery_run(kube, fake_images, tmp_path_factory):
     home.mkdir()
     act = Act(binary, source, bin_dir, pip_env, home, base / "runs")
     try:
-        yield act.run(path, name="delivery", extra_env={"MLGATE_TEST_KUBECONFIG": kubeconfig}, timeout=300), \
-            json.loads(kubeconfig)
+        yield (
+            act.run(path, name="delivery", extra_env={"MLGATE_TEST_KUBECONFIG": kubeconfig}, timeout=300),
+            json.loads(kubeconfig),
+        )
     finally:
         kube.delete_namespace(namespace)
 

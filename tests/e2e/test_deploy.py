@@ -35,17 +35,22 @@ GOOD_DEADLINE = 90
 
 def _image(version: str, **env: str) -> list[str]:
     """A catalog entry: the model service with the environment its image would bake in."""
-    code = (f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
-            "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
-            + "".join(f"os.environ[{k!r}] = {v!r}; " for k, v in {"MODEL_VERSION": version, **env}.items())
-            + "runpy.run_module('examples.service', run_name='__main__')")
+    code = (
+        f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
+        "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
+        + "".join(f"os.environ[{k!r}] = {v!r}; " for k, v in {"MODEL_VERSION": version, **env}.items())
+        + "runpy.run_module('examples.service', run_name='__main__')"
+    )
     return [sys.executable, "-c", code]
 
 
 @pytest.fixture(scope="module")
 def fake_images():
-    return {f"{IMAGE}:1.0.0": _image("1.0.0"), f"{IMAGE}:1.1.0": _image("1.1.0"),
-            f"{IMAGE}:broken": _image("broken", FAULT_NOT_READY="1")}
+    return {
+        f"{IMAGE}:1.0.0": _image("1.0.0"),
+        f"{IMAGE}:1.1.0": _image("1.1.0"),
+        f"{IMAGE}:broken": _image("broken", FAULT_NOT_READY="1"),
+    }
 
 
 class Env:
@@ -68,18 +73,33 @@ class Env:
         (directory / "kustomization.yaml").write_text(
             f"resources: [{staging}]\nnamespace: {self.ns}\npatches:\n"
             "- target: {kind: Deployment, name: credit-model}\n  patch: |\n"
-            f"    - op: replace\n      path: /spec/progressDeadlineSeconds\n      value: {deadline}\n")
+            f"    - op: replace\n      path: /spec/progressDeadlineSeconds\n      value: {deadline}\n"
+        )
         return directory
 
     def mlgate(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_") and not k.startswith("MLGATE_")}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("GITHUB_") and not k.startswith("MLGATE_")
+        }
         env["KUBECONFIG"] = self.kube.kubeconfig
-        return subprocess.run([sys.executable, "-m", "gates.cli", "--report-dir", str(self.reports), *map(str, args)],
-                              cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "gates.cli", "--report-dir", str(self.reports), *map(str, args)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
 
     def deploy(self, tag: str, short: bool = False) -> subprocess.CompletedProcess:
-        return self.mlgate("deploy", "--manifests", self.short_overlay if short else self.overlay,
-                           "--image", f"{IMAGE}={IMAGE}:{tag}")
+        return self.mlgate(
+            "deploy",
+            "--manifests",
+            self.short_overlay if short else self.overlay,
+            "--image",
+            f"{IMAGE}={IMAGE}:{tag}",
+        )
 
     def report(self) -> dict:
         return json.loads((self.reports / "mlgate.json").read_text())["gates"][0]
@@ -143,9 +163,16 @@ def _service_url(env: Env) -> tuple[str, subprocess.Popen | None]:
     while True:
         # EndpointSlices, not Endpoints: the API server refuses loopback addresses in Endpoints, and the local
         # harness's pod IPs are 127.x (its slices carry them; a real cluster has both).
-        slices = kube.list("discovery.k8s.io/v1", "EndpointSlice", env.ns, "kubernetes.io/service-name=credit-model")
-        addresses = [a for s in slices for e in (s.get("endpoints") or [])
-                     if (e.get("conditions") or {}).get("ready") for a in e.get("addresses") or []]
+        slices = kube.list(
+            "discovery.k8s.io/v1", "EndpointSlice", env.ns, "kubernetes.io/service-name=credit-model"
+        )
+        addresses = [
+            a
+            for s in slices
+            for e in (s.get("endpoints") or [])
+            if (e.get("conditions") or {}).get("ready")
+            for a in e.get("addresses") or []
+        ]
         if addresses:
             break
         assert time.monotonic() < deadline, "the Service never got a ready endpoint"
@@ -156,8 +183,21 @@ def _service_url(env: Env) -> tuple[str, subprocess.Popen | None]:
     kubectl = shutil.which("kubectl")
     if not kubectl:
         pytest.skip("live traffic on a real cluster needs kubectl port-forward")
-    proc = subprocess.Popen([kubectl, "--kubeconfig", env.kube.kubeconfig, "-n", env.ns, "port-forward",
-                             "svc/credit-model", "0:80"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            kubectl,
+            "--kubeconfig",
+            env.kube.kubeconfig,
+            "-n",
+            env.ns,
+            "port-forward",
+            "svc/credit-model",
+            "0:80",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     line = proc.stdout.readline()
     match = re.search(r"127\.0\.0\.1:(\d+)", line)
     assert match, line
@@ -167,14 +207,27 @@ def _service_url(env: Env) -> tuple[str, subprocess.Popen | None]:
 def test_validate_deployment_with_live_traffic(env):
     url, forward = _service_url(env)
     try:
-        result = env.mlgate("validate-deployment", "--url", url, "--golden", ROOT / "examples/service/golden.jsonl",
-                            "--requests", "300", "--max-error-rate", "0.05", "--resamples", "300")
+        result = env.mlgate(
+            "validate-deployment",
+            "--url",
+            url,
+            "--golden",
+            ROOT / "examples/service/golden.jsonl",
+            "--requests",
+            "300",
+            "--max-error-rate",
+            "0.05",
+            "--resamples",
+            "300",
+        )
     finally:
         if forward:
             forward.terminate()
     assert result.returncode == 0, explain(result)
     found = checks(env.report())
-    assert [found[n]["status"] for n in ("health", "ready", "golden", "error_rate", "bad_requests")] == ["pass"] * 5
+    assert [found[n]["status"] for n in ("health", "ready", "golden", "error_rate", "bad_requests")] == [
+        "pass"
+    ] * 5
     assert found["golden"]["value"] == 24 and found["error_rate"]["value"] == 0
 
 
@@ -201,7 +254,9 @@ def test_a_broken_image_misses_its_deadline_and_is_rolled_back(env):
     assert "not ready" in found["rollout"]["why"]  # says why the new pod never became ready
     assert found["rollback"]["status"] == "pass" and found["rollback"]["value"] == 1
     assert report["summary"]["rolled-back"] is True
-    assert env.image() == f"{IMAGE}:1.0.0" and env.revision() == 3  # revision 1's template, renumbered like kubectl
+    assert (
+        env.image() == f"{IMAGE}:1.0.0" and env.revision() == 3
+    )  # revision 1's template, renumbered like kubectl
     assert env.deployment().status.available_replicas == 1
     assert "rolling back to revision 1" in result.stderr
     audit = [json.loads(line) for line in (env.reports / "audit.jsonl").read_text().splitlines()]
@@ -216,8 +271,10 @@ def test_deploy_a_new_version_then_roll_back_by_hand_to_a_chosen_revision(env):
     result = env.mlgate("rollback", "credit-model", "-n", env.ns, "--to-revision", "3")
     assert result.returncode == 0, explain(result)
     found = checks(env.report())
-    assert found["rollback"]["status"] == "pass" and "from revision 4 to the template of revision 3" in \
-        found["rollback"]["why"]
+    assert (
+        found["rollback"]["status"] == "pass"
+        and "from revision 4 to the template of revision 3" in found["rollback"]["why"]
+    )
     assert found["rollout"]["status"] == "pass"
     assert env.image() == f"{IMAGE}:1.0.0" and env.revision() == 5
     missing = env.mlgate("rollback", "deployment/credit-model", "-n", env.ns, "--to-revision", "3")

@@ -33,8 +33,12 @@ def available() -> bool:
 
 
 class PrometheusServer:
-    def __init__(self, targets: list[tuple[str, dict[str, str]]] | None = None, scrape_interval: str = "1s",
-                 ready_timeout: float = 20.0):
+    def __init__(
+        self,
+        targets: list[tuple[str, dict[str, str]]] | None = None,
+        scrape_interval: str = "1s",
+        ready_timeout: float = 20.0,
+    ):
         self.dir = Path(tempfile.mkdtemp(prefix="mlgate-prom-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,15 +60,27 @@ class PrometheusServer:
             f"scrape_timeout: {self.scrape_interval}}}\n"
             "scrape_configs:\n"
             "  - job_name: model\n"
-            "    file_sd_configs: [{files: ['" + str(self.dir / "targets.json") + "'], refresh_interval: 1s}]\n")
+            "    file_sd_configs: [{files: ['"
+            + str(self.dir / "targets.json")
+            + "'], refresh_interval: 1s}]\n"
+        )
         binary = PROMETHEUS if os.access(PROMETHEUS, os.X_OK) else shutil.which("prometheus")
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
         with open(self.dir / "prometheus.log", "wb") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
-                [*prefix, binary, f"--config.file={config}", f"--storage.tsdb.path={self.dir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h",
-                 "--log.level=warn"], stdout=log, stderr=subprocess.STDOUT)
+                [
+                    *prefix,
+                    binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={self.dir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--storage.tsdb.retention.time=1h",
+                    "--log.level=warn",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -132,8 +148,16 @@ class LoadGenerator:
     input, and canary and stable would see different inputs (a score shift that is the harness's, not the
     model's)."""
 
-    def __init__(self, addresses_fn, path: str = "/predict", body_fn=None, rate: float = 40.0,
-                 max_seconds: float = 240.0, timeout: float = 2.0, workers: int = 4):
+    def __init__(
+        self,
+        addresses_fn,
+        path: str = "/predict",
+        body_fn=None,
+        rate: float = 40.0,
+        max_seconds: float = 240.0,
+        timeout: float = 2.0,
+        workers: int = 4,
+    ):
         import threading
 
         self.addresses_fn, self.path, self.body_fn = addresses_fn, path, body_fn
@@ -142,7 +166,9 @@ class LoadGenerator:
         self.errors = 0
         self._stop = threading.Event()
         self.workers = max(1, workers)
-        self._threads = [threading.Thread(target=self._loop, args=(n,), daemon=True) for n in range(self.workers)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(n,), daemon=True) for n in range(self.workers)
+        ]
 
     def _loop(self, worker: int = 0) -> None:
         import random
@@ -163,8 +189,7 @@ class LoadGenerator:
             i += self.workers
             try:
                 body = self.body_fn(pick.randrange(1 << 30)) if self.body_fn else {}
-                response = session.post(f"http://{address}{self.path}", json=body,
-                                        timeout=self.timeout)
+                response = session.post(f"http://{address}{self.path}", json=body, timeout=self.timeout)
                 self.sent += 1
                 self.errors += response.status_code >= 500
             except requests.RequestException:

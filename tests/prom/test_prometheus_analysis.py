@@ -17,39 +17,60 @@ from tests.prom.harness import LoadGenerator, PrometheusServer, wait_ready
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.timeout(180)]
 ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = [json.loads(line)["input"] for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines()
-          if line.strip()]
+GOLDEN = [
+    json.loads(line)["input"]
+    for line in (ROOT / "examples/service/golden.jsonl").read_text().splitlines()
+    if line.strip()
+]
 
 
 def start_service(track, env=None):
     port = free_port()
-    full = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "TRACK": track, "MODEL_VERSION": track,
-            **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "examples.service"], cwd=ROOT, env=full,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    full = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "TRACK": track,
+        "MODEL_VERSION": track,
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "examples.service"],
+        cwd=ROOT,
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return proc, f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")
 def world():
-    groups = {"errs": {"FAULT_ERROR_RATE": "0.3"}, "slow": {"FAULT_LATENCY_MS": "120"},
-              "shift": {"FAULT_SCORE_SHIFT": "0.4"}, "same": {}}
+    groups = {
+        "errs": {"FAULT_ERROR_RATE": "0.3"},
+        "slow": {"FAULT_LATENCY_MS": "120"},
+        "shift": {"FAULT_SCORE_SHIFT": "0.4"},
+        "same": {},
+    }
     procs, targets = [], []
     stable, stable_address = start_service("stable")  # one stable process, listed under every group
     procs.append(stable)
     for name, fault in groups.items():
         proc, address = start_service("canary", fault)
         procs.append(proc)
-        targets += [(address, {"namespace": "t", "deployment": name}),
-                    (stable_address, {"namespace": "t", "deployment": name})]
+        targets += [
+            (address, {"namespace": "t", "deployment": name}),
+            (stable_address, {"namespace": "t", "deployment": name}),
+        ]
     addresses = sorted({a for a, _ in targets})
     prom = load = None
     try:
         for address in addresses:
             wait_ready(address, 90)
         prom = PrometheusServer(targets).start()
-        load = LoadGenerator(lambda: addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)],
-                             rate=150, max_seconds=150, workers=6).start()
+        load = LoadGenerator(
+            lambda: addresses, body_fn=lambda i: GOLDEN[i % len(GOLDEN)], rate=150, max_seconds=150, workers=6
+        ).start()
         prom.wait_for('sum(rate(model_requests_total{deployment="same",track="canary"}[10s]))', timeout=60)
         time.sleep(6)  # let the 10 s windows fill
         yield prom
@@ -68,12 +89,24 @@ def world():
 
 
 def analyse(prom, deployment):
-    cfg = CanaryConfig.from_section({
-        "namespace": "t", "deployment": deployment, "image": "x", "steps": [50, 100],
-        "analysis": {"window": "10s", "min_requests": 10, "compare": {"min_points": 5},
-                     "metrics": [{"name": "error_rate", "max": 0.1, "critical": True},
-                                 {"name": "latency_p95", "max": 0.1},
-                                 {"name": "score_shift", "max": 0.2}]}})
+    cfg = CanaryConfig.from_section(
+        {
+            "namespace": "t",
+            "deployment": deployment,
+            "image": "x",
+            "steps": [50, 100],
+            "analysis": {
+                "window": "10s",
+                "min_requests": 10,
+                "compare": {"min_points": 5},
+                "metrics": [
+                    {"name": "error_rate", "max": 0.1, "critical": True},
+                    {"name": "latency_p95", "max": 0.1},
+                    {"name": "score_shift", "max": 0.2},
+                ],
+            },
+        }
+    )
     run = Run(cfg, kube=None, prom=PrometheusClient(prom.url, retries=1), log=lambda s: None)
     entry = run.analyse(0, {"weight": 50, "effective_weight": 50})
     failing = {m["metric"] for j in entry["judges"] for m in j["metrics"] if m["passed"] is False}

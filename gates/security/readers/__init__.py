@@ -30,7 +30,9 @@ def detect(data: Any) -> str | None:
     return None
 
 
-def read_report(path: Path, fmt: str | None = None, label: str | None = None) -> tuple[str, list[VulnFinding]]:
+def read_report(
+    path: Path, fmt: str | None = None, label: str | None = None
+) -> tuple[str, list[VulnFinding]]:
     """Return (format, findings); any problem is an InputError naming the file and the place in it."""
     label = label or str(path)
     try:
@@ -41,20 +43,25 @@ def read_report(path: Path, fmt: str | None = None, label: str | None = None) ->
         raise InputError(f"{label}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})") from None
     fmt = fmt or detect(data)
     if fmt is None:
-        raise InputError(f"{label}: not a grype, trivy, pip-audit or SARIF JSON report "
-                         f"(set the report's format if it is one)")
+        raise InputError(
+            f"{label}: not a grype, trivy, pip-audit or SARIF JSON report "
+            f"(set the report's format if it is one)"
+        )
     return fmt, read_data(data, fmt, label)
 
 
 def read_data(data: Any, fmt: str, label: str) -> list[VulnFinding]:
     from gates.security.readers import grype, pip_audit, sarif_in, trivy
 
-    reader = {"grype": grype.read, "trivy": trivy.read, "pip-audit": pip_audit.read, "sarif": sarif_in.read}[fmt]
+    reader = {"grype": grype.read, "trivy": trivy.read, "pip-audit": pip_audit.read, "sarif": sarif_in.read}[
+        fmt
+    ]
     try:
         return reader(data, label)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
-        raise InputError(f"{label}: does not have the shape of a {fmt} report ({type(exc).__name__}: {exc})") \
-            from None
+        raise InputError(
+            f"{label}: does not have the shape of a {fmt} report ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def expect(value: Any, kind: type, where: str) -> Any:
@@ -62,6 +69,8 @@ def expect(value: Any, kind: type, where: str) -> Any:
     if value is None:
         return kind()
     if not isinstance(value, kind):
-        raise InputError(f"{where}: expected {'a list' if kind is list else 'an object' if kind is dict else kind}"
-                         f", got {type(value).__name__}")
+        raise InputError(
+            f"{where}: expected {'a list' if kind is list else 'an object' if kind is dict else kind}"
+            f", got {type(value).__name__}"
+        )
     return value

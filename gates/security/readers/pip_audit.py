@@ -12,7 +12,9 @@ from gates.security.readers import expect
 
 
 def read(data: dict[str, Any] | list[Any], label: str, target: str | None = None) -> list[VulnFinding]:
-    deps = data if isinstance(data, list) else expect(data.get("dependencies"), list, f"{label}: dependencies")
+    deps = (
+        data if isinstance(data, list) else expect(data.get("dependencies"), list, f"{label}: dependencies")
+    )
     out = []
     for n, dep in enumerate(deps):
         if "skip_reason" in dep and "vulns" not in dep:
@@ -22,11 +24,21 @@ def read(data: dict[str, Any] | list[Any], label: str, target: str | None = None
                 raise ValueError(f"dependencies[{n}].vulns[{m}] has no id")
             fixes = tuple(str(v) for v in vuln.get("fix_versions") or [])
             aliases = tuple(str(a) for a in vuln.get("aliases") or [])
-            out.append(VulnFinding(
-                id=str(vuln["id"]), package=dep.get("name"), version=dep.get("version"), fixed_versions=fixes,
-                fix_state="fixed" if fixes else "not-fixed", aliases=aliases, target=target or label,
-                location=target, title=(vuln.get("description") or "").split("\n")[0][:200] or None,
-                url=f"https://osv.dev/vulnerability/{vuln['id']}", sources=(f"pip-audit:{label}",)))
+            out.append(
+                VulnFinding(
+                    id=str(vuln["id"]),
+                    package=dep.get("name"),
+                    version=dep.get("version"),
+                    fixed_versions=fixes,
+                    fix_state="fixed" if fixes else "not-fixed",
+                    aliases=aliases,
+                    target=target or label,
+                    location=target,
+                    title=(vuln.get("description") or "").split("\n")[0][:200] or None,
+                    url=f"https://osv.dev/vulnerability/{vuln['id']}",
+                    sources=(f"pip-audit:{label}",),
+                )
+            )
     return out
 
 

@@ -39,29 +39,45 @@ def read(data: dict[str, Any], label: str) -> list[VulnFinding]:
                 continue
             rule_id = result.get("ruleId") or (result.get("rule") or {}).get("id")
             index = result.get("ruleIndex", (result.get("rule") or {}).get("index"))
-            rule = by_id.get(rule_id) or (ordered[index] if isinstance(index, int) and 0 <= index < len(ordered)
-                                          else {})
+            rule = by_id.get(rule_id) or (
+                ordered[index] if isinstance(index, int) and 0 <= index < len(ordered) else {}
+            )
             rule_id = rule_id or rule.get("id")
             if not rule_id:
                 raise ValueError(f"runs[{r}].results[{n}] has no ruleId")
             props = {**(rule.get("properties") or {}), **(result.get("properties") or {})}
             score = _number(props.get("security-severity"))
             level = result.get("level") or (rule.get("defaultConfiguration") or {}).get("level") or "warning"
-            severity = severity_from_score(score) if score is not None else \
-                normalise_severity(props.get("severity") or props.get("problem.severity") or "")
+            severity = (
+                severity_from_score(score)
+                if score is not None
+                else normalise_severity(props.get("severity") or props.get("problem.severity") or "")
+            )
             if severity == "unknown":
                 severity = _LEVEL_SEVERITY.get(level, "medium")
             physical = ((result.get("locations") or [{}])[0] or {}).get("physicalLocation") or {}
             uri = (physical.get("artifactLocation") or {}).get("uri")
             line = (physical.get("region") or {}).get("startLine")
-            suppressions = [s for s in result.get("suppressions") or []
-                            if s.get("status", "accepted") == "accepted"]
-            message = (result.get("message") or {}).get("text") or \
-                ((rule.get("shortDescription") or {}).get("text"))
-            out.append(VulnFinding(
-                id=str(rule_id), severity=severity, location=uri, line=line if isinstance(line, int) else None,
-                target=tool, title=(message or "").split("\n")[0][:200] or None, url=rule.get("helpUri"),
-                cvss=score, sources=(f"sarif({tool}):{label}",),
-                scanner_suppressed=(f"{tool}: " + (suppressions[0].get("justification") or "suppressed"))
-                if suppressions else None))
+            suppressions = [
+                s for s in result.get("suppressions") or [] if s.get("status", "accepted") == "accepted"
+            ]
+            message = (result.get("message") or {}).get("text") or (
+                (rule.get("shortDescription") or {}).get("text")
+            )
+            out.append(
+                VulnFinding(
+                    id=str(rule_id),
+                    severity=severity,
+                    location=uri,
+                    line=line if isinstance(line, int) else None,
+                    target=tool,
+                    title=(message or "").split("\n")[0][:200] or None,
+                    url=rule.get("helpUri"),
+                    cvss=score,
+                    sources=(f"sarif({tool}):{label}",),
+                    scanner_suppressed=(f"{tool}: " + (suppressions[0].get("justification") or "suppressed"))
+                    if suppressions
+                    else None,
+                )
+            )
     return out
