@@ -107,7 +107,7 @@ def test_joblib_global_hidden_after_an_array_is_found(tmp_path):
     assert report.format == "pickle (joblib)"
 
 
-@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma"])
+@pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma", "lz4"])
 def test_compressed_joblib_is_decompressed_and_scanned(tmp_path, compress):
     path = tmp_path / "model.joblib"
     joblib.dump({"coef": np.ones(10), "hook": SUBPROCESS}, path, compress=(compress, 3))
@@ -255,8 +255,10 @@ def test_legacy_keras_h5_with_lambda(tmp_path):
     config = json.dumps(
         {"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": {}}]}}
     )
-    fake_h5 = b"\x89HDF\r\n\x1a\n" + b"\0" * 100 + b"model_config" + b"\0" * 8 + config.encode() + b"\0" * 100
-    (tmp_path / "model.h5").write_bytes(fake_h5)
+    import h5py
+
+    with h5py.File(tmp_path / "model.h5", "w") as handle:  # as Keras 2 writes it: the config as a file attribute
+        handle.attrs["model_config"] = config.encode()
     report, status = _scan(tmp_path / "model.h5")
     assert status is Status.FAIL and report.hits[0].rule == "artifact.keras-lambda"
 

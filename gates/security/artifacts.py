@@ -416,10 +416,8 @@ def _decompress(data: bytes, kind: str, limit: int) -> bytes:
     elif kind in ("xz", "lzma"):
         out = lzma.LZMADecompressor().decompress(data, limit + 1)
     else:
-        try:
-            import lz4.frame  # type: ignore[import-not-found]
-        except ImportError:
-            raise ValueError("lz4-compressed: install lz4 to scan it") from None
+        import lz4.frame  # a declared dependency, imported only for the joblib files that need it
+
         out = lz4.frame.LZ4FrameDecompressor().decompress(data, limit + 1)
     if len(out) > limit:
         raise ValueError(f"decompresses to more than {limit >> 20} MiB (security.artifacts.max_mb)")
@@ -656,42 +654,23 @@ def _scan_skops(report: ArtifactReport, options: ScanOptions) -> None:
 
 def _scan_hdf5(report: ArtifactReport, path: Path, options: ScanOptions) -> None:
     report.format = "keras (HDF5)"
-    try:
-        import h5py  # type: ignore[import-not-found]
-    except ImportError:
-        h5py = None
-    if h5py is not None:
-        try:
-            with h5py.File(path, "r") as handle:
-                raw = handle.attrs.get("model_config")
-        except OSError as exc:
-            report.hit("artifact.unreadable", f"HDF5 file not readable: {exc}")
-            return
-        if raw is None:
-            report.notes.append("HDF5 without a Keras model config (weights only): no code")
-            return
-        try:
-            config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
-        except ValueError as exc:
-            report.hit("artifact.unreadable", f"model_config is not JSON: {exc}")
-            return
-        _keras_config_hits(report, config, "model_config", options)
-        return
-    # Without h5py: attributes are stored uncompressed, so the model config's JSON is in the bytes as written.
-    import mmap
-    import re
+    import h5py  # a declared dependency: a byte search for the config would miss compressed or chunked attributes
 
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        if view.find(b"model_config") < 0:
-            report.notes.append("HDF5 without a Keras model config (weights only): no code")
-            return
-        for match in re.finditer(rb'"class_name":\s*"(Lambda|__lambda__)"', view):
-            report.hit(
-                "artifact.keras-lambda",
-                f"Lambda layer in model_config at byte {match.start()} holds serialized Python code",
-                "model_config",
-            )
-        report.notes.append("HDF5 scanned by byte search for Lambda layers (install h5py for a full parse)")
+    try:
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("model_config")
+    except OSError as exc:
+        report.hit("artifact.unreadable", f"HDF5 file not readable: {exc}")
+        return
+    if raw is None:
+        report.notes.append("HDF5 without a Keras model config (weights only): no code")
+        return
+    try:
+        config = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+    except ValueError as exc:
+        report.hit("artifact.unreadable", f"model_config is not JSON: {exc}")
+        return
+    _keras_config_hits(report, config, "model_config", options)
 
 
 def _scan_safetensors(report: ArtifactReport, data: bytes) -> bool:
