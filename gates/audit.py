@@ -153,7 +153,7 @@ def append_results(path: Path, results: list[GateResult], policy: Policy, report
             "policy": {"source": policy.source, "sha256": policy_hash},
             "github": environment(),
         }
-        if run_report:
+        if run_report and report is not None:  # run_report is set only for a report
             entry["report"] = run_report
             gate_report = _report_entry(report.parent / f"{result.gate}.json")
             if gate_report and gate_report["path"] != run_report["path"]:

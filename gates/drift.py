@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from gates import drift_stats as ds
 from gates.context import GateContext, sha256_file
@@ -94,7 +94,11 @@ class Reference:
 
     @property
     def names(self) -> list[str]:
-        return list(self.profiles) if self.profiles is not None else list(self.source.names)
+        if self.profiles is not None:
+            return list(self.profiles)
+        if self.source is not None:
+            return list(self.source.names)
+        raise ValueError("a drift reference needs a table or a stored profile")
 
     @property
     def rows(self) -> int | None:
@@ -273,8 +277,10 @@ def compare_columns(
                     settings.exact_limit,
                     settings.max_categories,
                 )
-            else:
+            elif reference.profiles is not None:
                 profile = reference.profiles[name]
+            else:
+                raise ValueError("a drift reference needs a table or a stored profile")
             out.append((compare_column(name, profile, cur.get(name), spec, settings), profile))
             cur.pop(name, None)
             if ref is not None:
@@ -289,6 +295,17 @@ def compare_columns(
         done = [work(b) for b in batches]
     pairs = [pair for part in done for pair in part]
     return [r for r, _ in pairs], {r.column: p for r, p in pairs}
+
+
+class _CompareOptions(TypedDict):
+    """The keyword arguments compare_numeric and compare_categorical share."""
+
+    test: str | None
+    threshold: float | None
+    min_rows: int
+    with_plot: bool
+    small_reference: int
+    thresholds: dict[str, float]
 
 
 def compare_column(
@@ -316,7 +333,7 @@ def compare_column(
             reference_nulls=profile.nulls,
         )
     test = spec.get("test") or settings.tests.get(profile.kind)
-    options = {
+    options: _CompareOptions = {
         "test": test,
         "threshold": spec.get("threshold"),
         "min_rows": settings.min_rows,

@@ -218,12 +218,13 @@ def build_profile(
             reason=f"declared numeric, but holds {column.type} values that are not numbers", count=len(column)
         )
     profile = profile_numeric(values, quantiles=quantiles, bins=bins, exact_limit=exact_limit, owned=True)
-    if declared_kind is None and kind == "numeric" and profile.exact and profile.values.size == 2:
-        keys = [category_key(float(v)) for v in profile.values]
+    if declared_kind is None and kind == "numeric" and profile.distinct == 2:
+        distinct, counts = profile.exact_distribution()
+        keys = [category_key(float(v)) for v in distinct]
         return CategoricalProfile(
             count=profile.count,
             nulls=profile.nulls,
-            categories=dict(sorted(zip(keys, profile.counts.astype(int).tolist()))),
+            categories=dict(sorted(zip(keys, counts.astype(int).tolist()))),
         )
     return profile
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -97,6 +97,18 @@ class NumericProfile:
     def distinct(self) -> int | None:
         return int(self.values.size) if self.values is not None else None
 
+    def exact_distribution(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, counts) of an exact profile."""
+        if self.values is None or self.counts is None:
+            raise ValueError("the profile holds quantile points, not the exact distribution")
+        return self.values, self.counts
+
+    def quantile_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """(points, below) of a summarised profile."""
+        if self.points is None or self.below is None:
+            raise ValueError("the profile holds the exact distribution, not quantile points")
+        return self.points, self.below
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": "numeric", "count": self.count, "nulls": self.nulls}
         if self.count:
@@ -108,9 +120,11 @@ class NumericProfile:
                 bins={"edges": self.bin_edges.tolist(), "counts": self.bin_counts.astype(int).tolist()},
             )
             if self.exact:
-                out["exact"] = {"values": self.values.tolist(), "counts": self.counts.astype(int).tolist()}
+                values, counts = self.exact_distribution()
+                out["exact"] = {"values": values.tolist(), "counts": counts.astype(int).tolist()}
             else:
-                out["quantiles"] = {"points": self.points.tolist(), "below": self.below.astype(int).tolist()}
+                points, below = self.quantile_points()
+                out["quantiles"] = {"points": points.tolist(), "below": below.astype(int).tolist()}
         return out
 
     @classmethod
@@ -346,8 +360,9 @@ def z_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
 
 
 def _reference_cdf_exact(profile: NumericProfile, at: np.ndarray) -> np.ndarray:
-    cum = np.concatenate(([0.0], np.cumsum(profile.counts)))
-    return cum[np.searchsorted(profile.values, at, side="right")] / profile.count
+    values, counts = profile.exact_distribution()
+    cum: np.ndarray = np.concatenate((np.zeros(1), np.cumsum(counts)))
+    return cum[np.searchsorted(values, at, side="right")] / profile.count
 
 
 def ks_asymptotic_p(d: float, n1: int, n2: int) -> float:
@@ -362,21 +377,22 @@ def ks_asymptotic_p(d: float, n1: int, n2: int) -> float:
 def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
     n_cur = current_sorted.size
     if profile.exact:
+        values, counts = profile.exact_distribution()
         if max(profile.count, n_cur) <= SCIPY_EXACT_KS:
             from scipy.stats import ks_2samp
 
-            result = ks_2samp(np.repeat(profile.values, profile.counts.astype(np.int64)), current_sorted)
+            result = ks_2samp(np.repeat(values, counts.astype(np.int64)), current_sorted)
             d, p = float(result.statistic), float(result.pvalue)
         else:
-            at = np.union1d(profile.values, current_sorted)
+            at = np.union1d(values, current_sorted)
             gap = (
                 _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
             )
             d = float(np.max(np.abs(gap)))
             p = ks_asymptotic_p(d, profile.count, n_cur)
         return TestResult("ks", p, 0.0, False, extra={"d": d})
-    at = profile.points
-    gap = profile.below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
+    at, below = profile.quantile_points()
+    gap = below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
     d = float(np.max(np.abs(gap)))
     return TestResult(
         "ks",
@@ -398,11 +414,11 @@ def wasserstein(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[fl
     """Wasserstein-1 distance between the reference (via its profile) and the current values; (w, approximate)."""
     n_cur = current_sorted.size
     if profile.exact:
-        at = np.union1d(profile.values, current_sorted)
+        at = np.union1d(profile.exact_distribution()[0], current_sorted)
         gap = _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
         return float(np.sum(np.abs(gap[:-1]) * np.diff(at))), False
-    points = profile.points
-    ref = profile.below / profile.count
+    points, below = profile.quantile_points()
+    ref = below / profile.count
     cur = np.searchsorted(current_sorted, points, side="right") / n_cur
     a, b = (ref - cur)[:-1], (ref - cur)[1:]
     width = np.diff(points)
@@ -423,7 +439,11 @@ def column_kind(profile: Profile) -> str:
     return profile.kind
 
 
-def choose_test(profile: Profile, override: str | None = None, small_reference: int = SMALL_REFERENCE) -> str:
+def choose_test(
+    profile: NumericProfile | CategoricalProfile,
+    override: str | None = None,
+    small_reference: int = SMALL_REFERENCE,
+) -> str:
     """The test a column gets: the override, or by kind and reference size (see the module docstring)."""
     if override:
         return override
@@ -497,6 +517,15 @@ class ColumnDrift:
         return out
 
 
+class _Counts(TypedDict):
+    """The value counts every ColumnDrift carries, passed on as keyword arguments."""
+
+    reference_count: int
+    reference_nulls: int
+    current_count: int
+    current_nulls: int
+
+
 def _not_judged(column: str, kind: str, status: str, reason: str, **kwargs: Any) -> ColumnDrift:
     return ColumnDrift(column=column, kind=kind, status=status, drifted=None, reason=reason, **kwargs)
 
@@ -514,7 +543,7 @@ def _degenerate(
 ) -> ColumnDrift | None:
     """The cases no test can judge, the same for both kinds: a test for the other kind, an empty side, too few
     values. An empty current column is drift (the feature stopped arriving); the others are not judged."""
-    counts = {
+    counts: _Counts = {
         "reference_count": reference_count,
         "reference_nulls": reference_nulls,
         "current_count": current_count,
@@ -578,7 +607,7 @@ def compare_numeric(
     """Drift of one numeric column: current values (raw, NaN allowed) against the reference profile.
     `owned`: the array is the caller's to reorder (sorted in place, no copy)."""
     cur, cur_nulls = finite_sorted(current, owned)
-    counts = {
+    counts: _Counts = {
         "reference_count": profile.count,
         "reference_nulls": profile.nulls,
         "current_count": int(cur.size),
@@ -621,7 +650,7 @@ def compare_numeric(
         )
         if approximate:
             result.notes.append(
-                f"reference summarised by {profile.points.size} quantile points, its CDF taken as "
+                f"reference summarised by {profile.quantile_points()[0].size} quantile points, its CDF taken as "
                 "linear between them"
             )
     else:
@@ -700,7 +729,7 @@ def compare_categorical(
     """Drift of one categorical column: current category counts against the reference profile."""
     current = {c: int(n) for c, n in zip(categories, counts) if n > 0}
     cur_total = int(sum(current.values()))
-    info = {
+    info: _Counts = {
         "reference_count": profile.count,
         "reference_nulls": profile.nulls,
         "current_count": cur_total,
@@ -783,21 +812,24 @@ def numeric_plot(profile: NumericProfile, cur: np.ndarray, bins: int = 40) -> di
         low = min(profile.min, float(cur[0]))
         high = max(profile.max, float(cur[-1]))
     else:
+        points, below = profile.quantile_points()
         low = min(
-            float(np.interp(0.005, profile.below / profile.count, profile.points)),
+            float(np.interp(0.005, below / profile.count, points)),
             float(cur[int(0.005 * (cur.size - 1))]),
         )
         high = max(
-            float(np.interp(0.995, profile.below / profile.count, profile.points)),
+            float(np.interp(0.995, below / profile.count, points)),
             float(cur[int(0.995 * (cur.size - 1))]),
         )
     if high <= low:
         high = low + 1.0
     edges = np.linspace(low, high, bins + 1)
     if profile.exact:
-        ref_hist = np.histogram(profile.values, bins=edges, weights=profile.counts)[0]
+        values, counts = profile.exact_distribution()
+        ref_hist = np.histogram(values, bins=edges, weights=counts)[0]
     else:
-        cdf = np.interp(edges, profile.points, profile.below / profile.count, left=0.0, right=1.0)
+        points, below = profile.quantile_points()
+        cdf = np.interp(edges, points, below / profile.count, left=0.0, right=1.0)
         ref_hist = np.diff(cdf) * profile.count
     cur_hist = np.diff(np.searchsorted(cur, edges, side="left")).astype(np.float64)  # cur is sorted
     cur_hist[-1] += np.count_nonzero(cur == edges[-1])

@@ -20,6 +20,8 @@ rows as at a thousand.
 from __future__ import annotations
 
 import itertools
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,7 +188,7 @@ def _codes_and_names(values: Any) -> tuple[np.ndarray, list[str]]:
     return np.asarray(codes, dtype=np.int64), names
 
 
-def make_groups(columns: dict[str, Any]) -> Groups:
+def make_groups(columns: Mapping[str, Any]) -> Groups:
     """Codes of every row's intersection of all sensitive features (fairlearn order: sorted levels)."""
     features = tuple(columns)
     levels: dict[str, list[str]] = {}
@@ -210,11 +212,12 @@ def _grouping(groups: Groups, features: tuple[str, ...]) -> Grouping:
     positions = [groups.features.index(f) for f in features]
     of_full = np.ravel_multi_index(tuple(full_index[:, p] for p in positions), sub_shape)
     labels = [" × ".join(combo) for combo in itertools.product(*[groups.levels[f] for f in features])]
-    full_sizes = (
-        groups.full_sizes
-        if groups.full_sizes is not None
-        else np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
-    )
+    if groups.full_sizes is not None:
+        full_sizes = groups.full_sizes
+    elif groups.full_code is not None:
+        full_sizes = np.bincount(groups.full_code, minlength=int(np.prod(full_shape)))
+    else:
+        raise ValueError("groups need per-row codes or per-intersection sizes")
     sizes = np.bincount(of_full, weights=full_sizes, minlength=len(labels)).astype(np.int64)
     return Grouping(
         features=features, labels=labels, sizes=sizes, of_full=np.asarray(of_full, dtype=np.int64)
@@ -308,6 +311,16 @@ def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: s
 
 
 # ----------------------------------------------------------------------------------------- the statistic
+def _added(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """The elementwise sum of the arrays, as sum() gives it."""
+    total: np.ndarray | None = None
+    for part in parts:
+        total = part + 0 if total is None else total + part
+    if total is None:
+        raise ValueError("nothing to add")
+    return total
+
+
 class GroupStatistic:
     """Vectorised per-group metrics: weights (b, K) over cells -> {metric: (b, G)} for one grouping.
 
@@ -355,14 +368,19 @@ class GroupStatistic:
         self, weights: np.ndarray, counts: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         counts = counts if counts is not None else self.counts(weights)
-        out = {"count": sum(counts[o] for o in OUTCOMES), "positives": counts["tp"] + counts["fn"]}
+        out = {"count": _added(counts[o] for o in OUTCOMES), "positives": counts["tp"] + counts["fn"]}
         for metric in self.metrics:
             if metric in RATES:
                 top, bottom = RATES[metric]
-                out[metric] = safe_divide(sum(counts[o] for o in top), sum(counts[o] for o in bottom))
+                out[metric] = safe_divide(_added(counts[o] for o in top), _added(counts[o] for o in bottom))
         others = [x for x in self.metrics if x not in RATES]
         if others:
             with_score = any(x in SCORE_METRICS for x in others)
+            score = self.score if with_score else None
+            if with_score and score is None:
+                raise ValueError(
+                    f"{', '.join(x for x in others if x in SCORE_METRICS)} need scores in the cells"
+                )
             per_group = []
             for g in range(self.size):
                 idx = self.members(g)
@@ -372,7 +390,7 @@ class GroupStatistic:
                         weights[:, idx],
                         self.y[idx],
                         self.pred[idx],
-                        self.score[idx] if with_score else None,
+                        score[idx] if score is not None else None,
                         losses,
                     )
                 )
@@ -390,7 +408,7 @@ def overall_values(
     for metric in metrics:
         if metric in RATES:
             top, bottom = RATES[metric]
-            out[metric] = safe_divide(sum(total[o] for o in top), sum(total[o] for o in bottom))
+            out[metric] = safe_divide(_added(total[o] for o in top), _added(total[o] for o in bottom))
     others = [x for x in metrics if x not in RATES]
     if others:
         with_score = any(x in SCORE_METRICS for x in others)
@@ -451,13 +469,21 @@ def sensitive_features(section: dict[str, Any]) -> tuple[str, ...]:
 
 
 def evaluate(
-    p: Predictions, sensitive: dict[str, np.ndarray], section: dict[str, Any], ctx: GateContext
+    p: Predictions | TabulatedPredictions,
+    sensitive: Mapping[str, Coded | np.ndarray],
+    section: dict[str, Any],
+    ctx: GateContext,
 ) -> GateResult:
     """Pure part of the gate: label, prediction (and score) arrays plus sensitive values in, checks out."""
     boot = ctx.bootstrap(section)
     decide_on = ctx.decide_on(section)
     min_size = int(section.get("min_group_size", DEFAULT_MIN_GROUP_SIZE))
-    features = tuple(p.levels) if isinstance(p, TabulatedPredictions) else tuple(sensitive)
+    levels: dict[str, list[str]] | None = None  # of streamed cells' groups
+    if isinstance(p, TabulatedPredictions):
+        if p.levels is None:
+            raise InputError(f"{p.path}: the streamed predictions were read without sensitive features")
+        levels = p.levels
+    features = tuple(levels) if levels is not None else tuple(sensitive)
     rules = parse_rules(section, features, decide_on)
     reported = [canonical(x) for x in (section.get("metrics") or DEFAULT_REPORTED)]
     for x in reported:
@@ -471,14 +497,15 @@ def evaluate(
             "(set bias.columns.score)"
         )
     if isinstance(p, TabulatedPredictions):  # streamed: the cells are all there is
+        assert levels is not None  # set above for streamed predictions
         groups = Groups(
             features=features,
-            levels=p.levels,
+            levels=levels,
             full_code=None,
             full_sizes=np.bincount(
                 p.cells.columns["g"],
                 weights=p.cells.counts,
-                minlength=int(np.prod([len(p.levels[f]) for f in features])),
+                minlength=math.prod(len(levels[f]) for f in features),
             ),
         )
         cells = p.cells

@@ -93,12 +93,10 @@ def latency_checks(
 
 
 def latency_table(point: dict[str, float], intervals: dict[str, tuple[float, float] | None]) -> str:
-    rows = [
-        f"| {k} | {point[k]:.2f} | "
-        + (f"[{intervals[k][0]:.2f}, {intervals[k][1]:.2f}]" if intervals[k] else "–")
-        + " |"
-        for k in STATISTICS
-    ]
+    def shown(interval: tuple[float, float] | None) -> str:
+        return f"[{interval[0]:.2f}, {interval[1]:.2f}]" if interval else "–"
+
+    rows = [f"| {k} | {point[k]:.2f} | " + shown(intervals[k]) + " |" for k in STATISTICS]
     return "| statistic | value | interval |\n|---|---|---|\n" + "\n".join(rows)
 
 

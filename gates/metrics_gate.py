@@ -39,10 +39,10 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     from gates import streaming
 
     if streaming.wanted(section, path):  # too large for memory (or asked for): exact cells, chunk by chunk
-        candidate = streaming.tabulate(path, section, where="metrics")
-        result = evaluate(candidate, None, section, ctx)
+        tabulated = streaming.tabulate(path, section, where="metrics")
+        result = evaluate(tabulated, None, section, ctx)
         result.artifacts.update(
-            plots.metric_curves(candidate, None, ctx.report_dir, cells={"candidate": candidate.cells})
+            plots.metric_curves(tabulated, None, ctx.report_dir, cells={"candidate": tabulated.cells})
         )
         return result
     candidate = load_predictions(path, _with_id(section, join_on))
@@ -150,7 +150,7 @@ def _columns(p: Predictions, prefix: str) -> dict[str, np.ndarray]:
     return cols
 
 
-def metric_function(p: Predictions):
+def metric_function(p: Predictions | TabulatedPredictions):
     """The vectorised metric function for this task, reading columns with the given prefix from cells."""
 
     def compute(weights: np.ndarray, columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -207,7 +207,8 @@ def point_and_samples(
     precision) of each resample are computed on the bins and shifted by the point's binning offset.
     """
     compute = metric_function(candidate)
-    if candidate.task != "binary":
+    point: dict[str, float]
+    if isinstance(candidate, Predictions) and candidate.task != "binary":  # tabulated ones are binary
         columns = {"y": candidate.y, **_columns(candidate, "c_")}
         if baseline is not None:
             columns.update(_columns(baseline, "b_"))
@@ -217,8 +218,10 @@ def point_and_samples(
         samples = bootstrap(cells, statistic, resamples, seed) if resamples else {}
         return point, samples, {"cells": cells.size, "binned": False}
 
-    models = {"c_": candidate} if baseline is None else {"c_": candidate, "b_": baseline}
-    point: dict[str, float] = {}
+    models: dict[str, Predictions | TabulatedPredictions] = (
+        {"c_": candidate} if baseline is None else {"c_": candidate, "b_": baseline}
+    )
+    point = {}
     exact = dict(exact or {})
     losses: dict[str, dict[str, np.ndarray]] = {}
     for prefix, p in models.items():
@@ -247,6 +250,8 @@ def point_and_samples(
         info: dict[str, Any] = {"cells": cells.size, "binned": binning is not None}
         if binning is not None:
             info.update(bins=binning.bins, exact_cells=binning.exact_cells)
+    elif isinstance(candidate, TabulatedPredictions):  # run() streams only without a baseline
+        raise InputError(f"{candidate.path}: the baseline comparison needs per-row predictions, not cells")
     else:
         cells, columns, info = _paired_cells(candidate, baseline, exact)
     statistic = _statistic(compute, columns, baseline is not None)
@@ -311,13 +316,18 @@ def _paired_cells(
             break
         bins //= 2
     out = dict(cells.columns)
+    row_cell = cells.row_cell
+    assert row_cell is not None  # compress() keeps each row's cell
     for name, values in sums.items():  # per joint cell: the mean loss of its rows
-        out[name] = np.bincount(cells.row_cell, weights=values, minlength=cells.size) / cells.counts
+        out[name] = np.bincount(row_cell, weights=values, minlength=cells.size) / cells.counts
     return cells, out, {"cells": cells.size, "binned": True, "bins": bins, "exact_cells": None}
 
 
 def evaluate(
-    candidate: Predictions, baseline: Predictions | None, section: dict[str, Any], ctx: GateContext
+    candidate: Predictions | TabulatedPredictions,
+    baseline: Predictions | None,
+    section: dict[str, Any],
+    ctx: GateContext,
 ) -> GateResult:
     """Pure part of the gate: arrays in, checks out."""
     boot = ctx.bootstrap(section)
@@ -354,7 +364,7 @@ def evaluate(
             )
         )
     table = metrics_table(point, ci, baseline is not None)
-    evidence = {
+    evidence: dict[str, Any] = {
         "task": candidate.task,
         "rows": candidate.rows,
         "classes": [str(c) for c in candidate.classes],
@@ -466,6 +476,8 @@ def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None
                 reasons[name] = f"the labels hold only the {only} class, so {name} has no meaning"
         if float(cells.counts @ cells.columns["pred"]) == 0:
             reasons["precision"] = "the model predicts no positives, so precision has no meaning"
+    elif isinstance(p, TabulatedPredictions):  # always binary: nothing more to say
+        pass
     elif p.task == "multiclass":
         absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
         if absent:
@@ -484,9 +496,9 @@ def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None
     return reasons
 
 
-def support_checks(p: Predictions) -> list[Check]:
+def support_checks(p: Predictions | TabulatedPredictions) -> list[Check]:
     """A declared class with no rows is not fatal for every metric, but the reader must see it."""
-    if p.task != "multiclass":
+    if not isinstance(p, Predictions) or p.task != "multiclass":
         return []
     absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
     if not absent:
@@ -509,15 +521,18 @@ def _plural(count: int, one: str, many: str) -> str:
 
 def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> np.ndarray:
     size = len(p.classes)
-    if cells is not None:  # binary: from the cells' counts
-        code = cells.columns["y"].astype(np.int64) * size + cells.columns["pred"].astype(np.int64)
-        return (
-            np.rint(np.bincount(code, weights=cells.counts, minlength=size * size))
-            .astype(np.int64)
-            .reshape(size, size)
-        )
-    return np.bincount(p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size).reshape(
-        size, size
+    if cells is None:
+        if isinstance(p, Predictions):
+            return np.bincount(
+                p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size
+            ).reshape(size, size)
+        cells = p.cells
+    # binary: from the cells' counts
+    code = cells.columns["y"].astype(np.int64) * size + cells.columns["pred"].astype(np.int64)
+    return (
+        np.rint(np.bincount(code, weights=cells.counts, minlength=size * size))
+        .astype(np.int64)
+        .reshape(size, size)
     )
 
 

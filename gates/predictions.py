@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +54,7 @@ class TabulatedPredictions:
     classes: list
     has_score: bool
     levels: dict[str, list[str]] | None = None
-    streaming: dict[str, Any] | None = None
+    streaming: dict[str, Any] = field(default_factory=dict)  # how the file was read (gates.streaming)
     task: str = "binary"
 
     @property

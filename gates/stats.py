@@ -188,8 +188,8 @@ def binary_cells(
     parts = [(k, *_sorted_runs(v, lo, ww, ex)) for k, v, lo, ww, ex in segments]
     del segments
 
-    def joined(i: int) -> np.ndarray:  # no copy for a single run
-        return parts[0][i] if len(parts) == 1 else np.concatenate([p[i] for p in parts])
+    def joined(runs: list[np.ndarray]) -> np.ndarray:  # no copy for a single run
+        return runs[0] if len(runs) == 1 else np.concatenate(runs)
 
     group_codes = (
         np.concatenate([np.full(p[1].size, p[0], dtype=np.int64) for p in parts]) if g is not None else None
@@ -198,7 +198,15 @@ def binary_cells(
         name: (parts[0][4][name] if len(parts) == 1 else np.concatenate([p[4][name] for p in parts]))
         for name in extra
     }
-    return _binary_result(group_codes, joined(2), joined(1), joined(3), g is not None, strata, totals)
+    return _binary_result(
+        group_codes,
+        joined([p[2] for p in parts]),
+        joined([p[1] for p in parts]),
+        joined([p[3] for p in parts]),
+        g is not None,
+        strata,
+        totals,
+    )
 
 
 def _sorted_runs(
@@ -248,7 +256,7 @@ def _sorted_runs(
 
 
 def _binary_result(
-    g: np.ndarray,
+    g: np.ndarray | None,
     low: np.ndarray,
     score: np.ndarray | None,
     counts: np.ndarray,

@@ -198,6 +198,11 @@ class Accumulator:
         combinations in sorted order, as np.unique gives them; without a sort while they are few)."""
         if not codes:
             return None, None
+        return self._combinations(codes, n)
+
+    @staticmethod
+    def _combinations(codes: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+        """_local_groups() of at least one feature."""
         shape = tuple(int(c.max()) + 1 if c.size else 1 for c in codes)
         combined = np.ravel_multi_index(codes, shape) if n else np.zeros(0, dtype=np.int64)
         space = math.prod(shape)
@@ -262,7 +267,7 @@ class Accumulator:
         (no grid cell spans two slices): the working memory is that of a slice, not of the table."""
         merged = self.parts[0]
         features = [merged.columns[f"f{j}"] for j in range(len(self.features))]
-        combos = int(self._local_groups(features, merged.size)[1].shape[1]) if features else 1
+        combos = int(self._combinations(features, merged.size)[1].shape[1]) if features else 1
         k = math.floor(math.log2(max(2.0, self.max_cells / (4.0 * combos) - 1)))
         k = min(k, 52) if self.grid is None else min(k, self.grid - 1)
         exact_losses = self.grid is None  # the exact scores are still here: start the loss sums from them

@@ -19,7 +19,8 @@ GATE = "tests"
 
 
 def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    junit_paths, coverage_path = [], None
+    junit_paths: list[Path] = []
+    coverage_path: Path | None = None
     if section.get("run") is not None:
         junit_paths, coverage_path = run_pytest(section["run"], ctx)
     patterns = section.get("junit") or []
@@ -115,7 +116,7 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
         checks.append(check)
     elif section.get("min_coverage") is not None:
         checks.append(Check("coverage", Status.ERROR, "min_coverage is set but no coverage report was given"))
-    summary = {
+    summary: dict[str, Any] = {
         "total": total,
         "passed": tests.count("passed"),
         "failed": failed,

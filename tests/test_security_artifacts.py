@@ -107,6 +107,35 @@ def test_joblib_global_hidden_after_an_array_is_found(tmp_path):
     assert report.format == "pickle (joblib)"
 
 
+class _Unseekable(io.RawIOBase):
+    """A stream that can only be read forward (a pipe, a decompressor)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._data.readinto(buffer)
+
+
+def test_pickle_walk_reads_a_stream_that_cannot_seek(tmp_path):
+    from gates.security.pickle_walk import walk
+
+    path = tmp_path / "model.joblib"
+    joblib.dump(
+        {"coef": np.arange(1000.0), "objects": np.array([1, "a"], dtype=object), "hook": OS_SYSTEM}, path
+    )
+    data = path.read_bytes() + pickle.dumps(SUBPROCESS)
+    seekable = walk(io.BytesIO(data))
+    forward = walk(io.BufferedReader(_Unseekable(data)))
+    assert forward.error is None and forward.pickles == seekable.pickles == 3  # with the object array's
+    assert [g[:2] for g in forward.globals] == [g[:2] for g in seekable.globals]
+    assert ("subprocess", "check_output") in [g[:2] for g in forward.globals]
+    assert {g[2] for g in forward.globals} == {-1}  # no byte offsets without seeking
+
+
 @pytest.mark.parametrize("compress", ["zlib", "gzip", "bz2", "xz", "lzma", "lz4"])
 def test_compressed_joblib_is_decompressed_and_scanned(tmp_path, compress):
     path = tmp_path / "model.joblib"
@@ -257,7 +286,9 @@ def test_legacy_keras_h5_with_lambda(tmp_path):
     )
     import h5py
 
-    with h5py.File(tmp_path / "model.h5", "w") as handle:  # as Keras 2 writes it: the config as a file attribute
+    with h5py.File(
+        tmp_path / "model.h5", "w"
+    ) as handle:  # as Keras 2 writes it: the config as a file attribute
         handle.attrs["model_config"] = config.encode()
     report, status = _scan(tmp_path / "model.h5")
     assert status is Status.FAIL and report.hits[0].rule == "artifact.keras-lambda"

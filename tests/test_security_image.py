@@ -193,6 +193,14 @@ def test_archive_problems_are_input_errors(tmp_path):
         _check(tmp_path, {"archive": "empty.tar"})
 
 
+def test_engine_export_chunks_are_read_as_one_stream(tmp_path):
+    """The engine's image export arrives as byte chunks of any size; read_engine reads them as one stream."""
+    data = docker_archive(tmp_path / "good.tar", GOOD_CONFIG, "acme/credit:1.4.0").read_bytes()
+    chunks = (data[i : i + 777] for i in range(0, len(data), 777))
+    config = image.read_stream(io.BufferedReader(image._ChunkReader(chunks)), "export", None)
+    assert config.user == "10001:10001" and config.healthcheck
+
+
 def test_unreachable_engine_is_an_infrastructure_error(tmp_path):
     with pytest.raises(InfraError, match="not reachable"):
         image.read_engine("acme/credit:1", f"unix://{tmp_path}/nothing.sock", timeout=2)

@@ -140,6 +140,19 @@ def test_sarif_input_is_normalised():
     )
 
 
+def test_sarif_rule_index_is_used_when_a_rule_has_no_id():
+    """A result without ruleId names its rule by ruleIndex; a rule without an id must not stand in for it."""
+    from gates.security.readers import sarif_in
+
+    rules = [{"name": "no-id"}, {"id": "R2", "properties": {"security-severity": "9.1"}}]
+    data = {
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "scan", "rules": rules}}, "results": [{"ruleIndex": 1}]}],
+    }
+    [finding] = sarif_in.read(data, "report.sarif")
+    assert (finding.id, finding.severity) == ("R2", "critical")
+
+
 @pytest.mark.parametrize(
     "text, message",
     [

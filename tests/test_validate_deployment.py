@@ -292,3 +292,14 @@ def test_load_golden_errors_name_the_line(tmp_path):
     with pytest.raises(InputError, match="line 2: expected an object with 'input'"):
         load_golden(path)
     assert len(load_golden(GOLDEN)) == 24
+
+
+def test_load_golden_line_with_a_too_long_integer_is_an_input_error(tmp_path):
+    """json.loads raises a plain ValueError (no .msg) for an integer past Python's digit limit."""
+    path = tmp_path / "g.jsonl"
+    path.write_text('{"input": {}, "expected": {}}\n{"input": {"x": ' + "9" * 5000 + '}, "expected": {}}\n')
+    with pytest.raises(InputError, match=r"line 2: not JSON \(Exceeds the limit"):
+        load_golden(path)
+    path.write_text('{"input": {}, "expected": {}}\n{"input": \n')
+    with pytest.raises(InputError, match=r"line 2: not JSON \(Expecting value\)"):
+        load_golden(path)

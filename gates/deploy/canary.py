@@ -483,21 +483,27 @@ class Run:
             self.kube.scale(
                 self.cfg.namespace, self.cfg.canary_name, self.router.canary_replicas(ctx, weight)
             )
-            obj_kind, name = (
-                ("HTTPRoute", self.cfg.router.get("route"))
-                if kind == "gateway_api"
-                else ("Ingress", self.cfg.router.get("ingress"))
-            )
-            if not name:
-                raise InputError(
-                    f"canary.router: kind {kind} needs {'route' if kind == 'gateway_api' else 'ingress'}"
-                )
+            obj_kind, name = self._route_object()
             current = self.kube.get(obj_kind, self.cfg.namespace, name)
             if current is None:
                 raise InputError(f"{obj_kind} {self.cfg.namespace}/{name} not found")
             changes, info = self.router.route(ctx, weight, current)
         self.apply_changes(changes)
         return info
+
+    def _route_object(self) -> tuple[str, str]:
+        """The kind and name of the object a weight router edits (an HTTPRoute or an Ingress)."""
+        kind = self.cfg.router.get("kind", "replicas")
+        obj_kind, name = (
+            ("HTTPRoute", self.cfg.router.get("route"))
+            if kind == "gateway_api"
+            else ("Ingress", self.cfg.router.get("ingress"))
+        )
+        if not name:
+            raise InputError(
+                f"canary.router: kind {kind} needs {'route' if kind == 'gateway_api' else 'ingress'}"
+            )
+        return obj_kind, name
 
     def _sleep(self, seconds: float) -> None:
         if self.stop.sleep(seconds):
@@ -848,15 +854,8 @@ class Run:
             return "rolled_back"
         kind = cfg.router.get("kind", "replicas")
         if kind != "replicas":
-            changes, _ = self.router.route(
-                self.router_ctx(),
-                0,
-                self.kube.get(
-                    "HTTPRoute" if kind == "gateway_api" else "Ingress",
-                    cfg.namespace,
-                    cfg.router.get("route") if kind == "gateway_api" else cfg.router.get("ingress"),
-                ),
-            )
+            obj_kind, name = self._route_object()
+            changes, _ = self.router.route(self.router_ctx(), 0, self.kube.get(obj_kind, cfg.namespace, name))
             self.apply_changes(changes + self.router.cleanup(self.router_ctx()))
         self.state.phase = "promoted"
         self.state.reason = "every step passed its analysis"

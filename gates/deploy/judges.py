@@ -319,13 +319,16 @@ def threshold_judge(
             verdicts.append(missing)
             continue
         details: dict[str, Any] = {"min": spec.min, "max": spec.max, "kind": spec.kind}
+        value: float | None
         if spec.kind == "distribution":
-            ks = ks_bounds(obs.canary_sample, obs.stable_sample, confidence)  # type: ignore[arg-type]
+            canary_hist, stable_hist = obs.canary_sample, obs.stable_sample
+            assert isinstance(canary_hist, Histogram) and isinstance(stable_hist, Histogram)
+            ks = ks_bounds(canary_hist, stable_hist, confidence)
             value, lo, hi = ks.distance, ks.lower, ks.upper
             details.update(
-                canary_requests=round(obs.canary_sample.total, 2),  # type: ignore[union-attr]
-                stable_requests=round(obs.stable_sample.total, 2),
-            )  # type: ignore[union-attr]
+                canary_requests=round(canary_hist.total, 2),
+                stable_requests=round(stable_hist.total, 2),
+            )
         else:
             value, lo, hi, extra = _bounds(obs, "canary", confidence)
             details.update(extra)
@@ -526,6 +529,8 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
     level = two_sided(settings.confidence)
     alpha_one = 1.0 - level
     canary, stable = obs.canary_sample, obs.stable_sample
+    c_value: float | None
+    s_value: float | None
     if spec.kind == "ratio":
         assert isinstance(canary, Counts) and isinstance(stable, Counts)
         test = compare_rates(canary, stable)

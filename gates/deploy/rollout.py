@@ -250,7 +250,7 @@ def replica_sets(kube: Kube, deployment: dict[str, Any]) -> list[dict[str, Any]]
 
 def revisions(kube: Kube, deployment: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """{revision: ReplicaSet} of a Deployment (what ``kubectl rollout history`` lists)."""
-    return {revision_of(rs): rs for rs in replica_sets(kube, deployment) if revision_of(rs) is not None}
+    return {rev: rs for rs in replica_sets(kube, deployment) if (rev := revision_of(rs)) is not None}
 
 
 def pod_problems(kube: Kube, deployment: dict[str, Any], limit: int = 5) -> list[str]:

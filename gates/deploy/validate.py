@@ -117,8 +117,9 @@ def load_golden(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+        except ValueError as exc:  # a JSONDecodeError, or an integer too long to convert
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
+            raise InputError(f"{path}: line {number}: not JSON ({reason})") from None
         if (
             not isinstance(row, dict)
             or not isinstance(row.get("input"), (dict, list))
@@ -487,16 +488,18 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
         refused = [b for b in obs.bad if b.ok]
         wrong = [b for b in obs.bad if not b.ok]
         if wrong:
-            first = wrong[0]
-            answer = f"answered {first.status}" if first.status else (first.error or "no answer")
-            if first.status is not None and 400 <= first.status < 500:
+            first_wrong = wrong[0]
+            answer = (
+                f"answered {first_wrong.status}" if first_wrong.status else (first_wrong.error or "no answer")
+            )
+            if first_wrong.status is not None and 400 <= first_wrong.status < 500:
                 answer += " without an error message"
             checks.append(
                 Check(
                     "bad_requests",
                     Status.FAIL,
                     f"{len(wrong)} of {len(obs.bad)} malformed requests were "
-                    f"not refused with a clear 4xx; first, {first.name}: {answer}",
+                    f"not refused with a clear 4xx; first, {first_wrong.name}: {answer}",
                     value=len(refused),
                     details={b.name: {"status": b.status, "message": b.message or b.error} for b in obs.bad},
                 )

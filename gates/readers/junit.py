@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gates.errors import InputError
-
 from defusedxml import ElementTree as ET
+
+from gates.errors import InputError
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,14 +45,13 @@ def read_table(
     wanted = list(dict.fromkeys(columns)) if columns is not None else None
     stat = require_file(path)
     kind = table_format(path)
-    cached = (
-        _cached_columns(path, stat, kind)
-        if wanted is not None and kind in ("parquet", "csv", "tsv")
-        else None
-    )
-    if cached is not None and all(c in cached for c in wanted):
-        return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
-    to_read = [c for c in wanted if c not in cached] if cached is not None else wanted
+    cached = None
+    to_read = wanted
+    if wanted is not None and kind in ("parquet", "csv", "tsv"):
+        cached = _cached_columns(path, stat, kind)
+        if all(c in cached for c in wanted):
+            return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
+        to_read = [c for c in wanted if c not in cached]
     try:
         if kind == "parquet":
             frame = _read_parquet(path, to_read, [c for c in categorical if to_read is None or c in to_read])
@@ -68,7 +68,7 @@ def read_table(
         raise InputError(f"{path}: file is empty") from None
     if frame.shape[0] == 0:
         raise InputError(f"{path}: has a header but no rows")
-    if wanted is None:
+    if wanted is None or to_read is None:  # to_read is None only when wanted is
         return frame
     require_columns(frame, to_read, path)
     if cached is not None:
@@ -77,7 +77,7 @@ def read_table(
     return frame[wanted]
 
 
-_LAST: dict[str, object] = {}  # the columns of the last table read: {"key": ..., "columns": {name: Series}}
+_LAST: dict[str, Any] = {}  # the columns of the last table read: {"key": ..., "columns": {name: Series}}
 
 
 def _cached_columns(path: Path, stat, kind: str) -> dict[str, pd.Series]:
@@ -86,7 +86,7 @@ def _cached_columns(path: Path, stat, kind: str) -> dict[str, pd.Series]:
     if _LAST.get("key") != key:
         _LAST.clear()
         _LAST.update(key=key, columns={})
-    return _LAST["columns"]  # type: ignore[return-value]
+    return _LAST["columns"]
 
 
 def _read_csv(path: Path, kind: str, wanted: list[str] | None) -> pd.DataFrame:
@@ -99,7 +99,7 @@ def _read_csv(path: Path, kind: str, wanted: list[str] | None) -> pd.DataFrame:
     return pd.read_csv(path, sep=sep, encoding="utf-8", low_memory=False, usecols=usecols)
 
 
-def _read_parquet(path: Path, wanted: list[str] | None, categorical: list[str] = ()) -> pd.DataFrame:
+def _read_parquet(path: Path, wanted: list[str] | None, categorical: Iterable[str] = ()) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:

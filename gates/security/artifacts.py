@@ -488,7 +488,7 @@ def scan_pickle_stream(
         walked = walk(io.BytesIO(data), stop_after=5)  # legacy torch.save: 5 pickles, then raw storages
         report.format = "pytorch (legacy)"
     seen = {(m, n) for m, n, _ in walked.globals}
-    found = [(m, n, off) for m, n, off in walked.globals]
+    found: list[tuple[str, str, int | None]] = [(m, n, off) for m, n, off in walked.globals]
     try:
         from picklescan.scanner import scan_pickle_bytes
 
@@ -721,6 +721,7 @@ def _onnx_fields(data: bytes) -> dict[int, list[Any]] | None:
     """The top-level fields of an ONNX ModelProto, or None unless the whole file is one."""
     fields: dict[int, list[Any]] = {}
     pos = 0
+    value: int | bytes
     try:
         while pos < len(data):
             key, pos = _varint(data, pos)
@@ -1011,14 +1012,14 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
         )
     scanned = len(part.checks)
     if skipped:
-        shown = ", ".join(skipped[:10]) + (f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else "")
+        listed = ", ".join(skipped[:10]) + (f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else "")
         part.checks.append(
             Check(
                 name="artifacts:skipped",
                 status=Status.PASS,
                 value=len(skipped),
                 why=f"{len(skipped)} file(s) in the scanned directories are no model format (their bytes are not a "
-                f"pickle or any format scanned here), so loading them as a model cannot run code: {shown}",
+                f"pickle or any format scanned here), so loading them as a model cannot run code: {listed}",
                 details={"skipped": skipped},
             )
         )

@@ -223,7 +223,8 @@ def read_engine(ref: str, base_url: str | None, timeout: float = 60) -> ImageCon
     )
     if not config.healthcheck:
         try:
-            exported = read_stream(_ChunkReader(image.save(named=False)), f"export of {ref}", None)
+            export = io.BufferedReader(_ChunkReader(image.save(named=False)))
+            exported = read_stream(export, f"export of {ref}", None)
         except (DockerException, InputError, tarfile.TarError) as exc:
             config.notes.append(f"could not confirm the missing health check from the image export: {exc}")
         else:

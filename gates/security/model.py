@@ -129,19 +129,19 @@ class VulnFinding:
 def deduplicate(findings: list[VulnFinding]) -> list[VulnFinding]:
     """Merge findings for the same package version whose ids or aliases overlap (grype and trivy on one image)."""
     out: list[VulnFinding] = []
-    index: dict[tuple[str, str, str], int] = {}
+    index: dict[tuple[str, str, str, str], int] = {}  # (package, version, location, id) -> finding
     for finding in findings:
         where = (
             (finding.package or "").lower(),
             finding.version or "",
             "" if finding.package else (finding.location or "") + f":{finding.line or ''}",
         )
-        hit = next((index[(*where, i)] for i in finding.ids if (*where, i) in index), None)  # type: ignore[misc]
+        hit = next((index[where + (i,)] for i in finding.ids if where + (i,) in index), None)
         if hit is None:
             out.append(finding)
             hit = len(out) - 1
         else:
             out[hit] = out[hit].merge(finding)
         for i in out[hit].ids:
-            index[(*where, i)] = hit  # type: ignore[index]
+            index[where + (i,)] = hit
     return out

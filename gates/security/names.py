@@ -196,12 +196,12 @@ def _bindings(module: str, path: Path) -> _Bindings | None:
             for handler in node.handlers:
                 if handler.name:
                     bind(handler.name, Origin("assigned"))
-    for node in _module_level_nodes(tree):
-        if isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
-            bind(node.target.id, Origin("assigned"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Global):
-            for name in node.names:  # `global name` inside a function: assigned when that function runs
+    for inner in _module_level_nodes(tree):
+        if isinstance(inner, ast.NamedExpr) and isinstance(inner.target, ast.Name):
+            bind(inner.target.id, Origin("assigned"))
+    for anywhere in ast.walk(tree):
+        if isinstance(anywhere, ast.Global):
+            for name in anywhere.names:  # `global name` inside a function: assigned when that function runs
                 bind(name, Origin("assigned"))
     return _Bindings(names, stars, hook)
 

@@ -17,8 +17,9 @@ import _compat_pickle
 import io
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 _MAX_GLOBALS = 100_000
 
@@ -149,10 +150,14 @@ _JOBLIB_LEGACY = (
 _CHUNK = 1 << 24
 
 
-class _Walker(pickle._Unpickler):  # type: ignore[name-defined,misc]
+class _Walker(pickle._Unpickler):
     """pickle's pure-Python unpickler with every import replaced by a recording stand-in."""
 
-    dispatch = pickle._Unpickler.dispatch.copy()  # type: ignore[attr-defined]
+    # Set by pickle._Unpickler.load(); typeshed leaves these undocumented attributes out, and types the
+    # dispatch table's handlers as taking the C Unpickler.
+    proto: int
+    stack: list[Any]
+    dispatch: ClassVar[dict[int, Callable[[Any], None]]] = pickle._Unpickler.dispatch.copy()
 
     def __init__(self, file: IO[bytes], walk: Walk, depth: int = 0) -> None:
         super().__init__(file, fix_imports=False)
@@ -236,7 +241,7 @@ def walk(handle: IO[bytes], max_pickles: int = 16, stop_after: int | None = None
         if start is not None:
             handle.seek(start)
         else:
-            handle = _Prepend(first, handle)
+            handle = io.BufferedReader(_Prepend(first, handle))
         try:
             value = _Walker(handle, result).load()
         except RecursionError:

@@ -18,12 +18,14 @@ def _number(value: Any) -> float | None:
 
 
 def _rules(run: dict[str, Any]) -> tuple[list[dict], dict[str, dict]]:
+    """The driver's rules in order (for ruleIndex), and every rule with an id by its id (for ruleId)."""
     tool = run.get("tool") or {}
     ordered = list((tool.get("driver") or {}).get("rules") or [])
-    by_id = {r.get("id"): r for r in ordered if isinstance(r, dict)}
+    by_id = {r["id"]: r for r in ordered if isinstance(r, dict) and r.get("id") is not None}
     for extension in tool.get("extensions") or []:
         for rule in extension.get("rules") or []:
-            by_id.setdefault(rule.get("id"), rule)
+            if rule.get("id") is not None:
+                by_id.setdefault(rule["id"], rule)
     return ordered, by_id
 
 
@@ -39,7 +41,7 @@ def read(data: dict[str, Any], label: str) -> list[VulnFinding]:
                 continue
             rule_id = result.get("ruleId") or (result.get("rule") or {}).get("id")
             index = result.get("ruleIndex", (result.get("rule") or {}).get("index"))
-            rule = by_id.get(rule_id) or (
+            rule = (by_id.get(rule_id) if rule_id is not None else None) or (
                 ordered[index] if isinstance(index, int) and 0 <= index < len(ordered) else {}
             )
             rule_id = rule_id or rule.get("id")

@@ -27,8 +27,8 @@ def _score(vuln: dict[str, Any]) -> float | None:
         for entry in (vuln.get("CVSS") or {}).values()
         if isinstance(entry, dict)
     ]
-    scores = [s for s in scores if isinstance(s, (int, float))]
-    return max(scores) if scores else None
+    numbers = [s for s in scores if isinstance(s, (int, float))]
+    return max(numbers) if numbers else None
 
 
 def read(data: dict[str, Any], label: str) -> list[VulnFinding]:
