@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from gates.errors import InputError
+from gates import yamlsafe
+from gates.errors import InputError, log_safe, problems_message
 from gates.registry import DELIVERY_SECTIONS, GATES
 
 SCHEMA_ID = "urn:mlgate:gates-policy:v1"
@@ -77,12 +78,11 @@ def load_policy(path: Path) -> Policy:
     except OSError as exc:
         raise InputError(f"{path}: cannot read policy file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text)
+    except yamlsafe.DuplicateKeyError as exc:
+        raise InputError(problems_message(label, exc.problems)) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(f"{label}:{where}: {problem}") from None
+        raise InputError(yaml_error_message(label, exc)) from None
     if data is None:
         raise InputError(f"{label}: the policy file is empty (expected a mapping with 'version: 1')")
     validate(data, label)
@@ -94,19 +94,35 @@ def empty_policy(base_dir: Path) -> Policy:
     return Policy(data={"version": 1}, base_dir=base_dir, source="command line")
 
 
+def yaml_error_message(label: str, exc: yaml.YAMLError) -> str:
+    """`label: line L, column C: problem` for a YAML error, or `label: problem` when it has no position."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    return f"{label}:{where} {problem}"
+
+
 def validate(data: Any, label: str) -> None:
-    """Raise InputError with the first problem (by key path) in `label: key.path: what was expected` form."""
+    """Raise InputError listing every problem, by key path: `label: key.path: what was expected`.
+
+    One problem makes one line; several make a count line and then one `  - key.path: ...` line each."""
+    found = problems(data)
+    if found:
+        raise InputError(problems_message(label, found))
+
+
+def problems(data: Any) -> list[str]:
+    """Every schema violation in a policy document, one line each (`key.path: what was expected`), in key order."""
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(policy_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
-    if not errors:
-        return
-    first = _most_specific(errors[0])
-    message = f"{label}: {describe_error(first)}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    raise InputError(message)
+    found: list[str] = []
+    for error in errors:
+        text = log_safe(describe_error(_most_specific(error)))
+        if text not in found:
+            found.append(text)
+    return found
 
 
 def _most_specific(error: Any) -> Any:
@@ -165,7 +181,7 @@ def describe_error(error: Any) -> str:
 def _expected_value(schema: dict[str, Any]) -> str:
     types = schema.get("type", "value")
     types = types if isinstance(types, list) else [types]
-    words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+    words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in types)
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))
     if low is not None and high is not None:

@@ -188,6 +188,31 @@ def exit_code(results: list[GateResult]) -> int:
     return 0
 
 
+FAIL_ON = ("fail", "error", "never")  # --fail-on: which verdicts make the process exit non-zero
+
+
+def process_exit_code(verdict: int, fail_on: str = "fail") -> int:
+    """The code the process exits with for a verdict's exit code under ``--fail-on``.
+
+    ``fail`` (the default) exits with the verdict's code; ``error`` lets a failed gate (1) exit 0 while bad input
+    (2) and infrastructure faults (3) still exit non-zero; ``never`` exits 0 for every verdict (report-only).
+    Codes outside 1-3 (130 for an interrupt) are not verdicts and pass through unchanged."""
+    if fail_on not in FAIL_ON:
+        raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
+    if fail_on == "never" and verdict in (1, 2, 3):
+        return 0
+    if fail_on == "error" and verdict == 1:
+        return 0
+    return verdict
+
+
+def report_only_note(verdict: int, fail_on: str) -> str | None:
+    """The sentence every human-readable format shows when --fail-on keeps a non-zero verdict from blocking."""
+    if verdict != 0 and process_exit_code(verdict, fail_on) == 0:
+        return f"report-only (fail-on: {fail_on}): this verdict does not block"
+    return None
+
+
 def _jsonable(value: Any) -> Any:
     """NaN and infinity are not JSON: they become null, so a report always parses."""
     if isinstance(value, float):

@@ -12,22 +12,78 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.context import GateContext
-from gates.errors import InfraError, InputError
+from gates.errors import InfraError, InputError, log_safe, printable
 from gates.policy import Policy, empty_policy, load_policy, validate
 from gates.registry import GATES
-from gates.result import GateResult, error_result, exit_code
+from gates.result import FAIL_ON, GateResult, error_result, exit_code
+
+if TYPE_CHECKING:
+    from gates.formats import StepBudget
+
+_OPTION_FLAGS = {
+    "policy_path": "--policy",
+    "report_dir": "--report-dir",
+    "audit_log": "--audit-log",
+    "no_audit": "--no-audit",
+    "fail_on": "--fail-on",
+}
 
 
 @dataclass
 class Session:
+    """The global options of one invocation (gates.cli sets them, from before or after the subcommand), the
+    policy they name, and what this process may still add to the GitHub step (`budget`)."""
+
     policy_path: Path | None = None
     report_dir: Path | None = None
     audit_log: Path | None = None
     audit: bool = True
+    fail_on: str = "fail"
+    # False for the commands that always block (gates.cli.REPORT_ONLY_COMMANDS): fail_on stays "fail".
+    relaxable: bool = True
     _policy: Policy | None = field(default=None, init=False)
+    _given: dict[str, tuple[object, str]] = field(default_factory=dict, init=False)
+    _budget: StepBudget | None = field(default=None, init=False)
+
+    @property
+    def budget(self) -> StepBudget:
+        if self._budget is None:
+            from gates.formats import StepBudget
+
+            self._budget = StepBudget()
+        return self._budget
+
+    def set_option(self, name: str, value: object, where: str, explicit: bool) -> None:
+        """Take a global option's value. `explicit`: typed on the command line at `where` (e.g. "before the
+        command", "after 'run'"); otherwise from the environment or the default, which a typed value overrides.
+
+        The same option typed in two places with different values is an error (exit 2), never a silent choice."""
+        if explicit:
+            if name in self._given and self._given[name][0] != value:
+                first, first_where = self._given[name]
+                flag = _OPTION_FLAGS.get(name, name)
+                if name == "fail_on":
+                    self.fail_on = "fail"  # which of the two applies is unknown: the error blocks
+                raise InputError(
+                    f"{flag} is given twice with different values: {_shown(first)} {first_where} and "
+                    f"{_shown(value)} {where}; give it once"
+                )
+            self._given[name] = (value, where)
+        elif name in self._given or value is None:
+            return
+        if name == "no_audit":
+            self.audit = not value
+        elif name == "fail_on":
+            if value not in FAIL_ON:
+                raise InputError(f"--fail-on: expected one of {', '.join(FAIL_ON)}, got {value!r}")
+            self.fail_on = str(value) if self.relaxable else "fail"
+        else:
+            if name == "policy_path" and value != self.policy_path:
+                self._policy = None
+            setattr(self, name, value)
 
     @property
     def policy(self) -> Policy:
@@ -98,12 +154,15 @@ class Session:
 
         The audit record binds the JSON report just written; its new head hash becomes the step output
         ``audit-head`` and the line ``mlgate: audit trail PATH head HASH`` printed just above the verdict
-        (stdout: stderr stays empty on success and one line on an error)."""
+        (stdout: stderr stays empty on success and one line on an error).
+
+        Returns the verdict's exit code; gates.cli.main turns it into the process's through --fail-on (the
+        step outputs, written here, carry both: `exit-code` and `blocking`)."""
         from gates.formats import Output, write_all
         from gates.formats.console import render
 
         code = exit_code(results)
-        out = Output(report_dir=self.resolved_report_dir())
+        out = Output(report_dir=self.resolved_report_dir(), fail_on=self.fail_on, budget=self.budget)
         write_all(results, out, code)
         table = io.StringIO()
         render(results, table, colour=sys.stdout.isatty())
@@ -118,9 +177,9 @@ class Session:
                     audit_path, results, self.policy, report=out.report_dir / f"{out.name}.json"
                 )
                 if head:
-                    audit_line = f"mlgate: audit trail {audit_path} head {head}\n"
+                    audit_line = log_safe(f"mlgate: audit trail {audit_path} head {head}") + "\n"
                     try:
-                        write_values(out, {"audit-log": str(audit_path), "audit-head": head})
+                        write_values(out, {"audit-log": os.path.abspath(audit_path), "audit-head": head})
                     except OSError as exc:
                         raise InfraError(f"could not write step outputs: {exc}") from None
         finally:
@@ -129,8 +188,12 @@ class Session:
             sys.stdout.write((body + "\n" if body else "") + audit_line + verdict + "\n")
         for result in results:
             if result.exit_code_hint in (2, 3):
-                print(f"mlgate: error: {result.checks[0].why}", file=sys.stderr)
+                print(f"mlgate: error: {printable(result.checks[0].why)}", file=sys.stderr)
         return code
+
+
+def _shown(value: object) -> str:
+    return repr(str(value)) if isinstance(value, Path) else repr(value)
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

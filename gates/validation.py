@@ -39,7 +39,10 @@ def schema_definition() -> dict[str, Any]:
     """The JSON Schema of a schema document: data.json's `schema` key (a path or the schema inline)."""
     from gates.policy import _fragment
 
-    return {**_fragment("data")["properties"]["schema"], "type": "object"}
+    fragment = _fragment("data")
+    if fragment is None:
+        raise RuntimeError("gates/schema/data.json is missing from the installed package")
+    return {**fragment["properties"]["schema"], "type": "object"}
 
 
 def check_schema_document(document: Any, label: str) -> dict[str, Any]:
@@ -61,11 +64,13 @@ def check_schema_document(document: Any, label: str) -> dict[str, Any]:
 def load_schema(path: Path) -> dict[str, Any]:
     import yaml
 
+    from gates import yamlsafe
+
     if not path.exists():
         raise InputError(f"{path}: schema file not found")
     try:
         text = path.read_text(encoding="utf-8")
-        document = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        document = json.loads(text) if path.suffix.lower() == ".json" else yamlsafe.load(text)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the schema ({str(exc).splitlines()[0]})") from None
     return check_schema_document(document, str(path))
@@ -397,10 +402,12 @@ def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str,
     declared = section.get("schema")
     if isinstance(declared, dict):
         return check_schema_document(declared, "data.schema"), "inline in the policy"
-    schema_path = ctx.path(declared, must_exist=False) if declared else None
-    if schema_path is not None and schema_path.exists():
-        ctx.path(declared)  # record its hash as an input
-        return load_schema(schema_path), str(schema_path)
+    schema_path = None
+    if declared:
+        schema_path = ctx.path(declared, must_exist=False)
+        if schema_path.exists():
+            ctx.path(declared)  # record its hash as an input
+            return load_schema(schema_path), str(schema_path)
     if not section.get("infer_from"):
         if schema_path is not None:
             raise InputError(

@@ -28,6 +28,7 @@ LEAKY_ENV = (
     "MLGATE_POLICY",
     "MLGATE_REPORT_DIR",
     "MLGATE_AUDIT_LOG",
+    "MLGATE_FAIL_ON",
 )
 
 

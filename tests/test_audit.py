@@ -300,7 +300,8 @@ def test_a_run_prints_and_outputs_the_new_head_for_verify_expect_head(cli, tmp_p
     lines = result.stdout.splitlines()
     assert lines[-2:] == [f"mlgate: audit trail trail.jsonl head {record['hash']}", "verdict: latency pass"]
     outputs = parse_github_output(github_output.read_text())
-    assert outputs["audit-head"] == record["hash"] and outputs["audit-log"] == "trail.jsonl"
+    assert outputs["audit-head"] == record["hash"]
+    assert outputs["audit-log"] == str(tmp_path / "trail.jsonl")  # step outputs hold absolute paths
     assert record["summary"] and all(not isinstance(v, (list, dict)) for v in record["summary"].values())
     report = tmp_path / "reports" / "mlgate.json"
     assert record["report"]["sha256"] == hashlib.sha256(report.read_bytes()).hexdigest()

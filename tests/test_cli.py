@@ -391,3 +391,213 @@ def test_a_bad_flag_value_without_a_policy_names_the_flags_once(cli, tmp_path):
     assert result.stderr_lines == [
         "mlgate: error: command-line flags: metrics.thresholds.roc_auc.min: expected a number in [0, 1], got 2.0"
     ]
+
+
+# -- global options before or after the subcommand --------------------------------------------------------------
+def latency_policy(
+    tmp_path: Path, max_p95: float = 100, samples: str = "lat.csv", name: str = "p.yml"
+) -> Path:
+    (tmp_path / "lat.csv").write_text("latency_ms\n" + "\n".join(str(10 + i % 7) for i in range(300)) + "\n")
+    path = tmp_path / name
+    path.write_text(
+        f"version: 1\ndefaults: {{bootstrap: {{resamples: 50}}}}\n"
+        f"latency: {{samples: {samples}, max_p95: {max_p95}}}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--policy", "p.yml", "--report-dir", "r", "--no-audit", "run"],
+        ["run", "--policy", "p.yml", "--report-dir", "r", "--no-audit"],
+        ["--policy", "p.yml", "run", "--report-dir", "r", "--no-audit"],
+        ["--report-dir", "r", "run", "--no-audit", "--policy", "p.yml"],
+        ["--policy", "p.yml", "--report-dir", "r", "run", "--policy", "p.yml", "--no-audit", "--no-audit"],
+    ],
+)
+def test_global_options_before_or_after_the_subcommand(cli, tmp_path, args):
+    latency_policy(tmp_path)
+    result = cli(*args)
+    assert result.code == 0, result.stdout + result.stderr
+    assert "verdict: latency pass" in result.stdout
+    assert (tmp_path / "r" / "mlgate.json").is_file()
+    assert not (tmp_path / "r" / "audit.jsonl").exists() and not (tmp_path / "mlgate-reports").exists()
+
+
+def test_global_options_after_a_gate_command_and_a_nested_one(cli, tmp_path):
+    latency_policy(tmp_path)
+    result = cli("latency", "--policy", "p.yml", "--audit-log", "trail.jsonl", "--report-dir", "out")
+    assert result.code == 0, result.stderr
+    assert (tmp_path / "trail.jsonl").is_file() and (tmp_path / "out" / "latency.json").is_file()
+    for command in (["drift", "profile"], ["policy", "check"], ["audit", "verify"], ["metrics"]):
+        result = cli(*command, "--help")
+        assert result.code == 0
+        for flag in ("--policy", "--report-dir", "--audit-log", "--no-audit", "--fail-on"):
+            assert flag in result.stdout, (command, flag)
+
+
+def test_a_global_option_given_twice_with_different_values_is_an_error(cli, tmp_path):
+    latency_policy(tmp_path)
+    latency_policy(tmp_path, name="other.yml")
+    result = cli("--policy", "p.yml", "run", "--policy", "other.yml")
+    assert result.code == 2
+    assert result.stderr_lines == [
+        (
+            "mlgate: error: --policy is given twice with different values: 'p.yml' before the command and "
+            "'other.yml' after 'run'; give it once"
+        )
+    ]
+    result = cli("--fail-on", "never", "latency", "--fail-on", "error")
+    assert result.code == 2  # a conflict is bad input whatever --fail-on says: it is not known which applies
+    assert "--fail-on is given twice with different values: 'never' before the command and 'error' after" in (
+        result.stderr
+    )
+
+
+def test_a_global_option_after_the_subcommand_overrides_the_environment(cli, tmp_path):
+    latency_policy(tmp_path)
+    latency_policy(tmp_path, max_p95=1, name="failing.yml")
+    env = {"MLGATE_POLICY": "failing.yml", "MLGATE_FAIL_ON": "never", "MLGATE_REPORT_DIR": "env-reports"}
+    result = cli("run", "--policy", "p.yml", "--fail-on", "fail", "--no-audit", env=env)
+    assert result.code == 0 and "verdict: latency pass" in result.stdout, result.stdout + result.stderr
+    assert (tmp_path / "env-reports" / "mlgate.json").is_file()
+    result = cli("run", "--no-audit", "--fail-on", "fail", env=env)
+    assert result.code == 1 and "verdict: latency fail" in result.stdout
+
+
+# -- --fail-on: report-only mode --------------------------------------------------------------------------------
+VERDICTS = {"pass": 0, "fail": 1, "bad input": 2, "infrastructure": 3}
+EXPECTED_EXIT = {
+    ("fail", 0): 0,
+    ("fail", 1): 1,
+    ("fail", 2): 2,
+    ("fail", 3): 3,
+    ("error", 0): 0,
+    ("error", 1): 0,
+    ("error", 2): 2,
+    ("error", 3): 3,
+    ("never", 0): 0,
+    ("never", 1): 0,
+    ("never", 2): 0,
+    ("never", 3): 0,
+}
+
+
+def github_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "github_output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "step_summary"),
+        "GITHUB_WORKSPACE": str(tmp_path),
+    }
+
+
+def read_outputs(tmp_path: Path) -> dict[str, str]:
+    from tests.test_formats import parse_github_output
+
+    return parse_github_output((tmp_path / "github_output").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("where", ["flag before", "flag after", "environment"])
+@pytest.mark.parametrize("fail_on", ["fail", "error", "never"])
+@pytest.mark.parametrize("verdict", list(VERDICTS))
+def test_fail_on_every_combination(cli, tmp_path, monkeypatch, verdict, fail_on, where):
+    code = VERDICTS[verdict]
+    latency_policy(
+        tmp_path, max_p95=1 if verdict == "fail" else 100, samples="gone.csv" if code == 2 else "lat.csv"
+    )
+    if verdict == "infrastructure":
+        import gates.latency
+        from gates.errors import InfraError
+
+        def down(section, ctx):
+            raise InfraError("prometheus at http://127.0.0.1:9 is unreachable")
+
+        monkeypatch.setattr(gates.latency, "run", down)
+    env = github_env(tmp_path)
+    args = ["--policy", "p.yml", "--no-audit", "run"]
+    if where == "flag before":
+        args = ["--fail-on", fail_on, *args]
+    elif where == "flag after":
+        args = [*args, "--fail-on", fail_on]
+    else:
+        env["MLGATE_FAIL_ON"] = fail_on.upper()  # case does not matter
+    result = cli(*args, env=env)
+    expected = EXPECTED_EXIT[(fail_on, code)]
+    assert result.code == expected, (result.stdout, result.stderr)
+
+    outputs = read_outputs(tmp_path)  # the real verdict, whatever the exit
+    assert outputs["status"] == {0: "pass", 1: "fail", 2: "error", 3: "error"}[code]
+    assert outputs["exit-code"] == str(code)
+    assert outputs["blocking"] == ("true" if expected else "false")
+    report = json.loads((tmp_path / "mlgate-reports" / "mlgate.json").read_text())
+    assert report["exit_code"] == code  # every gate writes its reports, blocking or not
+
+    summary = (tmp_path / "step_summary").read_text(encoding="utf-8")
+    note = f"report-only (fail-on: {fail_on}): this verdict does not block"
+    assert (note in summary) == (code != 0 and expected == 0)
+    told = f"mlgate: report-only (fail-on: {fail_on}): exit 0; the verdict's exit code is {code}"
+    assert (told in result.stdout) == (code != 0 and expected == 0)
+    if code in (2, 3):  # the reason is on stderr either way
+        assert len(result.stderr_lines) == 1 and result.stderr_lines[0].startswith("mlgate: error: ")
+    else:
+        assert result.stderr == ""
+
+
+@pytest.mark.parametrize(("fail_on", "expected"), [("fail", 2), ("error", 2), ("never", 0)])
+def test_fail_on_applies_to_failures_before_any_gate(cli, tmp_path, fail_on, expected):
+    env = github_env(tmp_path)
+    result = cli("--fail-on", fail_on, "--policy", "missing.yml", "run", env=env)
+    assert result.code == expected
+    assert result.stderr_lines == ["mlgate: error: missing.yml: policy file not found"]
+    outputs = read_outputs(tmp_path)
+    assert outputs["status"] == "error" and outputs["exit-code"] == "2"
+    assert outputs["blocking"] == ("true" if expected else "false")
+    assert ("this verdict does not block" in (tmp_path / "step_summary").read_text()) == (expected == 0)
+    # from the environment too, when the failure comes before the options are read (an unknown option)
+    result = cli("--no-such-option", "run", env={**env, "MLGATE_FAIL_ON": fail_on})
+    assert result.code == expected
+
+
+def test_an_invalid_fail_on_is_bad_input(cli, tmp_path):
+    latency_policy(tmp_path)
+    result = cli("--policy", "p.yml", "run", "--fail-on", "sometimes")
+    assert result.code == 2 and "'sometimes' is not one of 'fail', 'error', 'never'" in result.stderr
+    result = cli("--policy", "p.yml", "run", env={"MLGATE_FAIL_ON": "sometimes"})
+    assert result.code == 2 and "'sometimes' is not one of" in result.stderr
+
+
+# -- step outputs hold absolute paths -----------------------------------------------------------------------------
+def test_output_paths_are_absolute_from_another_working_directory(cli, tmp_path, monkeypatch):
+    latency_policy(tmp_path)
+    work = tmp_path / "service" / "sub"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    env = github_env(tmp_path)
+    result = cli("--policy", "../../p.yml", "--report-dir", "../reports", "run", env=env)
+    assert result.code == 0, result.stderr
+    outputs = read_outputs(tmp_path)
+    reports = tmp_path / "service" / "reports"
+    assert outputs["report-dir"] == str(reports)
+    assert outputs["report"] == str(reports / "mlgate.json")
+    assert outputs["summary"] == str(reports / "summary.md") and outputs["junit"] == str(
+        reports / "junit.xml"
+    )
+    assert outputs["audit-log"] == str(reports / "audit.jsonl")
+    monkeypatch.chdir(tmp_path)  # a later step in another working-directory finds the same files
+    for key in ("report-dir", "report", "summary", "junit", "audit-log"):
+        assert Path(outputs[key]).is_absolute() and Path(outputs[key]).exists(), key
+
+
+@pytest.mark.parametrize("argv", [["audit", "verify", "--log", "missing.jsonl"], ["policy", "check", "missing.yml"]])
+def test_fail_on_never_does_not_relax_commands_that_must_block(argv, tmp_path, monkeypatch):
+    """Report-only mode is for adopting gates; a safety check (audit, policy, deploy guard) that exits 0 on a
+    problem would be a silent pass."""
+    from gates.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLGATE_FAIL_ON", "never")
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2

@@ -505,3 +505,163 @@ def test_canary_summary_table_is_bounded():
     assert rows[-1].startswith("| 2 | 450% (449%) | fail |")  # the last analyses, the deciding one included
     assert f"The last {markdown.CANARY_ROWS} of 45 analyses" in text
     assert markdown.canary_table(result_with(Status.PASS)) == ""  # other gates: no table
+
+
+# -- GitHub's limits: annotations per step, summary size ------------------------------------------------------------
+def many(gate: str, **counts: int) -> GateResult:
+    checks = [
+        Check(f"{status}_{i}", Status(status), f"{status} number {i}")
+        for status, n in counts.items()
+        for i in range(n)
+    ]
+    return GateResult(gate=gate, checks=checks)
+
+
+def test_annotations_are_capped_per_level_most_severe_first(tmp_path):
+    results = [many("tests", fail=20, warn=3), many("data", warn=15, error=6)]
+    out = Output(report_dir=tmp_path / "r", env={"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)})
+    lines = annotate.lines(results, out)
+    errors = [line for line in lines if line.startswith("::error ")]
+    warnings = [line for line in lines if line.startswith("::warning ")]
+    assert len(errors) == len(warnings) == 10 and len(lines) == 20
+    assert lines[:10] == errors  # errors first
+    assert all("mlgate data%3A error_" in line for line in errors[:6])  # status error before status fail
+    assert all("mlgate tests%3A fail_" in line for line in errors[6:9])
+    assert errors[9] == "::error title=mlgate::and 17 more failed checks: see the report (r/mlgate.json)"
+    assert warnings[9] == "::warning title=mlgate::and 9 more warnings: see the report (r/mlgate.json)"
+    few = annotate.lines([many("tests", fail=10, warn=10)], out)
+    assert len(few) == 20 and not any("more" in line for line in few)  # exactly at the cap: nothing counted
+
+
+def test_the_annotation_cap_holds_for_the_whole_process(tmp_path, capsys):
+    from gates.formats import StepBudget
+
+    budget = StepBudget()
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path)}
+    for n in range(3):
+        out = Output(report_dir=tmp_path / f"r{n}", env=env, budget=budget)
+        annotate.write([many("tests", fail=4, warn=4)], out)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("::")]
+    assert sum(line.startswith("::error ") for line in printed) == 10
+    assert sum(line.startswith("::warning ") for line in printed) == 10
+    assert budget.annotations == {"error": 0, "warning": 0, "notice": 10}
+
+
+def test_summary_stays_within_its_budget_header_first_most_severe_first():
+    results = [
+        many("tests", **{"pass": 300, "warn": 50, "fail": 400}),
+        many("metrics", **{"pass": 5, "error": 2}),
+    ]
+    full = markdown.render(results)
+    small = markdown.render(results, budget=20_000)
+    assert len(full.encode()) > 40_000 and len(small.encode()) <= 20_000
+    head = small.split("\n### ")[0]
+    assert head == full.split("\n### ")[0]  # the verdict and the per-gate table are never cut
+    assert "| tests | ❌ fail | 300 pass, 50 warn, 400 fail |" in head
+    tests, metrics = small.split("\n### ")[1:]
+    rows = [line for line in tests.splitlines() if line.startswith(("| fail_", "| warn_"))]
+    assert rows and all(line.startswith("| fail_") for line in rows)  # failures before warnings
+    shown = len(rows)
+    assert (
+        f"… and {750 - shown:,} more checks ({400 - shown:,} fail, 50 warn, 300 pass) in the report" in tests
+    )
+    assert (
+        "| error_0 |" in metrics and "| error_1 |" in metrics
+    )  # errors of a later gate come before failures
+
+
+def test_summary_with_no_room_keeps_the_header_and_counts_the_rest():
+    results = [many("tests", fail=50), many("latency", **{"pass": 3})]
+    text = markdown.render(results, budget=0)
+    assert text.startswith("## ❌ mlgate: fail\n\n| gate | status | checks |")
+    assert "| latency | ✅ pass | 3 pass |" in text
+    assert "… and 50 more checks (50 fail) in the report artifact (`mlgate.json`)" in text
+    assert "… and 3 more checks (3 pass)" in text
+
+
+def test_summary_budget_counts_what_the_step_summary_already_holds(tmp_path):
+    from gates.formats import GITHUB_SUMMARY_LIMIT
+
+    step = tmp_path / "step_summary"
+    step.write_bytes(b"x" * (GITHUB_SUMMARY_LIMIT - 30_000))  # an earlier step of this job wrote a lot
+    out = Output(report_dir=tmp_path / "r", env={"GITHUB_STEP_SUMMARY": str(step)})
+    write_all([many("tests", fail=2000)], out, 1)
+    assert step.stat().st_size < GITHUB_SUMMARY_LIMIT
+    assert "more checks (" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_report_only_note_in_the_summary(tmp_path):
+    results = [many("tests", fail=1)]
+    for fail_on, shown in (("fail", False), ("error", True), ("never", True)):
+        out = Output(report_dir=tmp_path / fail_on, env={}, fail_on=fail_on)
+        write_all(results, out, 1)
+        text = (tmp_path / fail_on / "summary.md").read_text()
+        assert (f"report-only (fail-on: {fail_on}): this verdict does not block" in text) == shown
+        assert text.startswith("## ❌ mlgate: fail\n")  # the verdict itself is unchanged
+
+
+# -- hostile names in workflow commands and in the log ---------------------------------------------------------------
+def runner_parse(line: str) -> tuple[str, dict[str, str], str] | None:
+    """What actions/runner (ActionCommand.TryParseV2) makes of one log line: command, properties, data."""
+
+    def unescape(text: str, mapping: dict[str, str]) -> str:
+        for token, replacement in mapping.items():
+            text = text.replace(replacement, token)
+        return text
+
+    data_map = {"\r": "%0D", "\n": "%0A", "%": "%25"}
+    property_map = {"\r": "%0D", "\n": "%0A", ":": "%3A", ",": "%2C", "%": "%25"}
+    message = line.lstrip()
+    if not message.startswith("::"):
+        return None
+    end = message.find("::", 2)
+    if end < 0:
+        return None
+    info = message[2:end]
+    name, _, props = info.partition(" ")
+    properties = {}
+    for item in props.strip().split(","):
+        key, sep, value = item.partition("=")
+        if sep and key and value:
+            properties[key] = unescape(value, property_map)
+    return name, properties, unescape(message[end + 2 :], data_map)
+
+
+HOSTILE = [
+    "a,b:c",
+    "50% done %0A not a newline",
+    "line\r\n::error::injected",
+    "::add-mask::secret",
+    "x\n::stop-commands::tok",
+    "##[set-output name=status]pass",
+    "title=evil,file=/etc/passwd",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_names_round_trip_through_annotations(tmp_path, capsys, text):
+    path = tmp_path / f"dir{text.replace('/', '_')}" / "t.py"
+    check = Check(text, Status.FAIL, text, location=Location(str(path), 3, 1))
+    result = GateResult(gate="tests", checks=[check, Check("w", Status.WARN, text)])
+    write(tmp_path, [result])
+    printed = capsys.readouterr().out.splitlines()
+    commands = [parsed for parsed in map(runner_parse, printed) if parsed]
+    assert len(commands) == 2, printed  # exactly the two annotations: nothing injected
+    (name, props, data), (wname, _, wdata) = commands
+    assert name == "error" and data == text and props["title"] == f"mlgate tests: {text}"
+    assert props["file"] == str(path.relative_to(tmp_path)) and props["line"] == "3" and props["col"] == "1"
+    assert set(props) == {"title", "file", "line", "col"}
+    assert wname == "warning" and wdata == text
+    assert not any("##[" in line for line in printed if not line.startswith("::"))
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_names_cannot_become_commands_in_the_console_table(text):
+    import io
+
+    stream = io.StringIO()
+    result = GateResult(gate="tests", checks=[Check(text, Status.FAIL, text, value=text, threshold=text)])
+    console.render([result], stream)
+    for line in stream.getvalue().splitlines():
+        assert runner_parse(line) is None and "##[" not in line, line
+    assert len(stream.getvalue().splitlines()) == 5  # header, rule, row, reason, verdict: no line break added

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -116,12 +117,54 @@ def test_bad_type_message_is_exactly_the_documented_one(tmp_path):
     )
 
 
-def test_several_problems_are_counted(tmp_path):
-    message = error_of(
-        write(tmp_path, "version: 1\nmetrics: {predictions: p.csv, task: x, bogus: 1, other: 2}\n")
+def test_every_problem_is_listed_on_its_own_line(tmp_path):
+    path = write(
+        tmp_path,
+        "version: 1\nmetrics: {predictions: p.csv, task: x, bogus: 1, other: 2,\n"
+        "  thresholds: {f1: {min: 2}}}\nmetrix: 1\n",
     )
-    assert "unknown key 'bogus', 'other'" in message
-    assert message.endswith("(and 1 more problem)")  # task: x
+    with pytest.raises(InputError) as raised:
+        load_policy(path)
+    lines = str(raised.value).split("\n")
+    assert lines[0] == "gates.yml: 4 problems:"
+    assert [line[:40] for line in lines[1:]] == [
+        line[:40]
+        for line in (
+            "  - unknown key 'metrix' (expected one of: audit, ",
+            "  - metrics: unknown key 'bogus', 'other' (expected one of: baseline, ",
+            "  - metrics.task: expected one of 'binary', 'multiclass', 'regression', got 'x'",
+            "  - metrics.thresholds.f1.min: expected a number in [0, 1], got 2",
+        )
+    ]
+    assert lines[3] == "  - metrics.task: expected one of 'binary', 'multiclass', 'regression', got 'x'"
+    assert lines[4] == "  - metrics.thresholds.f1.min: expected a number in [0, 1], got 2"
+
+
+def test_every_problem_is_listed_by_the_cli_and_policy_check(cli, tmp_path):
+    write(tmp_path, "version: 1\nmetrics: {predictions: p.csv, task: x, thresholds: {f1: {min: 2}}}\n")
+    expected = [
+        "mlgate: error: gates.yml: 2 problems:",
+        "  - metrics.task: expected one of 'binary', 'multiclass', 'regression', got 'x'",
+        "  - metrics.thresholds.f1.min: expected a number in [0, 1], got 2",
+    ]
+    for args in (
+        ["policy", "check", "gates.yml"],
+        ["--policy", "gates.yml", "metrics"],
+        ["run", "--policy", "gates.yml"],
+    ):
+        result = cli(*args)
+        assert result.code == 2, (args, result.stdout, result.stderr)
+        assert result.stderr_lines == expected, args
+        assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_a_key_that_tries_to_start_a_workflow_command_stays_on_its_line(tmp_path):
+    path = write(tmp_path, 'version: 1\nmetrics: {predictions: p.csv, "x\\n::error::pwned": 1, task: y}\n')
+    with pytest.raises(InputError) as raised:
+        load_policy(path)
+    lines = str(raised.value).split("\n")
+    assert len(lines) == 3 and all(not line.lstrip().startswith("::") for line in lines)
+    assert "x\\n::error::pwned" in lines[1]
 
 
 def test_unreadable_policy_files(tmp_path):
@@ -255,3 +298,142 @@ def test_session_paths_follow_the_policy(tmp_path):
 def test_example_policy_round_trips_through_yaml():
     data = yaml.safe_load(EXAMPLE.read_text())
     validate(data, "gates.yml")
+
+
+# -- YAML read strictly: duplicate keys, alias bombs, deep nesting ----------------------------------------------
+DUPLICATE = """version: 1
+metrics:
+  thresholds:
+    accuracy: {min: 0.99}
+  predictions: p.csv
+  task: binary
+  thresholds:
+    accuracy: {min: 0.1}
+"""
+
+
+def test_a_duplicate_key_names_both_lines(tmp_path):
+    assert error_of(write(tmp_path, DUPLICATE)) == (
+        "gates.yml: duplicate key 'thresholds' at line 7 (first at line 3)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nversion: 1\n", "gates.yml: duplicate key 'version' at line 2 (first at line 1)"),
+        (  # deep inside a flow mapping
+            "version: 1\nmetrics: {predictions: p.csv, thresholds: {f1: {min: 0.5, min: 0.1}}}\n",
+            "gates.yml: duplicate key 'min' at line 2 (first at line 2)",
+        ),
+        (  # in a list item
+            "version: 1\ntests:\n  junit: [a.xml]\n  run:\n    args: [-x]\n    cwd: .\n    cwd: sub\n",
+            "gates.yml: duplicate key 'cwd' at line 7 (first at line 6)",
+        ),
+        (  # equal after YAML 1.1 resolution: both are the boolean true
+            "version: 1\ndefaults: {yes: 1, true: 2}\n",
+            "gates.yml: duplicate key True at line 2 (first at line 2)",
+        ),
+    ],
+)
+def test_duplicate_keys_at_any_depth(tmp_path, text, expected):
+    assert error_of(write(tmp_path, text)) == expected
+
+
+def test_every_duplicate_key_is_listed(tmp_path):
+    path = write(tmp_path, "version: 1\nreport_dir: a\nreport_dir: b\nmetrics: {task: binary, task: x}\n")
+    with pytest.raises(InputError) as raised:
+        load_policy(path)
+    assert str(raised.value).split("\n") == [
+        "gates.yml: 2 problems:",
+        "  - duplicate key 'report_dir' at line 3 (first at line 2)",
+        "  - duplicate key 'task' at line 4 (first at line 4)",
+    ]
+
+
+def test_a_duplicate_key_from_the_cli_exits_2_naming_both_lines(cli, tmp_path):
+    write(tmp_path, DUPLICATE)
+    result = cli("--policy", "gates.yml", "metrics")
+    assert result.code == 2
+    assert result.stderr_lines == [
+        "mlgate: error: gates.yml: duplicate key 'thresholds' at line 7 (first at line 3)"
+    ]
+
+
+def test_merge_keys_may_be_overridden(tmp_path):
+    path = write(
+        tmp_path,
+        "version: 1\ndefaults: {bootstrap: &b {seed: 1, resamples: 10}}\n"
+        "metrics:\n  predictions: p.csv\n  bootstrap:\n    <<: *b\n    seed: 2\n",
+    )
+    assert load_policy(path).section("metrics")["bootstrap"] == {"seed": 2, "resamples": 10}
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ["version: 1", 'l0: &l0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for n in range(1, levels):
+        lines.append(f"l{n}: &l{n} [" + ",".join([f"*l{n - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_an_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+    import tracemalloc
+
+    path = write(tmp_path, billion_laughs())
+    tracemalloc.start()
+    started = time.perf_counter()
+    message = error_of(path)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert re.fullmatch(
+        r"gates\.yml: line 3, column 10: aliases expand this document by [\d,]{11} nodes, more than the 100,000 allowed "
+        r"\(an alias bomb\?\): write the repeated parts out",
+        message,
+    ), message
+    assert elapsed < 5 and peak < 20 * 1024 * 1024
+
+
+def test_a_few_aliases_are_fine_and_a_recursive_one_is_not(tmp_path):
+    path = write(tmp_path, "version: 1\nreport_dir: &r out\naudit: {path: *r}\n")
+    assert load_policy(path).data["audit"] == {"path": "out"}
+    message = error_of(write(tmp_path, "version: 1\ndefaults: &d {x: [*d]}\n", "loop.yml"))
+    assert message == (
+        "loop.yml: line 2, column 11: an alias refers to the node that contains it (a recursive document)"
+    )
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
+    message = error_of(write(tmp_path, "version: 1\nx: " + "[" * 20000 + "]" * 20000 + "\n"))
+    assert re.fullmatch(r"gates\.yml: line 2, column \d+: the YAML is nested too deeply to read", message)
+
+
+def test_the_shared_loader_reads_multi_document_streams():
+    from gates import yamlsafe
+
+    assert yamlsafe.load_all("a: 1\n---\nb: [1, 2]\n---\n") == [{"a": 1}, {"b": [1, 2]}, None]
+    assert yamlsafe.load("") is None
+    with pytest.raises(yamlsafe.DuplicateKeyError, match="duplicate key 'b' at line 4 \\(first at line 3\\)"):
+        yamlsafe.load_all("a: 1\n---\nb: 1\nb: 2\n")
+    with pytest.raises(yaml.YAMLError):  # every strict refusal is a YAMLError, so callers' handling holds
+        yamlsafe.load(billion_laughs())
+    with pytest.raises(yaml.constructor.ConstructorError):  # not a SafeLoader escape
+        yamlsafe.load("!!python/object/apply:os.system ['true']\n")
+
+
+def test_no_user_yaml_is_read_with_the_lenient_loaders():
+    """Every place in gates/ that reads YAML goes through gates.yamlsafe (grep, so a new call site is caught)."""
+    offenders = []
+    for path in sorted((REPO / "gates").rglob("*.py")):
+        if path.name == "yamlsafe.py":
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if (
+                re.search(r"yaml\.(safe_load|load|full_load|unsafe_load)(_all)?\(", line)
+                and "_LineLoader" not in line
+            ):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+            if re.search(r"\(yaml\.(Safe|Full|Unsafe)?Loader\)", line):
+                offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not offenders, offenders

@@ -94,3 +94,50 @@ def test_to_dict_is_strict_json_without_nan():
     assert data["summary"] == {"v": 0.25}
     assert data["findings"][0]["properties"] == {"n": None}
     assert data["findings"][0]["location"] == {"path": "f.txt"}
+
+
+@pytest.mark.parametrize(
+    ("verdict", "fail_on", "expected"),
+    [
+        (0, "fail", 0),
+        (1, "fail", 1),
+        (2, "fail", 2),
+        (3, "fail", 3),
+        (0, "error", 0),
+        (1, "error", 0),
+        (2, "error", 2),
+        (3, "error", 3),
+        (0, "never", 0),
+        (1, "never", 0),
+        (2, "never", 0),
+        (3, "never", 0),
+        (130, "never", 130),  # an interrupt is not a verdict
+    ],
+)
+def test_fail_on_maps_the_verdict_to_the_process_exit(verdict, fail_on, expected):
+    from gates.result import process_exit_code, report_only_note
+
+    assert process_exit_code(verdict, fail_on) == expected
+    note = report_only_note(verdict, fail_on)
+    if verdict != 0 and expected == 0:
+        assert note == f"report-only (fail-on: {fail_on}): this verdict does not block"
+    else:
+        assert note is None
+
+
+def test_fail_on_rejects_unknown_modes():
+    from gates.result import process_exit_code
+
+    with pytest.raises(ValueError, match="fail_on must be one of fail, error, never"):
+        process_exit_code(1, "sometimes")
+
+
+def test_log_safe_and_printable_keep_user_text_on_its_line():
+    from gates.errors import log_safe, printable
+
+    assert log_safe("a\nb\r\x1b[31mc\x85\td") == "a\\nb\\r\\x1b[31mc\\x85\td"
+    assert log_safe("  ::error::x") == "»   ::error::x"
+    assert log_safe("see ##[warning]x") == "see ## [warning]x"
+    assert printable("p.yml: 2 problems:\n  - a: x\n  - b\n::error::y") == (
+        "p.yml: 2 problems:\n  - a: x\n  - b\\n::error::y"
+    )

@@ -25,7 +25,7 @@ def schema() -> int:
 @policy.command()
 @click.argument("file", type=click.Path(path_type=Path))
 def check(file: Path) -> int:
-    """Validate FILE; exit 0 when valid, 2 with the first problem otherwise."""
+    """Validate FILE; exit 0 when valid, 2 listing every problem (one line each) otherwise."""
     from gates.policy import load_policy
 
     loaded = load_policy(file)

@@ -460,8 +460,10 @@ def _parse_kubeconfig(path: Path) -> dict[str, Any]:
     """One file, checked for shape. Messages name the file and a position, never a line of it."""
     import yaml
 
+    from gates import yamlsafe
+
     try:
-        data = yaml.safe_load(path.read_bytes())
+        data = yamlsafe.load(path.read_bytes())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

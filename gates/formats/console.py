@@ -1,9 +1,14 @@
-"""The console table printed at the end of every run."""
+"""The console table printed at the end of every run.
+
+Names and reasons come from user data (a JUnit test's name, a column's name); in GitHub Actions a printed line
+can be a workflow command, so every cell goes through gates.errors.log_safe: no line breaks, no `##[` or `::`.
+"""
 
 from __future__ import annotations
 
 from typing import TextIO
 
+from gates.errors import log_safe
 from gates.formats.text import interval, number
 from gates.result import GateResult, Status
 
@@ -16,12 +21,12 @@ def render(results: list[GateResult], stream: TextIO, colour: bool = False) -> N
         for check in result.checks:
             rows.append(
                 (
-                    result.gate,
-                    check.name,
+                    log_safe(result.gate),
+                    log_safe(check.name),
                     check.status.value,
-                    number(check.value),
+                    log_safe(number(check.value)),
                     interval(check),
-                    check.threshold or "",
+                    log_safe(check.threshold or ""),
                 )
             )
     widths = [min(max(len(r[i]) for r in rows), 40) for i in range(len(rows[0]))]
@@ -36,6 +41,6 @@ def render(results: list[GateResult], stream: TextIO, colour: bool = False) -> N
     for result in results:
         worst_checks = [c for c in result.checks if not c.status.passed or c.status is Status.WARN]
         for check in worst_checks:
-            stream.write(f"{result.gate}/{check.name} {check.status.value}: {check.why}\n")
-    verdicts = ", ".join(f"{r.gate} {r.status.value}" for r in results) or "no gates ran"
+            stream.write(log_safe(f"{result.gate}/{check.name} {check.status.value}: {check.why}") + "\n")
+    verdicts = ", ".join(f"{log_safe(r.gate)} {r.status.value}" for r in results) or "no gates ran"
     stream.write(f"verdict: {verdicts}\n")

@@ -1,49 +1,143 @@
-"""The Markdown job summary: written to the report folder and appended to $GITHUB_STEP_SUMMARY."""
+"""The Markdown job summary: written to the report folder and appended to $GITHUB_STEP_SUMMARY.
+
+GitHub drops a step summary over 1 MiB whole, so the summary has a byte budget (formats.SUMMARY_BUDGET for one
+mlgate process, less when the step's summary file already holds something). The verdict header and the per-gate
+verdict table always come first and are never cut; then each gate's checks, most severe first, and its tables;
+what does not fit is counted ("… and 2,990 more checks (2,990 fail) in the report artifact"). summary.md in the
+report folder holds the same text; the JSON, JUnit and HTML reports hold everything.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from gates.formats import Output
+from gates.formats import GITHUB_SUMMARY_LIMIT, SUMMARY_BUDGET, Output
 from gates.formats.text import ICON, interval, number
-from gates.result import GateResult, worst
+from gates.result import Check, GateResult, Status, report_only_note, worst
+
+CELL_CHARS = 1000  # characters of one table cell; the reports hold the rest
+_RANK = {Status.ERROR: 0, Status.FAIL: 1, Status.WARN: 2, Status.PASS: 4}
+_BLOCK_RANK = 3  # tables and pictures: after every error, failure and warning, before passing checks
+_NOTE_RESERVE = 400  # bytes kept per gate for the "and N more" lines
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _cell(text: str, limit: int = CELL_CHARS) -> str:
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def render(results: list[GateResult], links: dict[str, str] | None = None) -> str:
+def _size(lines: list[str]) -> int:
+    return sum(len(line.encode("utf-8")) + 1 for line in lines)
+
+
+@dataclass
+class _Section:
+    heading: list[str]
+    rows: list[tuple[Check, str]]
+    blocks: list[list[str]]
+    rows_shown: set[int] = field(default_factory=set)
+    blocks_shown: set[int] = field(default_factory=set)
+
+
+def render(
+    results: list[GateResult],
+    links: dict[str, str] | None = None,
+    *,
+    budget: int = SUMMARY_BUDGET,
+    note: str | None = None,
+    report: str = "mlgate.json",
+) -> str:
+    """The summary in at most `budget` bytes (UTF-8, the header excepted: it is never cut).
+
+    `note` is a line shown under the title (the report-only notice); `report` is the file named for the rest."""
     overall = worst([r.status for r in results])
-    lines = [f"## {ICON[overall]} mlgate: {overall.value}", ""]
-    lines += ["| gate | status | checks |", "|---|---|---|"]
+    head = [f"## {ICON[overall]} mlgate: {overall.value}", ""]
+    if note:
+        head += [f"> ℹ️ {note}", ""]
+    head += ["| gate | status | checks |", "|---|---|---|"]
     for r in results:
         counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n)
-        lines.append(f"| {r.gate} | {ICON[r.status]} {r.status.value} | {counts} |")
-    for r in results:
-        lines += ["", f"### {ICON[r.status]} {r.gate}", ""]
-        lines += ["| check | status | value | interval | threshold | why |", "|---|---|---|---|---|---|"]
-        for c in r.checks:
-            lines.append(
-                f"| {_cell(c.name)} | {ICON[c.status]} {c.status.value} | {number(c.value)} | "
-                f"{interval(c)} | {_cell(c.threshold or '')} | {_cell(c.why)} |"
-            )
-        analyses = canary_table(r)
-        if analyses:
-            lines += ["", analyses]
-        for title, table in r.evidence.get("tables", {}).items():
-            lines += ["", f"<details><summary>{title}</summary>", "", table, "", "</details>"]
-        pictures = [(k, v) for k, v in r.artifacts.items() if v.endswith(".png")]
-        if pictures:
+        head.append(f"| {_cell(r.gate)} | {ICON[r.status]} {r.status.value} | {counts} |")
+    tail = ["", "Reports: " + ", ".join(f"{name}: `{path}`" for name, path in links.items())] if links else []
+
+    sections = [_section(r) for r in results]
+    used = _size(head) + _size(tail) + sum(_size(s.heading) + _NOTE_RESERVE for s in sections)
+    items = [
+        (_RANK[check.status], index, n, "row", _size([line]))
+        for index, section in enumerate(sections)
+        for n, (check, line) in enumerate(section.rows)
+    ]
+    items += [
+        (_BLOCK_RANK, index, n, "block", _size(block))
+        for index, section in enumerate(sections)
+        for n, block in enumerate(section.blocks)
+    ]
+    rows_cut = False  # once a check row is left out, no less severe row is shown in its place
+    for _, index, n, kind, size in sorted(items, key=lambda item: item[:3]):
+        if kind == "row" and rows_cut:
+            continue
+        if used + size > budget:
+            rows_cut = rows_cut or kind == "row"
+            continue
+        used += size
+        (sections[index].rows_shown if kind == "row" else sections[index].blocks_shown).add(n)
+
+    lines = list(head)
+    for section in sections:
+        lines += section.heading
+        lines += [line for n, (_, line) in enumerate(section.rows) if n in section.rows_shown]
+        hidden = [check for n, (check, _) in enumerate(section.rows) if n not in section.rows_shown]
+        if hidden:
+            by_status = {s: sum(1 for c in hidden if c.status is s) for s in _RANK}
+            counts = ", ".join(f"{k:,} {s.value}" for s, k in by_status.items() if k)
+            lines += ["", f"… and {len(hidden):,} more checks ({counts}) in the report artifact (`{report}`)"]
+        for n, block in enumerate(section.blocks):
+            if n in section.blocks_shown:
+                lines += block
+        left = len(section.blocks) - len(section.blocks_shown)
+        if left:
             lines += [
+                "",
+                (
+                    f"… and {left} more table{'s' if left > 1 else ''} or pictures in the report artifact "
+                    "(`report.html`)"
+                ),
+            ]
+    return "\n".join(lines + tail) + "\n"
+
+
+def _section(r: GateResult) -> _Section:
+    heading = ["", f"### {ICON[r.status]} {_cell(r.gate)}", ""]
+    heading += ["| check | status | value | interval | threshold | why |", "|---|---|---|---|---|---|"]
+    checks = sorted(r.checks, key=lambda c: _RANK[c.status])  # most severe first; stable otherwise
+    rows = [
+        (
+            c,
+            (
+                f"| {_cell(c.name, 300)} | {ICON[c.status]} {c.status.value} | {_cell(number(c.value), 300)} | "
+                f"{interval(c)} | {_cell(c.threshold or '', 300)} | {_cell(c.why)} |"
+            ),
+        )
+        for c in checks
+    ]
+    blocks: list[list[str]] = []
+    analyses = canary_table(r)
+    if analyses:
+        blocks.append(["", analyses])
+    for title, table in r.evidence.get("tables", {}).items():
+        blocks.append(["", f"<details><summary>{title}</summary>", "", table, "", "</details>"])
+    pictures = [(k, v) for k, v in r.artifacts.items() if v.endswith(".png")]
+    if pictures:
+        blocks.append(
+            [
                 "",
                 "Pictures (PNG files in the report folder, i.e. the uploaded report artifact; "
                 "`report.html` embeds them): "
                 + ", ".join(f"[{_cell(k)}]({Path(v).name})" for k, v in pictures),
             ]
-    if links:
-        lines += ["", "Reports: " + ", ".join(f"{name}: `{path}`" for name, path in links.items())]
-    return "\n".join(lines) + "\n"
+        )
+    return _Section(heading, rows, blocks)
 
 
 CANARY_ROWS = 20  # analyses shown in the summary table (the last ones); the JSON report holds them all
@@ -126,11 +220,25 @@ def _first(*values: object) -> float | None:
 
 
 def write(results: list[GateResult], out: Output) -> list[Path]:
-    text = render(results, links={"JSON": f"{out.name}.json", "JUnit": "junit.xml", "HTML": "report.html"})
+    summary = out.env_path("GITHUB_STEP_SUMMARY")
+    budget = out.budget.summary_bytes
+    if summary:
+        try:
+            already = summary.stat().st_size
+        except OSError:
+            already = 0
+        budget = min(budget, GITHUB_SUMMARY_LIMIT - 4096 - already)
+    text = render(
+        results,
+        links={"JSON": f"{out.name}.json", "JUnit": "junit.xml", "HTML": "report.html"},
+        budget=max(budget - 1, 0),  # the newline that separates it from what follows
+        note=report_only_note(out.verdict, out.fail_on),
+        report=f"{out.name}.json",
+    )
     path = out.report_dir / "summary.md"
     path.write_text(text, encoding="utf-8")
-    summary = out.env_path("GITHUB_STEP_SUMMARY")
     if summary:
         with summary.open("a", encoding="utf-8") as handle:
             handle.write(text + "\n")
+        out.budget.summary_bytes -= len(text.encode("utf-8")) + 1
     return [path]

@@ -1,26 +1,39 @@
-"""Step outputs in $GITHUB_OUTPUT, written with random heredoc delimiters so any value is safe."""
+"""Step outputs in $GITHUB_OUTPUT, written with random heredoc delimiters so any value is safe.
+
+`status` and `exit-code` are the verdict; `blocking` says whether the process exit blocked (false when
+--fail-on keeps a failed verdict from blocking). Paths are absolute, so a later step with another
+working-directory (actions/upload-artifact resolves against the workspace) finds the same files.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
 from gates.formats import Output
-from gates.result import GateResult, worst
+from gates.result import GateResult, process_exit_code, report_only_note, worst
+
+
+def absolute(path: Path | str) -> str:
+    """The path from the current working directory made absolute (normalised, symlinks kept)."""
+    return os.path.abspath(path)
 
 
 def values(results: list[GateResult], exit_code: int, files: list[Path], out: Output) -> dict[str, str]:
+    report_dir = Path(absolute(out.report_dir))
     data = {
         "status": worst([r.status for r in results]).value,
         "exit-code": str(exit_code),
-        "report-dir": str(out.report_dir),
-        "report": str(out.report_dir / f"{out.name}.json"),
-        "summary": str(out.report_dir / "summary.md"),
-        "junit": str(out.report_dir / "junit.xml"),
+        "blocking": "true" if process_exit_code(exit_code, out.fail_on) else "false",
+        "report-dir": str(report_dir),
+        "report": str(report_dir / f"{out.name}.json"),
+        "summary": str(report_dir / "summary.md"),
+        "junit": str(report_dir / "junit.xml"),
         "failed-checks": str(sum(r.counts()["fail"] + r.counts()["error"] for r in results)),
     }
-    sarif = [str(p) for p in files if p.suffix == ".sarif"]
+    sarif = [absolute(p) for p in files if p.suffix == ".sarif"]
     if sarif:
         data["sarif"] = sarif[0] if len(sarif) == 1 else json.dumps(sarif)
     for r in results:
@@ -56,17 +69,30 @@ def write_values(out: Output, data: dict[str, str]) -> None:
             handle.write(format_outputs(data))
 
 
-def write_early_failure(env: dict[str, str], code: int, message: str) -> None:
+def write_early_failure(env: dict[str, str], code: int, message: str, fail_on: str = "fail") -> None:
     """mlgate stopped before any gate ran (bad flags, unreadable policy): still tell the workflow, never silence.
 
-    Writes `status=error` and the exit code as step outputs, a line in the job summary, and an annotation.
+    Writes `status=error`, the exit code and `blocking` as step outputs, a line in the job summary, and an
+    annotation.
     """
+    blocking = process_exit_code(code, fail_on) != 0
     if env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as handle:
-            handle.write(format_outputs({"status": "error", "exit-code": str(code), "error": message}))
+            handle.write(
+                format_outputs(
+                    {
+                        "status": "error",
+                        "exit-code": str(code),
+                        "blocking": "true" if blocking else "false",
+                        "error": message,
+                    }
+                )
+            )
     if env.get("GITHUB_STEP_SUMMARY"):
+        note = report_only_note(code, fail_on)
+        shown = message if len(message) <= 20_000 else message[:20_000] + " …"
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-            handle.write(f"## ⛔ mlgate: error\n\n{message}\n\n")
+            handle.write("## ⛔ mlgate: error\n\n" + (f"> {note}\n\n" if note else "") + f"{shown}\n\n")
     if env.get("GITHUB_ACTIONS") == "true":
         from gates.formats.annotate import escape_data
 
