@@ -3,7 +3,7 @@
     python bench/binning_error.py [--rows 1000000] [--resamples 1000]
 
 The metrics gate bootstraps ROC AUC and average precision of continuous scores on 512 score-quantile bins
-(gates.stats.coarsen) and shifts each resample by the point value's binning offset. Here one draw over the
+(gates.stats.bootstrap.coarsen) and shifts each resample by the point value's binning offset. Here one draw over the
 exact cells weighs both the exact cells and the bins, so each resample's shifted binned value can be compared
 with the exact value of the same draw. Reported per metric: the largest and the 99th-percentile absolute
 error over the resamples, the bootstrap standard deviation, and the largest error as a share of it; for ROC
@@ -39,9 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     import pyarrow.parquet as pq
 
-    from gates import metrics as m
-    from gates.metrics_gate import _auc_bound
-    from gates.stats import BOOTSTRAP_BINS, binary_cells, coarsen, weight_chunks
+    from gates.metrics import _auc_bound
+    from gates.stats import metrics as m
+    from gates.stats.bootstrap import BOOTSTRAP_BINS, binary_cells, coarsen, weight_chunks
 
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     table = pq.read_table(predictions_file(args.rows), columns=["label", "score", "prediction"])

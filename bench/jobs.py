@@ -2,7 +2,7 @@
 
 Jobs (each prints one JSON line of results, so the runner can check that the answers agree):
   floor            read the five columns with pyarrow and sum them (the cost of reading, nothing else)
-  mlgate           the metrics gate and the bias gate (gates.metrics_gate.run, gates.fairness.run), 1000
+  mlgate           the metrics gate and the bias gate (gates.metrics.run, gates.bias.run), 1000
                    resamples each, as `mlgate run` calls them, without pictures
   sklearn          scikit-learn accuracy, F1 and ROC AUC once (pandas.read_parquet)
   fairlearn        fairlearn MetricFrame (accuracy, selection rate, TPR, FPR) by sex x age_band, plus
@@ -40,8 +40,9 @@ def floor(path: Path) -> dict:
 def mlgate(path: Path, resamples: int) -> dict:
     import tempfile
 
-    from gates import fairness, metrics_gate
-    from gates.context import GateContext
+    from gates import bias as fairness
+    from gates import metrics as metrics_gate
+    from gates.core.context import GateContext
 
     boot = {"resamples": resamples, "seed": 0, "confidence": 0.95}
     columns = {"label": "label", "score": "score", "prediction": "prediction"}

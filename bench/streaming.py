@@ -1,4 +1,4 @@
-"""Benchmark: peak memory of the streaming reader (gates/streaming.py) on the 1e7-row predictions file.
+"""Benchmark: peak memory of the streaming reader (gates/engine/local.py) on the 1e7-row predictions file.
 
     python bench/streaming.py [--rows 10000000]
 

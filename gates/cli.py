@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from gates import __version__
-from gates.result import FAIL_ON, process_exit_code
+from gates.core.result import FAIL_ON, process_exit_code
 
 COMMANDS = {
     "run": ("gates.commands.run", "run", "Run every gate the policy names."),
@@ -122,7 +122,7 @@ def global_options(command: click.Command, top: bool = False) -> click.Command:
 def _take_global_option(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     from click.core import ParameterSource
 
-    from gates.session import Session
+    from gates.commands.session import Session
 
     source = ctx.get_parameter_source(param.name or "")
     explicit = source is ParameterSource.COMMANDLINE
@@ -177,7 +177,7 @@ def cli(ctx: click.Context) -> None:
     Global options go before or after the command: `mlgate --policy gates.yml run` and
     `mlgate run --policy gates.yml` are the same.
     """
-    from gates.session import Session
+    from gates.commands.session import Session
 
     ctx.ensure_object(Session)
 
@@ -188,10 +188,10 @@ global_options(cli, top=True)
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit 2, never a traceback.
 
-    The verdict's exit code becomes the process's through --fail-on (gates.result.process_exit_code): in
+    The verdict's exit code becomes the process's through --fail-on (gates.core.result.process_exit_code): in
     report-only mode a non-zero verdict exits 0, says so on stdout, and the step outputs keep the verdict."""
-    from gates.errors import MlgateError, printable
-    from gates.session import Session
+    from gates.commands.session import Session
+    from gates.core.errors import MlgateError, printable
 
     command = next((a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS), None)
     relaxable = command in REPORT_ONLY_COMMANDS

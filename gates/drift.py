@@ -1,7 +1,7 @@
 """Drift gate: a current data set against a reference (raw table or stored profile), per column and overall.
 
 Each column gets one test, chosen by its kind and the reference size unless the policy names one (see
-gates.drift_stats); the report states the test, its threshold and the outcome for every column. The data set
+gates.stats.drift); the report states the test, its threshold and the outcome for every column. The data set
 drifts when the share of drifted columns reaches `share` (default 0.5, as Evidently). Model outputs (scores,
 predictions) are judged on their own: a drifted output fails the gate whatever the share.
 
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
-from gates import drift_stats as ds
-from gates.context import GateContext, sha256_file
-from gates.drift_io import (
+from gates.core.context import GateContext, sha256_file
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
+from gates.readers.columns import (
     ColumnSource,
     NotNumbers,
     build_profile,
@@ -30,8 +31,7 @@ from gates.drift_io import (
     profile_document,
     save_profile,
 )
-from gates.errors import InputError
-from gates.result import Check, GateResult, Status
+from gates.stats import drift as ds
 
 GATE = "drift"
 DEFAULT_SHARE = 0.5
@@ -149,7 +149,7 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
         )
         result.evidence["saved_profile"] = str(target)
     if settings.plots:
-        from gates import plots
+        from gates.formats import plots
 
         result.artifacts.update(
             plots.drift_histograms(drifted, ctx.report_dir, limit=int(section.get("max_plots", 12)))

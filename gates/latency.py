@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from gates.context import Bootstrap, GateContext
-from gates.errors import InputError
+from gates.core.context import Bootstrap, GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
+from gates.core.thresholds import Threshold, decide
 from gates.readers.table import numeric_column, read_table
-from gates.result import Check, GateResult, Status
-from gates.stats import bootstrap, compress, percentile_interval
-from gates.thresholds import Threshold, decide
+from gates.stats.bootstrap import bootstrap, compress, percentile_interval
 
 GATE = "latency"
 STATISTICS = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "mean": None}

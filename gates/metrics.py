@@ -1,266 +1,579 @@
-"""Model metrics as functions of per-cell weights (see gates.stats), vectorised over bootstrap resamples.
+"""Model-metrics gate: metric thresholds with bootstrap intervals, and non-inferiority against the baseline.
 
-Every function takes weights of shape (b, K) and returns {metric: (b,) array}. With the cell counts as the
-single row of weights, the values equal scikit-learn's (tests/test_metrics.py checks each one); an
-undefined value (ROC AUC with one class, precision with no positive predictions) is NaN, which the gate
-turns into an explicit error, never a silent 0.
+The baseline comparison is paired: the candidate and the production model are scored on the same rows and
+every resample reweights both by the same draw, so row-to-row difficulty cancels out of the difference.
 """
 
 from __future__ import annotations
 
-import itertools
+from typing import Any
 
 import numpy as np
 
-from gates.stats import safe_divide
-
-HIGHER_IS_BETTER = {
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "precision_weighted",
-    "recall_weighted",
-    "f1_weighted",
-    "roc_auc",
-    "average_precision",
-    "r2",
-}
-LOWER_IS_BETTER = {"log_loss", "brier", "rmse", "mae", "mape"}
-BINARY_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-    "average_precision",
-    "log_loss",
-    "brier",
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
+from gates.core.thresholds import Threshold, decide
+from gates.formats import plots
+from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
+from gates.stats import metrics as m
+from gates.stats.bootstrap import (
+    BOOTSTRAP_BINS,
+    EXACT_CELLS,
+    Cells,
+    binary_cells,
+    bootstrap,
+    coarsen,
+    coarsen_edges,
+    compress,
+    percentile_interval,
 )
-MULTICLASS_METRICS = (
-    "accuracy",
-    "balanced_accuracy",
-    "precision_macro",
-    "recall_macro",
-    "f1_macro",
-    "precision_weighted",
-    "recall_weighted",
-    "f1_weighted",
-    "roc_auc",
-    "average_precision",
-    "log_loss",
-    "brier",
-)
-REGRESSION_METRICS = ("rmse", "mae", "r2", "mape")
-_EPS = np.finfo(np.float64).eps
+
+GATE = "metrics"
 
 
-def _levels(score: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
-    """The order that sorts the cells by score (None when they already are) and where each level starts."""
-    score = np.asarray(score)
-    order = (
-        None if score.size < 2 or bool(np.all(score[1:] >= score[:-1])) else np.argsort(score, kind="stable")
-    )
-    ordered = score if order is None else score[order]
-    starts = (
-        np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-        if ordered.size
-        else np.zeros(0, dtype=np.int64)
-    )
-    return order, starts
+def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
+    spec = section.get("baseline")
+    join_on = spec.get("join_on", _default_join(section)) if spec else None
+    path = ctx.path(section["predictions"])
+    from gates.engine import local as streaming
 
-
-def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
-    """ROC AUC (ties count one half) and average precision (step-wise, as scikit-learn) from score levels.
-
-    Cells sorted by score (as gates.stats.binary_cells and coarsen leave them) need no sort at all; others
-    are sorted once (a stable sort, linear on a few sorted runs). Per level the positive and negative weights
-    are summed with np.add.reduceat, so the cost is O(b K) for b resamples of K cells.
-    """
-    order, starts = _levels(score)
-    positive = np.asarray(positive, dtype=bool)
-    w = weights if order is None else weights[:, order]
-    is_pos = positive if order is None else positive[order]
-    if starts.size == 0:
-        nan = np.full(weights.shape[0], np.nan)
-        return {"roc_auc": nan, "average_precision": nan.copy()}
-    if w.shape[0] == 1:  # the point value: one row of weights, often one cell per row of data
-        return _ranking_point(w[0], is_pos, starts)
-    pos = np.add.reduceat(w * is_pos, starts, axis=1)  # (b, L), levels in ascending score order
-    neg = np.add.reduceat(w * ~is_pos, starts, axis=1)
-    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
-    neg_below = np.cumsum(neg, axis=1) - neg
-    auc = safe_divide((pos * (neg_below + 0.5 * neg)).sum(axis=1), total_pos * total_neg)
-    # Average precision walks thresholds from the highest score down.
-    tp = np.cumsum(pos[:, ::-1], axis=1)
-    fp = np.cumsum(neg[:, ::-1], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1e-300), 0.0)
-    ap = safe_divide((pos[:, ::-1] * precision).sum(axis=1), total_pos)
-    return {"roc_auc": auc, "average_precision": ap}
-
-
-LEVEL_BLOCK = 1 << 18  # levels summed at a time for a one-row point value (bounded temporaries)
-
-
-def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
-    """ranking_metrics() for one row of weights, a block of levels at a time: ten million distinct scores
-    cost a few megabytes of temporaries, not a gigabyte."""
-    n_levels = starts.size
-    bounds = list(range(0, n_levels, LEVEL_BLOCK)) + [n_levels]
-    blocks = []  # per block: positive and all weight per level
-    for a, b in itertools.pairwise(bounds):
-        first, last = int(starts[a]), int(starts[b]) if b < n_levels else w.size
-        if b - a == last - first:  # one cell per level (continuous scores): nothing to sum
-            blocks.append((np.where(is_pos[first:last], w[first:last], 0.0), w[first:last]))
-            continue
-        local = starts[a:b] - first
-        pos = np.add.reduceat(np.where(is_pos[first:last], w[first:last], 0.0), local)
-        blocks.append((pos, np.add.reduceat(w[first:last], local)))
-    p_sum = float(sum(float(p.sum()) for p, _ in blocks))
-    n_sum = float(sum(float(t.sum()) for _, t in blocks)) - p_sum
-    concordant, neg_before = 0.0, 0.0  # negatives at lower levels count 1, at the same level one half
-    for pos, total in blocks:
-        neg = total - pos
-        below = np.cumsum(neg)
-        below += neg_before - 0.5 * neg
-        concordant += float(np.dot(pos, below))
-        neg_before += float(neg.sum())
-    auc = concordant / (p_sum * n_sum) if p_sum * n_sum else np.nan
-    # Average precision, thresholds from the highest score down: precision = TP / (TP + FP) at each level.
-    ap_sum, tp_before, seen_before = 0.0, 0.0, 0.0
-    for pos, total in reversed(blocks):
-        pos, total = pos[::-1], total[::-1]
-        tp = np.cumsum(pos) + tp_before
-        seen = np.cumsum(total) + seen_before
-        np.divide(tp, seen, out=tp, where=seen > 0)
-        ap_sum += float(np.dot(pos, tp))
-        tp_before += float(pos.sum())
-        seen_before += float(total.sum())
-    ap = ap_sum / p_sum if p_sum else np.nan
-    return {"roc_auc": np.array([auc]), "average_precision": np.array([ap])}
-
-
-def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-cell log loss (probabilities clipped to [eps, 1 - eps], as scikit-learn) and squared error."""
-    y = np.asarray(y).astype(bool)
-    p = np.clip(score, _EPS, 1 - _EPS)
-    np.subtract(1.0, p, out=p, where=~y)  # the probability given to the true class
-    loss = np.log(p)
-    np.negative(loss, out=loss)
-    brier = score - y
-    np.multiply(brier, brier, out=brier)
-    return {"log_loss": loss, "brier": brier}
-
-
-def binary(
-    weights: np.ndarray,
-    y: np.ndarray,
-    pred: np.ndarray,
-    score: np.ndarray | None,
-    losses: dict[str, np.ndarray] | None = None,
-) -> dict[str, np.ndarray]:
-    """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability.
-
-    `losses` gives each cell's mean log loss and squared error when the cells are coarse (score bins, see
-    gates.stats.coarsen): the score is then a bin number, good for ranking but not for losses.
-    """
-    y = y.astype(bool)
-    pred = pred.astype(bool)
-    if weights.shape[0] == 1:  # one row: sums without a float copy of each mask
-        w = weights[0]
-        tp, fp, fn, tn = (
-            np.array([np.sum(w, where=mask)]) for mask in (y & pred, ~y & pred, y & ~pred, ~y & ~pred)
+    if streaming.wanted(section, path):  # too large for memory (or asked for): exact cells, chunk by chunk
+        tabulated = streaming.tabulate(path, section, where="metrics")
+        result = evaluate(tabulated, None, section, ctx)
+        result.artifacts.update(
+            plots.metric_curves(tabulated, None, ctx.report_dir, cells={"candidate": tabulated.cells})
         )
+        return result
+    candidate = load_predictions(path, _with_id(section, join_on))
+    baseline = None
+    if spec:
+        base_section = {**section, "columns": spec.get("columns", section.get("columns"))}
+        baseline = load_predictions(ctx.path(spec["predictions"]), _with_id(base_section, join_on))
+        candidate, baseline = align(candidate, baseline, join_on)
+    result = evaluate(candidate, baseline, section, ctx)
+    result.artifacts.update(
+        plots.metric_curves(
+            candidate,
+            baseline,
+            ctx.report_dir,  # ROC / PR pictures
+            cells=result.evidence.pop("_cells", None),
+        )
+    )
+    return result
+
+
+def _default_join(section: dict[str, Any]) -> str | None:
+    return (section.get("columns") or {}).get("id")
+
+
+def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
+    """The join column is the id column of both files, whether or not columns.id names it too."""
+    if not join_on:
+        return section
+    return {**section, "columns": {**(section.get("columns") or {}), "id": join_on}}
+
+
+def align(
+    candidate: Predictions, baseline: Predictions, join_on: str | None
+) -> tuple[Predictions, Predictions]:
+    """Put the baseline's rows in the candidate's order (by id, or by position) and check labels agree.
+
+    Ids compare as text (1 and "1" are one id), through one sort of each side, not a Python dict of rows.
+    """
+    if join_on:
+        keys = {}
+        for name, p in (("candidate", candidate), ("baseline", baseline)):
+            if p.ids is None:
+                raise InputError(f"{p.path}: missing id column for join_on '{join_on}'")
+            keys[name] = _id_keys(np.asarray(p.ids))
+        if (
+            keys["candidate"].dtype.kind != keys["baseline"].dtype.kind
+        ):  # numbers on one side, text on the other
+            keys = {k: v.astype(str) for k, v in keys.items()}
+        for name, p in (("candidate", candidate), ("baseline", baseline)):
+            ordered = np.sort(keys[name])
+            repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+            if repeated.size:
+                raise InputError(
+                    f"{p.path}: id column has duplicates (for example {str(ordered[repeated[0]])!r})"
+                )
+        base_order = np.argsort(keys["baseline"], kind="stable")
+        base_sorted = keys["baseline"][base_order]
+        where = np.minimum(np.searchsorted(base_sorted, keys["candidate"]), max(base_sorted.size - 1, 0))
+        found = (
+            base_sorted[where] == keys["candidate"] if base_sorted.size else np.zeros(candidate.rows, bool)
+        )
+        order = np.where(found, base_order[where], -1)
+        if not found.all() or base_sorted.size != candidate.rows:
+            missing = int((~found).sum())
+            extra = base_sorted.size - (candidate.rows - missing)
+            raise InputError(
+                f"{baseline.path}: ids do not match the candidate's ({missing} candidate ids missing, "
+                f"{extra} extra); the comparison needs the same rows"
+            )
+        baseline = _take(baseline, order)
+    elif baseline.rows != candidate.rows:
+        raise InputError(
+            f"{baseline.path}: {baseline.rows} rows, but the candidate has {candidate.rows}; "
+            f"joined by row order they must match (or set baseline.join_on)"
+        )
+    disagree = np.flatnonzero(candidate.y != baseline.y)
+    if disagree.size:
+        row = int(disagree[0])
+        raise InputError(
+            f"{baseline.path}: label differs from the candidate's at row {row + 1} "
+            f"({disagree.size} rows in all): the two files are not the same rows"
+        )
+    return candidate, baseline
+
+
+def _id_keys(ids: np.ndarray) -> np.ndarray:
+    """Ids as sortable keys that compare like their text: integers stay integers, the rest becomes text."""
+    if ids.dtype.kind in "iu":
+        return ids.astype(np.int64, copy=False)
+    if ids.dtype.kind == "O":
+        return np.array([str(v) for v in ids.tolist()], dtype=str)
+    return ids.astype(str)
+
+
+def _take(p: Predictions, order: np.ndarray) -> Predictions:
+    score = p.score[order] if p.score is not None else None
+    ids = p.ids[order] if p.ids is not None else None
+    return Predictions(p.path, p.task, p.y[order], p.pred[order], score, p.classes, ids, None)
+
+
+def _columns(p: Predictions, prefix: str) -> dict[str, np.ndarray]:
+    cols = {f"{prefix}pred": p.pred}
+    if p.score is not None:
+        cols[f"{prefix}score"] = p.score
+    return cols
+
+
+def metric_function(p: Predictions | TabulatedPredictions):
+    """The vectorised metric function for this task, reading columns with the given prefix from cells."""
+
+    def compute(weights: np.ndarray, columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+        y, pred, score = columns["y"], columns[f"{prefix}pred"], columns.get(f"{prefix}score")
+        if p.task == "binary":
+            losses = (
+                {k: columns[f"{prefix}{k}"] for k in ("log_loss", "brier")}
+                if f"{prefix}log_loss" in columns
+                else None
+            )
+            return m.binary(weights, y, pred, score, losses)
+        if p.task == "multiclass":
+            return m.multiclass(weights, y, pred, score, len(p.classes))
+        return m.regression(weights, y, pred)
+
+    return compute
+
+
+RANKING = ("roc_auc", "average_precision")
+PAIRED_CELLS = 8192  # most joint cells (candidate bin x baseline bin x label x predictions) for the bootstrap
+
+
+def _statistic(compute, columns: dict[str, np.ndarray], paired: bool):
+    def statistic(weights: np.ndarray) -> dict[str, np.ndarray]:
+        out = {f"c:{k}": v for k, v in compute(weights, columns, "c_").items()}
+        if paired:
+            base = compute(weights, columns, "b_")
+            out.update({f"b:{k}": v for k, v in base.items()})
+            out.update({f"d:{k}": out[f"c:{k}"] - v for k, v in base.items()})
+        return out
+
+    return statistic
+
+
+def tabulate(p: Predictions | TabulatedPredictions) -> Cells:
+    """The exact cells of binary predictions (already made by the streaming reader, or from the rows)."""
+    if isinstance(p, TabulatedPredictions):
+        return p.cells
+    return binary_cells(p.y, p.pred, p.score)
+
+
+def point_and_samples(
+    candidate: Predictions | TabulatedPredictions,
+    baseline: Predictions | None,
+    resamples: int,
+    seed: int,
+    exact: dict[str, Cells] | None = None,
+) -> tuple[dict[str, float], dict[str, np.ndarray], dict[str, Any]]:
+    """Point values (equal to scikit-learn's), bootstrap samples, and how they were made (for the evidence).
+
+    Binary tasks take the fast path: point values from the exact cells (gates.stats.bootstrap.binary_cells: one sort of
+    the scores), the bootstrap over the exact cells when they are few, else over score-bin cells
+    (gates.stats.bootstrap.coarsen); count metrics and losses are exact either way, ranking metrics (ROC AUC, average
+    precision) of each resample are computed on the bins and shifted by the point's binning offset.
+    """
+    compute = metric_function(candidate)
+    point: dict[str, float]
+    if isinstance(candidate, Predictions) and candidate.task != "binary":  # tabulated ones are binary
+        columns = {"y": candidate.y, **_columns(candidate, "c_")}
+        if baseline is not None:
+            columns.update(_columns(baseline, "b_"))
+        cells = compress(columns)
+        statistic = _statistic(compute, cells.columns, baseline is not None)
+        point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
+        samples = bootstrap(cells, statistic, resamples, seed) if resamples else {}
+        return point, samples, {"cells": cells.size, "binned": False}
+
+    models: dict[str, Predictions | TabulatedPredictions] = (
+        {"c_": candidate} if baseline is None else {"c_": candidate, "b_": baseline}
+    )
+    point = {}
+    exact = dict(exact or {})
+    losses: dict[str, dict[str, np.ndarray]] = {}
+    for prefix, p in models.items():
+        cells = exact.setdefault(prefix, tabulate(p))
+        columns = _prefixed(cells.columns, prefix)
+        if "log_loss" in cells.columns:  # streamed cells on a score grid carry the exact mean losses
+            losses[prefix] = {k: cells.columns[k] for k in ("log_loss", "brier")}
+        elif p.score is not None:  # per-cell losses once, for the point value and for the coarse cells
+            losses[prefix] = m.binary_losses(cells.columns["y"], cells.columns["score"])
+            columns.update({f"{prefix}{k}": v for k, v in losses[prefix].items()})
+        values = compute(cells.counts[None, :], columns, prefix)
+        point.update({f"{prefix[0]}:{k}": float(v[0]) for k, v in values.items()})
+    if baseline is not None:
+        point.update(
+            {f"d:{k[2:]}": point[k] - point[f"b:{k[2:]}"] for k in list(point) if k.startswith("c:")}
+        )
+    if not resamples:
+        return point, {}, {"cells": exact["c_"].size, "binned": False}
+    if baseline is None:
+        cells, binning = exact["c_"], None
+        if candidate.score is not None and cells.size > EXACT_CELLS:
+            cells, binning = coarsen(cells, sums=losses["c_"])
+        columns = _prefixed(cells.columns, "c_")
+        if binning is None and "c_" in losses:
+            columns.update({f"c_{k}": v for k, v in losses["c_"].items()})
+        info: dict[str, Any] = {"cells": cells.size, "binned": binning is not None}
+        if binning is not None:
+            info.update(bins=binning.bins, exact_cells=binning.exact_cells)
+    elif isinstance(candidate, TabulatedPredictions):  # run() streams only without a baseline
+        raise InputError(f"{candidate.path}: the baseline comparison needs per-row predictions, not cells")
     else:
-        tp = weights @ (y & pred)
-        fp = weights @ (~y & pred)
-        fn = weights @ (y & ~pred)
-        tn = weights @ (~y & ~pred)
-    n = tp + fp + fn + tn
-    recall = safe_divide(tp, tp + fn)
-    specificity = safe_divide(tn, tn + fp)
-    out = {
-        "accuracy": safe_divide(tp + tn, n),
-        "balanced_accuracy": (recall + specificity) / 2,
-        "precision": safe_divide(tp, tp + fp),
-        "recall": recall,
-        "f1": safe_divide(2 * tp, 2 * tp + fp + fn),
+        cells, columns, info = _paired_cells(candidate, baseline, exact)
+    statistic = _statistic(compute, columns, baseline is not None)
+    samples = bootstrap(cells, statistic, resamples, seed)
+    if info["binned"]:
+        binned_point = {k: float(v[0]) for k, v in statistic(cells.counts[None, :]).items()}
+        shifts = {
+            k: point[k] - binned_point[k]
+            for k in samples
+            if k.split(":")[1] in RANKING and np.isfinite(point[k]) and np.isfinite(binned_point[k])
+        }
+        for key, shift in shifts.items():
+            samples[key] = samples[key] + shift
+        info["shift"] = {k: v for k, v in shifts.items()}
+        info["auc_bound"] = {
+            f"{prefix[0]}:roc_auc": _auc_bound(cells.counts, columns["y"], columns[f"{prefix}score"])
+            for prefix in models
+            if f"{prefix}score" in columns
+        }
+    return point, samples, info
+
+
+def _prefixed(columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {("y" if k == "y" else f"{prefix}{k}"): v for k, v in columns.items()}
+
+
+def _auc_bound(counts: np.ndarray, y: np.ndarray, level: np.ndarray) -> float:
+    """Largest possible gap between a binned and the exact ROC AUC on these weights: half the share of
+    positive-negative pairs that fall in one bin (they count as ties in the bins)."""
+    y = np.asarray(y).astype(bool)
+    _, inverse = np.unique(level, return_inverse=True)
+    pos = np.bincount(inverse, weights=counts * y)
+    neg = np.bincount(inverse, weights=counts * ~y)
+    pairs = pos.sum() * neg.sum()
+    return float(0.5 * (pos * neg).sum() / pairs) if pairs else float("nan")
+
+
+def _paired_cells(
+    candidate: Predictions, baseline: Predictions, exact: dict[str, Cells]
+) -> tuple[Cells, dict[str, np.ndarray], dict[str, Any]]:
+    """Joint cells of both models on the same rows, for the paired bootstrap: exact when few, else each
+    model's score in quantile bins (fewer bins until at most PAIRED_CELLS cells are left)."""
+    columns = {"y": candidate.y, **_columns(candidate, "c_"), **_columns(baseline, "b_")}
+    if candidate.rows <= 4 * EXACT_CELLS:
+        cells = compress(columns)
+        if cells.size <= EXACT_CELLS or (candidate.score is None and baseline.score is None):
+            return cells, cells.columns, {"cells": cells.size, "binned": False}
+    bins = BOOTSTRAP_BINS
+    while True:
+        binned = {"y": candidate.y, "c_pred": candidate.pred, "b_pred": baseline.pred}
+        sums: dict[str, np.ndarray] = {}
+        for prefix, p in (("c_", candidate), ("b_", baseline)):
+            if p.score is None:
+                continue
+            ex = exact[prefix]
+            edges = coarsen_edges(ex.columns["score"], ex.counts, bins)
+            binned[f"{prefix}score"] = np.searchsorted(edges, p.score, side="left").astype(np.float64)
+            for name, values in m.binary_losses(p.y, p.score).items():
+                sums[f"{prefix}{name}"] = values
+        cells = compress(binned)
+        if cells.size <= PAIRED_CELLS or bins <= 16:
+            break
+        bins //= 2
+    out = dict(cells.columns)
+    row_cell = cells.row_cell
+    assert row_cell is not None  # compress() keeps each row's cell
+    for name, values in sums.items():  # per joint cell: the mean loss of its rows
+        out[name] = np.bincount(row_cell, weights=values, minlength=cells.size) / cells.counts
+    return cells, out, {"cells": cells.size, "binned": True, "bins": bins, "exact_cells": None}
+
+
+def evaluate(
+    candidate: Predictions | TabulatedPredictions,
+    baseline: Predictions | None,
+    section: dict[str, Any],
+    ctx: GateContext,
+) -> GateResult:
+    """Pure part of the gate: arrays in, checks out."""
+    boot = ctx.bootstrap(section)
+    decide_on = ctx.decide_on(section)
+    exact = {"c_": tabulate(candidate)} if candidate.task == "binary" else {}
+    point, samples, method = point_and_samples(candidate, baseline, boot.resamples, boot.seed, exact)
+
+    def ci(key: str) -> tuple[float, float] | None:
+        interval = percentile_interval(samples[key], boot.confidence) if key in samples else None
+        return (interval.low, interval.high) if interval else None
+
+    checks: list[Check] = []
+    reasons = undefined_reasons(candidate, exact.get("c_"))
+    for metric, spec in (section.get("thresholds") or {}).items():
+        key = f"c:{metric}"
+        if key not in point:
+            raise InputError(
+                f"metrics.thresholds.{metric}: not available for task {candidate.task}"
+                + (" without scores" if candidate.score is None else "")
+            )
+        check = decide(metric, point[key], ci(key), Threshold.from_policy(spec, decide_on), boot.confidence)
+        if check.status is Status.ERROR:
+            check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
+        checks.append(check)
+    if baseline is not None:
+        checks += baseline_checks(section, point, ci, boot.confidence, reasons)
+    checks += support_checks(candidate)
+    if not checks:
+        checks.append(
+            Check(
+                "thresholds",
+                Status.ERROR,
+                "no metric thresholds or baseline margins are configured: nothing was decided",
+            )
+        )
+    table = metrics_table(point, ci, baseline is not None)
+    evidence: dict[str, Any] = {
+        "task": candidate.task,
+        "rows": candidate.rows,
+        "classes": [str(c) for c in candidate.classes],
+        "bootstrap": {
+            "method": bootstrap_method(method),
+            "paired": baseline is not None,
+            "confidence": boot.confidence,
+            "resamples": boot.resamples,
+            "seed": boot.seed,
+            **method,
+        },
+        "metrics": {k: v for k, v in point.items()},
+        "tables": {"All metrics": table},
     }
-    if score is not None:
-        out.update(ranking_metrics(weights, y, score))
-        per_cell = losses if losses is not None else binary_losses(y, score)
-        out["log_loss"] = safe_divide(weights @ per_cell["log_loss"], n)
-        out["brier"] = safe_divide(weights @ per_cell["brier"], n)
-        del per_cell
-    return out
-
-
-def multiclass(
-    weights: np.ndarray, y: np.ndarray, pred: np.ndarray, proba: np.ndarray | None, n_classes: int
-) -> dict[str, np.ndarray]:
-    """Multiclass metrics over the declared classes (codes 0..C-1); macro averages weigh classes equally,
-    weighted ones by each class's (resampled) support, as scikit-learn's average='macro' / 'weighted'.
-
-    ROC AUC and average precision are one-vs-rest macro averages over the class probability columns: NaN
-    (undefined) when a declared class has no rows, where scikit-learn would raise or warn."""
-    y = y.astype(np.int64)
-    pred = pred.astype(np.int64)
-    classes = np.arange(n_classes)
-    truth = (y[:, None] == classes).astype(np.float64)  # (K, C)
-    guess = (pred[:, None] == classes).astype(np.float64)
-    support = weights @ truth  # (b, C)
-    predicted = weights @ guess
-    hits = weights @ (truth * guess)
-    n = support.sum(axis=1)
-    recall_c = safe_divide(hits, support)
-    precision_c = np.nan_to_num(safe_divide(hits, predicted), nan=0.0)  # scikit-learn's zero_division=0
-    f1_c = np.nan_to_num(safe_divide(2 * hits, support + predicted), nan=0.0)
-    present = support > 0
-    out = {
-        "accuracy": safe_divide(hits.sum(axis=1), n),
-        "balanced_accuracy": safe_divide(
-            np.where(present, np.nan_to_num(recall_c), 0).sum(axis=1), present.sum(axis=1)
-        ),
-        "precision_macro": precision_c.mean(axis=1),
-        "recall_macro": np.nan_to_num(recall_c, nan=0.0).mean(axis=1),
-        "f1_macro": f1_c.mean(axis=1),
-        "precision_weighted": safe_divide((precision_c * support).sum(axis=1), n),
-        "recall_weighted": safe_divide((np.nan_to_num(recall_c, nan=0.0) * support).sum(axis=1), n),
-        "f1_weighted": safe_divide((f1_c * support).sum(axis=1), n),
+    if candidate.task != "regression":
+        matrix = confusion(candidate, exact.get("c_"))
+        evidence["confusion_matrix"] = matrix.tolist()
+        evidence["tables"]["Confusion matrix"] = confusion_table(matrix, candidate.classes)
+    if isinstance(candidate, TabulatedPredictions):
+        evidence["streaming"] = candidate.streaming
+        if not candidate.streaming.get("exact", True) and "score" in exact["c_"].columns:
+            cells = exact["c_"]
+            bound = _auc_bound(cells.counts, cells.columns["y"], cells.columns["score"])
+            evidence["streaming"]["roc_auc_bound"] = bound
+            evidence["streaming"]["note"] = (
+                f"scores were merged onto a {candidate.streaming['score_grid']} grid "
+                f"to bound memory: ROC AUC and average precision are those of the "
+                f"grid scores (ROC AUC within {bound:.2g} of the exact value); counts "
+                f"and losses are exact"
+            )
+    elif candidate.task == "binary":
+        evidence["_cells"] = {"candidate": exact["c_"]}  # for the pictures; removed by run()
+    summary = {
+        name: round(point[f"c:{name}"], 6)
+        for name in (section.get("thresholds") or {})
+        if np.isfinite(point[f"c:{name}"])
     }
-    if proba is not None:
-        per_class = [ranking_metrics(weights, y == c, proba[:, c]) for c in classes]
-        for name in ("roc_auc", "average_precision"):  # one-vs-rest, macro; NaN if any class is absent
-            out[name] = np.mean([r[name] for r in per_class], axis=0)
-        picked = np.clip(proba[np.arange(y.size), y], _EPS, 1)
-        out["log_loss"] = safe_divide(weights @ -np.log(picked), n)
-        out["brier"] = safe_divide(weights @ ((proba - truth) ** 2).sum(axis=1), n)
-    return out
+    return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
 
 
-def regression(weights: np.ndarray, y: np.ndarray, pred: np.ndarray) -> dict[str, np.ndarray]:
-    """RMSE, MAE, R2 (undefined for constant labels) and MAPE (undefined when a label is 0)."""
-    n = weights.sum(axis=1)
-    error = pred - y
-    # The total sum of squares is shift-invariant: centring first keeps labels with a large offset (say 1e6
-    # plus unit noise) from cancelling catastrophically in sum(w y^2) - n mean^2.
-    centred = y - y.mean() if y.size else y
-    mean_y = safe_divide(weights @ centred, n)
-    total = weights @ (centred**2) - n * mean_y**2
-    total = np.where(total > 1e-12 * np.maximum(weights @ (centred**2), 1e-300), total, 0.0)
-    out = {
-        "rmse": np.sqrt(safe_divide(weights @ error**2, n)),
-        "mae": safe_divide(weights @ np.abs(error), n),
-        "r2": 1 - safe_divide(weights @ error**2, total),
-    }
-    if np.all(y != 0):
-        out["mape"] = safe_divide(weights @ np.abs(error / y), n)
+def bootstrap_method(info: dict[str, Any]) -> str:
+    text = "percentile bootstrap over rows (multinomial over distinct rows)"
+    if not info.get("binned"):
+        return text
+    bound = max([v for v in (info.get("auc_bound") or {}).values() if np.isfinite(v)], default=float("nan"))
+    return (
+        f"{text}; ranking metrics (ROC AUC, average precision) of each resample from {info['bins']} score "
+        f"bins, shifted by the point value's binning offset (binning moves a resample's ROC AUC by at most "
+        f"{bound:.2g}); counts and losses exact"
+    )
+
+
+def baseline_checks(
+    section: dict[str, Any], point: dict[str, float], ci, confidence: float, reasons: dict[str, str]
+) -> list[Check]:
+    """Non-inferiority: candidate minus baseline must not fall below -margin (or above +margin for losses)."""
+    spec = section["baseline"]
+    margins = spec.get("margins") or {name: {"absolute": 0.0} for name in (section.get("thresholds") or {})}
+    decide_on = spec.get("decide_on", "bound")
+    checks = []
+    for metric, margin in margins.items():
+        if f"d:{metric}" not in point:
+            raise InputError(
+                f"metrics.baseline.margins.{metric}: unknown metric for this task "
+                f"(known: {', '.join(sorted(k[2:] for k in point if k.startswith('c:')))})"
+            )
+        base, cand, diff = point[f"b:{metric}"], point[f"c:{metric}"], point[f"d:{metric}"]
+        allowed = margin.get("absolute", margin.get("relative", 0.0) * abs(base))
+        lower_is_better = metric in m.LOWER_IS_BETTER
+        threshold = (
+            Threshold(max=allowed, decide_on=decide_on)
+            if lower_is_better
+            else Threshold(min=-allowed + 0.0, decide_on=decide_on)
+        )  # + 0.0: a zero margin shows as 0, not -0
+        details = {
+            "candidate": cand,
+            "baseline": base,
+            "difference": diff,
+            "margin": allowed,
+            "margin_kind": "absolute" if "absolute" in margin else "relative",
+            "direction": "lower is better" if lower_is_better else "higher is better",
+        }
+        check = decide(
+            f"{metric}_vs_baseline",
+            diff,
+            ci(f"d:{metric}"),
+            threshold,
+            confidence,
+            label=f"{metric} difference (candidate {cand:.4g} - baseline {base:.4g})",
+            details=details,
+        )
+        if check.status is Status.ERROR:
+            check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
+        checks.append(check)
+    return checks
+
+
+def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> dict[str, str]:
+    """Why a metric has no value on these rows, said in words instead of a NaN."""
+    reasons: dict[str, str] = {}
+    if p.task == "binary":
+        if cells is None:
+            cells = tabulate(p)
+        labels = np.bincount(cells.columns["y"].astype(np.int64), weights=cells.counts, minlength=2)
+        present = np.flatnonzero(labels)
+        if present.size < 2:
+            only = "positive" if present[0] == 1 else "negative"
+            for name in ("roc_auc", "average_precision", "recall", "balanced_accuracy"):
+                reasons[name] = f"the labels hold only the {only} class, so {name} has no meaning"
+        if float(cells.counts @ cells.columns["pred"]) == 0:
+            reasons["precision"] = "the model predicts no positives, so precision has no meaning"
+    elif isinstance(p, TabulatedPredictions):  # always binary: nothing more to say
+        pass
+    elif p.task == "multiclass":
+        absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
+        if absent:
+            one = len(absent) == 1
+            which = f"{'class' if one else 'classes'} {', '.join(absent)} {'has' if one else 'have'} no rows"
+            reasons["roc_auc"] = f"{which}, so one-vs-rest ROC AUC is undefined"
+            reasons["average_precision"] = f"{which}, so one-vs-rest average precision is undefined"
     else:
-        out["mape"] = np.full(n.shape, np.nan)
-    return out
+        if np.ptp(p.y) == 0:
+            reasons["r2"] = "the labels are constant, so R2 has no meaning"
+        zeros = int((p.y == 0).sum())
+        if zeros:
+            reasons["mape"] = (
+                f"{_plural(zeros, 'label is', 'labels are')} 0, so the percentage error is undefined"
+            )
+    return reasons
+
+
+def support_checks(p: Predictions | TabulatedPredictions) -> list[Check]:
+    """A declared class with no rows is not fatal for every metric, but the reader must see it."""
+    if not isinstance(p, Predictions) or p.task != "multiclass":
+        return []
+    absent = [str(c) for i, c in enumerate(p.classes) if not (p.y == i).any()]
+    if not absent:
+        return []
+    one = len(absent) == 1
+    return [
+        Check(
+            "class_support",
+            Status.WARN,
+            f"declared {'class' if one else 'classes'} {', '.join(absent)} "
+            f"{'has' if one else 'have'} no rows in the labels; macro averages count "
+            f"{'it' if one else 'them'} as 0",
+        )
+    ]
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def confusion(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> np.ndarray:
+    size = len(p.classes)
+    if cells is None:
+        if isinstance(p, Predictions):
+            return np.bincount(
+                p.y.astype(np.int64) * size + p.pred.astype(np.int64), minlength=size * size
+            ).reshape(size, size)
+        cells = p.cells
+    # binary: from the cells' counts
+    code = cells.columns["y"].astype(np.int64) * size + cells.columns["pred"].astype(np.int64)
+    return (
+        np.rint(np.bincount(code, weights=cells.counts, minlength=size * size))
+        .astype(np.int64)
+        .reshape(size, size)
+    )
+
+
+CONFUSION_CLASSES = (
+    20  # most classes drawn as a table in the summary; the JSON evidence always has the matrix
+)
+
+
+def confusion_table(matrix: np.ndarray, classes: list) -> str:
+    """The confusion matrix as a Markdown table: a row per true class, a column per predicted class (the
+    layout of sklearn.metrics.confusion_matrix with labels=classes)."""
+    names = [str(c).replace("|", "\\|").replace("\n", " ") for c in classes]
+    if len(names) > CONFUSION_CLASSES:
+        return (
+            f"{len(names)} classes: too many for a table here; the JSON report's evidence.confusion_matrix "
+            f"holds it (rows: true class, columns: predicted class, in the order of evidence.classes)"
+        )
+    lines = ["| true ↓ predicted → | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for name, row in zip(names, matrix.tolist()):
+        lines.append(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def metrics_table(point: dict[str, float], ci, paired: bool) -> str:
+    from gates.formats.text import number
+
+    names = [k[2:] for k in point if k.startswith("c:")]
+    header = "| metric | candidate | interval |" + (" baseline | difference | interval |" if paired else "")
+    lines = [header, "|---" * (6 if paired else 3) + "|"]
+    for name in names:
+        c_ci = ci(f"c:{name}")
+        row = f"| {name} | {number(point[f'c:{name}'])} | {_span(c_ci)} |"
+        if paired:
+            row += (
+                f" {number(point[f'b:{name}'])} | {number(point[f'd:{name}'])} | {_span(ci(f'd:{name}'))} |"
+            )
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def _span(interval: tuple[float, float] | None) -> str:
+    from gates.formats.text import number
+
+    return f"[{number(interval[0])}, {number(interval[1])}]" if interval else ""

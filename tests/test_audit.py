@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gates.audit import GENESIS, append, append_results, record_hash, verify
-from gates.errors import InputError
-from gates.policy import Policy
-from gates.result import Check, GateResult, Status
+from gates.core.audit import GENESIS, append, append_results, record_hash, verify
+from gates.core.errors import InputError
+from gates.core.policy import Policy
+from gates.core.result import Check, GateResult, Status
 from tests.conftest import clean_environ
 
 
@@ -150,7 +150,7 @@ def test_verify_command(cli, tmp_path):
 WRITER = """
 import sys
 from pathlib import Path
-from gates.audit import append
+from gates.core.audit import append
 for i in range(int(sys.argv[3])):
     append(Path(sys.argv[1]), {"kind": "gate", "gate": sys.argv[2], "status": "pass", "i": i})
 """

@@ -366,7 +366,7 @@ def test_canary_reads_a_kubeconfig_list_like_deploy(cli, tmp_path, monkeypatch):
 
     def request(self, method, path, **kwargs):
         hosts.append(self.host)
-        from gates.errors import InfraError
+        from gates.core.errors import InfraError
 
         raise InfraError(f"{method} {path}: stop here")
 
@@ -509,7 +509,7 @@ def test_fail_on_every_combination(cli, tmp_path, monkeypatch, verdict, fail_on,
     )
     if verdict == "infrastructure":
         import gates.latency
-        from gates.errors import InfraError
+        from gates.core.errors import InfraError
 
         def down(section, ctx):
             raise InfraError("prometheus at http://127.0.0.1:9 is unreachable")
@@ -590,7 +590,9 @@ def test_output_paths_are_absolute_from_another_working_directory(cli, tmp_path,
         assert Path(outputs[key]).is_absolute() and Path(outputs[key]).exists(), key
 
 
-@pytest.mark.parametrize("argv", [["audit", "verify", "--log", "missing.jsonl"], ["policy", "check", "missing.yml"]])
+@pytest.mark.parametrize(
+    "argv", [["audit", "verify", "--log", "missing.jsonl"], ["policy", "check", "missing.yml"]]
+)
 def test_fail_on_never_does_not_relax_commands_that_must_block(argv, tmp_path, monkeypatch):
     """Report-only mode is for adopting gates; a safety check (audit, policy, deploy guard) that exits 0 on a
     problem would be a silent pass."""

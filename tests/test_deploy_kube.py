@@ -9,9 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from gates.core.errors import InfraError, InputError
 from gates.deploy.kube import Conflict, Kube, NotFound, _Unreachable, connect
 from gates.deploy.rollout import rollback, rollout_state, wait_for_rollout
-from gates.errors import InfraError, InputError
 
 DISCOVERY = {
     "/api/v1": {

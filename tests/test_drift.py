@@ -14,11 +14,11 @@ from scipy.spatial.distance import jensenshannon
 from scipy.special import rel_entr
 
 from gates import drift
-from gates import drift_stats as ds
-from gates.context import GateContext
-from gates.drift_io import ColumnSource, build_profile, load_profile
-from gates.errors import InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
+from gates.readers.columns import ColumnSource, build_profile, load_profile
+from gates.stats import drift as ds
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gates.audit import verify
-from gates.session import Session
+from gates.commands.session import Session
+from gates.core.audit import verify
 from tests.conftest import clean_environ
 
 REPO = Path(__file__).resolve().parents[1]

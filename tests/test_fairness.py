@@ -12,12 +12,12 @@ from numpy.testing import assert_allclose
 
 fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
 
-from gates import fairness
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.predictions import Predictions
-from gates.result import Status
-from gates.stats import compress, weight_chunks
+from gates import bias as fairness
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
+from gates.readers.predictions import Predictions
+from gates.stats.bootstrap import compress, weight_chunks
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 

@@ -2,7 +2,7 @@
 
 - binary_cells (one sort of packed keys, no row-wise unique) finds exactly the cells compress() finds;
 - point values through the gates equal scikit-learn / fairlearn on data with ~every score distinct, where the
-  bootstrap runs on score-bin cells (gates.stats.coarsen);
+  bootstrap runs on score-bin cells (gates.stats.bootstrap.coarsen);
 - the binned bootstrap of ROC AUC and of average precision matches a direct row-resampling bootstrap in
   distribution; binning moves any resample's AUC by no more than the stated bound, and after the shift each
   resample's AUC and AP are within the stated share of the bootstrap standard deviation of their exact values;
@@ -21,12 +21,13 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn import metrics as sk
 
-from gates import fairness, metrics_gate
-from gates import metrics as m
-from gates.context import GateContext, sha256_file
-from gates.predictions import Predictions
+from gates import bias as fairness
+from gates import metrics as metrics_gate
+from gates.core.context import GateContext, sha256_file
+from gates.readers.predictions import Predictions
 from gates.readers.table import label_codes, read_table
-from gates.stats import (
+from gates.stats import metrics as m
+from gates.stats.bootstrap import (
     EXACT_CELLS,
     Cells,
     binary_cells,

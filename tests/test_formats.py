@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gates.core.result import Check, Finding, GateResult, Location, Status, exit_code, worst
 from gates.formats import Output, annotate, console, markdown, outputs, write_all
-from gates.result import Check, Finding, GateResult, Location, Status, exit_code, worst
 
 ALL_FILES = {"mlgate.json", "junit.xml", "report.html", "summary.md"}
 
@@ -305,7 +305,7 @@ def assert_valid_report(document: dict) -> None:
     """The report against the shipped gates/schema/report.schema.json, every error listed."""
     import jsonschema
 
-    from gates.result import report_schema
+    from gates.core.result import report_schema
 
     schema = report_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -327,7 +327,7 @@ def test_report_schema_matches_the_version_and_ships_in_the_package():
     import fnmatch
     import re
 
-    from gates.result import REPORT_SCHEMA_VERSION, report_schema
+    from gates.core.result import REPORT_SCHEMA_VERSION, report_schema
 
     schema = report_schema()
     assert schema["properties"]["schema_version"]["const"] == REPORT_SCHEMA_VERSION

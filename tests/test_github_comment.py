@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gates.core.result import Check, GateResult, Status
 from gates.formats import Output, json_report
 from gates.formats.comment import GITHUB_COMMENT_LIMIT, marker, read_reports, render, size
-from gates.result import Check, GateResult, Status
 from tests.github_fake import FakeGitHub, Token
 
 BOT = "ghs_fakeInstallationToken0123456789abcd"  # GITHUB_TOKEN is an app installation token
@@ -206,7 +206,7 @@ def test_a_refused_comment_warns_and_exits_0(cli, github, tmp_path):
 
 def test_github_down_warns_or_with_strict_exits_3(cli, github, tmp_path, monkeypatch):
     sleeps: list[float] = []
-    monkeypatch.setattr("gates.github_api.time.sleep", sleeps.append)
+    monkeypatch.setattr("gates.core.github_api.time.sleep", sleeps.append)
     reports = write_reports(tmp_path / "reports", results())
     env = github.env(BOT)
     github.fail_next(503, times=3)  # every attempt

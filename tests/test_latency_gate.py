@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from gates import latency
-from gates.context import Bootstrap, GateContext
-from gates.errors import InputError
-from gates.result import Status
-from gates.stats import compress
+from gates.core.context import Bootstrap, GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
+from gates.stats.bootstrap import compress
 
 FAST = Bootstrap(confidence=0.95, resamples=200, seed=0)
 

@@ -12,8 +12,8 @@ import pytest
 from sklearn import metrics as sk
 from sklearn.preprocessing import label_binarize
 
-from gates import metrics as m
-from gates.stats import compress
+from gates.stats import metrics as m
+from gates.stats.bootstrap import compress
 
 
 def binary_data(n: int, seed: int, tie_decimals: int = 2):

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from gates import metrics_gate
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates import metrics as metrics_gate
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 
 FAST = {"resamples": 200, "seed": 0}
 

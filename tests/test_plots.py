@@ -10,14 +10,16 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from gates import drift, fairness, plots
-from gates.context import GateContext
+from gates import bias as fairness
+from gates import drift
+from gates.core.context import GateContext
 from gates.formats import (
     Output,
     html,
     markdown,
+    plots,
 )
-from gates.predictions import Predictions
+from gates.readers.predictions import Predictions
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -89,7 +91,7 @@ def test_bias_and_drift_pictures_reach_html_and_markdown(tmp_path):
 
 
 def test_metrics_gate_draws_roc_and_precision_recall_curves(tmp_path):
-    from gates import metrics_gate
+    from gates import metrics as metrics_gate
 
     rng = np.random.default_rng(1)
     n = 500

@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 import yaml
 
-from gates.errors import InputError
-from gates.policy import load_policy, policy_schema, validate
-from gates.session import Session, deep_merge
+from gates.commands.session import Session, deep_merge
+from gates.core.errors import InputError
+from gates.core.policy import load_policy, policy_schema, validate
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "gates.yml"
@@ -410,7 +410,7 @@ def test_deep_nesting_is_an_error_not_a_crash(tmp_path):
 
 
 def test_the_shared_loader_reads_multi_document_streams():
-    from gates import yamlsafe
+    from gates.core import yamlsafe
 
     assert yamlsafe.load_all("a: 1\n---\nb: [1, 2]\n---\n") == [{"a": 1}, {"b": [1, 2]}, None]
     assert yamlsafe.load("") is None
@@ -423,7 +423,7 @@ def test_the_shared_loader_reads_multi_document_streams():
 
 
 def test_no_user_yaml_is_read_with_the_lenient_loaders():
-    """Every place in gates/ that reads YAML goes through gates.yamlsafe (grep, so a new call site is caught)."""
+    """Every place in gates/ that reads YAML goes through gates.core.yamlsafe (grep, so a new call site is caught)."""
     offenders = []
     for path in sorted((REPO / "gates").rglob("*.py")):
         if path.name == "yamlsafe.py":

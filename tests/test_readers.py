@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gates.errors import InputError
-from gates.predictions import load_predictions
+from gates.core.errors import InputError
 from gates.readers.junit import read_cobertura, read_junit
+from gates.readers.predictions import load_predictions
 from gates.readers.table import column_names, label_codes, numeric_column, read_table
 
 FRAME = pd.DataFrame(

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gates.result import Check, Finding, GateResult, Location, Status, error_result, exit_code, worst
+from gates.core.result import Check, Finding, GateResult, Location, Status, error_result, exit_code, worst
 
 
 def gate(*statuses: Status, name: str = "g", hint: int | None = None) -> GateResult:
@@ -115,7 +115,7 @@ def test_to_dict_is_strict_json_without_nan():
     ],
 )
 def test_fail_on_maps_the_verdict_to_the_process_exit(verdict, fail_on, expected):
-    from gates.result import process_exit_code, report_only_note
+    from gates.core.result import process_exit_code, report_only_note
 
     assert process_exit_code(verdict, fail_on) == expected
     note = report_only_note(verdict, fail_on)
@@ -126,14 +126,14 @@ def test_fail_on_maps_the_verdict_to_the_process_exit(verdict, fail_on, expected
 
 
 def test_fail_on_rejects_unknown_modes():
-    from gates.result import process_exit_code
+    from gates.core.result import process_exit_code
 
     with pytest.raises(ValueError, match="fail_on must be one of fail, error, never"):
         process_exit_code(1, "sometimes")
 
 
 def test_log_safe_and_printable_keep_user_text_on_its_line():
-    from gates.errors import log_safe, printable
+    from gates.core.errors import log_safe, printable
 
     assert log_safe("a\nb\r\x1b[31mc\x85\td") == "a\\nb\\r\\x1b[31mc\\x85\td"
     assert log_safe("  ::error::x") == "»   ::error::x"

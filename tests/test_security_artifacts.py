@@ -16,9 +16,9 @@ import joblib
 import numpy as np
 import pytest
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 from gates.security.artifacts import check, require_safe_artifact, scan_artifact, status_of
 
 EXAMPLE_MODEL = Path(__file__).parents[1] / "examples" / "data" / "model.skops"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 from gates.security import dockerfile, secrets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "security"

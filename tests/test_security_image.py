@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gates.context import GateContext
-from gates.errors import InfraError, InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InfraError, InputError
+from gates.core.result import Status
 from gates.security import image
 
 GOOD_CONFIG = {

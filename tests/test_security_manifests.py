@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 from gates.security import manifests
 
 FIXTURES = Path(__file__).parent / "fixtures" / "security"
@@ -26,7 +26,7 @@ def _broken(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:
     """A copy of the good set with one edit; the edit must apply exactly `count` times."""
     target = tmp_path / "k8s"
     shutil.copytree(GOOD, target)
-    app = target / "app.yaml"
+    app = target / "base" / "app.yaml"
     text = app.read_text()
     assert text.count(old) == count, f"fixture edit {old!r} applies {text.count(old)} times"
     app.write_text(text.replace(old, new))
@@ -316,11 +316,9 @@ def test_kustomize_images_pin_untagged_base_images(tmp_path):
         "credit-model:1.4.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "credit-model",
     )
+    shutil.rmtree(tmp_path / "k8s" / "overlays")
     assert [rule for rule, _ in _hits(app)] == ["k8s.image-digest", "k8s.image-tag"]
-    base.mkdir()
-    shutil.move(str(app), base / "app.yaml")
-    (tmp_path / "k8s" / "kustomization.yaml").unlink()
-    (base / "kustomization.yaml").write_text("resources: [app.yaml]\n")
+    assert (base / "kustomization.yaml").read_text().endswith("resources:\n  - app.yaml\n")
     overlay = tmp_path / "k8s" / "prod"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
@@ -458,13 +456,15 @@ def test_findings_of_the_files_are_not_repeated_for_each_render(tmp_path):
     assert [(h.location.path, h.location.line) for h in hits] == [(str(app), _line(app, "privileged:"))]
 
 
-def test_kustomization_that_cannot_be_rendered_warns_and_names_its_patches(tmp_path):
+def test_kustomization_that_cannot_be_rendered_is_an_error_naming_its_patches(tmp_path):
+    """Its patches are exactly what would go unchecked, so a render failure is an error, not a warning."""
     shutil.copytree(GOOD, tmp_path / "k8s")
     overlay = tmp_path / "k8s" / "overlays" / "production" / "kustomization.yaml"
-    overlay.write_text(overlay.read_text() + "configMapGenerator:\n  - name: settings\n    literals: [a=b]\n")
+    overlay.write_text(overlay.read_text() + "bogusKey: 1\n")
     part = _run(tmp_path, ["k8s"])
-    warned = [c for c in part.checks if c.status is Status.WARN]
-    assert [c.name for c in warned] == ["manifests:kustomize k8s/overlays/production"]
-    assert "configMapGenerator" in warned[0].why and "replicas.yaml" in warned[0].why
-    assert "\n" not in warned[0].why
-    assert part.evidence["rendered"] == {"k8s": 3}
+    errors = [c for c in part.checks if c.status is Status.ERROR]
+    assert [c.name for c in errors] == ["manifests:kustomize k8s/overlays/production"]
+    assert "bogusKey" in errors[0].why and "replicas.yaml" in errors[0].why
+    assert "\n" not in errors[0].why
+    assert part.evidence["rendered"] == {"k8s/base": 3}
+    assert not [c for c in part.checks if c.status is Status.WARN]

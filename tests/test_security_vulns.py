@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
+from gates.readers.findings import VulnFinding, deduplicate
+from gates.readers.vulnerabilities import detect, read_report
 from gates.security import ignore as ignore_list
 from gates.security import vulns
-from gates.security.model import VulnFinding, deduplicate
-from gates.security.readers import detect, read_report
 
 FIXTURES = Path(__file__).parent / "fixtures" / "security"
 TODAY = dt.date(2025, 6, 1)
@@ -110,7 +110,7 @@ def test_trivy_misconfigurations_and_secrets_are_read():
             }
         ],
     }
-    from gates.security.readers import read_data
+    from gates.readers.vulnerabilities import read_data
 
     found = _by_id(read_data(data, "trivy", "t.json"))
     assert set(found) == {"AVD-KSV-0001", "aws-access-key-id"}
@@ -142,14 +142,14 @@ def test_sarif_input_is_normalised():
 
 def test_sarif_rule_index_is_used_when_a_rule_has_no_id():
     """A result without ruleId names its rule by ruleIndex; a rule without an id must not stand in for it."""
-    from gates.security.readers import sarif_in
+    from gates.readers import sarif
 
     rules = [{"name": "no-id"}, {"id": "R2", "properties": {"security-severity": "9.1"}}]
     data = {
         "version": "2.1.0",
         "runs": [{"tool": {"driver": {"name": "scan", "rules": rules}}, "results": [{"ruleIndex": 1}]}],
     }
-    [finding] = sarif_in.read(data, "report.sarif")
+    [finding] = sarif.read(data, "report.sarif")
     assert (finding.id, finding.severity) == ("R2", "critical")
 
 

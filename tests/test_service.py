@@ -189,7 +189,7 @@ def test_drift_scores_are_small_on_training_like_data_and_large_on_drifted_data(
 
 
 def test_the_drift_profile_is_the_drift_gates_own_format():
-    drift_io = pytest.importorskip("gates.drift_io")
+    drift_io = pytest.importorskip("gates.readers.columns")
     from examples.service.profile import PROFILE_PATH, load_profile
 
     profiles, document = drift_io.load_profile(PROFILE_PATH)  # the drift gate reads it

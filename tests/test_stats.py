@@ -7,8 +7,8 @@ import pytest
 from scipy import stats as scipy_stats
 from sklearn.metrics import roc_auc_score
 
-from gates import metrics as m
-from gates.stats import Cells, bootstrap, compress, percentile_interval, safe_divide, weight_chunks
+from gates.stats import metrics as m
+from gates.stats.bootstrap import Cells, bootstrap, compress, percentile_interval, safe_divide, weight_chunks
 
 
 def test_compress_groups_identical_rows_and_maps_back():

@@ -16,10 +16,12 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
-from gates import fairness, metrics_gate, streaming
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.fairness import Coded
+from gates import bias as fairness
+from gates import metrics as metrics_gate
+from gates.bias import Coded
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.engine import local as streaming
 
 BOOT = {"resamples": 200, "seed": 3}
 COLUMNS = {"label": "label", "score": "score", "prediction": "prediction"}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from gates import testsuite
-from gates.context import GateContext
-from gates.errors import InputError
+from gates import tests as testsuite
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 from gates.readers.junit import TestRun as JUnitRun  # aliased: pytest would try to collect Test*
-from gates.result import Status
 from tests.conftest import clean_environ
 
 CALC = """\

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from gates.result import Status
-from gates.thresholds import Threshold, decide
+from gates.core.result import Status
+from gates.core.thresholds import Threshold, decide
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from gates.context import Bootstrap
+from gates.core.context import Bootstrap
+from gates.core.errors import InputError
+from gates.core.result import Status
 from gates.deploy.validate import (
     BadOutcome,
     GoldenOutcome,
@@ -26,8 +28,6 @@ from gates.deploy.validate import (
     evaluate,
     load_golden,
 )
-from gates.errors import InputError
-from gates.result import Status
 from tests.ports import free_port
 
 pytest.importorskip("fastapi")

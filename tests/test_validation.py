@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from gates import validation
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Status
+from gates import data as validation
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Status
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 

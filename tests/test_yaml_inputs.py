@@ -1,11 +1,11 @@
 """Every reader of user YAML (policy, data schema, manifests for the security gate and for deploy, kubeconfig)
-goes through gates.yamlsafe: a duplicate key or an alias bomb is exit 2 naming the file, never the last value."""
+goes through gates.core.yamlsafe: a duplicate key or an alias bomb is exit 2 naming the file, never the last value."""
 
 from __future__ import annotations
 
 import pytest
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 DEPLOYMENT = """apiVersion: apps/v1
 kind: Deployment
@@ -25,7 +25,7 @@ def bomb(levels: int = 9) -> str:
 
 
 def test_data_gate_schema_file(tmp_path):
-    from gates.validation import load_schema
+    from gates.data import load_schema
 
     path = tmp_path / "schema.yml"
     path.write_text("columns:\n  a: {type: integer}\n  a: {type: string}\n")

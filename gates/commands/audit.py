@@ -19,7 +19,7 @@ def audit() -> None:
 )
 def verify(file: Path, expect_head: str | None) -> int:
     """Verify FILE; exit 0 when intact, 1 when tampered, naming each broken record."""
-    from gates.audit import verify as check
+    from gates.core.audit import verify as check
 
     result = check(file, expect_head)
     for problem in result.problems:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from gates.commands.common import compact, parse_pairs
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 def _steps(value: str | None) -> list[int] | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 
 @click.command()
@@ -44,7 +44,7 @@ from gates.errors import InfraError, InputError
 )
 def comment(reports: tuple[Path, ...], workflow: str, pr: int | None, dry_run: bool, strict: bool) -> int:
     """Create or update the pull request's mlgate comment for this workflow from the JSON reports."""
-    from gates import github_api as gh
+    from gates.core import github_api as gh
     from gates.formats.comment import marker, read_reports, render
 
     env = dict(os.environ)
@@ -107,7 +107,7 @@ def comment(reports: tuple[Path, ...], workflow: str, pr: int | None, dry_run: b
 
 
 def _refusal(exc: object, repository: str, number: int) -> str:
-    from gates.github_api import ApiError
+    from gates.core.github_api import ApiError
 
     assert isinstance(exc, ApiError)
     if exc.status == 401:

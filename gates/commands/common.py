@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 def bootstrap_options(command: Callable) -> Callable:

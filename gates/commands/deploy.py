@@ -1,6 +1,6 @@
 """`mlgate deploy` and `mlgate rollback`: apply an environment's manifests and see the rollout through.
 
-deploy:   render (built-in kustomize subset, or `kubectl kustomize`) -> local checks and the security gate's
+deploy:   render (`kubectl kustomize`, kustomize v5) -> local checks and the security gate's
           manifest policy -> server-side dry run of every object -> server-side apply (field manager mlgate,
           force) -> wait for every Deployment's rollout -> on a missed deadline, roll back to the revision that
           was live before -> one GateResult "deploy" (checks validate, apply, rollout, rollback) written in
@@ -20,8 +20,8 @@ from typing import Any
 import click
 
 from gates.commands.common import absolute, compact
-from gates.errors import InfraError, InputError
-from gates.result import Check, GateResult, Status, error_result
+from gates.core.errors import InfraError, InputError
+from gates.core.result import Check, GateResult, Status, error_result
 
 
 def _say(line: str) -> None:
@@ -61,11 +61,6 @@ def _image_pairs(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--namespace", "-n", help="Namespace laid over the manifests'.")
 @click.option(
-    "--renderer",
-    type=click.Choice(["builtin", "kubectl"]),
-    help="builtin (default): mlgate's kustomize subset; kubectl: run `kubectl kustomize`.",
-)
-@click.option(
     "--timeout", type=float, help="Seconds to wait for each rollout (default progressDeadlineSeconds + 60)."
 )
 @click.option(
@@ -89,7 +84,6 @@ def deploy(
     images,
     paths,
     namespace,
-    renderer,
     timeout,
     rollback_on_failure,
     dry_run,
@@ -108,7 +102,6 @@ def deploy(
             "images": _image_pairs(images) or None,
             "paths": [absolute(p) for p in paths] or None,
             "namespace": namespace,
-            "renderer": renderer,
             "timeout_seconds": timeout,
             "rollback_on_failure": rollback_on_failure,
             "dry_run": dry_run or None,
@@ -156,7 +149,6 @@ def _plan(section: dict[str, Any], ctx) -> dict[str, Any]:
         "paths": paths,
         "images": {**(section.get("images") or {}), **(settings.get("images") or {})},
         "namespace": section.get("namespace") or settings.get("namespace"),
-        "renderer": section.get("renderer", "builtin"),
         "timeout": section.get("timeout_seconds") or settings.get("timeout_seconds"),
         "rollback": section.get("rollback_on_failure", True),
         "policy_check": section.get("policy_check", True),
@@ -165,38 +157,13 @@ def _plan(section: dict[str, Any], ctx) -> dict[str, Any]:
 
 
 def _render(plan: dict[str, Any]):
-    from gates.deploy.render import Rendered, _objects_from, _read_yaml_docs, render, sort_objects
+    """`kubectl kustomize` over the plan's folders and files, images and namespace laid on top by kustomize."""
+    from gates.deploy.render import render
 
-    objects: list[dict[str, Any]] = []
-    files: dict[str, str] = {}
-    renderer = plan["renderer"]
-    for path in plan["paths"]:
-        if Path(path).is_dir():
-            part = render(path, None, None, renderer)
-            objects += part.objects
-            files.update(part.files)
-        else:
-            for index, doc in enumerate(_read_yaml_docs(Path(path), files)):
-                objects += _objects_from(doc, Path(path), index)
-    combined = Rendered(objects, files, renderer)
-    if plan["images"] or plan["namespace"]:
-        from gates.deploy.render import _set_images, _set_namespace, image_override
-
-        if plan["images"]:
-            entries = [image_override(name, ref) for name, ref in plan["images"].items()]
-            used = _set_images(objects, entries)
-            unused = [e["name"] for e in entries if e["name"] not in used]
-            if unused:
-                raise InputError(
-                    f"--image {unused[0]}=...: no container in the manifests uses an image named "
-                    f"{unused[0]!r}"
-                )
-        if plan["namespace"]:
-            _set_namespace(objects, plan["namespace"])
-    combined.objects = sort_objects(objects)
-    if not combined.objects:
+    rendered = render(plan["paths"], plan["images"], plan["namespace"])
+    if not rendered.objects:
         raise InputError(f"{', '.join(map(str, plan['paths']))}: no objects to deploy")
-    return combined
+    return rendered
 
 
 def validate_objects(objects: list[dict[str, Any]], source: str, policy_check: bool) -> Check:
@@ -253,6 +220,7 @@ def run_deploy(
         "inputs": dict(rendered.files),
         "environment": plan["environment"],
         "renderer": rendered.renderer,
+        "kustomize": rendered.kustomize,
         "manifests": [str(p) for p in plan["paths"]],
         "images": plan["images"],
         "dry_run": plan["dry_run"],

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from gates.commands.common import compact, execute, parse_pairs
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 def _path(value: Path | None) -> str | None:
@@ -154,8 +154,8 @@ def check(**options: Any) -> int:
 @click.option("--bins", type=int, help="Bins for PSI / Jensen-Shannon on numbers (default 10).")
 def profile(reference, out, columns, exclude, quantiles, bins) -> int:
     """Compute the reference statistics once and save them; later checks use the profile, not the data."""
+    from gates.commands.session import deep_merge
     from gates.drift import write_profile
-    from gates.session import deep_merge
 
     session = click.get_current_context().obj
     policy = session.policy

@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 
 @click.group()
@@ -34,7 +34,7 @@ def github() -> None:
 )
 def check_environment(name: str, allow_unprotected: bool) -> int:
     """Exit 0 when environment NAME exists and requires a reviewer's approval; 2 otherwise."""
-    from gates import github_api as gh
+    from gates.core import github_api as gh
 
     env = dict(os.environ)
     name = name.strip()

@@ -14,7 +14,7 @@ from gates.commands.common import (
     execute,
     parse_pairs,
 )
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 def _margin(text: str) -> dict[str, float]:

@@ -16,7 +16,7 @@ def policy() -> None:
 @policy.command()
 def schema() -> int:
     """Print the JSON Schema of gates.yml."""
-    from gates.policy import policy_schema
+    from gates.core.policy import policy_schema
 
     click.echo(json.dumps(policy_schema(), indent=2))
     return 0
@@ -26,7 +26,7 @@ def schema() -> int:
 @click.argument("file", type=click.Path(path_type=Path))
 def check(file: Path) -> int:
     """Validate FILE; exit 0 when valid, 2 listing every problem (one line each) otherwise."""
-    from gates.policy import load_policy
+    from gates.core.policy import load_policy
 
     loaded = load_policy(file)
     click.echo(f"{file}: valid (sections: {', '.join(k for k in loaded.data if k != 'version')})")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 @click.command()

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from gates.commands.common import compact, execute
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 _SUBCHECKS = ("vulns", "artifacts", "manifests", "dockerfile", "image")
 _SEVERITIES = ("critical", "high", "medium", "low", "negligible")

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from gates.commands.common import absolute, bootstrap_options, bootstrap_overrides, compact, parse_pairs
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 
 @click.command("validate-deployment")
@@ -60,8 +60,8 @@ def validate_deployment(
 ) -> int:
     """Validate a live endpoint: health, readiness, golden predictions, error rate and p95 / p99 latency of
     a bounded burst (with intervals), and clear 4xx answers to malformed requests."""
+    from gates.core.result import error_result
     from gates.deploy.validate import GATE, run
-    from gates.result import error_result
 
     overrides = compact(
         {

@@ -2,7 +2,8 @@
 
 Modules (imported only by the commands that use them, so `mlgate --help` never loads the kubernetes client):
 
-- ``render``: the built-in kustomize subset (``render(path, images, namespace, renderer)``).
+- ``render``: manifests rendered by ``kubectl kustomize`` (kustomize v5; ``render(paths, images, namespace)``,
+  overrides laid on by a wrapping kustomization), the local structural checks (``check_objects``).
 - ``kube``: cluster access (``connect``; ``Kube.get / list / apply / patch / put / delete``) with retries and
   one-line errors.
 - ``apply``: server-side apply of a set of objects, dry run first (``apply_objects``).

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gates.core.errors import InfraError, InputError
+from gates.core.result import Check, GateResult, Status
 from gates.deploy.canary_state import CanaryState, Limits, next_move, plan_run, template_hash
 from gates.deploy.evidence import Counts, Histogram, histogram_quantile
 from gates.deploy.judges import (
@@ -45,8 +47,6 @@ from gates.deploy.queries import (
     render,
 )
 from gates.deploy.routers import Change, RouterContext, canary_service, make_router
-from gates.errors import InfraError, InputError
-from gates.result import Check, GateResult, Status
 
 TRACK_LABEL = "track"
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 STATE_ANNOTATION = "mlgate.io/canary-state"
 PHASE_ANNOTATION = "mlgate.io/canary-phase"

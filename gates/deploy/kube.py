@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 FIELD_MANAGER = "mlgate"
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -460,7 +460,7 @@ def _parse_kubeconfig(path: Path) -> dict[str, Any]:
     """One file, checked for shape. Messages name the file and a position, never a line of it."""
     import yaml
 
-    from gates import yamlsafe
+    from gates.core import yamlsafe
 
     try:
         data = yamlsafe.load(path.read_bytes())

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 TOKEN_ENV = "MLGATE_PROMETHEUS_TOKEN"
 USER_ENV = "MLGATE_PROMETHEUS_USER"

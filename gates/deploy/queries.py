@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 DEFAULT_SELECTOR = 'namespace="{namespace}",deployment="{deployment}",track="{track}"'
 

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gates.core.errors import InputError
 from gates.deploy.kube import Conflict, Kube, describe
-from gates.errors import InputError
 
 REVISION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"

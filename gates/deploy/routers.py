@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 NGINX_PREFIX = "nginx.ingress.kubernetes.io/"
 CANARY_LABEL = ("track", "canary")

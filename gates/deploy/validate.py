@@ -34,10 +34,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gates.context import Bootstrap, GateContext
-from gates.errors import InputError
-from gates.result import Check, GateResult, Status
-from gates.thresholds import Threshold, decide
+from gates.core.context import Bootstrap, GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
+from gates.core.thresholds import Threshold, decide
 
 GATE = "validate_deployment"
 DEFAULTS = {

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gates.result import GateResult, process_exit_code
+from gates.core.result import GateResult, process_exit_code
 
 # GitHub's limits on what one step may show (docs: "Adding a job summary", "Setting an error message"): a job
 # summary over 1 MiB is dropped whole, and at most 10 error, 10 warning and 10 notice annotations per step are
@@ -45,7 +45,7 @@ class Output:
 
     @property
     def blocking(self) -> bool:
-        """Whether the process exits non-zero for this verdict (see gates.result.process_exit_code)."""
+        """Whether the process exits non-zero for this verdict (see gates.core.result.process_exit_code)."""
         return process_exit_code(self.verdict, self.fail_on) != 0
 
     @property
@@ -83,7 +83,7 @@ def write_all(results: list[GateResult], out: Output, exit_code: int) -> list[Pa
     except OSError as exc:
         failures.append(f"outputs: {exc}")
     if failures:
-        from gates.errors import InfraError
+        from gates.core.errors import InfraError
 
         raise InfraError("could not write reports: " + "; ".join(failures))
     return written

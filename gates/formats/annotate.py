@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from gates.core.result import GateResult, Status
 from gates.formats import Output
-from gates.result import GateResult, Status
 
 _LEVEL = {Status.FAIL: "error", Status.ERROR: "error", Status.WARN: "warning"}
 MESSAGE_CHARS = 4000  # an annotation is a pointer; the reports hold the full reason

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from gates.errors import InputError
+from gates.core.errors import InputError
+from gates.core.result import Status, worst
 from gates.formats.text import ICON, number
-from gates.result import Status, worst
 
 GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in an issue comment body
 BUDGET = GITHUB_COMMENT_LIMIT - 1_536  # room for the closing lines and for counting differences

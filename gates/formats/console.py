@@ -1,16 +1,16 @@
 """The console table printed at the end of every run.
 
 Names and reasons come from user data (a JUnit test's name, a column's name); in GitHub Actions a printed line
-can be a workflow command, so every cell goes through gates.errors.log_safe: no line breaks, no `##[` or `::`.
+can be a workflow command, so every cell goes through gates.core.errors.log_safe: no line breaks, no `##[` or `::`.
 """
 
 from __future__ import annotations
 
 from typing import TextIO
 
-from gates.errors import log_safe
+from gates.core.errors import log_safe
+from gates.core.result import GateResult, Status
 from gates.formats.text import interval, number
-from gates.result import GateResult, Status
 
 _COLOUR = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.ERROR: "35"}
 

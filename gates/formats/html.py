@@ -7,10 +7,10 @@ import html
 import re
 from pathlib import Path
 
+from gates.core.result import GateResult, worst
 from gates.formats import Output
 from gates.formats.markdown import canary_table
 from gates.formats.text import interval, number
-from gates.result import GateResult, worst
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}

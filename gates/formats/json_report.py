@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from gates import __version__
+from gates.core.result import REPORT_SCHEMA_VERSION, GateResult, exit_code, worst
 from gates.formats import Output
-from gates.result import REPORT_SCHEMA_VERSION, GateResult, exit_code, worst
 
 
 def document(results: list[GateResult]) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+from gates.core.result import Check, GateResult, Status
 from gates.formats import Output
 from gates.formats.text import interval, number
-from gates.result import Check, GateResult, Status
 
 
 def document(results: list[GateResult]) -> ET.ElementTree:

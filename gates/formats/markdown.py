@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gates.core.result import Check, GateResult, Status, report_only_note, worst
 from gates.formats import GITHUB_SUMMARY_LIMIT, SUMMARY_BUDGET, Output
 from gates.formats.text import ICON, interval, number
-from gates.result import Check, GateResult, Status, report_only_note, worst
 
 CELL_CHARS = 1000  # characters of one table cell; the reports hold the rest
 _RANK = {Status.ERROR: 0, Status.FAIL: 1, Status.WARN: 2, Status.PASS: 4}

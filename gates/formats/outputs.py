@@ -12,8 +12,8 @@ import os
 import secrets
 from pathlib import Path
 
+from gates.core.result import GateResult, process_exit_code, report_only_note, worst
 from gates.formats import Output
-from gates.result import GateResult, process_exit_code, report_only_note, worst
 
 
 def absolute(path: Path | str) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from gates import __version__
+from gates.core.result import Finding, GateResult
 from gates.formats import Output
-from gates.result import Finding, GateResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = ("none", "note", "warning", "error")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gates.result import Check, Status
+from gates.core.result import Check, Status
 
 ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌", Status.ERROR: "⛔"}
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 FORMATS = {
     ".csv": "csv",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from defusedxml import ElementTree as ET
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 
 @dataclass

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 from gates.readers.arrow import (
     FORMATS,
     column_names,

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Check, Location, Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, Location, Status
 from gates.security.common import Part, RuleHit, markdown_table, rule_finding
 from gates.security.names import Origin, origins
 from gates.security.pickle_walk import walk

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.result import Check, Finding, Location, Status
+from gates.core.result import Check, Finding, Location, Status
 from gates.security.rules import RULES, level_of
 
 _STATUS_OF_LEVEL = {"error": Status.FAIL, "warning": Status.WARN, "note": Status.PASS}

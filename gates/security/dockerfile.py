@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gates.context import GateContext
-from gates.errors import InputError
+from gates.core.context import GateContext
+from gates.core.errors import InputError
 from gates.security import secrets
 from gates.security.common import Part, RuleHit, rule_checks
 

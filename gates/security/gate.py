@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import GateResult, Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import GateResult, Status
 from gates.security.rules import validate_overrides
 
 GATE = "security"

@@ -10,8 +10,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from gates.errors import InputError
-from gates.security.model import VulnFinding
+from gates.core.errors import InputError
+from gates.readers.findings import VulnFinding
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gates.context import GateContext
-from gates.errors import InfraError, InputError
+from gates.core.context import GateContext
+from gates.core.errors import InfraError, InputError
 from gates.security import secrets
 from gates.security.common import Part, RuleHit, rule_checks
 

@@ -26,9 +26,10 @@ from typing import Any
 
 import yaml
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Check, Status
+from gates.core import yamlsafe
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, Status
 from gates.security.common import Part, RuleHit, rule_checks
 
 CATEGORY = "manifests"
@@ -63,8 +64,8 @@ class LineList(list):
     item_lines: list[int]
 
 
-class _LineLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that remembers where each mapping, key and sequence item starts (1-based lines)."""
+class _LineLoader(yamlsafe.StrictLoader):
+    """yamlsafe.StrictLoader that remembers where each mapping, key and sequence item starts (1-based lines)."""
 
 
 def _map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[LineDict]:
@@ -210,7 +211,7 @@ def gather(paths: list[str], ctx: GateContext, exclude: list[str]) -> Collected:
 
 def _load_kustomization(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yamlsafe.load(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -576,9 +577,7 @@ def _layers(kfile: Path, seen: frozenset[Path] = frozenset()) -> list[_Layer]:
     data = docs[0] if docs and isinstance(docs[0], dict) else {}
     entries = [e for e in data.get("patchesStrategicMerge") or [] if isinstance(e, str) and "\n" not in e]
     entries += [
-        e.get("path")
-        for e in data.get("patches") or []
-        if isinstance(e, dict) and isinstance(e.get("path"), str)
+        e["path"] for e in data.get("patches") or [] if isinstance(e, dict) and isinstance(e.get("path"), str)
     ]
     layer = _Layer(kfile, data, [(kfile.parent / e).resolve() for e in entries], [])
     out = [layer]
@@ -664,16 +663,16 @@ def rendered_hits(
         root = str(Path(label).parent)
         layers = _layers(kfile.resolve())
         try:
-            result = render(kfile.parent)
-        except (InputError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as exc:
+            result = render(kfile.parent)  # kubectl kustomize; its failures are InputErrors
+        except InputError as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             failed.append((root, reason, sorted({str(p) for layer in layers for p in layer.patches})))
             continue
         for path, digest in result.files.items():
             ctx.inputs.setdefault(path, digest)
-        objects = []
-        for n, obj in enumerate(result.objects, start=1):
-            objects += [o for o in _walk_items(obj, str(kfile), n)]
+        objects: list[K8sObject] = []
+        for n, document in enumerate(result.objects, start=1):
+            objects += [o for o in _walk_items(document, str(kfile), n)]
         for obj in objects:
             obj.rendered_by = root
         rendered[root] = len(objects)
@@ -719,7 +718,7 @@ def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> 
         part.checks.append(
             Check(
                 name=f"{CATEGORY}:kustomize {root}",
-                status=Status.WARN,
+                status=Status.ERROR,
                 value=len(patches),
                 threshold="every kustomization rendered and checked",
                 why=f"{root} could not be rendered ({reason}), so its patches and images were not checked "

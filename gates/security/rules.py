@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 LEVELS = ("error", "warning", "note", "off")
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.result import Check, Finding, Location, Status
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, Finding, Location, Status
+from gates.readers.findings import SEVERITIES, VulnFinding, deduplicate, severity_rank
+from gates.readers.vulnerabilities import read_data, read_report
 from gates.security import ignore as ignore_list
 from gates.security.common import Part, markdown_table
-from gates.security.model import SEVERITIES, VulnFinding, deduplicate, severity_rank
-from gates.security.readers import read_data, read_report
 
 CATEGORY = "vulns"
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "negligible": "0.5"}
@@ -272,7 +272,7 @@ def _location_path(f: VulnFinding) -> str | None:
 
 def _pip_audit_skipped(path: Path) -> list[dict[str, str]]:
     """Dependencies a pip-audit report lists with a skip_reason: never audited (local or private packages)."""
-    from gates.security.readers.pip_audit import skipped
+    from gates.readers.pip_audit import skipped
 
     try:
         return skipped(json.loads(path.read_text(encoding="utf-8")))
@@ -415,7 +415,7 @@ def check(
             for f in found:
                 f.location = str(path)
             findings += found
-            from gates.security.readers.pip_audit import skipped
+            from gates.readers.pip_audit import skipped
 
             reports.append(
                 {"path": req, "format": "pip-audit (run)", "findings": len(found), "skipped": skipped(data)}

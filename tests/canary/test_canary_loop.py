@@ -11,10 +11,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from gates.core.errors import InputError
 from gates.deploy.canary import CanaryConfig, Interrupted, Run, Stop, run_canary
 from gates.deploy.canary_state import CanaryState
 from gates.deploy.prometheus import NoData, Series
-from gates.errors import InputError
 
 BUCKETS = (0.05, 0.1, 0.2, 0.5, math.inf)
 

@@ -3,8 +3,8 @@
 import pytest
 import requests
 
+from gates.core.errors import InfraError, InputError
 from gates.deploy.prometheus import Auth, NoData, PrometheusClient
-from gates.errors import InfraError, InputError
 
 
 class FakeResponse:

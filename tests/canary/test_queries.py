@@ -1,7 +1,7 @@
 import pytest
 
+from gates.core.errors import InputError
 from gates.deploy.queries import DEFAULT_METRICS, TEMPLATES, Target, metric_specs, render
-from gates.errors import InputError
 
 T = Target(namespace="prod", deployment="model", window="30s")
 

@@ -1,5 +1,6 @@
 import pytest
 
+from gates.core.errors import InputError
 from gates.deploy.routers import (
     NGINX_PREFIX,
     GatewayRouter,
@@ -11,7 +12,6 @@ from gates.deploy.routers import (
     nginx_canary_ingress,
     replica_split,
 )
-from gates.errors import InputError
 
 
 @pytest.mark.parametrize(

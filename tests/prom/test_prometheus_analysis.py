@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from gates.core.errors import InfraError
 from gates.deploy.canary import CanaryConfig, Run
 from gates.deploy.prometheus import NoData, PrometheusClient
-from gates.errors import InfraError
 from tests.ports import free_port
 from tests.prom.harness import LoadGenerator, PrometheusServer, wait_ready
 

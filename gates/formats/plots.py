@@ -123,7 +123,7 @@ def group_bars(
 def drift_histograms(columns: Sequence[Any], report_dir: Path, limit: int = 12) -> dict[str, str]:
     """Reference vs current histograms of the drifted columns, one panel each, in one picture.
 
-    `columns` are gates.drift_stats.ColumnDrift results carrying `.plot` data; one figure (not one per column)
+    `columns` are gates.stats.drift.ColumnDrift results carrying `.plot` data; one figure (not one per column)
     keeps the cost of drawing flat, which matters when many columns of a large table drift.
     """
     chosen = [c for c in columns if getattr(c, "plot", None)][:limit]
@@ -182,7 +182,7 @@ def metric_curves(
 ) -> dict[str, str]:
     """ROC and precision-recall curves of the candidate (and the baseline) for a binary task with scores.
 
-    The curves come from the exact cells (gates.stats.binary_cells: distinct scores with their label counts),
+    The curves come from the exact cells (gates.stats.bootstrap.binary_cells: distinct scores with their label counts),
     thinned to at most CURVE_POINTS points per curve, so drawing costs the same at ten million rows as at ten
     thousand and needs no scikit-learn.
     """
@@ -195,7 +195,7 @@ def metric_curves(
     curves = {}
     for label, p, colour in models:
         if label not in cells:
-            from gates.stats import binary_cells
+            from gates.stats.bootstrap import binary_cells
 
             cells[label] = binary_cells(p.y, p.pred, p.score)
         curve = curve_points(cells[label])

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from gates.result import Check, Status
+from gates.core.result import Check, Status
 
 DECIDE_ON = ("point", "bound")
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gates.security.model import VulnFinding
-from gates.security.readers import expect
+from gates.readers.findings import VulnFinding
+from gates.readers.vulnerabilities import expect
 
 
 def read(data: dict[str, Any] | list[Any], label: str, target: str | None = None) -> list[VulnFinding]:

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gates.context import GateContext
-from gates.errors import InfraError, InputError, log_safe, printable
-from gates.policy import Policy, empty_policy, load_policy, validate
-from gates.registry import GATES
-from gates.result import FAIL_ON, GateResult, error_result, exit_code
+from gates.core.context import GateContext
+from gates.core.errors import InfraError, InputError, log_safe, printable
+from gates.core.policy import Policy, empty_policy, load_policy, validate
+from gates.core.registry import GATES
+from gates.core.result import FAIL_ON, GateResult, error_result, exit_code
 
 if TYPE_CHECKING:
     from gates.formats import StepBudget
@@ -170,7 +170,7 @@ class Session:
         try:
             audit_path = self.audit_path()
             if audit_path:
-                from gates.audit import append_results
+                from gates.core.audit import append_results
                 from gates.formats.outputs import write_values
 
                 head = append_results(

@@ -1,7 +1,7 @@
 """Binary predictions too large for memory: read in chunks, keep only mergeable sufficient statistics.
 
 Every number the metrics and bias gates report on binary predictions is a function of the exact cells: the
-distinct (group, score, label, prediction) combinations with their counts (gates.stats.binary_cells). Cells of
+distinct (group, score, label, prediction) combinations with their counts (gates.stats.bootstrap.binary_cells). Cells of
 two chunks merge by adding counts, so a file is read a batch at a time (Parquet record batches, CSV or JSON
 Lines chunks; only the needed columns), each batch is tabulated and merged, and the rows are dropped. The
 gates then run on the merged cells exactly as they do on cells built from rows in memory: the same cells,
@@ -35,10 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from gates.errors import InputError
-from gates.predictions import TabulatedPredictions, binary_arrays, classes_from, infer_task, resolve_columns
+from gates.core.errors import InputError
 from gates.readers.arrow import column_names, table_format
-from gates.stats import Cells, binary_cells
+from gates.readers.predictions import (
+    TabulatedPredictions,
+    binary_arrays,
+    classes_from,
+    infer_task,
+    resolve_columns,
+)
+from gates.stats.bootstrap import Cells, binary_cells
 
 BATCH_ROWS = 1_000_000
 MAX_CELLS = 1 << 23  # about 8.4 million cells at most in the table (a grid for the scores past that)
@@ -296,7 +302,7 @@ class Accumulator:
         return self._merged([Cells(columns=columns, counts=counts)], again=True)
 
     def finish(self) -> tuple[Cells, dict[str, list[str]]]:
-        """The final cells with "g" over the features' sorted levels (as gates.fairness.make_groups); never more
+        """The final cells with "g" over the features' sorted levels (as gates.bias.make_groups); never more
         than max_cells of them when there are scores (the last merge goes onto a grid too when needed)."""
         if not self.parts:
             raise InputError("no rows")
@@ -357,7 +363,7 @@ def _on_grid(score: np.ndarray, k: int) -> np.ndarray:
 
 
 def _loss_sums_per_row(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
-    from gates.metrics import binary_losses
+    from gates.stats.metrics import binary_losses
 
     losses = binary_losses(y, score)
     return {"log_loss_sum": losses["log_loss"], "brier_sum": losses["brier"]}
@@ -367,7 +373,7 @@ def tabulate(
     path: Path, section: dict[str, Any], sensitive: list[str] | None = None, where: str = "metrics"
 ) -> TabulatedPredictions:
     """Read a binary predictions file in chunks into its exact cells (see the module docstring)."""
-    from gates.fairness import group_values
+    from gates.engine.groups import group_values
 
     check_supported(section, where)
     options = settings(section)

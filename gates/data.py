@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gates.context import GateContext
-from gates.errors import InputError
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
 from gates.readers.table import read_table
-from gates.result import Check, GateResult, Status
 
 GATE = "data"
 TYPES = ("integer", "number", "string", "boolean", "datetime")
@@ -37,7 +37,7 @@ _FALSE = {"false", "0", "no"}
 # ------------------------------------------------------------------------------------------------ schema
 def schema_definition() -> dict[str, Any]:
     """The JSON Schema of a schema document: data.json's `schema` key (a path or the schema inline)."""
-    from gates.policy import _fragment
+    from gates.core.policy import _fragment
 
     fragment = _fragment("data")
     if fragment is None:
@@ -48,7 +48,7 @@ def schema_definition() -> dict[str, Any]:
 def check_schema_document(document: Any, label: str) -> dict[str, Any]:
     from jsonschema import Draft202012Validator
 
-    from gates.policy import describe_error
+    from gates.core.policy import describe_error
 
     if not isinstance(document, dict):
         raise InputError(f"{label}: a schema is a mapping with 'columns' (got {type(document).__name__})")
@@ -64,7 +64,7 @@ def check_schema_document(document: Any, label: str) -> dict[str, Any]:
 def load_schema(path: Path) -> dict[str, Any]:
     import yaml
 
-    from gates import yamlsafe
+    from gates.core import yamlsafe
 
     if not path.exists():
         raise InputError(f"{path}: schema file not found")
@@ -162,7 +162,7 @@ def _plain(value: Any) -> Any:
 
 # ------------------------------------------------------------------------------------------------- checks
 def _key(value: Any) -> str:
-    from gates.drift_io import category_key
+    from gates.readers.columns import category_key
 
     if isinstance(value, (np.bool_, bool)):
         return "true" if value else "false"

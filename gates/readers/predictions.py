@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 from gates.readers.arrow import column_names, float_values, raw_values, read_parquet_columns, table_format
 
 if TYPE_CHECKING:
@@ -39,22 +39,22 @@ class Predictions:
 
 @dataclass
 class TabulatedPredictions:
-    """Binary predictions summarised as their exact cells (gates.stats.binary_cells), without per-row arrays:
-    what the streaming reader (gates.streaming) builds from a file too large for memory. The gates compute
+    """Binary predictions summarised as their exact cells (gates.stats.bootstrap.binary_cells), without per-row arrays:
+    what the streaming reader (gates.engine.local) builds from a file too large for memory. The gates compute
     everything from the cells, so the numbers are the ones the in-memory path gives on the same rows.
 
     `cells` has columns y, pred (0/1), score (when the file has one) and g (with sensitive features: the
-    index of each cell's intersection of the features' sorted `levels`, as gates.fairness.make_groups).
+    index of each cell's intersection of the features' sorted `levels`, as gates.bias.make_groups).
     `losses` holds per-cell mean log loss and squared error when scores were merged into a grid (see
-    gates.streaming: then ROC AUC and average precision are approximate and `streaming` says by how much).
+    gates.engine.local: then ROC AUC and average precision are approximate and `streaming` says by how much).
     """
 
     path: Path
-    cells: Any  # gates.stats.Cells
+    cells: Any  # gates.stats.bootstrap.Cells
     classes: list
     has_score: bool
     levels: dict[str, list[str]] | None = None
-    streaming: dict[str, Any] = field(default_factory=dict)  # how the file was read (gates.streaming)
+    streaming: dict[str, Any] = field(default_factory=dict)  # how the file was read (gates.engine.local)
     task: str = "binary"
 
     @property

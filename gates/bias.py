@@ -10,7 +10,7 @@ positive rate, equalized odds the worse of the true and false positive rate disp
   predictions) is undefined (NaN), not 0, and the group is left out of that rule with the reason;
 - groups smaller than `min_group_size` are reported with their counts but left out of every verdict.
 
-The fast path is ours: rows are tabulated into (group, label, prediction) cells (gates.stats.binary_cells,
+The fast path is ours: rows are tabulated into (group, label, prediction) cells (gates.stats.bootstrap.binary_cells,
 no row-wise sort) with the group as the bootstrap stratum, so each resample redraws rows within every group
 (a small group never vanishes), and the per-group confusion counts of all resamples are summed per (outcome,
 group) column in one pass over a (b, K) weight matrix. A thousand resamples cost about the same at a million
@@ -27,13 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from gates import metrics as m
-from gates.context import GateContext
-from gates.errors import InputError
-from gates.predictions import Predictions, TabulatedPredictions, load_predictions
-from gates.result import Check, GateResult, Status
-from gates.stats import EXACT_CELLS, binary_cells, bootstrap, coarsen, percentile_interval, safe_divide
-from gates.thresholds import Threshold, decide
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Status
+from gates.core.thresholds import Threshold, decide
+from gates.engine.groups import Coded, group_values
+from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
+from gates.stats import metrics as m
+from gates.stats.bootstrap import (
+    EXACT_CELLS,
+    binary_cells,
+    bootstrap,
+    coarsen,
+    percentile_interval,
+    safe_divide,
+)
 
 GATE = "bias"
 DEFAULT_MIN_GROUP_SIZE = 30
@@ -56,7 +64,7 @@ ALIASES = {
     "tnr": "true_negative_rate",
 }
 SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
-OTHER_METRICS = ("balanced_accuracy", "recall", "f1")  # from gates.metrics.binary, no score needed
+OTHER_METRICS = ("balanced_accuracy", "recall", "f1")  # from gates.stats.metrics.binary, no score needed
 GROUP_METRICS = tuple(RATES) + OTHER_METRICS + SCORE_METRICS
 CRITERIA = {
     "demographic_parity": ("selection_rate",),
@@ -124,51 +132,6 @@ class Groups:
         if features not in self.groupings:
             self.groupings[features] = _grouping(self, features)
         return self.groupings[features]
-
-
-@dataclass
-class Coded:
-    """A sensitive column already reduced to codes: `codes` per row index into `names` (text, may repeat)."""
-
-    codes: np.ndarray
-    names: list[str]
-
-    def __len__(self) -> int:
-        return int(self.codes.shape[0])
-
-
-def group_values(
-    series: Any, column: str, where: str, missing_group: str | None, row_offset: int = 0
-) -> Coded:
-    """Sensitive values as text codes. Missing values are an error unless the policy names a group for them.
-
-    The column is factorised once (a pandas categorical, as the predictions reader delivers sensitive
-    columns from Parquet, is already coded), so only its distinct values become Python strings.
-    """
-    from gates.drift_io import category_key
-
-    if hasattr(series, "null_count"):  # an Arrow column (the Parquet fast path): Arrow's dictionary encoding
-        from gates.readers.arrow import dictionary_codes
-
-        codes, values = dictionary_codes(series)
-    else:
-        import pandas as pd
-
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        values = uniques.tolist()
-    missing = codes < 0
-    if missing.any() and missing_group is None:
-        rows = np.flatnonzero(missing)
-        raise InputError(
-            f"{where}: sensitive column '{column}': {rows.size} row{'s' if rows.size > 1 else ''} "
-            f"without a value (first at row {rows[0] + 1 + row_offset}); set bias.missing_group to "
-            "treat them as a named group"
-        )
-    keys = [category_key(u) for u in values]
-    if missing.any():  # code -1 (missing) becomes the missing group's name
-        keys.append(str(missing_group))
-        codes = np.where(missing, len(keys) - 1, codes)
-    return Coded(np.asarray(codes, dtype=np.int64), keys)
 
 
 def _codes_and_names(values: Any) -> tuple[np.ndarray, list[str]]:
@@ -445,7 +408,7 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     if section.get("task", "binary") != "binary":
         raise InputError(f"bias.task: the bias gate judges binary decisions, got {section['task']!r}")
     path = ctx.path(section["predictions"])
-    from gates import streaming
+    from gates.engine import local as streaming
 
     if streaming.wanted({**section, "task": "binary"}, path):  # too large for memory (or asked for)
         tabulated = streaming.tabulate(
@@ -544,7 +507,7 @@ def evaluate(
     point = {k: v[0] for k, v in statistic(cells.counts[None, :]).items()}
     plans = [plan_rule(rule, groups.grouping(rule.features), point, min_size) for rule in rules]
     # The bootstrap runs on the exact cells, or with many distinct scores on score-bin cells whose ranking
-    # metrics are shifted by the point value's binning offset (see gates.stats.coarsen).
+    # metrics are shifted by the point value's binning offset (see gates.stats.bootstrap.coarsen).
     boot_cells, shift, binning = cells, {}, None
     if needs_score and boot.resamples and cells.size > EXACT_CELLS:
         losses = (
@@ -875,7 +838,7 @@ def threshold_lines(plan: RulePlan, component: str) -> list[tuple[float, str]]:
 def rule_pictures(
     plans: list[RulePlan], point: dict[str, np.ndarray], interval, ctx: GateContext
 ) -> dict[str, str]:
-    from gates import plots
+    from gates.formats import plots
 
     out: dict[str, str] = {}
     for plan in plans[:8]:

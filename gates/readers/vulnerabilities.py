@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gates.errors import InputError
-from gates.security.model import VulnFinding
+from gates.core.errors import InputError
+from gates.readers.findings import VulnFinding
 
 FORMATS = ("grype", "trivy", "pip-audit", "sarif")
 
@@ -51,11 +51,9 @@ def read_report(
 
 
 def read_data(data: Any, fmt: str, label: str) -> list[VulnFinding]:
-    from gates.security.readers import grype, pip_audit, sarif_in, trivy
+    from gates.readers import grype, pip_audit, sarif, trivy
 
-    reader = {"grype": grype.read, "trivy": trivy.read, "pip-audit": pip_audit.read, "sarif": sarif_in.read}[
-        fmt
-    ]
+    reader = {"grype": grype.read, "trivy": trivy.read, "pip-audit": pip_audit.read, "sarif": sarif.read}[fmt]
     try:
         return reader(data, label)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gates.context import sha256_file
-from gates.errors import InputError
+from gates.core.context import sha256_file
+from gates.core.errors import InputError
 
 if TYPE_CHECKING:
-    from gates.policy import Policy
-    from gates.result import GateResult
+    from gates.core.policy import Policy
+    from gates.core.result import GateResult
 
 GENESIS = "0" * 64
 GITHUB_FIELDS = (

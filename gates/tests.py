@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gates.context import GateContext
-from gates.errors import InputError
+from gates.core.context import GateContext
+from gates.core.errors import InputError
+from gates.core.result import Check, GateResult, Location, Status
+from gates.core.thresholds import Threshold, decide
 from gates.readers.junit import Coverage, TestRun, read_cobertura, read_junit
-from gates.result import Check, GateResult, Location, Status
-from gates.thresholds import Threshold, decide
 
 GATE = "tests"
 

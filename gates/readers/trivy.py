@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gates.security.model import VulnFinding, normalise_severity, severity_from_score
-from gates.security.readers import expect
+from gates.readers.findings import VulnFinding, normalise_severity, severity_from_score
+from gates.readers.vulnerabilities import expect
 
 _STATUS = {
     "fixed": "fixed",

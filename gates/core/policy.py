@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from gates import yamlsafe
-from gates.errors import InputError, log_safe, problems_message
-from gates.registry import DELIVERY_SECTIONS, GATES
+from gates.core import yamlsafe
+from gates.core.errors import InputError, log_safe, problems_message
+from gates.core.registry import DELIVERY_SECTIONS, GATES
 
 SCHEMA_ID = "urn:mlgate:gates-policy:v1"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gates.errors import InputError
+from gates.core.errors import InputError
 
 DEFAULT_BOOTSTRAP = {"confidence": 0.95, "resamples": 1000, "seed": 0}
 

@@ -25,11 +25,11 @@ class GateSpec:
 GATES: dict[str, GateSpec] = {
     spec.name: spec
     for spec in (
-        GateSpec("tests", "gates.testsuite"),
-        GateSpec("metrics", "gates.metrics_gate"),
+        GateSpec("tests", "gates.tests"),
+        GateSpec("metrics", "gates.metrics"),
         GateSpec("latency", "gates.latency"),
-        GateSpec("bias", "gates.fairness"),
-        GateSpec("data", "gates.validation"),
+        GateSpec("bias", "gates.bias"),
+        GateSpec("data", "gates.data"),
         GateSpec("drift", "gates.drift"),
         GateSpec("security", "gates.security.gate"),
     )

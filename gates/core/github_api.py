@@ -14,7 +14,7 @@ Endpoints (API version 2022-11-28):
 
 Failures are sorted by what the user can do about them: :class:`ApiError` carries a 4xx answer (status,
 GitHub's message, the permissions GitHub says it accepts); 5xx answers, rate limits and connection errors
-are retried a bounded number of times and then raise :class:`gates.errors.InfraError` (exit 3).
+are retried a bounded number of times and then raise :class:`gates.core.errors.InfraError` (exit 3).
 The token goes into the ``Authorization`` header and nowhere else: no message, log or exception holds it.
 """
 
@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from gates import __version__
-from gates.errors import InfraError, InputError
+from gates.core.errors import InfraError, InputError
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from gates.drift_stats import (
+from gates.core.errors import InputError
+from gates.readers.arrow import table_format
+from gates.stats.drift import (
     BINS,
     EXACT_LIMIT,
     MAX_CATEGORIES,
@@ -29,8 +31,6 @@ from gates.drift_stats import (
     profile_from_dict,
     profile_numeric,
 )
-from gates.errors import InputError
-from gates.readers.arrow import table_format
 
 PROFILE_FORMAT = 1
 
