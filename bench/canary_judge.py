@@ -1,7 +1,7 @@
 """Decision quality of the canary judges on simulated traffic (no real time, no Prometheus, no cluster).
 
 Scenarios: healthy, 2x error rate, +30% latency (every request 1.3x slower, so p95 +30%). Each runs the canary
-loop's own decision rule (gates.deploy.canary_state.next_move) for at most three analyses, 60 s apart, over the
+loop's own decision rule (gates.deploy.canary.state.next_move) for at most three analyses, 60 s apart, over the
 steps 10, 25, 50 % (the last step is 50 %): an analysis that fails rolls back (failure_limit 1), a pass or
 marginal moves to the next step, an inconclusive one measures the same step again. Requests per interval are
 Poisson(rate * weight * 60 s) per track; errors are binomial (baseline 1 %); latencies are lognormal (median
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gates.deploy.canary_state import CanaryState, Limits, next_move
+from gates.deploy.canary.state import CanaryState, Limits, next_move
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.judges import CompareSettings, Observation, combine, compare_judge, threshold_judge
 from gates.deploy.queries import metric_specs

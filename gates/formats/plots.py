@@ -266,3 +266,60 @@ def curve_points(cells: Any, limit: int = CURVE_POINTS) -> dict[str, Any] | None
         "recall": recall,
         "base_rate": float(tp[-1] / (tp[-1] + fp[-1])),
     }
+
+
+def canary_timeline(analyses: list[dict[str, Any]], metrics: list[Any], path: Path) -> Path | None:
+    """One panel per metric: canary and stable values over time (range points and step values), thresholds."""
+    series: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    steps: list[tuple[float, int]] = []
+    for entry in analyses:
+        steps.append((entry["at"], entry.get("weight") or 0))
+        for m in entry.get("measurements", []):
+            side = m["side"]
+            bucket = series.setdefault(m["metric"], {})
+            if m["kind"] == "range":
+                bucket.setdefault(side, []).extend((t, v) for t, v in m["points"])
+            elif m.get("value") is not None:
+                bucket.setdefault(f"{side} (step)", []).append((entry["at"], m["value"]))
+    names = [s.name for s in metrics if s.name in series]
+    if not names:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t0 = min(t for entry in series.values() for pts in entry.values() for t, _ in pts)
+    fig, axes = plt.subplots(len(names), 1, figsize=(8, 2.2 * len(names)), sharex=True, squeeze=False)
+    by_name = {s.name: s for s in metrics}
+    colours = {"canary": "tab:orange", "stable": "tab:blue", "pair": "tab:purple"}
+    for ax, name in zip(axes[:, 0], names):
+        for label, pts in sorted(series[name].items()):
+            pts = sorted(pts)
+            xs, ys = [t - t0 for t, _ in pts], [v for _, v in pts]
+            side = label.split()[0]
+            if label.endswith("(step)"):
+                ax.plot(xs, ys, "o", color=colours.get(side, "k"), label=label, markersize=5)
+            else:
+                ax.plot(xs, ys, "-", color=colours.get(side, "k"), label=label, linewidth=1)
+        spec = by_name[name]
+        for bound, style in ((spec.max, "--"), (spec.min, ":")):
+            if bound is not None:
+                ax.axhline(
+                    bound,
+                    color="tab:red",
+                    linestyle=style,
+                    linewidth=1,
+                    label=f"{'max' if style == '--' else 'min'} {bound:g}",
+                )
+        for at, weight in steps:
+            ax.axvline(at - t0, color="0.85", linewidth=0.8)
+        ax.set_ylabel(name, fontsize=8)
+        ax.legend(fontsize=6, loc="upper left")
+    axes[-1, 0].set_xlabel("seconds since the first analysis window (grey lines: analyses)")
+    fig.suptitle("canary analysis timeline", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -13,7 +13,7 @@ import pytest
 
 from gates.core.errors import InputError
 from gates.deploy.canary import CanaryConfig, Interrupted, Run, Stop, run_canary
-from gates.deploy.canary_state import CanaryState
+from gates.deploy.canary.state import CanaryState
 from gates.deploy.prometheus import NoData, Series
 
 BUCKETS = (0.05, 0.1, 0.2, 0.5, math.inf)

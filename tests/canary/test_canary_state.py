@@ -1,7 +1,7 @@
 import pytest
 
 from gates.core.errors import InputError
-from gates.deploy.canary_state import STATE_ANNOTATION, CanaryState, plan_run, template_hash
+from gates.deploy.canary.state import STATE_ANNOTATION, CanaryState, plan_run, template_hash
 
 
 def state(**kw):

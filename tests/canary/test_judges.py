@@ -115,7 +115,7 @@ def test_combine():
 # -- counted kinds: request-level evidence ------------------------------------------------------------------------
 import math
 
-from gates.deploy.canary_state import CanaryState, Limits, next_move
+from gates.deploy.canary.state import CanaryState, Limits, next_move
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.queries import metric_specs
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gates.deploy.canary_state import STATE_ANNOTATION
+from gates.deploy.canary.state import STATE_ANNOTATION
 from tests.prom.harness import LoadGenerator, PrometheusServer, available
 
 pytestmark = [
