@@ -17,6 +17,8 @@ kubectl missing, or a kubectl whose kustomize is older than v5 (Debian's kuberne
 kustomize v2, which renders differently), is an `InputError` (exit 2) saying so; the version check runs once
 per process and kubectl binary. Every file of a rendered folder, and of every local base and component it
 names (recursively: ``../base`` lies outside the overlay), is hashed into `Rendered.files` for the audit trail.
+The kustomizations and the files and inline patches they name are read with `gates.core.yamlsafe` first: kustomize
+keeps the first of two equal keys in a patch or a kustomization without a word; mlgate refuses them (file, line).
 """
 
 from __future__ import annotations
@@ -102,9 +104,10 @@ def render(
     seen: set[Path] = set()
     for source in sources:
         if source.is_dir():
-            _hash_tree(source, files, seen)
+            _read_tree(source, files, seen)
         else:
             files[str(source)] = _sha256(_read(source))
+            _strict_yaml(_text(source), str(source))
     with tempfile.TemporaryDirectory(prefix="mlgate-render-") as tmp:
         wrapper = _Wrapper(Path(tmp), sources)
         plain = sources[0] if len(sources) == 1 and sources[0].is_dir() else wrapper.write([], None)
@@ -142,7 +145,8 @@ def _kustomize_version(kubectl: str) -> str:
     if not isinstance(info, dict):
         raise InputError(f"{kubectl} version --client -o json: not a JSON object; is this kubectl?")
     found = info.get("kustomizeVersion")
-    client = info.get("clientVersion") if isinstance(info.get("clientVersion"), dict) else {}
+    client = info.get("clientVersion")
+    client = client if isinstance(client, dict) else {}
     kubectl_version = str(client.get("gitVersion") or "of unknown version")
     if not isinstance(found, str) or not found:
         raise InputError(
@@ -272,9 +276,10 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _hash_tree(directory: Path, files: dict[str, str], seen: set[Path]) -> None:
-    """Every file under a kustomization folder and under each local folder its resources / bases / components
-    name, recursively (a base is usually outside the overlay: ``../base``)."""
+def _read_tree(directory: Path, files: dict[str, str], seen: set[Path]) -> None:
+    """Hash every file under a kustomization folder and under each local folder its resources / bases /
+    components name, recursively (a base is usually outside the overlay: ``../base``); read the kustomization
+    and the YAML it names strictly."""
     real = directory.resolve()
     if real in seen:
         return
@@ -284,20 +289,52 @@ def _hash_tree(directory: Path, files: dict[str, str], seen: set[Path]) -> None:
             files[str(path)] = _sha256(_read(path))
     kfile = next((directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()), None)
     if kfile is None:
-        return
-    try:
-        spec = yamlsafe.load(kfile.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return  # kustomize itself reports a broken kustomization
-    if not isinstance(spec, dict):
-        return
+        return  # kustomize says so
+    docs = _strict_yaml(_text(kfile), str(kfile))
+    spec = docs[0] if len(docs) == 1 and isinstance(docs[0], dict) else {}
     for key in ("resources", "bases", "components"):
-        entries = spec.get(key)
-        for entry in entries if isinstance(entries, list) else []:
+        for entry in _entries(spec, key):
             if isinstance(entry, str) and "://" not in entry:
                 target = Path(os.path.normpath(directory / entry))
                 if target.is_dir():
-                    _hash_tree(target, files, seen)
+                    _read_tree(target, files, seen)
+                elif target.is_file():
+                    _strict_yaml(_text(target), str(target))
+    for key in ("patches", "patchesJson6902", "patchesStrategicMerge"):
+        for index, entry in enumerate(_entries(spec, key)):
+            named, inline = (
+                (entry.get("path"), entry.get("patch")) if isinstance(entry, dict) else (entry, None)
+            )
+            if isinstance(named, str) and "\n" in named:  # patchesStrategicMerge takes inline patches too
+                named, inline = None, named
+            if isinstance(inline, str):
+                _strict_yaml(inline, f"{kfile}: {key}[{index}]")
+            if isinstance(named, str) and (directory / named).is_file():
+                _strict_yaml(_text(directory / named), str(directory / named))
+
+
+def _entries(spec: dict[str, Any], key: str) -> list[Any]:
+    value = spec.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _text(path: Path) -> str:
+    try:
+        return _read(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+
+
+def _strict_yaml(text: str, where: str) -> list[Any]:
+    """mlgate reads YAML strictly (gates.core.yamlsafe): kustomize keeps the first of two equal keys in a patch or
+    a kustomization without a word, so duplicates are refused here, naming the file and the line."""
+    try:
+        return yamlsafe.load_all(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{where}:{line} invalid YAML ({problem})") from None
 
 
 # ----------------------------------------------------------------------------------------- images
