@@ -7,11 +7,15 @@ workspace starts empty and nothing can be cloned, so:
   workflow copies into the workspace (its path arrives as `--env MLGATE_ACT_SOURCE=...`);
 - every remote action a workflow or one of mlgate's actions uses is mapped with
   `--local-repository OWNER/REPO@REF=DIR` onto a stand-in under tests/fixtures/act/stand-ins/ (checkout copies
-  the staged source; `--no-skip-checkout` makes act run it), and `OWNER/mlgate@v1` onto the staged source itself,
-  so the starter workflows run unchanged;
-- Python is a throwaway venv that sees this machine's packages (`--system-site-packages`), first on PATH: the
-  actions' real `pip install <their checkout>` runs in it, offline (PIP_NO_INDEX, every dependency is already
-  installed), and leaves the machine's own mlgate install alone;
+  the staged source; `--no-skip-checkout` makes act run it), and `OWNER/mlgate@<ref>` onto the staged source
+  itself, so the starter workflows and the callers of the reusable workflows run unchanged; the mapping follows
+  called workflows and their `./.mlgate/actions/*` (a checkout of mlgate they make);
+- Python is a throwaway venv that sees this interpreter's packages (the base interpreter's through
+  `--system-site-packages`, and this environment's own through a .pth file when pytest runs in a venv), first on
+  PATH. The actions' real install, `pip install --require-hashes -r requirements/actions.lock` then mlgate from
+  their checkout, runs in it offline (PIP_NO_INDEX): whatever the lock pins that this environment lacks is
+  installed into the venv first, hash-checked, from the configured index, so every requirement is satisfied and
+  the machine's own mlgate install is left alone;
 - HOME is a sandbox folder, and act's cache (where it puts workspaces) a temporary folder.
 
 `--json` makes act log one JSON record per line; job results (`jobResult`) and step summaries
@@ -30,6 +34,7 @@ import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -41,7 +46,9 @@ STAND_INS = FIXTURES / "stand-ins"
 STAND_IN_FOR = {
     "actions/checkout": STAND_INS / "checkout",
     "actions/setup-python": STAND_INS / "setup-python",
+    "actions/cache": STAND_INS / "cache",
     "actions/upload-artifact": STAND_INS / "upload-artifact",
+    "actions/download-artifact": STAND_INS / "download-artifact",
     "github/codeql-action": STAND_INS / "codeql-action",
 }
 MLGATE_REPOSITORY = "OWNER/mlgate"  # how the starter workflows name this repository
@@ -82,15 +89,41 @@ def act_binary() -> Path | None:
 
 
 def stage_source(dest: Path) -> Path:
-    """A clean copy of the repository as it is on disk (committed or not), without VCS data or caches."""
+    """A clean copy of the repository as it is on disk (committed or not), without VCS data, caches, virtual
+    environments or anything else .gitignore names: git's list of tracked and untracked, not ignored files when
+    git can give it, else a copy that skips the usual suspects."""
+    listed = None
+    if shutil.which("git") and (REPO / ".git").exists():
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+        if proc.returncode == 0:
+            listed = [name for name in proc.stdout.decode().split("\0") if name]
+    if listed is None:
 
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skipped = {n for n in names if n in _SKIP_ANYWHERE or n.endswith(".egg-info")}
-        if Path(folder).resolve() == REPO:
-            skipped |= {n for n in names if n in _SKIP_TOP}
-        return skipped
+        def ignore(folder: str, names: list[str]) -> set[str]:
+            skipped = {
+                n for n in names if n in _SKIP_ANYWHERE or n.endswith(".egg-info") or n.startswith(".venv")
+            }
+            if Path(folder).resolve() == REPO:
+                skipped |= {n for n in names if n in _SKIP_TOP}
+            return skipped
 
-    shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
+        shutil.copytree(REPO, dest, ignore=ignore, symlinks=True)
+        return dest
+    for name in listed:
+        source = REPO / name
+        if not source.exists() and not source.is_symlink():
+            continue  # deleted in the work tree, not yet in the index
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        else:
+            shutil.copy2(source, target)
     return dest
 
 
@@ -107,8 +140,16 @@ def uses_of(path: Path) -> list[str]:
     return found
 
 
+def _local_target(path: str) -> Path:
+    """The file a local `uses:` names in this repository: an action folder's action.yml, or a workflow file."""
+    target = REPO / path
+    return target / "action.yml" if not path.endswith((".yml", ".yaml")) else target
+
+
 def remote_repositories(paths: list[Path]) -> set[str]:
-    """`owner/repo@ref` of every remote action used by these files (local `./` ones are followed)."""
+    """`owner/repo@ref` of every remote action used by these files. Followed: local actions (`./x`), mlgate's own
+    actions and reusable workflows (`OWNER/mlgate/...@ref`), and in those, `./.mlgate/x` (mlgate checked out by a
+    reusable workflow into .mlgate/: this repository's x)."""
     seen: set[str] = set()
     queue = list(paths)
     visited: set[Path] = set()
@@ -118,9 +159,11 @@ def remote_repositories(paths: list[Path]) -> set[str]:
             continue
         visited.add(path)
         for uses in uses_of(path):
+            if uses.startswith("./.mlgate/"):
+                queue.append(_local_target(uses.removeprefix("./.mlgate/")))
+                continue
             if uses.startswith("./"):
-                target = REPO / uses[2:]
-                queue += [target / "action.yml"] if target.is_dir() else [target]
+                queue.append(_local_target(uses[2:].rstrip("/")) if uses != "./" else REPO / "action.yml")
                 continue
             if uses.startswith("docker://"):
                 continue
@@ -129,7 +172,7 @@ def remote_repositories(paths: list[Path]) -> set[str]:
             seen.add(f"{owner_repo}@{ref}")
             if owner_repo == MLGATE_REPOSITORY:
                 sub = "/".join(name.split("/")[2:])
-                queue.append(REPO / sub / "action.yml" if sub else REPO / "action.yml")
+                queue.append(_local_target(sub) if sub else REPO / "action.yml")
     return seen
 
 
@@ -147,40 +190,91 @@ def local_repository_flags(paths: list[Path], source: Path) -> list[str]:
     return flags
 
 
+_LOCK_GAPS = r"""
+import importlib.metadata as md, re, sys
+try:
+    from packaging.markers import Marker
+except ImportError:
+    from pip._vendor.packaging.markers import Marker
+blocks, current = [], []
+for line in open(sys.argv[1], encoding="utf-8"):
+    if line[:1] not in (" ", "\t", "\n", "#") and current:
+        blocks.append(current)
+        current = []
+    if line.strip() and not line.lstrip().startswith("#"):
+        current.append(line.rstrip("\n"))
+blocks.append(current)
+for block in filter(None, blocks):
+    head = re.match(r"([A-Za-z0-9_.-]+)==([^ ;\\]+)\s*(?:;\s*([^\\]+))?", block[0])
+    name, version, marker = head.groups()
+    if marker and not Marker(marker.strip()).evaluate():
+        continue
+    try:
+        have = md.version(name)
+    except md.PackageNotFoundError:
+        have = None
+    if have != version:
+        print("\n".join(block))
+"""
+
+
 def make_venv(dest: Path) -> tuple[Path, dict[str, str]]:
     """A venv over this interpreter's packages; returns its bin folder and the pip settings for offline installs.
 
-    pip builds mlgate from source. Without build isolation it needs no download at all, but the setuptools of an
-    older venv cannot build wheels without the `wheel` package: it is added when it can be, else pip keeps build
-    isolation (which then takes setuptools from the machine's configured index).
+    The actions install requirements/actions.lock with pip's hash checking, then mlgate without dependencies and
+    without build isolation. Offline, that works when every locked version is already there: the venv sees this
+    environment's packages, and what the lock pins at another version (or this environment lacks) is installed
+    into the venv once here, hash-checked, from the configured index.
     """
     subprocess.run(
         [sys.executable, "-m", "venv", "--system-site-packages", str(dest)], check=True, timeout=120
     )
     bin_dir = dest / ("Scripts" if os.name == "nt" else "bin")
     python = bin_dir / "python"
-    pip_env = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    probe = (
-        "import setuptools, sys\ntry:\n import wheel\nexcept ImportError:\n "
-        "sys.exit(tuple(map(int, setuptools.__version__.split('.')[:2])) < (70, 1))"
-    )
-    if (
-        subprocess.run([str(python), "-c", probe], capture_output=True, check=False, timeout=60).returncode
-        != 0
-    ):
-        subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", "wheel"],
+    if sys.prefix != sys.base_prefix:  # pytest runs in a venv: --system-site-packages only reaches its base
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
             capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.strip()
+        parent = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
+        (Path(site) / "_mlgate_act_parent.pth").write_text("\n".join(parent) + "\n", encoding="utf-8")
+    gaps = subprocess.run(
+        [str(python), "-c", _LOCK_GAPS, str(REPO / "requirements" / "actions.lock")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    if gaps.strip():
+        wanted = dest / "lock-gaps.txt"
+        wanted.write_text(gaps, encoding="utf-8")
+        proc = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--require-hashes",
+                "--no-deps",
+                "-r",
+                str(wanted),
+            ],
+            capture_output=True,
+            text=True,
             check=False,
-            timeout=120,
+            timeout=600,
         )
-    if (
-        subprocess.run([str(python), "-c", probe], capture_output=True, check=False, timeout=60).returncode
-        == 0
-    ):
-        pip_env["PIP_NO_BUILD_ISOLATION"] = "0"  # pip's inverted switch: 0 turns build isolation off
-    else:
-        pip_env.pop("PIP_NO_INDEX")  # isolated builds fetch setuptools from the configured index
+        if proc.returncode != 0:
+            raise AssertionError(
+                "the act venv needs what requirements/actions.lock pins and this environment lacks, and pip could "
+                f"not install it:\n{gaps}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
+            )
+    pip_env = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     return bin_dir, pip_env
 
 
@@ -250,11 +344,14 @@ class Act:
         inputs: dict[str, str] | None = None,
         payload: dict | None = None,
         extra_env: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
+        secrets: dict[str, str] | None = None,
         timeout: float = 150,
     ) -> ActRun:
         base = self.scratch / name
         results, artifacts, cache, cwd = (base / "results", base / "artifacts", base / "cache", base / "cwd")
-        for folder in (results, artifacts, cache, cwd):
+        store = base / "cache-store"  # what actions/cache's stand-in saves, for the later jobs of this run
+        for folder in (results, artifacts, cache, cwd, store):
             folder.mkdir(parents=True, exist_ok=True)
         if shutil.which("git") and not (cwd / ".git").exists():
             # act reads the commit and branch of its working folder (GITHUB_SHA, GITHUB_REF): give it one.
@@ -288,14 +385,15 @@ class Act:
         if inputs:  # with -e, act reads workflow_dispatch inputs from the event, not from --input
             body["inputs"] = {**body.get("inputs", {}), **inputs}
         event_path.write_text(json.dumps(body), encoding="utf-8")
-        variables = {
+        env_vars = {
             "MLGATE_ACT_SOURCE": str(self.source),
             "MLGATE_ACT_RESULTS": str(results),
             "MLGATE_ACT_ARTIFACTS": str(artifacts),
+            "MLGATE_ACT_CACHE": str(store),
             **(extra_env or {}),
         }
         if policy is not None:
-            variables["MLGATE_ACT_POLICY"] = str(policy)
+            env_vars["MLGATE_ACT_POLICY"] = str(policy)
         command = [
             str(self.binary),
             event,
@@ -316,8 +414,12 @@ class Act:
             # on the host it did not (the workspace starts empty): run the checkout stand-in instead.
             "--no-skip-checkout",
         ]
-        for key, value in variables.items():
+        for key, value in env_vars.items():
             command += ["--env", f"{key}={value}"]
+        for key, value in (variables or {}).items():  # the `vars` context
+            command += ["--var", f"{key}={value}"]
+        for key, value in (secrets or {}).items():  # the `secrets` context (GITHUB_TOKEN: github.token)
+            command += ["-s", f"{key}={value}"]
         command += local_repository_flags([workflow], self.source)
         started = time.monotonic()
         try:
@@ -363,3 +465,90 @@ def no_expressions_in_run(path: Path) -> list[str]:
         for i, step in enumerate(steps)
         if "run" in step and re.search(r"\$\{\{", str(step["run"]))
     ]
+
+
+class FakeGitHub:
+    """The few GitHub REST endpoints `mlgate comment` calls, on 127.0.0.1, for workflows run by act.
+
+    Issue comments live in memory per (repository, number); each is written as the job's installation token would
+    write it (user github-actions[bot], type Bot). Every request is recorded (method, path, JSON body)."""
+
+    BOT: ClassVar[dict[str, str]] = {"login": "github-actions[bot]", "type": "Bot"}
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict] = []
+        self.comments: dict[tuple[str, int], list[dict]] = {}
+        self._lock = threading.Lock()
+        self._next_id = 1000
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+            def _answer(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                path = self.path.split("?", 1)[0]
+                status, answer = fake.handle(method, path, body, self.headers.get("Authorization", ""))
+                self._answer(status, answer)
+
+            def do_GET(self) -> None:
+                self._handle("GET")
+
+            def do_POST(self) -> None:
+                self._handle("POST")
+
+            def do_PATCH(self) -> None:
+                self._handle("PATCH")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def handle(self, method: str, path: str, body: object, authorization: str) -> tuple[int, object]:
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "body": body, "auth": authorization})
+            if not authorization.startswith("Bearer "):
+                return 401, {"message": "Requires authentication"}
+            listing = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/(\d+)/comments", path)
+            if listing and method == "GET":
+                return 200, self.comments.get((listing[1], int(listing[2])), [])
+            if listing and method == "POST" and isinstance(body, dict):
+                self._next_id += 1
+                comment = {
+                    "id": self._next_id,
+                    "body": body["body"],
+                    "user": self.BOT,
+                    "created_at": f"2026-01-01T00:00:{self._next_id % 60:02d}Z",
+                    "html_url": f"https://github.com/{listing[1]}/pull/{listing[2]}#issuecomment-{self._next_id}",
+                }
+                self.comments.setdefault((listing[1], int(listing[2])), []).append(comment)
+                return 201, comment
+            one = re.fullmatch(r"/repos/([^/]+/[^/]+)/issues/comments/(\d+)", path)
+            if one and method == "PATCH" and isinstance(body, dict):
+                for comment in self.comments_of(one[1]):
+                    if comment["id"] == int(one[2]):
+                        comment["body"] = body["body"]
+                        return 200, comment
+            return 404, {"message": "Not Found"}
+
+    def comments_of(self, repository: str) -> list[dict]:
+        return [c for (repo, _), found in self.comments.items() if repo == repository for c in found]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

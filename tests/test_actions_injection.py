@@ -28,8 +28,22 @@ from tests.act_harness import (
     no_expressions_in_run,
 )
 
-FIXTURE_FILES = [FIXTURES / "actions.yml", *sorted((FIXTURES / "stand-ins").rglob("action.yml"))]
-NOT_FOR_MLGATE = {"python-version", "setup-python", "install", "audit", "working-directory", "kubeconfig"}
+FIXTURE_FILES = [
+    FIXTURES / "actions.yml",
+    FIXTURES / "call-gates.yml",
+    *sorted((FIXTURES / "stand-ins").rglob("action.yml")),
+]
+GATE_ACTIONS = [p for p in ACTION_FILES if p.parent.name != "setup"]  # actions/setup runs no mlgate command
+NOT_FOR_MLGATE = {
+    "python-version",
+    "setup-python",
+    "install",
+    "audit",
+    "working-directory",
+    "kubeconfig",
+    "fail-on",
+}
+CHOICES = {"fail-on": "fail"}  # inputs checked against a list before mlgate runs
 
 # Records its argv; FAKE_MLGATE_EXIT chooses its exit code, FAKE_MLGATE_OUTPUTS=0 makes it stop before writing any
 # step output (as mlgate does on a usage error).
@@ -118,7 +132,7 @@ def run_gate_step(
     }
     for key, template in step["env"].items():
         name = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", str(template))
-        env[key] = values[name.group(1)] if name else ("deploy" if key == "MLGATE_EXTRAS" else "")
+        env[key] = values[name.group(1)] if name else ""
     script = box["tmp"] / "step.sh"
     script.write_text(step["run"])
     proc = subprocess.run(
@@ -133,13 +147,16 @@ def run_gate_step(
     return proc.returncode, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("path", ACTION_FILES, ids=[str(p.relative_to(REPO)) for p in ACTION_FILES])
+@pytest.mark.parametrize("path", GATE_ACTIONS, ids=[str(p.relative_to(REPO)) for p in GATE_ACTIONS])
 def test_every_input_reaches_mlgate_as_one_literal_argument(path: Path, sandbox: dict) -> None:
     action = yaml.safe_load(path.read_text())
     hostile = sandbox["payload"]
     workspace = sandbox["tmp"] / "workspace"
     (workspace / hostile).mkdir(parents=True)  # working-directory is hostile too, and exists
-    values = {name: ("false" if is_boolean(spec) else hostile) for name, spec in action["inputs"].items()}
+    values = {
+        name: CHOICES.get(name, "false" if is_boolean(spec) else hostile)
+        for name, spec in action["inputs"].items()
+    }
     code, output = run_gate_step(action, path.parent, values, sandbox, workspace)
 
     assert not sandbox["marker"].exists(), output
@@ -154,6 +171,10 @@ def test_every_input_reaches_mlgate_as_one_literal_argument(path: Path, sandbox:
     literal = [arg for arg in call["argv"] if "pwned" in arg]
     assert literal == [hostile] * len(carried), call["argv"]  # one argument per input, unsplit, unexpanded
     assert "--no-audit" in call["argv"]  # audit: false
+    if "fail-on" in action["inputs"]:
+        assert call["argv"][:2] == ["--fail-on", "fail"]
+    else:  # the delivery actions: mlgate never relaxes them, and they pass nothing that suggests otherwise
+        assert "--fail-on" not in call["argv"]
 
 
 def test_multiline_inputs_become_one_argument_per_line(sandbox: dict) -> None:
@@ -173,6 +194,8 @@ def test_multiline_inputs_become_one_argument_per_line(sandbox: dict) -> None:
     assert code == 0, output
     argv = json.loads(sandbox["log"].read_text().splitlines()[-1])["argv"]
     assert argv == [
+        "--fail-on",
+        "fail",
         "metrics",
         "--min",
         "roc_auc=0.8",
@@ -227,8 +250,64 @@ def test_exit_0_without_a_verdict_is_not_a_pass(sandbox: dict) -> None:
     code, output = run_gate_step(
         action, folder, values, sandbox, sandbox["tmp"], {"FAKE_MLGATE_OUTPUTS": "0"}
     )
-    assert code == 1 and "without writing a verdict" in output
-    assert (sandbox["tmp"] / "output").read_text() == "status=error\nexit-code=1\n"
+    assert code == 3 and "without writing a verdict" in output  # mlgate misbehaved: an infrastructure fault
+    assert (sandbox["tmp"] / "output").read_text() == "status=error\nexit-code=3\n"
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "mlgate_exit", "outputs", "step_exit"),
+    [
+        ("fail", "1", "1", 1),
+        (
+            "error",
+            "1",
+            "1",
+            1,
+        ),  # mlgate itself turns a failed gate into 0 under --fail-on error; the step keeps it
+        ("error", "0", "1", 0),
+        ("never", "0", "1", 0),
+        ("never", "2", "0", 0),  # stopped before reading its options: the action still keeps the step green
+        ("error", "2", "0", 2),
+    ],
+)
+def test_fail_on_reaches_mlgate_and_never_keeps_the_step_green(
+    sandbox: dict, fail_on: str, mlgate_exit: str, outputs: str, step_exit: int
+) -> None:
+    action, folder, values = metrics_defaults()
+    values["fail-on"] = fail_on
+    code, output = run_gate_step(
+        action,
+        folder,
+        values,
+        sandbox,
+        sandbox["tmp"],
+        {"FAKE_MLGATE_EXIT": mlgate_exit, "FAKE_MLGATE_OUTPUTS": outputs},
+    )
+    assert code == step_exit, output
+    argv = json.loads(sandbox["log"].read_text().splitlines()[-1])["argv"]
+    assert argv[:2] == ["--fail-on", fail_on]
+    if outputs == "0":  # the verdict in the outputs is still an error
+        assert "status=error" in (sandbox["tmp"] / "output").read_text()
+
+
+def test_a_fail_on_that_is_not_a_choice_is_an_error(sandbox: dict) -> None:
+    action, folder, values = metrics_defaults()
+    values["fail-on"] = "warn"
+    code, output = run_gate_step(action, folder, values, sandbox, sandbox["tmp"])
+    assert code == 2 and "input 'fail-on' must be never, error or fail" in output
+    assert not sandbox["log"].exists()
+
+
+@pytest.mark.parametrize(("fail_on", "step_exit"), [("fail", 3), ("error", 3), ("never", 0)])
+def test_a_failed_install_is_an_error_verdict(sandbox: dict, fail_on: str, step_exit: int) -> None:
+    """The install step may fail (continue-on-error); the gate step then reports status error, exit code 3, and
+    runs nothing."""
+    action, folder, values = metrics_defaults()
+    values.update({"install": "true", "fail-on": fail_on})
+    code, output = run_gate_step(action, folder, values, sandbox, sandbox["tmp"])  # MLGATE_INSTALL_OUTCOME ""
+    assert code == step_exit and "installing mlgate failed" in output
+    assert (sandbox["tmp"] / "output").read_text() == "status=error\nexit-code=3\n"
+    assert not sandbox["log"].exists()
 
 
 @pytest.mark.act
@@ -250,7 +329,7 @@ def test_hostile_inputs_under_the_actions_runner(tmp_path: Path) -> None:
         }
     ]
     ids = []
-    for path in ACTION_FILES:
+    for path in GATE_ACTIONS:
         action = yaml.safe_load(path.read_text())
         step_id = "root" if path.parent == REPO else path.parent.name
         ids.append(step_id)
@@ -260,7 +339,10 @@ def test_hostile_inputs_under_the_actions_runner(tmp_path: Path) -> None:
                 "id": step_id,
                 "uses": uses,
                 "continue-on-error": True,
-                "with": {n: ("false" if is_boolean(s) else hostile) for n, s in action["inputs"].items()},
+                "with": {
+                    n: CHOICES.get(n, "false" if is_boolean(s) else hostile)
+                    for n, s in action["inputs"].items()
+                },
             }
         )
     steps.append(
@@ -307,7 +389,7 @@ def test_hostile_inputs_under_the_actions_runner(tmp_path: Path) -> None:
     assert run.job_results() == {"hostile": "success"}, run.tail()  # every action step continue-on-error
     results = steps_dump(run)
     text = run.text()
-    for step_id, path in zip(ids, ACTION_FILES):
+    for step_id, path in zip(ids, GATE_ACTIONS):
         outcome, out = results[step_id]["outcome"], results[step_id]["outputs"]
         assert outcome == "failure", (step_id, results[step_id])
         expected = (

@@ -1,6 +1,6 @@
-"""Every action and workflow file is valid for GitHub (check-jsonschema's vendored schemas), zizmor finds nothing in
-them, remote actions are pinned by commit SHA, and every input and output is documented in the action and in the
-README."""
+"""Every action and workflow file is valid for GitHub (check-jsonschema's vendored schemas), zizmor (and actionlint,
+when installed) find nothing in them, remote actions are pinned by commit SHA, every input and output is documented
+in the action and in the README, and the starter and reusable workflows have the structure their docs promise."""
 
 from __future__ import annotations
 
@@ -20,25 +20,28 @@ from tests.act_harness import ACTION_FILES, FIXTURES, REPO, WORKFLOW_FILES, uses
 ZIZMOR_CONFIG = REPO / ".github" / "zizmor.yml"
 FIXTURE_ACTIONS = sorted((FIXTURES / "stand-ins").rglob("action.yml"))
 FIXTURE_WORKFLOWS = [FIXTURES / "actions.yml", FIXTURES / "call-gates.yml"]
+GATE_ACTIONS = [p for p in ACTION_FILES if p.parent.name != "setup"]  # the ones that run one mlgate command
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 DELIVERY = {"deploy", "validate-deployment", "canary"}
+GATES = ("tests", "model-metrics", "bias", "data-drift", "security")
 REUSABLE = [
     REPO / ".github" / "workflows" / "mlgate-gates.yml",
     REPO / ".github" / "workflows" / "mlgate-deploy.yml",
+    REPO / ".github" / "workflows" / "mlgate-comment.yml",
 ]
+PIN = re.compile(r"@<40-hex-sha> # v(\d+\.\d+\.\d+)$")
 DEPLOY_WORKFLOWS = [
     REPO / "workflows" / "model-deploy.yml",
     REPO / ".github" / "workflows" / "mlgate-deploy.yml",
 ]
-# How a reusable workflow checks out mlgate: the repository and commit of the workflow file itself (GitHub's
-# job.workflow_repository / job.workflow_sha), unless the caller's runner lacks them and the inputs say so.
+# How a reusable workflow checks out mlgate: the repository and commit its `mlgate` step resolved (job.workflow_*,
+# else the inputs; tests/test_workflows_reusable.py runs that step).
 MLGATE_CHECKOUT = {
-    "repository": "${{ inputs.mlgate-repository || job.workflow_repository }}",
-    "ref": "${{ inputs.mlgate-ref || job.workflow_sha }}",
+    "repository": "${{ steps.mlgate.outputs.repository }}",
+    "ref": "${{ steps.mlgate.outputs.ref }}",
     "path": ".mlgate",
     "persist-credentials": False,
 }
-MLGATE_UNKNOWN = "(inputs.mlgate-repository || job.workflow_repository) == '' || (inputs.mlgate-ref || job.workflow_sha) == ''"
 
 
 def tool(name: str) -> str:
@@ -70,6 +73,7 @@ def test_the_files_exist() -> None:
         "deploy",
         "validate-deployment",
         "canary",
+        "setup",
     }
     assert (REPO / "action.yml").is_file()
     assert {p.name for p in WORKFLOW_FILES} >= {
@@ -77,8 +81,11 @@ def test_the_files_exist() -> None:
         "model-deploy.yml",
         "mlgate-gates.yml",
         "mlgate-deploy.yml",
+        "mlgate-sarif.yml",
+        "mlgate-comment.yml",
         "ci.yml",
         "e2e-kind.yml",
+        "release.yml",
     }
 
 
@@ -153,6 +160,27 @@ jobs:
     assert idents == ["template-injection", "unpinned-uses"], idents
 
 
+def test_actionlint_reports_no_findings() -> None:
+    """actionlint (rhysd/actionlint) on every workflow, when it is installed: expression types, `needs`, contexts
+    available where they are used, shellcheck on `run:` scripts when shellcheck is there too."""
+    binary = shutil.which("actionlint") or (
+        str(Path(sysconfig.get_path("scripts")) / "actionlint")
+        if (Path(sysconfig.get_path("scripts")) / "actionlint").is_file()
+        else None
+    )
+    if binary is None:
+        pytest.skip("needs actionlint on PATH")
+    proc = subprocess.run(
+        [binary, "-no-color", *rel(WORKFLOW_FILES + FIXTURE_WORKFLOWS)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def test_remote_actions_are_pinned_by_sha_with_the_version_noted() -> None:
     shas: dict[str, set[str]] = {}
     for path in ACTION_FILES + WORKFLOW_FILES:
@@ -169,7 +197,7 @@ def test_remote_actions_are_pinned_by_sha_with_the_version_noted() -> None:
     assert not inconsistent, f"one SHA per action everywhere: {inconsistent}"
 
 
-@pytest.mark.parametrize("path", ACTION_FILES, ids=rel(ACTION_FILES))
+@pytest.mark.parametrize("path", GATE_ACTIONS, ids=rel(GATE_ACTIONS))
 def test_action_is_a_documented_composite_wrapper(path: Path) -> None:
     action = load(path)
     assert action["runs"]["using"] == "composite"
@@ -193,11 +221,66 @@ def test_action_is_a_documented_composite_wrapper(path: Path) -> None:
     # every input reaches the script through env (the kubeconfig through its own private-file step)
     passed = {m for v in gate["env"].values() for m in re.findall(r"inputs\.([\w-]+)", str(v))}
     assert passed == set(action["inputs"]) - {"python-version", "kubeconfig"}
+    assert gate["env"]["MLGATE_INSTALL_OUTCOME"] == "${{ steps.install.outcome }}"
     for name, spec in action["outputs"].items():
         assert "steps.gate.outputs" in spec["value"], name
 
 
+@pytest.mark.parametrize("path", GATE_ACTIONS, ids=rel(GATE_ACTIONS))
+def test_gate_actions_have_fail_on_unless_they_deliver(path: Path) -> None:
+    """Report-only mode for the gates. mlgate never relaxes deploy, canary or validate-deployment (a failed
+    rollout that exits 0 would be a silent pass), so their actions have no fail-on input to pretend otherwise."""
+    inputs = load(path)["inputs"]
+    if path.parent.name in DELIVERY:
+        assert "fail-on" not in inputs
+        return
+    assert inputs["fail-on"]["default"] == "fail"
+    for word in ("never", "error", "fail"):
+        assert word in inputs["fail-on"]["description"]
+
+
+SHARED_STEPS = ("python", "prepare", "cache", "install", "cache-save")
+
+
+def shared_steps(path: Path) -> list[dict]:
+    """The install steps of an action, with the library path and the install switch written one way."""
+    steps = {s.get("id"): s for s in load(path)["runs"]["steps"]}
+    text = json.dumps([steps[i] for i in SHARED_STEPS])
+    text = text.replace("$GITHUB_ACTION_PATH/actions/lib/", "$GITHUB_ACTION_PATH/../lib/")
+    shared = json.loads(text)
+    for step in shared:
+        step.pop("if", None)
+        step.pop("continue-on-error", None)
+        step.get("env", {}).pop("INPUT_INSTALL", None)
+    return shared
+
+
 @pytest.mark.parametrize("path", ACTION_FILES, ids=rel(ACTION_FILES))
+def test_every_action_installs_mlgate_with_the_steps_of_actions_setup(path: Path) -> None:
+    """One install: a composite action cannot call a sibling action at its own commit (`uses:` takes
+    owner/repo/path@ref, or ./path in the caller's workspace), so every action carries actions/setup's steps,
+    the same ones, around actions/lib/mlgate.sh: setup-python, the cache key, restore, the hash-checked install
+    from requirements/actions.lock, save."""
+    assert shared_steps(path) == shared_steps(REPO / "actions" / "setup" / "action.yml")
+    steps = {s.get("id"): s for s in load(path)["runs"]["steps"]}
+    assert steps["cache"]["uses"].startswith("actions/cache/restore@")
+    assert steps["cache-save"]["uses"].startswith("actions/cache/save@")
+    assert steps["cache-save"]["continue-on-error"] is True  # a cache never fails the step
+    assert "mlgate_install" in steps["install"]["run"] and "mlgate_prepare" in steps["prepare"]["run"]
+    if path.parent.name != "setup":
+        assert steps["install"]["if"] == "inputs.install == 'true'"
+        assert steps["install"]["continue-on-error"] is True  # the gate step reports it as status error
+
+
+def test_the_library_installs_from_the_lock_with_hashes_then_mlgate_without_dependencies() -> None:
+    script = (REPO / "actions" / "lib" / "mlgate.sh").read_text()
+    assert '--require-hashes -r "$MLGATE_LOCK"' in script
+    assert '--no-deps --no-build-isolation "$MLGATE_SOURCE"' in script
+    assert 'MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions.lock"' in script
+    assert (REPO / "requirements" / "actions.lock").is_file()
+
+
+@pytest.mark.parametrize("path", GATE_ACTIONS, ids=rel(GATE_ACTIONS))
 def test_action_runs_an_existing_mlgate_command_or_says_it_is_not_implemented(path: Path) -> None:
     from gates.cli import COMMANDS
 
@@ -237,32 +320,42 @@ def test_readme_documents_every_input_and_output(path: Path) -> None:
     assert not missing, f"README does not document {name}: {missing}"
 
 
-def test_workflows_grant_least_privilege() -> None:
-    for path in WORKFLOW_FILES:
-        workflow = load(path)
-        assert workflow.get("permissions") == {}, f"{path.name}: start from no permissions"
-        for job_id, job in workflow["jobs"].items():
-            granted = job.get("permissions", {})
-            writes = {k for k, v in granted.items() if v == "write"}
-            assert writes <= {"security-events"}, (path.name, job_id, writes)
-            if writes:
-                assert any("upload-sarif" in (s.get("uses") or "") for s in job["steps"]), (path.name, job_id)
-            for step in job.get("steps", []):
-                if (step.get("uses") or "").startswith("actions/checkout@"):
-                    assert step["with"]["persist-credentials"] is False, (path.name, job_id)
-
-
 def test_pull_request_workflow_has_one_job_per_gate_and_uploads_reports_always() -> None:
     workflow = load(REPO / "workflows" / "model-gates.yml")
-    assert set(workflow["jobs"]) == {"tests", "model-metrics", "bias", "data-drift", "security"}
-    for job_id, job in workflow["jobs"].items():
+    assert set(workflow["jobs"]) == {*GATES, "code-scanning", "comment"}
+    for job_id in GATES:
+        job = workflow["jobs"][job_id]
         assert job["name"] == job_id  # the status check's name
         gate = next(s for s in job["steps"] if s.get("id") == "gate")
-        assert gate["uses"] == f"OWNER/mlgate/actions/{job_id}@v1"
+        assert gate["uses"] == f"OWNER/mlgate/actions/{job_id}@<40-hex-sha>"
         upload = next(s for s in job["steps"] if "upload-artifact" in (s.get("uses") or ""))
         assert upload["if"].startswith("always()")
-    sarif = next(s for s in workflow["jobs"]["security"]["steps"] if "upload-sarif" in (s.get("uses") or ""))
-    assert sarif["if"].startswith("always()")
+        assert (
+            upload["with"]["path"] == "${{ steps.gate.outputs.report-dir }}"
+        )  # absolute: any working-directory
+
+
+def test_starter_opt_in_jobs_are_the_reusable_workflows_steps() -> None:
+    """The starter's code-scanning job runs mlgate-sarif.yml's steps, and its comment job the steps of
+    mlgate-comment.yml's after mlgate is installed: one behaviour, two ways to adopt it."""
+    starter = load(REPO / "workflows" / "model-gates.yml")["jobs"]
+    sarif = load(REPO / ".github" / "workflows" / "mlgate-sarif.yml")["jobs"]["upload"]
+    text = json.dumps(sarif["steps"]).replace("${{ inputs.artifact }}", "mlgate-security")
+    assert starter["code-scanning"]["steps"] == json.loads(text)
+    assert starter["code-scanning"]["needs"] == "security"
+    comment = load(REPO / ".github" / "workflows" / "mlgate-comment.yml")["jobs"]["comment"]
+    tail = comment["steps"][[s.get("name") for s in comment["steps"]].index("Download the gates' reports") :]
+    tail = json.loads(
+        json.dumps(tail)
+        .replace("${{ inputs.pattern }}", "mlgate-*")
+        .replace("${{ inputs.workflow-name || github.workflow }}", "${{ github.workflow }}")
+    )
+    steps = starter["comment"]["steps"]
+    assert steps[0]["uses"] == "OWNER/mlgate/actions/setup@<40-hex-sha>"
+    assert steps[1:] == tail
+    assert set(starter["comment"]["needs"]) == set(GATES)
+    for job in (starter["comment"], comment):  # never on a fork's pull request: its token is read-only
+        assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
 
 
 def mlgate_action(uses: str) -> str | None:
@@ -304,7 +397,8 @@ def test_deploy_workflow_goes_through_staging_then_a_protected_production(path: 
         assert {"image", "environment", "canary-steps", "production-namespace"} <= set(trigger)
     staging, production = workflow["jobs"]["staging"], workflow["jobs"]["production"]
     assert staging["environment"]["name"] == "staging" and production["environment"]["name"] == "production"
-    assert production["needs"] == "staging" and production["if"] == "inputs.environment == 'production'"
+    assert production["needs"] == ["staging", "protection"]
+    assert production["if"] == "inputs.environment == 'production'"
     # two deploys never overlap, and a queued one never cancels a rollout half-way
     assert workflow["concurrency"]["group"] and workflow["concurrency"]["cancel-in-progress"] is False
     assert mlgate_steps(staging) == ["deploy", "validate-deployment"]
@@ -349,9 +443,67 @@ def test_deploy_workflow_goes_through_staging_then_a_protected_production(path: 
     assert "if" not in step(
         production, "validate"
     )  # validated after a canary and after a first release alike
-    for job in (staging, production):
+    for job, ids in ((staging, ["deploy", "validate"]), (production, ["deploy", "canary", "validate"])):
         upload = next(s for s in job["steps"] if "upload-artifact" in (s.get("uses") or ""))
-        assert upload["if"] == "always()"
+        assert upload["if"].startswith("always() && (")
+        # the output paths (absolute), not a folder name that depends on working-directory
+        assert upload["with"]["path"].splitlines() == [
+            f"${{{{ steps.{i}.outputs.report-dir }}}}" for i in ids
+        ]
+
+    # production fails closed: a job with no environment checks the environment exists and needs a reviewer
+    guard = workflow["jobs"]["protection"]
+    assert "environment" not in guard and guard["if"] == "inputs.environment == 'production'"
+    assert guard["permissions"].get("actions") == "read"
+    check = next(s for s in guard["steps"] if "check-environment" in (s.get("run") or ""))
+    assert "mlgate github check-environment --name production" in check["run"]
+    assert check["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert check["run"] == GUARD_SCRIPT  # the same in both files
+    # the kubeconfig comes only from the job's environment: no secret a caller could pass
+    if "workflow_call" in workflow[True]:
+        assert "secrets" not in workflow[True]["workflow_call"]
+
+
+GUARD_SCRIPT = next(
+    s["run"]
+    for s in yaml.safe_load((REPO / "workflows" / "model-deploy.yml").read_text())["jobs"]["protection"][
+        "steps"
+    ]
+    if "check-environment" in (s.get("run") or "")
+)
+
+
+@pytest.mark.parametrize(
+    ("allow", "code", "argv"),
+    [
+        ("false", 0, ["github", "check-environment", "--name", "production"]),
+        ("true", 0, ["github", "check-environment", "--name", "production", "--allow-unprotected"]),
+        ("yes", 2, None),
+    ],
+)
+def test_protection_job_runs_check_environment(
+    tmp_path: Path, allow: str, code: int, argv: list | None
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "argv.json"
+    fake = bin_dir / "mlgate"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+    )
+    fake.chmod(0o755)
+    script = tmp_path / "guard.sh"
+    script.write_text(GUARD_SCRIPT)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "ALLOW_UNPROTECTED": allow},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert (json.loads(log.read_text()) if log.exists() else None) == argv
 
 
 def test_both_deploy_workflows_look_up_production_with_the_same_script() -> None:
@@ -397,7 +549,7 @@ def run_lookup(
         "RUNNER_TEMP": str(temp),
         "GITHUB_OUTPUT": str(output),
         "FAKE_KUBECTL_LOG": str(log),
-        "KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config # secret",
+        "KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config # s3cr3t-token",
         "NEW_IMAGE": NEW,
         "NAMESPACE": "credit-production",
         "DEPLOYMENT": "credit-model",
@@ -416,7 +568,7 @@ def run_lookup(
     )
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines()) if output.exists() else {}
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    assert "secret" not in proc.stdout + proc.stderr  # the kubeconfig is never printed
+    assert "s3cr3t" not in proc.stdout + proc.stderr  # the kubeconfig is never printed
     assert list(temp.iterdir()) == []  # and its file is gone when the step ends
     for call in calls:
         assert call["mode"] == 0o600 and call["config"] == full_env["KUBECONFIG_CONTENT"] + "\n"
@@ -459,8 +611,16 @@ def test_later_release_deploys_the_overlay_at_the_live_image_then_canaries(
         ({"FAKE_KUBECTL_EXIT": "1"}, "Unauthorized"),  # no access is an error, never "no Deployment"
         ({"NAMESPACE": ""}, "NAMESPACE is empty"),
         ({"NEW_IMAGE": "x\nfirst-release=true"}, "input image is not an image reference"),
+        ({"KUBECONFIG_CONTENT": ""}, "no KUBECONFIG secret"),  # the environment has none: say so first
     ],
-    ids=["misnamed-deployment", "no-such-container", "kubectl-error", "no-namespace", "output-injection"],
+    ids=[
+        "misnamed-deployment",
+        "no-such-container",
+        "kubectl-error",
+        "no-namespace",
+        "output-injection",
+        "no-kubeconfig",
+    ],
 )
 def test_lookup_stops_before_anything_changes(tmp_path: Path, env: dict[str, str], message: str) -> None:
     proc, outputs, _ = run_lookup(tmp_path, DEPLOY_WORKFLOWS[0], **env)
@@ -482,7 +642,7 @@ def test_lookup_treats_a_hostile_image_input_as_data(tmp_path: Path) -> None:
 def test_reusable_workflow_runs_mlgate_checked_out_at_its_own_commit(path: Path) -> None:
     """A caller pins `uses: OWNER/mlgate/.github/workflows/X.yml@SHA` and cannot change what X uses; a local
     `./actions/x` would resolve in the caller's workspace. So every job checks out mlgate at X's own commit into
-    .mlgate/ and runs the actions from there, after a step that stops the job when that commit is unknown."""
+    .mlgate/ and runs the actions from there, after a step that resolves that commit (or stops the job)."""
     workflow = load(path)
     inputs = workflow[True]["workflow_call"]["inputs"]
     for name in ("mlgate-repository", "mlgate-ref"):
@@ -498,40 +658,57 @@ def test_reusable_workflow_runs_mlgate_checked_out_at_its_own_commit(path: Path)
             assert steps[i]["uses"].startswith("./.mlgate/actions/"), (job_id, steps[i]["uses"])
             assert (REPO / steps[i]["uses"].removeprefix("./.mlgate/") / "action.yml").is_file()
         checkout = next(i for i, s in enumerate(steps) if s.get("with", {}).get("path") == ".mlgate")
-        guard = next(i for i, s in enumerate(steps) if s.get("if") == MLGATE_UNKNOWN)
-        assert guard < checkout < min(actions), job_id
-        assert "exit 1" in steps[guard]["run"]
+        resolve = next(i for i, s in enumerate(steps) if s.get("id") == "mlgate")
+        assert resolve < checkout < min(actions), job_id
+        assert steps[resolve]["env"] == {
+            "WORKFLOW_REPOSITORY": "${{ job.workflow_repository }}",
+            "WORKFLOW_SHA": "${{ job.workflow_sha }}",
+            "INPUT_REPOSITORY": "${{ inputs.mlgate-repository }}",
+            "INPUT_REF": "${{ inputs.mlgate-ref }}",
+        }
         spec = steps[checkout]
         assert spec["uses"].startswith("actions/checkout@")
         assert {k: v for k, v in spec["with"].items() if k != "sparse-checkout"} == MLGATE_CHECKOUT, job_id
-        # only the actions and the package: no mlgate tests for the project's pytest to collect
-        assert spec["with"]["sparse-checkout"].split() == ["actions", "gates"]
-        # the project's own checkout comes first (a checkout of the workspace root would empty .mlgate/)
-        project = next(
-            i for i, s in enumerate(steps) if (s.get("uses") or "").startswith("actions/checkout@")
-        )
-        assert project < checkout and "path" not in steps[project]["with"]
+        # the actions, the package and its lock: no mlgate tests for the project's pytest to collect
+        assert spec["with"]["sparse-checkout"].split() == ["actions", "gates", "requirements"]
+        # the project's own checkout, when the job has one, comes first (it would empty .mlgate/)
+        project = [
+            i
+            for i, s in enumerate(steps)
+            if (s.get("uses") or "").startswith("actions/checkout@") and "path" not in s.get("with", {})
+        ]
+        assert all(i < checkout for i in project), job_id
 
 
 def test_reusable_gates_workflow_has_the_jobs_and_gates_of_the_starter() -> None:
     starter, reusable = load(REPO / "workflows" / "model-gates.yml"), load(REUSABLE[0])
-    assert set(reusable["jobs"]) == set(starter["jobs"])
+    assert set(reusable["jobs"]) == set(GATES)
     for job_id, job in reusable["jobs"].items():
         assert job["name"] == job_id and job["if"] == f"inputs.{job_id}"
         assert mlgate_steps(job) == mlgate_steps(starter["jobs"][job_id]) == [job_id]
-        assert job["permissions"] == starter["jobs"][job_id]["permissions"]
+        assert job["permissions"] == starter["jobs"][job_id]["permissions"] == {"contents": "read"}
+        gate = next(s for s in job["steps"] if s.get("id") == "gate")
+        assert gate["with"]["fail-on"] == "${{ inputs.fail-on }}"
 
 
 def test_readme_says_how_to_call_the_reusable_workflows() -> None:
     section = _readme_section()
-    for name in ("mlgate-gates.yml", "mlgate-deploy.yml"):
-        assert re.search(rf"uses: OWNER/mlgate/\.github/workflows/{re.escape(name)}@<", section), name
+    for name in ("mlgate-gates.yml", "mlgate-deploy.yml", "mlgate-sarif.yml", "mlgate-comment.yml"):
+        assert re.search(
+            rf"uses: OWNER/mlgate/\.github/workflows/{re.escape(name)}@<40-hex-sha> # v", section
+        ), name
     for words in (
         "job.workflow_sha",
         "mlgate-repository",
         "mlgate-ref",
         "production-namespace",
         "first release",
+        "check-environment",
+        "allow-unprotected",
+        "fail-on",
+        "runs-on",
+        "timeout-minutes",
+        "secrets: inherit",
     ):
         assert words in section, words
 
@@ -546,6 +723,38 @@ def test_kubeconfig_is_written_privately_and_never_printed() -> None:
         mentions = [line.strip() for line in script.splitlines() if "KUBECONFIG_CONTENT" in line]
         assert mentions == ['printf \'%s\\n\' "$KUBECONFIG_CONTENT" >"$file"'], mentions  # only into the file
         assert "set -x" not in script and "::add-mask::" not in script
+        cleanup = next(s for s in steps if s.get("id") == "kubeconfig-cleanup")
+        assert steps.index(cleanup) == len(steps) - 1
+        assert cleanup["if"] == "always() && steps.kubeconfig.outputs.path != ''"
+        assert cleanup["env"] == {"KUBECONFIG_FILE": "${{ steps.kubeconfig.outputs.path }}"}
+
+
+@pytest.mark.parametrize("name", ["deploy", "canary"])
+def test_kubeconfig_file_is_mode_600_under_runner_temp_and_removed_afterwards(
+    tmp_path: Path, name: str
+) -> None:
+    """The kubeconfig step, then the always-run cleanup, as the runner runs them."""
+    steps = {s.get("id"): s for s in load(REPO / "actions" / name / "action.yml")["runs"]["steps"]}
+    temp, output = tmp_path / "runner-temp", tmp_path / "output"
+    temp.mkdir()
+    base = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output)}
+
+    def run(step: dict, env: dict[str, str]) -> None:
+        script = tmp_path / "step.sh"
+        script.write_text(step["run"])
+        subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            env={**base, **env},
+            check=True,
+            timeout=30,
+        )
+
+    run(steps["kubeconfig"], {"KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config"})
+    path = Path(output.read_text().strip().removeprefix("path="))
+    assert path.parent == temp and (path.stat().st_mode & 0o777) == 0o600
+    assert path.read_text() == "apiVersion: v1\nkind: Config\n"
+    run(steps["kubeconfig-cleanup"], {"KUBECONFIG_FILE": str(path)})
+    assert list(temp.iterdir()) == []
 
 
 def test_bash_library_is_valid() -> None:
