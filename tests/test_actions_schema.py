@@ -1,6 +1,6 @@
 """Every action and workflow file is valid for GitHub (check-jsonschema's vendored schemas), zizmor (and actionlint,
 when installed) find nothing in them, remote actions are pinned by commit SHA, every input and output is documented
-in the action and in the README, and the starter and reusable workflows have the structure their docs promise."""
+in the action and in docs/how-to/github-actions.md, and the starter and reusable workflows have the structure their docs promise."""
 
 from __future__ import annotations
 
@@ -295,7 +295,7 @@ def test_action_runs_an_existing_mlgate_command_or_says_it_is_not_implemented(pa
 
 
 def _readme_section() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "how-to" / "github-actions.md").read_text(encoding="utf-8")
     start, end = text.index("<!-- section:actions -->"), text.index("<!-- /section:actions -->")
     return text[start:end]
 
@@ -304,19 +304,19 @@ def _readme_section() -> str:
 def test_readme_documents_every_input_and_output(path: Path) -> None:
     section = _readme_section()
     name = "action.yml" if path.parent == REPO else f"actions/{path.parent.name}"
-    heading = re.search(rf"^#### .*`{re.escape(name)}`.*$", section, re.MULTILINE)
-    assert heading, f"README: no '#### ... `{name}`' heading in the actions section"
+    heading = re.search(rf"^### .*`{re.escape(name)}`.*$", section, re.MULTILINE)
+    assert heading, f"docs/how-to/github-actions.md: no '### ... `{name}`' heading"
     following = section[heading.end() :]
     block = following[: m.start()] if (m := re.search(r"^#{2,4} ", following, re.MULTILINE)) else following
     action = load(path)
     missing = [n for n in [*action["inputs"], *action["outputs"]] if f"`{n}`" not in block]
     # the inputs and outputs every gate action shares may be listed once, in the common table
     shared = re.search(
-        r"^#### Inputs and outputs of every action.*?(?=^#### )", section, re.MULTILINE | re.DOTALL
+        r"^### Inputs and outputs of every action.*?(?=^### )", section, re.MULTILINE | re.DOTALL
     )
     if shared:
         missing = [n for n in missing if f"`{n}`" not in shared.group(0)]
-    assert not missing, f"README does not document {name}: {missing}"
+    assert not missing, f"docs/how-to/github-actions.md does not document {name}: {missing}"
 
 
 def test_pull_request_workflow_has_one_job_per_gate_and_uploads_reports_always() -> None:

@@ -135,7 +135,7 @@ def pyproject_version() -> str:
 
 
 def documents() -> list[Path]:
-    return [REPO / "README.md", *WORKFLOW_FILES, *ACTION_FILES]
+    return [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md")), *WORKFLOW_FILES, *ACTION_FILES]
 
 
 @pytest.mark.parametrize("path", documents(), ids=lambda p: str(p.relative_to(REPO)))
@@ -150,7 +150,7 @@ def test_mlgate_is_pinned_by_commit_sha_with_its_version_never_by_a_tag_that_doe
         assert refs or "workflow_call" in text, path.name
     for ref, rest in refs:
         assert ref == "<40-hex-sha>" or re.fullmatch(r"[0-9a-f]{40}", ref), (path.name, ref)
-        if path.parent.name == "workflows" or path.name == "README.md":
+        if path.parent.name == "workflows" or path.suffix == ".md":
             assert re.match(rf"\s+# v{re.escape(pyproject_version())}\b", rest), (path.name, ref, rest)
     assert not re.search(r"OWNER/mlgate[\w./-]*@v\d", text), path.name
 
