@@ -135,6 +135,23 @@ def _take_global_option(ctx: click.Context, param: click.Parameter, value: Any) 
     return value
 
 
+def _needs_extra(command: click.Command, name: str) -> click.Command:
+    """Check, when the command runs (not for --help), that the extra it needs is installed (exit 2 otherwise)."""
+    from gates.core.registry import COMMAND_EXTRAS, require_extra
+
+    callback = command.callback
+    if name not in COMMAND_EXTRAS or callback is None or getattr(command, "_mlgate_extra_checked", False):
+        return command
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        require_extra(f"mlgate {name}", COMMAND_EXTRAS[name])
+        return callback(*args, **kwargs)
+
+    command.callback = checked
+    command._mlgate_extra_checked = True  # type: ignore[attr-defined]
+    return command
+
+
 class LazyGroup(click.Group):
     """A group whose commands are imported on first use, each given the global options."""
 
@@ -146,7 +163,7 @@ class LazyGroup(click.Group):
             return None
         module, attribute, _ = COMMANDS[name]
         try:
-            return global_options(getattr(importlib.import_module(module), attribute))
+            return _needs_extra(global_options(getattr(importlib.import_module(module), attribute)), name)
         except ModuleNotFoundError as exc:
             if exc.name == module:
                 return None

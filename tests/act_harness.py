@@ -12,7 +12,7 @@ workspace starts empty and nothing can be cloned, so:
   called workflows and their `./.mlgate/actions/*` (a checkout of mlgate they make);
 - Python is a throwaway venv that sees this interpreter's packages (the base interpreter's through
   `--system-site-packages`, and this environment's own through a .pth file when pytest runs in a venv), first on
-  PATH. The actions' real install, `pip install --require-hashes -r requirements/actions.lock` then mlgate from
+  PATH. The actions' real install, `pip install --require-hashes -r requirements/actions-EXTRA.lock` then mlgate from
   their checkout, runs in it offline (PIP_NO_INDEX): whatever the lock pins that this environment lacks is
   installed into the venv first, hash-checked, from the configured index, so every requirement is satisfied and
   the machine's own mlgate install is left alone;
@@ -221,7 +221,7 @@ for block in filter(None, blocks):
 def make_venv(dest: Path) -> tuple[Path, dict[str, str]]:
     """A venv over this interpreter's packages; returns its bin folder and the pip settings for offline installs.
 
-    The actions install requirements/actions.lock with pip's hash checking, then mlgate without dependencies and
+    The actions install requirements/actions-EXTRA.lock with pip's hash checking, then mlgate without dependencies and
     without build isolation. Offline, that works when every locked version is already there: the venv sees this
     environment's packages, and what the lock pins at another version (or this environment lacks) is installed
     into the venv once here, hash-checked, from the configured index.
@@ -242,7 +242,7 @@ def make_venv(dest: Path) -> tuple[Path, dict[str, str]]:
         parent = dict.fromkeys([sysconfig.get_path("purelib"), sysconfig.get_path("platlib")])
         (Path(site) / "_mlgate_act_parent.pth").write_text("\n".join(parent) + "\n", encoding="utf-8")
     gaps = subprocess.run(
-        [str(python), "-c", _LOCK_GAPS, str(REPO / "requirements" / "actions.lock")],
+        [str(python), "-c", _LOCK_GAPS, str(REPO / "requirements" / "actions-all.lock")],
         capture_output=True,
         text=True,
         check=True,
@@ -271,7 +271,7 @@ def make_venv(dest: Path) -> tuple[Path, dict[str, str]]:
         )
         if proc.returncode != 0:
             raise AssertionError(
-                "the act venv needs what requirements/actions.lock pins and this environment lacks, and pip could "
+                "the act venv needs what requirements/actions-EXTRA.lock pins and this environment lacks, and pip could "
                 f"not install it:\n{gaps}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
             )
     pip_env = {"PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}

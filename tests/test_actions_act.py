@@ -232,7 +232,14 @@ def test_actions_install_mlgate_hash_checked_from_the_lock_then_from_their_own_c
 ) -> None:
     text = actions_pass.text()
     # the root action (its own folder), actions/model-metrics (two folders up) and actions/setup installed
-    assert text.count("pip install mlgate's dependencies from requirements/actions.lock (hash-checked)") == 3
+    # each from its family's lock: the root action and actions/setup every extra, model-metrics the model one
+    assert (
+        text.count("pip install mlgate's dependencies from requirements/actions-all.lock (hash-checked)") == 2
+    )
+    assert (
+        text.count("pip install mlgate's dependencies from requirements/actions-model.lock (hash-checked)")
+        == 1
+    )
     assert text.count("pip install mlgate from ") == 3, actions_pass.tail()
     assert text.count("Successfully installed mlgate") == 3
     # into the venv first on PATH, not over the machine's own install
@@ -240,20 +247,25 @@ def test_actions_install_mlgate_hash_checked_from_the_lock_then_from_their_own_c
 
 
 def test_pip_downloads_are_cached_on_the_lock(actions_pass: ActRun) -> None:
-    """The first install misses the cache and saves it; the later ones in the run restore it. The key names the
-    OS, the architecture, the Python version and the lock's SHA-256."""
+    """Per lock, the first install misses the cache and saves it; later ones in the run restore it. The key names
+    the OS, the architecture, the Python version and the SHA-256 of the action's family lock (the root action
+    and actions/setup: actions-all.lock; model-metrics: actions-model.lock)."""
     import hashlib
 
     records = jsonl(actions_pass.results / "cache.jsonl")
-    assert [(r["op"], r.get("hit")) for r in records] == [
-        ("restore", False),
-        ("save", None),
-        ("restore", True),
-        ("restore", True),
-    ]
-    digest = hashlib.sha256((REPO / "requirements" / "actions.lock").read_bytes()).hexdigest()
-    assert {r["key"] for r in records} == {records[0]["key"]}
-    assert records[0]["key"].startswith("mlgate-pip-") and records[0]["key"].endswith(f"-{digest}")
+    digests = {
+        extra: hashlib.sha256((REPO / "requirements" / f"actions-{extra}.lock").read_bytes()).hexdigest()
+        for extra in ("all", "model")
+    }
+    by_key: dict[str, list[tuple[str, bool | None]]] = {}
+    for r in records:
+        assert r["key"].startswith("mlgate-pip-"), r
+        by_key.setdefault(r["key"], []).append((r["op"], r.get("hit")))
+    assert {key.rsplit("-", 1)[1] for key in by_key} == set(digests.values())
+    all_key = next(k for k in by_key if k.endswith(digests["all"]))
+    model_key = next(k for k in by_key if k.endswith(digests["model"]))
+    assert by_key[all_key] == [("restore", False), ("save", None), ("restore", True)]
+    assert by_key[model_key] == [("restore", False), ("save", None)]
 
 
 def test_setup_action_installs_mlgate_for_later_run_steps(actions_pass: ActRun) -> None:

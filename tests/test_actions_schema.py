@@ -259,7 +259,7 @@ def test_every_action_installs_mlgate_with_the_steps_of_actions_setup(path: Path
     """One install: a composite action cannot call a sibling action at its own commit (`uses:` takes
     owner/repo/path@ref, or ./path in the caller's workspace), so every action carries actions/setup's steps,
     the same ones, around actions/lib/mlgate.sh: setup-python, the cache key, restore, the hash-checked install
-    from requirements/actions.lock, save."""
+    from requirements/actions-EXTRA.lock, save."""
     assert shared_steps(path) == shared_steps(REPO / "actions" / "setup" / "action.yml")
     steps = {s.get("id"): s for s in load(path)["runs"]["steps"]}
     assert steps["cache"]["uses"].startswith("actions/cache/restore@")
@@ -275,8 +275,10 @@ def test_the_library_installs_from_the_lock_with_hashes_then_mlgate_without_depe
     script = (REPO / "actions" / "lib" / "mlgate.sh").read_text()
     assert '--require-hashes -r "$MLGATE_LOCK"' in script
     assert '--no-deps --no-build-isolation "$MLGATE_SOURCE"' in script
-    assert 'MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions.lock"' in script
-    assert (REPO / "requirements" / "actions.lock").is_file()
+    assert 'MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions-$MLGATE_EXTRA.lock"' in script
+    for extra in ("core", "model", "security", "deploy", "all"):  # what mlgate_extra() can name
+        assert f") echo {extra} ;;" in script or f"*) echo {extra} ;;" in script, extra
+        assert (REPO / "requirements" / f"actions-{extra}.lock").is_file(), extra
 
 
 @pytest.mark.parametrize("path", GATE_ACTIONS, ids=rel(GATE_ACTIONS))

@@ -8,7 +8,7 @@
 #   python       actions/setup-python, when setup-python is true
 #   prepare      . mlgate.sh; mlgate_prepare      -> outputs python, cache-key, cache-dir
 #   cache        actions/cache/restore of cache-dir under cache-key (pip's download cache of the locked wheels)
-#   install      . mlgate.sh; mlgate_install      -> pip install --require-hashes -r requirements/actions.lock,
+#   install      . mlgate.sh; mlgate_install      -> pip install --require-hashes -r requirements/actions-EXTRA.lock,
 #                                                    then mlgate itself from this checkout with --no-deps
 #   cache-save   actions/cache/save, after a successful install that missed the cache
 #   gate         . mlgate.sh; opt ...; run_mlgate COMMAND
@@ -34,7 +34,20 @@ set -uo pipefail
 
 MLGATE_FLAGS=()
 MLGATE_SOURCE="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../.." && pwd)"
-MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions.lock"
+mlgate_extra() {
+  # Which family of gates this action runs, from its folder: each action installs only that extra's locked
+  # dependencies (the tests action needs no numpy, the security action no pandas). The root action (every
+  # gate) and actions/setup take them all.
+  case "$(basename -- "${GITHUB_ACTION_PATH:-}")" in
+    tests) echo core ;;
+    model-metrics | bias | data-drift) echo model ;;
+    security) echo security ;;
+    deploy | canary | validate-deployment) echo deploy ;;
+    *) echo all ;;
+  esac
+}
+MLGATE_EXTRA="${MLGATE_EXTRA:-$(mlgate_extra)}"
+MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions-$MLGATE_EXTRA.lock"
 MLGATE_FAIL_ON=fail
 
 mlgate_fail() {
@@ -115,7 +128,7 @@ mlgate_python() {
 
 mlgate_prepare() {
   # The prepare step: which Python, and the cache key of pip's downloads for it. The key names the runner's
-  # OS and architecture, the Python version and the SHA-256 of requirements/actions.lock, so a changed lock
+  # OS and architecture, the Python version and the SHA-256 of requirements/actions-EXTRA.lock, so a changed lock
   # (a reviewed commit) is a new cache and nothing else is. A step, not setup-python's `cache: pip`: that
   # hashes only files under GITHUB_WORKSPACE, and this action's checkout is outside it.
   local python version digest
@@ -143,7 +156,7 @@ mlgate_install() {
     return 3
   }
   if [ ! -f "$MLGATE_LOCK" ]; then
-    echo "::error title=mlgate action::requirements/actions.lock is missing from mlgate's checkout" >&2
+    echo "::error title=mlgate action::requirements/actions-$MLGATE_EXTRA.lock is missing from mlgate's checkout" >&2
     return 3
   fi
   if [ -n "${MLGATE_PIP_CACHE:-}" ]; then
@@ -151,7 +164,7 @@ mlgate_install() {
     export PIP_CACHE_DIR="$MLGATE_PIP_CACHE"
   fi
   local pip=("$python" -m pip install --disable-pip-version-check --progress-bar off)
-  echo "::group::pip install mlgate's dependencies from requirements/actions.lock (hash-checked)"
+  echo "::group::pip install mlgate's dependencies from requirements/actions-$MLGATE_EXTRA.lock (hash-checked)"
   "${pip[@]}" --require-hashes -r "$MLGATE_LOCK" || code=$?
   echo "::endgroup::"
   if [ "$code" = 0 ]; then
