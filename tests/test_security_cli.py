@@ -213,7 +213,7 @@ def test_ignore_entry_without_reason_is_a_policy_error(workdir, capsys):
 def test_bad_input_is_exit_2(workdir, capsys):
     (workdir / "notes.json").write_text('{"hello": 1}')
     code, _, err = run_cli(["--report-dir", "r", "--no-audit", "security", "--vulns", "notes.json"], capsys)
-    assert code == 2 and "not a grype, trivy, pip-audit or SARIF" in err
+    assert code == 2 and "not a vulnerability report mlgate reads" in err
     code, _, err = run_cli(
         [
             "--report-dir",

@@ -31,7 +31,7 @@ def _paths(values: tuple[Path, ...]) -> list[str]:
     multiple=True,
     type=click.Path(path_type=Path),
     metavar="REPORT",
-    help="grype / trivy / pip-audit JSON or SARIF report (repeatable; format detected).",
+    help="grype / trivy / pip-audit JSON, SARIF or CycloneDX report (repeatable; format detected).",
 )
 @click.option(
     "--pip-audit",

@@ -1,4 +1,4 @@
-"""One vulnerability finding model for every scanner's report (grype, trivy, pip-audit, SARIF)."""
+"""One vulnerability finding model for every scanner's report (grype, trivy, pip-audit, SARIF, CycloneDX)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ def severity_from_score(score: float | None) -> str:
 
 
 def severity_rank(severity: str, unknown_as: str = "high") -> int:
+    """Position on the scale negligible..critical; a finding without severity ranks as the policy says."""
     if severity == "unknown":
         severity = unknown_as
     return SEVERITIES.index(severity)

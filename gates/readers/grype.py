@@ -1,75 +1,102 @@
-"""grype JSON (`grype -o json`, what anchore/scan-action writes): matches[] of vulnerability + artifact."""
+"""grype JSON (`grype -o json`, what anchore/scan-action writes): matches[] of vulnerability + artifact.
+
+Recognised by `matches` (a list) together with grype's `descriptor` (name grype) or its `source` object.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from gates.core.errors import InputError
 from gates.readers.findings import VulnFinding, normalise_severity, severity_from_score
-from gates.readers.vulnerabilities import expect
+from gates.readers.report_fields import expect, first_line, number, objects, text
 
+EVIDENCE = "matches[] with a grype descriptor or a source object"
 _FIX_STATES = {"fixed": "fixed", "not-fixed": "not-fixed", "wont-fix": "wont-fix", "unknown": "unknown"}
 
 
-def _score(vuln: dict[str, Any]) -> float | None:
-    scores = [c.get("metrics", {}).get("baseScore") for c in vuln.get("cvss") or [] if isinstance(c, dict)]
-    scores = [s for s in scores if isinstance(s, (int, float))]
-    return max(scores) if scores else None
+def recognise(data: Any, strict: bool = True) -> bool:
+    """grype's top level: `matches` a list, and a descriptor naming grype or a source object."""
+    if not isinstance(data, dict) or not isinstance(data.get("matches"), list):
+        return False
+    descriptor = data.get("descriptor")
+    return (isinstance(descriptor, dict) and descriptor.get("name") == "grype") or isinstance(
+        data.get("source"), dict
+    )
+
+
+def _score(vuln: dict[str, Any], where: str) -> float | None:
+    """The highest CVSS base score a record carries (grype lists one per source and CVSS version)."""
+    scores = [
+        number(expect(c.get("metrics"), dict, f"{w}.metrics").get("baseScore"))
+        for w, c in objects(vuln.get("cvss"), f"{where}.cvss")
+    ]
+    return max((s for s in scores if s is not None), default=None)
+
+
+def _target(source: dict[str, Any]) -> str | None:
+    """What was scanned: the user's image reference, else the image id or the directory."""
+    target = source.get("target")
+    if isinstance(target, dict):
+        return text(target.get("userInput")) or text(target.get("imageID")) or text(target.get("path"))
+    return text(target)
 
 
 def read(data: dict[str, Any], label: str) -> list[VulnFinding]:
-    source = data.get("source") or {}
-    target = source.get("target")
-    if isinstance(target, dict):
-        target = target.get("userInput") or target.get("imageID") or target.get("path")
+    """One finding per match; severity from grype, else a related record's, else the CVSS score."""
+    source = expect(data.get("source"), dict, f"{label}: source")
+    target = _target(source)
     out = []
-    for n, match in enumerate(expect(data.get("matches"), list, f"{label}: matches")):
-        where = f"{label}: matches[{n}]"
+    for where, match in objects(data.get("matches"), f"{label}: matches"):
         vuln = expect(match.get("vulnerability"), dict, f"{where}.vulnerability")
         artifact = expect(match.get("artifact"), dict, f"{where}.artifact")
-        if not vuln.get("id"):
-            raise ValueError(f"matches[{n}].vulnerability has no id")
-        related = [
-            r
-            for r in expect(match.get("relatedVulnerabilities"), list, f"{where}.relatedVulnerabilities")
-            if isinstance(r, dict)
-        ]
-        fix = vuln.get("fix") or {}
+        vuln_id = text(vuln.get("id"))
+        if not vuln_id:
+            raise InputError(f"{where}.vulnerability has no id")
+        related = objects(match.get("relatedVulnerabilities"), f"{where}.relatedVulnerabilities")
+        fix = expect(vuln.get("fix"), dict, f"{where}.vulnerability.fix")
+        score = _score(vuln, f"{where}.vulnerability")
+        if score is None:
+            score = max((s for s in (_score(r, w) for w, r in related) if s is not None), default=None)
         severity = normalise_severity(vuln.get("severity"))
-        score = _score(vuln) or max((s for s in (_score(r) for r in related) if s is not None), default=None)
         if severity == "unknown":
-            severity = next(
-                (
-                    normalise_severity(r.get("severity"))
-                    for r in related
-                    if normalise_severity(r.get("severity")) != "unknown"
-                ),
-                severity_from_score(score),
-            )
-        locations = [loc.get("path") for loc in artifact.get("locations") or [] if isinstance(loc, dict)]
+            rated = (normalise_severity(r.get("severity")) for _, r in related)
+            severity = next((s for s in rated if s != "unknown"), severity_from_score(score))
+        locations = [
+            text(loc.get("path"))
+            for _, loc in objects(artifact.get("locations"), f"{where}.artifact.locations")
+        ]
         if source.get("type") == "image":  # paths inside the image, not on this machine
-            locations = [p.lstrip("/") for p in locations if isinstance(p, str)]
-        urls = vuln.get("urls") or []
+            locations = [p.lstrip("/") for p in locations if p]
+        urls = [text(u) for u in expect(vuln.get("urls"), list, f"{where}.vulnerability.urls")]
         out.append(
             VulnFinding(
-                id=str(vuln["id"]),
+                id=vuln_id,
                 severity=severity,
-                package=artifact.get("name"),
-                version=artifact.get("version"),
-                fixed_versions=tuple(str(v) for v in fix.get("versions") or []),
+                package=text(artifact.get("name")),
+                version=text(artifact.get("version")),
+                fixed_versions=tuple(
+                    v
+                    for v in (
+                        text(x)
+                        for x in expect(fix.get("versions"), list, f"{where}.vulnerability.fix.versions")
+                    )
+                    if v
+                ),
                 fix_state=_FIX_STATES.get(str(fix.get("state", "unknown")).lower(), "unknown"),
                 aliases=tuple(
-                    dict.fromkeys(str(r["id"]) for r in related if r.get("id") and r["id"] != vuln["id"])
+                    dict.fromkeys(i for i in (text(r.get("id")) for _, r in related) if i and i != vuln_id)
                 ),
                 location=next((p for p in locations if p), None),
                 target=target,
-                title=(vuln.get("description") or "").split("\n")[0][:200] or None,
-                url=vuln.get("dataSource") or (urls[0] if urls else None),
+                title=first_line(vuln.get("description")),
+                url=text(vuln.get("dataSource")) or next((u for u in urls if u), None),
                 cvss=score,
                 sources=(f"grype:{label}",),
                 properties={
-                    "type": artifact.get("type"),
-                    "purl": artifact.get("purl"),
-                    "namespace": vuln.get("namespace"),
+                    "type": text(artifact.get("type")),
+                    "purl": text(artifact.get("purl")),
+                    "namespace": text(vuln.get("namespace")),
                 },
             )
         )

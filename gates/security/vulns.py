@@ -21,7 +21,7 @@ from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, Finding, Location, Status
 from gates.readers.findings import SEVERITIES, VulnFinding, deduplicate, severity_rank
-from gates.readers.vulnerabilities import read_data, read_report
+from gates.readers.vulnerabilities import Report, read_data, read_report
 from gates.security import ignore as ignore_list
 from gates.security.common import Part, markdown_table
 
@@ -270,16 +270,6 @@ def _location_path(f: VulnFinding) -> str | None:
 # --- pip-audit -------------------------------------------------------------------------------------------------
 
 
-def _pip_audit_skipped(path: Path) -> list[dict[str, str]]:
-    """Dependencies a pip-audit report lists with a skip_reason: never audited (local or private packages)."""
-    from gates.readers.pip_audit import skipped
-
-    try:
-        return skipped(json.loads(path.read_text(encoding="utf-8")))
-    except (ValueError, OSError, AttributeError, TypeError):
-        return []
-
-
 _UNREACHABLE = (
     "connectionerror",
     "connection error",
@@ -376,11 +366,9 @@ def check(
     for item in section.get("reports") or []:
         spec = {"path": item} if isinstance(item, str) else item
         path = ctx.path(spec["path"], what="vulnerability report")
-        fmt, found = read_report(path, spec.get("format"), label=spec["path"])
-        findings += found
-        reports.append({"path": spec["path"], "format": fmt, "findings": len(found)})
-        if fmt == "pip-audit":
-            reports[-1]["skipped"] = _pip_audit_skipped(path)
+        report = read_report(path, spec.get("format"), label=spec["path"])
+        findings += report.findings
+        reports.append(_report_entry(spec["path"], report.format, report))
     audit = section.get("pip_audit")
     if audit:
         for req in (
@@ -411,15 +399,13 @@ def check(
                     )
                     infra = infra or unreachable
                 continue
-            found = read_data(data, "pip-audit", req)
-            for f in found:
+            report = read_data(data, "pip-audit", req)
+            for f in report.findings:
                 f.location = str(path)
-            findings += found
-            from gates.readers.pip_audit import skipped
-
-            reports.append(
-                {"path": req, "format": "pip-audit (run)", "findings": len(found), "skipped": skipped(data)}
-            )
+            findings += report.findings
+            reports.append(_report_entry(req, "pip-audit (run)", report))
+            # offline, pip-audit's PyPI service skips every dependency as 'not found' and exits 0
+            infra = infra or (report.audited == 0 and bool(report.skipped))
     if not reports and not extra_checks:
         raise InputError("security.vulns: no reports and no pip_audit requirements: nothing to check")
     sarif_path = str(ctx.path(options.sarif_location, must_exist=False)) if options.sarif_location else None
@@ -427,23 +413,44 @@ def check(
     if not reports:  # pip-audit could not run at all: no evidence, so no passing verdict either
         part.checks = [c for c in part.checks if c.name != "vulns"]
     part.checks = extra_checks + part.checks
-    not_audited = [(r["path"], d) for r in reports for d in r.get("skipped") or []]
-    if not_audited:
-        names = ", ".join(
-            f"{d.get('name') or '?'} ({d.get('reason') or 'no reason given'})" for _, d in not_audited[:5]
-        ) + (f" (and {len(not_audited) - 5} more)" if len(not_audited) > 5 else "")
-        part.checks.append(
-            Check(
-                "vulns:pip-audit-skipped",
-                Status.WARN,
-                value=len(not_audited),
-                threshold="every dependency audited",
-                why=f"{len(not_audited)} dependenc{'y was' if len(not_audited) == 1 else 'ies were'} not audited by "
-                f"pip-audit, so their vulnerabilities are unknown: {names}".replace("\n", " "),
-                location=Location(str(ctx.path(not_audited[0][0], must_exist=False))),
-                details={"skipped": [{"report": path, **d} for path, d in not_audited]},
-            )
-        )
+    part.checks += _skipped_check(reports, ctx)
     part.evidence["reports"] = reports
     part.evidence["infra_error"] = infra
     return part
+
+
+def _report_entry(path: str, fmt: str, report: Report) -> dict[str, Any]:
+    """What the evidence says about one report: format, findings and, for pip-audit, what it did not audit."""
+    entry: dict[str, Any] = {"path": path, "format": fmt, "findings": len(report.findings)}
+    if report.audited is not None:
+        entry.update(skipped=report.skipped, audited=report.audited)
+    return entry
+
+
+def _skipped_check(reports: list[dict[str, Any]], ctx: GateContext) -> list[Check]:
+    """Dependencies pip-audit skipped are unknown, not clean: a warning, and an error when it audited none.
+
+    pip-audit cannot reach PyPI offline, skips every dependency as 'not found on PyPI' and exits 0; a report in
+    which nothing was audited is no evidence, so it must not pass."""
+    not_audited = [(r["path"], d) for r in reports for d in r.get("skipped") or []]
+    if not not_audited:
+        return []
+    blind = [r["path"] for r in reports if r.get("skipped") and not r.get("audited")]
+    names = ", ".join(
+        f"{d.get('name') or '?'} ({d.get('reason') or 'no reason given'})" for _, d in not_audited[:5]
+    ) + (f" (and {len(not_audited) - 5} more)" if len(not_audited) > 5 else "")
+    count = f"{len(not_audited)} dependenc{'y was' if len(not_audited) == 1 else 'ies were'}"
+    why = f"{count} not audited by pip-audit, so their vulnerabilities are unknown: {names}"
+    if blind:
+        why = f"pip-audit audited no dependency at all in {', '.join(blind)} (offline?): {why}"
+    return [
+        Check(
+            "vulns:pip-audit-skipped",
+            Status.ERROR if blind else Status.WARN,
+            value=len(not_audited),
+            threshold="every dependency audited",
+            why=why.replace("\n", " "),
+            location=Location(str(ctx.path(not_audited[0][0], must_exist=False))),
+            details={"skipped": [{"report": path, **d} for path, d in not_audited]},
+        )
+    ]

@@ -1,4 +1,5 @@
-"""Vulnerability reports: readers for grype, trivy, pip-audit and SARIF; cutoff, only-fixed and the ignore list."""
+"""The vulnerability sub-check: deduplication, severity cutoff, only-fixed, the ignore list, pip-audit runs, and
+`mlgate security --vulns` end to end on reports of every format (exit 0 / 1 / 2)."""
 
 from __future__ import annotations
 
@@ -14,160 +15,17 @@ from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Status
 from gates.readers.findings import VulnFinding, deduplicate
-from gates.readers.vulnerabilities import detect, read_report
+from gates.readers.vulnerabilities import read_report
 from gates.security import ignore as ignore_list
 from gates.security import vulns
 
-FIXTURES = Path(__file__).parent / "fixtures" / "security"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "security"
+REPORTS = FIXTURES / "reports"
 TODAY = dt.date(2025, 6, 1)
 
 
 def _read(name: str) -> list[VulnFinding]:
-    return read_report(FIXTURES / name)[1]
-
-
-def _by_id(findings: list[VulnFinding]) -> dict[str, VulnFinding]:
-    return {f.id: f for f in findings}
-
-
-# --- readers ---------------------------------------------------------------------------------------------------
-
-
-def test_formats_are_detected_from_content():
-    for name, fmt in (
-        ("grype.json", "grype"),
-        ("trivy.json", "trivy"),
-        ("pip-audit.json", "pip-audit"),
-        ("trivy-config.sarif", "sarif"),
-    ):
-        assert detect(json.loads((FIXTURES / name).read_text())) == fmt
-    assert detect([{"name": "x", "version": "1", "vulns": []}]) == "pip-audit"  # pip-audit < 2.0
-    assert detect({"something": 1}) is None
-
-
-def test_grype_report_is_normalised():
-    found = _by_id(_read("grype.json"))
-    assert set(found) == {"CVE-2024-5535", "CVE-2023-45853", "GHSA-9wx4-h78v-vm56", "CVE-2011-3374"}
-    ssl = found["CVE-2024-5535"]
-    assert (ssl.severity, ssl.package, ssl.version, ssl.fix_state) == (
-        "critical",
-        "libssl3",
-        "3.0.11-1~deb12u2",
-        "fixed",
-    )
-    assert ssl.fixed_versions == ("3.0.14-1~deb12u2",)
-    assert ssl.cvss == 9.1  # from relatedVulnerabilities when the distro record has no CVSS
-    assert ssl.location == "usr/share/doc/libssl3/copyright"  # image path, made relative
-    assert ssl.target == "ghcr.io/acme/credit-model:1.4.0"
-    assert found["CVE-2023-45853"].fix_state == "wont-fix"
-    requests = found["GHSA-9wx4-h78v-vm56"]
-    assert requests.aliases == ("CVE-2024-35195",) and requests.severity == "medium"
-    assert found["CVE-2011-3374"].severity == "negligible"
-
-
-def test_trivy_report_is_normalised():
-    found = _by_id(_read("trivy.json"))
-    assert found["CVE-2024-5535"].fix_state == "fixed"
-    assert found["CVE-2024-2511"].fix_state == "not-fixed" and found["CVE-2024-2511"].fixed_versions == ()
-    assert found["CVE-2022-0563"].fix_state == "wont-fix" and found["CVE-2022-0563"].severity == "low"
-    assert found["CVE-2023-31484"].scanner_suppressed == "trivy: not affected"
-    requests = found["CVE-2024-35195"]
-    assert requests.aliases == ("GHSA-9wx4-h78v-vm56",)
-    assert requests.location.startswith("usr/local/lib/python3.11/site-packages/requests")
-
-
-def test_trivy_misconfigurations_and_secrets_are_read():
-    data = {
-        "SchemaVersion": 2,
-        "ArtifactName": "k8s",
-        "Results": [
-            {
-                "Target": "deploy.yaml",
-                "Class": "config",
-                "Type": "kubernetes",
-                "Misconfigurations": [
-                    {
-                        "Type": "Kubernetes Security Check",
-                        "ID": "KSV001",
-                        "AVDID": "AVD-KSV-0001",
-                        "Title": "Process can elevate its own privileges",
-                        "Severity": "MEDIUM",
-                        "Status": "FAIL",
-                        "CauseMetadata": {"StartLine": 12, "EndLine": 30},
-                    },
-                    {"ID": "KSV002", "AVDID": "AVD-KSV-0002", "Severity": "HIGH", "Status": "PASS"},
-                ],
-                "Secrets": [
-                    {
-                        "RuleID": "aws-access-key-id",
-                        "Category": "AWS",
-                        "Severity": "CRITICAL",
-                        "Title": "AWS Access Key ID",
-                        "StartLine": 3,
-                        "EndLine": 3,
-                    }
-                ],
-            }
-        ],
-    }
-    from gates.readers.vulnerabilities import read_data
-
-    found = _by_id(read_data(data, "trivy", "t.json"))
-    assert set(found) == {"AVD-KSV-0001", "aws-access-key-id"}
-    assert found["AVD-KSV-0001"].line == 12 and found["AVD-KSV-0001"].aliases == ("KSV001",)
-    assert found["aws-access-key-id"].severity == "critical"
-
-
-def test_pip_audit_report_is_normalised():
-    found = _by_id(_read("pip-audit.json"))
-    assert set(found) == {"GHSA-9wx4-h78v-vm56", "GHSA-h75v-3vvj-5mfj"}
-    jinja = found["GHSA-h75v-3vvj-5mfj"]
-    assert (jinja.package, jinja.version, jinja.fixed_versions, jinja.fix_state) == (
-        "jinja2",
-        "3.1.3",
-        ("3.1.4",),
-        "fixed",
-    )
-    assert jinja.severity == "unknown" and jinja.aliases == ("CVE-2024-34064",)
-
-
-def test_sarif_input_is_normalised():
-    found = _by_id(_read("trivy-config.sarif"))
-    assert found["KSV014"].severity == "high"  # security-severity 8.0
-    assert found["KSV014"].location == "k8s/deployment.yaml" and found["KSV014"].line == 21
-    assert found["KSV011"].severity == "low" and found["KSV011"].scanner_suppressed.startswith(
-        "Trivy: CPU limits"
-    )
-
-
-def test_sarif_rule_index_is_used_when_a_rule_has_no_id():
-    """A result without ruleId names its rule by ruleIndex; a rule without an id must not stand in for it."""
-    from gates.readers import sarif
-
-    rules = [{"name": "no-id"}, {"id": "R2", "properties": {"security-severity": "9.1"}}]
-    data = {
-        "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "scan", "rules": rules}}, "results": [{"ruleIndex": 1}]}],
-    }
-    [finding] = sarif.read(data, "report.sarif")
-    assert (finding.id, finding.severity) == ("R2", "critical")
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("{not json", "invalid JSON"),
-        ('{"matches": [{"vulnerability": {}, "artifact": {}}]}', "has no id"),
-        ('{"matches": {"a": 1}}', "expected a list"),
-        ('{"hello": "world"}', "not a grype, trivy, pip-audit or SARIF"),
-        ('{"SchemaVersion": 2, "Results": [{"Vulnerabilities": [{"PkgName": "x"}]}]}', "no VulnerabilityID"),
-    ],
-)
-def test_malformed_reports_are_input_errors(tmp_path, text, message):
-    path = tmp_path / "report.json"
-    path.write_text(text)
-    with pytest.raises(InputError, match=message):
-        read_report(path)
+    return read_report(FIXTURES / name).findings
 
 
 def test_same_vulnerability_from_three_scanners_is_one_finding():
@@ -361,3 +219,72 @@ def test_pip_audit_missing(tmp_path, monkeypatch):
         TODAY,
     )
     assert [c.status for c in lenient.checks] == [Status.WARN, Status.FAIL]
+
+
+def test_pip_audit_report_that_audited_nothing_is_an_error_not_a_pass(tmp_path):
+    """pip-audit 2.10 offline skips every dependency and exits 0: no evidence, so the gate must not pass."""
+    part = vulns.check({"reports": [str(REPORTS / "pip-audit-2.10-offline.json")]}, _ctx(tmp_path), {}, TODAY)
+    statuses = {c.name: c.status for c in part.checks}
+    assert statuses == {"vulns": Status.PASS, "vulns:pip-audit-skipped": Status.ERROR}
+    why = next(c.why for c in part.checks if c.name == "vulns:pip-audit-skipped")
+    assert "audited no dependency at all" in why and "requests" in why
+
+
+def test_pip_audit_run_offline_is_an_infrastructure_error(tmp_path, monkeypatch):
+    """The real offline output (every dependency skipped, exit 0) from a pip-audit that mlgate runs: exit 3."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_pip_audit(
+        bin_dir,
+        f'while [ $# -gt 0 ]; do if [ "$1" = --output ]; then cp "{REPORTS}/pip-audit-2.10-offline.json" '
+        f'"$2"; fi; shift; done\nexit 0\n',
+    )
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "requirements.txt").write_text("requests==2.31.0\njinja2==3.1.3\n")
+    part = vulns.check({"pip_audit": {"requirements": "requirements.txt"}}, _ctx(tmp_path), {}, TODAY)
+    assert {c.name: c.status for c in part.checks}["vulns:pip-audit-skipped"] is Status.ERROR
+    assert part.evidence["infra_error"] is True
+
+
+def test_cyclonedx_scan_fails_the_gate_and_lists_the_triaged_finding(tmp_path):
+    part = vulns.check({"reports": [str(REPORTS / "cyclonedx-1.5-scan.json")]}, _ctx(tmp_path), {}, TODAY)
+    assert part.checks[0].status is Status.FAIL and part.checks[0].value == 2  # the critical and the high CVE
+    assert [f["id"] for f in part.evidence["findings"]["scanner-suppressed"]] == ["CVE-2023-31484"]
+    assert part.evidence["reports"] == [
+        {"path": str(REPORTS / "cyclonedx-1.5-scan.json"), "format": "cyclonedx", "findings": 3}
+    ]
+
+
+# --- the CLI: exit codes -----------------------------------------------------------------------------------------
+
+
+def _cli(tmp_path: Path, monkeypatch, capsys, *reports: str) -> tuple[int, str]:
+    from gates.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "MLGATE_POLICY"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["--report-dir", "r", "--no-audit", "security", "--rule", "k8s.pdb=off"]
+    for name in reports:
+        argv += ["--vulns", str(REPORTS / name)]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name, code",
+    [
+        ("cyclonedx-1.5-scan.json", 1),  # was read as an empty pip-audit report and passed (issue 13)
+        ("cyclonedx-1.6-scan.json", 1),
+        ("trivy-k8s-resources.json", 1),
+        ("gitleaks-8.sarif", 0),  # no level: SARIF's default, warning, ranks medium, below the default cutoff
+        ("bandit-1.9.sarif", 1),
+        ("cyclonedx-py-7.5-sbom.json", 2),
+    ],
+)
+def test_exit_codes(tmp_path, monkeypatch, capsys, name, code):
+    exit_code, err = _cli(tmp_path, monkeypatch, capsys, name)
+    assert exit_code == code
+    if code == 2:
+        assert "an SBOM, not a vulnerability report" in err and "Traceback" not in err
