@@ -13,6 +13,7 @@ integer columns with two; `unique` (and no range) for integer or text columns wh
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 from pathlib import Path
@@ -98,6 +99,11 @@ def _nice(x: float, up: bool) -> float:
 
 
 def infer_type(series: pd.Series) -> str:
+    """The schema type of a column; "nested" for list, struct and map columns (no schema type: they are
+    checked for presence and nulls only). Object columns are typed by their values: Parquet's nullable
+    booleans and decimals arrive as Python objects."""
+    if series.dtype == object:
+        return _object_kind(series)
     if pd.api.types.is_bool_dtype(series):
         return "boolean"
     if pd.api.types.is_integer_dtype(series):
@@ -108,6 +114,37 @@ def infer_type(series: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
     return "string"
+
+
+def _object_kind(series: pd.Series) -> str:
+    kinds = {type(v) for v in series.dropna().head(1000)}
+    if any(issubclass(k, (list, tuple, dict, np.ndarray)) for k in kinds):
+        return "nested"
+    if kinds and all(issubclass(k, (bool, np.bool_)) for k in kinds):
+        return "boolean"
+    if kinds and all(issubclass(k, decimal.Decimal) for k in kinds):
+        values = series.dropna()
+        return "integer" if all(v == v.to_integral_value() for v in values) else "number"
+    return "string"
+
+
+def comparable(series: pd.Series) -> pd.Series:
+    """Nested values (lists, structs, maps) as canonical JSON text, so they can be counted and compared."""
+    if series.dtype != object or _object_kind(series) != "nested":
+        return series
+    return series.map(
+        lambda v: None if v is None else json.dumps(_json_ready(v), sort_keys=True, default=str)
+    )
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return _plain(value) if isinstance(value, np.generic) else value
 
 
 def infer_schema(
@@ -122,6 +159,10 @@ def infer_schema(
         spec["max_null_rate"] = (
             0.0 if null_rate == 0 else min(1.0, math.ceil((null_rate * 1.5 + 0.01) * 100) / 100)
         )
+        if kind == "nested":  # no schema type holds lists, structs or maps: presence and nulls only
+            del spec["type"]
+            columns[str(name)] = spec
+            continue
         present = series.dropna()
         distinct = present.unique()
         identifier = kind in ("integer", "string") and len(present) >= 2 and len(distinct) == len(present)
@@ -189,6 +230,7 @@ def _rows(n: int, verb: str = "") -> str:
 
 def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str], np.ndarray]:
     """The constraint violations of one column, in words, and the mask of rows that break any of them."""
+    series = comparable(series)
     n = len(series)
     missing = series.isna().to_numpy()
     bad = np.zeros(n, dtype=bool)

@@ -1,4 +1,8 @@
-"""Tests gate: test outcomes from JUnit XML (or a pytest run it starts) and line coverage from Cobertura XML."""
+"""Tests gate: test outcomes from JUnit XML (or a pytest run it starts) and line coverage from Cobertura XML,
+LCOV or JaCoCo XML (the format is read from the file's content, gates.readers.coverage).
+
+A flaky test (failed, then passed on a rerun) counts against its own limit, max_flaky, which is 0 unless the
+policy says otherwise: a rerun plugin must not turn a failure into a silent pass."""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Location, Status
 from gates.core.thresholds import Threshold, decide
-from gates.readers.junit import Coverage, TestRun, read_cobertura, read_junit
+from gates.readers.coverage import Coverage, read_coverage
+from gates.readers.junit import TestRun, read_junit
 
 GATE = "tests"
 
@@ -35,7 +40,7 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     merged = TestRun(cases=[c for r in runs for c in r.cases], sources=[s for r in runs for s in r.sources])
     if section.get("coverage"):
         coverage_path = ctx.path(section["coverage"])
-    coverage = read_cobertura(coverage_path) if coverage_path else None
+    coverage = read_coverage(coverage_path) if coverage_path else None
     return evaluate(merged, coverage, section)
 
 
@@ -64,15 +69,21 @@ def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path
     return [junit], coverage if coverage and coverage.exists() else None
 
 
+# A failed test fails the gate; an error is an error; a flaky test is reported (its limit check decides).
+_CASE_STATUS = {"failed": Status.FAIL, "error": Status.ERROR, "flaky": Status.WARN}
+
+
 def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any]) -> GateResult:
     """Counts against limits, one annotated check per failed test, and coverage against its minimum."""
     total = len(tests.cases)
     failed, errors, skipped = tests.count("failed"), tests.count("error"), tests.count("skipped")
+    flaky = tests.count("flaky")
     checks: list[Check] = []
     limits = (
         ("failures", failed, section.get("max_failures", 0)),
         ("errors", errors, section.get("max_errors", 0)),
         ("skipped", skipped, section.get("max_skipped")),
+        ("flaky", flaky, section.get("max_flaky", 0) if flaky else section.get("max_flaky")),
     )
     for name, value, limit in limits:
         if limit is None:
@@ -87,12 +98,12 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
     if total == 0:
         checks.append(Check("tests_run", Status.ERROR, "the JUnit files hold no test cases: no evidence"))
     for case in tests.cases:
-        if case.outcome in ("failed", "error"):
+        if case.outcome in ("failed", "error", "flaky"):
             where = Location(case.file, case.line) if case.file else None
             checks.append(
                 Check(
                     f"test: {case.classname}::{case.name}" if case.classname else f"test: {case.name}",
-                    Status.FAIL if case.outcome == "failed" else Status.ERROR,
+                    _CASE_STATUS[case.outcome],
                     f"{case.outcome}: {case.message or 'no message'}",
                     location=where,
                 )
@@ -108,6 +119,7 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
         if section.get("min_coverage") is None:
             check.status, check.why = Status.PASS, f"line coverage {percent}% (no minimum set)"
         check.details = {
+            "format": coverage.format,
             "lines_valid": coverage.lines_valid,
             "lines_covered": coverage.lines_covered,
             "branch_rate": coverage.branch_rate,
@@ -123,6 +135,8 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
         "errors": errors,
         "skipped": skipped,
     }
+    if flaky:
+        summary["flaky"] = flaky
     if coverage is not None:
         summary["coverage"] = round(coverage.line_rate * 100, 2)
     return GateResult(gate=GATE, checks=checks, summary=summary, evidence={"junit": tests.sources})

@@ -227,3 +227,67 @@ def test_missing_inputs_are_input_errors(tmp_path):
     (tmp_path / "j.xml").write_text("<testsuite/>")
     with pytest.raises(InputError, match="cov.xml: input file not found"):
         testsuite.run({"junit": "j.xml", "coverage": "cov.xml"}, context(tmp_path))
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "readers"
+
+
+def test_reruns_and_teardown_errors_from_real_pytest_plugins(tmp_path):
+    """pytest-rerunfailures and pytest-xdist output: every result counts (issue 13)."""
+    for name in ("pytest-rerun.xml", "pytest-xdist.xml"):
+        result = testsuite.run({"junit": str(FIXTURES / name)}, context(tmp_path))
+        assert result.summary == {
+            "total": 9,
+            "passed": 3,
+            "failed": 3,
+            "errors": 1,
+            "skipped": 1,
+            "flaky": 1,
+        }
+        by_name = checks(result)
+        assert result.status is Status.ERROR  # the skipped test's teardown error
+        assert by_name["flaky"].status is Status.FAIL and by_name["flaky"].value == 1
+        assert by_name["test: test_outcomes::test_rerun_then_pass"].why == "flaky: failed on 1 of 2 attempts"
+        allowed = testsuite.run(
+            {"junit": str(FIXTURES / name), "max_flaky": 1, "max_failures": 3, "max_errors": 1},
+            context(tmp_path),
+        )
+        assert checks(allowed)["flaky"].status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("report", "expected", "fmt"),
+    [
+        ("coverage.lcov", 77.78, "lcov"),
+        ("jacoco.xml", 66.67, "jacoco"),
+        ("coverage-cobertura.xml", 77.78, "cobertura"),
+    ],
+)
+def test_coverage_formats_chosen_by_content(cli, tmp_path, report, expected, fmt):
+    copy = tmp_path / "coverage.report"  # the name says nothing: the content decides
+    copy.write_bytes((FIXTURES / report).read_bytes())
+    result = cli(
+        "--report-dir", "reports", "tests", "--junit", str(FIXTURES / "ant-junit.xml"), "--coverage", str(copy),
+        "--min-coverage", "50",
+    )  # fmt: skip
+    assert result.code == 1, result.stdout + result.stderr  # the Ant file holds one failed test
+    report_json = json.loads((tmp_path / "reports" / "tests.json").read_text())
+    coverage = {c["name"]: c for c in report_json["gates"][0]["checks"]}["coverage"]
+    assert coverage["value"] == expected and coverage["details"]["format"] == fmt
+
+
+def test_unreadable_coverage_is_an_input_error(cli, tmp_path):
+    (tmp_path / "cov.txt").write_text("mode: set\nx.go:1.1,2.2 1 1\n")
+    result = cli(
+        "--report-dir",
+        "reports",
+        "tests",
+        "--junit",
+        str(FIXTURES / "ant-junit.xml"),
+        "--coverage",
+        "cov.txt",
+    )
+    assert result.code == 2
+    assert result.stderr_lines == [
+        f"mlgate: error: {tmp_path / 'cov.txt'}: line 1: expected an LCOV record starting with 'SF:', got 'mode: set'"
+    ]

@@ -242,3 +242,63 @@ def test_example_current_passes_a_schema_inferred_from_reference(tmp_path):
     for table in ("current.parquet", "current_drifted.parquet"):
         result = validation.run({**section, "table": str(EXAMPLES / table)}, ctx(tmp_path))
         assert result.status is Status.PASS, [c.why for c in result.checks if c.status is not Status.PASS]
+
+
+READER_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "readers"
+
+
+@pytest.mark.parametrize(
+    "name", ["logical-types.parquet", "logical-types.parq", "pandas-types.parquet", "bom.jsonl"]
+)
+def test_infer_from_every_logical_type(cli, tmp_path, name):
+    """Nested list/struct/map columns (issue 13: a traceback before) get presence and null checks; decimals are
+    numbers, nullable booleans booleans, dates datetimes; the same file then passes its own schema."""
+    table = str(READER_FIXTURES / name)
+    result = cli(
+        "--report-dir", "reports", "data", "--infer-from", table, "--table", table, "--schema", "s.yml"
+    )
+    assert result.code == 0, result.stdout + result.stderr
+    columns = yaml.safe_load((tmp_path / "s.yml").read_text())["columns"]
+    if name.startswith("logical-types"):
+        assert {
+            c: columns[c].get("type") for c in ("tags", "point", "attributes", "price", "flag", "day")
+        } == {
+            "tags": None,
+            "point": None,
+            "attributes": None,
+            "price": "number",
+            "flag": "boolean",
+            "day": "datetime",
+        }
+
+
+def test_nested_columns_against_a_declared_schema():
+    nested = pd.DataFrame({"tags": [[1, 2], [1, 2], None], "point": [{"x": 1}, {"x": 2}, {"x": 2}]})
+    schema = {
+        "columns": {
+            "tags": {"type": "integer", "unique": True},
+            "point": {"allowed": ['{"x": 1}', '{"x": 2}'], "max_null_rate": 0},
+        }
+    }
+    by_name = checks(validation.evaluate(nested, schema, "t.parquet"))
+    assert (
+        "type: expected integer, 2 rows hold other values (first at row 1: '[1, 2]')"
+        in by_name["column:tags"].why
+    )
+    assert "unique: 2 rows share a value" in by_name["column:tags"].why
+    assert by_name["column:point"].status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,a\n1,2,3\n", "t.csv: column 'a' appears twice in the header (columns 1 and 3)"),
+        ("y_true,score\n0,0.1\n1\n1,0.7\n", "t.csv: row 2: 1 field, expected 2 as in the header ('1')"),
+    ],
+)
+def test_bad_tables_are_one_line_input_errors(cli, tmp_path, text, message):
+    (tmp_path / "t.csv").write_text(text)
+    (tmp_path / "good.yml").write_text("columns: {a: {}}\n")
+    for args in (["--infer-from", "t.csv", "--schema", "s.yml"], ["--schema", "good.yml"]):
+        result = cli("--report-dir", "reports", "data", "--table", "t.csv", *args)
+        assert result.code == 2 and result.stderr_lines == [f"mlgate: error: {tmp_path / message}"]

@@ -11,7 +11,11 @@ from gates.commands.common import absolute, compact, execute
 
 @click.command()
 @click.option("--junit", multiple=True, help="JUnit XML file or glob (repeatable).")
-@click.option("--coverage", type=click.Path(path_type=Path), help="Cobertura coverage XML (coverage.py).")
+@click.option(
+    "--coverage",
+    type=click.Path(path_type=Path),
+    help="Coverage report: Cobertura XML, LCOV or JaCoCo XML (read by content).",
+)
 @click.option(
     "--run-pytest",
     "pytest_args",
@@ -23,12 +27,22 @@ from gates.commands.common import absolute, compact, execute
 @click.option("--max-failures", type=int)
 @click.option("--max-errors", type=int)
 @click.option("--max-skipped", type=int)
+@click.option("--max-flaky", type=int, help="Tests allowed to fail and then pass on a rerun (default 0).")
 @click.option("--min-tests", type=int)
 @click.option("--min-coverage", type=float, help="Minimum line coverage in percent.")
 def tests(
-    junit, coverage, pytest_args, cov_source, max_failures, max_errors, max_skipped, min_tests, min_coverage
+    junit,
+    coverage,
+    pytest_args,
+    cov_source,
+    max_failures,
+    max_errors,
+    max_skipped,
+    max_flaky,
+    min_tests,
+    min_coverage,
 ) -> int:
-    """Tests gate: failures, errors and skips against limits, coverage against a minimum."""
+    """Tests gate: failures, errors, flaky tests and skips against limits, coverage against a minimum."""
     import shlex
 
     overrides = compact(
@@ -38,6 +52,7 @@ def tests(
             "max_failures": max_failures,
             "max_errors": max_errors,
             "max_skipped": max_skipped,
+            "max_flaky": max_flaky,
             "min_tests": min_tests,
             "min_coverage": min_coverage,
         }

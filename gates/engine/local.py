@@ -100,62 +100,12 @@ def check_supported(section: dict[str, Any], where: str) -> None:
 def iter_frames(
     path: Path, columns: list[str], categorical: list[str], batch_rows: int
 ) -> Iterator[tuple[int, Any]]:
-    """(rows before this chunk, pandas DataFrame of the named columns), chunk after chunk."""
-    import pandas as pd
+    """(rows before this chunk, pandas DataFrame of the named columns): the one table parser
+    (gates.readers.arrow), streamed, so a chunked run reads every value as the in-memory path does."""
+    from gates.readers.arrow import iter_arrow
 
-    kind = table_format(path)
-    names = column_names(path)
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise InputError(
-            f"{path}: missing column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(repr(m) for m in missing)} (columns: {', '.join(map(str, names))})"
-        )
-    offset = 0
-    try:
-        if kind == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(path)
-            as_dictionary = [
-                c
-                for c in categorical
-                if pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)
-            ]
-            handle = pq.ParquetFile(path, read_dictionary=as_dictionary or None)
-            chunks = (
-                pa.Table.from_batches([b]).to_pandas()
-                for b in handle.iter_batches(batch_size=batch_rows, columns=columns)
-            )
-        elif kind == "jsonl":
-            chunks = (frame for frame in pd.read_json(path, lines=True, dtype=False, chunksize=batch_rows))
-        else:
-            chunks = pd.read_csv(
-                path,
-                sep="\t" if kind == "tsv" else ",",
-                encoding="utf-8",
-                usecols=columns,
-                chunksize=batch_rows,
-                low_memory=False,
-            )
-        for frame in chunks:
-            if kind == "jsonl":
-                absent = [c for c in columns if c not in frame.columns]
-                if absent:
-                    raise InputError(
-                        f"{path}: rows {offset + 1}-{offset + len(frame)} lack column {absent[0]!r}"
-                    )
-                frame = frame[columns]
-            yield offset, frame
-            offset += len(frame)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: cannot parse as {kind} (after row {offset}): {first}") from None
-    if offset == 0:
-        raise InputError(f"{path}: has a header but no rows")
+    for offset, table in iter_arrow(path, columns, categorical, batch_rows):
+        yield offset, table.to_pandas()
 
 
 # ---------------------------------------------------------------------------------------------- tabulation

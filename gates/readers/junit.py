@@ -1,4 +1,10 @@
-"""JUnit XML (pytest, Surefire, Jest and others) and Cobertura coverage XML (coverage.py's `coverage xml`).
+"""JUnit XML test results (pytest, pytest-xdist, pytest-rerunfailures, Maven Surefire, Ant, Jest and others).
+
+A test case can carry several results, and every one counts: pytest writes <skipped> then <error> when a
+skipped test's teardown fails; Surefire writes <rerunFailure>/<rerunError> beside the final <failure>/<error>
+and <flakyFailure>/<flakyError> when a rerun passed; pytest-rerunfailures writes each attempt as its own
+<testcase> element with the same name (an attempt is only rerun after it failed). A test is as bad as its
+worst result: error > failed > flaky (failed, then passed on a rerun) > skipped > passed.
 
 Parsed with defusedxml (a declared dependency): the standard library alone is safe against external
 entities but not against entity expansion ("billion laughs"), and these files come from untrusted runs.
@@ -9,21 +15,31 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from defusedxml import ElementTree as ET
 
 from gates.core.errors import InputError
 
+# Worst first. "flaky" is a test that failed or errored on an attempt and passed on its last one.
+OUTCOMES = ("error", "failed", "flaky", "skipped", "passed")
+_RANK = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+_FINAL = {"error": "error", "failure": "failed", "skipped": "skipped"}
+_RETRY = {"rerunFailure": "failed", "rerunError": "error", "flakyFailure": "failed", "flakyError": "error"}
+
 
 @dataclass
 class TestCase:
+    """One test after merging all its results (and all its attempts) in one file."""
+
     name: str
     classname: str
-    outcome: str  # passed, failed, error, skipped
+    outcome: str  # one of OUTCOMES
     message: str = ""
     file: str | None = None
     line: int | None = None
     time: float = 0.0
+    attempts: int = 1
 
 
 @dataclass
@@ -35,89 +51,110 @@ class TestRun:
         return sum(1 for c in self.cases if c.outcome == outcome)
 
 
-def _parse(path: Path):
+def parse_xml(path: Path) -> Any:
+    """The root element of an XML file; missing, empty, malformed or hostile files are InputErrors."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected an XML file")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     try:
         return ET.parse(path).getroot()
     except ET.ParseError as exc:
         raise InputError(f"{path}: not well-formed XML ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - defusedxml's forbidden-construct errors
+    except Exception as exc:  # noqa: BLE001 - defusedxml's forbidden-construct errors and decoder errors
         raise InputError(f"{path}: refused XML ({type(exc).__name__}: {exc})") from None
 
 
 _TRACE_LINE = re.compile(r'^(?P<file>[^\s:"]+\.py):(?P<line>\d+):', re.MULTILINE)
 
 
+@dataclass
+class _Result:
+    outcome: str
+    message: str
+    body: str
+
+
+def _results(case: Any) -> tuple[list[_Result], list[_Result]]:
+    """(final results, failed earlier attempts) of one <testcase> element."""
+    final: list[_Result] = []
+    retries: list[_Result] = []
+    for child in case:
+        tag = child.tag if isinstance(child.tag, str) else ""
+        kind = _FINAL.get(tag) or _RETRY.get(tag)
+        if kind is None:
+            continue
+        body = child.text or ""
+        trace = child.find("stackTrace")  # Surefire's rerun and flaky results hold the trace in a child
+        if trace is not None and trace.text:
+            body = trace.text
+        text = (child.get("message") or body).strip()
+        result = _Result(kind, text.splitlines()[0].strip() if text else "", body)
+        (final if tag in _FINAL else retries).append(result)
+    return final or [_Result("passed", "", "")], retries
+
+
+def _worst(results: list[_Result]) -> _Result:
+    return min(results, key=lambda r: _RANK[r.outcome])
+
+
+def _time(value: str | None) -> float:
+    """Seconds; Surefire writes thousands separators ("1,234.5"). Unreadable times count as 0, not an error:
+    nothing is decided on them."""
+    try:
+        return float((value or "0").replace(",", ""))
+    except ValueError:
+        return 0.0
+
+
 def read_junit(path: Path) -> TestRun:
-    root = _parse(path)
+    """Every test case of a JUnit file, each as bad as its worst result over all its attempts."""
+    root = parse_xml(path)
     if root.tag not in ("testsuites", "testsuite"):
         raise InputError(f"{path}: expected a JUnit <testsuites> or <testsuite> root, got <{root.tag}>")
-    run = TestRun(sources=[str(path)])
+    attempts: dict[tuple[str, str], list[Any]] = {}
     for case in root.iter("testcase"):
-        outcome, message, body = "passed", "", ""
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]
-                body = child.text or ""
-                first_line = body.strip().splitlines()[0] if body.strip() else ""
-                message = child.get("message") or first_line
-                break
-        file, line = case.get("file"), case.get("line")
-        if outcome in ("failed", "error"):
-            located = _TRACE_LINE.findall(body)
-            if located:  # the last frame in the test's own file is where it failed
-                own = [m for m in located if file and m[0].endswith(file)] or located
-                file, line = own[-1][0], own[-1][1]
-        run.cases.append(
-            TestCase(
-                name=case.get("name", "?"),
-                classname=case.get("classname", ""),
-                outcome=outcome,
-                message=(message or "").strip(),
-                file=file,
-                line=int(line) if line and str(line).isdigit() else None,
-                time=float(case.get("time") or 0.0),
-            )
-        )
+        attempts.setdefault((case.get("classname") or "", case.get("name") or "?"), []).append(case)
+    run = TestRun(sources=[str(path)])
+    for (classname, name), elements in attempts.items():
+        run.cases.append(_merge(classname, name, elements))
     return run
 
 
-@dataclass
-class Coverage:
-    line_rate: float  # 0..1
-    lines_valid: int
-    lines_covered: int
-    branch_rate: float | None
-    worst_files: list[tuple[str, float]]
-
-
-def read_cobertura(path: Path) -> Coverage:
-    root = _parse(path)
-    if root.tag != "coverage":
-        raise InputError(f"{path}: expected a Cobertura <coverage> root, got <{root.tag}>")
-    try:
-        line_rate = float(root.get("line-rate", "nan"))
-    except ValueError:
-        raise InputError(f"{path}: attribute line-rate is not a number") from None
-    if not 0 <= line_rate <= 1:
-        raise InputError(
-            f"{path}: attribute line-rate: expected a number in [0, 1], got {root.get('line-rate')!r}"
+def _merge(classname: str, name: str, elements: list[Any]) -> TestCase:
+    """One test from its <testcase> elements (one per attempt when pytest-rerunfailures reran it)."""
+    final, retries = _results(elements[-1])
+    for earlier in elements[:-1]:
+        results, older = _results(earlier)
+        retries += older + [
+            r if r.outcome in ("failed", "error") else _Result("failed", "failed, then rerun", "")
+            for r in results
+        ]
+    worst = _worst(final)
+    outcome, message, body = worst.outcome, worst.message, worst.body
+    failed_attempts = [r for r in retries if r.outcome in ("failed", "error")]
+    if outcome in ("passed", "skipped") and failed_attempts:
+        first = failed_attempts[0]
+        outcome, body = "flaky", first.body
+        message = f"{first.outcome} on {len(failed_attempts)} of {len(failed_attempts) + 1} attempts" + (
+            f": {first.message}" if first.message and first.message != "failed, then rerun" else ""
         )
-    branch = root.get("branch-rate")
-    files = []
-    for cls in root.iter("class"):
-        try:
-            files.append((cls.get("filename", "?"), float(cls.get("line-rate", "1"))))
-        except ValueError:
-            continue
-    files.sort(key=lambda item: item[1])
-    return Coverage(
-        line_rate=line_rate,
-        lines_valid=int(root.get("lines-valid", 0) or 0),
-        lines_covered=int(root.get("lines-covered", 0) or 0),
-        branch_rate=float(branch) if branch not in (None, "") else None,
-        worst_files=files[:5],
+    last = elements[-1]
+    file, line = last.get("file"), last.get("line")
+    if outcome in ("failed", "error", "flaky"):
+        located = _TRACE_LINE.findall(body)
+        if located:  # the last frame in the test's own file is where it failed
+            own = [m for m in located if file and m[0].endswith(file)] or located
+            file, line = own[-1][0], own[-1][1]
+    return TestCase(
+        name=name,
+        classname=classname,
+        outcome=outcome,
+        message=message,
+        file=file,
+        line=int(line) if line and str(line).isdigit() else None,
+        time=sum(_time(e.get("time")) for e in elements),
+        attempts=max(len(elements), len(retries) + 1),
     )

@@ -1,8 +1,8 @@
-"""Tables of predictions or data from CSV, Parquet or JSON Lines, with errors that name file, column and row."""
+"""Tables of predictions or data from CSV, TSV, Parquet or JSON Lines as pandas DataFrames (parsed by
+gates.readers.arrow.read_arrow, the one parser), and column validation with errors naming file, column and row."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from gates.readers.arrow import (
     FORMATS,
     column_names,
     missing_message,
+    read_arrow,
     require_file,
     small_int_codes,
     table_format,
@@ -35,12 +36,12 @@ __all__ = [
 def read_table(
     path: Path, columns: Iterable[str] | None = None, categorical: Iterable[str] = ()
 ) -> pd.DataFrame:
-    """Read the named columns (all when None). Missing, empty, undecodable or malformed files are InputErrors.
+    """Read the named columns (all when None) through the one parser (gates.readers.arrow.read_arrow) as a
+    pandas DataFrame. Missing, empty, undecodable or malformed files are InputErrors naming file and place.
 
-    Only the named columns are read from Parquet (and parsed from CSV). Columns named in `categorical` are
-    read from Parquet as dictionaries (pandas categoricals: no Python string per row). The columns of the
-    last file read are kept, so a second gate on the same unchanged file (metrics, then bias) reads only
-    the columns the first did not.
+    Columns named in `categorical` are read from Parquet as dictionaries (pandas categoricals: no Python
+    string per row). The columns of the last file read are kept, so a second gate on the same unchanged file
+    (metrics, then bias) reads only the columns the first did not.
     """
     wanted = list(dict.fromkeys(columns)) if columns is not None else None
     stat = require_file(path)
@@ -52,29 +53,31 @@ def read_table(
         if all(c in cached for c in wanted):
             return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
         to_read = [c for c in wanted if c not in cached]
-    try:
-        if kind == "parquet":
-            frame = _read_parquet(path, to_read, [c for c in categorical if to_read is None or c in to_read])
-        elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
-        else:
-            frame = _read_csv(path, kind, to_read)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except (pd.errors.ParserError, ValueError, json.JSONDecodeError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: cannot parse as {kind}: {first_line}") from None
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: file is empty") from None
-    if frame.shape[0] == 0:
-        raise InputError(f"{path}: has a header but no rows")
-    if wanted is None or to_read is None:  # to_read is None only when wanted is
+    dictionary = [c for c in categorical if to_read is None or c in to_read]
+    frame = _to_pandas(read_arrow(path, to_read, dictionary), path, to_read)
+    if wanted is None or cached is None:
         return frame
-    require_columns(frame, to_read, path)
-    if cached is not None:
-        cached.update({c: frame[c] for c in to_read})
-        return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
-    return frame[wanted]
+    cached.update({c: frame[c] for c in frame.columns})
+    return pd.DataFrame({c: cached[c] for c in wanted}, copy=False)
+
+
+def _to_pandas(table: Any, path: Path, columns: list[str] | None) -> pd.DataFrame:
+    """Column by column, freeing Arrow's copy as it goes. When that fails the file is read again to say why:
+    a value pandas cannot hold (a time of day past 24 h in a damaged file) is an InputError naming the column;
+    damaged pandas hints in a Parquet footer (index, dtypes) are dropped and the columns read as Arrow has them.
+    """
+    import pyarrow as pa
+
+    try:
+        return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+    except (pa.ArrowException, ValueError, OverflowError, KeyError, TypeError):
+        table = read_arrow(path, columns).replace_schema_metadata(None)
+    for name, column in zip(table.column_names, table.columns):
+        try:
+            column.to_pandas()
+        except (pa.ArrowException, ValueError, OverflowError) as exc:
+            raise InputError(f"{path}: column {name!r}: values cannot be read ({exc})") from None
+    return table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
 
 
 _LAST: dict[str, Any] = {}  # the columns of the last table read: {"key": ..., "columns": {name: Series}}
@@ -89,47 +92,10 @@ def _cached_columns(path: Path, stat, kind: str) -> dict[str, pd.Series]:
     return _LAST["columns"]
 
 
-def _read_csv(path: Path, kind: str, wanted: list[str] | None) -> pd.DataFrame:
-    sep = "\t" if kind == "tsv" else ","
-    usecols = None
-    if wanted is not None:
-        header = column_names(path)
-        if all(c in header for c in wanted) and len(set(header)) == len(header):
-            usecols = wanted
-    return pd.read_csv(path, sep=sep, encoding="utf-8", low_memory=False, usecols=usecols)
-
-
-def _read_parquet(path: Path, wanted: list[str] | None, categorical: Iterable[str] = ()) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    try:
-        schema = pq.read_schema(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a file that is not Parquet
-        raise InputError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    schema_names = schema.names
-    if wanted is not None:
-        missing = [c for c in wanted if c not in schema_names]
-        if missing:
-            raise InputError(_missing_message(path, missing, schema_names))
-    import pyarrow as pa
-
-    as_dictionary = [
-        c
-        for c in categorical
-        if c in schema_names
-        and (pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type))
-    ]
-    table = pq.read_table(path, columns=wanted, read_dictionary=as_dictionary or None)
-    return table.to_pandas(split_blocks=True, self_destruct=True)  # column by column, freeing Arrow's copy
-
-
-_missing_message = missing_message
-
-
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], path: Path) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(_missing_message(path, missing, frame.columns))
+        raise InputError(missing_message(path, missing, frame.columns))
 
 
 def numeric_column(
