@@ -37,7 +37,7 @@ def test_data_gate_schema_file(tmp_path):
 
 
 def test_security_manifests_reader(tmp_path):
-    from gates.security.manifests import load_documents
+    from gates.readers.manifests import load_documents
 
     with pytest.raises(InputError) as raised:
         load_documents("kind: Namespace\n---\n" + DEPLOYMENT, "k8s/web.yaml")

@@ -96,6 +96,11 @@ def _paths(values: tuple[Path, ...]) -> list[str]:
     help="Set a rule's level: error, warning, note or off (repeatable).",
 )
 @click.option(
+    "--standard",
+    type=click.Choice(["baseline", "restricted"]),
+    help="Pod Security Standard the manifests must meet (default restricted).",
+)
+@click.option(
     "--check",
     "checks",
     multiple=True,
@@ -116,6 +121,7 @@ def security(
     docker_host,
     max_image_size,
     rules,
+    standard,
     checks,
 ) -> int:
     """Security gate: vulnerability reports, model artifacts, Kubernetes manifests, Dockerfile, image config."""
@@ -134,8 +140,8 @@ def security(
         overrides["artifacts"] = compact(
             {"paths": _paths(artifacts), "allowed_globals": list(allowed_globals)}
         )
-    if manifests:
-        overrides["manifests"] = {"paths": _paths(manifests)}
+    if manifests or standard:
+        overrides["manifests"] = compact({"paths": _paths(manifests), "standard": standard})
     if dockerfiles:
         overrides["dockerfile"] = {"paths": _paths(dockerfiles)}
     image = compact(

@@ -1,5 +1,5 @@
 """Dockerfile policy: non-root final USER, HEALTHCHECK, pinned bases, COPY not ADD, no secrets in ENV or ARG,
-build tools only in build stages.
+build tools only in build stages. The file is read as BuildKit reads it (gates.readers.dockerfile).
 
 Exemption: a comment on the line(s) right above an instruction,
   # mlgate:ignore docker.no-add vendored tarball, checksum verified in CI
@@ -9,22 +9,23 @@ names the rule(s) (comma-separated) and the reason. Without a reason it is not h
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
+from gates.readers import dockerfile
+from gates.readers.dockerfile import Instruction
 from gates.security import secrets
 from gates.security.common import Part, RuleHit, rule_checks
 
 CATEGORY = "dockerfile"
-_IGNORE = re.compile(r"^#\s*mlgate:ignore\s+([A-Za-z0-9_.\-,]+)\s*(.*)$")
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(.+?)\s*$")
-_HEREDOC = re.compile(r"<<-?\s*([\"']?)([A-Za-z_][A-Za-z0-9_]*)\1")
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+]([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))")
+_IGNORE = re.compile(r"^mlgate:ignore\s+([A-Za-z0-9_.\-,]+)\s*(.*)$")
 _INSTALL = re.compile(r"\b(apt-get|apt|apk|yum|dnf|microdnf|zypper)\b[^;&|]*?\b(install|add)\b([^;&|]*)")
+# Local archives ADD unpacks (tar, plain or gzip, bzip2, xz, zstd compressed): the one job COPY cannot do.
+_ARCHIVE = re.compile(r"\.(tar|tgz|tbz2?|txz|tzst|tar\.(gz|bz2|xz|zst))$", re.IGNORECASE)
+_REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@)", re.IGNORECASE)
 BUILD_TOOLS = {
     "gcc",
     "g++",
@@ -56,16 +57,6 @@ BUILD_TOOLS = {
     "flex",
     "patch",
 }
-_ROOT_USERS = {"root", "0", "root:root", "0:0", "root:0", "0:root"}
-
-
-@dataclass
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-    ignores: dict[str, str | None] = field(default_factory=dict)  # rule -> reason (None: no reason given)
-    ignore_line: int | None = None
 
 
 @dataclass
@@ -81,126 +72,68 @@ class Stage:
         return f"stage {self.index + 1}" + (f" ({self.name})" if self.name else "")
 
 
-def parse(text: str) -> tuple[list[Instruction], str]:
-    """Logical instructions with their first line number (continuations, comments, heredocs handled)."""
-    lines = text.splitlines()
-    escape = "\\"
-    for raw in lines:  # parser directives come first, before any other line
-        match = _DIRECTIVE.match(raw.strip())
-        if not match:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
-            escape = match.group(2)
-    out: list[Instruction] = []
-    pending: dict[str, str | None] = {}
-    pending_line: int | None = None
-    i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped:
-            i += 1
-            continue
-        if stripped.startswith("#"):
-            match = _IGNORE.match(stripped)
-            if match:
-                reason = match.group(2).strip() or None
-                for rule in match.group(1).split(","):
-                    if rule.strip():
-                        pending[rule.strip()] = reason
-                pending_line = i + 1
-            i += 1
-            continue
-        start = i
-        parts = [stripped]
-        while parts[-1].endswith(escape) and i + 1 < len(lines):
-            parts[-1] = parts[-1][:-1]
-            i += 1
-            nxt = lines[i].strip()
-            if nxt.startswith("#"):
-                parts.append(escape)  # comment lines inside a continuation are dropped
-                continue
-            parts.append(nxt)
-        joined = " ".join(p for p in parts if p != escape).strip()
-        if joined.endswith(escape):
-            joined = joined[:-1]
-        keyword, _, args = joined.partition(" ")
-        for doc in _HEREDOC.finditer(args) if keyword.upper() in ("RUN", "COPY", "ADD") else ():
-            terminator = doc.group(2)
-            body = []
-            while i + 1 < len(lines) and lines[i + 1].strip() != terminator:
-                i += 1
-                body.append(lines[i])
-            i += 1
-            args += "\n" + "\n".join(body)
-        out.append(Instruction(keyword.upper(), args.strip(), start + 1, pending, pending_line))
-        pending, pending_line = {}, None
-        i += 1
-    return out, escape
+def parse(text: str, label: str = "Dockerfile") -> tuple[list[Instruction], str]:
+    """The logical instructions (as BuildKit reads them) and the escape character."""
+    parsed = dockerfile.parse(text, label)
+    return parsed.instructions, parsed.escape
 
 
-def substitute(text: str, variables: dict[str, str]) -> tuple[str, bool]:
-    """Expand $VAR, ${VAR}, ${VAR:-default}; returns (text, every variable was known)."""
-    known = True
-
-    def repl(match: re.Match) -> str:
-        nonlocal known
-        name = match.group(1) or match.group(3)
-        if name in variables:
-            return variables[name]
-        if match.group(2) is not None and match.group(0).startswith("${") and ":-" in match.group(0):
-            return match.group(2)
-        known = False
-        return match.group(0)
-
-    return _VAR.sub(repl, text), known
-
-
-def _flags_and_rest(args: str) -> tuple[dict[str, str], str]:
-    flags: dict[str, str] = {}
-    rest = args
-    while rest.startswith("--"):
-        token, _, rest = rest.partition(" ")
-        key, _, value = token[2:].partition("=")
-        flags[key] = value
-        rest = rest.lstrip()
-    return flags, rest
-
-
-def _pairs(args: str, keyword: str) -> list[tuple[str, str | None]]:
-    """ENV a=b c=d / ENV a b (legacy) / ARG a[=b]."""
-    try:
-        tokens = shlex.split(args, posix=True)
-    except ValueError:
-        tokens = args.split()
-    if keyword == "ENV" and tokens and "=" not in tokens[0]:
-        return [(tokens[0], " ".join(tokens[1:]))]
-    out = []
-    for token in tokens:
-        name, sep, value = token.partition("=")
-        out.append((name, value if sep else None))
-    return out
-
-
-def stages_of(instructions: list[Instruction]) -> tuple[list[Stage], dict[str, str]]:
+def stages_of(instructions: list[Instruction], label: str) -> tuple[list[Stage], dict[str, str]]:
+    """The build stages and the global build arguments (declared before the first FROM) that have a value."""
     global_args: dict[str, str] = {}
     stages: list[Stage] = []
     for ins in instructions:
         if ins.keyword == "FROM":
-            _, rest = _flags_and_rest(ins.args)
-            words = rest.split()
+            words = ins.args.split()
             base = words[0] if words else ""
+            expanded, unknown = dockerfile.expand(base, global_args, ins.escape)
+            base = base if unknown else expanded  # FROM $STAGE names an earlier stage once expanded
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
             stages.append(Stage(len(stages), base, name, ins.line))
         elif not stages and ins.keyword == "ARG":
-            for key, value in _pairs(ins.args, "ARG"):
-                if value is not None:
-                    global_args[key] = value
+            for key, value in dockerfile.name_values(ins, label):
+                if value is None:
+                    global_args.pop(key, None)
+                else:
+                    global_args[key] = dockerfile.expand(value, global_args, ins.escape)[0]
         if stages:
             stages[-1].instructions.append(ins)
     return stages, global_args
 
 
-def _install_tools(run: str) -> list[str]:
+def variables_at(
+    chain: list[Stage], target: Instruction, global_args: dict[str, str], label: str
+) -> dict[str, str]:
+    """The variables an instruction can expand, with a known value: ENV along the chain of stages it is built on,
+    the ARGs of its own stage (a bare `ARG NAME` takes the global default). ENV wins over ARG, as in BuildKit."""
+    env: dict[str, str] = {}
+    for stage in reversed(chain):
+        args: dict[str, str] = {}
+        for ins in stage.instructions:
+            if ins is target:
+                return {**args, **env}
+            if ins.keyword not in ("ARG", "ENV"):
+                continue
+            for key, value in dockerfile.name_values(ins, label):
+                scope = args if ins.keyword == "ARG" else env
+                if value is None and key in global_args:
+                    args[key] = global_args[key]
+                elif value is None:
+                    args.pop(key, None)
+                else:
+                    scope[key] = dockerfile.expand(value, {**args, **env}, ins.escape)[0]
+    return env
+
+
+def root_user(user: str) -> bool:
+    """Whether a USER value (user[:group]) means uid 0: `root`, or a number runc reads as 0 (0, 00, +0, -0)."""
+    name = user.split(":", 1)[0]
+    return name == "root" or bool(re.fullmatch(r"[+-]?[0-9]+", name)) and int(name) == 0
+
+
+def _install_tools(ins: Instruction) -> list[str]:
+    """Build tools a RUN installs with a system package manager (in its shell line, exec form or heredocs)."""
+    run = " ".join(ins.exec_form) if ins.exec_form is not None else ins.script
     found: set[str] = set()
     for match in _INSTALL.finditer(run):
         for word in match.group(3).split():
@@ -212,62 +145,113 @@ def _install_tools(run: str) -> list[str]:
     return sorted(found)
 
 
-def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
-    """Pure part: a Dockerfile's text in, rule hits and a description of its stages out."""
-    instructions, _ = parse(text)
-    stages, global_args = stages_of(instructions)
-    hits: list[RuleHit] = []
-    if not stages:
-        raise InputError(f"{path}: no FROM instruction: not a Dockerfile")
-    names = {s.name.lower(): s for s in stages if s.name}
+class _Hits(list[RuleHit]):
+    """Rule hits of one Dockerfile, with the `# mlgate:ignore` comments above each instruction applied."""
 
-    def hit(rule: str, message: str, ins: Instruction | None, stage: Stage | None) -> None:
-        h = RuleHit(
-            rule,
-            message,
-            path,
-            ins.line if ins else (stage.line if stage else 1),
-            stage.label if stage else "",
-        )
-        if ins and rule in ins.ignores:
-            reason = ins.ignores[rule]
-            if reason:
-                h.exempt_reason = f"mlgate:ignore: {reason}"
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def add(self, rule: str, message: str, ins: Instruction, stage: Stage) -> None:
+        hit = RuleHit(rule, message, self.path, ins.line, stage.label)
+        for line, comment in ins.comments:
+            match = _IGNORE.match(comment)
+            if not match or rule not in {r.strip() for r in match.group(1).split(",")}:
+                continue
+            if match.group(2).strip():
+                hit.exempt_reason = f"mlgate:ignore: {match.group(2).strip()}"
             else:
-                hits.append(
+                self.append(
                     RuleHit(
                         "docker.exemption-without-reason",
                         f"'# mlgate:ignore {rule}' has no reason: not honoured",
-                        path,
-                        ins.ignore_line or ins.line,
-                        h.subject,
+                        self.path,
+                        line,
+                        stage.label,
                     )
                 )
-        hits.append(h)
+        self.append(hit)
 
-    def chain(stage: Stage) -> list[Stage]:
-        """The stage and the earlier stages it is built FROM, nearest first."""
-        out = [stage]
-        while (
-            out[-1].base.lower() in names
-            and names[out[-1].base.lower()].index < out[-1].index
-            and len(out) < 64
-        ):
-            out.append(names[out[-1].base.lower()])
-        return out
 
-    # Base images: every FROM that is not an earlier stage.
+def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
+    """Pure part: a Dockerfile's text in, rule hits and a description of its stages out."""
+    instructions, _ = parse(text, path)
+    stages, global_args = stages_of(instructions, path)
+    if not stages:
+        raise InputError(f"{path}: no FROM instruction: not a Dockerfile")
+    names = {s.name.lower(): s for s in stages if s.name}
+    hits = _Hits(path)
+    _check_bases(stages, names, global_args, hits)
+    final = stages[-1]
+    final_chain = _chain(final, names)
+    # USER and HEALTHCHECK are inherited along the chain of stages.
+    user_ins = _last(final_chain, "USER")
+    if user_ins is None:
+        hits.add(
+            "docker.user-non-root",
+            "the final stage sets no USER, so it runs as root",
+            final.instructions[0],
+            final,
+        )
+    else:
+        _check_user(user_ins, final_chain, global_args, hits, final)
+    health = _last(final_chain, "HEALTHCHECK")
+    if health is None:
+        hits.add("docker.healthcheck", "the final stage has no HEALTHCHECK", final.instructions[0], final)
+    elif health.args.strip().upper() == "NONE":
+        hits.add("docker.healthcheck", "HEALTHCHECK NONE turns the health check off", health, final)
+    final_indexes = {s.index for s in final_chain}
+    for stage in stages:
+        for ins in stage.instructions:
+            if ins.keyword == "ADD" and (problem := _add_problem(ins)):
+                hits.add("docker.no-add", problem, ins, stage)
+            if ins.keyword in ("ENV", "ARG"):
+                _check_secrets(ins, stage, hits)
+            if ins.keyword == "RUN" and (tools := _install_tools(ins)):
+                where = "a single-stage build: they ship in the image" if len(stages) == 1 else None
+                if stage.index in final_indexes:
+                    where = where or "a stage the final image is built on"
+                    hits.add(
+                        "docker.multi-stage",
+                        f"installs build tools ({', '.join(tools)}) in {where}",
+                        ins,
+                        stage,
+                    )
+    description = {
+        "stages": [{"index": s.index + 1, "name": s.name, "base": s.base, "line": s.line} for s in stages],
+        "final_user": user_ins.args if user_ins else None,
+        "healthcheck": health.args if health else None,
+    }
+    return list(hits), description
+
+
+def _chain(stage: Stage, names: dict[str, Stage]) -> list[Stage]:
+    """The stage and the earlier stages it is built FROM, nearest first."""
+    out = [stage]
+    while (parent := names.get(out[-1].base.lower())) is not None and parent.index < out[-1].index:
+        out.append(parent)
+    return out
+
+
+def _last(chain: list[Stage], keyword: str) -> Instruction | None:
+    return next((ins for s in chain for ins in reversed(s.instructions) if ins.keyword == keyword), None)
+
+
+def _check_bases(
+    stages: list[Stage], names: dict[str, Stage], global_args: dict[str, str], hits: _Hits
+) -> None:
+    """Every FROM that is not an earlier stage names an image pinned by tag (and, better, by digest)."""
     for stage in stages:
         from_ins = stage.instructions[0]
         if stage.base.lower() in names and names[stage.base.lower()].index < stage.index:
             continue
-        image, complete = substitute(stage.base, global_args)
+        image, unknown = dockerfile.expand(stage.base, global_args, from_ins.escape)
         if image.lower() == "scratch":
             continue
-        if not complete:
-            hit(
+        if unknown:
+            hits.add(
                 "docker.base-pinned",
-                f"base image {stage.base} uses a build argument without a default",
+                f"base image {stage.base} uses a build argument without a default ({', '.join(sorted(unknown))})",
                 from_ins,
                 stage,
             )
@@ -277,114 +261,63 @@ def evaluate(text: str, path: str) -> tuple[list[RuleHit], dict[str, Any]]:
         tag = last.split(":", 1)[1] if ":" in last else None
         if not digest and (tag is None or tag == "latest"):
             state = "untagged (means latest)" if tag is None else "tagged latest"
-            hit("docker.base-pinned", f"base image {image} is {state}", from_ins, stage)
+            hits.add("docker.base-pinned", f"base image {image} is {state}", from_ins, stage)
         if not digest:
-            hit("docker.base-digest", f"base image {image} is not pinned by digest", from_ins, stage)
+            hits.add("docker.base-digest", f"base image {image} is not pinned by digest", from_ins, stage)
 
-    final = stages[-1]
-    final_chain = chain(final)
-    # USER and HEALTHCHECK are inherited along the chain of stages.
-    user_ins = next(
-        (ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "USER"), None
-    )
-    if user_ins is None:
-        hit(
+
+def _check_user(
+    user_ins: Instruction, chain: list[Stage], global_args: dict[str, str], hits: _Hits, final: Stage
+) -> None:
+    """The final USER, with its variables expanded, is not uid 0; a value mlgate cannot know is a finding too."""
+    own = next(i for i, s in enumerate(chain) if any(ins is user_ins for ins in s.instructions))
+    variables = variables_at(chain[own:], user_ins, global_args, hits.path)
+    user, unknown = dockerfile.expand(user_ins.args.strip(), variables, user_ins.escape)
+    if unknown or not user:
+        missing = f"{', '.join(sorted(unknown))} has no known value" if unknown else "it is empty"
+        hits.add(
             "docker.user-non-root",
-            "the final stage sets no USER, so it runs as root",
-            final.instructions[0],
+            f"cannot tell the final user: USER {user_ins.args}: {missing}",
+            user_ins,
             final,
         )
+    elif root_user(user):
+        shown = user if user == user_ins.args else f"{user} (USER {user_ins.args})"
+        hits.add("docker.user-non-root", f"the final USER is {shown}", user_ins, final)
+
+
+def _add_problem(ins: Instruction) -> str | None:
+    """Why an ADD should be a COPY or a checked download; None for what only ADD does well: a local archive to
+    unpack, or a remote file verified with --checksum."""
+    if ins.heredocs:
+        return "ADD of an inline file (use COPY)"
+    if ins.exec_form is not None:
+        sources = ins.exec_form[:-1]
     else:
-        user, _ = substitute(
-            user_ins.args.split()[0] if user_ins.args else "", _stage_vars(final_chain, global_args)
-        )
-        if user.lower() in _ROOT_USERS or user.split(":")[0] in ("root", "0"):
-            hit("docker.user-non-root", f"the final USER is {user}", user_ins, final)
-    health = next(
-        (ins for s in final_chain for ins in reversed(s.instructions) if ins.keyword == "HEALTHCHECK"), None
-    )
-    if health is None:
-        hit("docker.healthcheck", "the final stage has no HEALTHCHECK", final.instructions[0], final)
-    elif health.args.strip().upper() == "NONE":
-        hit("docker.healthcheck", "HEALTHCHECK NONE turns the health check off", health, final)
-
-    for stage in stages:
-        for ins in stage.instructions:
-            if ins.keyword == "ADD":
-                flags, rest = _flags_and_rest(ins.args)
-                remote = "://" in rest
-                hit(
-                    "docker.no-add",
-                    "ADD of a remote URL"
-                    + (" with --checksum" if "checksum" in flags else " without --checksum")
-                    if remote
-                    else "ADD of local files (use COPY)",
-                    ins,
-                    stage,
-                )
-            if ins.keyword in ("ENV", "ARG"):
-                for name, value in _pairs(ins.args, ins.keyword):
-                    kind = secrets.secret_value(value or "")
-                    if kind:
-                        hit(
-                            "docker.secrets",
-                            f"{ins.keyword} {name} holds what looks like a {kind} "
-                            f"{secrets.mask(value or '')}",
-                            ins,
-                            stage,
-                        )
-                    elif secrets.secret_name(name) and (ins.keyword == "ARG" or value):
-                        where = (
-                            "build arguments are kept in the image history"
-                            if ins.keyword == "ARG"
-                            else f"value {secrets.mask(value or '')} is baked into the image"
-                        )
-                        hit(
-                            "docker.secrets",
-                            f"{ins.keyword} {name} looks like a secret ({where})",
-                            ins,
-                            stage,
-                        )
-    final_indexes = {s.index for s in final_chain}
-    for stage in stages:
-        for ins in stage.instructions:
-            if ins.keyword != "RUN":
-                continue
-            tools = _install_tools(ins.args)
-            if not tools:
-                continue
-            if len(stages) == 1:
-                hit(
-                    "docker.multi-stage",
-                    f"installs build tools ({', '.join(tools)}) in a single-stage build: "
-                    f"they ship in the image",
-                    ins,
-                    stage,
-                )
-            elif stage.index in final_indexes:
-                hit(
-                    "docker.multi-stage",
-                    f"installs build tools ({', '.join(tools)}) in a stage the final image is built on",
-                    ins,
-                    stage,
-                )
-    description = {
-        "stages": [{"index": s.index + 1, "name": s.name, "base": s.base, "line": s.line} for s in stages],
-        "final_user": user_ins.args if user_ins else None,
-        "healthcheck": health.args if health else None,
-    }
-    return hits, description
+        sources = [dockerfile.unquote(w, ins.escape) for w in dockerfile.raw_words(ins.args, ins.escape)][:-1]
+    remote = [src for src in sources if _REMOTE.match(src)]
+    if remote and not ins.flags.get("checksum"):
+        return f"ADD of a remote URL without --checksum ({remote[0]})"
+    local = [src for src in sources if not _REMOTE.match(src) and not _ARCHIVE.search(src)]
+    if local:
+        return f"ADD of local files (use COPY): {local[0]} is not a tar archive"
+    return None
 
 
-def _stage_vars(chain: list[Stage], global_args: dict[str, str]) -> dict[str, str]:
-    variables = dict(global_args)
-    for stage in reversed(chain):
-        for ins in stage.instructions:
-            if ins.keyword in ("ARG", "ENV"):
-                for key, value in _pairs(ins.args, ins.keyword):
-                    if value is not None:
-                        variables[key] = value
-    return variables
+def _check_secrets(ins: Instruction, stage: Stage, hits: _Hits) -> None:
+    for name, raw in dockerfile.name_values(ins, hits.path):
+        value = dockerfile.unquote(raw, ins.escape) if raw is not None else ""
+        kind = secrets.secret_value(value)
+        if kind:
+            message = f"{ins.keyword} {name} holds what looks like a {kind} {secrets.mask(value)}"
+            hits.add("docker.secrets", message, ins, stage)
+        elif secrets.secret_name(name) and (ins.keyword == "ARG" or value):
+            where = (
+                "build arguments are kept in the image history"
+                if ins.keyword == "ARG"
+                else f"value {secrets.mask(value)} is baked into the image"
+            )
+            hits.add("docker.secrets", f"{ins.keyword} {name} looks like a secret ({where})", ins, stage)
 
 
 def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:

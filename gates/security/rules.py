@@ -49,9 +49,69 @@ _RULES = [
     ),
     Rule(
         "k8s.added-capabilities",
-        "warning",
+        "error",
         "Capabilities added",
-        "Add no Linux capabilities beyond NET_BIND_SERVICE.",
+        "Add no Linux capabilities beyond NET_BIND_SERVICE (restricted); baseline allows only the container "
+        "runtime's default set (AUDIT_WRITE CHOWN DAC_OVERRIDE FOWNER FSETID KILL MKNOD NET_BIND_SERVICE SETFCAP "
+        "SETGID SETPCAP SETUID SYS_CHROOT).",
+    ),
+    Rule(
+        "k8s.host-process",
+        "error",
+        "Windows HostProcess container",
+        "Remove securityContext.windowsOptions.hostProcess: true (pod and containers).",
+    ),
+    Rule(
+        "k8s.host-ports",
+        "error",
+        "Host port",
+        "Remove ports[].hostPort; expose the container through a Service.",
+    ),
+    Rule(
+        "k8s.apparmor",
+        "error",
+        "AppArmor profile overridden",
+        "Use appArmorProfile.type RuntimeDefault or Localhost (annotations: runtime/default or localhost/*), "
+        "or leave it unset.",
+    ),
+    Rule(
+        "k8s.selinux",
+        "error",
+        "Custom SELinux options",
+        "Leave seLinuxOptions.user and role unset; type only container_t, container_init_t, container_kvm_t "
+        "or container_engine_t.",
+    ),
+    Rule(
+        "k8s.proc-mount",
+        "error",
+        "Unmasked /proc",
+        "Remove securityContext.procMount (or set Default).",
+    ),
+    Rule(
+        "k8s.seccomp",
+        "error",
+        "Seccomp profile missing or Unconfined",
+        "Set securityContext.seccompProfile.type: RuntimeDefault (or Localhost) on the pod; never Unconfined.",
+    ),
+    Rule(
+        "k8s.sysctls",
+        "error",
+        "Unsafe sysctl",
+        "Set only the safe sysctls (kernel.shm_rmid_forced, net.ipv4.ip_local_port_range, ...): see "
+        "docs/security-manifests.md.",
+    ),
+    Rule(
+        "k8s.probe-host",
+        "error",
+        "Probe or lifecycle hook targets another host",
+        "Remove `host` from httpGet / tcpSocket probes and lifecycle handlers: they must target the pod itself.",
+    ),
+    Rule(
+        "k8s.volume-types",
+        "error",
+        "Volume type not allowed by the restricted standard",
+        "Use configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or "
+        "secret volumes; reach other storage through a PersistentVolumeClaim.",
     ),
     Rule(
         "k8s.host-namespaces",
@@ -63,7 +123,8 @@ _RULES = [
         "k8s.host-path",
         "error",
         "hostPath volume",
-        "Use emptyDir, a ConfigMap, a Secret or a PersistentVolumeClaim instead of hostPath.",
+        "Use emptyDir, a ConfigMap, a Secret or a PersistentVolumeClaim instead of hostPath (and no "
+        "PersistentVolume backed by hostPath).",
     ),
     Rule(
         "k8s.resource-requests",

@@ -34,6 +34,13 @@ _KEY_QUALIFIERS = {
     "AUTH",
     "LICENSE",
     "SERVICE",
+    "SSH",
+    "GPG",
+    "PGP",
+    "DEPLOY",
+    "HMAC",
+    "JWT",
+    "WEBHOOK",
 }
 _POINTER_WORDS = {
     "FILE",
@@ -77,6 +84,8 @@ def secret_name(name: str) -> bool:
         if word in _SECRET_WORDS:
             return True
         if word == "KEY" and i > 0 and parts[i - 1] in _KEY_QUALIFIERS:
+            return True
+        if word == "PASS" and 0 < i == len(parts) - 1:  # DB_PASS, MYSQL_ROOT_PASS; not PASS_THROUGH, BYPASS
             return True
     return False
 

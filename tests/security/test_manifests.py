@@ -12,9 +12,9 @@ from gates.core.errors import InputError
 from gates.core.result import Status
 from gates.security import manifests
 
-FIXTURES = Path(__file__).parent / "fixtures" / "security"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "security"
 GOOD = FIXTURES / "k8s" / "good"
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 
 
 def _run(base: Path, paths: list[str], levels: dict | None = None, **section):
@@ -212,6 +212,7 @@ spec:
             "k8s.no-privilege-escalation",
             "k8s.not-privileged",
             "k8s.drop-all-capabilities",
+            "k8s.seccomp",
             "k8s.host-namespaces",
             "k8s.resource-requests",
             "k8s.resource-limits",
@@ -286,7 +287,7 @@ items:
           template:
             spec:
               automountServiceAccountToken: false
-              securityContext: {runAsNonRoot: true}
+              securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
               containers:
                 - name: train
                   image: ghcr.io/acme/train:2.0@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
@@ -468,3 +469,13 @@ def test_kustomization_that_cannot_be_rendered_is_an_error_naming_its_patches(tm
     assert "\n" not in errors[0].why
     assert part.evidence["rendered"] == {"k8s/base": 3}
     assert not [c for c in part.checks if c.status is Status.WARN]
+
+
+def test_without_kubectl_every_kustomization_is_an_error_saying_so(tmp_path, monkeypatch):
+    shutil.copytree(GOOD, tmp_path / "k8s")
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    part = _run(tmp_path, ["k8s"])
+    errors = {c.name: c for c in part.checks if c.status is Status.ERROR}
+    assert set(errors) == {"manifests:kustomize k8s/base", "manifests:kustomize k8s/overlays/production"}
+    assert all("kubectl not found on PATH" in c.why for c in errors.values())
+    assert part.evidence["rendered"] == {}

@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Status
 from gates.security import dockerfile, secrets
 
-FIXTURES = Path(__file__).parent / "fixtures" / "security"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "security"
 GOOD = (FIXTURES / "Dockerfile.good").read_text()
-EXAMPLE = Path(__file__).parents[1] / "examples" / "service" / "Dockerfile"
+EXAMPLE = Path(__file__).parents[2] / "examples" / "service" / "Dockerfile"
 
 
 HEALTHCHECK_LINES = GOOD[GOOD.index("HEALTHCHECK") : GOOD.index('CMD ["uvicorn')]
@@ -142,7 +144,7 @@ def test_build_tools_in_a_build_stage_are_fine_but_not_in_the_final_chain():
 def test_exemption_comment():
     text = _edit(
         "COPY --chown=10001:10001 model/ /app/model/",
-        "# mlgate:ignore docker.no-add vendored archive, sha256 checked in CI\nADD model.tar /app/",
+        "# mlgate:ignore docker.no-add vendored archive, sha256 checked in CI\nADD model.bin /app/",
     )
     hits, _ = dockerfile.evaluate(text, "Dockerfile")
     assert [(h.rule, h.exempt_reason) for h in hits] == [
@@ -151,7 +153,7 @@ def test_exemption_comment():
     no_reason = text.replace(" vendored archive, sha256 checked in CI", "")
     assert _hits(no_reason) == [
         ("docker.exemption-without-reason", _line(no_reason, "mlgate:ignore")),
-        ("docker.no-add", _line(no_reason, "ADD model.tar")),
+        ("docker.no-add", _line(no_reason, "ADD model.bin")),
     ]
 
 
@@ -193,10 +195,16 @@ def test_secret_names():
         "SIGNING_KEY",
         "client_secret",
         "PRIVATE_KEY",
+        "DB_PASS",
+        "MYSQL_ROOT_PASS",
+        "SSH_KEY",
+        "DEPLOY_KEY",
     ):
         assert secrets.secret_name(name), name
     for name in (
         "TOKENIZERS_PARALLELISM",
+        "PASS_THROUGH",
+        "BYPASS",
         "PASSWORD_FILE",
         "HF_TOKEN_PATH",
         "KEYBOARD",
@@ -245,3 +253,130 @@ def test_broken_copies_of_the_example_dockerfile_fail():
     assert "docker.healthcheck" in {rule for rule, _ in _hits(no_health)}
     with_add = text.replace("COPY --from=deps", "ADD --from=deps", 1)
     assert "docker.no-add" in {rule for rule, _ in _hits(with_add)}
+
+
+BASE = "FROM python:3.12.4-slim@sha256:" + "a" * 64 + '\nHEALTHCHECK CMD ["true"]\n'
+
+
+@pytest.mark.parametrize(
+    "user", ["root", "0", "00", "+0", "-0", "0:0", "root:root", "0:1000", '"root"', "r\\oot"]
+)
+def test_root_in_any_spelling(user):
+    text = BASE + f"USER {user}\n"
+    assert _hits(text) == [("docker.user-non-root", 3)]
+
+
+@pytest.mark.parametrize("user", ["1000", "10001:0", "app", "rooted", "0app", "1000:root"])
+def test_non_root_users(user):
+    assert _hits(BASE + f"USER {user}\n") == []
+
+
+def test_user_from_build_arguments_and_env():
+    root_arg = "ARG APP_USER=root\n" + BASE + "ARG APP_USER\nUSER ${APP_USER}\n"
+    assert _hits(root_arg) == [("docker.user-non-root", 5)]
+    local = BASE + "ARG UID=0\nENV RUN_AS=$UID\nUSER $RUN_AS:$RUN_AS\n"
+    assert _hits(local) == [("docker.user-non-root", 5)]
+    env_wins = BASE + "ENV U=1000\nARG U=0\nUSER $U\n"
+    assert _hits(env_wins) == []
+    inherited = 'FROM python:3.12.4-slim AS base\nENV U=0\nFROM base\nHEALTHCHECK CMD ["true"]\nUSER $U\n'
+    assert _hits(inherited) == [
+        ("docker.base-digest", 1),
+        ("docker.user-non-root", 5),
+    ]  # ENV carries along FROM
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        "ARG APP_UID\nUSER $APP_UID\n",  # a build argument without a default can be anything
+        "USER $FROM_BASE_IMAGE\n",  # an ENV of the base image mlgate cannot see
+        "USER ${U#x}\n",  # an expansion mlgate does not evaluate
+    ],
+)
+def test_a_user_mlgate_cannot_know_is_a_finding(lines):
+    hits, _ = dockerfile.evaluate(BASE + lines, "Dockerfile")
+    assert [h.rule for h in hits] == ["docker.user-non-root"] and "cannot tell" in hits[0].message
+
+
+@pytest.mark.parametrize(
+    "add, fine",
+    [
+        ("ADD --checksum=sha256:" + "b" * 64 + " https://example.com/m.bin /m.bin", True),
+        ("ADD model.tar.gz /app/", True),
+        ("ADD vendor.tar /opt/", True),
+        ("ADD https://example.com/m.bin /m.bin", False),
+        ("ADD git@github.com:org/repo.git /src", False),
+        ("ADD app.py /app/", False),
+        ('ADD ["a.tgz", "b.py", "/app/"]', False),
+        ("ADD <<EOF /etc/conf\nx=1\nEOF", False),
+    ],
+)
+def test_add_is_fine_only_for_checked_downloads_and_local_archives(add, fine):
+    text = BASE + add + "\nUSER 1000\n"
+    assert (_hits(text) == []) is fine, _hits(text)
+
+
+def test_build_tools_in_a_heredoc_run_are_seen():
+    text = BASE + "RUN <<EOF\nset -e\napt-get install -y gcc\nEOF\nUSER 1000\n"
+    assert _hits(text) == [("docker.multi-stage", 3)]
+
+
+def test_secret_values_in_quoted_env():
+    text = BASE + 'ENV GH="ghp_' + "a" * 36 + '"\nUSER 1000\n'
+    assert _hits(text) == [("docker.secrets", 3)]
+
+
+def test_bad_env_is_a_one_line_input_error():
+    with pytest.raises(InputError, match=r"^Dockerfile:3: ENV"):
+        dockerfile.evaluate(BASE + "ENV ONLY_A_NAME\nUSER 1000\n", "Dockerfile")
+
+
+_PIECES = st.sampled_from(
+    [
+        "FROM python:3.12 AS b\n",
+        "FROM b\n",
+        "ARG U=0\n",
+        "ARG U\n",
+        "ENV A=1 B\n",
+        "ENV K v\n",
+        "USER $U\n",
+        "USER ${U:-root}:0\n",
+        "USER\n",
+        "ADD a.tgz b.py /x/\n",
+        'ADD ["https://x/y"]\n',
+        "RUN <<EOF\napt-get install -y gcc\nEOF\n",
+        "COPY <<-E /x\n\tE\n",
+        "HEALTHCHECK NONE\n",
+        "# mlgate:ignore docker.no-add\n",
+        "RUN echo \\\n",
+        "${A:-${B:-${C}}}\n",
+        '"\n',
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=10))
+def test_any_dockerfile_gives_findings_or_a_one_line_error(pieces):
+    try:
+        dockerfile.evaluate("".join(pieces), "Dockerfile")
+    except InputError as exc:
+        assert str(exc).startswith("Dockerfile") and "\n" not in str(exc)
+
+
+def test_real_constructs():
+    real = FIXTURES / "dockerfiles"
+    assert (
+        _hits((real / "heredoc-python.Dockerfile").read_text()) == []
+    )  # USER root inside a heredoc is content
+    assert _hits((real / "windows.Dockerfile").read_text()) == []
+    text = (real / "continuations.Dockerfile").read_text()
+    # the global ARG default reaches the final stage through a bare `ARG RUNTIME_USER`
+    assert _hits(text) == [("docker.user-non-root", _line(text, "USER $RUNTIME_USER"))]
+
+
+def test_from_a_variable_that_names_an_earlier_stage():
+    text = BASE.replace("\n", " AS base\n", 1) + "ARG X\n"
+    text = "ARG STAGE=base\n" + text + "FROM ${STAGE}\nUSER 1000\n"
+    assert _hits(text) == []
