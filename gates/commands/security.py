@@ -60,9 +60,9 @@ def _paths(values: tuple[Path, ...]) -> list[str]:
     "--allow-global",
     "allowed_globals",
     multiple=True,
-    metavar="MODULE[.NAME|:QUALNAME]",
-    help="Trust a name in model artifacts (repeatable): acme.models.Scorer, a package (names its "
-    "modules define), or acme.models:Scorer.Config for a nested class.",
+    metavar="MODULE.NAME|MODULE:QUALNAME",
+    help="Trust one exact name in model artifacts (repeatable): acme.models.Scorer, or "
+    "acme.models:Scorer.Config for a nested name; a whole module or package cannot be allowed.",
 )
 @click.option(
     "--manifests",

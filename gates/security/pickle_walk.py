@@ -1,14 +1,19 @@
 """List every global a pickle stream imports, without importing or calling any of them.
 
 This is the Python documentation's "restricting globals" pattern taken to the end: `find_class` never returns a
-real object, only an inert stand-in that records what was asked for. Calling, building or filling a stand-in
-only records more. The one thing evaluated for real is the shape of numpy dtypes (type code and size, from
-plain strings and integers), which joblib needs: joblib writes each array's raw bytes into the middle of the
-pickle stream, so a scanner that does not know an array's byte size (picklescan, for one) stops at the first
-array and never sees what follows it.
+real object, only an inert stand-in that records what was asked for. The opcodes are run by CPython's own
+pure-Python unpickler, so the walker meets exactly the imports a loader would meet, in the same order.
 
-Handled: pickle protocols 0-5, several pickles in one stream, joblib (raw arrays, object arrays as nested
-pickles, alignment padding), PyTorch persistent ids. Nothing here imports the modules it names.
+A file is read the way each loader reads it, one reading per call of `walk`:
+- plain (`pickle.load`, `pandas.read_pickle`, `numpy.load(allow_pickle=True)`, legacy `torch.load`): every
+  pickle in the file, one after the other, until the end of the file;
+- joblib (`joblib.load`): the same, except that after each `NumpyArrayWrapper` BUILD the array's raw bytes are
+  stepped over exactly as joblib does, with the element size numpy computes from the rebuilt dtype (never the
+  size the pickle claims), and object arrays followed as nested pickles.
+
+A stretch that imports nothing is harmless whatever it is (without a global a pickle cannot call anything), so
+bytes that stop being a pickle before any import are recorded as the place where pickles end. A stretch that
+imports something and then cannot be followed is an error: the walker does not know what a loader would do next.
 """
 
 from __future__ import annotations
@@ -16,33 +21,70 @@ from __future__ import annotations
 import _compat_pickle
 import io
 import pickle
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar
 
 _MAX_GLOBALS = 100_000
+_MAX_PICKLES = 100_000
+_MAX_NESTING = 8
+JOBLIB_WRAPPER = ("joblib.numpy_pickle", "NumpyArrayWrapper")
+_JOBLIB_LEGACY = {"NDArrayWrapper", "ZNDArrayWrapper"}
+
+
+@dataclass
+class Segment:
+    """One pickle as a loader reads it: its byte range, the stretches inside it that are not opcodes
+    (joblib array data and nested pickles), and the globals it imports (module, name, byte offset)."""
+
+    start: int
+    end: int = -1
+    holes: list[tuple[int, int]] = field(default_factory=list)
+    globals: list[tuple[str, str, int]] = field(default_factory=list)
+    error: str | None = None
+    wrapper_at: int | None = (
+        None  # offset of the first joblib array wrapper built (plain reading: array bytes follow)
+    )
+
+    def opcodes(self, data: bytes) -> bytes:
+        """The segment's bytes without its holes: a pickle stream any opcode scanner can read."""
+        out, pos = [], self.start
+        for start, end in sorted(self.holes):
+            out.append(data[pos:start])
+            pos = end
+        out.append(data[pos : self.end])
+        return b"".join(out)
 
 
 @dataclass
 class Walk:
-    """What one stream held: globals in order of appearance (module, name, byte offset) and any problem."""
+    """Everything one reading of a stream met."""
 
-    globals: list[tuple[str, str, int]] = field(default_factory=list)
-    pickles: int = 0
+    segments: list[Segment] = field(default_factory=list)
     joblib_arrays: int = 0
-    error: str | None = None
-    values: list[Any] = field(default_factory=list)  # the top-level values, as inert stand-ins
+    error: str | None = None  # a segment that imported something broke off: the reading is unfinished
+    tail: int | None = None  # offset where bytes that are no pickle start (nothing after it is read)
+    tail_error: str | None = None  # why the bytes at `tail` are no pickle
+    error_after_wrapper: bool = False  # the break came after a joblib array wrapper (plain reading of joblib)
 
-    def add(self, module: str, name: str, offset: int) -> None:
-        if len(self.globals) < _MAX_GLOBALS:
-            self.globals.append((module, name, offset))
+    def after_wrapper(self) -> list[tuple[str, str, int]]:
+        """Globals met after the first joblib array wrapper: where a plain reading reads joblib's array data."""
+        first = next((s.wrapper_at for s in self.segments if s.wrapper_at is not None), None)
+        return [] if first is None else [g for g in self.globals if g[2] > first]
+
+    @property
+    def globals(self) -> list[tuple[str, str, int]]:
+        return [g for segment in self.segments for g in segment.globals]
+
+    @property
+    def pickles(self) -> int:
+        return sum(1 for s in self.segments if s.error is None and s.end >= 0)
 
 
 class Stub:
     """An inert stand-in for whatever a pickle asked for: it accepts every operation and does nothing."""
 
-    _mlgate_global = "?"
+    _mlgate_global: ClassVar[tuple[str, str]] = ("?", "?")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Stub:  # noqa: PYI034
         return object.__new__(cls)
@@ -52,7 +94,7 @@ class Stub:
         self._state: Any = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Stub:
-        return Stub()
+        return Stub(*args)
 
     def __setstate__(self, state: Any) -> None:
         self._state = state
@@ -70,84 +112,55 @@ class Stub:
         pass
 
     def __repr__(self) -> str:
-        return f"<{self._mlgate_global}>"
+        return f"<{'.'.join(self._mlgate_global)}>"
 
 
-class DType:
-    """A numpy dtype reduced to what joblib needs: its type code, item size and whether it holds objects."""
-
-    _mlgate_global = "numpy.dtype"
-    _CODE = re.compile(r"^[<>|=]?([a-zA-Z])(\d*)(\[[a-zA-Z0-9]+\])?$")
-
-    def __init__(self, code: Any = None, *args: Any) -> None:
-        self.code = code if isinstance(code, str) else None
-        self.state: Any = None
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def _parts(self) -> tuple[Any, Any, int]:
-        """(subarray, fields, elsize) from the pickled state (version 3 and 4 layouts share the prefix)."""
-        if isinstance(self.state, tuple) and len(self.state) >= 6:
-            elsize = self.state[5] if isinstance(self.state[5], int) else -1
-            return self.state[2], self.state[4], elsize
-        return None, None, -1
-
-    @property
-    def hasobject(self) -> bool:
-        if self.code is None:
-            raise ValueError("dtype without a type code")
-        if self.code.lstrip("<>|=").startswith("O"):
-            return True
-        subarray, fields, _ = self._parts()
-        if (
-            isinstance(subarray, tuple)
-            and subarray
-            and isinstance(subarray[0], DType)
-            and subarray[0].hasobject
-        ):
-            return True
-        if isinstance(fields, dict):
-            return any(
-                isinstance(v, tuple) and v and isinstance(v[0], DType) and v[0].hasobject
-                for v in fields.values()
-            )
-        return False
-
-    @property
-    def itemsize(self) -> int:
-        _, _, elsize = self._parts()
-        if elsize > 0:
-            return elsize
-        match = self._CODE.match(self.code or "")
-        if not match:
-            raise ValueError(f"dtype code {self.code!r} not understood")
-        kind, digits = match.group(1), match.group(2)
-        if digits:
-            return int(digits) * (4 if kind == "U" else 1)
-        import numpy as np  # only for built-in codes such as 'f8' or 'b1': a plain string, no object
-
-        return int(np.dtype(kind).itemsize)
+_STUB_CLASSES: dict[tuple[str, str], type[Stub]] = {}
 
 
-_STUB_CLASSES: dict[tuple[str, str], type] = {}
-
-
-def _stub_class(module: str, name: str) -> type:
+def _stub_class(module: str, name: str) -> type[Stub]:
     key = (module, name)
     if key not in _STUB_CLASSES:
-        _STUB_CLASSES[key] = type("Stub", (Stub,), {"_mlgate_global": f"{module}.{name}"})
+        _STUB_CLASSES[key] = type("Stub", (Stub,), {"_mlgate_global": key})
     return _STUB_CLASSES[key]
 
 
-_JOBLIB_WRAPPER = "joblib.numpy_pickle.NumpyArrayWrapper"
-_JOBLIB_LEGACY = (
-    "joblib.numpy_pickle.NDArrayWrapper",
-    "joblib.numpy_pickle.ZNDArrayWrapper",
-    "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
-    "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
-)
-_CHUNK = 1 << 24
+def _plain(value: Any, depth: int = 0) -> Any:
+    """A dtype's pickled state with every nested dtype stand-in rebuilt; anything else but plain data refused."""
+    if depth > 32:
+        raise ValueError("dtype nests too deep")
+    if value is None or isinstance(value, (str, bytes, int, float, bool)):
+        return value
+    if isinstance(value, tuple):
+        return tuple(_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, Stub) and value._mlgate_global == ("numpy", "dtype"):
+        return real_dtype(value, depth + 1)
+    raise ValueError(f"dtype state holds {type(value).__name__}, not plain data")
+
+
+def real_dtype(stub: Any, depth: int = 0) -> Any:
+    """The numpy dtype a loader would build from this stand-in (numpy.dtype(code) and its __setstate__).
+
+    Sizes and the object flag must be numpy's, not the pickle's word: numpy recomputes the element size of
+    built-in types and ignores the flags a pickle claims, so trusting the pickled state lets a file hide bytes.
+    A fresh copy is built (copy=True), so the scanner's own numpy is never changed.
+    """
+    import numpy as np
+
+    if not isinstance(stub, Stub) or stub._mlgate_global != ("numpy", "dtype"):
+        raise ValueError(f"joblib array wrapper whose dtype is {stub!r}, not numpy.dtype")
+    code = stub._args[0] if stub._args else None
+    if not isinstance(code, str):
+        raise ValueError(f"numpy dtype built from {code!r}, not a type code")  # noqa: TRY004 - bad data
+    try:
+        dtype = np.dtype(code, False, True)
+        if stub._state is not None:
+            dtype.__setstate__(_plain(stub._state, depth))  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"numpy rejects the dtype {code!r}: {exc}") from None
+    return dtype
 
 
 class _Walker(pickle._Unpickler):
@@ -157,54 +170,81 @@ class _Walker(pickle._Unpickler):
     # dispatch table's handlers as taking the C Unpickler.
     proto: int
     stack: list[Any]
+    read: Callable[[int], bytes]
     dispatch: ClassVar[dict[int, Callable[[Any], None]]] = pickle._Unpickler.dispatch.copy()
 
-    def __init__(self, file: IO[bytes], walk: Walk, depth: int = 0) -> None:
+    def __init__(self, file: IO[bytes], walk: Walk, joblib: bool, depth: int = 0) -> None:
         super().__init__(file, fix_imports=False)
         self._raw = file
         self._walk = walk
+        self._joblib = joblib
         self._depth = depth
+        self.segment = Segment(start=file.tell())
+        walk.segments.append(self.segment)
 
     def find_class(self, module: str, name: str) -> Any:
-        offset = self._raw.tell() if self._raw.seekable() else -1
+        offset = self._raw.tell()
         if self.proto < 3 and (module, name) in _compat_pickle.NAME_MAPPING:
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         elif self.proto < 3 and module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
-        self._walk.add(module, name, offset)
-        if (module, name) == ("numpy", "dtype"):
-            return DType
+        if not importable(module) or not all(part.isidentifier() for part in name.split(".")):
+            # the loader stops here too, before importing anything
+            raise ValueError(f"asks for {module!r}.{name!r}, which no module can provide")
+        if len(self.segment.globals) < _MAX_GLOBALS:
+            self.segment.globals.append((module, name, offset))
         return _stub_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        return Stub()  # PyTorch storages: the bytes live in other archive members, not in the pickle
+        return Stub(pid)  # PyTorch storages: the bytes live elsewhere in the file, not in the pickle
+
+    def _load_ext(self, code: int) -> None:
+        """Extension codes name globals through the loading process's copyreg registry: unknowable here."""
+        self.segment.globals.append(("copyreg", f"extension {code}", self._raw.tell()))
+        raise ValueError(f"uses copyreg extension code {code}, which names a global only the loader knows")
+
+    def _load_ext1(self) -> None:
+        self._load_ext(self.read(1)[0])
+
+    def _load_ext2(self) -> None:
+        self._load_ext(int.from_bytes(self.read(2), "little"))
+
+    def _load_ext4(self) -> None:
+        self._load_ext(int.from_bytes(self.read(4), "little"))
 
     def _load_build(self) -> None:
         pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
-        obj = self.stack[-1]
-        kind = getattr(obj, "_mlgate_global", None)
-        if kind == _JOBLIB_WRAPPER:
-            self._skip_joblib_array(obj._state)
-        elif kind in _JOBLIB_LEGACY:
-            raise ValueError("legacy joblib format (arrays kept in separate .npy files next to the pickle)")
+        kind = getattr(self.stack[-1], "_mlgate_global", None)
+        if kind == JOBLIB_WRAPPER:
+            if self.segment.wrapper_at is None:
+                self.segment.wrapper_at = self._raw.tell()
+            if self._joblib:
+                self._skip_joblib_array(self.stack[-1]._state)
+        elif self._joblib and kind and kind[1] in _JOBLIB_LEGACY:
+            raise ValueError("legacy joblib format (arrays kept in separate files next to the pickle)")
 
     dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.EXT1[0]] = _load_ext1
+    dispatch[pickle.EXT2[0]] = _load_ext2
+    dispatch[pickle.EXT4[0]] = _load_ext4
 
     def _skip_joblib_array(self, state: Any) -> None:
-        """Step over the array joblib wrote right after this BUILD, exactly as joblib would read it."""
-        if not isinstance(state, dict) or not isinstance(state.get("dtype"), DType):
-            raise ValueError("joblib array wrapper without a readable dtype")  # noqa: TRY004 - bad data
+        """Step over the array joblib reads right after this BUILD, exactly as joblib reads it."""
+        if not isinstance(state, dict):
+            raise ValueError("joblib array wrapper without a state dict")  # noqa: TRY004 - bad data
+        dtype = real_dtype(state.get("dtype"))
         shape = state.get("shape")
-        if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape):
+        if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
             raise ValueError(f"joblib array wrapper with shape {shape!r}")
         self._walk.joblib_arrays += 1
-        dtype: DType = state["dtype"]
+        start = self._raw.tell()
         if dtype.hasobject:
-            if self._depth > 8:
+            if self._depth >= _MAX_NESTING:
                 raise ValueError("object arrays nested too deep")
-            inner = _Walker(self._raw, self._walk, self._depth + 1)
+            inner = _Walker(self._raw, self._walk, True, self._depth + 1)
             inner.load()
-            self._walk.pickles += 1
+            inner.segment.end = self._raw.tell()
+            self.segment.holes.append((start, inner.segment.end))
             return
         if state.get("numpy_array_alignment_bytes") is not None:
             padding = self._raw.read(1)
@@ -214,64 +254,71 @@ class _Walker(pickle._Unpickler):
         count = 1
         for n in shape:
             count *= n
-        _read_exactly(self._raw, count * dtype.itemsize)
+        if count >= 1 << 63:
+            raise ValueError(f"joblib array of shape {shape} overflows joblib's element count")
+        _read_exactly(self._raw, count * int(dtype.itemsize))
+        self.segment.holes.append((start, self._raw.tell()))
+
+
+def importable(module: str) -> bool:
+    """A dotted name the import system could resolve (anything else stops a loader with an error)."""
+    return bool(module) and all(part.isidentifier() for part in module.split("."))
 
 
 def _read_exactly(handle: IO[bytes], size: int) -> None:
-    remaining = size
-    while remaining > 0:
-        got = len(handle.read(min(remaining, _CHUNK)))
-        if got == 0:
-            raise ValueError(f"stream ends {remaining} bytes early inside a joblib array")
-        remaining -= got
+    here = handle.tell()
+    end = handle.seek(0, io.SEEK_END)
+    if here + size > end:
+        raise ValueError(f"stream ends {here + size - end} bytes early inside a joblib array")
+    handle.seek(here + size)
 
 
-def walk(handle: IO[bytes], max_pickles: int = 16, stop_after: int | None = None) -> Walk:
-    """Walk every pickle in the stream (until it ends, or after `stop_after` pickles) and return what they import.
-
-    A stream that is not a pickle at all gives `error` and no globals; a stream that breaks in the middle keeps
-    the globals seen before the break, with the error.
-    """
+def walk(data: bytes, joblib: bool = False) -> Walk:
+    """Read every pickle in `data` as the plain loaders do (or as joblib does) and return what they import."""
     result = Walk()
-    while result.pickles < max_pickles and (stop_after is None or result.pickles < stop_after):
-        start = handle.tell() if handle.seekable() else None
-        first = handle.read(1)
-        if not first:
-            break
-        if start is not None:
-            handle.seek(start)
-        else:
-            handle = io.BufferedReader(_Prepend(first, handle))
+    handle = io.BytesIO(data)
+    while handle.tell() < len(data):
+        if len(result.segments) >= _MAX_PICKLES:
+            result.error = f"more than {_MAX_PICKLES} pickles in one stream"
+            return result
+        walker = _Walker(handle, result, joblib)
         try:
-            value = _Walker(handle, result).load()
+            walker.load()
         except RecursionError:
-            result.error = "pickle nests too deep to follow"
-            break
+            walker.segment.error = "pickle nests too deep to follow"
         except Exception as exc:  # noqa: BLE001 - a malformed stream is a finding, not a crash
-            if result.pickles:
-                break  # bytes after a complete pickle that are no pickle: loaders never read them
-            result.error = f"{type(exc).__name__}: {exc}"[:300]
-            break
-        result.pickles += 1
-        result.values.append(value)
+            walker.segment.error = f"{type(exc).__name__}: {exc}"[:300]
+        segment = walker.segment
+        segment.end = handle.tell()
+        if segment.error is None:
+            continue
+        imported = [s for s in result.segments if s.start >= segment.start and s.globals]
+        if not imported:
+            result.tail, result.tail_error = segment.start, segment.error  # no import: nothing can run
+            del result.segments[result.segments.index(segment) :]
+        else:
+            result.error = segment.error
+            result.error_after_wrapper = not joblib and any(s.wrapper_at is not None for s in result.segments)
+        return result
     return result
 
 
-class _Prepend(io.RawIOBase):
-    """A non-seekable stream with its first byte put back."""
+def walk_one(data: bytes, offset: int) -> tuple[Segment, Any]:
+    """The one pickle at `offset`, read as a loader that calls pickle.load once there reads it.
 
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+    For layouts that put raw bytes between pickles (legacy torch's tar members): the caller steps over those
+    bytes itself. The segment's error is set when the pickle cannot be followed; the value is then None.
+    """
+    handle = io.BytesIO(data)
+    handle.seek(offset)
+    walker = _Walker(handle, Walk(), False)
+    try:
+        value = walker.load()
+    except RecursionError:
+        walker.segment.error = "pickle nests too deep to follow"
+        return walker.segment, None
+    except Exception as exc:  # noqa: BLE001 - a malformed stream is a finding, not a crash
+        walker.segment.error = f"{type(exc).__name__}: {exc}"[:300]
+        return walker.segment, None
+    walker.segment.end = handle.tell()
+    return walker.segment, value

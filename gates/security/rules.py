@@ -268,8 +268,8 @@ _RULES = [
         "artifact.unknown-global",
         "error",
         "Model artifact imports an unvetted callable",
-        "Vet what the name really is, then list it in security.artifacts.allowed_globals (MODULE.NAME, "
-        "a module prefix, or MODULE:QUALIFIED.NAME for a dotted name), or use a safe format.",
+        "Vet what the name really is, then list it in security.artifacts.allowed_globals (one exact name: "
+        "MODULE.NAME, or MODULE:QUALIFIED.NAME for a nested name), or use a safe format.",
     ),
     Rule(
         "artifact.keras-lambda",
