@@ -40,7 +40,12 @@ def core_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _mlgate(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(python), "-m", "gates.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+        [str(python), "-m", "gates.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
     )
 
 
