@@ -3,8 +3,10 @@
     python bench/drift.py [--rows 1000000] [--repeats 3] [--evidently-repeats 1]
 
 Peers, each in its own process:
-- Evidently 0.7.23's DataDriftPreset with the same tests mlgate uses by default (Wasserstein / std >= 0.1 for
-  numeric, Jensen-Shannon >= 0.1 for categorical), run with the interpreter of a separate environment
+- Evidently 0.7.23's DataDriftPreset with Wasserstein / std >= 0.1 for numeric and Jensen-Shannon >= 0.1 for
+  categorical columns; mlgate runs with the same distances as its tolerances (Jensen-Shannon chosen for the
+  text columns with --distance) and adds its KS / chi-square significance test, so the per-column distances
+  compare one to one. Evidently runs with the interpreter of a separate environment
   (Evidently does not import with pandas 3): ~/.cache/mlgate/evidently-venv/bin/python, or
   MLGATE_EVIDENTLY_PYTHON. Without it the row says "skipped: no evidently env".
 - scipy called per column (ks_2samp per numeric column, chi-square per categorical column);
@@ -44,10 +46,26 @@ HERE = Path(__file__).resolve().parent
 
 
 def mlgate_values(report_dir: Path) -> dict[str, float]:
+    """Each column's distance (Wasserstein / std, Jensen-Shannon: the statistics Evidently thresholds)."""
     report = json.loads((report_dir / "drift.json").read_text())["gates"][0]
     return {
-        c["column"]: c["statistic"] for c in report["evidence"]["columns"] if c.get("statistic") is not None
+        c["column"]: c["distance_value"]
+        for c in report["evidence"]["columns"]
+        if c.get("distance_value") is not None
     }
+
+
+def mlgate_drifted(report_dir: Path) -> list[str]:
+    return sorted(json.loads((report_dir / "drift.json").read_text())["gates"][0]["evidence"]["drifted"])
+
+
+def jensen_shannon_flags(reference: Path) -> list[str]:
+    """`--distance COLUMN=jensenshannon` for every text column, so the categorical distance is Evidently's."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(reference)
+    text = [f.name for f in schema if str(f.type) in ("string", "large_string")]
+    return [flag for name in text for flag in ("--distance", f"{name}=jensenshannon")]
 
 
 def cell(m: Measurement, ours: float | None) -> str:
@@ -61,7 +79,11 @@ def cell(m: Measurement, ours: float | None) -> str:
 
 ROWS = [
     ("read both files whole with pyarrow (the floor)", "floor", False),
-    ("**mlgate drift** (raw reference; default tests: Wasserstein / std, Jensen-Shannon)", "mlgate", False),
+    (
+        "**mlgate drift** (raw reference; KS and chi-square, with Wasserstein / std and Jensen-Shannon tolerances)",
+        "mlgate",
+        False,
+    ),
     ("mlgate drift profile (summarise the reference once)", "profile", False),
     ("**mlgate drift** against the stored profile (reads only the current data)", "stored", True),
     ("Evidently 0.7.23 DataDriftPreset, same tests (report.run + Dataset build)", "evidently", True),
@@ -73,6 +95,7 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
     """key: (label, argv) of the floor and the three mlgate commands, in the order they must run (the stored
     profile is written by the second and read by the third)."""
     raw, stored, profile = folder / "raw", folder / "stored", folder / "reference-profile.json"
+    same_distances = jensen_shannon_flags(reference)
     return {
         "floor": (
             "floor",
@@ -91,6 +114,7 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
                 "--current",
                 str(current),
                 "--no-plots",
+                *same_distances,
             ],
         ),
         "profile": (
@@ -121,6 +145,7 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
                 "--current",
                 str(current),
                 "--no-plots",
+                *same_distances,
             ],
         ),
     }
@@ -275,7 +300,7 @@ def main() -> None:
                 comparison = {
                     "columns": len(common_columns),
                     "max_abs_difference": max(gaps) if gaps else None,
-                    "mlgate_drifted": sorted(c for c in common_columns if ours[c] >= 0.1),
+                    "mlgate_drifted": mlgate_drifted(folder / "raw"),
                     "evidently_drifted": theirs["drifted"],
                 }
                 comparison["same_drifted"] = comparison["mlgate_drifted"] == sorted(theirs["drifted"])

@@ -1,9 +1,12 @@
 """Drift gate: a current data set against a reference (raw table or stored profile), per column and overall.
 
-Each column gets one test, chosen by its kind and the reference size unless the policy names one (see
-gates.stats.drift); the report states the test, its threshold and the outcome for every column. The data set
+Each column gets a test by its kind (KS for numbers, chi-square for categories) and a distance with a
+tolerance; it drifts when the test is significant after the multiple-testing correction across columns AND the
+distance exceeds the tolerance (see gates.stats.drift). The report states, per column, the test, its statistic,
+the p-value and adjusted p-value, the distance and tolerance, the decision, and the correction. The data set
 drifts when the share of drifted columns reaches `share` (default 0.5, as Evidently). Model outputs (scores,
-predictions) are judged on their own: a drifted output fails the gate whatever the share.
+predictions) are judged on their own (their own correction family): a drifted output fails the gate whatever
+the share.
 
 Columns are processed a few at a time on a small thread pool (numpy and pyarrow release the GIL), so memory
 stays bounded by a handful of columns and a million rows by a hundred columns takes seconds.
@@ -23,6 +26,7 @@ from gates.core.result import Check, GateResult, Status
 from gates.readers.columns import (
     ColumnSource,
     NotNumbers,
+    arrow_kind,
     build_profile,
     category_counts,
     is_profile_path,
@@ -32,6 +36,7 @@ from gates.readers.columns import (
     save_profile,
 )
 from gates.stats import drift as ds
+from gates.stats import drift_profiles as dp
 
 GATE = "drift"
 DEFAULT_SHARE = 0.5
@@ -42,14 +47,15 @@ BATCH = 4  # Parquet columns read per task
 class Settings:
     """How the reference is summarised and how columns are judged (all from the policy section)."""
 
-    quantiles: int = ds.QUANTILES
-    bins: int = ds.BINS
-    exact_limit: int = ds.EXACT_LIMIT
-    max_categories: int = ds.MAX_CATEGORIES
-    small_reference: int = ds.SMALL_REFERENCE
+    quantiles: int = dp.QUANTILES
+    bins: int = dp.BINS
+    exact_limit: int = dp.EXACT_LIMIT
+    max_categories: int = dp.MAX_CATEGORIES
     min_rows: int = ds.MIN_ROWS
-    thresholds: dict[str, float] = field(default_factory=dict)
-    tests: dict[str, str] = field(default_factory=dict)  # kind -> test
+    alpha: float = ds.ALPHA
+    correction: str = ds.CORRECTION
+    tolerances: dict[str, float] = field(default_factory=dict)  # distance -> tolerance
+    distances: dict[str, str] = field(default_factory=dict)  # kind -> distance
     per_column: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: int = 0
     plots: bool = True
@@ -58,14 +64,15 @@ class Settings:
     def from_section(cls, section: dict[str, Any]) -> Settings:
         profile = section.get("profile_settings") or {}
         return cls(
-            quantiles=profile.get("quantiles", ds.QUANTILES),
-            bins=profile.get("bins", ds.BINS),
-            exact_limit=profile.get("exact_limit", ds.EXACT_LIMIT),
-            max_categories=profile.get("max_categories", ds.MAX_CATEGORIES),
-            small_reference=section.get("small_reference", ds.SMALL_REFERENCE),
+            quantiles=profile.get("quantiles", dp.QUANTILES),
+            bins=profile.get("bins", dp.BINS),
+            exact_limit=profile.get("exact_limit", dp.EXACT_LIMIT),
+            max_categories=profile.get("max_categories", dp.MAX_CATEGORIES),
             min_rows=section.get("min_rows", ds.MIN_ROWS),
-            thresholds=dict(section.get("thresholds") or {}),
-            tests=dict(section.get("tests") or {}),
+            alpha=section.get("alpha", ds.ALPHA),
+            correction=section.get("correction", ds.CORRECTION),
+            tolerances=dict(section.get("tolerances") or {}),
+            distances=dict(section.get("distances") or {}),
             per_column=dict(section.get("per_column") or {}),
             workers=section.get("workers", 0),
             plots=section.get("plots", True),
@@ -89,7 +96,7 @@ class Reference:
 
     label: str
     source: ColumnSource | None = None
-    profiles: dict[str, ds.Profile] | None = None
+    profiles: dict[str, dp.Profile] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -193,12 +200,13 @@ def assess(
     section: dict[str, Any],
     settings: Settings,
     outputs: tuple[Reference, ColumnSource, list[str]] | None = None,
-) -> tuple[GateResult, dict[str, ds.Profile], list[ds.ColumnDrift]]:
+) -> tuple[GateResult, dict[str, dp.Profile], list[ds.ColumnDrift]]:
     """evaluate(), plus the reference profiles (to store) and the drifted columns (to draw)."""
     names = selected_columns(reference.names, section, reference.label)
     if not names:
         raise InputError(f"{reference.label}: no columns left to check (see drift.columns and drift.exclude)")
     results, profiles = compare_columns(reference, current, names, settings)
+    ds.decide(results, settings.alpha, settings.correction)
     output_results: list[ds.ColumnDrift] = []
     if outputs is not None:
         out_ref, out_cur, out_names = outputs
@@ -209,6 +217,7 @@ def assess(
                 "the reference"
             )
         output_results, out_profiles = compare_columns(out_ref, out_cur, out_names, settings)
+        ds.decide(output_results, settings.alpha, settings.correction)
         profiles.update({k: v for k, v in out_profiles.items() if k not in profiles})
     for r in results + output_results:
         r.critical = bool(settings.per_column.get(r.column, {}).get("critical", False))
@@ -227,12 +236,16 @@ def assess(
         },
         "current": {"source": str(current.path), "rows": current.rows},
         "settings": {
-            "small_reference": settings.small_reference,
             "min_rows": settings.min_rows,
             "share": float(section.get("share", DEFAULT_SHARE)),
+            "alpha": settings.alpha,
+            "correction": settings.correction,
+            "correction_method": ds.CORRECTION_TITLES[settings.correction],
+            "tests": {"numeric": "ks", "categorical": "chisquare"},
+            "distances": {**ds.DEFAULT_DISTANCE, **settings.distances},
+            "tolerances": {**ds.DEFAULT_TOLERANCES, **settings.tolerances},
             "epsilon": ds.EPSILON,
             "profile": settings.profile_settings(),
-            "thresholds": {**ds.DEFAULT_THRESHOLDS, **settings.thresholds},
         },
         "share": share,
         "drifted": [r.column for r in drifted],
@@ -253,7 +266,7 @@ def assess(
 
 def compare_columns(
     reference: Reference, current: ColumnSource, names: list[str], settings: Settings
-) -> tuple[list[ds.ColumnDrift], dict[str, ds.Profile]]:
+) -> tuple[list[ds.ColumnDrift], dict[str, dp.Profile]]:
     """Profile (if raw) and compare each column; columns in parallel batches, results in the given order."""
     batch = (
         BATCH
@@ -262,7 +275,7 @@ def compare_columns(
     )
     batches = [names[i : i + batch] for i in range(0, len(names), batch)]
 
-    def work(columns: list[str]) -> list[tuple[ds.ColumnDrift, ds.Profile]]:
+    def work(columns: list[str]) -> list[tuple[ds.ColumnDrift, dp.Profile]]:
         cur = current.read(columns)
         ref = reference.source.read(columns) if reference.source is not None else None
         out = []
@@ -300,16 +313,14 @@ def compare_columns(
 class _CompareOptions(TypedDict):
     """The keyword arguments compare_numeric and compare_categorical share."""
 
-    test: str | None
-    threshold: float | None
+    distance: str | None
+    tolerance: float | None
     min_rows: int
     with_plot: bool
-    small_reference: int
-    thresholds: dict[str, float]
 
 
 def compare_column(
-    name: str, profile: ds.Profile, column: Any, spec: dict[str, Any], settings: Settings
+    name: str, profile: dp.Profile, column: Any, spec: dict[str, Any], settings: Settings
 ) -> ds.ColumnDrift:
     """One column, whatever its state: every outcome is a named status with a reason, never an exception."""
     if column is None:
@@ -322,7 +333,7 @@ def compare_column(
             reference_count=profile.count,
             reference_nulls=profile.nulls,
         )
-    if isinstance(profile, ds.SkippedProfile):
+    if isinstance(profile, dp.SkippedProfile):
         return ds.ColumnDrift(
             name,
             "skipped",
@@ -332,16 +343,30 @@ def compare_column(
             reference_count=profile.count,
             reference_nulls=profile.nulls,
         )
-    test = spec.get("test") or settings.tests.get(profile.kind)
+    distance = (
+        spec.get("distance") or settings.distances.get(profile.kind) or ds.DEFAULT_DISTANCE[profile.kind]
+    )
+    tolerance = spec.get("tolerance", settings.tolerances.get(distance))
     options: _CompareOptions = {
-        "test": test,
-        "threshold": spec.get("threshold"),
+        "distance": distance,
+        "tolerance": tolerance,
         "min_rows": settings.min_rows,
         "with_plot": settings.plots,
-        "small_reference": settings.small_reference,
-        "thresholds": settings.thresholds,
     }
-    if isinstance(profile, ds.NumericProfile):
+    if isinstance(profile, dp.NumericProfile):
+        if arrow_kind(column) == "temporal" and not profile.seconds:
+            return ds.ColumnDrift(
+                name,
+                "numeric",
+                "type_mismatch",
+                None,
+                f"the current column holds {column.type} values, but the reference profile holds plain numbers "
+                "(or times in their raw unit, as profiles written before times were judged in seconds do); "
+                "write the profile again with `mlgate drift profile`",
+                reference_count=profile.count,
+                reference_nulls=profile.nulls,
+                current_nulls=int(column.null_count),
+            )
         try:
             values = numeric_values(column)
         except NotNumbers:
@@ -373,10 +398,12 @@ _NOT_JUDGED_STATUS = {
 
 
 def threshold_text(r: ds.ColumnDrift) -> str | None:
-    if r.test is None:
+    """The no-drift condition, as the report states it: adjusted p-value at least alpha, or distance within
+    the tolerance."""
+    if r.p_adjusted is None or r.distance is None:
         return None
-    title = ds.TEST_TITLES[r.test]
-    return f"{title} >= {r.threshold:g}" if r.test in ds.P_VALUE_TESTS else f"{title} < {r.threshold:g}"
+    p_name = "p" if r.correction == "none" else f"p ({r.correction})"
+    return f"{p_name} >= {r.alpha:g} or {r.distance} <= {r.tolerance:g}"
 
 
 def column_check(r: ds.ColumnDrift, output: bool = False) -> Check:
@@ -395,7 +422,7 @@ def column_check(r: ds.ColumnDrift, output: bool = False) -> Check:
         name=f"{'output' if output else 'column'}:{r.column}",
         status=status,
         why=why,
-        value=r.statistic,
+        value=r.distance_value,
         threshold=threshold_text(r),
         details=details,
     )
@@ -442,17 +469,24 @@ def share_check(results: list[ds.ColumnDrift], share: float) -> Check:
 def column_table(results: list[ds.ColumnDrift]) -> str:
     from gates.formats.text import number
 
+    correction = next((r.correction for r in results if r.correction), None)
+    p_title = "p-value" if correction in (None, "none") else f"p-value ({ds.CORRECTION_TITLES[correction]})"
     lines = [
-        "| column | kind | test | value | threshold | status | reference n (missing) | current n (missing) | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        (
+            f"| column | kind | test | statistic | {p_title} | distance | value | tolerance | status "
+            "| reference n (missing) | current n (missing) | note |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         test = r.test or "–"
         if r.approximate:
             test += " (approx.)"
         notes = "; ".join(r.notes).replace("|", "\\|")
+        p_text = f"{number(r.p_value)} ({number(r.p_adjusted)})" if r.p_value is not None else "–"
         lines.append(
-            f"| {r.column} | {r.kind} | {test} | {number(r.statistic)} | {threshold_text(r) or '–'} | "
+            f"| {r.column} | {r.kind} | {test} | {number(r.statistic)} | {p_text} | {r.distance or '–'} | "
+            f"{number(r.distance_value)} | {number(r.tolerance)} | "
             f"{'**' + r.status + '**' if r.drifted else r.status} | {r.reference_count} ({r.reference_nulls}) "
             f"| {r.current_count} ({r.current_nulls}) | {notes} |"
         )
@@ -462,11 +496,11 @@ def column_table(results: list[ds.ColumnDrift]) -> str:
 # ------------------------------------------------------------------------------------------------ profile
 def build_reference_profile(
     source: ColumnSource, names: list[str], settings: Settings
-) -> dict[str, ds.Profile]:
+) -> dict[str, dp.Profile]:
     """Profiles of the named reference columns (for `mlgate drift profile`), in parallel batches."""
     batches = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
 
-    def work(columns: list[str]) -> list[tuple[str, ds.Profile]]:
+    def work(columns: list[str]) -> list[tuple[str, dp.Profile]]:
         ref = source.read(columns)
         return [
             (

@@ -41,18 +41,26 @@ def check_options(command: Callable) -> Callable:
             "--share", type=float, help="Data set drift when this share of columns drifts (default 0.5)."
         ),
         click.option(
-            "--test",
-            "tests",
-            multiple=True,
-            metavar="COLUMN=TEST",
-            help="Test for one column: ks, chisquare, z, psi, wasserstein, jensenshannon.",
+            "--alpha", type=float, help="Significance level per column, after the correction (default 0.05)."
         ),
         click.option(
-            "--threshold",
-            "thresholds",
+            "--correction",
+            type=click.Choice(["bh", "holm", "none"]),
+            help="Multiple-testing correction across columns (default bh: Benjamini-Hochberg).",
+        ),
+        click.option(
+            "--distance",
+            "distances",
             multiple=True,
-            metavar="TEST=VALUE",
-            help="Default threshold of a test, repeatable (e.g. wasserstein=0.2).",
+            metavar="COLUMN=DISTANCE",
+            help="Distance for one column: wasserstein, psi, jensenshannon (numeric); tvd, psi, jensenshannon.",
+        ),
+        click.option(
+            "--tolerance",
+            "tolerances",
+            multiple=True,
+            metavar="DISTANCE=VALUE",
+            help="Tolerance of a distance, repeatable (e.g. wasserstein=0.2): smaller changes never drift.",
         ),
         click.option("--critical", multiple=True, help="Column whose drift fails the gate, repeatable."),
         click.option(
@@ -60,11 +68,6 @@ def check_options(command: Callable) -> Callable:
             "output_columns",
             multiple=True,
             help="Model output column (score, prediction) judged on its own; drift fails the gate.",
-        ),
-        click.option(
-            "--small-reference",
-            type=int,
-            help="Reference size up to which p-value tests are used (default 1000).",
         ),
         click.option(
             "--min-rows", type=int, help="Fewer values than this on a side: not judged (default 30)."
@@ -85,18 +88,19 @@ def check_overrides(
     columns,
     exclude,
     share,
-    tests,
-    thresholds,
+    alpha,
+    correction,
+    distances,
+    tolerances,
     critical,
     output_columns,
-    small_reference,
     min_rows,
     save_profile,
     no_plots,
 ) -> dict[str, Any]:
     per_column: dict[str, dict[str, Any]] = {}
-    for name, test in parse_pairs(tests, "--test", str).items():
-        per_column.setdefault(name, {})["test"] = test
+    for name, distance in parse_pairs(distances, "--distance", str).items():
+        per_column.setdefault(name, {})["distance"] = distance
     for name in critical:
         per_column.setdefault(name, {})["critical"] = True
     return compact(
@@ -106,10 +110,11 @@ def check_overrides(
             "columns": list(columns),
             "exclude": list(exclude),
             "share": share,
-            "thresholds": parse_pairs(thresholds, "--threshold"),
+            "alpha": alpha,
+            "correction": correction,
+            "tolerances": parse_pairs(tolerances, "--tolerance"),
             "per_column": per_column,
             "outputs": {"columns": list(output_columns)} if output_columns else None,
-            "small_reference": small_reference,
             "min_rows": min_rows,
             "save_profile": _path(save_profile),
             "plots": False if no_plots else None,

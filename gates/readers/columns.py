@@ -18,7 +18,7 @@ import numpy as np
 
 from gates.core.errors import InputError
 from gates.readers.arrow import table_format
-from gates.stats.drift import (
+from gates.stats.drift_profiles import (
     BINS,
     EXACT_LIMIT,
     MAX_CATEGORIES,
@@ -141,7 +141,11 @@ class NotNumbers(ValueError):
 
 
 def numeric_values(column) -> np.ndarray:
-    """float64 values with NaN for missing; raises NotNumbers when the column is not numbers."""
+    """float64 values with NaN for missing; raises NotNumbers when the column is not numbers.
+
+    Dates, times, timestamps (any unit, with or without a time zone) and durations become seconds (since the
+    epoch, since midnight, or of the duration), whatever their unit, so a reference stored in nanoseconds and a
+    batch written in microseconds compare on one scale."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -149,20 +153,46 @@ def numeric_values(column) -> np.ndarray:
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     if kind == "temporal":
-        column = (
-            pc.cast(column, pa.int64())
-            if not pa.types.is_date32(column.type)
-            else pc.cast(pc.cast(column, pa.int32()), pa.int64())
-        )
-    elif kind == "null":
+        return temporal_seconds(column)
+    if kind == "null":
         return np.full(len(column), np.nan)
-    elif kind != "numeric":
+    if kind != "numeric":
         try:
             column = pc.cast(column, pa.float64())  # text holding numbers
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise NotNumbers(str(exc)) from None
     values = pc.cast(column, pa.float64()).to_numpy()
     return np.asarray(values, dtype=np.float64)
+
+
+_SECONDS_PER_UNIT = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def temporal_seconds(column) -> np.ndarray:
+    """Seconds of a date, time, timestamp or duration column (NaN for missing): the integer storage of the
+    type (days for date32, its unit for the others; the time zone only labels UTC instants) times its unit."""
+    import pyarrow as pa
+
+    t = column.type
+    if pa.types.is_date32(t):
+        storage, scale = pa.int32(), 86400.0
+    elif pa.types.is_date64(t):
+        storage, scale = pa.int64(), 1e-3
+    elif pa.types.is_interval(t):
+        raise NotNumbers(f"type {t} (calendar intervals) has no fixed length in seconds")
+    else:
+        storage = pa.int32() if pa.types.is_time32(t) else pa.int64()
+        scale = _SECONDS_PER_UNIT[t.unit]
+    chunks = (
+        [chunk.view(storage) for chunk in column.chunks]
+        if isinstance(column, pa.ChunkedArray)
+        else [column.view(storage)]
+    )
+    values = pa.chunked_array(chunks, type=storage).to_numpy(zero_copy_only=False)
+    out = np.asarray(values, dtype=np.float64) * scale
+    if column.null_count:
+        out[np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)] = np.nan
+    return out
 
 
 def category_key(value: Any) -> str:
@@ -218,6 +248,7 @@ def build_profile(
             reason=f"declared numeric, but holds {column.type} values that are not numbers", count=len(column)
         )
     profile = profile_numeric(values, quantiles=quantiles, bins=bins, exact_limit=exact_limit, owned=True)
+    profile.seconds = kind == "temporal"
     if declared_kind is None and kind == "numeric" and profile.distinct == 2:
         distinct, counts = profile.exact_distribution()
         keys = [category_key(float(v)) for v in distinct]
