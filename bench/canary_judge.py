@@ -20,7 +20,14 @@ Each cell counts, out of N scenarios, how many were rolled back (a fail), promot
 undecided after three analyses (marginal / inconclusive: "too little evidence"). For the faulty scenarios
 "detected" is the share rolled back; for healthy ones "false rollback" is the share rolled back.
 
-    python bench/canary_judge.py [--scenarios 1000] [--seed 0] [--lookback growing]
+The sequential judge (gates.deploy.sequential, alpha 0.01 over the whole canary, tolerance 0.1, margin 1.0) runs
+the same loop with continuous looks: an analysis every ``LOOK`` seconds (``sequential@10``: every 10 s; also
+``sequential@60``, the fixed judges' pace) over the same three minutes, so "within 3 steps" means within the
+same 180 s of canary time; each look continues the sequences of the one before (growing lookback). A healthy
+canary undecided at the last step is measured again until the three minutes are up. The median time to a
+decision is over the scenarios that were decided (rolled back or promoted).
+
+    python bench/canary_judge.py [--scenarios 1000] [--seed 0] [--lookback growing] [--judges both,sequential@10]
 """
 
 from __future__ import annotations
@@ -34,8 +41,16 @@ import numpy as np
 
 from gates.deploy.canary.state import CanaryState, Limits, next_move
 from gates.deploy.evidence import Counts, Histogram
-from gates.deploy.judges import CompareSettings, Observation, combine, compare_judge, threshold_judge
+from gates.deploy.judges import (
+    CompareSettings,
+    JudgeVerdict,
+    Observation,
+    combine,
+    compare_judge,
+    threshold_judge,
+)
 from gates.deploy.queries import metric_specs
+from gates.deploy.sequential import SequentialSettings, sequential_judge
 
 BASE_ERROR = 0.01
 MEDIAN_S, SIGMA = 0.05, 0.5
@@ -58,7 +73,10 @@ JUDGES = {
     "compare": (("compare",), SPECS),
     "both": (("threshold", "compare"), SPECS),
     "both, limits 5 % / 250 ms": (("threshold", "compare"), LOOSE),
+    "sequential@60": (("sequential",), SPECS),
+    "sequential@10": (("sequential",), SPECS),
 }
+HORIZON = INTERVAL * ANALYSES  # seconds of canary time every judge gets
 MIN_REQUESTS = 20
 
 
@@ -73,9 +91,11 @@ def bucket_probabilities(latency_factor: float) -> np.ndarray:
 PROBS = {f: bucket_probabilities(f) for f in {lf for _, lf in KINDS.values()}}
 
 
-def interval_counts(rng, rps: float, error_factor: float, latency_factor: float) -> np.ndarray:
-    """[requests, errors, bucket counts...] of one track over one interval."""
-    n = int(rng.poisson(rps * INTERVAL))
+def interval_counts(
+    rng, rps: float, error_factor: float, latency_factor: float, seconds: float = INTERVAL
+) -> np.ndarray:
+    """[requests, errors, bucket counts...] of one track over ``seconds``."""
+    n = int(rng.poisson(rps * seconds))
     errors = int(rng.binomial(n, min(1.0, BASE_ERROR * error_factor)))
     bins = rng.multinomial(n, PROBS[latency_factor])
     return np.concatenate([[n, errors], bins])
@@ -88,6 +108,7 @@ def observations(canary: np.ndarray, stable: np.ndarray, specs) -> list[Observat
         for side, data in (("canary", canary), ("stable", stable)):
             if data[0] < MIN_REQUESTS:
                 obs.thin[side] = f"too little traffic ({data[0]:.0f} requests, min_requests {MIN_REQUESTS})"
+            sample: Counts | Histogram
             if spec.kind == "ratio":
                 sample = Counts(float(data[1]), float(data[0]))
             else:
@@ -98,19 +119,23 @@ def observations(canary: np.ndarray, stable: np.ndarray, specs) -> list[Observat
 
 
 def scenario(
-    rng, total_rps: float, kind: str, judges: tuple[str, ...], specs, lookback: str
-) -> tuple[str, str]:
-    """(result, why): result rolled_back, promoted or undecided."""
+    rng, total_rps: float, kind: str, judge: str, specs, lookback: str, horizon: int = HORIZON
+) -> tuple[str, str, float]:
+    """(result, why, seconds to the result): result rolled_back, promoted or undecided after ``horizon`` s."""
     ef, lf = KINDS[kind]
+    judges = JUDGES[judge][0]
+    look = int(judge.split("@")[1]) if "@" in judge else INTERVAL
+    analyses = horizon // look
     state = CanaryState(target="t", image="i", steps=list(STEPS), stable_replicas=1)
-    limits = Limits(failure_limit=1, inconclusive_limit=ANALYSES + 1)
+    limits = Limits(failure_limit=1, inconclusive_limit=analyses + 1)
     settings = CompareSettings(confidence=0.98, tolerance=0.25, margin=1.0, no_data="fail")
     totals_c = totals_s = None
     why = ""
-    for _ in range(ANALYSES):
+    previous: dict[str, list] = {}
+    for index in range(analyses):
         weight = STEPS[state.step]
-        c = interval_counts(rng, total_rps * weight / 100, ef, lf)
-        s = interval_counts(rng, total_rps * (100 - weight) / 100, 1.0, 1.0)
+        c = interval_counts(rng, total_rps * weight / 100, ef, lf, look)
+        s = interval_counts(rng, total_rps * (100 - weight) / 100, 1.0, 1.0, look)
         if lookback == "growing":
             totals_c = c if totals_c is None else totals_c + c
             totals_s = s if totals_s is None else totals_s + s
@@ -118,7 +143,13 @@ def scenario(
             totals_c, totals_s = c, s
         obs = observations(totals_c, totals_s, specs)
         last = state.step == len(STEPS) - 1
-        verdicts = []
+        verdicts: list[JudgeVerdict | None] = []
+        if "sequential" in judges:
+            v = sequential_judge(obs, SequentialSettings(final=last), previous)
+            for m in v.metrics if v else []:
+                if "look" in m.details:
+                    previous.setdefault(m.metric, []).append(m.details["look"])
+            verdicts.append(v)
         if "threshold" in judges:
             verdicts.append(threshold_judge(obs, "fail", settings.confidence, final=last))
         if "compare" in judges:
@@ -127,10 +158,10 @@ def scenario(
         why = "; ".join(v.why for v in verdicts if v)
         move = next_move(state, outcome, limits, last)
         if move.startswith("rollback"):
-            return "rolled_back", why
+            return "rolled_back", why, (index + 1) * look
         if move == "promote":
-            return "promoted", why
-    return "undecided", why
+            return "promoted", why, (index + 1) * look
+    return "undecided", why, horizon
 
 
 def main() -> None:
@@ -139,41 +170,52 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--traffic", default="2,10,50,200", help="total requests per second, comma separated")
     parser.add_argument("--lookback", choices=["growing", "window"], default="growing")
+    parser.add_argument("--horizon", type=int, default=HORIZON, help="seconds of canary time per scenario")
+    parser.add_argument(
+        "--judges", default=",".join(JUDGES), help=f"comma separated, of: {', '.join(JUDGES)}"
+    )
     parser.add_argument("--out", default=str(Path(__file__).with_name("results") / "canary_judge.md"))
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.time()
     rows = []
     for rps in [float(x) for x in args.traffic.split(",")]:
-        for judge, (judges, specs) in JUDGES.items():
-            cells = {}
+        for judge in args.judges.split(","):
+            cells, minutes = {}, {}
             for kind in KINDS:
                 results = {"rolled_back": 0, "promoted": 0, "undecided": 0}
+                decided = []
                 for _ in range(args.scenarios):
-                    result, _ = scenario(rng, rps, kind, judges, specs, args.lookback)
+                    result, _, seconds = scenario(
+                        rng, rps, kind, judge, JUDGES[judge][1], args.lookback, args.horizon
+                    )
                     results[result] += 1
+                    if result != "undecided":
+                        decided.append(seconds / 60)
                 cells[kind] = {k: v / args.scenarios for k, v in results.items()}
+                minutes[kind] = f"{np.median(decided):.2g}" if decided else "-"
             h = cells["healthy"]
             rows.append(
                 f"| {rps:g} | {judge} | {cells['2x error rate']['rolled_back']:.0%} "
                 f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
-                f"| {h['undecided']:.0%} |"
+                f"| {h['undecided']:.0%} | {' / '.join(minutes[k] for k in KINDS)} |"
             )
             print(rows[-1], flush=True)
     header = (
-        "| traffic (req/s, total) | judge | detects 2x error rate within 3 steps | "
-        "detects +30% p95 within 3 steps | false rollback (healthy) | healthy promoted | "
-        "healthy undecided (too little evidence) |"
+        f"| traffic (req/s, total) | judge | detects 2x error rate within {args.horizon} s | "
+        f"detects +30% p95 within {args.horizon} s | false rollback (healthy) | healthy promoted | "
+        "healthy undecided (too little evidence) | median minutes to a decision (healthy / 2x errors / +30% p95) |"
     )
-    table = "\n".join([header, "|---|---|---|---|---|---|---|", *rows])
+    table = "\n".join([header, "|---|---|---|---|---|---|---|---|", *rows])
     text = (
         f"# canary judge benchmark\n\n{args.scenarios} scenarios per cell, seed {args.seed}; steps "
-        f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, at most {ANALYSES} analyses, lookback "
+        f"{', '.join(map(str, STEPS))} %, {INTERVAL} s per step, {args.horizon} s of canary time (fixed judges: one analysis a step), lookback "
         f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
         f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
         f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
-        f"min_requests {MIN_REQUESTS}, failure_limit 1 "
-        f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback}`, "
+        f"min_requests {MIN_REQUESTS}, failure_limit 1; sequential: alpha 0.01, tolerance 0.1, margin 1.0, "
+        f"judge@N: an analysis every N s "
+        f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback} --judges {args.judges} --scenarios {args.scenarios} --horizon {args.horizon}`, "
         f"{time.time() - started:.0f} s).\n\n{table}\n"
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

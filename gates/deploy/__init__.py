@@ -12,10 +12,12 @@ Modules (imported only by the commands that use them, so `mlgate --help` never l
 - ``validate``: post-deploy validation of a live endpoint (``collect`` over HTTP, ``evaluate`` pure).
 - the canary command:
   - ``canary``: the progressive-delivery loop (``run_canary``: steps, analyses, promotion, rollback);
-  - ``canary_state``: the state kept in annotations on the canary Deployment and what a re-run does with it
-    (``CanaryState``, ``plan_run``, ``next_move``);
+  - ``canary/``: the canary (config, state in annotations, cluster calls, measurement, decision, the loop, the
+    report);
   - ``evidence``: request-level evidence and its tests (counts and histograms over a window: Clopper-Pearson,
     order-statistic quantile bounds, the rank test on binned values, the KS distance with DKW bounds);
+  - ``sequential``: the default, anytime-valid judge (mixture likelihood ratios on counts, canary against
+    stable; gates.stats.sequential holds the math);
   - ``judges``: the threshold (Flagger-like) and compare (Kayenta-like) judges;
   - ``queries``: PromQL templates and the metric definitions built from them (``MetricSpec``, ``metric_specs``);
   - ``prometheus``: the Prometheus HTTP API client (retries, no data, credentials from the environment);

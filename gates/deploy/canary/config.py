@@ -11,8 +11,10 @@ from gates.core.errors import InputError
 from gates.deploy.canary.state import CanaryState, Limits, template_hash
 from gates.deploy.judges import CompareSettings
 from gates.deploy.queries import DEFAULT_METRICS, DEFAULT_NAMES, DEFAULT_SELECTOR, MetricSpec, metric_specs
+from gates.deploy.sequential import SequentialSettings
 
 TRACK_LABEL = "track"
+SEQUENTIAL = SequentialSettings()  # the defaults
 
 
 def parse_duration(value: Any, what: str) -> float:
@@ -61,6 +63,7 @@ class CanaryConfig:
     no_data: str
     min_requests: float
     compare: CompareSettings
+    sequential: SequentialSettings
     restart: bool
 
     @property
@@ -83,6 +86,7 @@ class CanaryConfig:
         if any(not 0 < x <= 100 for x in steps) or steps != sorted(set(steps)):
             raise InputError(f"canary.steps {steps}: expected increasing percentages in 1..100")
         compare = analysis.get("compare") or {}
+        sequential = analysis.get("sequential") or {}
         no_data = analysis.get("no_data", "fail")
         window = str(analysis.get("window", "1m"))
         confidence = float(analysis.get("confidence", compare.get("confidence", 0.98)))
@@ -109,7 +113,8 @@ class CanaryConfig:
             selector=analysis.get("selector", DEFAULT_SELECTOR),
             names={**DEFAULT_NAMES, **(analysis.get("metric_names") or {})},
             metrics=metric_specs(analysis.get("metrics") or DEFAULT_METRICS),
-            judges=list(analysis.get("judges") or ["threshold", "compare"]),
+            # sequential decides the counted metrics anytime-valid; threshold the series and pair metrics
+            judges=list(analysis.get("judges") or ["sequential", "threshold"]),
             failure_limit=int(analysis.get("failure_limit", 1)),
             inconclusive_limit=int(analysis.get("inconclusive_limit", 3)),
             on_inconclusive_limit=analysis.get("on_inconclusive_limit", "hold"),
@@ -124,6 +129,13 @@ class CanaryConfig:
                 pass_score=compare.get("pass_score", 95.0),
                 marginal_score=compare.get("marginal_score", 75.0),
                 min_points=int(compare.get("min_points", 50)),
+                no_data=no_data,
+            ),
+            sequential=SequentialSettings(
+                alpha=float(sequential.get("alpha", SEQUENTIAL.alpha)),
+                tolerance=float(sequential.get("tolerance", SEQUENTIAL.tolerance)),
+                margin=float(sequential.get("margin", SEQUENTIAL.margin)),
+                scale=float(sequential.get("scale", SEQUENTIAL.scale)),
                 no_data=no_data,
             ),
             restart=bool(s.get("restart", False)),

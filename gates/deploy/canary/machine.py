@@ -205,7 +205,8 @@ class Run:
             entry.update(outcome="error", why=str(exc), measurements=[])
             self.analyses.append(entry)
             return entry
-        entry.update(decide(cfg, observations, problems, final=step_index == len(cfg.steps) - 1))
+        final = step_index == len(cfg.steps) - 1
+        entry.update(decide(cfg, observations, problems, final=final, history=self.analyses))
         entry["measurements"] = records
         self.analyses.append(entry)
         return entry

@@ -1,0 +1,125 @@
+"""The sequential judge (gates.deploy.sequential) and its place in the decision: verdicts on counts and
+histograms, the looks it records and continues from, and the metrics it leaves to the other judges."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gates.deploy.canary.config import CanaryConfig
+from gates.deploy.canary.decision import decide, previous_looks
+from gates.deploy.evidence import Counts, Histogram
+from gates.deploy.judges import Observation
+from gates.deploy.queries import metric_specs
+from gates.deploy.sequential import Look, SequentialSettings, increments, sequences, sequential_judge
+
+SPECS = {s.name: s for s in metric_specs([{"name": "error_rate", "max": 0.05}, {"name": "latency_p95"}])}
+BOUNDS = (0.05, 0.1, 0.2, 0.5, math.inf)
+
+
+def ratio(ce: float, cn: float, se: float, sn: float) -> Observation:
+    return Observation(SPECS["error_rate"], canary_sample=Counts(ce, cn), stable_sample=Counts(se, sn))
+
+
+def hist(counts: list[float]) -> Histogram:
+    return Histogram(BOUNDS, tuple(float(x) for x in np.cumsum(counts)))
+
+
+def latency(canary: list[float], stable: list[float]) -> Observation:
+    return Observation(SPECS["latency_p95"], canary_sample=hist(canary), stable_sample=hist(stable))
+
+
+def test_a_doubled_error_rate_fails_with_its_bounds_recorded():
+    v = sequential_judge([ratio(200, 10_000, 100, 10_000)])
+    m = v.metrics[0]
+    assert v.outcome == "fail" and m.passed is False and "certain" in m.why
+    look = m.details["look"]
+    assert look["ratio_lower"] > 1.1 and look["canary_events"] == 200 and m.details["alpha"] == 0.01 / 2
+
+
+def test_equal_rates_with_plenty_of_requests_pass():
+    v = sequential_judge([ratio(100, 10_000, 100, 10_000)])
+    assert v.outcome == "pass" and v.metrics[0].details["look"]["ratio_upper"] < 2.0
+
+
+def test_no_errors_anywhere_pass_on_min_effect_and_few_requests_stay_open():
+    assert sequential_judge([ratio(0, 3000, 0, 3000)]).outcome == "pass"  # surely below 0.5 %
+    few = sequential_judge([ratio(0, 100, 1, 900)])
+    assert few.outcome == "marginal" and few.metrics[0].classification == "inconclusive"
+    last = sequential_judge([ratio(0, 100, 1, 900)], SequentialSettings(final=True))
+    assert last.outcome == "inconclusive"
+
+
+def test_a_crossed_absolute_limit_fails_without_a_regression_against_stable():
+    v = sequential_judge([ratio(1000, 10_000, 1000, 10_000)])
+    assert v.outcome == "fail" and "beyond the limits" in v.metrics[0].why
+
+
+def test_no_data_and_thin_traffic_are_never_a_pass():
+    missing = Observation(SPECS["error_rate"], stable_sample=Counts(1, 100), missing={"canary": "no samples"})
+    assert sequential_judge([missing]).outcome == "fail"
+    thin = ratio(0, 5, 0, 100)
+    thin.thin["canary"] = "too little traffic"
+    assert sequential_judge([thin]).outcome == "inconclusive"
+
+
+def test_slower_canary_fails_on_the_share_of_slow_requests():
+    healthy = [5000, 4000, 900, 100, 0]
+    slow = [3000, 4000, 2400, 600, 0]
+    v = sequential_judge([latency(slow, healthy)])
+    m = v.metrics[0]
+    assert v.outcome == "fail" and m.details["look"]["bound"] == 0.1  # 10 % of all requests slower
+    assert sequential_judge([latency(healthy, healthy)]).outcome == "pass"
+
+
+def test_looks_continue_from_the_earlier_verdicts_and_keep_their_bound():
+    first = sequential_judge([latency([50, 40, 9, 1, 0], [500, 400, 90, 10, 0])])
+    look = first.metrics[0].details["look"]
+    later = sequential_judge(
+        [latency([100, 80, 10, 10, 0], [1000, 800, 100, 100, 0])], previous={"latency_p95": [look]}
+    )
+    again = later.metrics[0].details["look"]
+    assert again["bound"] == look["bound"] and again["canary_trials"] == 200
+    # the same counts as one look: the sequence differs once the earlier look splits them in two
+    alone = sequential_judge([latency([100, 80, 10, 10, 0], [1000, 800, 100, 100, 0])]).metrics[0]
+    assert alone.details["look"]["ratio_lower"] != again["ratio_lower"]
+
+
+def test_increments_start_over_when_a_count_goes_down():
+    looks = [Look(1, 100, 2, 900), Look(3, 200, 5, 1800), Look(1, 50, 1, 400)]
+    assert [(i.canary_events, i.canary_trials) for i in increments(looks)] == [(1, 50)]
+    assert [(i.canary_events, i.canary_trials) for i in increments(looks[:2])] == [(1, 100), (2, 100)]
+
+
+def test_alpha_is_split_over_every_sequence():
+    specs = metric_specs([{"name": "error_rate", "max": 0.05}, {"name": "latency_p95", "max": 0.5}])
+    assert sequences(specs) == 2 + 3  # error: ratio + own rate; latency: ratio + margin + limit
+
+
+def _config(**analysis) -> CanaryConfig:
+    section = {"deployment": "model", "image": "model:v2", "analysis": analysis}
+    return CanaryConfig.from_section(section)
+
+
+def test_decision_uses_the_sequential_judge_by_default_and_leaves_it_the_counted_metrics():
+    cfg = _config(metrics=[{"name": "error_rate", "max": 0.05}, {"name": "score_shift", "max": 0.2}])
+    assert cfg.judges == ["sequential", "threshold"]
+    shift = Observation(
+        cfg.metrics[1], canary_sample=hist([1, 1, 1, 1, 0]), stable_sample=hist([1, 1, 1, 1, 0])
+    )
+    entry = decide(cfg, [ratio(100, 10_000, 100, 10_000), shift], [], final=False)
+    judged = {j["judge"]: [m["metric"] for m in j["metrics"]] for j in entry["judges"]}
+    assert judged == {"sequential": ["error_rate"], "threshold": ["score_shift"]}
+    again = decide(cfg, [ratio(200, 20_000, 200, 20_000), shift], [], final=False, history=[entry])
+    assert previous_looks([entry, again])["error_rate"] == [
+        entry["judges"][0]["metrics"][0]["details"]["look"],
+        again["judges"][0]["metrics"][0]["details"]["look"],
+    ]
+
+
+def test_the_old_judges_stay_selectable():
+    cfg = _config(judges=["threshold", "compare"], sequential={"alpha": 0.05})
+    entry = decide(cfg, [ratio(100, 10_000, 100, 10_000)], [], final=False)
+    assert [j["judge"] for j in entry["judges"]] == ["threshold", "compare"]
+    assert cfg.sequential.alpha == 0.05
