@@ -292,13 +292,14 @@ class ActRun:
         return {r["jobID"]: r["jobResult"] for r in self.records if "jobResult" in r}
 
     def summaries(self, job: str) -> list[str]:
-        """Job-summary Markdown per step of a job (act logs a composite action's summary for its inner step too:
-        only the outer step's record is kept)."""
-        return [
-            r["content"]
-            for r in self.records
-            if r.get("command") == "summary" and r.get("jobID") == job and len(r.get("stepID") or []) == 1
-        ]
+        """Job-summary Markdown of a job's steps, each text once. act logs a composite action's summary for its
+        inner step, and for the outer step only when the inner step that wrote it was the action's last one (an
+        action whose cleanup step runs after the gate has only the inner record)."""
+        seen: list[str] = []
+        for r in self.records:
+            if r.get("command") == "summary" and r.get("jobID") == job and r.get("content") not in seen:
+                seen.append(r["content"])
+        return seen
 
     def text(self) -> str:
         """Everything the steps printed, for assertions on messages."""

@@ -143,11 +143,12 @@ def test_deploy_and_validate_actions_succeed_and_map_outputs(delivery_run):
     run, _ = delivery_run
     assert run.job_results() == {"deliver": "success"}, run.tail(150)
     steps = steps_dump(run)
-    deploy = steps["deploy"]["outputs"]
+    # a composite action exposes its declared outputs; the gate's own ones come through `all`
+    deploy = {**steps["deploy"]["outputs"], **json.loads(steps["deploy"]["outputs"]["all"])}
     assert deploy["exit-code"] == "0" and deploy["status"] in ("pass", "warn")
     assert deploy["deploy-revision"] == "1" and deploy["deploy-rolled-back"] == "false"
     assert deploy["deploy-objects-created"] == "7"
-    validate = steps["validate"]["outputs"]
+    validate = {**steps["validate"]["outputs"], **json.loads(steps["validate"]["outputs"]["all"])}
     assert validate["exit-code"] == "0", validate
     assert validate["validate-deployment-golden-matched"] == "24/24"
     summaries = "\n".join(run.summaries("deliver"))
