@@ -1,7 +1,9 @@
 """Model-metrics gate: metric thresholds with bootstrap intervals, and non-inferiority against the baseline.
 
 The baseline comparison is paired: the candidate and the production model are scored on the same rows and
-every resample reweights both by the same draw, so row-to-row difficulty cancels out of the difference.
+every resample reweights both by the same draw, so row-to-row difficulty cancels out of the difference
+(gates/metrics_baseline.py). When an interval is not to be trusted as it stands (few rows of the rarer
+class, a bound within Monte Carlo error of its threshold) gates/metrics_guards.py says so.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
 from gates.core.thresholds import Threshold, decide
 from gates.formats import plots
+from gates.metrics_baseline import align, baseline_checks
+from gates.metrics_guards import (
+    DEFAULT_MIN_CLASS_ROWS,
+    MAX_RESAMPLES,
+    class_counts,
+    contested,
+    delong_ci,
+    guard_class_counts,
+)
 from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
 from gates.stats import metrics as m
 from gates.stats.bootstrap import (
@@ -72,75 +83,6 @@ def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
     if not join_on:
         return section
     return {**section, "columns": {**(section.get("columns") or {}), "id": join_on}}
-
-
-def align(
-    candidate: Predictions, baseline: Predictions, join_on: str | None
-) -> tuple[Predictions, Predictions]:
-    """Put the baseline's rows in the candidate's order (by id, or by position) and check labels agree.
-
-    Ids compare as text (1 and "1" are one id), through one sort of each side, not a Python dict of rows.
-    """
-    if join_on:
-        keys = {}
-        for name, p in (("candidate", candidate), ("baseline", baseline)):
-            if p.ids is None:
-                raise InputError(f"{p.path}: missing id column for join_on '{join_on}'")
-            keys[name] = _id_keys(np.asarray(p.ids))
-        if (
-            keys["candidate"].dtype.kind != keys["baseline"].dtype.kind
-        ):  # numbers on one side, text on the other
-            keys = {k: v.astype(str) for k, v in keys.items()}
-        for name, p in (("candidate", candidate), ("baseline", baseline)):
-            ordered = np.sort(keys[name])
-            repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-            if repeated.size:
-                raise InputError(
-                    f"{p.path}: id column has duplicates (for example {str(ordered[repeated[0]])!r})"
-                )
-        base_order = np.argsort(keys["baseline"], kind="stable")
-        base_sorted = keys["baseline"][base_order]
-        where = np.minimum(np.searchsorted(base_sorted, keys["candidate"]), max(base_sorted.size - 1, 0))
-        found = (
-            base_sorted[where] == keys["candidate"] if base_sorted.size else np.zeros(candidate.rows, bool)
-        )
-        order = np.where(found, base_order[where], -1)
-        if not found.all() or base_sorted.size != candidate.rows:
-            missing = int((~found).sum())
-            extra = base_sorted.size - (candidate.rows - missing)
-            raise InputError(
-                f"{baseline.path}: ids do not match the candidate's ({missing} candidate ids missing, "
-                f"{extra} extra); the comparison needs the same rows"
-            )
-        baseline = _take(baseline, order)
-    elif baseline.rows != candidate.rows:
-        raise InputError(
-            f"{baseline.path}: {baseline.rows} rows, but the candidate has {candidate.rows}; "
-            f"joined by row order they must match (or set baseline.join_on)"
-        )
-    disagree = np.flatnonzero(candidate.y != baseline.y)
-    if disagree.size:
-        row = int(disagree[0])
-        raise InputError(
-            f"{baseline.path}: label differs from the candidate's at row {row + 1} "
-            f"({disagree.size} rows in all): the two files are not the same rows"
-        )
-    return candidate, baseline
-
-
-def _id_keys(ids: np.ndarray) -> np.ndarray:
-    """Ids as sortable keys that compare like their text: integers stay integers, the rest becomes text."""
-    if ids.dtype.kind in "iu":
-        return ids.astype(np.int64, copy=False)
-    if ids.dtype.kind == "O":
-        return np.array([str(v) for v in ids.tolist()], dtype=str)
-    return ids.astype(str)
-
-
-def _take(p: Predictions, order: np.ndarray) -> Predictions:
-    score = p.score[order] if p.score is not None else None
-    ids = p.ids[order] if p.ids is not None else None
-    return Predictions(p.path, p.task, p.y[order], p.pred[order], score, p.classes, ids, None)
 
 
 def _columns(p: Predictions, prefix: str) -> dict[str, np.ndarray]:
@@ -334,26 +276,65 @@ def evaluate(
     decide_on = ctx.decide_on(section)
     exact = {"c_": tabulate(candidate)} if candidate.task == "binary" else {}
     point, samples, method = point_and_samples(candidate, baseline, boot.resamples, boot.seed, exact)
+    reasons = undefined_reasons(candidate, exact.get("c_"))
+    floor = int(section.get("min_class_rows", DEFAULT_MIN_CLASS_ROWS))
+    labels = class_counts(candidate, exact.get("c_"))
+
+    auc_ci = delong_ci(exact.get("c_"), boot.confidence) if boot.resamples else None
 
     def ci(key: str) -> tuple[float, float] | None:
+        if key == "c:roc_auc" and auc_ci is not None:
+            return auc_ci
         interval = percentile_interval(samples[key], boot.confidence) if key in samples else None
         return (interval.low, interval.high) if interval else None
 
-    checks: list[Check] = []
-    reasons = undefined_reasons(candidate, exact.get("c_"))
-    for metric, spec in (section.get("thresholds") or {}).items():
-        key = f"c:{metric}"
-        if key not in point:
-            raise InputError(
-                f"metrics.thresholds.{metric}: not available for task {candidate.task}"
-                + (" without scores" if candidate.score is None else "")
-            )
-        check = decide(metric, point[key], ci(key), Threshold.from_policy(spec, decide_on), boot.confidence)
-        if check.status is Status.ERROR:
-            check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
-        checks.append(check)
-    if baseline is not None:
-        checks += baseline_checks(section, point, ci, boot.confidence, reasons)
+    def judge() -> list[tuple[Check, str, Threshold]]:
+        """Every threshold and baseline check, with the samples key and threshold its bound is read against."""
+        judged: list[tuple[Check, str, Threshold]] = []
+        for metric, spec in (section.get("thresholds") or {}).items():
+            key = f"c:{metric}"
+            if key not in point:
+                raise InputError(
+                    f"metrics.thresholds.{metric}: not available for task {candidate.task}"
+                    + (" without scores" if candidate.score is None else "")
+                )
+            threshold = Threshold.from_policy(spec, decide_on)
+            check = decide(metric, point[key], ci(key), threshold, boot.confidence)
+            if check.status is Status.ERROR:
+                check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
+            else:
+                guard_class_counts(check, metric, labels, floor, threshold.decide_on)
+            judged.append((check, "" if key == "c:roc_auc" and auc_ci else key, threshold))  # DeLong: no seed
+        if baseline is not None:
+            base_decide_on = section["baseline"].get("decide_on", "bound")
+            for check, threshold in baseline_checks(section, point, ci, boot.confidence, reasons, samples):
+                metric = check.name.removesuffix("_vs_baseline")
+                if check.status is not Status.ERROR:
+                    guard_class_counts(check, metric, labels, floor, base_decide_on)
+                judged.append((check, f"d:{metric}", threshold))
+        return judged
+
+    # Too close to call: a bound within Monte Carlo error of its threshold would flip with the seed, so the
+    # resamples double (fresh seeds, pooled) until every bound is clear of its threshold or the cap is hit.
+    judged, total, round_ = judge(), boot.resamples, 0
+    close = contested(judged, samples, boot.confidence)
+    while close and total < MAX_RESAMPLES:
+        round_ += 1
+        _, more, _ = point_and_samples(candidate, baseline, total, boot.seed + round_, exact)
+        samples = {k: np.concatenate([v, more[k]]) for k, v in samples.items()}
+        total *= 2
+        judged = judge()
+        close = contested(judged, samples, boot.confidence)
+    for check, threshold in close:
+        check.details["too_close_to_call"] = True
+        check.why += (
+            f"; too close to call: after {total} resamples the interval's bound is still within Monte Carlo "
+            "error of the threshold, so it is not taken as clearing it"
+        )
+        if check.status is Status.PASS:
+            check.status = Status.FAIL if threshold.decide_on == "bound" else Status.WARN
+    method["resamples_used"] = total
+    checks = [c for c, _, _ in judged]
     checks += support_checks(candidate)
     if not checks:
         checks.append(
@@ -406,7 +387,7 @@ def evaluate(
 
 
 def bootstrap_method(info: dict[str, Any]) -> str:
-    text = "percentile bootstrap over rows (multinomial over distinct rows)"
+    text = "percentile bootstrap over rows (multinomial over distinct rows); ROC AUC: DeLong, logit scale"
     if not info.get("binned"):
         return text
     bound = max([v for v in (info.get("auc_bound") or {}).values() if np.isfinite(v)], default=float("nan"))
@@ -415,51 +396,6 @@ def bootstrap_method(info: dict[str, Any]) -> str:
         f"bins, shifted by the point value's binning offset (binning moves a resample's ROC AUC by at most "
         f"{bound:.2g}); counts and losses exact"
     )
-
-
-def baseline_checks(
-    section: dict[str, Any], point: dict[str, float], ci, confidence: float, reasons: dict[str, str]
-) -> list[Check]:
-    """Non-inferiority: candidate minus baseline must not fall below -margin (or above +margin for losses)."""
-    spec = section["baseline"]
-    margins = spec.get("margins") or {name: {"absolute": 0.0} for name in (section.get("thresholds") or {})}
-    decide_on = spec.get("decide_on", "bound")
-    checks = []
-    for metric, margin in margins.items():
-        if f"d:{metric}" not in point:
-            raise InputError(
-                f"metrics.baseline.margins.{metric}: unknown metric for this task "
-                f"(known: {', '.join(sorted(k[2:] for k in point if k.startswith('c:')))})"
-            )
-        base, cand, diff = point[f"b:{metric}"], point[f"c:{metric}"], point[f"d:{metric}"]
-        allowed = margin.get("absolute", margin.get("relative", 0.0) * abs(base))
-        lower_is_better = metric in m.LOWER_IS_BETTER
-        threshold = (
-            Threshold(max=allowed, decide_on=decide_on)
-            if lower_is_better
-            else Threshold(min=-allowed + 0.0, decide_on=decide_on)
-        )  # + 0.0: a zero margin shows as 0, not -0
-        details = {
-            "candidate": cand,
-            "baseline": base,
-            "difference": diff,
-            "margin": allowed,
-            "margin_kind": "absolute" if "absolute" in margin else "relative",
-            "direction": "lower is better" if lower_is_better else "higher is better",
-        }
-        check = decide(
-            f"{metric}_vs_baseline",
-            diff,
-            ci(f"d:{metric}"),
-            threshold,
-            confidence,
-            label=f"{metric} difference (candidate {cand:.4g} - baseline {base:.4g})",
-            details=details,
-        )
-        if check.status is Status.ERROR:
-            check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
-        checks.append(check)
-    return checks
 
 
 def undefined_reasons(p: Predictions | TabulatedPredictions, cells: Cells | None = None) -> dict[str, str]:

@@ -404,10 +404,11 @@ def test_bias_within_group_intervals_match_direct_within_group_resampling(tmp_pa
     same_distribution(captured["g|sex|age_band|true_positive_rate"][:, smallest], tpr[:, smallest])
     direct_dp = selection.max(axis=1) - selection.min(axis=1)
     same_distribution(captured["r|demographic_parity_difference"], direct_dp)
-    low, high = next(c for c in result.checks if c.name == "demographic_parity_difference").ci
-    np.testing.assert_allclose(
-        [low, high], np.quantile(direct_dp, [0.025, 0.975]), atol=0.35 * direct_dp.std()
-    )
+    # The verdict's interval is not the percentile interval of max - min (biased upward, see
+    # tests/stats/test_intervals.py) but the simultaneous one, which holds the point value.
+    check = next(c for c in result.checks if c.name == "demographic_parity_difference")
+    assert check.details["interval_method"].startswith("simultaneous pairwise intervals")
+    assert check.ci[0] <= check.value <= check.ci[1]
 
 
 def test_exact_cells_are_used_when_few(tmp_path):

@@ -155,7 +155,8 @@ def test_baseline_join_on_names_the_join_column(tmp_path):
         assert check.value == 0 and check.status is Status.PASS
 
 
-def test_baseline_without_margins_uses_the_thresholds_with_zero_margin(tmp_path):
+def test_baseline_without_margins_is_a_policy_error_when_the_bound_decides(tmp_path):
+    """A zero margin decided on the bound fails an equally good model about 97% of the time."""
     write_binary(tmp_path / "cand.csv")
     write_binary(tmp_path / "base.csv")
     section = {
@@ -164,6 +165,10 @@ def test_baseline_without_margins_uses_the_thresholds_with_zero_margin(tmp_path)
         "bootstrap": FAST,
         "baseline": {"predictions": "base.csv", "join_on": None},
     }
+    with pytest.raises(InputError, match=r"^metrics\.baseline\.margins: decide_on bound needs") as caught:
+        metrics_gate.run(section, ctx(tmp_path))
+    assert "\n" not in str(caught.value)
+    section["baseline"]["decide_on"] = "point"  # point decisions keep the thresholds' metrics, margin 0
     assert set(checks(metrics_gate.run(section, ctx(tmp_path)))) == {"accuracy", "accuracy_vs_baseline"}
 
 
@@ -313,13 +318,29 @@ def test_same_seed_same_intervals_other_seed_different(tmp_path):
     def interval(seed):
         section = {
             "predictions": "c.csv",
-            "thresholds": {"roc_auc": {"min": 0.5}},
+            "thresholds": {"brier": {"max": 0.5}, "roc_auc": {"min": 0.5}},
             "bootstrap": {"resamples": 200, "seed": seed},
         }
-        return checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"].ci
+        found = checks(metrics_gate.run(section, ctx(tmp_path)))
+        return found["brier"].ci, found["roc_auc"].ci
 
     assert interval(1) == interval(1)
-    assert interval(1) != interval(2)
+    assert interval(1)[0] != interval(2)[0]
+    assert interval(1)[1] == interval(2)[1]  # ROC AUC by DeLong: no resampling, no seed
+
+
+def test_roc_auc_interval_is_delong_on_the_logit_scale(tmp_path):
+    """DeLong's variance from the sort-based placements equals the direct O(m n) computation."""
+    frame = write_binary(tmp_path / "c.csv")
+    y, s = frame.label.to_numpy() == 1, frame.score.to_numpy()
+    psi = (s[y][:, None] > s[~y][None, :]) + 0.5 * (s[y][:, None] == s[~y][None, :])
+    auc = psi.mean()
+    variance = psi.mean(axis=1).var(ddof=1) / y.sum() + psi.mean(axis=0).var(ddof=1) / (~y).sum()
+    half = 1.959963984540054 * np.sqrt(variance) / (auc * (1 - auc))
+    logit = np.log(auc / (1 - auc))
+    expected = (1 / (1 + np.exp(-(logit - half))), 1 / (1 + np.exp(-(logit + half))))
+    section = {"predictions": "c.csv", "thresholds": {"roc_auc": {"min": 0.5}}, "bootstrap": FAST}
+    assert checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"].ci == pytest.approx(expected)
 
 
 def test_inputs_are_recorded_for_the_audit_trail(tmp_path):
@@ -577,3 +598,60 @@ def test_confusion_matrix_equals_sklearn_in_evidence_summary_and_html(tmp_path, 
 def test_confusion_table_of_many_classes_points_to_the_json():
     table = metrics_gate.confusion_table(np.zeros((25, 25), dtype=int), list(range(25)))
     assert "25 classes" in table and "evidence.confusion_matrix" in table and "|" not in table
+
+
+def test_baseline_checks_state_their_power_and_warn_when_underpowered(tmp_path):
+    """The stated chance that an equal model passes is Phi(margin / se - z); below 80% the check warns."""
+    rng = np.random.default_rng(1)
+    label = rng.integers(0, 2, 400)
+    for name in ("cand", "base"):  # the same kind of model on the same rows, each with its own noise
+        score = np.clip(0.35 * label + rng.uniform(0, 0.65, 400), 0, 1)
+        pd.DataFrame({"label": label, "score": score}).to_csv(tmp_path / f"{name}.csv", index=False)
+    section = {
+        "predictions": "cand.csv",
+        "bootstrap": FAST,
+        "baseline": {"predictions": "base.csv", "join_on": None, "margins": {"accuracy": {"absolute": 0.01}}},
+    }
+    check = checks(metrics_gate.run(section, ctx(tmp_path)))["accuracy_vs_baseline"]
+    assert 0 < check.details["equal_model_passes"] < 0.8 and "underpowered" in check.why
+    assert check.status in (Status.WARN, Status.FAIL)
+    mdd = check.details["minimum_detectable_difference"]
+    section["baseline"]["margins"] = {"accuracy": {"absolute": round(mdd * 1.3, 4)}}
+    check = checks(metrics_gate.run(section, ctx(tmp_path)))["accuracy_vs_baseline"]
+    assert check.details["equal_model_passes"] > 0.8 and "underpowered" not in check.why
+
+
+def test_rare_positives_warn_and_error_when_the_bound_decides(tmp_path):
+    rng = np.random.default_rng(4)
+    label = (rng.random(300) < 0.03).astype(int)  # about 9 positives
+    score = np.clip(0.4 * label + rng.uniform(0, 0.6, 300), 0, 1)
+    pd.DataFrame({"label": label, "score": score}).to_csv(tmp_path / "rare.csv", index=False)
+    section = {"predictions": "rare.csv", "bootstrap": FAST, "thresholds": {"roc_auc": {"min": 0.5}}}
+    check = checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"]
+    assert check.status is Status.WARN and "below min_class_rows 20" in check.why
+    section["decide_on"] = "bound"
+    assert checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"].status is Status.ERROR
+    section["min_class_rows"] = 3
+    assert checks(metrics_gate.run(section, ctx(tmp_path)))["roc_auc"].status is Status.PASS
+
+
+def test_a_bound_near_the_threshold_gives_one_verdict_for_every_seed(tmp_path):
+    """A threshold 0.0015 from the bound is within the Monte Carlo error of 200 resamples (the verdict would
+    follow the seed) but not of 25,600: adaptive resampling resolves it the same way for every seed."""
+    write_binary(tmp_path / "cand.csv", n=600)
+    section = {
+        "predictions": "cand.csv",
+        "decide_on": "bound",
+        "bootstrap": {"resamples": 20_000, "seed": 99},
+    }
+    section["thresholds"] = {"brier": {"max": 0.5}}
+    bound = checks(metrics_gate.run(section, ctx(tmp_path)))["brier"].ci[1]
+    for offset, expected in ((0.0015, Status.PASS), (-0.0015, Status.FAIL)):
+        section["thresholds"] = {"brier": {"max": bound + offset}}
+        used = []
+        for seed in range(4):
+            section["bootstrap"] = {"resamples": 200, "seed": seed}
+            result = metrics_gate.run(section, ctx(tmp_path))
+            assert checks(result)["brier"].status is expected, (offset, seed)
+            used.append(result.evidence["bootstrap"]["resamples_used"])
+        assert max(used) > 200  # at least one seed was too close at 200 and drew more

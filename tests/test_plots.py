@@ -103,7 +103,7 @@ def test_metrics_gate_draws_roc_and_precision_recall_curves(tmp_path):
         "predictions": "cand.csv",
         "columns": {"id": "id"},
         "thresholds": {"roc_auc": {"min": 0.5}},
-        "baseline": {"predictions": "base.csv"},
+        "baseline": {"predictions": "base.csv", "margins": {"roc_auc": {"absolute": 0.05}}},
         "bootstrap": {"resamples": 50},
     }
     result = metrics_gate.run(section, ctx(tmp_path))

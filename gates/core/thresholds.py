@@ -49,8 +49,14 @@ def decide(
     confidence: float = 0.95,
     label: str | None = None,
     details: dict[str, Any] | None = None,
+    biased_point: bool = False,
 ) -> Check:
-    """Turn a value into a Check. A missing or NaN value is an error: no evidence is never a pass."""
+    """Turn a value into a Check. A missing or NaN value is an error: no evidence is never a pass.
+
+    `biased_point` is for values whose point estimate is biased (a maximum over noisy groups reads high even
+    when the groups are equal): deciding on the point, such a value fails only when the whole interval is
+    beyond the threshold, and warns when the interval still reaches back within it.
+    """
     label = label or name
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return Check(
@@ -68,7 +74,11 @@ def decide(
     noisy: list[str] = []
     if threshold.min is not None:
         point_ok, bound_ok = value >= threshold.min, low >= threshold.min
-        if not point_ok:
+        if not point_ok and biased_point and ci and high >= threshold.min and threshold.decide_on == "point":
+            noisy.append(
+                f"the {pct} interval reaches up to {_fmt(high)}, within the minimum {_fmt(threshold.min)}"
+            )
+        elif not point_ok:
             problems.append(f"{label} {_fmt(value)} is below the minimum {_fmt(threshold.min)}")
         elif not bound_ok:
             noisy.append(
@@ -76,7 +86,11 @@ def decide(
             )
     if threshold.max is not None:
         point_ok, bound_ok = value <= threshold.max, high <= threshold.max
-        if not point_ok:
+        if not point_ok and biased_point and ci and low <= threshold.max and threshold.decide_on == "point":
+            noisy.append(
+                f"the {pct} interval reaches down to {_fmt(low)}, within the maximum {_fmt(threshold.max)}"
+            )
+        elif not point_ok:
             problems.append(f"{label} {_fmt(value)} is above the maximum {_fmt(threshold.max)}")
         elif not bound_ok:
             noisy.append(
@@ -87,7 +101,12 @@ def decide(
     elif noisy and threshold.decide_on == "bound":
         status, why = Status.FAIL, f"{label} {_fmt(value)} passes on its point value but " + "; ".join(noisy)
     elif noisy:
-        status, why = Status.WARN, f"{label} {_fmt(value)} passes, but " + "; ".join(noisy)
+        verb = (
+            "is beyond the threshold on its point value"
+            if biased_point and not _clears(value, threshold)
+            else "passes"
+        )
+        status, why = Status.WARN, f"{label} {_fmt(value)} {verb}, but " + "; ".join(noisy)
     else:
         status = Status.PASS
         why = f"{label} {_fmt(value)} meets {threshold.describe()}"
@@ -101,6 +120,12 @@ def decide(
         threshold=threshold.describe(),
         why=why,
         details=details or {},
+    )
+
+
+def _clears(value: float, threshold: Threshold) -> bool:
+    return (threshold.min is None or value >= threshold.min) and (
+        threshold.max is None or value <= threshold.max
     )
 
 

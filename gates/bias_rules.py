@@ -1,0 +1,354 @@
+"""Disparity rules of the bias gate: which rates a rule reads, which groups it judges, its value and verdict.
+
+Kept apart from the gate (gates/bias.py, which groups rows and runs the statistic) because a rule is pure
+arithmetic on per-group values: it is where fairlearn's definitions live (`difference` max - min, `ratio`
+min / max, `to_overall` against all rows, equalized odds the worse of TPR and FPR) and where the interval
+with a stated coverage comes from (gates.stats.intervals.disparity_interval for rates, the bootstrap
+within groups for everything else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gates.bias_groups import Grouping
+from gates.core.errors import InputError
+from gates.core.result import Check, Status
+from gates.core.thresholds import Threshold, decide
+from gates.stats.bootstrap import percentile_interval, safe_divide
+from gates.stats.intervals import RateFamily, disparity_interval
+
+OUTCOMES = ("tp", "fp", "fn", "tn")
+# Rates from confusion counts: (numerator outcomes, denominator outcomes).
+RATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "selection_rate": (("tp", "fp"), OUTCOMES),
+    "true_positive_rate": (("tp",), ("tp", "fn")),
+    "false_positive_rate": (("fp",), ("fp", "tn")),
+    "false_negative_rate": (("fn",), ("tp", "fn")),
+    "true_negative_rate": (("tn",), ("fp", "tn")),
+    "accuracy": (("tp", "tn"), OUTCOMES),
+    "error_rate": (("fp", "fn"), OUTCOMES),
+    "precision": (("tp",), ("tp", "fp")),
+}
+
+
+ALIASES = {
+    "tpr": "true_positive_rate",
+    "fpr": "false_positive_rate",
+    "fnr": "false_negative_rate",
+    "tnr": "true_negative_rate",
+}
+
+
+SCORE_METRICS = ("roc_auc", "average_precision", "log_loss", "brier")
+
+
+OTHER_METRICS = ("balanced_accuracy", "recall", "f1")  # from gates.stats.metrics.binary, no score needed
+
+
+GROUP_METRICS = tuple(RATES) + OTHER_METRICS + SCORE_METRICS
+
+
+CRITERIA = {
+    "demographic_parity": ("selection_rate",),
+    "equal_opportunity": ("true_positive_rate",),
+    "equalized_odds": ("true_positive_rate", "false_positive_rate"),
+}
+
+
+SHORT = {
+    "selection_rate": "selection",
+    "true_positive_rate": "TPR",
+    "false_positive_rate": "FPR",
+    "false_negative_rate": "FNR",
+    "true_negative_rate": "TNR",
+    "error_rate": "error",
+}
+
+
+UNDEFINED_WHY = {
+    "true_positive_rate": "no positive labels",
+    "false_negative_rate": "no positive labels",
+    "false_positive_rate": "no negative labels",
+    "true_negative_rate": "no negative labels",
+    "precision": "no positive predictions",
+    "recall": "no positive labels",
+    "roc_auc": "one label class only",
+    "average_precision": "no positive labels",
+    "balanced_accuracy": "one label class only",
+}
+
+
+def canonical(metric: str) -> str:
+    return ALIASES.get(metric, metric)
+
+
+# ------------------------------------------------------------------------------------------------- rules
+@dataclass
+class Rule:
+    name: str
+    metric: str  # a group metric or a criterion (demographic_parity, equal_opportunity, equalized_odds)
+    disparity: str  # difference | ratio
+    relative_to: str  # between_groups | to_overall
+    threshold: Threshold
+    features: tuple[str, ...]
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return CRITERIA.get(self.metric, (self.metric,))
+
+    def describe(self) -> str:
+        where = "between groups" if self.relative_to == "between_groups" else "to overall"
+        return f"{self.metric} {self.disparity} {where}"
+
+
+def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: str) -> list[Rule]:
+    rules: list[Rule] = []
+    if section.get("four_fifths"):
+        rules.append(
+            Rule(
+                "four_fifths",
+                "selection_rate",
+                "ratio",
+                "between_groups",
+                Threshold(min=0.8, decide_on=decide_on),
+                features,
+            )
+        )
+    if section.get("max_disparity") is not None:
+        rules.append(
+            Rule(
+                "error_rate_difference",
+                "error_rate",
+                "difference",
+                "between_groups",
+                Threshold(max=float(section["max_disparity"]), decide_on=decide_on),
+                features,
+            )
+        )
+    for index, spec in enumerate(section.get("rules") or []):
+        where = f"bias.rules[{index}]"
+        metric = canonical(spec["metric"])
+        if metric not in GROUP_METRICS and metric not in CRITERIA:
+            raise InputError(
+                f"{where}.metric: unknown metric {spec['metric']!r} (known: "
+                f"{', '.join(sorted(set(GROUP_METRICS) | set(CRITERIA) | set(ALIASES)))})"
+            )
+        disparity = spec.get("disparity", "difference")
+        relative_to = spec.get("relative_to", "between_groups")
+        if disparity == "difference" and spec.get("max") is None:
+            raise InputError(f"{where}: a difference needs 'max' (the largest allowed gap)")
+        if disparity == "ratio" and spec.get("min") is None:
+            raise InputError(f"{where}: a ratio needs 'min' (for example 0.8, the four-fifths rule)")
+        own = tuple(spec.get("sensitive") or features)
+        unknown = [f for f in own if f not in features]
+        if unknown:
+            raise InputError(
+                f"{where}.sensitive: {', '.join(map(repr, unknown))} not in bias.sensitive "
+                f"({', '.join(features)})"
+            )
+        suffix = "" if relative_to == "between_groups" else "_to_overall"
+        scope = "" if own == features else f"[{','.join(own)}]"
+        name = spec.get("name") or f"{metric}_{disparity}{suffix}{scope}"
+        rules.append(
+            Rule(
+                name,
+                metric,
+                disparity,
+                relative_to,
+                Threshold(
+                    min=spec.get("min"), max=spec.get("max"), decide_on=spec.get("decide_on", decide_on)
+                ),
+                own,
+            )
+        )
+    names = [r.name for r in rules]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(f"bias.rules: two rules are named {duplicated[0]!r}; give one a 'name'")
+    return rules
+
+
+# ----------------------------------------------------------------------------------------- the statistic
+def _added(parts: Iterable[np.ndarray]) -> np.ndarray:
+    """The elementwise sum of the arrays, as sum() gives it."""
+    total: np.ndarray | None = None
+    for part in parts:
+        total = part + 0 if total is None else total + part
+    if total is None:
+        raise ValueError("nothing to add")
+    return total
+
+
+def disparity(values: np.ndarray, overall: np.ndarray, kind: str, relative_to: str) -> np.ndarray:
+    """(b, E) values of the judged groups -> (b,) disparity; NaN where any judged group is undefined."""
+    undefined = np.isnan(values).any(axis=1)
+    if relative_to == "between_groups":
+        high, low = values.max(axis=1), values.min(axis=1)
+        out = high - low if kind == "difference" else safe_divide(low, high)
+    elif kind == "difference":
+        out = np.abs(values - overall[:, None]).max(axis=1)
+    else:
+        ratio = safe_divide(values, np.broadcast_to(overall[:, None], values.shape))
+        with np.errstate(divide="ignore"):
+            ratio = np.where(ratio > 1, 1 / np.where(ratio > 1, ratio, 1), ratio)
+        out = ratio.min(axis=1)
+    return np.where(undefined, np.nan, out)
+
+
+@dataclass
+class RulePlan:
+    """Which groups a rule judges, which it leaves out and why, and its point value."""
+
+    rule: Rule
+    grouping: Grouping
+    judged: np.ndarray
+    excluded: dict[str, str]
+    value: float
+    point_values: dict[str, np.ndarray]
+    overall: dict[str, float]
+    family: RateFamily | None = None  # the judged groups' counts, when every component is a rate
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.rule.name,
+            "metric": self.rule.metric,
+            "disparity": self.rule.disparity,
+            "relative_to": self.rule.relative_to,
+            "sensitive": list(self.rule.features),
+            "judged": [self.grouping.labels[i] for i in self.judged],
+            "excluded": self.excluded,
+            "value": self.value,
+        }
+
+
+def _key(features: tuple[str, ...], name: str, kind: str = "g") -> str:
+    return f"{kind}|{'|'.join(features)}|{name}"
+
+
+def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_size: int) -> RulePlan:
+    excluded: dict[str, str] = {}
+    judged = []
+    values = {c: np.asarray(point[_key(rule.features, c)], dtype=float) for c in rule.components}
+    for g, label in enumerate(grouping.labels):
+        size = int(grouping.sizes[g])
+        if size == 0:
+            excluded[label] = "empty intersection (no rows)"
+        elif size < min_size:
+            excluded[label] = f"n={size} < min_group_size {min_size}"
+        else:
+            undefined = [c for c in rule.components if not np.isfinite(values[c][g])]
+            if undefined:
+                excluded[label] = "; ".join(
+                    f"{c} undefined ({UNDEFINED_WHY.get(c, 'empty denominator')})" for c in undefined
+                )
+            else:
+                judged.append(g)
+    judged_idx = np.array(judged, dtype=np.int64)
+    overall = {c: float(point[_key(rule.features, c, "o")]) for c in rule.components}
+    plan = RulePlan(rule, grouping, judged_idx, excluded, float("nan"), values, overall)
+    if all(c in RATES for c in rule.components) and judged_idx.size >= 2:
+        plan.family = rate_family(rule, judged_idx, point)
+    if judged_idx.size >= 2:
+        single = {k: np.asarray(v)[None, ...] for k, v in point.items()}
+        plan.value = float(rule_value(plan, single)[0])
+    return plan
+
+
+def rate_family(rule: Rule, judged: np.ndarray, point: dict[str, np.ndarray]) -> RateFamily:
+    """Numerator and denominator counts of each component rate, per judged group and overall."""
+    successes, trials, overall_successes, overall_trials = [], [], [], []
+    for c in rule.components:
+        top, bottom = RATES[c]
+        k = _added(np.asarray(point[_key(rule.features, o)], dtype=float) for o in top)
+        n = _added(np.asarray(point[_key(rule.features, o)], dtype=float) for o in bottom)
+        successes.append(k[judged])
+        trials.append(n[judged])
+        overall_successes.append(float(k.sum()))
+        overall_trials.append(float(n.sum()))
+    return RateFamily(successes, trials, overall_successes, overall_trials)
+
+
+def rule_value(plan: RulePlan, values: dict[str, np.ndarray]) -> np.ndarray:
+    rule = plan.rule
+    parts = [
+        disparity(
+            values[_key(rule.features, c)][:, plan.judged],
+            values[_key(rule.features, c, "o")],
+            rule.disparity,
+            rule.relative_to,
+        )
+        for c in rule.components
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    stacked = np.vstack(parts)
+    worst = stacked.max(axis=0) if rule.disparity == "difference" else stacked.min(axis=0)
+    return np.where(np.isnan(stacked).any(axis=0), np.nan, worst)
+
+
+def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float) -> Check:
+    rule = plan.rule
+    details: dict[str, Any] = {
+        "sensitive": list(rule.features),
+        "relative_to": rule.relative_to,
+        "judged_groups": [plan.grouping.labels[i] for i in plan.judged],
+        "excluded_groups": plan.excluded,
+        "group_values": {
+            c: {plan.grouping.labels[i]: float(plan.point_values[c][i]) for i in plan.judged}
+            for c in rule.components
+        },
+        "overall": plan.overall,
+    }
+    if plan.judged.size < 2:
+        why = (
+            f"{rule.describe()} needs at least two judged groups by {plan.grouping.key}; "
+            f"{plan.judged.size} left after exclusions"
+        )
+        if plan.excluded:
+            why += ": " + "; ".join(f"{k}: {v}" for k, v in plan.excluded.items())
+        return Check(rule.name, Status.ERROR, why, threshold=rule.threshold.describe(), details=details)
+    key = f"r|{rule.name}"
+    ci = None
+    if plan.family is not None:  # rates: simultaneous intervals with stated coverage, no resampling
+        low, high, method = disparity_interval(plan.family, rule.disparity, rule.relative_to, confidence)
+        ci = (low, high)
+        details["interval_method"] = method
+    elif key in samples:
+        found = percentile_interval(samples[key], confidence)
+        details["interval_method"] = "percentile bootstrap within groups"
+        if found:
+            ci = (found.low, found.high)
+            details["undefined_resamples"] = found.undefined_share
+        else:
+            details["undefined_resamples"] = float(np.mean(~np.isfinite(samples[key])))
+    check = decide(
+        rule.name,
+        plan.value,
+        ci,
+        rule.threshold,
+        confidence,
+        label=rule.describe(),
+        details=details,
+        biased_point=rule.relative_to == "between_groups" or rule.disparity == "difference",
+    )
+    context = []
+    for c in rule.components:
+        vals = plan.point_values[c][plan.judged]
+        low, high = int(np.argmin(vals)), int(np.argmax(vals))
+        name = SHORT.get(c, c)
+        context.append(
+            f"{name} lowest {plan.grouping.labels[plan.judged[low]]} {vals[low]:.4g}, highest "
+            f"{plan.grouping.labels[plan.judged[high]]} {vals[high]:.4g}"
+            + (f", overall {plan.overall[c]:.4g}" if rule.relative_to == "to_overall" else "")
+        )
+    check.why += " (" + "; ".join(context) + ")"
+    if plan.excluded:
+        check.why += "; not judged: " + "; ".join(f"{k} ({v})" for k, v in plan.excluded.items())
+    if ci is None and key in samples:
+        check.why += "; no interval: most resamples left a judged group undefined"
+    return check
