@@ -2,7 +2,8 @@
 
 - docs/reference/cli.md from the click commands (every command, option, default and help text);
 - docs/reference/policy.md from the policy's JSON Schema (every key, type, default and description);
-- docs/reference/actions.md from action.yml and actions/*/action.yml (every input and output).
+- docs/reference/actions.md from action.yml and actions/*/action.yml (every input and output);
+- gates/schema/gates.schema.json, the assembled policy schema editors read (yaml-language-server).
 
 `python scripts/gen_docs.py` rewrites them; `--check` exits 1 naming the stale page (tests/test_docs.py runs
 it), so a change to a flag, a policy key or an action input that forgets the docs fails the suite.
@@ -135,7 +136,20 @@ def actions_page() -> str:
     return "\n".join(lines)
 
 
-PAGES = {"cli.md": cli_page, "policy.md": policy_page, "actions.md": actions_page}
+def schema_file() -> str:
+    import json
+
+    from gates.core.policy import policy_schema
+
+    return json.dumps(policy_schema(), indent=2, ensure_ascii=False)
+
+
+PAGES = {
+    REFERENCE / "cli.md": cli_page,
+    REFERENCE / "policy.md": policy_page,
+    REFERENCE / "actions.md": actions_page,
+    ROOT / "gates" / "schema" / "gates.schema.json": schema_file,
+}
 
 
 def main() -> int:
@@ -144,9 +158,8 @@ def main() -> int:
     args = parser.parse_args()
     REFERENCE.mkdir(parents=True, exist_ok=True)
     stale = []
-    for name, build in PAGES.items():
+    for path, build in PAGES.items():
         text = build().rstrip() + "\n"
-        path = REFERENCE / name
         if args.check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 stale.append(str(path.relative_to(ROOT)))
