@@ -72,27 +72,13 @@ class ColumnSource:
                 if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
             ]
         else:
-            self._table = self._read_text()
+            from gates.readers.arrow import read_arrow  # the one text-table parser every gate uses
+
+            self._table = read_arrow(path)
             self.names = list(self._table.column_names)
             self.rows = int(self._table.num_rows)
         if self.rows == 0:
             raise InputError(f"{path}: has a header but no rows")
-
-    def _read_text(self, columns: list[str] | None = None):
-        import pyarrow as pa
-
-        try:
-            if self.kind == "jsonl":
-                import pyarrow.json as pj
-
-                return pj.read_json(self.path)
-            import pyarrow.csv as pc
-
-            parse = pc.ParseOptions(delimiter="\t" if self.kind == "tsv" else ",")
-            return pc.read_csv(self.path, parse_options=parse)
-        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{self.path}: cannot parse as {self.kind}: {first}") from None
 
     def require(self, columns: list[str]) -> None:
         missing = [c for c in columns if c not in self.names]
