@@ -520,7 +520,9 @@ def test_reusable_workflow_stops_when_it_cannot_tell_which_mlgate_commit_it_runs
     assert {job: results.get(job) for job in PR_JOBS} == {job: "failure" for job in PR_JOBS}, run.tail()
     assert results.get("upload") in (None, "success") and results.get("comment") in (None, "failure")
     assert run.returncode != 0
-    assert run.text().count(
+    # act's JSON log lines can interleave when parallel jobs write at once; such a line lands in run.raw
+    logged = run.text() + "\n" + "\n".join(run.raw)
+    assert logged.count(
         "does not say which repository and commit this reusable workflow was called at"
     ) == len(PR_JOBS) + (results.get("comment") == "failure")
     assert [c for c in checkouts(run) if c["path"]] == []
