@@ -211,8 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     from gates.core.errors import MlgateError, printable
 
     command = next((a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS), None)
-    relaxable = command in REPORT_ONLY_COMMANDS
-    session = Session(fail_on=_fail_on_from_environment() if relaxable else "fail", relaxable=relaxable)
+    session = Session(fail_on=_fail_on_from_environment(), relaxable=command in REPORT_ONLY_COMMANDS)
     try:
         code = cli.main(args=argv, prog_name="mlgate", standalone_mode=False, obj=session)
     except MlgateError as exc:

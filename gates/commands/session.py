@@ -48,6 +48,10 @@ class Session:
     _given: dict[str, tuple[object, str]] = field(default_factory=dict, init=False)
     _budget: StepBudget | None = field(default=None, init=False)
 
+    def __post_init__(self) -> None:
+        if not self.relaxable:
+            self.fail_on = "fail"
+
     @property
     def budget(self) -> StepBudget:
         if self._budget is None:
