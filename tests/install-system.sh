@@ -22,7 +22,7 @@ case "$kustomize_version" in
     ;;
 esac
 
-packages=(prometheus etcd-server podman runc busybox-static golang-1.19-go golang-github-modern-go-reflect2-dev)
+packages=(prometheus etcd-server podman runc busybox-static golang-1.19-go golang-github-modern-go-reflect2-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -276,7 +276,7 @@ def test_the_library_installs_from_the_lock_with_hashes_then_mlgate_without_depe
     assert '--require-hashes -r "$MLGATE_LOCK"' in script
     assert '--no-deps --no-build-isolation "$MLGATE_SOURCE"' in script
     assert 'MLGATE_LOCK="$MLGATE_SOURCE/requirements/actions-$MLGATE_EXTRA.lock"' in script
-    for extra in ("core", "model", "security", "deploy", "all"):  # what mlgate_extra() can name
+    for extra in ("core", "model", "security", "deploy", "registry", "all"):  # what mlgate_extra() can name
         assert f") echo {extra} ;;" in script or f"*) echo {extra} ;;" in script, extra
         assert (REPO / "requirements" / f"actions-{extra}.lock").is_file(), extra
 

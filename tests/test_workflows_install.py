@@ -18,7 +18,7 @@ from packaging.version import Version
 from tests.act_harness import REPO
 
 # The family each action installs (actions/lib/mlgate.sh's mlgate_extra) and its lock.
-EXTRAS = ("core", "model", "security", "deploy", "all")
+EXTRAS = ("core", "model", "security", "deploy", "registry", "all")
 
 
 def lock_entries(extra: str) -> list[tuple[str, Version, str, int]]:

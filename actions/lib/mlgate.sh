@@ -43,6 +43,7 @@ mlgate_extra() {
     model-metrics | bias | data-drift) echo model ;;
     security) echo security ;;
     deploy | canary | validate-deployment) echo deploy ;;
+    registry) echo registry ;;
     *) echo all ;;
   esac
 }
