@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tests.act_harness import (
     act_binary,
     no_expressions_in_run,
 )
+from tests.step_runner import run_step
 
 FIXTURE_FILES = [
     FIXTURES / "actions.yml",
@@ -133,18 +133,8 @@ def run_gate_step(
     for key, template in step["env"].items():
         name = re.fullmatch(r"\$\{\{ inputs\.([\w-]+) \}\}", str(template))
         env[key] = values[name.group(1)] if name else ""
-    script = box["tmp"] / "step.sh"
-    script.write_text(step["run"])
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
+    proc = run_step(step["run"], env, box["tmp"], cwd=cwd, timeout=60)
+    return proc.returncode, proc.log
 
 
 @pytest.mark.parametrize("path", GATE_ACTIONS, ids=[str(p.relative_to(REPO)) for p in GATE_ACTIONS])

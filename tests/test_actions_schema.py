@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.act_harness import ACTION_FILES, FIXTURES, REPO, WORKFLOW_FILES, uses_of
+from tests.step_runner import StepRun, run_step
 
 ZIZMOR_CONFIG = REPO / ".github" / "zizmor.yml"
 FIXTURE_ACTIONS = sorted((FIXTURES / "stand-ins").rglob("action.yml"))
@@ -493,17 +494,8 @@ def test_protection_job_runs_check_environment(
         f"#!{sys.executable}\nimport json, sys\njson.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
     )
     fake.chmod(0o755)
-    script = tmp_path / "guard.sh"
-    script.write_text(GUARD_SCRIPT)
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        env={"PATH": f"{bin_dir}:/usr/bin:/bin", "ALLOW_UNPROTECTED": allow},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    assert proc.returncode == code, proc.stdout + proc.stderr
+    proc = run_step(GUARD_SCRIPT, {"PATH": f"{bin_dir}:/usr/bin:/bin", "ALLOW_UNPROTECTED": allow}, tmp_path)
+    assert proc.returncode == code, proc.log
     assert (json.loads(log.read_text()) if log.exists() else None) == argv
 
 
@@ -532,17 +524,13 @@ NEW = "ghcr.io/acme/credit-model@sha256:" + "b" * 64
 LIVE = "ghcr.io/acme/credit-model@sha256:" + "a" * 64
 
 
-def run_lookup(
-    tmp_path: Path, path: Path, **env: str
-) -> tuple[subprocess.CompletedProcess, dict[str, str], list]:
+def run_lookup(tmp_path: Path, path: Path, **env: str) -> tuple[StepRun, dict[str, str], list]:
     """The production job's `stable` step, run by bash the way the runner runs it, against a fake kubectl."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     kubectl = bin_dir / "kubectl"
     kubectl.write_text(FAKE_KUBECTL.format(python=sys.executable))
     kubectl.chmod(0o755)
-    script = tmp_path / "stable.sh"
-    script.write_text(step(load(path)["jobs"]["production"], "stable")["run"])
     output, log, temp = tmp_path / "output", tmp_path / "kubectl.jsonl", tmp_path / "runner-temp"
     temp.mkdir(exist_ok=True)
     full_env = {
@@ -559,22 +547,14 @@ def run_lookup(
         "FAKE_CONTAINERS": "",
         **env,
     }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        env=full_env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines()) if output.exists() else {}
+    proc = run_step(step(load(path)["jobs"]["production"], "stable")["run"], full_env, tmp_path)
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     assert "s3cr3t" not in proc.stdout + proc.stderr  # the kubeconfig is never printed
     assert list(temp.iterdir()) == []  # and its file is gone when the step ends
     for call in calls:
         assert call["mode"] == 0o600 and call["config"] == full_env["KUBECONFIG_CONTENT"] + "\n"
         assert call["args"][call["args"].index("--namespace") + 1] == full_env["NAMESPACE"]
-    return proc, outputs, calls
+    return proc, proc.outputs, calls
 
 
 @pytest.mark.parametrize("path", DEPLOY_WORKFLOWS, ids=rel(DEPLOY_WORKFLOWS))
@@ -741,14 +721,8 @@ def test_kubeconfig_file_is_mode_600_under_runner_temp_and_removed_afterwards(
     base = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(temp), "GITHUB_OUTPUT": str(output)}
 
     def run(step: dict, env: dict[str, str]) -> None:
-        script = tmp_path / "step.sh"
-        script.write_text(step["run"])
-        subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-            env={**base, **env},
-            check=True,
-            timeout=30,
-        )
+        proc = run_step(step["run"], {**base, **env}, tmp_path)
+        assert proc.returncode == 0, proc.log
 
     run(steps["kubeconfig"], {"KUBECONFIG_CONTENT": "apiVersion: v1\nkind: Config"})
     path = Path(output.read_text().strip().removeprefix("path="))

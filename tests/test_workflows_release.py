@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.act_harness import REPO
+from tests.step_runner import run_step
 
 RELEASE = REPO / ".github" / "workflows" / "release.yml"
 
@@ -49,30 +50,20 @@ def check(tmp_path: Path, tag: str, pyproject: str, changelog: str) -> tuple[int
         [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
     ).stdout.strip()
     step = next(s for s in workflow()["jobs"]["release"]["steps"] if s.get("id") == "check")
-    script, output, temp = tmp_path / "check.sh", tmp_path / "output", tmp_path / "temp"
-    script.write_text(step["run"])
+    output, temp = tmp_path / "output", tmp_path / "temp"
     output.write_text("")
     temp.mkdir()
     python_dir = str(Path(sys.executable).parent)  # python3 with tomllib (3.11+), or the skip below
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        cwd=repo,
-        env={
-            "PATH": f"{python_dir}:/usr/bin:/bin",
-            "TAG": tag,
-            "GITHUB_OUTPUT": str(output),
-            "RUNNER_TEMP": str(temp),
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    env = {
+        "PATH": f"{python_dir}:/usr/bin:/bin",
+        "TAG": tag,
+        "GITHUB_OUTPUT": str(output),
+        "RUNNER_TEMP": str(temp),
+    }
+    proc = run_step(step["run"], env, tmp_path, cwd=repo, timeout=60)
     if "No module named 'tomllib'" in proc.stderr:
         pytest.skip("the release job runs python3 >= 3.11 (tomllib)")
-    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    outputs["head"] = head
-    return proc.returncode, proc.stdout + proc.stderr, outputs
+    return proc.returncode, proc.log, {**proc.outputs, "head": head}
 
 
 PYPROJECT = '[project]\nname = "mlgate"\nversion = "1.2.0"\n'

@@ -9,13 +9,13 @@ and must agree where it does. The step is run here by bash, as the runner runs i
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.act_harness import ACTION_FILES, REPO, WORKFLOW_FILES
+from tests.step_runner import run_step
 
 WORKFLOWS = REPO / ".github" / "workflows"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -49,8 +49,6 @@ SCRIPT = resolve_steps()[0][1]["run"]
 def resolve(tmp_path: Path, **env: str) -> tuple[int, str, dict[str, str]]:
     output = tmp_path / "output"
     output.write_text("")
-    script = tmp_path / "resolve.sh"
-    script.write_text(SCRIPT)
     full = {
         "PATH": "/usr/bin:/bin",
         "GITHUB_OUTPUT": str(output),
@@ -60,16 +58,8 @@ def resolve(tmp_path: Path, **env: str) -> tuple[int, str, dict[str, str]]:
         "INPUT_REF": "",
         **env,
     }
-    proc = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-        env=full,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=30,
-    )
-    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    return proc.returncode, proc.stdout + proc.stderr, outputs
+    step = run_step(SCRIPT, full, tmp_path)
+    return step.returncode, step.log, step.outputs
 
 
 def test_the_called_workflows_own_commit_is_used_when_the_runner_sets_it(tmp_path: Path) -> None:
