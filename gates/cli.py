@@ -10,39 +10,109 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import click
 
 from gates import __version__
 from gates.core.result import FAIL_ON, process_exit_code
 
-COMMANDS = {
-    "run": ("gates.commands.run", "run", "Run every gate the policy names."),
-    "tests": ("gates.commands.tests", "tests", "Tests gate: JUnit results and coverage."),
-    "metrics": ("gates.commands.metrics", "metrics", "Model-metrics gate with intervals and a baseline."),
-    "latency": ("gates.commands.latency", "latency", "Latency gate on samples from a file."),
-    "bias": ("gates.commands.bias", "bias", "Bias gate: group metrics and disparities."),
-    "data": ("gates.commands.data", "data", "Data-validation gate against a schema."),
-    "drift": ("gates.commands.drift", "drift", "Drift gate: current data against a reference."),
-    "security": (
-        "gates.commands.security",
-        "security",
-        "Security gate: vulnerabilities, artifacts, manifests.",
+
+class Command(NamedTuple):
+    """One subcommand: where its code is, its line in `mlgate --help`, what it needs installed and whether its
+    verdict may be relaxed. This table is the one place a command is declared; a gate's command (a name in
+    gates.core.registry.GATES) takes its gate's extra and is relaxable."""
+
+    module: str
+    attribute: str
+    help: str
+    extra: str | None = None  # the package extra it needs (gates.core.registry.EXTRAS); a gate's: its gate's
+    # --fail-on may relax the verdict (report-only adoption of a gate). Delivery, audit and the GitHub safety
+    # checks always block: a deploy guard or a tampered trail that exits 0 would be a silent pass.
+    relaxable: bool = False
+    relaxable_subcommands: frozenset[str] = frozenset()  # e.g. `registry evaluate` judges; promote changes
+
+
+COMMANDS: dict[str, Command] = {
+    "run": Command("gates.commands.run", "run", "Run every gate the policy names.", relaxable=True),
+    "tests": Command("gates.commands.tests", "tests", "Tests gate: JUnit results and coverage."),
+    "metrics": Command(
+        "gates.commands.metrics", "metrics", "Model-metrics gate with intervals and a baseline."
     ),
-    "deploy": ("gates.commands.deploy", "deploy", "Apply manifests and wait for the rollout."),
-    "rollback": ("gates.commands.deploy", "rollback", "Roll a Deployment back to an earlier revision."),
-    "validate-deployment": ("gates.commands.validate", "validate_deployment", "Validate a live endpoint."),
-    "canary": ("gates.commands.canary", "canary", "Canary rollout with analysis, then promote or roll back."),
-    "audit": ("gates.commands.audit", "audit", "Inspect and verify the audit trail."),
-    "policy": ("gates.commands.policy", "policy", "Check a policy file or print its JSON Schema."),
-    "comment": ("gates.commands.comment", "comment", "Create or update the pull request's verdict comment."),
-    "github": ("gates.commands.github", "github", "GitHub checks: protected deploy environments."),
+    "latency": Command("gates.commands.latency", "latency", "Latency gate on samples from a file."),
+    "bias": Command("gates.commands.bias", "bias", "Bias gate: group metrics and disparities."),
+    "data": Command("gates.commands.data", "data", "Data-validation gate against a schema."),
+    "drift": Command("gates.commands.drift", "drift", "Drift gate: current data against a reference."),
+    "security": Command(
+        "gates.commands.security", "security", "Security gate: vulnerabilities, artifacts, manifests."
+    ),
+    "deploy": Command(
+        "gates.commands.deploy", "deploy", "Apply manifests and wait for the rollout.", extra="deploy"
+    ),
+    "rollback": Command(
+        "gates.commands.deploy", "rollback", "Roll a Deployment back to an earlier revision.", extra="deploy"
+    ),
+    "validate-deployment": Command(
+        "gates.commands.validate", "validate_deployment", "Validate a live endpoint.", extra="deploy"
+    ),
+    "canary": Command(
+        "gates.commands.canary",
+        "canary",
+        "Canary rollout with analysis, then promote or roll back.",
+        extra="deploy",
+    ),
+    "shadow": Command(
+        "gates.commands.shadow",
+        "shadow",
+        "Shadow traffic: mirror to the candidate, compare with stable.",
+        extra="deploy",
+    ),
+    "audit": Command("gates.commands.audit", "audit", "Inspect and verify the audit trail."),
+    "policy": Command("gates.commands.policy", "policy", "Check a policy file or print its JSON Schema."),
+    "comment": Command(
+        "gates.commands.comment", "comment", "Create or update the pull request's verdict comment."
+    ),
+    "github": Command("gates.commands.github", "github", "GitHub checks: protected deploy environments."),
+    "report": Command("gates.commands.report", "report", "Compare two runs' JSON reports (report diff)."),
+    "notify": Command(
+        "gates.commands.notify", "notify", "Send a report's verdict to Slack, Teams or a webhook."
+    ),
+    "monitor": Command(
+        "gates.commands.monitor", "monitor", "Watch the served model: change, drift, accuracy.", extra="model"
+    ),
+    "registry": Command(
+        "gates.commands.registry",
+        "registry",
+        "Model registry (MLflow): evaluate, promote, roll back.",
+        extra="registry",
+        relaxable_subcommands=frozenset({"evaluate"}),
+    ),
 }
 
-# The commands whose verdict --fail-on may relax (report-only adoption of a gate). Delivery, audit and the
-# GitHub safety checks always block: a deploy guard or a tampered trail that exits 0 would be a silent pass.
-REPORT_ONLY_COMMANDS = frozenset({"run", "tests", "metrics", "latency", "bias", "data", "drift", "security"})
+
+def command(name: str) -> Command:
+    """A command's row, whatever its form (a plain (module, attribute, help) tuple is a row too)."""
+    return Command(*COMMANDS[name])
+
+
+def command_extra(name: str) -> str | None:
+    """The extra a command needs: its own, else its gate's, else none (the core is enough)."""
+    from gates.core.registry import GATES
+
+    own = command(name).extra
+    return own if own is not None else (GATES[name].extra if name in GATES else None)
+
+
+def relaxable(args: list[str]) -> bool:
+    """Whether --fail-on may relax the verdict of the command these arguments run."""
+    from gates.core.registry import GATES
+
+    name = next((a for a in args if a in COMMANDS), None)
+    if name is None:
+        return False
+    row = command(name)
+    after = args[args.index(name) + 1 : args.index(name) + 2]
+    return name in GATES or row.relaxable or bool(after and after[0] in row.relaxable_subcommands)
 
 
 # The global options, defined once. `mlgate` takes them before the subcommand (reading the environment and the
@@ -137,14 +207,15 @@ def _take_global_option(ctx: click.Context, param: click.Parameter, value: Any) 
 
 def _needs_extra(command: click.Command, name: str) -> click.Command:
     """Check, when the command runs (not for --help), that the extra it needs is installed (exit 2 otherwise)."""
-    from gates.core.registry import COMMAND_EXTRAS, require_extra
+    from gates.core.registry import require_extra
 
     callback = command.callback
-    if name not in COMMAND_EXTRAS or callback is None or getattr(command, "_mlgate_extra_checked", False):
+    extra = command_extra(name)
+    if extra is None or callback is None or getattr(command, "_mlgate_extra_checked", False):
         return command
 
     def checked(*args: Any, **kwargs: Any) -> Any:
-        require_extra(f"mlgate {name}", COMMAND_EXTRAS[name])
+        require_extra(f"mlgate {name}", extra)
         return callback(*args, **kwargs)
 
     command.callback = checked
@@ -156,12 +227,12 @@ class LazyGroup(click.Group):
     """A group whose commands are imported on first use, each given the global options."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name, (module, _, _) in COMMANDS.items() if importlib.util.find_spec(module)]
+        return [name for name in COMMANDS if importlib.util.find_spec(command(name).module)]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in COMMANDS:
             return None
-        module, attribute, _ = COMMANDS[name]
+        module, attribute = command(name)[:2]
         try:
             return _needs_extra(global_options(getattr(importlib.import_module(module), attribute)), name)
         except ModuleNotFoundError as exc:
@@ -170,11 +241,7 @@ class LazyGroup(click.Group):
             raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [
-            (name, help_text)
-            for name, (_, _, help_text) in COMMANDS.items()
-            if name in self.list_commands(ctx)
-        ]
+        rows = [(name, command(name).help) for name in COMMANDS if name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
@@ -210,8 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     from gates.commands.session import Session
     from gates.core.errors import MlgateError, printable
 
-    command = next((a for a in (sys.argv[1:] if argv is None else argv) if a in COMMANDS), None)
-    session = Session(fail_on=_fail_on_from_environment(), relaxable=command in REPORT_ONLY_COMMANDS)
+    args = sys.argv[1:] if argv is None else argv
+    session = Session(fail_on=_fail_on_from_environment(), relaxable=relaxable(args))
     try:
         code = cli.main(args=argv, prog_name="mlgate", standalone_mode=False, obj=session)
     except MlgateError as exc:

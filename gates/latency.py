@@ -9,6 +9,7 @@ trusting a fixed 100. The mean keeps the percentile bootstrap.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from gates.core.context import Bootstrap, GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.latency import LatencyLimits, LatencySettings
 from gates.core.thresholds import Threshold, decide
 from gates.readers.table import numeric_column, read_table
 from gates.stats.bootstrap import bootstrap, compress, percentile_interval
@@ -25,14 +27,15 @@ GATE = "latency"
 STATISTICS = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "mean": None}
 
 
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    path = ctx.path(section["samples"])
-    column = section.get("column", "latency_ms")
+def run(section: LatencySettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = LatencySettings.of(section)
+    path = ctx.path(settings.samples)
+    column = settings.column
     values = numeric_column(read_table(path, [column]), column, path)
     if (values < 0).any():
         row = int(np.flatnonzero(values < 0)[0])
         raise InputError(f"{path}: column '{column}' row {row + 1}: latency is negative ({values[row]:g})")
-    return evaluate(values, section, ctx.bootstrap(section), ctx.decide_on(section))
+    return evaluate(values, settings, ctx.bootstrap(settings), ctx.decide_on(settings))
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> np.ndarray:
@@ -116,10 +119,13 @@ def latency_table(point: dict[str, float], intervals: dict[str, tuple[float, flo
     return "| statistic | value | interval |\n|---|---|---|\n" + "\n".join(rows)
 
 
-def evaluate(samples: np.ndarray, section: dict[str, Any], boot: Bootstrap, decide_on: str) -> GateResult:
+def evaluate(
+    samples: np.ndarray, section: LatencyLimits | Mapping[str, Any], boot: Bootstrap, decide_on: str
+) -> GateResult:
+    given = LatencyLimits.part(section, "latency")
     point, intervals = summarize(samples, boot)
-    unit = section.get("unit", "ms")
-    limits = {name: section.get(f"max_{name}") for name in STATISTICS}
+    unit = given.unit
+    limits = {name: getattr(given, f"max_{name}") for name in STATISTICS}
     checks = latency_checks(point, intervals, limits, int(samples.size), boot, decide_on, unit)
     if not checks:
         checks.append(

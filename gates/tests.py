@@ -10,12 +10,15 @@ import glob
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Location, Status
+from gates.core.settings.base import as_list
+from gates.core.settings.tests import PytestRun, TestsSettings
 from gates.core.thresholds import Threshold, decide
 from gates.readers.coverage import Coverage, read_coverage
 from gates.readers.junit import TestRun, read_junit
@@ -23,13 +26,13 @@ from gates.readers.junit import TestRun, read_junit
 GATE = "tests"
 
 
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
+def run(section: TestsSettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = TestsSettings.of(section)
     junit_paths: list[Path] = []
     coverage_path: Path | None = None
-    if section.get("run") is not None:
-        junit_paths, coverage_path = run_pytest(section["run"], ctx)
-    patterns = section.get("junit") or []
-    for pattern in [patterns] if isinstance(patterns, str) else patterns:
+    if settings.run is not None:
+        junit_paths, coverage_path = run_pytest(settings.run, ctx)
+    for pattern in as_list(settings.junit):
         matches = sorted(glob.glob(str(ctx.path(pattern, must_exist=False))))
         if not matches:
             raise InputError(f"{pattern}: no JUnit file matches")
@@ -38,13 +41,13 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
         raise InputError("tests: give junit files (tests.junit) or tests.run to run pytest")
     runs = [read_junit(p) for p in junit_paths]
     merged = TestRun(cases=[c for r in runs for c in r.cases], sources=[s for r in runs for s in r.sources])
-    if section.get("coverage"):
-        coverage_path = ctx.path(section["coverage"])
+    if settings.coverage:
+        coverage_path = ctx.path(settings.coverage)
     coverage = read_coverage(coverage_path) if coverage_path else None
-    return evaluate(merged, coverage, section)
+    return evaluate(merged, coverage, settings)
 
 
-def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path | None]:
+def run_pytest(spec: PytestRun, ctx: GateContext) -> tuple[list[Path], Path | None]:
     """Run pytest in a subprocess; its JUnit (and Cobertura) files stay in the report folder as evidence."""
     out_dir = (ctx.report_dir / "pytest").absolute()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -53,11 +56,11 @@ def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path
     junit = out_dir / "junit.xml"
     command = [sys.executable, "-m", "pytest", "-q", f"--junitxml={junit}", "-p", "no:cacheprovider"]
     coverage = None
-    if spec.get("coverage_source"):
+    if spec.coverage_source:
         coverage = out_dir / "coverage.xml"
-        command += [f"--cov={s}" for s in spec["coverage_source"]] + [f"--cov-report=xml:{coverage}"]
-    command += list(spec.get("args") or [])
-    cwd = ctx.path(spec.get("cwd", "."), must_exist=False)
+        command += [f"--cov={s}" for s in spec.coverage_source] + [f"--cov-report=xml:{coverage}"]
+    command += spec.args
+    cwd = ctx.path(spec.cwd, must_exist=False)
     # Coverage data goes there too, not into (and over) a .coverage file in the project.
     env = {**os.environ, "COVERAGE_FILE": str(out_dir / ".coverage")}
     completed = subprocess.run(
@@ -73,26 +76,30 @@ def run_pytest(spec: dict[str, Any], ctx: GateContext) -> tuple[list[Path], Path
 _CASE_STATUS = {"failed": Status.FAIL, "error": Status.ERROR, "flaky": Status.WARN}
 
 
-def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any]) -> GateResult:
+def evaluate(
+    tests: TestRun, coverage: Coverage | None, section: TestsSettings | Mapping[str, Any]
+) -> GateResult:
     """Counts against limits, one annotated check per failed test, and coverage against its minimum."""
+    settings = TestsSettings.of(section)
     total = len(tests.cases)
     failed, errors, skipped = tests.count("failed"), tests.count("error"), tests.count("skipped")
     flaky = tests.count("flaky")
     checks: list[Check] = []
     limits = (
-        ("failures", failed, section.get("max_failures", 0)),
-        ("errors", errors, section.get("max_errors", 0)),
-        ("skipped", skipped, section.get("max_skipped")),
-        ("flaky", flaky, section.get("max_flaky", 0) if flaky else section.get("max_flaky")),
+        ("failures", failed, settings.max_failures),
+        ("errors", errors, settings.max_errors),
+        ("skipped", skipped, settings.max_skipped),
+        # no flaky test and no limit set: nothing to report
+        ("flaky", flaky, settings.max_flaky if flaky or "max_flaky" in settings.model_fields_set else None),
     )
     for name, value, limit in limits:
         if limit is None:
             continue
         checks.append(decide(name, float(value), None, Threshold(max=float(limit)), label=f"{name} count"))
-    if section.get("min_tests") is not None:
+    if settings.min_tests is not None:
         checks.append(
             decide(
-                "tests_run", float(total), None, Threshold(min=float(section["min_tests"])), label="tests run"
+                "tests_run", float(total), None, Threshold(min=float(settings.min_tests)), label="tests run"
             )
         )
     if total == 0:
@@ -110,13 +117,10 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
             )
     if coverage is not None:
         percent = round(coverage.line_rate * 100, 2)
-        threshold = (
-            Threshold(min=float(section["min_coverage"]))
-            if section.get("min_coverage") is not None
-            else Threshold()
-        )
+        minimum = settings.min_coverage
+        threshold = Threshold(min=float(minimum)) if minimum is not None else Threshold()
         check = decide("coverage", percent, None, threshold, label="line coverage %")
-        if section.get("min_coverage") is None:
+        if minimum is None:
             check.status, check.why = Status.PASS, f"line coverage {percent}% (no minimum set)"
         check.details = {
             "format": coverage.format,
@@ -126,7 +130,7 @@ def evaluate(tests: TestRun, coverage: Coverage | None, section: dict[str, Any])
             "least_covered": coverage.worst_files,
         }
         checks.append(check)
-    elif section.get("min_coverage") is not None:
+    elif settings.min_coverage is not None:
         checks.append(Check("coverage", Status.ERROR, "min_coverage is set but no coverage report was given"))
     summary: dict[str, Any] = {
         "total": total,

@@ -12,6 +12,7 @@ it), so a change to a flag, a policy key or an action input that forgets the doc
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,7 +109,7 @@ def _schema_rows(node: Any, path: str, rows: list[str], definitions: dict[str, A
         kind = resolved.get("type") or ("one of" if "oneOf" in resolved or "anyOf" in resolved else "")
         if "enum" in resolved:
             kind = " or ".join(f"`{v}`" for v in resolved["enum"])
-        default = f"`{resolved['default']}`" if "default" in resolved else ""
+        default = f"`{json.dumps(resolved['default'])}`" if "default" in resolved else ""
         rows.append(
             f"| `{path}.{key}` | {_cell(kind if isinstance(kind, str) else '/'.join(kind))} | {_cell(default)} "
             f"| {_cell(resolved.get('description', ''))} |"

@@ -45,3 +45,15 @@ def test_docs_site_builds_strictly(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "reference" / "cli" / "index.html").is_file()
+
+
+def test_the_policy_reference_shows_the_defaults_the_settings_models_hold() -> None:
+    """The defaults live once, in gates/core/settings; the schema and this page are generated from them."""
+    page = (ROOT / "docs" / "reference" / "policy.md").read_text(encoding="utf-8")
+    for row in (
+        '| `latency.column` | string | `"latency_ms"` |',
+        "| `drift.share` | number | `0.5` |",
+        "| `validate_deployment.requests` | integer | `500` |",
+        '| `canary.analysis.judges` | array | `["sequential", "threshold"]` |',
+    ):
+        assert row in page, row

@@ -53,7 +53,7 @@ def test_ten_thousand_failures_fit_github_limits(big_run):
     assert len(summary) < 1024 * 1024 and len(summary) <= 900 * 1024 + 1
     text = summary.decode("utf-8")
     assert text.startswith(
-        "## ❌ mlgate: fail\n\n| gate | status | checks |\n|---|---|---|\n| tests | ❌ fail |"
+        "## ❌ mlgate: fail\n\n| gate | status | deciding check | value | interval | threshold | checks |\n"
     )
     assert "| failures | ❌ fail | 10000 |" in text  # the count check is the first failure, so it is shown
     shown = text.count("| test: tests.test_model_")

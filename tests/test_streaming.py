@@ -210,7 +210,7 @@ def test_classes_and_positive_label_are_found_across_chunks(tmp_path):
     data["label"] = np.where(data.label == 1, "default", "paid")
     data["prediction"] = np.where(data.prediction == 1, "default", "paid")
     path = write(data, tmp_path / "p.csv")
-    section = {**metrics_section(path, {"enabled": True, "batch_rows": 500}), "positive_label": "default"}
+    section = {**metrics_section(path, {"enabled": True, "batch_rows": 1000}), "positive_label": "default"}
     streamed = metrics_gate.run(section, ctx(tmp_path))
     in_memory = metrics_gate.run({**section, "streaming": False}, ctx(tmp_path))
     assert outcome(streamed) == outcome(in_memory)

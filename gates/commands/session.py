@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gates.core.context import GateContext
 from gates.core.errors import InfraError, InputError, log_safe, printable
@@ -20,7 +20,10 @@ from gates.core.policy import Policy, empty_policy, load_policy, validate
 from gates.core.registry import GATES
 from gates.core.result import FAIL_ON, GateResult, error_result, exit_code
 
+SectionT = TypeVar("SectionT", bound="Section")
+
 if TYPE_CHECKING:
+    from gates.core.settings import Section
     from gates.formats import StepBudget
 
 _OPTION_FLAGS = {
@@ -42,7 +45,7 @@ class Session:
     audit_log: Path | None = None
     audit: bool = True
     fail_on: str = "fail"
-    # False for the commands that always block (gates.cli.REPORT_ONLY_COMMANDS): fail_on stays "fail".
+    # False for the commands that always block (gates.cli.relaxable): fail_on stays "fail".
     relaxable: bool = True
     _policy: Policy | None = field(default=None, init=False)
     _given: dict[str, tuple[object, str]] = field(default_factory=dict, init=False)
@@ -127,23 +130,42 @@ class Session:
         validate({"version": 1, name: merged}, label)
         return merged
 
+    def settings(self, name: str, overrides: dict[str, Any] | None = None) -> Section | dict[str, Any]:
+        """The section with flags laid over it, as typed settings (a plain mapping for a section that has no
+        settings model yet, gates.core.settings)."""
+        from gates.core.settings import build
+
+        return build(name, self.section(name, overrides))
+
+    def settings_of(self, model: type[SectionT], overrides: dict[str, Any] | None = None) -> SectionT:
+        """`settings()` of a section known to have a model, typed as that model."""
+        settings = self.settings(model.section, overrides)
+        assert isinstance(settings, model), f"{model.section} has no settings model"
+        return settings
+
     def context(self) -> GateContext:
         return GateContext(
             base_dir=self.policy.base_dir,
             report_dir=self.resolved_report_dir(),
             defaults=self.policy.data.get("defaults") or {},
             source=self.policy.source,
+            engine=self.policy.data.get("engine") or {},
         )
 
-    def run_gates(self, requests: list[tuple[str, dict[str, Any]]]) -> int:
-        """Run the named gates, write every format, append to the audit trail, return the exit code."""
+    def run_gates(
+        self, requests: list[tuple[str, dict[str, Any]]], before: list[GateResult] | None = None
+    ) -> int:
+        """Run the named gates, write every format, append to the audit trail, return the exit code.
+
+        `before`: results a command decided itself ahead of the gates (registry evaluate's scoring), reported
+        first in the same run."""
         ctx = self.context()
-        results: list[GateResult] = []
+        results: list[GateResult] = list(before or [])
         for name, overrides in requests:
             inputs_before = dict(ctx.inputs)
             ctx.inputs = {}
             try:
-                section = self.section(name, overrides)
+                section = self.settings(name, overrides)
                 results.append(GATES[name].runner()(section, ctx))
             except InputError as exc:
                 results.append(error_result(name, str(exc), 2))
@@ -193,6 +215,9 @@ class Session:
         for result in results:
             if result.exit_code_hint in (2, 3):
                 print(f"mlgate: error: {printable(result.checks[0].why)}", file=sys.stderr)
+        from gates.notify.send import after_command  # policy `notify`: a warning at worst, never the verdict
+
+        after_command(self.policy, results)
         return code
 
 

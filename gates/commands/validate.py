@@ -81,8 +81,10 @@ def validate_deployment(
         }
     )
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
-    section = session.section("validate_deployment", overrides)
-    if not section.get("url"):
+    from gates.core.settings.delivery import ValidateSettings
+
+    section = session.settings_of(ValidateSettings, overrides)
+    if not section.url:
         raise InputError(f"{session.policy.source}: no --url and no validate_deployment.url")
     ctx = session.context()
     try:

@@ -74,7 +74,8 @@ def append(path: Path, entry: dict[str, Any]) -> str:
             os.fsync(handle.fileno())
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    return record["hash"]
+    head: str = record["hash"]
+    return head
 
 
 def environment() -> dict[str, str]:

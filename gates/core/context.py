@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.core.errors import InputError
 
-DEFAULT_BOOTSTRAP = {"confidence": 0.95, "resamples": 1000, "seed": 0}
+if TYPE_CHECKING:
+    from gates.core.settings.base import Bootstrap, Defaults
+
+__all__ = ["Bootstrap", "GateContext", "sha256_file"]
 
 
-@dataclass(frozen=True)
-class Bootstrap:
-    confidence: float = 0.95
-    resamples: int = 1000
-    seed: int = 0
+def __getattr__(name: str) -> Any:
+    """`Bootstrap` (the bootstrap settings) on first use: building the settings models costs a few hundred
+    milliseconds that `mlgate --help` need not pay."""
+    if name == "Bootstrap":
+        from gates.core.settings.base import Bootstrap
+
+        return Bootstrap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -28,6 +35,8 @@ class GateContext:
     defaults: dict[str, Any] = field(default_factory=dict)
     source: str = "command line"
     inputs: dict[str, str] = field(default_factory=dict)
+    # the policy's `engine:` section (gates.engine.choose)
+    engine: dict[str, Any] = field(default_factory=dict)
 
     def path(self, relative: str, must_exist: bool = True, what: str = "input file") -> Path:
         """Resolve a policy path against the policy's folder and record it as an input of this run."""
@@ -41,12 +50,30 @@ class GateContext:
                 self.inputs[str(path)] = sha256_file(path)
         return path
 
-    def bootstrap(self, section: dict[str, Any]) -> Bootstrap:
-        merged = {**DEFAULT_BOOTSTRAP, **self.defaults.get("bootstrap", {}), **section.get("bootstrap", {})}
-        return Bootstrap(**merged)
+    def typed_defaults(self) -> Defaults:
+        """`defaults` as validated settings (the policy validated them; code may also pass a mapping)."""
+        from gates.core.settings.base import Defaults
 
-    def decide_on(self, section: dict[str, Any]) -> str:
-        return section.get("decide_on", self.defaults.get("decide_on", "point"))
+        return Defaults.model_validate(self.defaults)
+
+    def bootstrap(self, section: object) -> Bootstrap:
+        """The section's bootstrap keys (typed settings, or a mapping given in code) over `defaults.bootstrap`
+        over the built-in values, key by key."""
+        from gates.core.settings.base import Bootstrap
+
+        own: Bootstrap | None = (
+            Bootstrap.model_validate(section.get("bootstrap") or {})
+            if isinstance(section, Mapping)
+            else getattr(section, "bootstrap", None)
+        )
+        return Bootstrap.layered(self.typed_defaults().bootstrap, own)
+
+    def decide_on(self, section: object) -> str:
+        """The section's decide_on, else `defaults.decide_on`."""
+        own = (
+            section.get("decide_on") if isinstance(section, Mapping) else getattr(section, "decide_on", None)
+        )
+        return str(own or self.typed_defaults().decide_on)
 
 
 _HASHED: dict[

@@ -293,14 +293,16 @@ class GitHubClient:
         return list(self.paginate(f"/repos/{repository}/issues/{number}/comments"))
 
     def create_issue_comment(self, repository: str, number: int, body: str) -> dict[str, Any]:
-        return _json(
+        created: dict[str, Any] = _json(
             self.request("POST", f"/repos/{repository}/issues/{number}/comments", body={"body": body})
         )
+        return created
 
     def update_issue_comment(self, repository: str, comment_id: int, body: str) -> dict[str, Any]:
-        return _json(
+        created: dict[str, Any] = _json(
             self.request("PATCH", f"/repos/{repository}/issues/comments/{comment_id}", body={"body": body})
         )
+        return created
 
     def get_environment(self, repository: str, name: str) -> dict[str, Any] | None:
         """The environment, or None when GitHub answers 404 (it does not exist)."""

@@ -1,53 +1,36 @@
-"""The policy file (`gates.yml`): loading, JSON Schema validation, and errors a person can act on.
+"""The policy file (`gates.yml`): loading, validation, and errors a person can act on.
 
-The schema is assembled from one fragment per section (gates/schema/<section>.json) plus shared definitions
-(common.json), so each gate owns its part; `mlgate policy schema` prints the whole for editors.
+The JSON Schema is generated from the typed settings (gates.core.settings); a document is first checked against
+that schema, which lists every problem at once by key path, and then built into the settings models. Checking
+with the schema the editors also use keeps the command line and the editor in agreement about what is valid.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 import json
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gates.core import yamlsafe
 from gates.core.errors import InputError, log_safe, problems_message
-from gates.core.registry import DELIVERY_SECTIONS, GATES
+from gates.core.registry import GATES
 
-SCHEMA_ID = "urn:mlgate:gates-policy:v1"
-
-
-def _fragment(name: str) -> dict[str, Any] | None:
-    ref = resources.files("gates.schema").joinpath(f"{name}.json")
-    return json.loads(ref.read_text(encoding="utf-8")) if ref.is_file() else None
+if TYPE_CHECKING:
+    from gates.core.settings import Section
 
 
-@functools.lru_cache(maxsize=1)
 def policy_schema() -> dict[str, Any]:
-    """The full JSON Schema of gates.yml, assembled from the section fragments."""
-    common = _fragment("common")
-    assert common is not None
-    properties: dict[str, Any] = dict(common["top"])
-    for section in (*GATES, *DELIVERY_SECTIONS):
-        fragment = _fragment(section)
-        if fragment is not None:
-            properties[section] = fragment
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "mlgate policy (gates.yml)",
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["version"],
-        "properties": properties,
-        "$defs": common["$defs"],
-    }
+    """The full JSON Schema of gates.yml (generated from the settings models; built once per process).
+
+    Imported on first use: building the models costs a few hundred milliseconds that `mlgate --help` and
+    commands without a policy need not pay."""
+    from gates.core.settings.schema import policy_schema as generated
+
+    return generated()
 
 
 @dataclass
@@ -111,6 +94,21 @@ def validate(data: Any, label: str) -> None:
         raise InputError(problems_message(label, found))
 
 
+def section_settings(name: str, data: dict[str, Any], label: str) -> Section | dict[str, Any]:
+    """A section's typed settings (or its mapping, for a section without a model yet), validated as part of a
+    policy document: InputError `label: name.key: what was expected` for every problem."""
+    from pydantic import ValidationError
+
+    from gates.core.settings import build
+    from gates.core.settings.errors import pydantic_problems
+
+    validate({"version": 1, name: data}, label)
+    try:
+        return build(name, data)
+    except ValidationError as exc:
+        raise InputError(problems_message(label, pydantic_problems(exc, (name,)))) from None
+
+
 def problems(data: Any) -> list[str]:
     """Every schema violation in a policy document, one line each (`key.path: what was expected`), in key order."""
     from jsonschema import Draft202012Validator
@@ -125,16 +123,25 @@ def problems(data: Any) -> list[str]:
     return found
 
 
+_BRANCH_MISMATCH = ("type", "const", "enum")
+
+
 def _most_specific(error: Any) -> Any:
-    """For oneOf / anyOf failures, descend to the branch error that got furthest into the document."""
+    """For oneOf / anyOf failures, descend to the branch error that says most: a branch whose type the value
+    has (its error is about the content), else the error itself, whose message then lists every branch."""
     from jsonschema.exceptions import best_match
 
-    if error.context:
-        return _most_specific(best_match(error.context))
-    return error
+    if not error.context:
+        return error
+    depth = len(error.absolute_path)
+    fitting = [
+        e for e in error.context if e.validator not in _BRANCH_MISMATCH or len(e.absolute_path) > depth
+    ]
+    return _most_specific(best_match(fitting)) if fitting else error
 
 
 def key_path(parts: Any) -> str:
+    """`metrics.thresholds.f1.min`, `security.vulns.ignore[0].id`: a location as the policy writes it."""
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -175,7 +182,24 @@ def describe_error(error: Any) -> str:
         return f"{prefix}expected {schema['const']!r}, got {_show(found)}"
     if kind in ("minProperties", "minItems", "minLength"):
         return f"{prefix}must not be empty"
+    if kind in ("oneOf", "anyOf"):
+        branches = [_expected_branch(b) for b in schema.get(kind, [])]
+        return f"{prefix}expected {' or '.join(dict.fromkeys(branches))}, got {_show(found)}"
     return f"{prefix}{error.message}"
+
+
+def _expected_branch(branch: Any) -> str:
+    """What one branch of a oneOf / anyOf accepts, in words (`'auto'`, `a list`, `true or false`)."""
+    if not isinstance(branch, dict):
+        return "a value"
+    if "const" in branch:
+        return _show(branch["const"])
+    if "enum" in branch:
+        return ", ".join(_show(v) for v in branch["enum"])
+    if "$ref" in branch:
+        name = str(branch["$ref"]).rsplit("/", 1)[-1]
+        return {"path": "a path", "paths": "a path or a list of paths"}.get(name, "a mapping")
+    return _expected_value(branch)
 
 
 def _expected_value(schema: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from gates.core.errors import InputError
 
@@ -19,20 +20,8 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "model": ("numpy", "scipy", "pandas", "pyarrow"),
     "security": ("picklescan", "lz4", "h5py"),
     "deploy": ("kubernetes", "prometheus_client", "numpy", "scipy"),
-}
-
-# The extra each command needs (none: the core is enough).
-COMMAND_EXTRAS: dict[str, str] = {
-    "metrics": "model",
-    "latency": "model",
-    "bias": "model",
-    "data": "model",
-    "drift": "model",
-    "security": "security",
-    "deploy": "deploy",
-    "rollback": "deploy",
-    "validate-deployment": "deploy",
-    "canary": "deploy",
+    "spark": ("pyspark",),
+    "registry": ("mlflow", "numpy", "scipy", "pandas", "pyarrow"),
 }
 
 
@@ -57,9 +46,10 @@ class GateSpec:
         True  # offline gates are what `mlgate run` runs; delivery sections have their own commands
     )
 
-    def runner(self) -> Callable:
+    def runner(self) -> Callable[..., Any]:
         require_extra(f"the {self.name} gate", self.extra)
-        return importlib.import_module(self.module).run
+        run: Callable[..., Any] = importlib.import_module(self.module).run
+        return run
 
 
 GATES: dict[str, GateSpec] = {
@@ -76,4 +66,4 @@ GATES: dict[str, GateSpec] = {
 }
 
 # Sections of gates.yml that configure delivery commands rather than gates run by `mlgate run`.
-DELIVERY_SECTIONS = ("deploy", "validate_deployment", "canary")
+DELIVERY_SECTIONS = ("deploy", "validate_deployment", "canary", "notify", "monitor", "registry")

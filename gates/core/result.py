@@ -22,7 +22,8 @@ def report_schema() -> dict[str, Any]:
     from importlib import resources
 
     text = resources.files("gates.schema").joinpath("report.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 class Status(str, enum.Enum):

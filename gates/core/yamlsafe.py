@@ -59,7 +59,7 @@ class StrictLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._first_alias is None:
-                self._first_alias = self.peek_event().start_mark
+                self._first_alias = self.peek_event().start_mark  # type: ignore[no-untyped-call]
         return super().compose_node(parent, index)
 
     def compose_document(self) -> Node | None:

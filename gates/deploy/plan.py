@@ -4,33 +4,35 @@ objects `kubectl kustomize` renders from them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
+from gates.core.settings.delivery import DeploySettings, Environment
 from gates.deploy.render import Rendered, render
 
 
-def plan_deploy(section: dict[str, Any], ctx: GateContext) -> dict[str, Any]:
+def plan_deploy(section: DeploySettings | Mapping[str, Any], ctx: GateContext) -> dict[str, Any]:
     """Which manifests, images, namespace and limits this deploy uses (environment settings applied)."""
-    environment = section.get("environment")
-    environments = section.get("environments") or {}
-    settings = dict(environments.get(environment) or {}) if environment else {}
+    deploy = DeploySettings.of(section)
+    environment = deploy.environment
+    environments = deploy.environments or {}
+    settings = environments.get(environment) if environment else None
+    settings = settings or Environment()
     if environment and environments and environment not in environments:
         raise InputError(
             f"{ctx.source}: deploy.environments has no {environment!r} "
             f"(known: {', '.join(sorted(environments))})"
         )
-    if section.get("paths"):
-        paths = [ctx.path(p, what="manifests") for p in section["paths"]]
+    if deploy.paths:
+        paths = [ctx.path(p, what="manifests") for p in deploy.paths]
     elif environment:
         # MANIFESTS is relative to the policy's folder when the policy names it, else ./k8s
-        root = section["manifests"] if section.get("manifests") else str(Path.cwd() / "k8s")
+        root = deploy.manifests or str(Path.cwd() / "k8s")
         default = Path(root) / "overlays" / environment
-        paths = [
-            ctx.path(settings.get("path") or str(default), what=f"overlay of environment {environment!r}")
-        ]
+        paths = [ctx.path(settings.path or str(default), what=f"overlay of environment {environment!r}")]
     else:
         raise InputError(
             "no manifests to deploy: give --environment (overlay MANIFESTS/overlays/ENV) or --manifests"
@@ -38,12 +40,12 @@ def plan_deploy(section: dict[str, Any], ctx: GateContext) -> dict[str, Any]:
     return {
         "environment": environment,
         "paths": paths,
-        "images": {**(section.get("images") or {}), **(settings.get("images") or {})},
-        "namespace": section.get("namespace") or settings.get("namespace"),
-        "timeout": section.get("timeout_seconds") or settings.get("timeout_seconds"),
-        "rollback": section.get("rollback_on_failure", True),
-        "policy_check": section.get("policy_check", True),
-        "dry_run": bool(section.get("dry_run")),
+        "images": {**(deploy.images or {}), **(settings.images or {})},
+        "namespace": deploy.namespace or settings.namespace,
+        "timeout": deploy.timeout_seconds or settings.timeout_seconds,
+        "rollback": deploy.rollback_on_failure,
+        "policy_check": deploy.policy_check,
+        "dry_run": deploy.dry_run,
     }
 
 

@@ -27,7 +27,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,22 +37,10 @@ from urllib.parse import urlsplit
 from gates.core.context import Bootstrap, GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.delivery import EndpointChecks, ValidateSettings
 from gates.core.thresholds import Threshold, decide
 
 GATE = "validate_deployment"
-DEFAULTS = {
-    "wait_seconds": 30.0,
-    "requests": 500,
-    "concurrency": 4,
-    "request_timeout_seconds": 5.0,
-    "max_duration_seconds": 120.0,
-    "max_error_rate": 0.01,
-    "max_p95_ms": 500.0,
-    "max_p99_ms": 1000.0,
-    "bad_requests": True,
-    "max_batch": 100,
-}
-PATHS = {"health": "/health", "ready": "/ready", "predict": "/predict", "batch": "/batch_predict"}
 DEFAULT_TOLERANCE = 1e-6
 
 
@@ -242,7 +230,7 @@ def _describe_exception(exc: Exception) -> str:
 
 
 def collect(
-    section: dict[str, Any],
+    section: ValidateSettings | Mapping[str, Any],
     golden: list[dict[str, Any]] | None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
@@ -252,11 +240,13 @@ def collect(
     import requests
 
     say = progress or (lambda _m: None)
-    opts = {**DEFAULTS, **section}
-    base = section["url"].rstrip("/")
-    paths = {**PATHS, **(section.get("paths") or {})}
-    headers = _expand_headers(section.get("headers") or {})
-    timeout = float(opts["request_timeout_seconds"])
+    opts = ValidateSettings.of(section)
+    if not opts.url:
+        raise InputError("validate_deployment: no url (give --url)")
+    base = opts.url.rstrip("/")
+    paths = opts.paths.model_dump()
+    headers = _expand_headers(opts.headers)
+    timeout = opts.request_timeout_seconds
     session = _session(base, headers)
 
     def get(path: str) -> Probe:
@@ -268,10 +258,10 @@ def collect(
             return Probe(None, clock() - started, error=_describe_exception(exc))
 
     # 1. health and readiness, waiting up to wait_seconds for both
-    deadline = clock() + float(opts["wait_seconds"])
+    deadline = clock() + opts.wait_seconds
     started = clock()
     health = ready = Probe(None, 0.0, error="not tried")
-    for _ in range(int(float(opts["wait_seconds"])) + 2):
+    for _ in range(int(opts.wait_seconds) + 2):
         health = get(paths["health"])
         ready = (
             get(paths["ready"])
@@ -309,13 +299,13 @@ def collect(
         say(f"golden: {sum(g.ok for g in obs.golden)} of {len(obs.golden)} match")
 
     # 3. the burst
-    planned = int(opts["requests"])
+    planned = opts.requests
     payloads = [row["input"] for row in golden or [] if isinstance(row["input"], dict)]
     obs.planned = planned
     obs.burst_target = "predict" if payloads else "health"
     lock = threading.Lock()
     counter = iter(range(planned))
-    burst_deadline = clock() + float(opts["max_duration_seconds"])
+    burst_deadline = clock() + opts.max_duration_seconds
 
     def worker() -> None:
         own = _session(base, headers)
@@ -343,7 +333,7 @@ def collect(
                     obs.latency_ms.append(elapsed)
 
     burst_start = clock()
-    concurrency = max(1, min(int(opts["concurrency"]), planned))
+    concurrency = max(1, min(opts.concurrency, planned))
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mlgate-burst") as pool:
         for future in [pool.submit(worker) for _ in range(concurrency)]:
             future.result()
@@ -351,9 +341,9 @@ def collect(
     say(f"burst: {len(obs.ok)} requests in {obs.duration_seconds:.1f} s, answers {obs.statuses}")
 
     # 4. malformed requests
-    if opts["bad_requests"]:
+    if opts.bad_requests:
         obs.bad = []
-        for name, endpoint, body in bad_requests(payloads[0] if payloads else None, int(opts["max_batch"])):
+        for name, endpoint, body in bad_requests(payloads[0] if payloads else None, opts.max_batch):
             try:
                 response = session.post(
                     base + paths[endpoint],
@@ -387,17 +377,19 @@ def error_rate_interval(errors: int, total: int, confidence: float) -> tuple[flo
     return low, high
 
 
-def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_on: str) -> GateResult:
+def evaluate(
+    obs: Observation, section: EndpointChecks | Mapping[str, Any], boot: Bootstrap, decide_on: str
+) -> GateResult:
     """The verdict, from observations alone."""
     import numpy as np
 
-    opts = {**DEFAULTS, **section}
+    opts = EndpointChecks.part(section, "validate_deployment")
     checks: list[Check] = []
     tables: dict[str, str] = {}
-    wait = float(opts["wait_seconds"])
+    wait = opts.wait_seconds
     for name, probe, path in (
-        ("health", obs.health, (section.get("paths") or {}).get("health", PATHS["health"])),
-        ("ready", obs.ready, (section.get("paths") or {}).get("ready", PATHS["ready"])),
+        ("health", obs.health, opts.paths.health),
+        ("ready", obs.ready, opts.paths.ready),
     ):
         if probe.status == 200:
             checks.append(Check(name, Status.PASS, f"GET {path} answered 200", value=200))
@@ -458,7 +450,7 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
             "error_rate",
             rate,
             ci,
-            Threshold(max=float(opts["max_error_rate"]), decide_on=decide_on),
+            Threshold(max=opts.max_error_rate, decide_on=decide_on),
             boot.confidence,
             label=f"error rate ({errors} of {total} {obs.burst_target} requests)",
             details={"answers": dict(obs.statuses), "interval": "Clopper-Pearson (exact binomial)"},
@@ -475,7 +467,7 @@ def evaluate(obs: Observation, section: dict[str, Any], boot: Bootstrap, decide_
         from gates.latency import latency_checks, latency_table, summarize
 
         point, intervals = summarize(latencies, boot)
-        limits = {name: opts.get(f"max_{name}_ms") for name in ("p95", "p99")}
+        limits: dict[str, float | None] = {"p95": opts.max_p95_ms, "p99": opts.max_p99_ms}
         checks += latency_checks(
             point, intervals, limits, int(latencies.size), boot, decide_on, "ms", noun="answered requests"
         )
@@ -536,10 +528,10 @@ def _golden_table(golden: list[GoldenOutcome]) -> str:
     return "\n".join(rows)
 
 
-def _evidence(obs: Observation, opts: dict[str, Any]) -> dict[str, Any]:
+def _evidence(obs: Observation, opts: EndpointChecks) -> dict[str, Any]:
     return {
         "url": obs.url,
-        "settings": {k: opts[k] for k in DEFAULTS},
+        "settings": opts.model_dump(exclude={"bootstrap", "decide_on", "paths"}),
         "health": {"status": obs.health.status, "error": obs.health.error},
         "ready": {"status": obs.ready.status, "error": obs.ready.error},
         "burst": {
@@ -553,11 +545,14 @@ def _evidence(obs: Observation, opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(
-    section: dict[str, Any], ctx: GateContext, progress: Callable[[str], None] | None = None
+    section: ValidateSettings | Mapping[str, Any],
+    ctx: GateContext,
+    progress: Callable[[str], None] | None = None,
 ) -> GateResult:
     """The gate: read the golden file (through ctx, so the audit trail hashes it), talk to the endpoint, decide."""
-    if not section.get("url"):
+    settings = ValidateSettings.of(section)
+    if not settings.url:
         raise InputError(f"{ctx.source}: validate_deployment: no url (give --url)")
-    golden = load_golden(ctx.path(section["golden"], what="golden file")) if section.get("golden") else None
-    observation = collect(section, golden, progress=progress)
-    return evaluate(observation, section, ctx.bootstrap(section), ctx.decide_on(section))
+    golden = load_golden(ctx.path(settings.golden, what="golden file")) if settings.golden else None
+    observation = collect(settings, golden, progress=progress)
+    return evaluate(observation, settings, ctx.bootstrap(settings), ctx.decide_on(settings))

@@ -13,13 +13,16 @@ an error, never a pass. `require_safe_artifact(path)` is what mlgate's own loade
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from gates.core import progress
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, Location, Status
+from gates.core.settings.base import as_list
+from gates.core.settings.security import Artifacts
 from gates.security.artifact_report import ArtifactReport, ScanOptions
 from gates.security.common import Part, markdown_table, rule_finding
 from gates.security.containers import scan_compressed, scan_npy, scan_tar, scan_zip
@@ -184,16 +187,15 @@ def expand(
     return out, skipped
 
 
-def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
-    options = ScanOptions.from_entries(
-        tuple(section.get("allowed_globals") or ()), max_bytes=int(section.get("max_mb", 4096)) << 20
-    )
-    paths = section["paths"] if isinstance(section["paths"], list) else [section["paths"]]
+def check(section: Artifacts | Mapping[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
+    settings = Artifacts.parse(section, "security.artifacts")
+    options = ScanOptions.from_entries(tuple(settings.allowed_globals), max_bytes=settings.max_mb << 20)
+    paths = as_list(settings.paths)
     part = Part(CATEGORY)
     rows = []
     counts = {"dangerous": 0, "unknown": 0}
     files, skipped = expand(paths, ctx, options)
-    for label, path in files:
+    for label, path in progress.each(files, "scanning models", "files", note=lambda item: item[0]):
         report = scan_artifact(path, options)
         status = status_of(report, levels)
         for hit in report.hits:

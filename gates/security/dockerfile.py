@@ -9,12 +9,15 @@ names the rule(s) (comma-separated) and the reason. Without a reason it is not h
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
+from gates.core.settings.base import as_list
+from gates.core.settings.security import Dockerfile
 from gates.readers import dockerfile
 from gates.readers.dockerfile import Instruction
 from gates.security import secrets
@@ -320,8 +323,8 @@ def _check_secrets(ins: Instruction, stage: Stage, hits: _Hits) -> None:
             hits.add("docker.secrets", f"{ins.keyword} {name} looks like a secret ({where})", ins, stage)
 
 
-def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
-    paths = section["paths"] if isinstance(section["paths"], list) else [section["paths"]]
+def check(section: Dockerfile | Mapping[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
+    paths = as_list(Dockerfile.parse(section, "security.dockerfile").paths)
     part = Part(CATEGORY)
     hits: list[RuleHit] = []
     described = {}

@@ -7,15 +7,16 @@ sub-check that ran with no findings still writes its (empty) SARIF file, so code
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import GateResult, Status
+from gates.core.settings.security import SecuritySettings
 from gates.security.rules import validate_overrides
 
 GATE = "security"
-SUBCHECKS = ("vulns", "artifacts", "manifests", "dockerfile", "image")
 
 
 def _module(name: str) -> Any:
@@ -24,21 +25,22 @@ def _module(name: str) -> Any:
     return importlib.import_module(f"gates.security.{name}")
 
 
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    selected = list(section.get("run") or [name for name in SUBCHECKS if section.get(name) is not None])
+def run(section: SecuritySettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = SecuritySettings.of(section)
+    selected = settings.selected()
     if not selected:
         raise InputError(
             "security: nothing to check: configure vulns, artifacts, manifests, dockerfile or image"
         )
     for name in selected:
-        if section.get(name) is None:
+        if getattr(settings, name) is None:
             raise InputError(f"security.run names '{name}', but there is no security.{name} section or flag")
-    levels = validate_overrides(dict(section.get("rules") or {}))
+    levels = validate_overrides(dict(settings.rules))
     result = GateResult(gate=GATE)
     result.evidence["sarif_categories"] = selected
     infra = False
     for name in selected:
-        part = _module(name).check(section[name], ctx, levels)
+        part = _module(name).check(getattr(settings, name), ctx, levels)
         result.checks += part.checks
         result.findings += part.findings
         infra = infra or bool(part.evidence.pop("infra_error", False))

@@ -17,13 +17,14 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InfraError, InputError
+from gates.core.settings.security import Image
 from gates.security import secrets
 from gates.security.common import Part, RuleHit, rule_checks
 
@@ -247,9 +248,10 @@ def _port_number(spec: str) -> int | None:
         return None
 
 
-def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[RuleHit]:
+def evaluate(config: ImageConfig, section: Image | Mapping[str, Any], path: str) -> list[RuleHit]:
     """Pure part: an image config in, rule hits out."""
     hits: list[RuleHit] = []
+    options = Image.parse(section, "security.image")
     subject = f"image {config.ref}"
 
     def hit(rule: str, message: str) -> None:
@@ -265,7 +267,7 @@ def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[Ru
         hit("image.healthcheck", "no Healthcheck in the image config")
     elif test[0] == "NONE":
         hit("image.healthcheck", "Healthcheck is NONE")
-    allowed = options.get("allowed_ports")
+    allowed = options.allowed_ports
     if allowed is not None:
         allowed_set = {int(p) for p in allowed}
         for spec in config.exposed_ports:
@@ -298,28 +300,29 @@ def evaluate(config: ImageConfig, options: dict[str, Any], path: str) -> list[Ru
                     "image.secrets",
                     f"build argument {name} is recorded in the image history {secrets.mask(value)}",
                 )
-    budget = options.get("max_size_mb")
+    budget = options.max_size_mb
     if budget is not None and config.size is not None and config.size > budget * (1 << 20):
         hit("image.size", f"{config.size / (1 << 20):.1f} MiB is over the {budget:g} MiB budget")
     return hits
 
 
-def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
-    ref = section.get("ref")
-    if section.get("archive"):
-        archive = ctx.path(section["archive"], what="image archive")
-        config = read_archive(archive, section["archive"], ref)
+def check(section: Image | Mapping[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
+    settings = Image.parse(section, "security.image")
+    ref = settings.ref
+    if settings.archive:
+        archive = ctx.path(settings.archive, what="image archive")
+        config = read_archive(archive, settings.archive, ref)
         default_path = str(archive)
     elif ref:
-        config = read_engine(ref, section.get("docker_host"), float(section.get("timeout", 60)))
+        config = read_engine(ref, settings.docker_host, settings.timeout)
         default_path = ref
     else:
         raise InputError(
             "security.image: give `archive` (a docker save tarball) or `ref` (an image in an engine)"
         )
-    path = str(ctx.path(section["location"], must_exist=False)) if section.get("location") else default_path
+    path = str(ctx.path(settings.location, must_exist=False)) if settings.location else default_path
     part = Part(CATEGORY)
-    hits = evaluate(config, section, path)
+    hits = evaluate(config, settings, path)
     size = f", {config.size / (1 << 20):.1f} MiB" if config.size is not None else ""
     rule_checks(part, hits, CATEGORY, levels, f"image {config.ref} ({config.source}{size})")
     part.evidence = {"image": config.to_dict()}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,12 @@ from typing import Any
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, Status
+from gates.core.settings.base import as_list
+from gates.core.settings.security import Manifests
 from gates.readers.manifests import MANIFEST_SUFFIXES, Place, line_of, read_documents
 from gates.security import kustomize
 from gates.security.common import Part, RuleHit, rule_checks
-from gates.security.pod_security import DEFAULT_STANDARD, STANDARDS, PodTemplate, check_pod
+from gates.security.pod_security import DEFAULT_STANDARD, PodTemplate, check_pod
 from gates.security.workloads import WORKLOAD_KINDS, K8sObject, walk_items
 
 CATEGORY = "manifests"
@@ -382,14 +385,10 @@ def rendered_hits(
     return hits, rendered, failed
 
 
-def check(section: dict[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
-    paths = section["paths"] if isinstance(section["paths"], list) else [section["paths"]]
-    standard = section.get("standard", DEFAULT_STANDARD)
-    if standard not in STANDARDS:
-        raise InputError(
-            f"security.manifests.standard: expected one of {', '.join(STANDARDS)}, got {standard!r}"
-        )
-    found = gather(paths, ctx, list(section.get("exclude") or []))
+def check(section: Manifests | Mapping[str, Any], ctx: GateContext, levels: dict[str, str]) -> Part:
+    settings = Manifests.parse(section, "security.manifests")
+    standard = settings.standard
+    found = gather(as_list(settings.paths), ctx, list(settings.exclude))
     objects, read, skipped = found.objects, found.read, found.skipped
     part = Part(CATEGORY)
     workloads = [o for o in objects if o.pod_templates()]

@@ -13,13 +13,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, Finding, Location, Status
+from gates.core.settings.base import as_list
+from gates.core.settings.security import Report as ReportSpec
+from gates.core.settings.security import Vulns
 from gates.readers.findings import SEVERITIES, VulnFinding, deduplicate, severity_rank
 from gates.readers.vulnerabilities import Report, read_data, read_report
 from gates.security import ignore as ignore_list
@@ -29,23 +32,9 @@ CATEGORY = "vulns"
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "negligible": "0.5"}
 
 
-@dataclass(frozen=True)
-class Options:
-    severity: str = "high"
-    only_fixed: bool = False
-    unknown_severity: str = "high"
-    expired_ignore: str = "warn"  # status of the check that lists expired ignore entries: warn or fail
-    sarif_location: str | None = None
-
-    @classmethod
-    def from_section(cls, section: dict[str, Any]) -> Options:
-        return cls(
-            severity=section.get("severity", "high"),
-            only_fixed=bool(section.get("only_fixed", False)),
-            unknown_severity=section.get("unknown_severity", "high"),
-            expired_ignore=section.get("expired_ignore", "warn"),
-            sarif_location=section.get("sarif_location"),
-        )
+# What evaluate() reads: the severity cutoff, only_fixed, how to rank unknown severities, the expired-ignore
+# status and the SARIF location; the policy's settings of this sub-check, as they are.
+Options = Vulns
 
 
 def bucket(finding: VulnFinding, suppressed_by: ignore_list.IgnoreEntry | None, options: Options) -> str:
@@ -355,32 +344,29 @@ def run_pip_audit(
 
 
 def check(
-    section: dict[str, Any], ctx: GateContext, levels: dict[str, str], today: dt.date | None = None
+    section: Vulns | Mapping[str, Any], ctx: GateContext, levels: dict[str, str], today: dt.date | None = None
 ) -> Part:
-    options = Options.from_section(section)
-    entries = ignore_list.parse_entries(section.get("ignore"))
+    options = Vulns.parse(section, "security.vulns")
+    # the ignore list's own reader turns expiry values (dates, text) into dates, with its own messages
+    entries = ignore_list.parse_entries([entry.model_dump(exclude_unset=True) for entry in options.ignore])
     findings: list[VulnFinding] = []
     reports: list[dict[str, Any]] = []
     extra_checks: list[Check] = []
     infra = False
-    for item in section.get("reports") or []:
-        spec = {"path": item} if isinstance(item, str) else item
-        path = ctx.path(spec["path"], what="vulnerability report")
-        report = read_report(path, spec.get("format"), label=spec["path"])
+    for item in options.reports:
+        spec = ReportSpec(path=item) if isinstance(item, str) else item
+        path = ctx.path(spec.path, what="vulnerability report")
+        report = read_report(path, spec.format, label=spec.path)
         findings += report.findings
-        reports.append(_report_entry(spec["path"], report.format, report))
-    audit = section.get("pip_audit")
+        reports.append(_report_entry(spec.path, report.format, report))
+    audit = options.pip_audit
     if audit:
-        for req in (
-            audit["requirements"] if isinstance(audit["requirements"], list) else [audit["requirements"]]
-        ):
+        for req in as_list(audit.requirements):
             path = ctx.path(req, what="requirements file")
-            data, problem, unreachable = run_pip_audit(
-                path, req, float(audit.get("timeout", 300)), list(audit.get("args") or [])
-            )
+            data, problem, unreachable = run_pip_audit(path, req, audit.timeout, list(audit.args))
             if data is None:
                 missing = problem is not None and problem.startswith("pip-audit is not installed")
-                if missing and audit.get("if_available"):
+                if missing and audit.if_available:
                     extra_checks.append(
                         Check(
                             "vulns:pip-audit",

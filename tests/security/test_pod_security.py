@@ -333,7 +333,9 @@ def test_standard_from_the_policy(tmp_path):
     )
     restricted = manifests.check({"paths": ["pod.yaml"]}, ctx, {})
     assert restricted.summary["standard"] == "restricted" and not restricted.checks[0].status.passed
-    with pytest.raises(InputError, match="security.manifests.standard: expected one of baseline, restricted"):
+    with pytest.raises(
+        InputError, match="security.manifests.standard: expected one of 'baseline', 'restricted'"
+    ):
         manifests.check({"paths": ["pod.yaml"], "standard": "privileged"}, ctx, {})
 
 

@@ -4,17 +4,18 @@ canary's own Deployment and the template stable takes on promotion."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gates.core.errors import InputError
+from gates.core.settings.canary import CanarySettings, Prometheus
 from gates.deploy.canary.state import CanaryState, Limits, template_hash
 from gates.deploy.judges import CompareSettings
 from gates.deploy.queries import DEFAULT_METRICS, DEFAULT_NAMES, DEFAULT_SELECTOR, MetricSpec, metric_specs
 from gates.deploy.sequential import SequentialSettings
 
 TRACK_LABEL = "track"
-SEQUENTIAL = SequentialSettings()  # the defaults
 
 
 def parse_duration(value: Any, what: str) -> float:
@@ -47,7 +48,7 @@ class CanaryConfig:
     interval: float
     rollout_timeout: float
     router: dict[str, Any]
-    prometheus: dict[str, Any]
+    prometheus: Prometheus
     window: str
     lookback: str  # growing: counts since the canary started; window: the analysis window only
     resolution: float
@@ -77,68 +78,71 @@ class CanaryConfig:
         )
 
     @classmethod
-    def from_section(cls, s: dict[str, Any]) -> CanaryConfig:
+    def from_section(cls, section: CanarySettings | Mapping[str, Any]) -> CanaryConfig:
+        """The run's configuration from the typed settings (a mapping is validated like the policy first)."""
+        s = CanarySettings.of(section)
         for key in ("deployment", "image"):
-            if not s.get(key):
+            if not getattr(s, key):
                 raise InputError(f"canary.{key} is required (policy or --{key})")
-        analysis = s.get("analysis") or {}
-        steps = [int(x) for x in s.get("steps") or [10, 25, 50, 100]]
-        if any(not 0 < x <= 100 for x in steps) or steps != sorted(set(steps)):
+        analysis = s.analysis
+        steps = list(s.steps)
+        if steps != sorted(set(steps)):
             raise InputError(f"canary.steps {steps}: expected increasing percentages in 1..100")
-        compare = analysis.get("compare") or {}
-        sequential = analysis.get("sequential") or {}
-        no_data = analysis.get("no_data", "fail")
-        window = str(analysis.get("window", "1m"))
-        confidence = float(analysis.get("confidence", compare.get("confidence", 0.98)))
-        if analysis.get("lookback", "growing") not in ("growing", "window"):
-            raise InputError(
-                f"canary.analysis.lookback {analysis.get('lookback')!r}: expected growing or window"
-            )
+        confidence = analysis.confidence or analysis.compare.confidence or 0.98
+        window = analysis.window
+        assert s.deployment is not None and s.image is not None
         return cls(
-            namespace=s.get("namespace", "default"),
-            deployment=s["deployment"],
-            image=s["image"],
-            container=s.get("container"),
-            env={k: str(v) for k, v in (s.get("env") or {}).items()},
-            canary_env={k: str(v) for k, v in (s.get("canary_env") or {}).items()},
+            namespace=s.namespace,
+            deployment=s.deployment,
+            image=s.image,
+            container=s.container,
+            env={k: str(v) for k, v in s.env.items()},
+            canary_env={k: str(v) for k, v in s.canary_env.items()},
             steps=steps,
-            interval=parse_duration(s.get("interval", "60s"), "canary.interval"),
-            rollout_timeout=parse_duration(s.get("rollout_timeout", "300s"), "canary.rollout_timeout"),
-            router=dict(s.get("router") or {"kind": "replicas"}),
-            prometheus=dict(s.get("prometheus") or {}),
+            interval=parse_duration(s.interval, "canary.interval"),
+            rollout_timeout=parse_duration(s.rollout_timeout, "canary.rollout_timeout"),
+            router=s.router.model_dump(exclude_none=True),
+            prometheus=s.prometheus,
             window=window,
-            lookback=analysis.get("lookback", "growing"),
-            resolution=parse_duration(analysis.get("resolution", window), "canary.analysis.resolution"),
+            lookback=analysis.lookback,
+            resolution=parse_duration(
+                analysis.resolution if analysis.resolution is not None else window,
+                "canary.analysis.resolution",
+            ),
             confidence=confidence,
-            selector=analysis.get("selector", DEFAULT_SELECTOR),
-            names={**DEFAULT_NAMES, **(analysis.get("metric_names") or {})},
-            metrics=metric_specs(analysis.get("metrics") or DEFAULT_METRICS),
+            selector=analysis.selector or DEFAULT_SELECTOR,
+            names={**DEFAULT_NAMES, **analysis.metric_names},
+            metrics=metric_specs(
+                [m.model_dump(exclude_unset=True) for m in analysis.metrics]
+                if analysis.metrics
+                else DEFAULT_METRICS
+            ),
             # sequential decides the counted metrics anytime-valid; threshold the series and pair metrics
-            judges=list(analysis.get("judges") or ["sequential", "threshold"]),
-            failure_limit=int(analysis.get("failure_limit", 1)),
-            inconclusive_limit=int(analysis.get("inconclusive_limit", 3)),
-            on_inconclusive_limit=analysis.get("on_inconclusive_limit", "hold"),
-            error_limit=int(analysis.get("error_limit", 2)),
-            no_data=no_data,
-            min_requests=float(analysis.get("min_requests", 20)),
+            judges=list(analysis.judges),
+            failure_limit=analysis.failure_limit,
+            inconclusive_limit=analysis.inconclusive_limit,
+            on_inconclusive_limit=analysis.on_inconclusive_limit,
+            error_limit=analysis.error_limit,
+            no_data=analysis.no_data,
+            min_requests=float(analysis.min_requests),
             compare=CompareSettings(
-                confidence=float(compare.get("confidence", confidence)),
-                tolerance=compare.get("tolerance", 0.25),
-                margin=float(compare.get("margin", 1.0)),
-                effect=compare.get("effect", "hodges_lehmann"),
-                pass_score=compare.get("pass_score", 95.0),
-                marginal_score=compare.get("marginal_score", 75.0),
-                min_points=int(compare.get("min_points", 50)),
-                no_data=no_data,
+                confidence=analysis.compare.confidence or confidence,
+                tolerance=analysis.compare.tolerance,
+                margin=analysis.compare.margin,
+                effect=analysis.compare.effect,
+                pass_score=analysis.compare.pass_score,
+                marginal_score=analysis.compare.marginal_score,
+                min_points=analysis.compare.min_points,
+                no_data=analysis.no_data,
             ),
             sequential=SequentialSettings(
-                alpha=float(sequential.get("alpha", SEQUENTIAL.alpha)),
-                tolerance=float(sequential.get("tolerance", SEQUENTIAL.tolerance)),
-                margin=float(sequential.get("margin", SEQUENTIAL.margin)),
-                scale=float(sequential.get("scale", SEQUENTIAL.scale)),
-                no_data=no_data,
+                alpha=analysis.sequential.alpha,
+                tolerance=analysis.sequential.tolerance,
+                margin=analysis.sequential.margin,
+                scale=analysis.sequential.scale,
+                no_data=analysis.no_data,
             ),
-            restart=bool(s.get("restart", False)),
+            restart=s.restart,
         )
 
 
