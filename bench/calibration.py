@@ -10,7 +10,9 @@ wrong. Cells:
   where n is too small for a bound;
 - non-inferiority: two equally good models (same signal, independent noise) on the same rows: how often the
   candidate passes at margin m (bound decides), beside the power the report states;
-- rare positives: ROC AUC coverage at prevalence 3%, percentile bootstrap beside DeLong (logit scale).
+- rare positives: ROC AUC coverage at prevalence 3%: percentile bootstrap, DeLong (logit scale) and the
+  gate's studentized bootstrap (within labels, DeLong standard errors); log loss of a calibrated model at
+  about 2.3% prevalence: percentile beside studentized.
 Results: bench/results/calibration.md and .json (calibration_quick.* with --quick).
 """
 
@@ -29,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gates.core.thresholds import Threshold, decide
 from gates.metrics import point_and_samples
+from gates.metrics_guards import studentized_samples
 from gates.readers.predictions import Predictions
-from gates.stats.bootstrap import percentile_interval
+from gates.stats import metrics as m
+from gates.stats.bootstrap import binary_cells, bootstrap, percentile_interval
 from gates.stats.intervals import (
     RateFamily,
     auc_interval,
@@ -116,31 +120,64 @@ def noninferiority_cell(n: int, margin: float, reps: int, resamples: int, rng: n
 
 
 def rare_auc_cell(n: int, prevalence: float, reps: int, resamples: int, rng: np.random.Generator) -> dict:
-    """ROC AUC coverage of the percentile bootstrap and of DeLong on the logit scale (what the gate uses);
-    the truth is Phi(1.5 / sqrt(2)) for this binormal model."""
+    """ROC AUC coverage of the percentile bootstrap, of DeLong on the logit scale and of the gate's interval
+    (studentized, within labels); the truth is Phi(1.5 / sqrt(2)) for this binormal model."""
     truth = float(stats.norm.cdf(1.5 / np.sqrt(2)))
-    covered = {"percentile": 0, "delong_logit": 0}
+    covered = {"percentile": 0, "delong_logit": 0, "studentized_gate": 0}
     defined = 0
     for r in range(reps):
         y = (rng.random(n) < prevalence).astype(np.int64)
         if y.sum() < 2 or y.sum() > n - 2:
             continue
         score = 1 / (1 + np.exp(-(1.5 * y + rng.standard_normal(n))))
-        p = Predictions(Path("-"), "binary", y, (score >= 0.5).astype(np.int64), score, [0, 1])
-        _, samples, _ = point_and_samples(p, None, resamples, r)
-        found = percentile_interval(samples["c:roc_auc"], 0.95)
+        cells = binary_cells(y, (score >= 0.5).astype(np.int64), score)
+        plain = bootstrap(
+            cells,
+            lambda w, c=cells: m.ranking_metrics(w, c.columns["y"] == 1, c.columns["score"]),
+            resamples,
+            r,
+        )
+        found = percentile_interval(plain["roc_auc"], 0.95)
+        gate = percentile_interval(studentized_samples(cells, resamples, r)["c:roc_auc"], 0.95)
         low, high = auc_interval(*delong(score, y == 1, np.ones(n)), 0.95)
-        if found is None:
-            continue
         defined += 1
-        covered["percentile"] += found.low <= truth <= found.high
+        covered["percentile"] += found is not None and found.low <= truth <= found.high
         covered["delong_logit"] += low <= truth <= high
+        covered["studentized_gate"] += gate is not None and gate.low <= truth <= gate.high
     return {
         "n": n,
         "prevalence": prevalence,
         "positives_expected": round(n * prevalence),
         **{k: v / max(defined, 1) for k, v in covered.items()},
         "runs": defined,
+    }
+
+
+def rare_log_loss_cell(n: int, reps: int, resamples: int, rng: np.random.Generator) -> dict:
+    """Log loss coverage for a calibrated model, P(y=1 | x) = expit(-4.2 + x), x ~ N(0, 1) (prevalence about
+    2.3%): the truth is the expected loss, from two million draws."""
+
+    def draw(size: int) -> tuple[np.ndarray, np.ndarray]:
+        p = 1 / (1 + np.exp(-(-4.2 + rng.standard_normal(size))))
+        return (rng.random(size) < p).astype(np.int64), p
+
+    y, p = draw(2_000_000)
+    truth = float(np.mean(np.where(y == 1, -np.log(p), -np.log1p(-p))))
+    covered = {"percentile": 0, "studentized_gate": 0}
+    for r in range(reps):
+        y, p = draw(n)
+        cells = binary_cells(y, (p >= 0.5).astype(np.int64), p)
+        loss = m.binary_losses(cells.columns["y"], cells.columns["score"])["log_loss"]
+        plain = bootstrap(cells, lambda w, v=loss: {"log_loss": w @ v / n}, resamples, r)["log_loss"]
+        found = percentile_interval(plain, 0.95)
+        gate = percentile_interval(studentized_samples(cells, resamples, r)["c:log_loss"], 0.95)
+        covered["percentile"] += found is not None and found.low <= truth <= found.high
+        covered["studentized_gate"] += gate is not None and gate.low <= truth <= gate.high
+    return {
+        "n": n,
+        "prevalence": round(float(y.mean()), 4),
+        **{k: v / reps for k, v in covered.items()},
+        "runs": reps,
     }
 
 
@@ -175,16 +212,18 @@ def main() -> None:
             for margin in (0.01, 0.03)
         ],
         "rare_auc": [
-            rare_auc_cell(200, 0.03, reps // 2, 400, rng),
+            rare_auc_cell(200, 0.03, reps, 400, rng),
             rare_auc_cell(2000, 0.03, reps // 2, 400, rng),
+            rare_auc_cell(1000, 0.3, reps // 2, 400, rng),
         ],
+        "rare_log_loss": [rare_log_loss_cell(n, reps // 2, 400, rng) for n in (200, 2000)],
     }
     results["seconds"] = round(time.time() - started, 1)
     suffix = "_quick" if args.quick else ""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"calibration{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     text = [f"# Interval calibration ({'quick, ' if args.quick else ''}{reps} repetitions per cell)", ""]
-    for name in ("disparity", "latency", "noninferiority", "rare_auc"):
+    for name in ("disparity", "latency", "noninferiority", "rare_auc", "rare_log_loss"):
         text += [f"## {name}", "", table(results[name]), ""]
     (RESULTS / f"calibration{suffix}.md").write_text("\n".join(text))
     print("\n".join(text))

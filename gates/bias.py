@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gates.bias_groups import Grouping, Groups, make_groups
-from gates.bias_report import group_record, group_table, rule_pictures, size_check
+from gates.bias_report import group_record, group_table, rule_charts, size_check
 from gates.bias_rules import (
     GROUP_METRICS,
     OUTCOMES,
@@ -44,6 +44,7 @@ from gates.bias_rules import (
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.bias import BiasSettings, GroupJudging
 from gates.engine.groups import Coded, group_values
 from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
 from gates.stats import metrics as m
@@ -57,16 +58,6 @@ from gates.stats.bootstrap import (
 )
 
 GATE = "bias"
-DEFAULT_MIN_GROUP_SIZE = 30
-DEFAULT_REPORTED = (
-    "selection_rate",
-    "true_positive_rate",
-    "false_positive_rate",
-    "false_negative_rate",
-    "accuracy",
-    "error_rate",
-    "precision",
-)
 
 
 class GroupStatistic:
@@ -173,27 +164,28 @@ def overall_values(
 
 
 # ---------------------------------------------------------------------------------------------- the gate
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    features = sensitive_features(section)
-    if section.get("task", "binary") != "binary":
-        raise InputError(f"bias.task: the bias gate judges binary decisions, got {section['task']!r}")
-    path = ctx.path(section["predictions"])
+def run(section: BiasSettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = BiasSettings.of(section)
+    features = settings.features()
+    from gates.engine import choose
     from gates.engine import local as streaming
 
-    if streaming.wanted({**section, "task": "binary"}, path):  # too large for memory (or asked for)
-        tabulated = streaming.tabulate(
-            path, {**section, "task": "binary"}, sensitive=list(features), where="bias"
-        )
-        result = evaluate(tabulated, {}, section, ctx)
+    given = settings.reader_spec(task="binary")  # the readers and engines still take the policy's mapping
+    tabulated = choose.binary_cells(given, ctx, "bias", sensitive=list(features))  # DuckDB or Spark
+    path = ctx.path(settings.predictions) if tabulated is None else tabulated.path
+    if tabulated is None and streaming.wanted(given, path):  # too large for memory
+        tabulated = streaming.tabulate(path, given, sensitive=list(features), where="bias")
+    if tabulated is not None:
+        result = evaluate(tabulated, {}, settings, ctx)
         result.evidence["streaming"] = tabulated.streaming
         return result
-    p = load_predictions(path, {**section, "task": "binary"}, extra_columns=list(features))
-    missing_group = section.get("missing_group")
-    columns = {f: group_values(p.frame[f], f, str(path), missing_group) for f in features}
-    return evaluate(p, columns, section, ctx)
+    p = load_predictions(path, given, extra_columns=list(features))
+    columns = {f: group_values(p.frame[f], f, str(path), settings.missing_group) for f in features}
+    return evaluate(p, columns, settings, ctx)
 
 
-def sensitive_features(section: dict[str, Any]) -> tuple[str, ...]:
+def sensitive_features(section: Mapping[str, Any]) -> tuple[str, ...]:
+    """The sensitive columns of a section given as a mapping (the engines read settings.reader_spec())."""
     value = section.get("sensitive")
     features = (value,) if isinstance(value, str) else tuple(value or ())
     if not features:
@@ -204,21 +196,22 @@ def sensitive_features(section: dict[str, Any]) -> tuple[str, ...]:
 def evaluate(
     p: Predictions | TabulatedPredictions,
     sensitive: Mapping[str, Coded | np.ndarray],
-    section: dict[str, Any],
+    section: GroupJudging | Mapping[str, Any],
     ctx: GateContext,
 ) -> GateResult:
     """Pure part of the gate: label, prediction (and score) arrays plus sensitive values in, checks out."""
-    boot = ctx.bootstrap(section)
-    decide_on = ctx.decide_on(section)
-    min_size = int(section.get("min_group_size", DEFAULT_MIN_GROUP_SIZE))
+    settings = GroupJudging.part(section, "bias")
+    boot = ctx.bootstrap(settings)
+    decide_on = ctx.decide_on(settings)
+    min_size = settings.min_group_size
     levels: dict[str, list[str]] | None = None  # of streamed cells' groups
     if isinstance(p, TabulatedPredictions):
         if p.levels is None:
             raise InputError(f"{p.path}: the streamed predictions were read without sensitive features")
         levels = p.levels
     features = tuple(levels) if levels is not None else tuple(sensitive)
-    rules = parse_rules(section, features, decide_on)
-    reported = [canonical(x) for x in (section.get("metrics") or DEFAULT_REPORTED)]
+    rules = parse_rules(settings, features, decide_on)
+    reported = [canonical(x) for x in settings.metrics]
     for x in reported:
         if x not in GROUP_METRICS:
             raise InputError(f"bias.metrics: unknown metric {x!r} (known: {', '.join(GROUP_METRICS)})")
@@ -309,7 +302,7 @@ def evaluate(
     checks = [size_check(groups.grouping(f), min_size) for f in wanted]
     summary: dict[str, Any] = {}
     for plan in plans:
-        check = rule_check(plan, samples, boot.confidence)
+        check = rule_check(plan, samples, boot.confidence, settings.min_class_rows)
         checks.append(check)
         if isinstance(check.value, float) and np.isfinite(check.value):
             summary[plan.rule.name] = round(check.value, 6)
@@ -358,6 +351,6 @@ def evaluate(
         "tables": tables,
     }
     result = GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
-    if section.get("plots", True):
-        result.artifacts.update(rule_pictures(plans, point, interval, ctx))
+    if settings.plots:
+        result.evidence["group_charts"] = rule_charts(plans, point, interval)
     return result

@@ -1,4 +1,4 @@
-"""What the bias gate shows: per-group tables and records, the group-size check, and the bar charts.
+"""What the bias gate shows: per-group tables and records, the group-size check, and the bar charts' data.
 
 Presentation only, apart from the gate's arithmetic (gates/bias.py, gates/bias_rules.py): every function
 reads point values and intervals already computed.
@@ -12,7 +12,6 @@ import numpy as np
 
 from gates.bias_groups import Grouping
 from gates.bias_rules import SHORT, RulePlan, _key
-from gates.core.context import GateContext
 from gates.core.result import Check, Status
 
 
@@ -64,7 +63,7 @@ def group_table(
     interval,
     min_size: int,
 ) -> str:
-    from gates.formats.text import number
+    from gates.core.numbers import number
 
     def cell(value: float, ci: tuple[float, float] | None, n: int) -> str:
         if n == 0:
@@ -114,7 +113,7 @@ def group_record(
 
 
 def threshold_lines(plan: RulePlan, component: str) -> list[tuple[float, str]]:
-    """Where the threshold sits on the per-group scale, for the picture."""
+    """Where the threshold sits on the per-group scale, for the bar chart."""
     rule, t = plan.rule, plan.rule.threshold
     vals = plan.point_values[component][plan.judged]
     if vals.size == 0:
@@ -133,34 +132,42 @@ def threshold_lines(plan: RulePlan, component: str) -> list[tuple[float, str]]:
     return []
 
 
-def rule_pictures(
-    plans: list[RulePlan], point: dict[str, np.ndarray], interval, ctx: GateContext
-) -> dict[str, str]:
-    from gates.formats import plots
-
-    out: dict[str, str] = {}
+def rule_charts(plans: list[RulePlan], point: dict[str, np.ndarray], interval) -> list[dict[str, Any]]:
+    """Per rule and compared metric, the per-group values with their intervals, which groups are judged, the
+    overall value and where the threshold sits: what the reports draw as bars (gates.formats.figures)."""
+    out: list[dict[str, Any]] = []
     for plan in plans[:8]:
         for component in plan.rule.components:
             f = plan.rule.features
             labels = plan.grouping.labels
-            values = [float(v) for v in point[_key(f, component)]]
-            intervals = [
-                interval(_key(f, component), g) if plan.grouping.sizes[g] else None
-                for g in range(len(labels))
-            ]
-            judged = [g in set(plan.judged.tolist()) for g in range(len(labels))]
-            title = f"{plan.rule.name}: {component} by {plan.grouping.key}"
-            out.update(
-                plots.group_bars(
-                    ctx.report_dir,
-                    f"bias-{plan.rule.name}-{component}",
-                    title,
-                    labels,
-                    values,
-                    intervals,
-                    judged,
-                    threshold_lines(plan, component),
-                    overall=plan.overall[component],
+            judged = set(plan.judged.tolist())
+            groups = []
+            for g, label in enumerate(labels):
+                value = float(point[_key(f, component)][g])
+                ci = interval(_key(f, component), g) if plan.grouping.sizes[g] else None
+                groups.append(
+                    {
+                        "group": label,
+                        "value": value if np.isfinite(value) else None,
+                        "ci": [float(ci[0]), float(ci[1])] if ci else None,
+                        "n": int(plan.grouping.sizes[g]),
+                        "judged": g in judged,
+                    }
                 )
+            overall = float(plan.overall[component])
+            out.append(
+                {
+                    "rule": plan.rule.name,
+                    "metric": component,
+                    "by": plan.grouping.key,
+                    "title": f"{plan.rule.name}: {component} by {plan.grouping.key}",
+                    "groups": groups,
+                    "overall": overall if np.isfinite(overall) else None,
+                    "lines": [
+                        {"level": level, "label": label}
+                        for level, label in threshold_lines(plan, component)
+                        if np.isfinite(level)
+                    ],
+                }
             )
     return out

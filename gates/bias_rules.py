@@ -18,6 +18,7 @@ import numpy as np
 from gates.bias_groups import Grouping
 from gates.core.errors import InputError
 from gates.core.result import Check, Status
+from gates.core.settings.bias import GroupJudging
 from gates.core.thresholds import Threshold, decide
 from gates.stats.bootstrap import percentile_interval, safe_divide
 from gates.stats.intervals import RateFamily, disparity_interval
@@ -83,6 +84,24 @@ UNDEFINED_WHY = {
 }
 
 
+# The label class(es) whose rows carry each metric: a group with few of them gets an interval that under-covers
+# (the per-group form of the metrics gate's min_class_rows; selection rate, accuracy, error rate and Brier
+# score are carried by all of a group's rows, which min_group_size already bounds).
+CLASSES_NEEDED: dict[str, tuple[str, ...]] = {
+    "true_positive_rate": ("positives",),
+    "false_negative_rate": ("positives",),
+    "recall": ("positives",),
+    "f1": ("positives",),
+    "false_positive_rate": ("negatives",),
+    "true_negative_rate": ("negatives",),
+    "balanced_accuracy": ("positives", "negatives"),
+    "roc_auc": ("positives", "negatives"),
+    "average_precision": ("positives", "negatives"),
+    "log_loss": ("positives", "negatives"),
+}
+DEFAULT_MIN_CLASS_ROWS = 20
+
+
 def canonical(metric: str) -> str:
     return ALIASES.get(metric, metric)
 
@@ -106,9 +125,9 @@ class Rule:
         return f"{self.metric} {self.disparity} {where}"
 
 
-def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: str) -> list[Rule]:
+def parse_rules(settings: GroupJudging, features: tuple[str, ...], decide_on: str) -> list[Rule]:
     rules: list[Rule] = []
-    if section.get("four_fifths"):
+    if settings.four_fifths:
         rules.append(
             Rule(
                 "four_fifths",
@@ -119,32 +138,31 @@ def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: s
                 features,
             )
         )
-    if section.get("max_disparity") is not None:
+    if settings.max_disparity is not None:
         rules.append(
             Rule(
                 "error_rate_difference",
                 "error_rate",
                 "difference",
                 "between_groups",
-                Threshold(max=float(section["max_disparity"]), decide_on=decide_on),
+                Threshold(max=float(settings.max_disparity), decide_on=decide_on),
                 features,
             )
         )
-    for index, spec in enumerate(section.get("rules") or []):
+    for index, spec in enumerate(settings.rules):
         where = f"bias.rules[{index}]"
-        metric = canonical(spec["metric"])
+        metric = canonical(spec.metric)
         if metric not in GROUP_METRICS and metric not in CRITERIA:
             raise InputError(
-                f"{where}.metric: unknown metric {spec['metric']!r} (known: "
+                f"{where}.metric: unknown metric {spec.metric!r} (known: "
                 f"{', '.join(sorted(set(GROUP_METRICS) | set(CRITERIA) | set(ALIASES)))})"
             )
-        disparity = spec.get("disparity", "difference")
-        relative_to = spec.get("relative_to", "between_groups")
-        if disparity == "difference" and spec.get("max") is None:
+        disparity, relative_to = spec.disparity, spec.relative_to
+        if disparity == "difference" and spec.max is None:
             raise InputError(f"{where}: a difference needs 'max' (the largest allowed gap)")
-        if disparity == "ratio" and spec.get("min") is None:
+        if disparity == "ratio" and spec.min is None:
             raise InputError(f"{where}: a ratio needs 'min' (for example 0.8, the four-fifths rule)")
-        own = tuple(spec.get("sensitive") or features)
+        own = tuple(spec.sensitive or features)
         unknown = [f for f in own if f not in features]
         if unknown:
             raise InputError(
@@ -153,16 +171,14 @@ def parse_rules(section: dict[str, Any], features: tuple[str, ...], decide_on: s
             )
         suffix = "" if relative_to == "between_groups" else "_to_overall"
         scope = "" if own == features else f"[{','.join(own)}]"
-        name = spec.get("name") or f"{metric}_{disparity}{suffix}{scope}"
+        name = spec.name or f"{metric}_{disparity}{suffix}{scope}"
         rules.append(
             Rule(
                 name,
                 metric,
                 disparity,
                 relative_to,
-                Threshold(
-                    min=spec.get("min"), max=spec.get("max"), decide_on=spec.get("decide_on", decide_on)
-                ),
+                Threshold(min=spec.min, max=spec.max, decide_on=spec.decide_on or decide_on),
                 own,
             )
         )
@@ -212,6 +228,7 @@ class RulePlan:
     point_values: dict[str, np.ndarray]
     overall: dict[str, float]
     family: RateFamily | None = None  # the judged groups' counts, when every component is a rate
+    class_rows: dict[str, np.ndarray] | None = None  # positives and negatives per group
 
     def record(self) -> dict[str, Any]:
         return {
@@ -251,6 +268,10 @@ def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_
     judged_idx = np.array(judged, dtype=np.int64)
     overall = {c: float(point[_key(rule.features, c, "o")]) for c in rule.components}
     plan = RulePlan(rule, grouping, judged_idx, excluded, float("nan"), values, overall)
+    plan.class_rows = {
+        "positives": np.asarray(point[_key(rule.features, "tp")] + point[_key(rule.features, "fn")], float),
+        "negatives": np.asarray(point[_key(rule.features, "fp")] + point[_key(rule.features, "tn")], float),
+    }
     if all(c in RATES for c in rule.components) and judged_idx.size >= 2:
         plan.family = rate_family(rule, judged_idx, point)
     if judged_idx.size >= 2:
@@ -291,7 +312,9 @@ def rule_value(plan: RulePlan, values: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(np.isnan(stacked).any(axis=0), np.nan, worst)
 
 
-def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float) -> Check:
+def rule_check(
+    plan: RulePlan, samples: dict[str, np.ndarray], confidence: float, floor: int = DEFAULT_MIN_CLASS_ROWS
+) -> Check:
     rule = plan.rule
     details: dict[str, Any] = {
         "sensitive": list(rule.features),
@@ -351,4 +374,35 @@ def rule_check(plan: RulePlan, samples: dict[str, np.ndarray], confidence: float
         check.why += "; not judged: " + "; ".join(f"{k} ({v})" for k, v in plan.excluded.items())
     if ci is None and key in samples:
         check.why += "; no interval: most resamples left a judged group undefined"
+    guard_group_classes(check, plan, floor)
     return check
+
+
+def guard_group_classes(check: Check, plan: RulePlan, floor: int) -> None:
+    """A judged group with fewer than `floor` rows of the class its metric is carried by (TPR: positives, FPR:
+    negatives, ROC AUC: both) makes the rule's interval too optimistic to back a verdict: the check warns, and
+    is an error when the bound decides (an undecided gate, never a pass)."""
+    if plan.class_rows is None or check.status is Status.ERROR:
+        return
+    short: dict[str, dict[str, int]] = {}
+    for c in plan.rule.components:
+        for kind in CLASSES_NEEDED.get(c, ()):
+            for g in plan.judged:
+                rows = round(float(plan.class_rows[kind][g]))
+                if rows < floor:
+                    short.setdefault(plan.grouping.labels[g], {})[kind] = rows
+    if not short:
+        return
+    check.details["min_class_rows"] = floor
+    check.details["groups_below_min_class_rows"] = short
+    listed = "; ".join(
+        f"{g}: " + ", ".join(f"{v} {k}" for k, v in found.items()) for g, found in short.items()
+    )
+    check.why += (
+        f"; too few rows of a class for {plan.rule.metric} (below min_class_rows {floor}: {listed}): the "
+        "interval is too optimistic to back a verdict"
+    )
+    if plan.rule.threshold.decide_on == "bound":
+        check.status = Status.ERROR
+    elif check.status is Status.PASS:
+        check.status = Status.WARN

@@ -8,6 +8,7 @@ class, a bound within Monte Carlo error of its threshold) gates/metrics_guards.p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -15,18 +16,18 @@ import numpy as np
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.metrics import MetricsJudging, MetricsSettings
 from gates.core.thresholds import Threshold, decide
-from gates.formats import plots
 from gates.metrics_baseline import align, baseline_checks
 from gates.metrics_guards import (
-    DEFAULT_MIN_CLASS_ROWS,
-    MAX_RESAMPLES,
     class_counts,
-    contested,
-    delong_ci,
+    data_seed,
     guard_class_counts,
+    settle,
+    studentized_samples,
 )
 from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
+from gates.stats import curves
 from gates.stats import metrics as m
 from gates.stats.bootstrap import (
     BOOTSTRAP_BINS,
@@ -43,39 +44,60 @@ from gates.stats.bootstrap import (
 GATE = "metrics"
 
 
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    spec = section.get("baseline")
-    join_on = spec.get("join_on", _default_join(section)) if spec else None
-    path = ctx.path(section["predictions"])
+def run(section: MetricsSettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = MetricsSettings.of(section)
+    spec = settings.baseline
+    join_on = _join_on(settings)
+    given = settings.reader_spec()  # the readers and engines still take the policy's mapping
+    from gates.engine import choose
     from gates.engine import local as streaming
 
-    if streaming.wanted(section, path):  # too large for memory (or asked for): exact cells, chunk by chunk
-        tabulated = streaming.tabulate(path, section, where="metrics")
-        result = evaluate(tabulated, None, section, ctx)
-        result.artifacts.update(
-            plots.metric_curves(tabulated, None, ctx.report_dir, cells={"candidate": tabulated.cells})
-        )
+    tabulated = choose.binary_cells(given, ctx, "metrics")  # DuckDB or Spark; None: read here
+    path = ctx.path(settings.predictions) if tabulated is None else tabulated.path
+    if tabulated is None and streaming.wanted(given, path):  # too large for memory: cells, chunk by chunk
+        tabulated = streaming.tabulate(path, given, where="metrics")
+    if tabulated is not None:
+        result = evaluate(tabulated, None, settings, ctx)
+        result.evidence.update(report_curves(tabulated, None, {"candidate": tabulated.cells}))
         return result
-    candidate = load_predictions(path, _with_id(section, join_on))
+    candidate = load_predictions(path, _with_id(given, join_on))
     baseline = None
     if spec:
-        base_section = {**section, "columns": spec.get("columns", section.get("columns"))}
-        baseline = load_predictions(ctx.path(spec["predictions"]), _with_id(base_section, join_on))
+        columns = spec.columns if spec.columns is not None else settings.columns
+        base_given = {**given, "columns": columns.given() if columns else {}}
+        baseline = load_predictions(ctx.path(spec.predictions), _with_id(base_given, join_on))
         candidate, baseline = align(candidate, baseline, join_on)
-    result = evaluate(candidate, baseline, section, ctx)
-    result.artifacts.update(
-        plots.metric_curves(
-            candidate,
-            baseline,
-            ctx.report_dir,  # ROC / PR pictures
-            cells=result.evidence.pop("_cells", None),
-        )
-    )
+    result = evaluate(candidate, baseline, settings, ctx)
+    result.evidence.update(report_curves(candidate, baseline, result.evidence.pop("_cells", None)))
     return result
 
 
-def _default_join(section: dict[str, Any]) -> str | None:
-    return (section.get("columns") or {}).get("id")
+def report_curves(
+    candidate: Predictions | TabulatedPredictions, baseline: Predictions | None, cells: dict[str, Any] | None
+) -> dict[str, Any]:
+    """{"curves": ROC, precision-recall and calibration points per model} for a binary task with scores (the
+    reports draw them), from the exact cells the evaluation kept, else cells built here; {} otherwise."""
+    if candidate.task != "binary" or candidate.score is None:
+        return {}
+    cells = dict(cells or {})
+    models: dict[str, Any] = {"candidate": candidate}
+    if baseline is not None and baseline.score is not None:
+        models["baseline"] = baseline
+    for label, p in models.items():
+        if label not in cells:
+            cells[label] = binary_cells(p.y, p.pred, p.score)
+    drawn = curves.report_curves({label: cells[label] for label in models})
+    return {"curves": drawn} if drawn else {}
+
+
+def _join_on(settings: MetricsSettings) -> str | None:
+    """The baseline's join column: baseline.join_on when set (null: by row order), else columns.id."""
+    spec = settings.baseline
+    if spec is None:
+        return None
+    if "join_on" in spec.model_fields_set:
+        return spec.join_on
+    return settings.columns.id if settings.columns else None
 
 
 def _with_id(section: dict[str, Any], join_on: str | None) -> dict[str, Any]:
@@ -213,6 +235,7 @@ def point_and_samples(
             for prefix in models
             if f"{prefix}score" in columns
         }
+    samples.update(studentized_samples(exact["c_"], resamples, seed))
     return point, samples, info
 
 
@@ -268,71 +291,55 @@ def _paired_cells(
 def evaluate(
     candidate: Predictions | TabulatedPredictions,
     baseline: Predictions | None,
-    section: dict[str, Any],
+    section: MetricsJudging | Mapping[str, Any],
     ctx: GateContext,
 ) -> GateResult:
     """Pure part of the gate: arrays in, checks out."""
-    boot = ctx.bootstrap(section)
-    decide_on = ctx.decide_on(section)
+    settings = MetricsJudging.part(section, "metrics")
+    boot = ctx.bootstrap(settings)
+    decide_on = ctx.decide_on(settings)
     exact = {"c_": tabulate(candidate)} if candidate.task == "binary" else {}
     point, samples, method = point_and_samples(candidate, baseline, boot.resamples, boot.seed, exact)
     reasons = undefined_reasons(candidate, exact.get("c_"))
-    floor = int(section.get("min_class_rows", DEFAULT_MIN_CLASS_ROWS))
+    floor = settings.min_class_rows
     labels = class_counts(candidate, exact.get("c_"))
 
-    auc_ci = delong_ci(exact.get("c_"), boot.confidence) if boot.resamples else None
-
     def ci(key: str) -> tuple[float, float] | None:
-        if key == "c:roc_auc" and auc_ci is not None:
-            return auc_ci
         interval = percentile_interval(samples[key], boot.confidence) if key in samples else None
         return (interval.low, interval.high) if interval else None
 
     def judge() -> list[tuple[Check, str, Threshold]]:
         """Every threshold and baseline check, with the samples key and threshold its bound is read against."""
         judged: list[tuple[Check, str, Threshold]] = []
-        for metric, spec in (section.get("thresholds") or {}).items():
+        for metric, spec in settings.limits().items():
             key = f"c:{metric}"
             if key not in point:
                 raise InputError(
                     f"metrics.thresholds.{metric}: not available for task {candidate.task}"
                     + (" without scores" if candidate.score is None else "")
                 )
-            threshold = Threshold.from_policy(spec, decide_on)
+            threshold = Threshold(min=spec.min, max=spec.max, decide_on=spec.decide_on or decide_on)
             check = decide(metric, point[key], ci(key), threshold, boot.confidence)
             if check.status is Status.ERROR:
                 check.why = f"{metric} is undefined: {reasons.get(metric, 'no valid value on these rows')}"
             else:
                 guard_class_counts(check, metric, labels, floor, threshold.decide_on)
-            judged.append((check, "" if key == "c:roc_auc" and auc_ci else key, threshold))  # DeLong: no seed
-        if baseline is not None:
-            base_decide_on = section["baseline"].get("decide_on", "bound")
-            for check, threshold in baseline_checks(section, point, ci, boot.confidence, reasons, samples):
+            judged.append((check, key, threshold))
+        if baseline is not None and settings.baseline is not None:
+            base_decide_on = settings.baseline.decide_on
+            for check, threshold in baseline_checks(settings, point, ci, boot.confidence, reasons, samples):
                 metric = check.name.removesuffix("_vs_baseline")
                 if check.status is not Status.ERROR:
                     guard_class_counts(check, metric, labels, floor, base_decide_on)
                 judged.append((check, f"d:{metric}", threshold))
         return judged
 
-    # Too close to call: a bound within Monte Carlo error of its threshold would flip with the seed, so the
-    # resamples double (fresh seeds, pooled) until every bound is clear of its threshold or the cap is hit.
-    judged, total, round_ = judge(), boot.resamples, 0
-    close = contested(judged, samples, boot.confidence)
-    while close and total < MAX_RESAMPLES:
-        round_ += 1
-        _, more, _ = point_and_samples(candidate, baseline, total, boot.seed + round_, exact)
-        samples = {k: np.concatenate([v, more[k]]) for k, v in samples.items()}
-        total *= 2
-        judged = judge()
-        close = contested(judged, samples, boot.confidence)
-    for check, threshold in close:
-        check.details["too_close_to_call"] = True
-        check.why += (
-            f"; too close to call: after {total} resamples the interval's bound is still within Monte Carlo "
-            "error of the threshold, so it is not taken as clearing it"
-        )
-        if check.status is Status.PASS:
-            check.status = Status.FAIL if threshold.decide_on == "bound" else Status.WARN
+    # Too close to call: a bound within Monte Carlo error of its threshold would follow the seed; resampled
+    # from a seed fixed by the data until clear, or a warning at the cap (gates/metrics_guards.settle).
+    def draw(count: int, seed: int) -> dict[str, np.ndarray]:
+        return point_and_samples(candidate, baseline, count, seed, exact)[1]
+
+    judged, total = settle(judge, draw, samples, boot.resamples, boot.confidence, data_seed(point))
     method["resamples_used"] = total
     checks = [c for c, _, _ in judged]
     checks += support_checks(candidate)
@@ -377,17 +384,19 @@ def evaluate(
                 f"and losses are exact"
             )
     elif candidate.task == "binary":
-        evidence["_cells"] = {"candidate": exact["c_"]}  # for the pictures; removed by run()
+        evidence["_cells"] = {"candidate": exact["c_"]}  # for the curves; removed by run()
     summary = {
-        name: round(point[f"c:{name}"], 6)
-        for name in (section.get("thresholds") or {})
-        if np.isfinite(point[f"c:{name}"])
+        name: round(point[f"c:{name}"], 6) for name in settings.limits() if np.isfinite(point[f"c:{name}"])
     }
     return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
 
 
 def bootstrap_method(info: dict[str, Any]) -> str:
-    text = "percentile bootstrap over rows (multinomial over distinct rows); ROC AUC: DeLong, logit scale"
+    text = (
+        "percentile bootstrap over rows (multinomial over distinct rows); the candidate's ROC AUC, log loss and "
+        "Brier score: studentized bootstrap (bootstrap-t; ROC AUC resampled within each label with DeLong "
+        "standard errors)"
+    )
     if not info.get("binned"):
         return text
     bound = max([v for v in (info.get("auc_bound") or {}).values() if np.isfinite(v)], default=float("nan"))
@@ -493,7 +502,7 @@ def confusion_table(matrix: np.ndarray, classes: list) -> str:
 
 
 def metrics_table(point: dict[str, float], ci, paired: bool) -> str:
-    from gates.formats.text import number
+    from gates.core.numbers import number
 
     names = [k[2:] for k in point if k.startswith("c:")]
     header = "| metric | candidate | interval |" + (" baseline | difference | interval |" if paired else "")
@@ -510,6 +519,6 @@ def metrics_table(point: dict[str, float], ci, paired: bool) -> str:
 
 
 def _span(interval: tuple[float, float] | None) -> str:
-    from gates.formats.text import number
+    from gates.core.numbers import number
 
     return f"[{number(interval[0])}, {number(interval[1])}]" if interval else ""

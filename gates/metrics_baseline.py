@@ -8,12 +8,11 @@ noninferiority_power): a check that an equally good model rarely passes is calle
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from gates.core.errors import InputError
 from gates.core.result import Check, Status
+from gates.core.settings.metrics import Margin, MetricsJudging
 from gates.core.thresholds import Threshold, decide
 from gates.readers.predictions import Predictions
 from gates.stats import metrics as m
@@ -90,7 +89,7 @@ def _take(p: Predictions, order: np.ndarray) -> Predictions:
 
 
 def baseline_checks(
-    section: dict[str, Any],
+    settings: MetricsJudging,
     point: dict[str, float],
     ci,
     confidence: float,
@@ -103,14 +102,15 @@ def baseline_checks(
     passes, and the smallest margin it would pass with 80% chance. With the bound deciding and a margin of 0
     an equal model passes 2.5% of the time, so the margin must be written down, never implied.
     """
-    spec = section["baseline"]
-    decide_on = spec.get("decide_on", "bound")
-    if not spec.get("margins") and decide_on == "bound":
+    spec = settings.baseline
+    assert spec is not None, "baseline_checks needs metrics.baseline"
+    decide_on = spec.decide_on
+    if not spec.margins and decide_on == "bound":
         raise InputError(
             "metrics.baseline.margins: decide_on bound needs an explicit non-inferiority margin per metric "
             "(with none, an equally good candidate fails about 97% of the time)"
         )
-    margins = spec.get("margins") or {name: {"absolute": 0.0} for name in (section.get("thresholds") or {})}
+    margins = spec.margins or {name: Margin(absolute=0.0) for name in settings.limits()}
     checks = []
     for metric, margin in margins.items():
         if f"d:{metric}" not in point:
@@ -119,7 +119,7 @@ def baseline_checks(
                 f"(known: {', '.join(sorted(k[2:] for k in point if k.startswith('c:')))})"
             )
         base, cand, diff = point[f"b:{metric}"], point[f"c:{metric}"], point[f"d:{metric}"]
-        allowed = margin.get("absolute", margin.get("relative", 0.0) * abs(base))
+        allowed = margin.allowed(base)
         lower_is_better = metric in m.LOWER_IS_BETTER
         threshold = (
             Threshold(max=allowed, decide_on=decide_on)
@@ -131,7 +131,7 @@ def baseline_checks(
             "baseline": base,
             "difference": diff,
             "margin": allowed,
-            "margin_kind": "absolute" if "absolute" in margin else "relative",
+            "margin_kind": "absolute" if margin.absolute is not None else "relative",
             "direction": "lower is better" if lower_is_better else "higher is better",
         }
         check = decide(

@@ -1,22 +1,28 @@
-"""When the metrics gate does not trust its own interval: few rows of the rarer class, a bound within Monte
-Carlo error of its threshold, and ROC AUC by DeLong instead of resampling.
+"""When the metrics gate does not trust the percentile bootstrap as it stands: few rows of the rarer class,
+a bound within Monte Carlo error of its threshold, and the metrics whose percentile interval under-covers.
 
 Each guard answers a failure that simulation with known truths found (bench/calibration.py): optimistic
-intervals with few positives, verdicts that flip with the bootstrap seed near the threshold, and percentile
-intervals for ROC AUC that under-cover on small samples.
+intervals with few positives (a floor of rows per class), verdicts that flip with the bootstrap seed near the
+threshold (adaptive resampling from a seed fixed by the data, then "too close to call"), and percentile
+intervals for ROC AUC and log loss that under-cover on small samples (studentized intervals instead).
 """
 
 from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
 
 import numpy as np
 
 from gates.core.result import Check, Status
 from gates.core.thresholds import Threshold
 from gates.readers.predictions import Predictions, TabulatedPredictions
-from gates.stats.bootstrap import Cells
-from gates.stats.intervals import auc_interval, delong
+from gates.stats import metrics as m
+from gates.stats import studentized as st
+from gates.stats.bootstrap import EXACT_CELLS, Cells, coarsen
 
 MAX_RESAMPLES = 20_000  # the cap of adaptive resampling for a bound too close to its threshold
+Judged = list[tuple[Check, str, Threshold]]
 
 
 def near_threshold(samples: np.ndarray, threshold: Threshold, confidence: float) -> bool:
@@ -56,7 +62,88 @@ def contested(
     return out
 
 
-DEFAULT_MIN_CLASS_ROWS = 20  # fewer positives (or negatives) than this and class-driven intervals under-cover
+def data_seed(point: dict[str, float]) -> int:
+    """A seed fixed by the data alone (a hash of the point values), for the resamples that settle a bound
+    too close to its threshold: the same data then gives the same verdict whatever bootstrap.seed says."""
+    text = ";".join(f"{k}={v!r}" for k, v in sorted(point.items()))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
+
+
+def settle(
+    judge: Callable[[], Judged],
+    draw: Callable[[int, int], dict[str, np.ndarray]],
+    samples: dict[str, np.ndarray],
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[Judged, int]:
+    """Judge, and resolve bounds that sit within Monte Carlo error of their thresholds.
+
+    A contested bound (contested()) would follow the seed. Its resamples are then drawn
+    again from `seed` (data_seed: fixed by the data, not by the policy), twice as many, doubling and pooled
+    until every bound is clear or MAX_RESAMPLES is reached; a bound still that close is *too close to call*:
+    a warning with its reason, neither a pass nor a fail, in either decision mode. `samples` is replaced in
+    place (the judge reads it); returns the checks and the resamples behind them.
+    """
+    judged = judge()
+    if not resamples or not contested(judged, samples, confidence):
+        return judged, resamples
+    total, round_ = min(2 * resamples, MAX_RESAMPLES), 0
+    samples.update(draw(total, seed))
+    judged = judge()
+    close = contested(judged, samples, confidence)
+    while close and total < MAX_RESAMPLES:
+        round_ += 1
+        more = draw(total, seed + round_)
+        samples.update({k: np.concatenate([v, more[k]]) for k, v in samples.items()})
+        total *= 2
+        judged = judge()
+        close = contested(judged, samples, confidence)
+    for check, threshold in close:
+        check.details["too_close_to_call"] = True
+        check.why += (
+            f"; too close to call: after {total} resamples the interval's bound is still within Monte Carlo "
+            "error of the threshold, so which side it falls on would follow the resampling; a warning, "
+            "neither a pass nor a fail"
+        )
+        if check.status in (Status.PASS, Status.FAIL):
+            check.status = Status.WARN
+    return judged, total
+
+
+def studentized_samples(cells: Cells | None, resamples: int, seed: int) -> dict[str, np.ndarray]:
+    """Bootstrap-t samples (gates.stats.studentized) of the candidate's ROC AUC (resampled within each label)
+    and of its log loss and Brier score (means of per-row losses), in place of their percentile samples.
+
+    Many distinct scores are first merged into score bins (gates.stats.bootstrap.coarsen) for the resamples;
+    the pivots t* come from the bins, the centre and standard error from the exact cells.
+    """
+    if cells is None or "score" not in cells.columns or not resamples:
+        return {}
+    losses = (
+        {k: cells.columns[k] for k in ("log_loss", "brier")}
+        if "log_loss" in cells.columns
+        else m.binary_losses(cells.columns["y"], cells.columns["score"])
+    )
+    squares = {f"{k}_squared": v * v for k, v in losses.items()}
+    drawn = cells
+    if cells.size > EXACT_CELLS:
+        drawn, _ = coarsen(cells, sums={**losses, **squares})
+    out: dict[str, np.ndarray] = {}
+    auc, variance = st.auc_point(cells)
+    if np.isfinite(auc):
+        pivots = st.auc_pivots(drawn, resamples, seed)
+        out["c:roc_auc"] = st.as_samples(auc, float(np.sqrt(variance)), pivots, 0.0, 1.0)
+    columns = {
+        name: (drawn.columns[name], drawn.columns[f"{name}_squared"])
+        if drawn is not cells
+        else (values, squares[f"{name}_squared"])
+        for name, values in losses.items()
+    }
+    for name, pivots in st.mean_pivots(drawn, columns, resamples, seed).items():
+        mean, error = st.mean_point(cells, losses[name])  # one score and label per exact cell: one loss
+        out[f"c:{name}"] = st.as_samples(mean, error, pivots, 0.0, float(np.finfo(np.float64).max))
+    return out
 
 
 CLASS_DRIVEN = {"recall", "precision", "f1", "balanced_accuracy", "roc_auc", "average_precision", "log_loss"}
@@ -90,14 +177,3 @@ def guard_class_counts(
         check.status = Status.ERROR
     elif check.status is Status.PASS:
         check.status = Status.WARN
-
-
-def delong_ci(cells: Cells | None, confidence: float) -> tuple[float, float] | None:
-    """The candidate's ROC AUC interval by DeLong's variance on the logit scale: no resampling, and closer to
-    its stated coverage than the percentile bootstrap when positives are few (prevalence 3%, n=200: 86%
-    against 82%; see bench/results/calibration.md). None without scores or with one class."""
-    if cells is None or "score" not in cells.columns:
-        return None
-    auc, variance = delong(cells.columns["score"], cells.columns["y"] != 0, cells.counts)
-    low, high = auc_interval(auc, variance, confidence)
-    return (low, high) if np.isfinite(low) else None

@@ -456,10 +456,14 @@ def bootstrap(
     cells: Cells, statistic: Callable[[np.ndarray], dict[str, np.ndarray]], resamples: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Evaluate a vectorised statistic (weights (b, K) -> {name: (b,)}) on every resample."""
+    from gates.core import progress  # a sign of life on long runs (stderr only; never changes a number)
+
     collected: dict[str, list[np.ndarray]] = {}
-    for weights in weight_chunks(cells, resamples, seed):
-        for name, values in statistic(weights).items():
-            collected.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+    with progress.task("bootstrap", resamples, "resamples") as shown:
+        for weights in weight_chunks(cells, resamples, seed):
+            for name, values in statistic(weights).items():
+                collected.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+            shown.advance(len(weights))
     return {name: np.concatenate(parts) for name, parts in collected.items()}
 
 

@@ -92,7 +92,7 @@ class ColumnDrift:
     current_nulls: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    plot: dict[str, Any] | None = None  # data for the histogram picture (not written to the JSON report)
+    plot: dict[str, Any] | None = None  # histogram data; the drift gate reports drifted columns' (evidence)
     critical: bool = False
 
     @property

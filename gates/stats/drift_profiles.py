@@ -182,7 +182,8 @@ def linear_quantiles(sorted_values: np.ndarray, probs: np.ndarray) -> np.ndarray
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, n - 1)
     frac = position - low
-    return sorted_values[low] + frac * (sorted_values[high] - sorted_values[low])
+    values: np.ndarray = sorted_values[low] + frac * (sorted_values[high] - sorted_values[low])
+    return values
 
 
 def quantile_grid(n: int, quantiles: int = QUANTILES, tail_points: int = 30) -> np.ndarray:

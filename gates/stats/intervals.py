@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from gates.stats.studentized import delong_levels
+
 POWER_TARGET = 0.8  # a check that passes an equal model less often than this is said to be underpowered
 SIMULATIONS = 20_000  # normal draws behind a simultaneous critical value (fixed seed: same data, same value)
 
@@ -221,27 +223,15 @@ def wilson(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tupl
 
 # ---------------------------------------------------------------------------------------------------- AUC
 def delong(score: np.ndarray, positive: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
-    """ROC AUC and its DeLong variance from weighted cells (score, label, count), in O(K log K).
-
-    Each positive's placement is the share of negatives it outranks (ties one half), each negative's the
-    share of positives above it; the AUC is their mean and its variance var(V10)/m + var(V01)/n (DeLong,
-    DeLong and Clarke-Pearson 1988; Sun and Xu 2014 for the sort-based computation).
-    """
-    score = np.asarray(score, dtype=np.float64)
-    positive = np.asarray(positive, dtype=bool)
-    counts = np.asarray(counts, dtype=np.float64)
-    levels, inverse = np.unique(score, return_inverse=True)
-    pos = np.bincount(inverse, weights=counts * positive, minlength=levels.size)
-    neg = np.bincount(inverse, weights=counts * ~positive, minlength=levels.size)
-    m, n = pos.sum(), neg.sum()
-    if m < 2 or n < 2:
-        return float("nan"), float("nan")
-    v10 = (np.cumsum(neg) - neg + 0.5 * neg) / n  # per level, for a positive there
-    v01 = (m - np.cumsum(pos) + 0.5 * pos) / m  # per level, for a negative there
-    auc = float(pos @ v10 / m)
-    s10 = float(pos @ (v10 - auc) ** 2 / (m - 1))
-    s01 = float(neg @ (v01 - auc) ** 2 / (n - 1))
-    return auc, s10 / m + s01 / n
+    """ROC AUC and its DeLong variance from weighted cells (score, label, count), in O(K log K)
+    (gates.stats.studentized.delong_levels on the distinct scores)."""
+    levels, inverse = np.unique(np.asarray(score, dtype=np.float64), return_inverse=True)
+    weights = np.asarray(counts, dtype=np.float64)
+    is_pos = np.asarray(positive, dtype=bool)
+    pos = np.bincount(inverse, weights=weights * is_pos, minlength=levels.size)
+    neg = np.bincount(inverse, weights=weights * ~is_pos, minlength=levels.size)
+    auc, variance = delong_levels(pos[None, :], neg[None, :])
+    return float(auc[0]), float(variance[0])
 
 
 def auc_interval(auc: float, variance: float, confidence: float) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
-from scipy.special import betaln, expit, logsumexp
+from scipy.special import betaln, expit
 
 _EDGE = 40.0  # |log theta| beyond which a bound is reported as 0 or +Inf
 
@@ -81,13 +81,24 @@ class Increment:
 
 @dataclass(frozen=True)
 class RatioBounds:
-    """The rate ratio's confidence sequence at one look: ``lower`` and ``upper`` (0 and +Inf when the data cannot
-    bound it), the maximum-likelihood ``estimate`` and the log mixture marginal (the evidence's scale)."""
+    """The rate ratio's one-sided anytime bounds at one look: ``lower`` (from the mixture looking for a
+    regression) and ``upper`` (from the one looking for no change); 0 and +Inf when the data cannot bound it;
+    ``estimate`` is the maximum-likelihood ratio (NaN before any event)."""
 
     lower: float
     upper: float
     estimate: float
-    log_marginal: float
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """A normal mixing distribution over log ratios, ``centre`` (a ratio) and ``scale`` (sd of the log),
+    restricted to one side of the tested ratio. Centred on the ratio that matters (e.g. 2x for a rollback, 1x
+    for a pass), it puts its weight where the evidence will be, which is where a mixture test gets its power:
+    a wide mixture centred on 1 spends most of its weight on ratios nobody tests."""
+
+    centre: float
+    scale: float
 
 
 def _arrays(increments: Sequence[Increment]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,31 +122,14 @@ def ratio_log_likelihood(
     """Conditional binomial log likelihood at log ratios ``phi`` (binomial coefficients dropped: they cancel in
     every ratio): the canary's share of the events is expit(phi + logit rho) in each increment."""
     z = np.asarray(phi, dtype=float)[..., None] + logit_rho
-    return np.sum(-xc * np.logaddexp(0.0, -z) - xs * np.logaddexp(0.0, z), axis=-1)
-
-
-def ratio_log_marginal(xc: np.ndarray, xs: np.ndarray, logit_rho: np.ndarray, scale: float) -> float:
-    """log of the integral of the likelihood over log theta ~ Normal(0, scale^2), by the trapezoid rule on a wide
-    grid plus, when the likelihood is sharper than the grid, a fine one around its peak."""
-    grid = np.linspace(-_EDGE / 2, _EDGE / 2, 4001)
-    if xc.size:
-        peak = _peak(xc, xs, logit_rho)
-        if math.isfinite(peak):
-            p = expit(peak + logit_rho)
-            sd = 1.0 / math.sqrt(max(float(np.sum((xc + xs) * p * (1 - p))), 1e-12))
-            grid = np.union1d(grid, np.linspace(peak - 12 * sd, peak + 12 * sd, 1201))
-    log_f = (
-        ratio_log_likelihood(grid, xc, xs, logit_rho)
-        - 0.5 * (grid / scale) ** 2
-        - math.log(scale * math.sqrt(2 * math.pi))
-    )
-    widths = np.diff(grid)
-    pairs = np.logaddexp(log_f[:-1], log_f[1:]) - math.log(2.0)
-    return float(logsumexp(pairs, b=widths))
+    total: np.ndarray = np.sum(-xc * np.logaddexp(0.0, -z) - xs * np.logaddexp(0.0, z), axis=-1)
+    return total
 
 
 def _peak(xc: np.ndarray, xs: np.ndarray, logit_rho: np.ndarray) -> float:
-    """The maximum-likelihood log ratio (+-Inf when one track has all the events)."""
+    """The maximum-likelihood log ratio (+-Inf when one track has all the events, 0 with no events)."""
+    if xc.size == 0:
+        return 0.0
     if float(xs.sum()) == 0:
         return math.inf
     if float(xc.sum()) == 0:
@@ -149,20 +143,86 @@ def _peak(xc: np.ndarray, xs: np.ndarray, logit_rho: np.ndarray) -> float:
     return float(result.x)
 
 
-def ratio_bounds(increments: Sequence[Increment], alpha: float, scale: float = 1.0) -> RatioBounds:
-    """The 1 - alpha confidence sequence for the canary / stable rate ratio after the given increments: every
-    theta0 whose mixture ratio (marginal / likelihood at theta0) is below 1 / alpha. The log likelihood is concave
-    in log theta, so the set is an interval and each end is one root."""
+@dataclass(frozen=True)
+class _Evidence:
+    """The increments as arrays, with the likelihood's peak and curvature there (computed once per look)."""
+
+    xc: np.ndarray
+    xs: np.ndarray
+    logit: np.ndarray
+    peak: float
+    sharpness: float
+
+    @classmethod
+    def of(cls, increments: Sequence[Increment]) -> _Evidence:
+        xc, xs, logit = _arrays(increments)
+        peak = _peak(xc, xs, logit)
+        sharpness = 0.0
+        if xc.size and math.isfinite(peak):
+            p = expit(peak + logit)
+            sharpness = float(np.sum((xc + xs) * p * (1 - p)))
+        return cls(xc, xs, logit, peak, sharpness)
+
+    def log_e(self, phi0: float, mixture: Mixture, side: str) -> float:
+        mu, s = math.log(mixture.centre), mixture.scale
+        grid = np.linspace(mu - 9 * s, mu + 9 * s, 361)
+        if math.isfinite(self.peak) and self.sharpness > 1.0 / s**2:  # the likelihood is sharper: refine
+            sd = 1.0 / math.sqrt(self.sharpness)
+            grid = np.union1d(grid, np.linspace(self.peak - 12 * sd, self.peak + 12 * sd, 241))
+        grid = np.union1d(grid[grid > phi0] if side == "above" else grid[grid < phi0], [phi0])
+        if grid.size < 2:
+            return -math.inf
+        log_f = (
+            ratio_log_likelihood(grid, self.xc, self.xs, self.logit)
+            - float(ratio_log_likelihood(np.asarray(phi0), self.xc, self.xs, self.logit))
+            - 0.5 * ((grid - mu) / s) ** 2
+            - math.log(s * math.sqrt(2 * math.pi))
+        )
+        return _log_trapezoid(log_f, grid)
+
+
+def _log_trapezoid(log_f: np.ndarray, grid: np.ndarray) -> float:
+    """log of the trapezoid rule's integral of exp(log_f) over ``grid`` (in logs: the values span hundreds of
+    orders of magnitude)."""
+    top = float(np.max(log_f))
+    if not math.isfinite(top):
+        return top
+    f = np.exp(log_f - top)
+    return top + math.log(float(np.sum((f[:-1] + f[1:]) * np.diff(grid))) / 2.0)
+
+
+def ratio_log_e(
+    increments: Sequence[Increment], theta0: float, mixture: Mixture, side: str = "above"
+) -> float:
+    """log of the one-sided mixture likelihood ratio against the rate ratio ``theta0``: the likelihood at each
+    ratio on ``side`` of ``theta0`` (above: testing theta <= theta0; below: theta >= theta0), over the
+    likelihood at ``theta0``, averaged over ``mixture`` (its weight on the other side is dropped, so the average
+    is over at most a probability). Each ratio's likelihood ratio is a supermartingale under every ratio on the
+    null's side (the binomial share is monotone in theta), so the average is one too (a test supermartingale):
+    by Ville's inequality it ever reaches 1 / alpha with probability at most alpha, however often one looks."""
+    return _Evidence.of(increments).log_e(math.log(theta0), mixture, side)
+
+
+def ratio_bound(increments: Sequence[Increment], alpha: float, mixture: Mixture, side: str) -> float:
+    """The one-sided 1 - alpha anytime bound on the rate ratio: with ``side`` "lower", the smallest ratio not
+    rejected by the mixture looking above it (a regression is certain beyond ``1 + tolerance`` exactly when this
+    bound is above it); with "upper", the largest ratio not rejected by the mixture looking below it. Below the
+    likelihood's peak the test's log ratio falls as the tested ratio rises (and mirrored above it), so each
+    bound is one root."""
+    evidence = _Evidence.of(increments)
+    peak = min(max(evidence.peak, -_EDGE), _EDGE)
+    level = math.log(1.0 / alpha)
+    looking = "above" if side == "lower" else "below"
+
+    def excess(phi0: float) -> float:
+        return evidence.log_e(phi0, mixture, looking) - level
+
+    if side == "lower":
+        return 0.0 if excess(-_EDGE) < 0 else math.exp(brentq(excess, -_EDGE, peak, xtol=1e-5))
+    return math.inf if excess(_EDGE) < 0 else math.exp(brentq(excess, peak, _EDGE, xtol=1e-5))
+
+
+def ratio_estimate(increments: Sequence[Increment]) -> float:
+    """The maximum-likelihood rate ratio (NaN before any event)."""
     xc, xs, logit = _arrays(increments)
-    log_m = ratio_log_marginal(xc, xs, logit, scale)
-    floor = log_m + math.log(alpha)  # log likelihood a ratio must keep to stay in the sequence
-
-    def inside(phi: float) -> float:
-        return float(ratio_log_likelihood(np.asarray(phi), xc, xs, logit)) - floor
-
-    peak = _peak(xc, xs, logit) if xc.size else 0.0
-    centre = min(max(peak, -_EDGE), _EDGE)
-    lower = 0.0 if inside(-_EDGE) > 0 else math.exp(brentq(inside, -_EDGE, centre, xtol=1e-10))
-    upper = math.inf if inside(_EDGE) > 0 else math.exp(brentq(inside, centre, _EDGE, xtol=1e-10))
-    estimate = math.exp(peak) if math.isfinite(peak) else (math.inf if peak > 0 else 0.0)
-    return RatioBounds(lower, upper, estimate if xc.size else math.nan, log_m)
+    return math.exp(_peak(xc, xs, logit)) if xc.size else math.nan

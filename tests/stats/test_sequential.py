@@ -11,11 +11,13 @@ from scipy import integrate, stats
 
 from gates.stats.sequential import (
     Increment,
+    Mixture,
     rate_bounds,
     rate_log_e,
-    ratio_bounds,
+    ratio_bound,
+    ratio_estimate,
+    ratio_log_e,
     ratio_log_likelihood,
-    ratio_log_marginal,
 )
 
 
@@ -32,43 +34,53 @@ def test_rate_mixture_matches_numerical_integration(x, n, p0, a, b):
 
 
 @pytest.mark.parametrize(
-    "increments",
+    ("increments", "theta0", "side"),
     [
-        [Increment(20, 80, 1000, 9000), Increment(40, 60, 2500, 7500)],
-        [Increment(0, 30, 3000, 3000)],
-        [Increment(5000, 4900, 1e6, 1e6)],  # a likelihood far sharper than the coarse grid
+        ([Increment(20, 80, 1000, 9000), Increment(40, 60, 2500, 7500)], 1.0, "above"),
+        ([Increment(0, 30, 3000, 3000)], 2.0, "below"),
+        ([Increment(5000, 4900, 1e6, 1e6)], 1.0, "above"),  # a likelihood far sharper than the mixture
+        ([Increment(5000, 4900, 1e6, 1e6)], 1.5, "below"),
     ],
 )
-def test_ratio_marginal_matches_numerical_integration(increments):
+def test_one_sided_mixture_matches_numerical_integration(increments, theta0, side):
     xc = np.array([i.canary_events for i in increments], dtype=float)
     xs = np.array([i.stable_events for i in increments], dtype=float)
     logit = np.log([i.canary_trials / i.stable_trials for i in increments])
-    peak_guess = math.log(max(xc.sum(), 0.5) / max(xs.sum(), 0.5)) - float(np.mean(logit))
-    offset = float(ratio_log_likelihood(np.asarray(peak_guess), xc, xs, logit))
+    mixture = Mixture(2.0 if side == "above" else 1.0, 0.3)
+    phi0 = math.log(theta0)
+    at_null = float(ratio_log_likelihood(np.asarray(phi0), xc, xs, logit))
+    peak = math.log(max(xc.sum(), 0.5) / max(xs.sum(), 0.5)) - float(np.mean(logit))
+    offset = max(float(ratio_log_likelihood(np.asarray(peak), xc, xs, logit)), at_null)
 
     def integrand(phi: float) -> float:
         ll = float(ratio_log_likelihood(np.asarray(phi), xc, xs, logit)) - offset
-        return math.exp(ll) * stats.norm.pdf(phi)
+        return math.exp(ll) * stats.norm.pdf(phi, math.log(mixture.centre), mixture.scale)
 
-    direct, _ = integrate.quad(integrand, -20, 20, points=[peak_guess], epsabs=0, epsrel=1e-10, limit=500)
-    assert ratio_log_marginal(xc, xs, logit, 1.0) == pytest.approx(math.log(direct) + offset, abs=1e-6)
+    lo, hi = (phi0, phi0 + 5) if side == "above" else (phi0 - 5, phi0)
+    points = [p for p in (peak,) if lo < p < hi]
+    direct, _ = integrate.quad(integrand, lo, hi, points=points or None, epsabs=0, epsrel=1e-10, limit=500)
+    expected = math.log(direct) + offset - at_null
+    assert ratio_log_e(increments, theta0, mixture, side) == pytest.approx(
+        expected, abs=1e-3
+    )  # 0.1 % of the e-value
 
 
 def test_ratio_bounds_are_where_the_mixture_ratio_crosses_one_over_alpha():
     incs = [Increment(20, 80, 1000, 9000), Increment(40, 60, 2500, 7500)]
-    b = ratio_bounds(incs, 0.05)
-    xc, xs = np.array([20.0, 40.0]), np.array([80.0, 60.0])
-    logit = np.log([1000 / 9000, 2500 / 7500])
-    for theta in (b.lower, b.upper):
-        log_e = b.log_marginal - float(ratio_log_likelihood(np.asarray(math.log(theta)), xc, xs, logit))
-        assert log_e == pytest.approx(math.log(20), abs=1e-6)
-    assert b.lower < b.estimate < b.upper
+    rollback, keep = Mixture(2.0, 0.3), Mixture(1.0, 0.3)
+    lower = ratio_bound(incs, 0.05, rollback, "lower")
+    upper = ratio_bound(incs, 0.05, keep, "upper")
+    assert ratio_log_e(incs, lower, rollback, "above") == pytest.approx(math.log(20), abs=1e-3)
+    assert ratio_log_e(incs, upper, keep, "below") == pytest.approx(math.log(20), abs=1e-3)
+    assert lower < ratio_estimate(incs) < upper
 
 
 def test_no_events_bound_nothing():
     assert rate_bounds(0, 0, 0.01) == (0.0, 1.0)
-    b = ratio_bounds([Increment(0, 0, 100, 100)], 0.01)
-    assert (b.lower, b.upper) == (0.0, math.inf)
+    incs = [Increment(0, 0, 100, 100)]
+    assert ratio_bound(incs, 0.01, Mixture(2.0, 0.3), "lower") == 0.0
+    assert ratio_bound(incs, 0.01, Mixture(1.0, 0.3), "upper") == math.inf
+    assert math.isnan(ratio_estimate(incs))
 
 
 def test_rate_sequence_covers_the_truth_at_every_look():
@@ -87,40 +99,50 @@ def test_rate_sequence_covers_the_truth_at_every_look():
     assert missed <= alpha < fixed
 
 
-def test_ratio_sequence_is_valid_over_many_looks_while_the_traffic_share_changes():
-    """Equal error rates on both tracks, the canary's weight moving 10 -> 25 -> 50 %: the mixture ratio at the
-    true ratio 1 ever reaches 1 / alpha in at most alpha of the canaries (Ville)."""
+def _canary_looks(rng, theta: float, looks: int = 18, rate: float = 600):
+    """One canary's increments: stable error rate 2 %, the canary's theta x that, weight 10 -> 25 -> 50 %."""
+    for k in range(looks):
+        rho = (0.1, 0.25, 0.5)[k * 3 // looks]
+        nc, ns = rng.poisson(rate * rho), rng.poisson(rate * (1 - rho))
+        yield Increment(rng.binomial(nc, 0.02 * theta), rng.binomial(ns, 0.02), max(nc, 1), max(ns, 1))
+
+
+@pytest.mark.parametrize(
+    ("theta", "theta0", "mixture", "side"), [(1.0, 1.0, 2.0, "above"), (2.0, 2.0, 1.0, "below")]
+)
+def test_each_one_sided_test_is_valid_over_many_looks_while_the_traffic_share_changes(
+    theta, theta0, mixture, side
+):
+    """At the tested ratio (1 for a rollback, 2 for a pass), the canary's weight moving 10 -> 25 -> 50 %, a look
+    every increment: the mixture ratio ever reaches 1 / alpha in at most alpha of 400 canaries (Ville)."""
     rng = np.random.default_rng(1)
-    alpha, canaries, looks = 0.1, 300, 18
+    alpha, canaries = 0.1, 400
     crossed = 0
     for _ in range(canaries):
-        rows = []
-        for k in range(looks):
-            rho = (0.1, 0.25, 0.5)[k * 3 // looks]
-            nc, ns = rng.poisson(600 * rho), rng.poisson(600 * (1 - rho))
-            rows.append((rng.binomial(nc, 0.02), rng.binomial(ns, 0.02), max(nc, 1), max(ns, 1)))
-            xc, xs, n_c, n_s = (np.asarray(col, dtype=float) for col in zip(*rows))
-            logit = np.log(n_c / n_s)
-            log_e = ratio_log_marginal(xc, xs, logit, 1.0) - float(
-                ratio_log_likelihood(np.asarray(0.0), xc, xs, logit)
-            )
-            if log_e >= math.log(1 / alpha):
+        incs: list[Increment] = []
+        for inc in _canary_looks(rng, theta):
+            incs.append(inc)
+            if ratio_log_e(incs, theta0, Mixture(mixture, 0.3), side) >= math.log(1 / alpha):
                 crossed += 1
                 break
     assert crossed / canaries <= alpha
 
 
-def test_a_doubled_error_rate_is_found():
-    """2x the stable error rate (1 %), half the traffic on the canary, 50 requests/s: the lower bound passes
-    1.1 (the default tolerance) within five minutes of looks every 10 s in nearly every canary."""
+def test_a_doubled_error_rate_is_found_and_an_equal_one_excludes_2x():
+    """2x the stable error rate (1 %), half the traffic on the canary, 50 requests/s, a look every 10 s: the
+    lower bound passes 1 within five minutes (looked at every minute) in most canaries; with equal rates the upper bound falls
+    below 2 in most."""
     rng = np.random.default_rng(2)
-    found = 0
+    found = excluded = 0
     for _ in range(50):
-        incs = []
+        doubled: list[Increment] = []
+        equal: list[Increment] = []
         for _look in range(30):
             nc, ns = rng.poisson(250), rng.poisson(250)
-            incs.append(Increment(rng.binomial(nc, 0.02), rng.binomial(ns, 0.01), nc, ns))
-            if ratio_bounds(incs, 0.01).lower > 1.1:
-                found += 1
-                break
-    assert found >= 35
+            doubled.append(Increment(rng.binomial(nc, 0.02), rng.binomial(ns, 0.01), nc, ns))
+            equal.append(Increment(rng.binomial(nc, 0.01), rng.binomial(ns, 0.01), nc, ns))
+        found += any(
+            ratio_bound(doubled[:k], 0.0025, Mixture(2.0, 0.3), "lower") > 1 for k in range(6, 31, 6)
+        )
+        excluded += ratio_bound(equal, 0.005, Mixture(1.0, 0.3), "upper") < 2
+    assert found >= 40 and excluded >= 30
