@@ -15,6 +15,7 @@ stays bounded by a handful of columns and a million rows by a hundred columns ta
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, TypedDict
 from gates.core.context import GateContext, sha256_file
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.drift import ColumnRule, DriftSettings
 from gates.readers.columns import (
     ColumnSource,
     NotNumbers,
@@ -37,57 +39,19 @@ from gates.readers.columns import (
 )
 from gates.stats import drift as ds
 from gates.stats import drift_profiles as dp
+from gates.stats import drift_tests
 
 GATE = "drift"
-DEFAULT_SHARE = 0.5
 BATCH = 4  # Parquet columns read per task
 
 
-@dataclass
-class Settings:
-    """How the reference is summarised and how columns are judged (all from the policy section)."""
+def worker_count(settings: DriftSettings) -> int:
+    """Threads for the column batches: `workers`, else the CPUs, at most 4."""
+    return settings.workers or max(1, min(4, os.cpu_count() or 1))
 
-    quantiles: int = dp.QUANTILES
-    bins: int = dp.BINS
-    exact_limit: int = dp.EXACT_LIMIT
-    max_categories: int = dp.MAX_CATEGORIES
-    min_rows: int = ds.MIN_ROWS
-    alpha: float = ds.ALPHA
-    correction: str = ds.CORRECTION
-    tolerances: dict[str, float] = field(default_factory=dict)  # distance -> tolerance
-    distances: dict[str, str] = field(default_factory=dict)  # kind -> distance
-    per_column: dict[str, dict[str, Any]] = field(default_factory=dict)
-    workers: int = 0
-    plots: bool = True
 
-    @classmethod
-    def from_section(cls, section: dict[str, Any]) -> Settings:
-        profile = section.get("profile_settings") or {}
-        return cls(
-            quantiles=profile.get("quantiles", dp.QUANTILES),
-            bins=profile.get("bins", dp.BINS),
-            exact_limit=profile.get("exact_limit", dp.EXACT_LIMIT),
-            max_categories=profile.get("max_categories", dp.MAX_CATEGORIES),
-            min_rows=section.get("min_rows", ds.MIN_ROWS),
-            alpha=section.get("alpha", ds.ALPHA),
-            correction=section.get("correction", ds.CORRECTION),
-            tolerances=dict(section.get("tolerances") or {}),
-            distances=dict(section.get("distances") or {}),
-            per_column=dict(section.get("per_column") or {}),
-            workers=section.get("workers", 0),
-            plots=section.get("plots", True),
-        )
-
-    def profile_settings(self) -> dict[str, Any]:
-        return {
-            "quantiles": self.quantiles,
-            "bins": self.bins,
-            "exact_limit": self.exact_limit,
-            "max_categories": self.max_categories,
-        }
-
-    def worker_count(self) -> int:
-        return self.workers or max(1, min(4, os.cpu_count() or 1))
+def column_rule(settings: DriftSettings, name: str) -> ColumnRule:
+    return settings.per_column.get(name) or ColumnRule()
 
 
 @dataclass
@@ -120,30 +84,33 @@ def open_reference(path: Path) -> Reference:
 
 
 # ------------------------------------------------------------------------------------------------- run
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    if not (section.get("reference") or section.get("profile")):
+def run(section: DriftSettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
+    settings = DriftSettings.of(section)
+    given_reference = settings.reference or settings.profile
+    if not given_reference:
         raise InputError("drift: needs 'reference' (a table or a stored profile) or 'profile'")
-    ref_key = "reference" if section.get("reference") else "profile"
-    reference = open_reference(ctx.path(section[ref_key], what="reference"))
-    current = ColumnSource(ctx.path(section["current"], what="current data"))
-    settings = Settings.from_section(section)
+    from gates.engine import choose
+
+    profiled = choose.drift_profiles(choose.location(given_reference, ctx), settings, ctx.engine, ctx)
+    reference = (  # DuckDB profiled the raw reference (a glob, a folder, a large file); else read here
+        Reference(label=profiled[2], profiles=profiled[0], meta={"rows": profiled[1]})
+        if profiled is not None
+        else open_reference(ctx.path(given_reference, what="reference"))
+    )
+    current = ColumnSource(ctx.path(settings.current, what="current data"))
     outputs = None
-    if section.get("outputs"):
-        spec = section["outputs"]
+    if settings.outputs:
+        spec = settings.outputs
         out_ref = (
-            open_reference(ctx.path(spec["reference"], what="reference outputs"))
-            if spec.get("reference")
+            open_reference(ctx.path(spec.reference, what="reference outputs"))
+            if spec.reference
             else reference
         )
-        out_cur = (
-            ColumnSource(ctx.path(spec["current"], what="current outputs"))
-            if spec.get("current")
-            else current
-        )
-        outputs = (out_ref, out_cur, list(spec["columns"]))
-    result, profiles, drifted = assess(reference, current, section, settings, outputs)
-    if section.get("save_profile") and reference.source is not None:
-        target = ctx.path(section["save_profile"], must_exist=False)
+        out_cur = ColumnSource(ctx.path(spec.current, what="current outputs")) if spec.current else current
+        outputs = (out_ref, out_cur, list(spec.columns))
+    result, profiles, drifted = assess(reference, current, settings, outputs)
+    if settings.save_profile and reference.source is not None:
+        target = ctx.path(settings.save_profile, must_exist=False)
         save_profile(
             target,
             profile_document(
@@ -151,21 +118,19 @@ def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
                 reference.source.rows,
                 reference.label,
                 sha256_file(reference.source.path),
-                settings.profile_settings(),
+                settings.profile_settings.model_dump(),
             ),
         )
         result.evidence["saved_profile"] = str(target)
-    if settings.plots:
-        from gates.formats import plots
-
-        result.artifacts.update(
-            plots.drift_histograms(drifted, ctx.report_dir, limit=int(section.get("max_plots", 12)))
-        )
+    if settings.plots and drifted:  # reference vs current histograms of drifted columns, for the reports
+        result.evidence["histograms"] = [
+            {"column": c.column, **(c.plot or {})} for c in drifted[: settings.max_plots]
+        ]
     return result
 
 
-def selected_columns(names: list[str], section: dict[str, Any], where: str) -> list[str]:
-    wanted = section.get("columns")
+def selected_columns(names: list[str], settings: DriftSettings, where: str) -> list[str]:
+    wanted = settings.columns
     if wanted:
         missing = [c for c in wanted if c not in names]
         if missing:
@@ -174,35 +139,29 @@ def selected_columns(names: list[str], section: dict[str, Any], where: str) -> l
                 f"reference (columns: {', '.join(names)})"
             )
         names = list(wanted)
-    exclude = set(section.get("exclude") or [])
-    outputs = (
-        set((section.get("outputs") or {}).get("columns") or [])
-        if not (section.get("outputs") or {}).get("reference")
-        else set()
-    )
+    exclude = set(settings.exclude)
+    outputs = set(settings.outputs.columns) if settings.outputs and not settings.outputs.reference else set()
     return [n for n in names if n not in exclude and n not in outputs]
 
 
 def evaluate(
     reference: Reference,
     current: ColumnSource,
-    section: dict[str, Any],
-    settings: Settings | None = None,
+    section: DriftSettings | Mapping[str, Any],
     outputs: tuple[Reference, ColumnSource, list[str]] | None = None,
 ) -> GateResult:
     """Judge every selected column, then the share of drifted columns, then the model outputs."""
-    return assess(reference, current, section, settings or Settings.from_section(section), outputs)[0]
+    return assess(reference, current, DriftSettings.of(section), outputs)[0]
 
 
 def assess(
     reference: Reference,
     current: ColumnSource,
-    section: dict[str, Any],
-    settings: Settings,
+    settings: DriftSettings,
     outputs: tuple[Reference, ColumnSource, list[str]] | None = None,
 ) -> tuple[GateResult, dict[str, dp.Profile], list[ds.ColumnDrift]]:
     """evaluate(), plus the reference profiles (to store) and the drifted columns (to draw)."""
-    names = selected_columns(reference.names, section, reference.label)
+    names = selected_columns(reference.names, settings, reference.label)
     if not names:
         raise InputError(f"{reference.label}: no columns left to check (see drift.columns and drift.exclude)")
     results, profiles = compare_columns(reference, current, names, settings)
@@ -220,9 +179,9 @@ def assess(
         ds.decide(output_results, settings.alpha, settings.correction)
         profiles.update({k: v for k, v in out_profiles.items() if k not in profiles})
     for r in results + output_results:
-        r.critical = bool(settings.per_column.get(r.column, {}).get("critical", False))
+        r.critical = column_rule(settings, r.column).critical
     checks = [column_check(r) for r in results]
-    checks.append(share_check(results, float(section.get("share", DEFAULT_SHARE))))
+    checks.append(share_check(results, settings.share))
     checks += [column_check(r, output=True) for r in output_results]
     judged = [r for r in results if r.drifted is not None]
     drifted = [r for r in judged if r.drifted]
@@ -237,15 +196,15 @@ def assess(
         "current": {"source": str(current.path), "rows": current.rows},
         "settings": {
             "min_rows": settings.min_rows,
-            "share": float(section.get("share", DEFAULT_SHARE)),
+            "share": settings.share,
             "alpha": settings.alpha,
             "correction": settings.correction,
             "correction_method": ds.CORRECTION_TITLES[settings.correction],
             "tests": {"numeric": "ks", "categorical": "chisquare"},
-            "distances": {**ds.DEFAULT_DISTANCE, **settings.distances},
-            "tolerances": {**ds.DEFAULT_TOLERANCES, **settings.tolerances},
-            "epsilon": ds.EPSILON,
-            "profile": settings.profile_settings(),
+            "distances": settings.distances.model_dump(),
+            "tolerances": settings.tolerances.model_dump(),
+            "epsilon": drift_tests.EPSILON,
+            "profile": settings.profile_settings.model_dump(),
         },
         "share": share,
         "drifted": [r.column for r in drifted],
@@ -265,13 +224,13 @@ def assess(
 
 
 def compare_columns(
-    reference: Reference, current: ColumnSource, names: list[str], settings: Settings
+    reference: Reference, current: ColumnSource, names: list[str], settings: DriftSettings
 ) -> tuple[list[ds.ColumnDrift], dict[str, dp.Profile]]:
     """Profile (if raw) and compare each column; columns in parallel batches, results in the given order."""
     batch = (
         BATCH
         if current.kind == "parquet" or (reference.source and reference.source.kind == "parquet")
-        else max(1, len(names) // max(1, settings.worker_count()))
+        else max(1, len(names) // max(1, worker_count(settings)))
     )
     batches = [names[i : i + batch] for i in range(0, len(names), batch)]
 
@@ -280,16 +239,9 @@ def compare_columns(
         ref = reference.source.read(columns) if reference.source is not None else None
         out = []
         for name in columns:
-            spec = settings.per_column.get(name, {})
+            spec = column_rule(settings, name)
             if ref is not None:
-                profile = build_profile(
-                    ref[name],
-                    spec.get("kind"),
-                    settings.quantiles,
-                    settings.bins,
-                    settings.exact_limit,
-                    settings.max_categories,
-                )
+                profile = _profile(ref[name], spec, settings)
             elif reference.profiles is not None:
                 profile = reference.profiles[name]
             else:
@@ -300,7 +252,7 @@ def compare_columns(
                 ref.pop(name, None)
         return out
 
-    workers = min(settings.worker_count(), len(batches))
+    workers = min(worker_count(settings), len(batches))
     if workers > 1:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = list(pool.map(work, batches))
@@ -320,7 +272,7 @@ class _CompareOptions(TypedDict):
 
 
 def compare_column(
-    name: str, profile: dp.Profile, column: Any, spec: dict[str, Any], settings: Settings
+    name: str, profile: dp.Profile, column: Any, spec: ColumnRule, settings: DriftSettings
 ) -> ds.ColumnDrift:
     """One column, whatever its state: every outcome is a named status with a reason, never an exception."""
     if column is None:
@@ -343,10 +295,10 @@ def compare_column(
             reference_count=profile.count,
             reference_nulls=profile.nulls,
         )
-    distance = (
-        spec.get("distance") or settings.distances.get(profile.kind) or ds.DEFAULT_DISTANCE[profile.kind]
+    distance = spec.distance or settings.distances.for_kind(profile.kind)
+    tolerance = (
+        spec.tolerance if spec.tolerance is not None else float(getattr(settings.tolerances, distance))
     )
-    tolerance = spec.get("tolerance", settings.tolerances.get(distance))
     options: _CompareOptions = {
         "distance": distance,
         "tolerance": tolerance,
@@ -467,7 +419,7 @@ def share_check(results: list[ds.ColumnDrift], share: float) -> Check:
 
 
 def column_table(results: list[ds.ColumnDrift]) -> str:
-    from gates.formats.text import number
+    from gates.core.numbers import number
 
     correction = next((r.correction for r in results if r.correction), None)
     p_title = "p-value" if correction in (None, "none") else f"p-value ({ds.CORRECTION_TITLES[correction]})"
@@ -495,55 +447,73 @@ def column_table(results: list[ds.ColumnDrift]) -> str:
 
 # ------------------------------------------------------------------------------------------------ profile
 def build_reference_profile(
-    source: ColumnSource, names: list[str], settings: Settings
+    source: ColumnSource, names: list[str], settings: DriftSettings
 ) -> dict[str, dp.Profile]:
     """Profiles of the named reference columns (for `mlgate drift profile`), in parallel batches."""
     batches = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
 
     def work(columns: list[str]) -> list[tuple[str, dp.Profile]]:
         ref = source.read(columns)
-        return [
-            (
-                n,
-                build_profile(
-                    ref[n],
-                    settings.per_column.get(n, {}).get("kind"),
-                    settings.quantiles,
-                    settings.bins,
-                    settings.exact_limit,
-                    settings.max_categories,
-                ),
-            )
-            for n in columns
-        ]
+        return [(n, _profile(ref[n], column_rule(settings, n), settings)) for n in columns]
 
-    with ThreadPoolExecutor(max_workers=max(1, min(settings.worker_count(), len(batches)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(worker_count(settings), len(batches)))) as pool:
         return dict(pair for part in pool.map(work, batches) for pair in part)
 
 
-def write_profile(section: dict[str, Any], reference_path: Path, target: Path) -> dict[str, Any]:
-    """Compute the reference statistics once and store them; returns what was written (for the command)."""
+def _profile(values: Any, rule: ColumnRule, settings: DriftSettings) -> dp.Profile:
+    """A reference column's profile, summarised as profile_settings say."""
+    how = settings.profile_settings
+    return build_profile(values, rule.kind, how.quantiles, how.bins, how.exact_limit, how.max_categories)
+
+
+def write_profile(
+    section: DriftSettings | Mapping[str, Any],
+    reference_path: Path,
+    target: Path,
+    engine_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compute the reference statistics once and store them; returns what was written (for the command).
+    `engine_settings`: the policy's `engine:` section, for a reference the section's engine profiles."""
+    # Profiling reads no current data: a section without `current` is still validated like the policy (so a
+    # bad --quantiles is a one-line error), with a placeholder that nothing opens.
+    if not isinstance(section, DriftSettings):
+        section = {"current": "(not read when profiling)", **section}
+    settings = DriftSettings.of(section, "drift profile settings")
+    from gates.engine import choose
+
+    profiled = choose.drift_profiles(str(reference_path), settings, dict(engine_settings or {}))
+    if profiled is not None:  # DuckDB: a glob, a folder, a large file
+        profiles, rows, label = profiled
+        return _written(
+            target, profile_document(profiles, rows, label, None, settings.profile_settings.model_dump())
+        )
     source = ColumnSource(reference_path)
-    settings = Settings.from_section(section)
-    names = selected_columns(
-        source.names, {k: v for k, v in section.items() if k in ("columns", "exclude")}, str(reference_path)
-    )
-    out_columns = list((section.get("outputs") or {}).get("columns") or [])
-    if out_columns and not (section.get("outputs") or {}).get("reference"):
+    names = selected_columns(source.names, settings.model_copy(update={"outputs": None}), str(reference_path))
+    out_columns = list(settings.outputs.columns) if settings.outputs else []
+    if out_columns and not (settings.outputs and settings.outputs.reference):
         source.require(out_columns)
         names += [c for c in out_columns if c not in names]
     profiles = build_reference_profile(source, names, settings)
     document = profile_document(
-        profiles, source.rows, str(reference_path), sha256_file(reference_path), settings.profile_settings()
+        profiles,
+        source.rows,
+        str(reference_path),
+        sha256_file(reference_path),
+        settings.profile_settings.model_dump(),
     )
+    return _written(target, document)
+
+
+def _written(target: Path, document: dict[str, Any]) -> dict[str, Any]:
+    """Store a profile document; what was written, for the command."""
     save_profile(target, document)
     kinds: dict[str, int] = {}
-    for p in profiles.values():
-        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    for p in document["columns"].values():
+        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
     return {
         "path": str(target),
-        "rows": source.rows,
-        "columns": len(profiles),
+        "rows": document["rows"],
+        "columns": len(document["columns"]),
         "kinds": kinds,
         "bytes": target.stat().st_size,
     }

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from gates.commands.common import bootstrap_options, bootstrap_overrides, compact, execute, parse_pairs
+from gates.commands.common import (
+    bootstrap_options,
+    bootstrap_overrides,
+    compact,
+    engine_option,
+    execute,
+    parse_pairs,
+)
 
 
 def _path(value: Path | None) -> str | None:
@@ -63,12 +70,13 @@ def _rules(pairs: dict[str, float], disparity: str, relative_to: str, bound: str
     metavar="METRIC=VALUE",
     help="Min ratio of any group to the overall value, repeatable.",
 )
-@click.option("--no-plots", is_flag=True, help="Do not draw the per-group pictures.")
+@click.option("--no-plots", is_flag=True, help="Leave out the per-group bar charts.")
 @click.option(
     "--streaming/--no-streaming",
     default=None,
     help="Read the predictions in chunks, for files larger than memory (default: auto by size).",
 )
+@engine_option
 @bootstrap_options
 def bias(
     predictions,
@@ -88,6 +96,7 @@ def bias(
     min_ratio_to_overall,
     no_plots,
     streaming,
+    engine,
     confidence,
     resamples,
     seed,
@@ -124,6 +133,7 @@ def bias(
             "rules": rules,
             "plots": False if no_plots else None,
             "streaming": streaming,
+            "engine": engine,
         }
     )
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))

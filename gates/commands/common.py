@@ -29,6 +29,16 @@ def bootstrap_options(command: Callable) -> Callable:
     return command
 
 
+def engine_option(command: Callable) -> Callable:
+    """--engine: where the statistics are computed (the section's `engine` key; gates.engine.choose)."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["local", "duckdb", "spark", "auto"]),
+        help="Compute the statistics locally (pyarrow), with DuckDB (globs, folders, out of core) or on "
+        "Spark; auto: DuckDB for globs, folders and files over engine.auto_bytes (default: engine.default).",
+    )(command)
+
+
 def bootstrap_overrides(
     confidence: float | None, resamples: int | None, seed: int | None, decide_on: str | None
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from gates.commands.common import compact, execute, parse_pairs
+from gates.commands.common import compact, engine_option, execute, parse_pairs
 from gates.core.errors import InputError
 
 
@@ -79,7 +79,7 @@ def check_options(command: Callable) -> Callable:
     ]
     for option in reversed(options):
         command = option(command)
-    return command
+    return engine_option(command)
 
 
 def check_overrides(
@@ -97,6 +97,7 @@ def check_overrides(
     min_rows,
     save_profile,
     no_plots,
+    engine,
 ) -> dict[str, Any]:
     per_column: dict[str, dict[str, Any]] = {}
     for name, distance in parse_pairs(distances, "--distance", str).items():
@@ -118,6 +119,7 @@ def check_overrides(
             "min_rows": min_rows,
             "save_profile": _path(save_profile),
             "plots": False if no_plots else None,
+            "engine": engine,
         }
     )
 
@@ -157,7 +159,8 @@ def check(**options: Any) -> int:
 @click.option("--exclude", multiple=True, help="Column to leave out, repeatable.")
 @click.option("--quantiles", type=int, help="Quantile steps for numeric columns (default 1000).")
 @click.option("--bins", type=int, help="Bins for PSI / Jensen-Shannon on numbers (default 10).")
-def profile(reference, out, columns, exclude, quantiles, bins) -> int:
+@engine_option
+def profile(reference, out, columns, exclude, quantiles, bins, engine) -> int:
     """Compute the reference statistics once and save them; later checks use the profile, not the data."""
     from gates.commands.session import deep_merge
     from gates.drift import write_profile
@@ -170,6 +173,7 @@ def profile(reference, out, columns, exclude, quantiles, bins) -> int:
             "columns": list(columns),
             "exclude": list(exclude),
             "profile_settings": compact({"quantiles": quantiles, "bins": bins}),
+            "engine": engine,
         }
     )
     merged = deep_merge(section, overrides)
@@ -188,7 +192,7 @@ def profile(reference, out, columns, exclude, quantiles, bins) -> int:
         raise InputError(f"{target}: a profile is a .json file")
     if ref_path.suffix.lower() == ".json":
         raise InputError(f"{ref_path}: is already a profile; profile the reference table itself")
-    written = write_profile(merged, ref_path, target)
+    written = write_profile(merged, ref_path, target, policy.data.get("engine"))
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(written["kinds"].items()))
     click.echo(
         f"mlgate: wrote {written['path']}: {written['columns']} columns ({kinds}) of {written['rows']} "

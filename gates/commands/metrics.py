@@ -11,6 +11,7 @@ from gates.commands.common import (
     bootstrap_options,
     bootstrap_overrides,
     compact,
+    engine_option,
     execute,
     parse_pairs,
 )
@@ -71,6 +72,7 @@ def _margin(text: str) -> dict[str, float]:
     default=None,
     help="Read binary predictions in chunks, for files larger than memory (default: auto by size).",
 )
+@engine_option
 @bootstrap_options
 def metrics(
     predictions,
@@ -88,6 +90,7 @@ def metrics(
     baseline,
     margins,
     streaming,
+    engine,
     confidence,
     resamples,
     seed,
@@ -120,6 +123,7 @@ def metrics(
             "decision_threshold": decision_threshold,
             "positive_label": _label(positive_label),
             "streaming": streaming,
+            "engine": engine,
         }
     )
     if baseline or margins:

@@ -102,10 +102,13 @@ def iter_frames(
 ) -> Iterator[tuple[int, Any]]:
     """(rows before this chunk, pandas DataFrame of the named columns): the one table parser
     (gates.readers.arrow), streamed, so a chunked run reads every value as the in-memory path does."""
+    from gates.core import progress
     from gates.readers.arrow import iter_arrow
 
-    for offset, table in iter_arrow(path, columns, categorical, batch_rows):
-        yield offset, table.to_pandas()
+    with progress.task(f"reading {path.name}", unit="rows") as shown:
+        for offset, table in iter_arrow(path, columns, categorical, batch_rows):
+            shown.update(offset + table.num_rows)
+            yield offset, table.to_pandas()
 
 
 # ---------------------------------------------------------------------------------------------- tabulation
