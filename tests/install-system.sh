@@ -23,6 +23,9 @@ case "$kustomize_version" in
 esac
 
 packages=(prometheus etcd-server podman runc busybox-static golang-1.19-go golang-github-modern-go-reflect2-dev chromium)
+# npm fetches mermaid's bundle for the browser tests (tests/install-js.sh); a machine may already have a newer
+# nodejs (with npm inside) from elsewhere, so Debian's is installed only when there is no npm at all.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -218,7 +218,8 @@ def test_markdown_and_html_escape_cell_content(tmp_path):
     assert row.startswith("| a\\|b |") and "pipe \\| and newline" in row and "x\\|y" in row
     write(tmp_path, [result], actions=False)
     html = (tmp_path / "reports" / "report.html").read_text()
-    assert "<script>" not in html and "&lt;script&gt;" in html and "g&lt;1&gt;" in html
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in html and "g&lt;1&gt;" in html
+    assert html.count("<script>") == 1  # the page's own sorting and filtering script, nothing injected
 
 
 def test_json_report_never_holds_nan(tmp_path):
@@ -477,7 +478,6 @@ def canary_result(analyses: int = 3) -> GateResult:
         gate="canary",
         checks=checks,
         evidence={"verdict": "rolled_back", "analyses": entries},
-        artifacts={"canary timeline": "/somewhere/reports/canary-timeline.png"},
     )
 
 
@@ -491,8 +491,12 @@ def test_canary_summary_has_a_compact_table_of_analyses(tmp_path):
         "| 2 | 30% (29%) | fail | error_rate: canary 0.05 vs stable 0.01 (high) |",  # only the decisive metric
     ]
     assert "| step | weight (effective) | outcome | canary vs stable |" in text
-    picture = next(line for line in text.splitlines() if "canary-timeline.png" in line)
-    assert "report folder" in picture and "artifact" in picture  # the link only works from the folder
+    chart = text.split("```mermaid\n", 1)[1].split("```", 1)[0]  # the timeline, drawn by GitHub
+    assert "xychart-beta" in chart and 'title "error_rate: canary and stable per analysis"' in chart
+    assert 'x-axis ["1: 10% (9%)", "2: 20% (19%)", "2: 30% (29%)"]' in chart
+    assert "line [0.011, 0.011, 0.05]" in chart and "line [0.01, 0.01, 0.01]" in chart
+    assert "Key: canary (blue); stable (orange)" in text
+    assert "canary-timeline.png" not in text  # no pictures to link: the charts are in the summary itself
     write(tmp_path, [canary_result()], actions=False)
     html = (tmp_path / "reports" / "report.html").read_text()
     assert "<td>error_rate: canary 0.05 vs stable 0.01 (high)</td>" in html
@@ -557,7 +561,7 @@ def test_summary_stays_within_its_budget_header_first_most_severe_first():
     assert len(full.encode()) > 40_000 and len(small.encode()) <= 20_000
     head = small.split("\n### ")[0]
     assert head == full.split("\n### ")[0]  # the verdict and the per-gate table are never cut
-    assert "| tests | ❌ fail | 300 pass, 50 warn, 400 fail |" in head
+    assert "| tests | ❌ fail | fail_0 | – |  |  | 300 pass, 50 warn, 400 fail |" in head
     tests, metrics = small.split("\n### ")[1:]
     rows = [line for line in tests.splitlines() if line.startswith(("| fail_", "| warn_"))]
     assert rows and all(line.startswith("| fail_") for line in rows)  # failures before warnings
@@ -573,8 +577,8 @@ def test_summary_stays_within_its_budget_header_first_most_severe_first():
 def test_summary_with_no_room_keeps_the_header_and_counts_the_rest():
     results = [many("tests", fail=50), many("latency", **{"pass": 3})]
     text = markdown.render(results, budget=0)
-    assert text.startswith("## ❌ mlgate: fail\n\n| gate | status | checks |")
-    assert "| latency | ✅ pass | 3 pass |" in text
+    assert text.startswith("## ❌ mlgate: fail\n\n| gate | status | deciding check | value | interval |")
+    assert "| latency | ✅ pass | pass_0 | – |  |  | 3 pass |" in text
     assert "… and 50 more checks (50 fail) in the report artifact (`mlgate.json`)" in text
     assert "… and 3 more checks (3 pass)" in text
 
@@ -665,3 +669,31 @@ def test_hostile_names_cannot_become_commands_in_the_console_table(text):
     for line in stream.getvalue().splitlines():
         assert runner_parse(line) is None and "##[" not in line, line
     assert len(stream.getvalue().splitlines()) == 5  # header, rule, row, reason, verdict: no line break added
+
+
+def test_summary_tables_first_passing_checks_collapsed_and_group_rates_charted():
+    bars = {
+        "rule": "four_fifths",
+        "metric": "selection_rate",
+        "by": "sex",
+        "title": "four_fifths: selection_rate by sex",
+        "groups": [
+            {"group": "female", "value": 0.15, "ci": [0.13, 0.17], "n": 1499, "judged": True},
+            {"group": 'x"y', "value": None, "ci": None, "n": 3, "judged": False},
+        ],
+        "overall": 0.155,
+        "lines": [{"level": 0.12, "label": "0.8 × highest group"}],
+    }
+    passing = result_with(Status.PASS, gate="bias")
+    passing.evidence["group_charts"] = [bars]
+    failing = result_with(Status.FAIL, Status.PASS, gate="metrics")
+    text = markdown.render([passing, failing])
+    head, rest = text.split("\n### ", 1)
+    assert "| metrics | ❌ fail | check_0 | 0.5 | [0.4, 0.9] | >= 0.5 (point) | 1 pass, 1 fail |" in head
+    bias_section, metrics_section = rest.split("\n### ")
+    assert "<details><summary>1 checks passed</summary>" in bias_section  # all pass: folded
+    assert "<details>" not in metrics_section.split("| check_1 |")[0]  # a failing gate's checks are open
+    chart = bias_section.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert "xychart-beta" in chart and 'x-axis ["female", "x\'y"]' in chart  # quotes cannot end the label
+    assert "bar [0.15, 0]" in chart and "line [0.12, 0.12]" in chart
+    assert 'Undefined (drawn as 0): x"y.' in bias_section

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from gates.core.errors import InputError
 from gates.core.result import Status, worst
+from gates.formats.report_diff import ReportDiff, describe_value, finding_text
 from gates.formats.text import ICON, number
 
 GITHUB_COMMENT_LIMIT = 65_536  # characters GitHub accepts in an issue comment body
@@ -288,3 +289,63 @@ def _reasons(rows: list[GateRow], room: int) -> list[str]:
     if room < used:
         return []
     return [*opening, *lines, *closing]
+
+
+# -- what changed since another run ------------------------------------------------------------------------------
+
+DIFF_ROWS = 60  # changed checks listed in the diff table; the JSON diff holds every one
+DIFF_FINDINGS = 30  # findings listed per direction
+
+
+def diff_markdown(diff: ReportDiff, limit: int = 20_000) -> str:
+    """The changes between two runs (gates.formats.report_diff) for a pull-request comment or a job summary:
+    the verdict change and a table of changed gates first, then changed checks, then findings in <details>.
+    At most ``limit`` characters (GitHub counts UTF-16 code units): what does not fit is counted."""
+    counts = diff.counts()
+    arrow = "(worse)" if diff.worse else ""
+    old_status, new_status = Status(diff.old["status"]), Status(diff.new["status"])
+    lines = [
+        f"### Changes since the previous run: {ICON[old_status]} {old_status.value} → "
+        f"{ICON[new_status]} {new_status.value} {arrow}".rstrip(),
+        "",
+    ]
+    if not diff.changed:
+        return "\n".join([*lines, "No differences in verdicts, checks or findings."]) + "\n"
+    lines += ["| gate | status | checks changed | findings |", "|---|---|---|---|"]
+    for g in diff.changed:
+        before = f"{ICON[Status(g.old_status)]} {g.old_status}" if g.old_status else "(absent)"
+        after = f"{ICON[Status(g.new_status)]} {g.new_status}" if g.new_status else "(absent)"
+        findings = f"+{len(g.findings_added)} / −{len(g.findings_removed)}"
+        lines.append(f"| {cell(g.gate, 120)} | {before} → {after} | {len(g.checks)} | {findings} |")
+    changed = [c for g in diff.gates for c in g.checks]
+    closing = [
+        "",
+        f"<sub>{counts['findings_added']} findings added, {counts['findings_removed']} removed.</sub>",
+    ]
+    if changed:
+        lines += ["", "<details><summary>Changed checks</summary>", ""]
+        lines += ["| gate | check | change | before | after | Δ value |", "|---|---|---|---|---|---|"]
+        for index, c in enumerate(changed):
+            delta = number(c.delta) if c.delta is not None and "value" in c.fields() else ""
+            row = (
+                f"| {cell(c.gate, 80)} | {cell(c.name, 120)} | {c.change}: {', '.join(c.fields())} | "
+                f"{cell(describe_value(c.old), 120)} | {cell(describe_value(c.new), 120)} | {delta} |"
+            )
+            if index >= DIFF_ROWS or size("\n".join(lines)) + size(row) > limit // 2:
+                lines.append(f"\nand {len(changed) - index} more changed checks (see the JSON diff)")
+                break
+            lines.append(row)
+        lines += ["", "</details>"]
+    for title, attribute in (("Findings added", "findings_added"), ("Findings removed", "findings_removed")):
+        found = [(g.gate, f) for g in diff.gates for f in getattr(g, attribute)]
+        if not found:
+            continue
+        block = ["", f"<details><summary>{title} ({len(found)})</summary>", ""]
+        for index, (gate, finding) in enumerate(found):
+            item = f"- **{cell(gate, 80)}** {cell(finding_text(finding), 300)}"
+            if index >= DIFF_FINDINGS or size("\n".join(lines + block)) + size(item) > limit - 400:
+                block.append(f"- and {len(found) - index} more")
+                break
+            block.append(item)
+        lines += [*block, "", "</details>"]
+    return "\n".join(lines + closing) + "\n"

@@ -2,7 +2,9 @@
 
 GitHub drops a step summary over 1 MiB whole, so the summary has a byte budget (formats.SUMMARY_BUDGET for one
 mlgate process, less when the step's summary file already holds something). The verdict header and the per-gate
-verdict table always come first and are never cut; then each gate's checks, most severe first, and its tables;
+verdict table (status and the deciding check's value, interval and threshold) always come first and are never
+cut; then each gate's checks, most severe first (collapsed in a <details> when all pass), its charts (Mermaid
+xychart, which GitHub draws inline: per-group rates, the canary timeline) and its tables in <details>;
 what does not fit is counted ("… and 2,990 more checks (2,990 fail) in the report artifact"). summary.md in the
 report folder holds the same text; the JSON, JUnit and HTML reports hold everything.
 """
@@ -13,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gates.core.result import Check, GateResult, Status, report_only_note, worst
-from gates.formats import GITHUB_SUMMARY_LIMIT, SUMMARY_BUDGET, Output
-from gates.formats.text import ICON, interval, number
+from gates.formats import GITHUB_SUMMARY_LIMIT, SUMMARY_BUDGET, Output, figures, mermaid
+from gates.formats.text import ICON, ci_text, deciding_check, interval, number
 
 CELL_CHARS = 1000  # characters of one table cell; the reports hold the rest
 _RANK = {Status.ERROR: 0, Status.FAIL: 1, Status.WARN: 2, Status.PASS: 4}
-_BLOCK_RANK = 3  # tables and pictures: after every error, failure and warning, before passing checks
+_BLOCK_RANK = 3  # charts and tables: after every error, failure and warning, before passing checks
+MERMAID_CHARTS = 6  # charts per gate in the summary; report.html draws them all
 _NOTE_RESERVE = 400  # bytes kept per gate for the "and N more" lines
 
 
@@ -36,6 +39,7 @@ class _Section:
     heading: list[str]
     rows: list[tuple[Check, str]]
     blocks: list[list[str]]
+    closing: list[str] = field(default_factory=list)
     rows_shown: set[int] = field(default_factory=set)
     blocks_shown: set[int] = field(default_factory=set)
 
@@ -55,14 +59,24 @@ def render(
     head = [f"## {ICON[overall]} mlgate: {overall.value}", ""]
     if note:
         head += [f"> ℹ️ {note}", ""]
-    head += ["| gate | status | checks |", "|---|---|---|"]
+    head += [
+        "| gate | status | deciding check | value | interval | threshold | checks |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         counts = ", ".join(f"{n} {s}" for s, n in r.counts().items() if n)
-        head.append(f"| {_cell(r.gate)} | {ICON[r.status]} {r.status.value} | {counts} |")
+        check = deciding_check({"status": r.status.value, "checks": [c.to_dict() for c in r.checks]}) or {}
+        head.append(
+            f"| {_cell(r.gate)} | {ICON[r.status]} {r.status.value} | {_cell(str(check.get('name', '–')), 120)} | "
+            f"{_cell(number(check.get('value')), 60)} | {ci_text(check.get('ci'))} | "
+            f"{_cell(check.get('threshold') or '', 120)} | {counts} |"
+        )
     tail = ["", "Reports: " + ", ".join(f"{name}: `{path}`" for name, path in links.items())] if links else []
 
     sections = [_section(r) for r in results]
-    used = _size(head) + _size(tail) + sum(_size(s.heading) + _NOTE_RESERVE for s in sections)
+    used = (
+        _size(head) + _size(tail) + sum(_size(s.heading) + _size(s.closing) + _NOTE_RESERVE for s in sections)
+    )
     items = [
         (_RANK[check.status], index, n, "row", _size([line]))
         for index, section in enumerate(sections)
@@ -92,6 +106,7 @@ def render(
             by_status = {s: sum(1 for c in hidden if c.status is s) for s in _RANK}
             counts = ", ".join(f"{k:,} {s.value}" for s, k in by_status.items() if k)
             lines += ["", f"… and {len(hidden):,} more checks ({counts}) in the report artifact (`{report}`)"]
+        lines += section.closing
         for n, block in enumerate(section.blocks):
             if n in section.blocks_shown:
                 lines += block
@@ -108,7 +123,12 @@ def render(
 
 
 def _section(r: GateResult) -> _Section:
+    """A gate's checks (collapsed when they all pass), then its charts, canary analyses and evidence tables."""
     heading = ["", f"### {ICON[r.status]} {_cell(r.gate)}", ""]
+    closing: list[str] = []
+    if r.status is Status.PASS:
+        heading += [f"<details><summary>{len(r.checks)} checks passed</summary>", ""]
+        closing = ["", "</details>"]
     heading += ["| check | status | value | interval | threshold | why |", "|---|---|---|---|---|---|"]
     checks = sorted(r.checks, key=lambda c: _RANK[c.status])  # most severe first; stable otherwise
     rows = [
@@ -122,22 +142,16 @@ def _section(r: GateResult) -> _Section:
         for c in checks
     ]
     blocks: list[list[str]] = []
+    for chart in figures.charts(r.to_dict())[:MERMAID_CHARTS]:
+        block = mermaid.render(chart)
+        if block:
+            blocks.append(block)
     analyses = canary_table(r)
     if analyses:
         blocks.append(["", analyses])
     for title, table in r.evidence.get("tables", {}).items():
         blocks.append(["", f"<details><summary>{title}</summary>", "", table, "", "</details>"])
-    pictures = [(k, v) for k, v in r.artifacts.items() if v.endswith(".png")]
-    if pictures:
-        blocks.append(
-            [
-                "",
-                "Pictures (PNG files in the report folder, i.e. the uploaded report artifact; "
-                "`report.html` embeds them): "
-                + ", ".join(f"[{_cell(k)}]({Path(v).name})" for k, v in pictures),
-            ]
-        )
-    return _Section(heading, rows, blocks)
+    return _Section(heading, rows, blocks, closing)
 
 
 CANARY_ROWS = 20  # analyses shown in the summary table (the last ones); the JSON report holds them all

@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from gates.deploy.canary.state import STATE_ANNOTATION
+from gates.formats.figures import charts
 from tests.prom.harness import LoadGenerator, PrometheusServer, available
 
 pytestmark = [
@@ -287,7 +288,8 @@ def test_healthy_canary_is_promoted(world):
     assert world.stable_image() == f"{IMAGE}:v2"
     assert world.deployment("model-canary") is None
     assert world.deployment("model").spec.replicas == 2
-    assert (world.tmp / "reports" / "canary-timeline.png").exists()
+    canary = next(g for g in report(world)["gates"] if g["gate"] == "canary")
+    assert charts(canary), "the report draws the canary timeline from the gate's evidence"
     audit = [json.loads(x) for x in (world.tmp / "reports" / "audit.jsonl").read_text().splitlines()]
     assert audit[-1]["gate"] == "canary" and audit[-1]["status"] == "pass"
 

@@ -14,13 +14,15 @@ Safety rules:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gates.core import progress
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.canary import CanarySettings
 from gates.deploy.canary import measurement
 from gates.deploy.canary.cluster import Cluster
 from gates.deploy.canary.config import (
@@ -347,6 +349,9 @@ class Run:
                     + (f" ({'; '.join(ready.problems)})" if ready.problems else "")
                 )
                 return "rolled_back"
+            progress.waiting(
+                f"canary step {step + 1}/{len(cfg.steps)} at {weight}%: next analysis", cfg.interval
+            )
             if self.stop.sleep(cfg.interval):
                 raise Interrupted(f"{self.stop.signal} during step {step + 1}")
             if self.autoscaler:
@@ -383,7 +388,7 @@ class Run:
 
 
 def run_canary(
-    section: dict[str, Any],
+    section: CanarySettings | Mapping[str, Any],
     report_dir: Path,
     kube: Cluster | None = None,
     prom: PrometheusClient | None = None,
@@ -391,20 +396,21 @@ def run_canary(
     kubeconfig: str | None = None,
     log: Callable[[str], None] = print,
 ) -> GateResult:
-    cfg = CanaryConfig.from_section(section)
+    settings = CanarySettings.of(section)
+    cfg = CanaryConfig.from_section(settings)
     p = cfg.prometheus
     if prom is None:
-        if not p.get("url"):
+        if not p.url:
             raise InputError(
                 "canary.prometheus.url is required (policy, --prometheus-url or MLGATE_PROMETHEUS_URL)"
             )
         prom = PrometheusClient(
-            p["url"],
-            timeout=parse_duration(p.get("timeout", 10), "canary.prometheus.timeout"),
-            retries=int(p.get("retries", 3)),
-            backoff=float(p.get("backoff", 0.5)),
+            p.url,
+            timeout=parse_duration(p.timeout, "canary.prometheus.timeout"),
+            retries=p.retries,
+            backoff=p.backoff,
         )
-    kube = kube or Cluster.connect(kubeconfig or section.get("kubeconfig"), section.get("context"))
+    kube = kube or Cluster.connect(kubeconfig or settings.kubeconfig, settings.context)
     stop = stop or Stop()
     installed = not stop._previous
     if installed:
@@ -433,7 +439,7 @@ def run_canary(
     finally:
         if installed:
             stop.uninstall()
-    result = result_of(run, verdict, error, report_dir)
+    result = result_of(run, verdict, error)
     if hint in (2, 3):
         result.exit_code_hint = hint
         result.checks.insert(

@@ -3,7 +3,6 @@ verdict, and the evidence (every analysis with its queries and values, every act
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gates.core.result import Check, GateResult, Status
@@ -22,7 +21,7 @@ def _table(analyses: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path | None = None) -> GateResult:
+def result_of(run: Run, verdict: str, error: str | None = None) -> GateResult:
     cfg, state = run.cfg, run.state
     checks: list[Check] = []
     # The verdict decides; an analysis the run went on from is context: measuring a step again after an
@@ -87,6 +86,8 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
             "window": cfg.window,
             "judges": cfg.judges,
             "prometheus": run.prom.url,
+            # the limits the reports draw on the canary timeline
+            "metrics": [{"name": m.name, "kind": m.kind, "min": m.min, "max": m.max} for m in cfg.metrics],
         },
         "verdict": verdict,
         "reason": reason,
@@ -109,19 +110,4 @@ def result_of(run: Run, verdict: str, error: str | None = None, report_dir: Path
             "reason": reason or (error or ""),
         },
     )
-    if report_dir is not None and run.analyses:
-        from gates.formats import plots
-
-        try:
-            chart = plots.canary_timeline(run.analyses, cfg.metrics, report_dir / "canary-timeline.png")
-            if chart:
-                result.artifacts["canary timeline"] = str(chart)
-        except (
-            ImportError,
-            OSError,
-            ValueError,
-            TypeError,
-            RuntimeError,
-        ) as exc:  # a chart never decides anything
-            evidence["chart_error"] = f"{type(exc).__name__}: {exc}"
     return result
