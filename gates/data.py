@@ -1,22 +1,17 @@
-"""Data-validation gate: a table against a declared schema, or one inferred from a reference table.
+"""Data-validation gate: a table against a schema document (declared, inferred from a reference table, or read
+from Great Expectations / pandera suites), plus table rules that need other files.
 
-A schema (YAML or JSON, or inline in the policy) declares, per column: `type` (integer, number, string,
-boolean, datetime), `required` (present; default true), `max_null_rate`, `min` / `max`, `allowed` values,
-`unique`; and for the table: `rows: {min, max}` and `extra_columns: allow | warn | fail` (default warn).
-
-Inferred schemas are a starting point to commit and edit, built so that a fresh sample of the same data passes:
-types from the reference; `max_null_rate` 0 when the reference has no missing value, else its rate x 1.5 + 0.01;
-ranges widened by `range_margin` (default 0.25) of the observed range on each side, never below 0 for a
-non-negative column; `allowed` for text / boolean columns with at most `max_categories` (50) values and for
-integer columns with two; `unique` (and no range) for integer or text columns whose values are all distinct.
+What runs, in report order: the row count; the columns (required present, extra ones per `extra_columns`);
+per declared column one check of its row rules (gates.data_columns) and one per bounded statistic
+(gates.data_statistics, judged with intervals); each entry of the document's `checks` (a column rule that may
+carry `mostly`, duplicates, a relation); then the section's row-count change and referential checks
+(gates.data_tables), and one check per suite saying what was read and what could not be (never skipped
+silently). Every failure names the column, the check, how many rows break it and up to five of them, without
+the values of sensitive columns. Schema documents: gates.data_schema.
 """
 
 from __future__ import annotations
 
-import decimal
-import json
-import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,334 +20,95 @@ import pandas as pd
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.data_columns import Problem, column_problems, rows_text, timestamp
+from gates.data_expressions import parse
+from gates.data_schema import (
+    MAX_CATEGORIES,
+    RANGE_MARGIN,
+    RULE_MODIFIERS,
+    check_schema_document,
+    infer_schema,
+    load_schema,
+    save_schema,
+)
+from gates.data_statistics import Judging, column_statistics, has_statistics
+from gates.data_suites import Suite, load_suite, merge
+from gates.data_tables import TableOutcome, duplicates, references, relation, row_change
 from gates.readers.table import read_table
 
+__all__ = ["GATE", "evaluate", "infer_schema", "load_schema", "resolve_schema", "run"]
+
 GATE = "data"
-TYPES = ("integer", "number", "string", "boolean", "datetime")
-RANGE_MARGIN = 0.25
-MAX_CATEGORIES = 50
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
 
 
-# ------------------------------------------------------------------------------------------------ schema
-def schema_definition() -> dict[str, Any]:
-    """The JSON Schema of a schema document: data.json's `schema` key (a path or the schema inline)."""
-    from gates.core.policy import _fragment
-
-    fragment = _fragment("data")
-    if fragment is None:
-        raise RuntimeError("gates/schema/data.json is missing from the installed package")
-    return {**fragment["properties"]["schema"], "type": "object"}
-
-
-def check_schema_document(document: Any, label: str) -> dict[str, Any]:
-    from jsonschema import Draft202012Validator
-
-    from gates.core.policy import describe_error
-
-    if not isinstance(document, dict):
-        raise InputError(f"{label}: a schema is a mapping with 'columns' (got {type(document).__name__})")
-    errors = sorted(
-        Draft202012Validator(schema_definition()).iter_errors(document),
-        key=lambda e: list(map(str, e.absolute_path)),
-    )
-    if errors:
-        raise InputError(f"{label}: {describe_error(errors[0])}")
-    return document
-
-
-def load_schema(path: Path) -> dict[str, Any]:
-    import yaml
-
-    from gates.core import yamlsafe
-
-    if not path.exists():
-        raise InputError(f"{path}: schema file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-        document = json.loads(text) if path.suffix.lower() == ".json" else yamlsafe.load(text)
-    except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the schema ({str(exc).splitlines()[0]})") from None
-    return check_schema_document(document, str(path))
-
-
-def save_schema(path: Path, schema: dict[str, Any], source: str) -> None:
-    import yaml
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(schema, indent=2) + "\n", encoding="utf-8")
-        return
-    header = f"# Data schema inferred by mlgate from {source}. Review it, edit it, commit it.\n"
-    path.write_text(header + yaml.safe_dump(schema, sort_keys=False, allow_unicode=True), encoding="utf-8")
-
-
-def _nice(x: float, up: bool) -> float:
-    """Round a bound outwards to 4 significant digits, so an inferred schema reads well."""
-    if x == 0 or not math.isfinite(x):
-        return float(x)
-    digits = 3 - math.floor(math.log10(abs(x)))
-    scale = 10.0**digits
-    value = (math.ceil(x * scale) if up else math.floor(x * scale)) / scale
-    return float(round(value, max(digits, 0)))
-
-
-def infer_type(series: pd.Series) -> str:
-    """The schema type of a column; "nested" for list, struct and map columns (no schema type: they are
-    checked for presence and nulls only). Object columns are typed by their values: Parquet's nullable
-    booleans and decimals arrive as Python objects."""
-    if series.dtype == object:
-        return _object_kind(series)
-    if pd.api.types.is_bool_dtype(series):
-        return "boolean"
-    if pd.api.types.is_integer_dtype(series):
-        return "integer"
-    if pd.api.types.is_float_dtype(series):
-        values = series.dropna().to_numpy()
-        return "integer" if values.size and np.all(np.mod(values, 1) == 0) else "number"
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return "datetime"
-    return "string"
-
-
-def _object_kind(series: pd.Series) -> str:
-    kinds = {type(v) for v in series.dropna().head(1000)}
-    if any(issubclass(k, (list, tuple, dict, np.ndarray)) for k in kinds):
-        return "nested"
-    if kinds and all(issubclass(k, (bool, np.bool_)) for k in kinds):
-        return "boolean"
-    if kinds and all(issubclass(k, decimal.Decimal) for k in kinds):
-        values = series.dropna()
-        return "integer" if all(v == v.to_integral_value() for v in values) else "number"
-    return "string"
-
-
-def comparable(series: pd.Series) -> pd.Series:
-    """Nested values (lists, structs, maps) as canonical JSON text, so they can be counted and compared."""
-    if series.dtype != object or _object_kind(series) != "nested":
-        return series
-    return series.map(
-        lambda v: None if v is None else json.dumps(_json_ready(v), sort_keys=True, default=str)
-    )
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    return _plain(value) if isinstance(value, np.generic) else value
-
-
-def infer_schema(
-    frame: pd.DataFrame, range_margin: float = RANGE_MARGIN, max_categories: int = MAX_CATEGORIES
-) -> dict[str, Any]:
-    columns: dict[str, Any] = {}
-    for name in frame.columns:
-        series = frame[name]
-        kind = infer_type(series)
-        spec: dict[str, Any] = {"type": kind, "required": True}
-        null_rate = float(series.isna().mean())
-        spec["max_null_rate"] = (
-            0.0 if null_rate == 0 else min(1.0, math.ceil((null_rate * 1.5 + 0.01) * 100) / 100)
-        )
-        if kind == "nested":  # no schema type holds lists, structs or maps: presence and nulls only
-            del spec["type"]
-            columns[str(name)] = spec
-            continue
-        present = series.dropna()
-        distinct = present.unique()
-        identifier = kind in ("integer", "string") and len(present) >= 2 and len(distinct) == len(present)
-        few = (kind in ("string", "boolean") and 0 < len(distinct) <= max_categories) or (
-            kind == "integer" and 0 < len(distinct) <= 2
-        )
-        if kind in ("integer", "number") and len(present) and not identifier and not few:
-            low, high = float(present.min()), float(present.max())
-            pad = range_margin * (high - low)
-            lower, upper = low - pad, high + pad
-            if low >= 0:
-                lower = max(lower, 0.0)
-            if kind == "integer":
-                spec["min"], spec["max"] = math.floor(lower), math.ceil(upper)
-            else:
-                spec["min"], spec["max"] = _nice(lower, up=False), _nice(upper, up=True)
-        if few:
-            spec["allowed"] = (
-                sorted((_plain(v) for v in distinct), key=str)
-                if kind != "integer"
-                else sorted(int(v) for v in distinct)
-            )
-        elif identifier:
-            spec["unique"] = True
-        columns[str(name)] = spec
-    return {"columns": columns, "extra_columns": "warn"}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------------- checks
-def _key(value: Any) -> str:
-    from gates.readers.columns import category_key
-
-    if isinstance(value, (np.bool_, bool)):
-        return "true" if value else "false"
-    if isinstance(value, np.generic):
-        value = value.item()
-    return category_key(value)
-
-
-def _first(mask: np.ndarray, series: pd.Series) -> str:
-    row = int(np.flatnonzero(mask)[0])
-    return f"first at row {row + 1}: {_show(series.iloc[row])}"
-
-
-def _show(value: Any) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
-
-
-def _rows(n: int, verb: str = "") -> str:
-    """'2 rows', or with a verb in its plural form ('hold') '1 row holds' / '2 rows hold'."""
-    if not verb:
-        return f"{n} row{'s' if n != 1 else ''}"
-    return f"{n} row {verb}s" if n == 1 else f"{n} rows {verb}"
-
-
-def column_problems(series: pd.Series, spec: dict[str, Any]) -> tuple[list[str], np.ndarray]:
-    """The constraint violations of one column, in words, and the mask of rows that break any of them."""
-    series = comparable(series)
-    n = len(series)
-    missing = series.isna().to_numpy()
-    bad = np.zeros(n, dtype=bool)
-    problems: list[str] = []
-    kind = spec.get("type")
-    numbers: np.ndarray | None = None
-    if kind in ("integer", "number"):
-        if pd.api.types.is_bool_dtype(series):
-            numbers = series.astype(float).to_numpy()
-            wrong = ~missing
-            problems.append(f"type: expected {kind}, the column holds true/false values")
-            bad |= wrong
-        else:
-            numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-            wrong = np.isnan(numbers) & ~missing
-            if kind == "integer":
-                wrong |= ~np.isnan(numbers) & (np.mod(np.nan_to_num(numbers), 1) != 0)
-            if wrong.any():
-                problems.append(
-                    f"type: expected {kind}, {_rows(int(wrong.sum()), 'hold')} other values "
-                    f"({_first(wrong, series)})"
-                )
-                bad |= wrong
-    elif kind == "boolean" and not pd.api.types.is_bool_dtype(series):
-        text = series.astype(str).str.strip().str.lower()
-        wrong = ~missing & ~text.isin(_TRUE | _FALSE).to_numpy()
-        if wrong.any():
-            problems.append(
-                f"type: expected boolean, {_rows(int(wrong.sum()), 'hold')} other values "
-                f"({_first(wrong, series)})"
-            )
-            bad |= wrong
-    elif kind == "datetime":
-        parsed = (
-            series
-            if pd.api.types.is_datetime64_any_dtype(series)
-            else pd.to_datetime(series, errors="coerce", utc=False, format="mixed")
-        )
-        wrong = parsed.isna().to_numpy() & ~missing
-        if wrong.any():
-            problems.append(
-                f"type: expected datetime, {_rows(int(wrong.sum()))} cannot be read as dates "
-                f"({_first(wrong, series)})"
-            )
-            bad |= wrong
-    max_null_rate = spec.get("max_null_rate")
-    if max_null_rate is not None and n:
-        rate = float(missing.mean())
-        if rate > max_null_rate:
-            problems.append(
-                f"nulls: {_rows(int(missing.sum()))} missing ({rate:.2%}), above max_null_rate "
-                f"{max_null_rate:g} (first at row {int(np.flatnonzero(missing)[0]) + 1})"
-            )
-            bad |= missing
-    if numbers is not None:
-        for bound, op, word in (("min", np.less, "below"), ("max", np.greater, "above")):
-            if spec.get(bound) is None:
-                continue
-            with np.errstate(invalid="ignore"):
-                out = op(numbers, float(spec[bound])) & ~np.isnan(numbers)
-            if out.any():
-                problems.append(
-                    f"range: {_rows(int(out.sum()))} {word} {bound} {spec[bound]:g} ({_first(out, series)})"
-                )
-                bad |= out
-    if spec.get("allowed") is not None:
-        allowed = {_key(v) for v in spec["allowed"]}
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        ok = np.array([_key(u) in allowed for u in uniques.tolist()] + [True], dtype=bool)
-        out = ~ok[codes]
-        if out.any():
-            shown = ", ".join(repr(v) for v in spec["allowed"][:10]) + (
-                " ..." if len(spec["allowed"]) > 10 else ""
-            )
-            problems.append(
-                f"allowed: {_rows(int(out.sum()), 'hold')} values outside [{shown}] ({_first(out, series)})"
-            )
-            bad |= out
-    if spec.get("unique"):
-        duplicated = series.duplicated(keep=False).to_numpy() & ~missing
-        if duplicated.any():
-            first = int(np.flatnonzero(duplicated)[0])
-            value = series.iloc[first]
-            rows = np.flatnonzero(duplicated & (series == value).to_numpy())[:3] + 1
-            problems.append(
-                f"unique: {_rows(int(duplicated.sum()), 'share')} a value with another row "
-                f"(for example {_show(value)} at rows {', '.join(map(str, rows))})"
-            )
-            bad |= duplicated
-    return problems, bad
-
-
-def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: str = "declared") -> GateResult:
-    """Pure part of the gate: a frame and a schema in, one check per column plus table checks out."""
+# ------------------------------------------------------------------------------------------------- evaluate
+def evaluate(
+    frame: pd.DataFrame,
+    schema: dict[str, Any],
+    where: str,
+    origin: str = "declared",
+    judging: Judging | None = None,
+    now: pd.Timestamp | None = None,
+    sensitive: set[str] | frozenset[str] = frozenset(),
+) -> GateResult:
+    """Pure part of the gate: a frame and a schema document in, the checks out. `now` is the clock that
+    freshness is judged at (the time of the run when None); `sensitive` columns never show values."""
+    judging = judging or Judging()
     columns: dict[str, Any] = schema.get("columns") or {}
-    checks: list[Check] = []
+    hidden = set(sensitive) | {c for c, spec in columns.items() if spec.get("sensitive")}
     rows = len(frame)
-    bounds = schema.get("rows") or {}
+    checks = [_row_count(rows, schema.get("rows") or {}), _columns(frame, schema)]
+    table = ["| column | type | nulls | failing rows | status | problems |", "|---|---|---|---|---|---|"]
+    for name, spec in columns.items():
+        if name not in frame.columns:
+            continue
+        series = frame[name]
+        found = column_problems(series, spec, name, name in hidden, now)
+        check = _column_check(f"column:{name}", found, rows, _describe(spec))
+        checks.append(check)
+        if has_statistics(spec):
+            checks += column_statistics(series, spec, name, judging)
+        null_rate = float(series.isna().mean()) if rows else 0.0
+        problems = "; ".join(p.message for p in found).replace("|", "\\|")
+        failing = int(np.logical_or.reduce([p.mask for p in found]).sum()) if found else 0
+        table.append(
+            f"| {name} | {spec.get('type', 'any')} | {null_rate:.2%} | {failing} | {check.status.value} | {problems} |"
+        )
+    for index, entry in enumerate(schema.get("checks") or []):
+        checks += _entry(frame, entry, index, judging, now, hidden)
+    evidence = {
+        "table": where,
+        "rows": rows,
+        "schema_origin": origin,
+        "schema": schema,
+        "sensitive_columns": sorted(hidden),
+        "tables": {"Columns against the schema": "\n".join(table)},
+    }
+    return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=_summary(rows, checks))
+
+
+def _summary(rows: int, checks: list[Check]) -> dict[str, Any]:
+    return {"rows": rows, "failed-checks": sum(c.status is Status.FAIL for c in checks)}
+
+
+def _row_count(rows: int, bounds: dict[str, Any]) -> Check:
     low, high = bounds.get("min", 1), bounds.get("max")
     text = f">= {low}" + (f" and <= {high}" if high is not None else "")
-    if rows < low or (high is not None and rows > high):
-        checks.append(
-            Check(
-                "row_count",
-                Status.FAIL,
-                f"{rows} rows, outside the bounds ({text})",
-                value=float(rows),
-                threshold=text,
-            )
-        )
-    else:
-        checks.append(
-            Check("row_count", Status.PASS, f"{rows} rows ({text})", value=float(rows), threshold=text)
-        )
+    inside = rows >= low and (high is None or rows <= high)
+    why = f"{rows} rows ({text})" if inside else f"{rows} rows, outside the bounds ({text})"
+    return Check("row_count", Status.PASS if inside else Status.FAIL, why, value=float(rows), threshold=text)
+
+
+def _columns(frame: pd.DataFrame, schema: dict[str, Any]) -> Check:
+    columns: dict[str, Any] = schema.get("columns") or {}
+    named = set(columns) | {e["column"] for e in schema.get("checks") or [] if "column" in e}
     missing = [c for c, spec in columns.items() if spec.get("required", True) and c not in frame.columns]
     absent_optional = [
         c for c, spec in columns.items() if not spec.get("required", True) and c not in frame.columns
     ]
-    extra = [str(c) for c in frame.columns if c not in columns]
+    extra = [str(c) for c in frame.columns if c not in named]
     policy = schema.get("extra_columns", "warn")
-    parts = []
-    status = Status.PASS
+    parts, status = [], Status.PASS
     if missing:
         status = Status.FAIL
         parts.append(f"missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
@@ -369,78 +125,174 @@ def evaluate(frame: pd.DataFrame, schema: dict[str, Any], where: str, origin: st
         parts.append(
             f"optional column{'s' if len(absent_optional) > 1 else ''} absent: {', '.join(absent_optional)}"
         )
-    declared = len(columns)
-    why = "; ".join(parts) if parts else f"all {declared} declared columns present, no others"
-    checks.append(
-        Check(
-            "columns",
-            status,
-            why,
-            value=float(len(missing)),
-            threshold="required columns present",
-            details={"missing": missing, "extra": extra, "absent_optional": absent_optional},
-        )
+    why = "; ".join(parts) if parts else f"all {len(columns)} declared columns present, no others"
+    return Check(
+        "columns",
+        status,
+        why,
+        value=float(len(missing)),
+        threshold="required columns present",
+        details={"missing": missing, "extra": extra, "absent_optional": absent_optional},
     )
-    table = ["| column | type | nulls | violations | status | problems |", "|---|---|---|---|---|---|"]
-    for name, spec in columns.items():
-        if name not in frame.columns:
-            continue
-        series = frame[name]
-        problems, bad = column_problems(series, spec)
-        count = int(bad.sum())
-        null_rate = float(series.isna().mean()) if rows else 0.0
-        constraints = _describe(spec)
-        if problems:
-            check = Check(
-                f"column:{name}",
-                Status.FAIL,
-                f"{_rows(count, 'break')} the schema: " + "; ".join(problems),
-                value=float(count),
-                threshold=constraints,
-                details={"problems": problems},
-            )
-        else:
-            check = Check(
-                f"column:{name}",
-                Status.PASS,
-                f"all {rows} rows meet {constraints}",
-                value=0.0,
-                threshold=constraints,
-            )
-        checks.append(check)
-        table.append(
-            f"| {name} | {spec.get('type', 'any')} | {null_rate:.2%} | {count} | {check.status.value} | "
-            + "; ".join(problems).replace("|", "\\|")
-            + " |"
+
+
+def _column_check(
+    name: str, found: list[Problem], rows: int, constraints: str, mostly: float | None = None, judged: int = 0
+) -> Check:
+    """One check for a column's row rules; with `mostly`, a share of failing values within 1 - mostly passes."""
+    if not found:
+        return Check(
+            name, Status.PASS, f"all {rows} rows meet {constraints}", value=0.0, threshold=constraints
         )
-    evidence = {
-        "table": where,
-        "rows": rows,
-        "schema_origin": origin,
-        "schema": schema,
-        "tables": {"Columns against the schema": "\n".join(table)},
-    }
-    failed = [c.name for c in checks if c.status is Status.FAIL]
-    summary = {"rows": rows, "failed-checks": len(failed)}
-    return GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
+    mask = np.logical_or.reduce([p.mask for p in found])
+    count = int(mask.sum())
+    details: dict[str, Any] = {"problems": [p.to_dict() for p in found]}
+    lead = f"{rows_text(count, 'break')} the schema" if count else "the column breaks the schema"
+    why = f"{lead}: " + "; ".join(p.message for p in found)
+    if mostly is not None and all(p.check != "nulls" for p in found):
+        share = count / judged if judged else 1.0  # as Great Expectations: a share of the non-missing values
+        details["failing_share"] = share
+        if share <= 1 - mostly:
+            return Check(
+                name,
+                Status.PASS,
+                f"{why}; {share:.2%} failing, within mostly {mostly:g}",
+                value=float(count),
+                threshold=f"{constraints}, mostly {mostly:g}",
+                details=details,
+            )
+        why += f"; {share:.2%} failing, above 1 - mostly {mostly:g}"
+    return Check(name, Status.FAIL, why, value=float(count), threshold=constraints, details=details)
 
 
-def _describe(spec: dict[str, Any]) -> str:
-    parts = [spec.get("type", "any type")]
+def _describe(spec: dict[str, Any], untyped: str = "any type") -> str:
+    parts = [spec.get("type", untyped)]
     if spec.get("max_null_rate") is not None:
         parts.append(f"nulls <= {spec['max_null_rate']:g}")
-    if spec.get("min") is not None or spec.get("max") is not None:
-        parts.append(f"in [{spec.get('min', '-inf')}, {spec.get('max', 'inf')}]")
-    if spec.get("allowed") is not None:
-        parts.append(f"{len(spec['allowed'])} allowed values")
-    if spec.get("unique"):
-        parts.append("unique")
-    return ", ".join(parts)
+    bounds = [
+        f"{word} {spec[k]}"
+        for k, word in (("min", ">="), ("above", ">"), ("max", "<="), ("below", "<"))
+        if spec.get(k) is not None
+    ]
+    parts += bounds
+    for key in ("allowed", "forbidden", "contains"):
+        if spec.get(key) is not None:
+            parts.append(f"{len(spec[key])} {key} values")
+    for key in ("unique", "pattern", "not_pattern", "monotonic", "max_age"):
+        if spec.get(key):
+            parts.append(key if spec[key] is True else f"{key} {spec[key]}")
+    if spec.get("length"):
+        parts.append(f"length in [{spec['length'].get('min', 0)}, {spec['length'].get('max', 'inf')}]")
+    return ", ".join(str(p) for p in parts if p)
+
+
+def _entry(
+    frame: pd.DataFrame,
+    entry: dict[str, Any],
+    index: int,
+    judging: Judging,
+    now: pd.Timestamp | None,
+    hidden: set[str],
+) -> list[Check]:
+    """The checks of one `checks` entry, named by its `name` and downgraded to warnings by `severity: warn`."""
+    rules = {k: v for k, v in entry.items() if k not in (*RULE_MODIFIERS, "tolerance", "skip_missing")}
+    column = entry.get("column")
+    name = entry.get("name") or (
+        f"column:{column}:{'+'.join(rules)}" if column else f"{next(iter(rules))}[{index}]"
+    )
+    if column is not None:
+        if column not in frame.columns:
+            checks = [
+                Check(
+                    name,
+                    Status.FAIL,
+                    f"column {column!r} is not in the table",
+                    threshold=_describe(rules, ""),
+                )
+            ]
+        else:
+            series = frame[column]
+            found = column_problems(series, rules, column, column in hidden, now)
+            row_rules = any(
+                k
+                not in (
+                    "quantiles",
+                    "in_set",
+                    "mean",
+                    "std",
+                    "sum",
+                    "median",
+                    "smallest",
+                    "largest",
+                    "distinct",
+                    "distinct_share",
+                )
+                for k in rules
+            )
+            judged = int(series.notna().sum())
+            row_check = _column_check(
+                name, found, len(frame), _describe(rules, ""), entry.get("mostly"), judged
+            )
+            checks = [row_check] if row_rules else []
+            statistics = column_statistics(series, rules, column, judging)
+            for check in statistics if entry.get("name") else ():  # unnamed: column:NAME:STATISTIC
+                alone = len(statistics) == 1 and not row_rules
+                check.name = name if alone else f"{name}:{check.name.rsplit(':', 1)[-1]}"
+            checks += statistics
+    else:
+        checks = [_table_entry(frame, entry, name, f"checks[{index}] {name}", hidden)]
+    if entry.get("severity") == "warn":
+        for check in checks:
+            if check.status is Status.FAIL:
+                check.status, check.why = Status.WARN, f"{check.why} (severity: warn)"
+    return checks
+
+
+def _table_entry(
+    frame: pd.DataFrame, entry: dict[str, Any], name: str, label: str, hidden: set[str]
+) -> Check:
+    """A duplicates or expression entry; columns the table lacks fail the rule (as a suite's would), rather
+    than stop the gate."""
+    if "duplicates" in entry:
+        over = entry["duplicates"] if isinstance(entry["duplicates"], list) else None
+        named, threshold = list(over or []), "no duplicate rows"
+    else:
+        named, threshold = list(parse(entry["expression"], label).columns), entry["expression"]
+    absent = [c for c in named if c not in frame.columns]
+    if absent:
+        shown = ", ".join(map(repr, absent))
+        why = f"column{'s' if len(absent) > 1 else ''} {shown} not in the table"
+        return Check(name, Status.FAIL, why, threshold=threshold, details={"missing_columns": absent})
+    if "duplicates" in entry:
+        return _table_check(name, duplicates(frame, over, hidden), threshold)
+    tolerance = float(entry.get("tolerance", 0.0))
+    outcome = relation(frame, entry["expression"], tolerance, hidden, label, entry.get("skip_missing", "any"))
+    return _table_check(name, outcome, threshold, entry.get("mostly"))
+
+
+def _table_check(name: str, outcome: TableOutcome, threshold: str, mostly: float | None = None) -> Check:
+    details = {
+        "failing_rows": outcome.failing,
+        "judged_rows": outcome.judged,
+        "sample": outcome.sample,
+        **outcome.details,
+    }
+    if outcome.judged == 0:
+        return Check(
+            name, Status.ERROR, f"{outcome.why}: nothing to judge", threshold=threshold, details=details
+        )
+    status = Status.FAIL if outcome.failing else Status.PASS
+    why = outcome.why
+    if outcome.failing and mostly is not None:
+        share = outcome.failing / outcome.judged
+        if share <= 1 - mostly:
+            status, why = Status.PASS, f"{why}; {share:.2%} failing, within mostly {mostly:g}"
+    return Check(name, status, why, value=float(outcome.failing), threshold=threshold, details=details)
 
 
 # ------------------------------------------------------------------------------------------------------ run
-def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str, Any], str]:
-    """The schema to check against, and where it came from (declared file, inline, or inferred)."""
+def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str, Any] | None, str]:
+    """The declared or inferred schema document and where it came from; None when only suites give rules."""
     declared = section.get("schema")
     if isinstance(declared, dict):
         return check_schema_document(declared, "data.schema"), "inline in the policy"
@@ -456,7 +308,11 @@ def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str,
                 f"{declared}: schema file not found (set data.infer_from to infer one from a "
                 "reference table and save it there)"
             )
-        raise InputError("data: needs a 'schema' (file or inline) or 'infer_from' (a reference table)")
+        if section.get("suite"):
+            return None, "suites only"
+        raise InputError(
+            "data: needs a 'schema' (file or inline), 'infer_from' (a reference table) or 'suite'"
+        )
     reference_path = ctx.path(section["infer_from"], what="reference table")
     options = section.get("infer") or {}
     schema = infer_schema(
@@ -473,13 +329,115 @@ def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str,
     return schema, origin
 
 
+def _suite_check(suite: Suite, policy: str) -> Check:
+    what = "expectations" if suite.kind == "great_expectations" else "checks"
+    read = f"{suite.kind} suite {suite.path}" + (
+        f" (written by version {suite.version})" if suite.version else ""
+    )
+    details = {
+        "kind": suite.kind,
+        "version": suite.version,
+        "read": suite.read,
+        "unsupported": suite.unsupported,
+        "notes": suite.notes,
+    }
+    notes = f"; notes: {'; '.join(suite.notes)}" if suite.notes else ""
+    if not suite.unsupported:
+        why = f"{read}: all {suite.read} {what} run as data-gate rules{notes}"
+        return Check(
+            f"suite:{suite.path}",
+            Status.PASS,
+            why,
+            value=0.0,
+            threshold="every rule supported",
+            details=details,
+        )
+    status = Status.ERROR if policy == "error" else Status.WARN
+    listed = "; ".join(suite.unsupported)
+    why = (
+        f"{read}: {len(suite.unsupported)} of {suite.read} {what} not supported and not run: {listed}{notes}"
+    )
+    return Check(
+        f"suite:{suite.path}",
+        status,
+        why,
+        value=float(len(suite.unsupported)),
+        threshold="every rule supported",
+        details=details,
+    )
+
+
+def _suites(section: dict[str, Any], ctx: GateContext) -> list[Suite]:
+    paths = section.get("suite") or []
+    return [load_suite(ctx.path(p, what="suite")) for p in ([paths] if isinstance(paths, str) else paths)]
+
+
+def _other_tables(
+    section: dict[str, Any], ctx: GateContext, frame: pd.DataFrame, hidden: set[str]
+) -> list[Check]:
+    """Row-count change against a reference, and referential checks against other tables."""
+    from gates.readers.arrow import read_arrow
+
+    checks = []
+    change = section.get("row_change")
+    if change:
+        if change.get("rows") is not None:
+            reference_rows, where = int(change["rows"]), "data.row_change.rows"
+        else:
+            source = change.get("reference") or section.get("infer_from")
+            if not source:
+                raise InputError("data.row_change: needs 'reference' (a table), 'rows', or data.infer_from")
+            path = ctx.path(source, what="reference table")
+            first = read_arrow(path).column_names[:1]
+            reference_rows, where = read_arrow(path, first).num_rows, str(path)
+        outcome = row_change(len(frame), reference_rows, float(change["max_share"]), where)
+        status = Status.FAIL if outcome.failing else Status.PASS
+        checks.append(
+            Check(
+                "row_change",
+                status,
+                outcome.why,
+                value=outcome.details["change"],
+                threshold=f"|change| <= {change['max_share']:g}",
+                details=outcome.details,
+            )
+        )
+    for index, spec in enumerate(section.get("references") or []):
+        path = ctx.path(spec["table"], what="referenced table")
+        keys = spec.get("keys") or spec["columns"]
+        if len(keys) != len(spec["columns"]):
+            raise InputError(f"data.references[{index}]: 'keys' must name as many columns as 'columns'")
+        other = read_table(path, keys)
+        outcome = references(frame, spec["columns"], other, keys, str(path), hidden)
+        name = spec.get("name") or f"references:{'+'.join(spec['columns'])}"
+        check = _table_check(name, outcome, f"every key in {path.name}")
+        if spec.get("severity") == "warn" and check.status is Status.FAIL:
+            check.status = Status.WARN
+        checks.append(check)
+    return checks
+
+
 def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
     schema, origin = resolve_schema(section, ctx)
+    suites = _suites(section, ctx)
+    for suite in suites:
+        schema = merge(schema, suite.schema)
+        origin += f" + {suite.kind} suite {suite.path}"
+    assert schema is not None  # resolve_schema returns None only when a suite is named
     if section.get("rows"):
         schema = {**schema, "rows": {**(schema.get("rows") or {}), **section["rows"]}}
     if section.get("extra_columns"):
         schema = {**schema, "extra_columns": section["extra_columns"]}
+    boot = ctx.bootstrap(section)
+    judging = Judging(boot.confidence, boot.resamples, boot.seed, ctx.decide_on(section))
+    now = timestamp(section["as_of"], "data.as_of") if section.get("as_of") else pd.Timestamp.now(tz="UTC")
     path = ctx.path(section["table"], what="table")
     frame = read_table(path)
-    result = evaluate(frame, schema, str(path), origin)
+    sensitive = set(section.get("sensitive") or [])
+    result = evaluate(frame, schema, str(path), origin, judging, now, sensitive)
+    hidden = set(result.evidence["sensitive_columns"])
+    result.checks += _other_tables(section, ctx, frame, hidden)
+    result.checks += [_suite_check(s, section.get("unsupported", "warn")) for s in suites]
+    result.evidence["clock"] = now.isoformat()
+    result.summary = _summary(len(frame), result.checks)
     return result
