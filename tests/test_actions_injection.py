@@ -43,7 +43,11 @@ NOT_FOR_MLGATE = {
     "kubeconfig",
     "fail-on",
 }
-CHOICES = {"fail-on": "fail"}  # inputs checked against a list before mlgate runs
+CHOICES = {"fail-on": "fail", "command": "evaluate"}  # inputs checked against a list before mlgate runs
+# actions/registry: the inputs of its other commands stay empty (the action refuses them with `evaluate`), and the
+# token reaches mlgate's environment (MLFLOW_TRACKING_TOKEN), not its argv.
+OTHER_COMMANDS = {"registry": {"report", "from", "to", "alias"}}
+NOT_ARGV = {"tracking-token"}
 
 # Records its argv; FAKE_MLGATE_EXIT chooses its exit code, FAKE_MLGATE_OUTPUTS=0 makes it stop before writing any
 # step output (as mlgate does on a usage error).
@@ -147,6 +151,8 @@ def test_every_input_reaches_mlgate_as_one_literal_argument(path: Path, sandbox:
         name: CHOICES.get(name, "false" if is_boolean(spec) else hostile)
         for name, spec in action["inputs"].items()
     }
+    unused = OTHER_COMMANDS.get(path.parent.name, set())
+    values.update(dict.fromkeys(unused, ""))
     code, output = run_gate_step(action, path.parent, values, sandbox, workspace)
 
     assert not sandbox["marker"].exists(), output
@@ -157,7 +163,11 @@ def test_every_input_reaches_mlgate_as_one_literal_argument(path: Path, sandbox:
     assert code == 0, output
     call = json.loads(sandbox["log"].read_text().splitlines()[-1])
     assert Path(call["cwd"]) == (workspace / hostile).resolve()
-    carried = [n for n, spec in action["inputs"].items() if n not in NOT_FOR_MLGATE and not is_boolean(spec)]
+    carried = [
+        n
+        for n, spec in action["inputs"].items()
+        if n not in {*NOT_FOR_MLGATE, *CHOICES, *NOT_ARGV, *unused} and not is_boolean(spec)
+    ]
     literal = [arg for arg in call["argv"] if "pwned" in arg]
     assert literal == [hostile] * len(carried), call["argv"]  # one argument per input, unsplit, unexpanded
     assert "--no-audit" in call["argv"]  # audit: false

@@ -74,6 +74,7 @@ def test_the_files_exist() -> None:
         "deploy",
         "validate-deployment",
         "canary",
+        "registry",
         "setup",
     }
     assert (REPO / "action.yml").is_file()
