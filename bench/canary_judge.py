@@ -20,7 +20,9 @@ Each cell counts, out of N scenarios, how many were rolled back (a fail), promot
 undecided after three analyses (marginal / inconclusive: "too little evidence"). For the faulty scenarios
 "detected" is the share rolled back; for healthy ones "false rollback" is the share rolled back.
 
-The sequential judge (gates.deploy.sequential, alpha 0.01 over the whole canary, tolerance 0.1, margin 1.0) runs
+The sequential judge (gates.deploy.sequential at its defaults: alpha 0.01 for any false rollback over the whole
+canary, tolerance 0, margin 1.0, scale 0.3; ``sequential@10 alpha 0.05`` gives it the false-rollback budget the
+fixed judges spend, for a comparison at equal noise) runs
 the same loop with continuous looks: an analysis every ``LOOK`` seconds (``sequential@10``: every 10 s; also
 ``sequential@60``, the fixed judges' pace) over the same three minutes, so "within 3 steps" means within the
 same 180 s of canary time; each look continues the sequences of the one before (growing lookback). A healthy
@@ -75,6 +77,7 @@ JUDGES = {
     "both, limits 5 % / 250 ms": (("threshold", "compare"), LOOSE),
     "sequential@60": (("sequential",), SPECS),
     "sequential@10": (("sequential",), SPECS),
+    "sequential@10 alpha 0.05": (("sequential",), SPECS),
 }
 HORIZON = INTERVAL * ANALYSES  # seconds of canary time every judge gets
 MIN_REQUESTS = 20
@@ -124,7 +127,8 @@ def scenario(
     """(result, why, seconds to the result): result rolled_back, promoted or undecided after ``horizon`` s."""
     ef, lf = KINDS[kind]
     judges = JUDGES[judge][0]
-    look = int(judge.split("@")[1]) if "@" in judge else INTERVAL
+    look = int(judge.split("@")[1].split()[0]) if "@" in judge else INTERVAL
+    alpha = float(judge.split("alpha ")[1]) if "alpha " in judge else SequentialSettings.alpha
     analyses = horizon // look
     state = CanaryState(target="t", image="i", steps=list(STEPS), stable_replicas=1)
     limits = Limits(failure_limit=1, inconclusive_limit=analyses + 1)
@@ -145,7 +149,7 @@ def scenario(
         last = state.step == len(STEPS) - 1
         verdicts: list[JudgeVerdict | None] = []
         if "sequential" in judges:
-            v = sequential_judge(obs, SequentialSettings(final=last), previous)
+            v = sequential_judge(obs, SequentialSettings(alpha=alpha, final=last), previous)
             for m in v.metrics if v else []:
                 if "look" in m.details:
                     previous.setdefault(m.metric, []).append(m.details["look"])
@@ -213,7 +217,7 @@ def main() -> None:
         f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
         f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
         f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
-        f"min_requests {MIN_REQUESTS}, failure_limit 1; sequential: alpha 0.01, tolerance 0.1, margin 1.0, "
+        f"min_requests {MIN_REQUESTS}, failure_limit 1; sequential: alpha 0.01, tolerance 0, margin 1.0, scale 0.3, "
         f"judge@N: an analysis every N s "
         f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback} --judges {args.judges} --scenarios {args.scenarios} --horizon {args.horizon}`, "
         f"{time.time() - started:.0f} s).\n\n{table}\n"

@@ -32,6 +32,7 @@ from examples.service.inputs import records_to_matrix
 from examples.service.metrics import ServiceMetrics, Windows
 from examples.service.model import LoadedModel, load_card, load_model
 from examples.service.profile import PROFILE_PATH, load_profile
+from examples.service.shadow import Tee
 
 MAX_BATCH = 100
 MAX_FEEDBACK = 1000
@@ -54,6 +55,8 @@ class Settings:
     0.2 fails every fifth request), ``FAULT_LATENCY_MS`` (added to every prediction request),
     ``FAULT_SCORE_SHIFT`` (added to every score, then clipped to [0, 1]), ``FAULT_NOT_READY=1`` (``/ready``
     always answers 503).
+
+    Shadow traffic (examples/service/shadow.py): ``SHADOW_URL``, ``SHADOW_PERCENT``, ``SHADOW_TIMEOUT_MS``.
     """
 
     model_path: Path = DEFAULT_MODEL
@@ -66,6 +69,9 @@ class Settings:
     fault_latency_ms: float = 0.0
     fault_score_shift: float = 0.0
     fault_not_ready: bool = False
+    shadow_url: str | None = None
+    shadow_percent: float = 100.0
+    shadow_timeout_ms: float = 1000.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,11 +104,21 @@ class Settings:
             fault_latency_ms=number("FAULT_LATENCY_MS", 0.0, 0.0, 60_000.0),
             fault_score_shift=number("FAULT_SCORE_SHIFT", 0.0, -1.0, 1.0),
             fault_not_ready=env.get("FAULT_NOT_READY", "").strip().lower() in ("1", "true", "yes"),
+            shadow_url=_shadow_url(env.get("SHADOW_URL", "")),
+            shadow_percent=number("SHADOW_PERCENT", 100.0, 0.0, 100.0),
+            shadow_timeout_ms=number("SHADOW_TIMEOUT_MS", 1000.0, 1.0, 60_000.0),
         )
 
     @property
     def card(self) -> Path:
         return self.card_path or self.model_path.with_name("model_card.json")
+
+
+def _shadow_url(raw: str) -> str | None:
+    url = raw.strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError(f"SHADOW_URL={raw!r}: expected an http:// or https:// URL")
+    return url or None
 
 
 class ServiceState:
@@ -120,6 +136,17 @@ class ServiceState:
         self.metrics = ServiceMetrics(self.version, settings.track, profile, self.windows)
         self._fault_lock = threading.Lock()
         self._fault_count = 0
+        self.tee = (
+            Tee(
+                settings.shadow_url,
+                settings.shadow_percent,
+                settings.shadow_timeout_ms / 1000,
+                self.metrics.registry,
+                self.metrics.base,
+            )
+            if settings.shadow_url
+            else None
+        )
 
     def load(self) -> None:
         try:
@@ -206,6 +233,7 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
         started = time.perf_counter()
         request_id = _request_id(request)
         code, error_type = 200, None
+        items: list[dict[str, Any]] = []
         try:
             if settings.fault_latency_ms:
                 await asyncio.sleep(settings.fault_latency_ms / 1000)
@@ -226,7 +254,6 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
             except Exception as exc:  # noqa: BLE001 - answered as a 500 and counted
                 raise RequestFailed(500, "internal", f"prediction failed: {type(exc).__name__}") from None
             state.metrics.observe_scores(scores, predictions)
-            items = []
             for index, (record, score, prediction) in enumerate(zip(records, scores, predictions)):
                 item_id = (
                     request_id if len(records) == 1 and endpoint == "predict" else f"{request_id}-{index}"
@@ -245,7 +272,13 @@ def create_app(settings: Settings | None = None, load_in_background: bool = True
                 status_code=exc.status,
             )
         response.headers["X-Request-ID"] = request_id
-        state.metrics.observe_request(endpoint, code, time.perf_counter() - started, error_type)
+        seconds = time.perf_counter() - started
+        response.headers["Server-Timing"] = f"app;dur={seconds * 1000:.3f}"  # the tee compares server time
+        state.metrics.observe_request(endpoint, code, seconds, error_type)
+        if state.tee is not None and request.headers.get("x-shadow") is None:  # never re-mirror a copy
+            body = await request.body()  # read once already: starlette keeps it
+            if len(body) <= MAX_BODY_BYTES:
+                state.tee.offer(request.url.path, body, request_id, code, seconds, items)
         return response
 
     def parse_one(body: Any) -> list[dict[str, Any]]:

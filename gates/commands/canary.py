@@ -44,8 +44,8 @@ def _steps(value: str | None) -> list[int] | None:
     "--judge",
     "judges",
     multiple=True,
-    type=click.Choice(["threshold", "compare"]),
-    help="Judges to use (default both).",
+    type=click.Choice(["sequential", "threshold", "compare"]),
+    help="Judges to use (default sequential + threshold).",
 )
 @click.option("--failure-limit", type=int, help="Failed analyses in a row before rollback (default 1).")
 @click.option("--no-data", type=click.Choice(["fail", "inconclusive"]), help="What no data means.")
@@ -120,7 +120,9 @@ def canary(
     )
     if session.policy.section("canary") is None and not overrides:
         raise InputError(f"{session.policy.source}: no 'canary' section, and no inputs given as flags")
-    section = session.section("canary", overrides)
+    from gates.core.settings.canary import CanarySettings
+
+    section = session.settings_of(CanarySettings, overrides)
     report_dir = session.resolved_report_dir()
     # $KUBECONFIG is left to gates.deploy.kube (a list of files, as kubectl reads it), as for deploy and rollback
     result = run_canary(

@@ -50,7 +50,7 @@ from gates.deploy.evidence import (
     quantile_bounds,
     rate_bounds,
 )
-from gates.deploy.queries import MetricSpec
+from gates.deploy.queries import DEFAULT_TOLERANCE, MetricSpec
 
 OUTCOMES = ("pass", "marginal", "inconclusive", "fail")
 _RANK = {"pass": 0, "marginal": 1, "inconclusive": 2, "fail": 3}
@@ -448,7 +448,9 @@ def classify(
 
     c = np.asarray([x for x in canary_points if math.isfinite(x)], dtype=float)
     s = np.asarray([x for x in stable_points if math.isfinite(x)], dtype=float)
-    tolerance = spec.tolerance if spec.tolerance is not None else settings.tolerance
+    tolerance = (
+        spec.tolerance if spec.tolerance is not None else DEFAULT_TOLERANCE.get(spec.name, settings.tolerance)
+    )
     alpha = 1.0 - settings.confidence
     hl = hodges_lehmann(c, s)
     stable_median, stable_mean, canary_mean = float(np.median(s)), float(np.mean(s)), float(np.mean(c))
@@ -524,7 +526,9 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
     """Ratio / quantile kinds: a test on the requests (rate comparison, binned rank test), the effect-size gate,
     and the evidence a pass needs (the canary's bound within ``margin`` of stable)."""
     spec = obs.metric
-    tolerance = spec.tolerance if spec.tolerance is not None else settings.tolerance
+    tolerance = (
+        spec.tolerance if spec.tolerance is not None else DEFAULT_TOLERANCE.get(spec.name, settings.tolerance)
+    )
     margin = spec.margin if spec.margin is not None else settings.margin
     level = two_sided(settings.confidence)
     alpha_one = 1.0 - level

@@ -286,7 +286,7 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
                 compare=bool(compare),
                 direction=entry.get("direction", DEFAULT_DIRECTION.get(name, "increase")),
                 critical=bool(entry.get("critical", False)),
-                tolerance=entry.get("tolerance", DEFAULT_TOLERANCE.get(name) if not custom else None),
+                tolerance=entry.get("tolerance"),
                 min_effect=float(entry.get("min_effect", DEFAULT_MIN_EFFECT.get(name, 0.0))),
                 no_data=entry.get("no_data"),
                 kind=kind,
@@ -306,7 +306,8 @@ def metric_specs(entries: list[dict[str, Any]]) -> list[MetricSpec]:
 # .025, ...), below which a quantile read off buckets is interpolation, and a difference two replicas of the same
 # build show on a busy node (the CI run that taught this: 4.9 ms vs 6.2 ms at p95, p=0.007, same code).
 DEFAULT_MIN_EFFECT = {"error_rate": 0.005, "latency_p95": 0.005, "latency_p99": 0.005}
-# Relative effects tolerated by default where the analysis default (0.25, Kayenta's) is too wide: a p95 read off
+# Relative effects the compare judge tolerates by default where its default (0.25, Kayenta's) is too wide
+# (a policy's tolerance replaces them; the sequential judge has its own default): a p95 read off
 # histogram buckets moves by less than the latencies do (a 30% slower service shows as about +20% with the
 # example service's buckets), so the latency quantiles tolerate 10%.
 DEFAULT_TOLERANCE = {"latency_p95": 0.1, "latency_p99": 0.1}

@@ -12,7 +12,14 @@ from gates.deploy.canary.decision import decide, previous_looks
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.judges import Observation
 from gates.deploy.queries import metric_specs
-from gates.deploy.sequential import Look, SequentialSettings, increments, sequences, sequential_judge
+from gates.deploy.sequential import (
+    Look,
+    SequentialSettings,
+    bucket_increments,
+    increments,
+    rollback_tests,
+    sequential_judge,
+)
 
 SPECS = {s.name: s for s in metric_specs([{"name": "error_rate", "max": 0.05}, {"name": "latency_p95"}])}
 BOUNDS = (0.05, 0.1, 0.2, 0.5, math.inf)
@@ -64,26 +71,49 @@ def test_no_data_and_thin_traffic_are_never_a_pass():
     assert sequential_judge([thin]).outcome == "inconclusive"
 
 
-def test_slower_canary_fails_on_the_share_of_slow_requests():
+def test_slower_canary_fails_on_the_shift_of_its_buckets_and_a_healthy_one_passes():
     healthy = [5000, 4000, 900, 100, 0]
     slow = [3000, 4000, 2400, 600, 0]
     v = sequential_judge([latency(slow, healthy)])
     m = v.metrics[0]
-    assert v.outcome == "fail" and m.details["look"]["bound"] == 0.1  # 10 % of all requests slower
-    assert sequential_judge([latency(healthy, healthy)]).outcome == "pass"
+    assert v.outcome == "fail" and "slower than stable" in m.why and "is certain" in m.why
+    assert m.details["look"]["log_e_slower"] > math.log(1 / m.details["alpha"])
+    ok = sequential_judge([latency(healthy, healthy)])
+    assert ok.outcome == "pass" and ok.metrics[0].details["look"]["canary_quantile"] == [0.1, 0.2]
 
 
-def test_looks_continue_from_the_earlier_verdicts_and_keep_their_bound():
+def test_a_faster_canary_is_not_rolled_back():
+    v = sequential_judge([latency([5000, 4000, 900, 100, 0], [3000, 4000, 2400, 600, 0])])
+    assert v.outcome != "fail"
+
+
+def test_looks_continue_from_the_earlier_verdicts():
     first = sequential_judge([latency([50, 40, 9, 1, 0], [500, 400, 90, 10, 0])])
     look = first.metrics[0].details["look"]
+    assert look["le"][-1] == "+Inf" and look["canary_buckets"] == [50, 90, 99, 100, 100]
     later = sequential_judge(
         [latency([100, 80, 10, 10, 0], [1000, 800, 100, 100, 0])], previous={"latency_p95": [look]}
     )
     again = later.metrics[0].details["look"]
-    assert again["bound"] == look["bound"] and again["canary_trials"] == 200
-    # the same counts as one look: the sequence differs once the earlier look splits them in two
+    # the same counts as one look: the evidence differs once the earlier look splits them in two
     alone = sequential_judge([latency([100, 80, 10, 10, 0], [1000, 800, 100, 100, 0])]).metrics[0]
-    assert alone.details["look"]["ratio_lower"] != again["ratio_lower"]
+    assert alone.details["look"]["log_e_slower"] != again["log_e_slower"]
+    rates = sequential_judge([ratio(2, 100, 5, 900)]).metrics[0].details["look"]
+    more = sequential_judge([ratio(6, 200, 10, 1800)], previous={"error_rate": [rates]}).metrics[0]
+    assert (
+        more.details["look"]["ratio_lower"]
+        != sequential_judge([ratio(6, 200, 10, 1800)]).metrics[0].details["look"]["ratio_lower"]
+    )
+
+
+def test_bucket_increments_start_over_when_the_buckets_change():
+    a = Look(le=(0.1, math.inf), canary_buckets=(5, 10), stable_buckets=(50, 100))
+    b = Look(le=(0.1, math.inf), canary_buckets=(8, 20), stable_buckets=(90, 200))
+    c = Look(le=(0.2, math.inf), canary_buckets=(9, 20), stable_buckets=(90, 200))
+    canary, stable = bucket_increments([a, b])
+    assert canary.tolist() == [[5, 5], [3, 7]] and stable.tolist() == [[50, 50], [40, 60]]
+    assert bucket_increments([a, b, c])[0].tolist() == [[9, 11]]
+    assert Look.from_dict(b.to_dict()) == b
 
 
 def test_increments_start_over_when_a_count_goes_down():
@@ -92,9 +122,11 @@ def test_increments_start_over_when_a_count_goes_down():
     assert [(i.canary_events, i.canary_trials) for i in increments(looks[:2])] == [(1, 100), (2, 100)]
 
 
-def test_alpha_is_split_over_every_sequence():
+def test_alpha_is_split_over_every_rollback_test():
     specs = metric_specs([{"name": "error_rate", "max": 0.05}, {"name": "latency_p95", "max": 0.5}])
-    assert sequences(specs) == 2 + 3  # error: ratio + own rate; latency: ratio + margin + limit
+    assert rollback_tests(specs) == 2 + 2  # each: the comparison and the limits
+    either = metric_specs([{"name": "error_rate", "direction": "either"}])
+    assert rollback_tests(either) == 2
 
 
 def _config(**analysis) -> CanaryConfig:
