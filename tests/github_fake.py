@@ -60,6 +60,10 @@ class FakeGitHub:
     tokens: dict[str, Token] = field(default_factory=dict)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue number -> comments
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    issues: list[dict[str, Any]] = field(default_factory=list)  # POST /issues (the monitor's regressions)
+    dispatches: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # workflow_dispatch events: workflow, ref, inputs
     requests: list[Recorded] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)  # statuses the next requests answer with
     _next_id: int = 1000
@@ -311,6 +315,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._update(int(rest[2]), body, who)
         elif len(rest) == 2 and rest[0] == "environments" and method == "GET":
             self._environment(rest[1], who)
+        elif rest == ["issues"] and method == "POST":
+            self._create_issue(body, who)
+        elif (
+            len(rest) == 4
+            and rest[:2] == ["actions", "workflows"]
+            and rest[3] == "dispatches"
+            and method == "POST"
+        ):
+            self._dispatch_workflow(rest[2], body, who)
         else:
             self._error(404, "Not Found")
 
@@ -429,3 +442,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Not Found", doc)
             return
         self._send(200, found)
+
+    def _create_issue(self, body: Any, who: Token) -> None:
+        """POST /repos/{owner}/{repo}/issues: 201 and the issue; 422 without a title; needs issues: write."""
+        doc = "/issues/issues#create-an-issue"
+        if who.pull_requests != "write":
+            self._forbidden("issues=write", doc)
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("title"), str) or not body["title"]:
+            self._error(422, "Validation Failed", doc)
+            return
+        with self.state._lock:
+            number = 100 + len(self.state.issues)
+            issue = {
+                "number": number,
+                "title": body["title"],
+                "body": body.get("body"),
+                "labels": [{"name": n} for n in body.get("labels") or []],
+                "state": "open",
+                "html_url": f"https://github.com/{self.state.repository}/issues/{number}",
+            }
+            self.state.issues.append(issue)
+        self._send(201, issue)
+
+    def _dispatch_workflow(self, workflow: str, body: Any, who: Token) -> None:
+        """POST .../actions/workflows/{id}/dispatches: 204; 422 without a ref; needs actions: write."""
+        doc = "/actions/workflows#create-a-workflow-dispatch-event"
+        if who.actions != "write":
+            self._forbidden("actions=write", doc)
+            return
+        if not isinstance(body, dict) or not isinstance(body.get("ref"), str):
+            self._error(422, "Invalid request: ref is required", doc)
+            return
+        with self.state._lock:
+            self.state.dispatches.append(
+                {"workflow": workflow, "ref": body["ref"], "inputs": body.get("inputs") or {}}
+            )
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()

@@ -40,6 +40,10 @@ BEYOND_READ = {
     ("model-gates.yml", "code-scanning"): (SARIF, "as mlgate-sarif.yml"),
     ("model-gates.yml", "comment"): ({"pull-requests": "write"}, "as mlgate-comment.yml"),
     ("model-deploy.yml", "protection"): ({"actions": "read"}, "as mlgate-deploy.yml"),
+    ("model-monitor.yml", "monitor"): (
+        {"contents": "read", "issues": "write", "actions": "write"},
+        "opens the regression issue, dispatches the rollback workflow",
+    ),
     ("ci.yml", "code-scanning"): (SARIF, "calls mlgate-sarif.yml"),
     ("release.yml", "release"): ({"contents": "write"}, "creates the release, moves the major tag"),
     ("call-gates.yml", "code-scanning"): (SARIF, "act fixture: calls mlgate-sarif.yml"),

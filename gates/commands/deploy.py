@@ -70,6 +70,15 @@ def _image_pairs(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--kubeconfig", type=click.Path(path_type=Path), help="Kubeconfig file (default KUBECONFIG).")
 @click.option("--context", help="kubeconfig context.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["rolling", "blue-green", "gitops"]),
+    help="rolling (default): apply and wait; blue-green: a second colour, validated, then the Service "
+    "switches; gitops: commit the image to the GitOps repository, wait for the reconciler.",
+)
+@click.option(
+    "--switch-back", is_flag=True, help="Blue-green: route the Service back to the previous colour at once."
+)
 @click.pass_obj
 def deploy(
     session,
@@ -83,6 +92,8 @@ def deploy(
     print_only,
     kubeconfig,
     context,
+    strategy,
+    switch_back,
 ) -> int:
     """Render, validate and server-side apply manifests, then wait for the rollout.
 
@@ -99,10 +110,25 @@ def deploy(
             "rollback_on_failure": rollback_on_failure,
             "dry_run": dry_run or None,
             "context": context,
+            "strategy": "blue-green" if switch_back else strategy,
         }
     )
-    section = session.section("deploy", overrides)
+    from gates.core.settings.delivery import DeploySettings
+
+    section = session.settings_of(DeploySettings, overrides)
     ctx = session.context()
+    if section.strategy == "gitops":
+        from gates.deploy.gitops import run_gitops
+
+        result = run_gitops(
+            {"images": section.images or {}, "namespace": section.namespace},
+            section.gitops.model_dump(),
+            ctx.base_dir,
+            kubeconfig=str(kubeconfig) if kubeconfig else None,
+            context=section.context,
+            progress=lambda line: click.echo(f"mlgate: {line}", err=True),
+        )
+        return session.finish([result])
     from gates.deploy.plan import plan_deploy, render_plan
     from gates.deploy.run import run_deploy
 
@@ -111,8 +137,27 @@ def deploy(
     if print_only:
         click.echo(rendered.yaml(), nl=False)
         return 0
+    if section.strategy == "blue-green":
+        from gates.deploy.bluegreen import run_blue_green
+
+        if dry_run:
+            raise InputError(
+                "--dry-run is not available with --strategy blue-green (nothing would be validated)"
+            )
+        result = run_blue_green(
+            plan,
+            rendered,
+            section.blue_green.model_dump(),
+            session.policy.section("validate_deployment"),
+            ctx,
+            switch_back=switch_back,
+            kubeconfig=str(kubeconfig) if kubeconfig else None,
+            context=section.context,
+            progress=lambda line: click.echo(f"mlgate: {line}", err=True),
+        )
+        return session.finish([result])
     result = run_deploy(
-        plan, rendered, kubeconfig=str(kubeconfig) if kubeconfig else None, context=section.get("context")
+        plan, rendered, kubeconfig=str(kubeconfig) if kubeconfig else None, context=section.context
     )
     return session.finish([result])
 

@@ -1,0 +1,162 @@
+"""GitOps promotion on the real control plane: `mlgate deploy --strategy gitops` commits the image to a local
+bare repository, and a reconciler standing in for Flux (a thread that pulls the branch and runs the real
+`kubectl apply -k` against the control plane every second) makes the cluster follow; mlgate waits until the
+Deployment runs the new image with its rollout complete. Without a reconciler, the wait ends at its bound
+(exit 1), never as a pass."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not (shutil.which("git") and shutil.which("kubectl")), reason="needs git and kubectl"),
+]
+DIGEST = "sha256:" + "cd" * 32
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(3600)"]
+
+
+@pytest.fixture(scope="module")
+def fake_images():
+    return {"example/app:v1": SLEEPER, f"ghcr.io/acme/app@{DIGEST}": SLEEPER}
+
+
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+
+
+class Reconciler(threading.Thread):
+    """Pull the branch, `kubectl apply -k` the folder, every second, until stopped (Flux's job, in small)."""
+
+    def __init__(self, bare: Path, work: Path, kubeconfig: str):
+        super().__init__(daemon=True)
+        self.bare, self.work, self.kubeconfig = bare, work, kubeconfig
+        self.stopped = threading.Event()
+        self.applied = 0
+
+    def run(self) -> None:
+        git(self.work.parent, "clone", "--quiet", str(self.bare), str(self.work))
+        while not self.stopped.wait(1.0):
+            git(self.work, "pull", "--quiet", "--ff-only")
+            done = subprocess.run(
+                ["kubectl", "--kubeconfig", self.kubeconfig, "apply", "-k", str(self.work / "apps/prod")],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            self.applied += done.returncode == 0
+
+
+@pytest.fixture
+def gitops_world(kube, tmp_path):
+    ns = f"gitops-{uuid.uuid4().hex[:6]}"
+    kube.create_namespace(ns)
+    bare = tmp_path / "gitops.git"
+    git(tmp_path, "init", "--quiet", "--bare", "--initial-branch=main", str(bare))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "--quiet", str(bare), str(seed))
+    (seed / "apps/prod").mkdir(parents=True)
+    (seed / "apps/prod/kustomization.yaml").write_text(
+        f"namespace: {ns}\nresources: [deployment.yaml]\nimages:\n  - name: example/app\n    newTag: v1\n"
+    )
+    (seed / "apps/prod/deployment.yaml").write_text(
+        textwrap.dedent("""\
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: app}
+        spec:
+          replicas: 1
+          selector: {matchLabels: {app: app}}
+          template:
+            metadata: {labels: {app: app}}
+            spec:
+              containers:
+                - name: app
+                  image: example/app
+        """)
+    )
+    git(seed, "add", ".")
+    git(seed, "commit", "--quiet", "-m", "seed")
+    git(seed, "push", "--quiet", "origin", "HEAD:main")
+    policy = tmp_path / "gates.yml"
+    policy.write_text(
+        f"version: 1\ndeploy:\n  strategy: gitops\n  gitops:\n    repository: {bare}\n    path: apps/prod\n"
+        f"    wait: {{deployment: app, namespace: {ns}, timeout_seconds: 60}}\n"
+    )
+    yield bare, policy, tmp_path
+    kube.delete_namespace(ns)
+
+
+def checks(folder: Path) -> dict[str, dict]:
+    report = json.loads((folder / "reports" / "mlgate.json").read_text())["gates"][0]
+    return {c["name"]: c for c in report["checks"]}
+
+
+def mlgate(kube, policy: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "MLGATE_"))}
+    env["KUBECONFIG"] = kube.kubeconfig
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gates.cli",
+            "--policy",
+            str(policy),
+            "--report-dir",
+            str(cwd / "reports"),
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+
+
+def test_promotion_commits_and_waits_for_the_reconciled_deployment(kube, gitops_world):
+    bare, policy, tmp = gitops_world
+    reconciler = Reconciler(bare, tmp / "reconciler", kube.kubeconfig)
+    reconciler.start()
+    try:
+        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        found = checks(tmp)
+        assert (
+            found["reconciled"]["status"] == "pass"
+            and "the cluster runs ghcr.io/acme/app@" in found["reconciled"]["why"]
+        )
+        assert git(bare, "log", "-1", "--format=%s").startswith("mlgate: promote example/app=")
+        again = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+        assert again.returncode == 0 and checks(tmp)["commit"]["why"].startswith("already in")
+        assert git(bare, "rev-list", "--count", "main") == "2"
+    finally:
+        reconciler.stopped.set()
+        reconciler.join(10)
+    assert reconciler.applied >= 1
+
+
+def test_without_a_reconciler_the_wait_ends_at_its_bound(kube, gitops_world):
+    _bare, policy, tmp = gitops_world
+    policy.write_text(policy.read_text().replace("timeout_seconds: 60", "timeout_seconds: 5"))
+    result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert checks(tmp)["reconciled"]["why"].startswith("not reconciled within 5 s")
