@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     import pyarrow.parquet as pq
 
-    from gates.metrics import _auc_bound
+    from gates.metrics_intervals import auc_bound
     from gates.stats import metrics as m
     from gates.stats.bootstrap import BOOTSTRAP_BINS, binary_cells, coarsen, weight_chunks
 
@@ -81,7 +81,7 @@ def main() -> None:
             "max_error_share_of_sd": float(error.max() / ex.std()),
             "point_offset": float(point_exact[name][0] - point_binned[name][0]),
         }
-    results["roc_auc"]["stated_bound"] = _auc_bound(
+    results["roc_auc"]["stated_bound"] = auc_bound(
         coarse.counts, coarse.columns["y"], coarse.columns["score"]
     )
     lines = [

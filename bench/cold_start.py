@@ -49,7 +49,6 @@ def main() -> None:
                 "run",
             ],
             args.example_repeats,
-            env={"MLGATE_PLOTS": "1"},
             cwd=REPO,
         )
     load_after = load()

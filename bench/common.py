@@ -210,7 +210,6 @@ def run_once(
     full_env = {
         **os.environ,
         "PYTHONHASHSEED": "0",
-        "MLGATE_PLOTS": "0",
         **(env or {}),
         "PYTHONPATH": python_path,
         "MLGATE_BENCH_PEAK": str(peak_path),

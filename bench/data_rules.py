@@ -62,7 +62,7 @@ RULES = {
 
 def main() -> None:
     from gates import data as gate
-    from gates.data_statistics import Judging
+    from gates.data.statistics import Judging
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -102,7 +102,7 @@ def pandera_comparison(frame: pd.DataFrame) -> dict[str, float]:
     import pandera.pandas as pa
 
     from gates import data as gate
-    from gates.data_suites import parse_suite_text, read_suite
+    from gates.data.suites import parse_suite_text, read_suite
 
     schema = pa.DataFrameSchema(
         {

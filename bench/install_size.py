@@ -19,7 +19,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRAS = ("core", "security", "model", "deploy", "all")
+EXTRAS = ("core", "security", "model", "deploy", "registry", "all")
 
 
 def _size(path: Path) -> int:
@@ -52,6 +52,7 @@ def main() -> None:
         "security": "security",
         "model": "model-metrics, bias, data-drift",
         "deploy": "deploy, validate-deployment, canary",
+        "registry": "registry",
         "all": "root action (every gate), setup",
     }
     for extra in EXTRAS:

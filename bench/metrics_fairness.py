@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -128,7 +127,7 @@ def run_size(rows: int, repeats: int, quick: bool) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         for key, (label, argv) in quick_jobs(path, Path(tmp)).items():
-            add(key, measure(label, argv, repeats, env={"MLGATE_PLOTS": "0"}))
+            add(key, measure(label, argv, repeats))
     if quick:
         return out
     slow_repeats = 1 if rows >= 10_000_000 else repeats
@@ -270,7 +269,7 @@ def remeasure_peaks(out: Path) -> None:
                 cell = r["measurements"].get(key)
                 if not cell or cell.get("peak_mb") is None:
                     continue
-                m = measure(f"{label} {r['rows']:.0e} (peak)", argv, 1, env={"MLGATE_PLOTS": "0"})
+                m = measure(f"{label} {r['rows']:.0e} (peak)", argv, 1)
                 if m.ok and m.runs[0].peak_exact:
                     cell["peak_check"] = {"mb": m.peak_mb, "measured": when}
                     gaps.append((m.peak_mb - cell["peak_mb"]) / cell["peak_mb"])
@@ -332,5 +331,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("MLGATE_PLOTS", "0")
     main()

@@ -10,30 +10,24 @@ the share.
 
 Columns are processed a few at a time on a small thread pool (numpy and pyarrow release the GIL), so memory
 stays bounded by a handful of columns and a million rows by a hundred columns takes seconds.
+
+Column evaluation is in gates/drift_columns.py, profile writing (``mlgate drift profile``) in
+gates/drift_profile.py.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from gates.core.context import GateContext, sha256_file
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
-from gates.core.settings.drift import ColumnRule, DriftSettings
+from gates.core.settings.drift import DriftSettings
+from gates.drift_columns import Reference, column_rule, compare_columns, open_reference, selected_columns
+from gates.drift_profile import write_profile
 from gates.readers.columns import (
     ColumnSource,
-    NotNumbers,
-    arrow_kind,
-    build_profile,
-    category_counts,
-    is_profile_path,
-    load_profile,
-    numeric_values,
     profile_document,
     save_profile,
 )
@@ -41,46 +35,20 @@ from gates.stats import drift as ds
 from gates.stats import drift_profiles as dp
 from gates.stats import drift_tests
 
+__all__ = [
+    "GATE",
+    "Reference",
+    "assess",
+    "column_check",
+    "column_table",
+    "evaluate",
+    "open_reference",
+    "run",
+    "share_check",
+    "write_profile",
+]
+
 GATE = "drift"
-BATCH = 4  # Parquet columns read per task
-
-
-def worker_count(settings: DriftSettings) -> int:
-    """Threads for the column batches: `workers`, else the CPUs, at most 4."""
-    return settings.workers or max(1, min(4, os.cpu_count() or 1))
-
-
-def column_rule(settings: DriftSettings, name: str) -> ColumnRule:
-    return settings.per_column.get(name) or ColumnRule()
-
-
-@dataclass
-class Reference:
-    """The reference side: a raw table (profiled on the fly) or a stored profile."""
-
-    label: str
-    source: ColumnSource | None = None
-    profiles: dict[str, dp.Profile] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def names(self) -> list[str]:
-        if self.profiles is not None:
-            return list(self.profiles)
-        if self.source is not None:
-            return list(self.source.names)
-        raise ValueError("a drift reference needs a table or a stored profile")
-
-    @property
-    def rows(self) -> int | None:
-        return self.source.rows if self.source is not None else self.meta.get("rows")
-
-
-def open_reference(path: Path) -> Reference:
-    if is_profile_path(path):
-        profiles, meta = load_profile(path)
-        return Reference(label=str(path), profiles=profiles, meta=meta)
-    return Reference(label=str(path), source=ColumnSource(path))
 
 
 # ------------------------------------------------------------------------------------------------- run
@@ -127,21 +95,6 @@ def run(section: DriftSettings | Mapping[str, Any], ctx: GateContext) -> GateRes
             {"column": c.column, **(c.plot or {})} for c in drifted[: settings.max_plots]
         ]
     return result
-
-
-def selected_columns(names: list[str], settings: DriftSettings, where: str) -> list[str]:
-    wanted = settings.columns
-    if wanted:
-        missing = [c for c in wanted if c not in names]
-        if missing:
-            raise InputError(
-                f"{where}: drift.columns names {', '.join(repr(c) for c in missing)}, not in the "
-                f"reference (columns: {', '.join(names)})"
-            )
-        names = list(wanted)
-    exclude = set(settings.exclude)
-    outputs = set(settings.outputs.columns) if settings.outputs and not settings.outputs.reference else set()
-    return [n for n in names if n not in exclude and n not in outputs]
 
 
 def evaluate(
@@ -221,121 +174,6 @@ def assess(
     }
     result = GateResult(gate=GATE, checks=checks, evidence=evidence, summary=summary)
     return result, profiles, [r for r in output_results + results if r.drifted and r.plot]
-
-
-def compare_columns(
-    reference: Reference, current: ColumnSource, names: list[str], settings: DriftSettings
-) -> tuple[list[ds.ColumnDrift], dict[str, dp.Profile]]:
-    """Profile (if raw) and compare each column; columns in parallel batches, results in the given order."""
-    batch = (
-        BATCH
-        if current.kind == "parquet" or (reference.source and reference.source.kind == "parquet")
-        else max(1, len(names) // max(1, worker_count(settings)))
-    )
-    batches = [names[i : i + batch] for i in range(0, len(names), batch)]
-
-    def work(columns: list[str]) -> list[tuple[ds.ColumnDrift, dp.Profile]]:
-        cur = current.read(columns)
-        ref = reference.source.read(columns) if reference.source is not None else None
-        out = []
-        for name in columns:
-            spec = column_rule(settings, name)
-            if ref is not None:
-                profile = _profile(ref[name], spec, settings)
-            elif reference.profiles is not None:
-                profile = reference.profiles[name]
-            else:
-                raise ValueError("a drift reference needs a table or a stored profile")
-            out.append((compare_column(name, profile, cur.get(name), spec, settings), profile))
-            cur.pop(name, None)
-            if ref is not None:
-                ref.pop(name, None)
-        return out
-
-    workers = min(worker_count(settings), len(batches))
-    if workers > 1:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = list(pool.map(work, batches))
-    else:
-        done = [work(b) for b in batches]
-    pairs = [pair for part in done for pair in part]
-    return [r for r, _ in pairs], {r.column: p for r, p in pairs}
-
-
-class _CompareOptions(TypedDict):
-    """The keyword arguments compare_numeric and compare_categorical share."""
-
-    distance: str | None
-    tolerance: float | None
-    min_rows: int
-    with_plot: bool
-
-
-def compare_column(
-    name: str, profile: dp.Profile, column: Any, spec: ColumnRule, settings: DriftSettings
-) -> ds.ColumnDrift:
-    """One column, whatever its state: every outcome is a named status with a reason, never an exception."""
-    if column is None:
-        return ds.ColumnDrift(
-            name,
-            profile.kind,
-            "missing",
-            None,
-            "the column is not in the current data",
-            reference_count=profile.count,
-            reference_nulls=profile.nulls,
-        )
-    if isinstance(profile, dp.SkippedProfile):
-        return ds.ColumnDrift(
-            name,
-            "skipped",
-            "skipped",
-            None,
-            profile.reason,
-            reference_count=profile.count,
-            reference_nulls=profile.nulls,
-        )
-    distance = spec.distance or settings.distances.for_kind(profile.kind)
-    tolerance = (
-        spec.tolerance if spec.tolerance is not None else float(getattr(settings.tolerances, distance))
-    )
-    options: _CompareOptions = {
-        "distance": distance,
-        "tolerance": tolerance,
-        "min_rows": settings.min_rows,
-        "with_plot": settings.plots,
-    }
-    if isinstance(profile, dp.NumericProfile):
-        if arrow_kind(column) == "temporal" and not profile.seconds:
-            return ds.ColumnDrift(
-                name,
-                "numeric",
-                "type_mismatch",
-                None,
-                f"the current column holds {column.type} values, but the reference profile holds plain numbers "
-                "(or times in their raw unit, as profiles written before times were judged in seconds do); "
-                "write the profile again with `mlgate drift profile`",
-                reference_count=profile.count,
-                reference_nulls=profile.nulls,
-                current_nulls=int(column.null_count),
-            )
-        try:
-            values = numeric_values(column)
-        except NotNumbers:
-            return ds.ColumnDrift(
-                name,
-                "numeric",
-                "type_mismatch",
-                None,
-                f"numeric in the reference, but the current column holds {column.type} values "
-                "that are not numbers",
-                reference_count=profile.count,
-                reference_nulls=profile.nulls,
-                current_nulls=int(column.null_count),
-            )
-        return ds.compare_numeric(name, profile, values, owned=True, **options)
-    categories, counts, nulls = category_counts(column)
-    return ds.compare_categorical(name, profile, categories, counts, nulls, **options)
 
 
 # ------------------------------------------------------------------------------------------ checks, tables
@@ -443,77 +281,3 @@ def column_table(results: list[ds.ColumnDrift]) -> str:
             f"| {r.current_count} ({r.current_nulls}) | {notes} |"
         )
     return "\n".join(lines)
-
-
-# ------------------------------------------------------------------------------------------------ profile
-def build_reference_profile(
-    source: ColumnSource, names: list[str], settings: DriftSettings
-) -> dict[str, dp.Profile]:
-    """Profiles of the named reference columns (for `mlgate drift profile`), in parallel batches."""
-    batches = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
-
-    def work(columns: list[str]) -> list[tuple[str, dp.Profile]]:
-        ref = source.read(columns)
-        return [(n, _profile(ref[n], column_rule(settings, n), settings)) for n in columns]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(worker_count(settings), len(batches)))) as pool:
-        return dict(pair for part in pool.map(work, batches) for pair in part)
-
-
-def _profile(values: Any, rule: ColumnRule, settings: DriftSettings) -> dp.Profile:
-    """A reference column's profile, summarised as profile_settings say."""
-    how = settings.profile_settings
-    return build_profile(values, rule.kind, how.quantiles, how.bins, how.exact_limit, how.max_categories)
-
-
-def write_profile(
-    section: DriftSettings | Mapping[str, Any],
-    reference_path: Path,
-    target: Path,
-    engine_settings: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Compute the reference statistics once and store them; returns what was written (for the command).
-    `engine_settings`: the policy's `engine:` section, for a reference the section's engine profiles."""
-    # Profiling reads no current data: a section without `current` is still validated like the policy (so a
-    # bad --quantiles is a one-line error), with a placeholder that nothing opens.
-    if not isinstance(section, DriftSettings):
-        section = {"current": "(not read when profiling)", **section}
-    settings = DriftSettings.of(section, "drift profile settings")
-    from gates.engine import choose
-
-    profiled = choose.drift_profiles(str(reference_path), settings, dict(engine_settings or {}))
-    if profiled is not None:  # DuckDB: a glob, a folder, a large file
-        profiles, rows, label = profiled
-        return _written(
-            target, profile_document(profiles, rows, label, None, settings.profile_settings.model_dump())
-        )
-    source = ColumnSource(reference_path)
-    names = selected_columns(source.names, settings.model_copy(update={"outputs": None}), str(reference_path))
-    out_columns = list(settings.outputs.columns) if settings.outputs else []
-    if out_columns and not (settings.outputs and settings.outputs.reference):
-        source.require(out_columns)
-        names += [c for c in out_columns if c not in names]
-    profiles = build_reference_profile(source, names, settings)
-    document = profile_document(
-        profiles,
-        source.rows,
-        str(reference_path),
-        sha256_file(reference_path),
-        settings.profile_settings.model_dump(),
-    )
-    return _written(target, document)
-
-
-def _written(target: Path, document: dict[str, Any]) -> dict[str, Any]:
-    """Store a profile document; what was written, for the command."""
-    save_profile(target, document)
-    kinds: dict[str, int] = {}
-    for p in document["columns"].values():
-        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
-    return {
-        "path": str(target),
-        "rows": document["rows"],
-        "columns": len(document["columns"]),
-        "kinds": kinds,
-        "bytes": target.stat().st_size,
-    }

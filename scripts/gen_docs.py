@@ -115,6 +115,8 @@ def _schema_rows(node: Any, path: str, rows: list[str], definitions: dict[str, A
             f"| {_cell(resolved.get('description', ''))} |"
         )
         _schema_rows(resolved, f"{path}.{key}", rows, definitions, depth + 1)
+        for branch in resolved.get("anyOf") or []:  # a value that is a path or a mapping: the mapping's keys
+            _schema_rows(branch, f"{path}.{key}", rows, definitions, depth + 1)
 
 
 def actions_page() -> str:

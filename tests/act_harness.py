@@ -327,9 +327,6 @@ class Act:
             [str(self.bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")]
         )
         env["HOME"] = str(self.home)
-        env["MLGATE_PLOTS"] = (
-            "0"  # pictures are evidence for readers, not verdicts: skip matplotlib to save time
-        )
         env.update(self.pip_env)
         if "PYENV_ROOT" not in env and (Path(os.environ.get("HOME", "/")) / ".pyenv").is_dir():
             env["PYENV_ROOT"] = str(Path(os.environ["HOME"]) / ".pyenv")  # shims keep working with HOME moved

@@ -61,6 +61,7 @@ class FakeGitHub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue number -> comments
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     issues: list[dict[str, Any]] = field(default_factory=list)  # POST /issues (the monitor's regressions)
+    opened: list[dict[str, Any]] = field(default_factory=list)  # POST /pulls (GitOps promotions)
     dispatches: list[dict[str, Any]] = field(
         default_factory=list
     )  # workflow_dispatch events: workflow, ref, inputs
@@ -317,6 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._environment(rest[1], who)
         elif rest == ["issues"] and method == "POST":
             self._create_issue(body, who)
+        elif rest == ["pulls"] and method in ("GET", "POST"):
+            self._pulls(method, query, body, who)
         elif (
             len(rest) == 4
             and rest[:2] == ["actions", "workflows"]
@@ -464,6 +467,53 @@ class _Handler(BaseHTTPRequestHandler):
             }
             self.state.issues.append(issue)
         self._send(201, issue)
+
+    def _pulls(self, method: str, query: dict[str, list[str]], body: Any, who: Token) -> None:
+        """GET /repos/{owner}/{repo}/pulls (filters head=owner:branch, base, state) and POST (201 and the pull
+        request; 422 without head, base or title, or when one is already open from head into base; needs
+        pull_requests: write)."""
+        state = self.state
+        owner = state.repository.split("/")[0]
+        if method == "GET":
+            wanted = {k: v[0] for k, v in query.items() if k in ("head", "base", "state")}
+            found = [
+                p
+                for p in state.opened
+                if wanted.get("state", "open") in ("all", p["state"])
+                and wanted.get("head", f"{owner}:{p['head']['ref']}") == f"{owner}:{p['head']['ref']}"
+                and wanted.get("base", p["base"]["ref"]) == p["base"]["ref"]
+            ]
+            self._send(200, found)
+            return
+        doc = "/pulls/pulls#create-a-pull-request"
+        if who.pull_requests != "write":
+            self._forbidden("pull_requests=write", doc)
+            return
+        if not isinstance(body, dict) or not all(
+            isinstance(body.get(k), str) and body[k] for k in ("head", "base", "title")
+        ):
+            self._error(422, "Validation Failed", doc)
+            return
+        with state._lock:
+            head = body["head"].split(":")[-1]
+            if any(
+                p["head"]["ref"] == head and p["base"]["ref"] == body["base"] and p["state"] == "open"
+                for p in state.opened
+            ):
+                self._error(422, f"A pull request already exists for {owner}:{head}.", doc)
+                return
+            number = 200 + len(state.opened)
+            pull = {
+                "number": number,
+                "title": body["title"],
+                "body": body.get("body"),
+                "head": {"ref": head},
+                "base": {"ref": body["base"]},
+                "state": "open",
+                "html_url": f"https://github.com/{state.repository}/pull/{number}",
+            }
+            state.opened.append(pull)
+        self._send(201, pull)
 
     def _dispatch_workflow(self, workflow: str, body: Any, who: Token) -> None:
         """POST .../actions/workflows/{id}/dispatches: 204; 422 without a ref; needs actions: write."""

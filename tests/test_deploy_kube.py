@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from gates.core.errors import InfraError, InputError
-from gates.deploy.kube import Conflict, Kube, NotFound, _Unreachable, connect
+from gates.deploy.kube import Conflict, Kube, NotFound, Unreachable, connect
 from gates.deploy.rollout import rollback, rollout_state, wait_for_rollout
 
 DISCOVERY = {
@@ -76,7 +76,7 @@ def test_5xx_and_429_are_retried_with_backoff_then_succeed():
 
 
 def test_unreachable_cluster_is_an_infrastructure_error_after_bounded_retries():
-    server = FakeServer({"GET /apis/apps/v1": [_Unreachable("cannot reach https://127.0.0.1:6443: refused")]})
+    server = FakeServer({"GET /apis/apps/v1": [Unreachable("cannot reach https://127.0.0.1:6443: refused")]})
     kube, sleeps = kube_with(server, retries=4)
     with pytest.raises(InfraError, match="did not answer after 4 attempts .*refused"):
         kube.get("apps/v1", "Deployment", "web", "ns")
@@ -84,7 +84,7 @@ def test_unreachable_cluster_is_an_infrastructure_error_after_bounded_retries():
 
 
 def test_tls_errors_are_not_retried():
-    server = FakeServer({"GET /apis/apps/v1": [_Unreachable("TLS error: bad certificate", permanent=True)]})
+    server = FakeServer({"GET /apis/apps/v1": [Unreachable("TLS error: bad certificate", permanent=True)]})
     kube, sleeps = kube_with(server)
     with pytest.raises(InfraError, match="TLS error"):
         kube.get("apps/v1", "Deployment", "web", "ns")
@@ -577,7 +577,7 @@ def create(server: FakeServer, body=SENT):
 @pytest.mark.parametrize(
     "first",
     [
-        _Unreachable("cannot reach https://127.0.0.1:6443: read timed out"),
+        Unreachable("cannot reach https://127.0.0.1:6443: read timed out"),
         (504, {"message": "timeout"}),
         (500, {"message": "etcd leader changed"}),
     ],
@@ -594,7 +594,7 @@ def test_a_repeated_create_that_meets_its_own_object_is_done(first):
 def test_a_repeated_create_that_meets_another_writers_object_is_a_conflict():
     server = FakeServer(
         {
-            f"POST {COLLECTION}": [_Unreachable("read timed out"), EXISTS],
+            f"POST {COLLECTION}": [Unreachable("read timed out"), EXISTS],
             f"GET {COLLECTION}/web-canary": [(200, live_copy(image="app:3"))],
         }
     )
@@ -619,7 +619,7 @@ def test_a_create_that_meets_an_existing_object_first_time_is_a_conflict(answers
 def test_a_create_without_a_fixed_name_is_never_repeated():
     body = copy.deepcopy(SENT)
     body["metadata"] = {"generateName": "web-", "namespace": "ns"}
-    server = FakeServer({f"POST {COLLECTION}": [_Unreachable("read timed out"), (201, {"ok": 1})]})
+    server = FakeServer({f"POST {COLLECTION}": [Unreachable("read timed out"), (201, {"ok": 1})]})
     with pytest.raises(InfraError, match="read timed out; not repeated, as the object has no fixed name"):
         create(server, body)
     assert len(server.calls) == 1

@@ -20,11 +20,6 @@ from gates.stats import drift as ds
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _no_pictures(monkeypatch):
-    monkeypatch.setenv("MLGATE_PLOTS", "0")
-
-
 def ctx(tmp_path: Path) -> GateContext:
     return GateContext(base_dir=tmp_path, report_dir=tmp_path / "reports")
 

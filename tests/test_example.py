@@ -180,7 +180,6 @@ def test_drifted_copy_fails_the_example_policy(cli, tmp_path):
         "drift",
         "--current",
         drifted,
-        env={"MLGATE_PLOTS": "0"},
     )
     assert result.code == 1, result.stdout + result.stderr
     assert (

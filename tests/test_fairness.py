@@ -22,11 +22,6 @@ from gates.stats.bootstrap import compress, weight_chunks
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
 
 
-@pytest.fixture(autouse=True)
-def _no_pictures(monkeypatch):
-    monkeypatch.setenv("MLGATE_PLOTS", "0")
-
-
 def generated(n: int = 4000, seed: int = 0):
     """Two sensitive features with different base rates and selection rates per group."""
     rng = np.random.default_rng(seed)

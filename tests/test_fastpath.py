@@ -42,11 +42,6 @@ from gates.stats.bootstrap import (
 fairlearn_metrics = pytest.importorskip("fairlearn.metrics")
 
 
-@pytest.fixture(autouse=True)
-def _no_pictures(monkeypatch):
-    monkeypatch.setenv("MLGATE_PLOTS", "0")
-
-
 def ctx(tmp_path: Path) -> GateContext:
     return GateContext(base_dir=tmp_path, report_dir=tmp_path / "reports")
 

@@ -371,3 +371,58 @@ def test_marker_encodes_what_could_end_the_html_comment():
     tricky = marker("a-->b--c")
     assert tricky.count("--") == 2 and tricky.endswith(" -->") and "%3E" in tricky
     assert marker("build") != marker("build-gpu") and not marker("build-gpu").startswith(marker("build"))
+
+
+# -- what changed since an earlier run (--previous) -----------------------------------------------------------
+
+
+def test_previous_report_adds_the_diff_under_the_verdict(cli, github, tmp_path):
+    base = write_reports(tmp_path / "base", results(Status.PASS))  # the base branch's run
+    reports = write_reports(tmp_path / "reports", results(Status.FAIL))
+    env = github.env(BOT, GITHUB_EVENT_PATH=event(tmp_path))
+    previous = base / "mlgate.json"
+    result = cli("comment", "--reports", reports, "--workflow", "model-pr", "--previous", previous, env=env)
+    assert result.code == 0, result.stderr
+    [posted] = github.all_comments()
+    body = posted["body"]
+    verdict = body.index("| gate | status | failed checks | key values |")
+    changes = body.index("### Changes since the previous run: ⚠️ warn → ❌ fail (worse)")
+    assert verdict < changes < body.index("Why checks failed")
+    assert "| metrics | ✅ pass → ❌ fail | 1 |" in body
+    assert "| metrics | roc_auc | changed: status |" in body
+    assert size(body) < GITHUB_COMMENT_LIMIT
+
+    same = cli(
+        "comment",
+        "--reports",
+        reports,
+        "--workflow",
+        "model-pr",
+        "--previous",
+        reports / "mlgate.json",
+        env=env,
+    )
+    assert (
+        same.code == 0
+        and "No differences in verdicts, checks or findings." in github.all_comments()[0]["body"]
+    )
+
+
+def test_an_unreadable_previous_report_still_posts_the_verdict_then_exits_2(cli, github, tmp_path):
+    reports = write_reports(tmp_path / "reports", results(Status.FAIL))
+    (tmp_path / "old.json").write_text("{not json", encoding="utf-8")
+    env = github.env(BOT, GITHUB_EVENT_PATH=event(tmp_path))
+    result = cli(
+        "comment", "--reports", reports, "--workflow", "w", "--previous", tmp_path / "old.json", env=env
+    )
+    assert result.code == 2 and len(result.stderr_lines) == 1
+    assert "--previous" in result.stderr and "old.json: not JSON (line 1" in result.stderr
+    [posted] = github.all_comments()
+    assert (
+        "❌ fail" in posted["body"]
+        and "Changes since the previous run: not shown (--previous " in posted["body"]
+    )
+    missing = cli(
+        "comment", "--reports", reports, "--workflow", "w", "--previous", tmp_path / "no.json", "--dry-run"
+    )
+    assert missing.code == 2 and "no.json: cannot read" in missing.stderr

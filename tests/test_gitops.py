@@ -155,3 +155,106 @@ def test_split_reference_and_set_image():
 def test_credentials_never_shown():
     assert shown("https://user:ghp_secret@github.com/acme/gitops.git") == "https://github.com/acme/gitops.git"
     assert shown("git@github.com:acme/gitops.git") == "git@github.com:acme/gitops.git"
+
+
+# -- pull-request mode (against tests/github_fake.py, a local GitHub API server) ---------------------------------
+@pytest.fixture
+def github(monkeypatch):
+    from tests.github_fake import FakeGitHub, Token
+
+    fake = FakeGitHub(tokens={"ghs_bot": Token(), "ghs_read": Token(pull_requests="read")}).start()
+    for key, value in fake.env("ghs_bot").items():
+        monkeypatch.setenv(key, value)
+    yield fake
+    fake.stop()
+
+
+def test_pull_request_mode_pushes_a_branch_and_opens_one_pull_request(remote, tmp_path, github):
+    from gates.deploy.gitops import promotion_branch, run_gitops
+
+    plan = {"images": {"example/app": f"ghcr.io/acme/app@{DIGEST}"}}
+    chosen = {**settings(remote), "mode": "pull-request"}
+    result = run_gitops(plan, chosen, tmp_path)
+    assert result.status.value == "pass" and result.summary["verdict"] == "pull_request"
+    branch = promotion_branch([f"example/app=ghcr.io/acme/app@{DIGEST}"])
+    assert branch.startswith("mlgate/promote-")
+    # main is untouched; the branch holds the change
+    assert git(remote, "rev-list", "--count", "main") == "1"
+    assert f"digest: {DIGEST}" in git(remote, "show", f"{branch}:apps/prod/kustomization.yaml")
+    [pull] = github.opened
+    assert pull["head"]["ref"] == branch and pull["base"]["ref"] == "main"
+    assert pull["title"] == f"mlgate: promote example/app=ghcr.io/acme/app@{DIGEST}"
+    assert result.evidence["pull_request"]["number"] == pull["number"]
+    # a re-run updates the branch and reports the open pull request instead of a second one
+    again = run_gitops(plan, chosen, tmp_path)
+    assert again.summary["verdict"] == "pull_request" and again.evidence["pull_request"]["reused"]
+    assert len(github.opened) == 1
+
+
+def test_pull_request_mode_without_permission_is_one_line_exit_2(remote, tmp_path, github, monkeypatch):
+    from gates.deploy.gitops import run_gitops
+
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_read")
+    result = run_gitops(
+        {"images": {"example/app": "ghcr.io/acme/app:v9"}},
+        {**settings(remote), "mode": "pull-request"},
+        tmp_path,
+    )
+    assert result.exit_code_hint == 2 and "pull_requests=write" in result.checks[0].why
+    assert github.opened == []
+
+
+def test_github_repository_is_named_or_read_from_the_url_or_the_environment():
+    from gates.deploy.gitops import github_repository
+
+    assert github_repository({"github_repository": "a/b"}, {}) == "a/b"
+    assert github_repository({"repository": "https://github.com/acme/gitops.git"}, {}) == "acme/gitops"
+    assert github_repository({"repository": "git@github.com:acme/gitops.git"}, {}) == "acme/gitops"
+    assert github_repository({"repository": "/srv/git/x.git"}, {"GITHUB_REPOSITORY": "o/r"}) == "o/r"
+    with pytest.raises(InputError, match="github_repository"):
+        github_repository({"repository": "/srv/git/x.git"}, {})
+
+
+def test_argocd_wait_needs_the_pushed_revision_synced_and_healthy():
+    from gates.deploy.gitops import wait_argocd
+
+    class Kube:
+        def __init__(self, *statuses):
+            self.statuses = iter(statuses)
+
+        def get(self, api_version, kind, name, namespace):
+            assert (api_version, kind, namespace) == ("argoproj.io/v1alpha1", "Application", "argocd")
+            status = next(self.statuses)
+            return None if status is None else {"status": status}
+
+    healthy = {"sync": {"status": "Synced", "revision": "new"}, "health": {"status": "Healthy"}}
+    kube = Kube(
+        None,
+        {"sync": {"status": "Synced", "revision": "old"}, "health": {"status": "Healthy"}},
+        {"sync": {"status": "OutOfSync", "revision": "new"}, "health": {"status": "Healthy"}},
+        {"sync": {"status": "Synced", "revision": "new"}, "health": {"status": "Progressing"}},
+        healthy,
+    )
+    said: list[str] = []
+    ok, why = wait_argocd(
+        kube, "app", "argocd", "new", 60, said.append, clock=lambda: 0.0, sleep=lambda s: None
+    )
+    assert ok and "Synced at new and Healthy" in why
+    assert [s.split("Argo CD: ", 1)[1] for s in said] == [
+        "Application argocd/app not found",
+        "synced at old, not new yet",
+        "sync status OutOfSync at new",
+        "synced at new, health Progressing",
+    ]
+    ticks = iter([0.0, 0.0, 100.0])
+    ok, why = wait_argocd(
+        Kube(healthy, healthy),
+        "app",
+        "argocd",
+        "other",
+        60,
+        said.append,
+        clock=lambda: next(ticks),
+        sleep=lambda s: None,
+    )
+    assert not ok and "within 60 s" in why and "not other yet" in why

@@ -27,11 +27,6 @@ BOOT = {"resamples": 200, "seed": 3}
 COLUMNS = {"label": "label", "score": "score", "prediction": "prediction"}
 
 
-@pytest.fixture(autouse=True)
-def _no_pictures(monkeypatch):
-    monkeypatch.setenv("MLGATE_PLOTS", "0")
-
-
 def ctx(tmp_path: Path) -> GateContext:
     return GateContext(base_dir=tmp_path, report_dir=tmp_path / "reports")
 

@@ -79,7 +79,7 @@ def test_deploy_renderer_reads_manifests_and_patches_strictly(tmp_path):
 
 
 def test_kubeconfig(tmp_path):
-    from gates.deploy.kube import _parse_kubeconfig
+    from gates.deploy.kube_connect import _parse_kubeconfig
 
     path = tmp_path / "config"
     path.write_text("apiVersion: v1\ncurrent-context: a\ncurrent-context: b\n")

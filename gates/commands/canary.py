@@ -60,6 +60,11 @@ def _steps(value: str | None) -> list[int] | None:
 )
 @click.option("--context", help="Kubeconfig context.")
 @click.option("--restart", is_flag=True, help="Start over a canary of the same image that was rolled back.")
+@click.option(
+    "--shadow/--no-shadow",
+    default=None,
+    help="Run the shadow stage (mirrored requests, no live traffic) before the canary (default canary.shadow.enabled).",
+)
 @click.pass_obj
 def canary(
     session,
@@ -83,6 +88,7 @@ def canary(
     kubeconfig,
     context,
     restart,
+    shadow,
 ) -> int:
     """Canary rollout: steps of traffic, Prometheus analysis at every step, then promote or roll back.
 
@@ -116,6 +122,7 @@ def canary(
             "rollout_timeout": rollout_timeout,
             "context": context,
             "restart": restart or None,
+            "shadow": {"enabled": shadow} if shadow is not None else None,
         }
     )
     if session.policy.section("canary") is None and not overrides:

@@ -4,16 +4,24 @@ The comment reports; it never decides. A comment GitHub refuses (a pull request 
 token; a job without `pull-requests: write`) or cannot take (GitHub down) is a `::warning::` and exit 0, so the
 gates' verdict stays the only thing that fails the job, unless --strict. Missing inputs (no token, no pull
 request number, no reports) are configuration errors: exit 2.
+
+With --previous (the JSON report of an earlier run, say the base branch's), the comment also says what changed
+since that run, under the verdict table. A previous report that cannot be read still lets the comment go up
+(with a line saying why there is no diff), then exits 2 like any unreadable input.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from gates.core.errors import InfraError, InputError
+
+if TYPE_CHECKING:
+    from gates.formats.comment import GateRow
 
 
 @click.command()
@@ -36,13 +44,25 @@ from gates.core.errors import InfraError, InputError
     type=click.IntRange(min=1),
     help="Pull request number (default: pull_request.number of the event in GITHUB_EVENT_PATH).",
 )
+@click.option(
+    "--previous",
+    type=click.Path(path_type=Path),
+    help="An earlier run's JSON report (e.g. the base branch's mlgate.json): show what changed since it.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the comment's body; call no API.")
 @click.option(
     "--strict",
     is_flag=True,
     help="Fail when the comment cannot be posted (exit 2 refused, 3 GitHub unreachable) instead of warning.",
 )
-def comment(reports: tuple[Path, ...], workflow: str, pr: int | None, dry_run: bool, strict: bool) -> int:
+def comment(
+    reports: tuple[Path, ...],
+    workflow: str,
+    pr: int | None,
+    previous: Path | None,
+    dry_run: bool,
+    strict: bool,
+) -> int:
     """Create or update the pull request's mlgate comment for this workflow from the JSON reports."""
     from gates.core import github_api as gh
     from gates.formats.comment import marker, read_reports, render
@@ -71,8 +91,15 @@ def comment(reports: tuple[Path, ...], workflow: str, pr: int | None, dry_run: b
             )
     except InputError as exc:
         rows, problem = [], str(exc)
-    body = render(rows, workflow, run_url=gh.run_url(env), sha=gh.head_sha(env), problem=problem)
+    changes: str | None = None
+    unreadable: str | None = None
+    if previous is not None and rows and not problem:
+        changes, unreadable = _changes(previous, rows)
+    body = render(
+        rows, workflow, run_url=gh.run_url(env), sha=gh.head_sha(env), problem=problem, changes=changes
+    )
 
+    problem = problem or unreadable  # raised once the comment is up: it must not keep an old verdict
     if dry_run:
         click.echo(body, nl=False)
         if problem:
@@ -104,6 +131,19 @@ def comment(reports: tuple[Path, ...], workflow: str, pr: int | None, dry_run: b
     if problem:
         raise InputError(problem)
     return 0
+
+
+def _changes(previous: Path, rows: list[GateRow]) -> tuple[str, str | None]:
+    """(Markdown for the comment, the problem when the previous report cannot be read)."""
+    from gates.formats import report_diff
+    from gates.formats.comment import current_report, diff_markdown
+
+    try:
+        old = report_diff.load(previous)
+    except InputError as exc:
+        problem = f"--previous {exc}"
+        return f"Changes since the previous run: not shown ({problem}).", problem
+    return diff_markdown(report_diff.compare(old, current_report(rows), previous, "--reports")), None
 
 
 def _refusal(exc: object, repository: str, number: int) -> str:

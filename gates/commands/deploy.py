@@ -79,6 +79,11 @@ def _image_pairs(values: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--switch-back", is_flag=True, help="Blue-green: route the Service back to the previous colour at once."
 )
+@click.option(
+    "--gitops-mode",
+    type=click.Choice(["push", "pull-request"]),
+    help="GitOps: push the commit to the branch (default), or push a branch and open a pull request.",
+)
 @click.pass_obj
 def deploy(
     session,
@@ -94,6 +99,7 @@ def deploy(
     context,
     strategy,
     switch_back,
+    gitops_mode,
 ) -> int:
     """Render, validate and server-side apply manifests, then wait for the rollout.
 
@@ -111,6 +117,7 @@ def deploy(
             "dry_run": dry_run or None,
             "context": context,
             "strategy": "blue-green" if switch_back else strategy,
+            "gitops": {"mode": gitops_mode} if gitops_mode else None,
         }
     )
     from gates.core.settings.delivery import DeploySettings

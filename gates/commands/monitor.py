@@ -31,24 +31,24 @@ from gates.core.errors import InfraError, InputError
 def monitor(session, state_path: Path | None, prometheus_url: str | None) -> int:
     """Watch the served model: change detection, window drift, labelled accuracy and calibration."""
     from gates.core.result import error_result
+    from gates.core.settings.monitor import MonitorSettings
+    from gates.core.settings.notify import NotifySettings
     from gates.monitor.run import GATE, run_monitor
 
     if session.policy.section("monitor") is None:
         raise InputError(f"{session.policy.source}: no 'monitor' section (source and reference are needed)")
     overrides = {"source": {"url": prometheus_url}} if prometheus_url else {}
-    section = session.section("monitor", overrides)
+    settings = session.settings_of(MonitorSettings, overrides)
     ctx = session.context()
     if state_path is None:
         state_path = (
-            ctx.path(section["state"], what="monitor state", must_exist=False)
-            if section.get("state")
+            ctx.path(settings.state, what="monitor state", must_exist=False)
+            if settings.state
             else session.resolved_report_dir() / "monitor-state.json"
         )
-    notify_section = session.section("notify") if session.policy.section("notify") is not None else None
+    notify = session.settings_of(NotifySettings) if session.policy.section("notify") is not None else None
     try:
-        result = run_monitor(
-            section, ctx, Path(state_path), env=dict(os.environ), notify_section=notify_section
-        )
+        result = run_monitor(settings, ctx, Path(state_path), env=dict(os.environ), notify_section=notify)
     except InputError as exc:
         result = error_result(GATE, str(exc), 2)
     except InfraError as exc:

@@ -37,12 +37,13 @@ from gates.core.errors import InfraError, InputError
 def notify(session, report_path: Path, always: bool, strict: bool) -> int:
     """Send the verdict of REPORT to the policy's notify targets; URLs come from environment variables."""
     from gates.core.github_api import run_url
+    from gates.core.settings.notify import NotifySettings
     from gates.notify import from_report, send
     from gates.notify.send import say
 
-    section = session.section("notify") if session.policy.section("notify") is not None else None
-    if not section:
+    if not session.policy.section("notify"):
         raise InputError(f"{session.policy.source}: no 'notify' section (targets with url_env) to send to")
+    settings = session.settings_of(NotifySettings)
     try:
         document = json.loads(report_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -50,7 +51,7 @@ def notify(session, report_path: Path, always: bool, strict: bool) -> int:
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"{report_path}: not a JSON report ({type(exc).__name__})") from None
     message = from_report(document, link=run_url(os.environ), source=str(report_path))
-    deliveries = send(message, section, force=always)
+    deliveries = send(message, settings, force=always)
     if not deliveries:
         click.echo(f"mlgate: no target wants a {message.status} {message.event} message: nothing sent")
         return 0

@@ -304,6 +304,23 @@ class GitHubClient:
         )
         return created
 
+    def open_pull_requests(self, repository: str, head: str, base: str) -> list[dict[str, Any]]:
+        """The open pull requests from ``head`` (``owner:branch``) into ``base``."""
+        query = {"head": head, "base": base, "state": "open"}
+        return list(self.paginate(f"/repos/{repository}/pulls", query))
+
+    def create_pull_request(
+        self, repository: str, head: str, base: str, title: str, body: str
+    ) -> dict[str, Any]:
+        created: dict[str, Any] = _json(
+            self.request(
+                "POST",
+                f"/repos/{repository}/pulls",
+                body={"head": head, "base": base, "title": title, "body": body},
+            )
+        )
+        return created
+
     def get_environment(self, repository: str, name: str) -> dict[str, Any] | None:
         """The environment, or None when GitHub answers 404 (it does not exist)."""
         try:

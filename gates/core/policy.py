@@ -111,9 +111,9 @@ def section_settings(name: str, data: dict[str, Any], label: str) -> Section | d
 
 def problems(data: Any) -> list[str]:
     """Every schema violation in a policy document, one line each (`key.path: what was expected`), in key order."""
-    from jsonschema import Draft202012Validator
+    from gates.core.settings.schema import validator as schema_validator
 
-    validator = Draft202012Validator(policy_schema())
+    validator = schema_validator()
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     found: list[str] = []
     for error in errors:

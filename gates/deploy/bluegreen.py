@@ -29,6 +29,7 @@ from typing import Any
 from gates.core.context import GateContext
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, GateResult, Status, error_result
+from gates.deploy.bluegreen_route import ROUTE_API, colour_service, live_colour, switch_patch
 
 COLOR = "mlgate.io/color"
 COLORS = ("blue", "green")
@@ -127,10 +128,38 @@ class BlueGreen:
         self.base = deployment["metadata"]["name"]
         self.checks: list[Check] = []
         self.evidence: dict[str, Any] = {"actions": []}
+        self.route: Mapping[str, str] | None = settings.get("route") or None
+
+    @property
+    def service_name(self) -> str:
+        return str(self.service["metadata"]["name"])
 
     # -- cluster state -------------------------------------------------------------------------------------------
     def live_service(self) -> dict[str, Any] | None:
-        return self.kube.get("v1", "Service", self.service["metadata"]["name"], self.namespace)
+        return self.kube.get("v1", "Service", self.service_name, self.namespace)
+
+    def route_object(self) -> dict[str, Any]:
+        """The route the policy names, as the cluster has it (it must exist: its backends are what switch)."""
+        assert self.route is not None
+        kind, name = self.route["kind"], self.route["name"]
+        found = self.kube.get(ROUTE_API[kind], kind, name, self.namespace)
+        if found is None:
+            raise InputError(
+                f"{kind} {self.namespace}/{name} not found (deploy.blue_green.route): apply it first"
+            )
+        return dict(found)
+
+    def live_state(self) -> tuple[dict[str, Any] | None, str | None, dict[str, str]]:
+        """(the switched object, the live colour, its state annotations): the route's backends and annotations
+        when the policy names a route, else the Service's selector and annotations."""
+        switched: dict[str, Any] | None
+        if self.route:
+            switched = self.route_object()
+            live = live_colour(switched, self.service_name, COLORS)
+        else:
+            switched = self.live_service()
+            live = ((switched or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+        return switched, live, dict(((switched or {}).get("metadata") or {}).get("annotations") or {})
 
     def colour_deployment(self, color: str) -> dict[str, Any] | None:
         return self.kube.get("apps/v1", "Deployment", f"{self.base}-{color}", self.namespace)
@@ -167,8 +196,7 @@ class BlueGreen:
         from gates.deploy.apply import apply_objects
         from gates.deploy.rollout import wait_for_rollout
 
-        service = self.live_service()
-        live = ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
+        _, live, _ = self.live_state()
         self.evidence["live_before"] = live
         wanted = images_of(self.template)
         live_deployment = self.colour_deployment(live) if live else None
@@ -187,7 +215,9 @@ class BlueGreen:
         target = coloured(self.template, new, replicas)
         name = target["metadata"]["name"]
         self.say(f"blue-green: live {live or 'none'}, deploying {wanted} as {new} ({replicas} replicas)")
-        applied = apply_objects(self.kube, [*others, target], progress=self.say)
+        # behind a route, each colour has its own Service for the route to name
+        front = [colour_service(self.service, new, COLOR)] if self.route else []
+        applied = apply_objects(self.kube, [*others, target, *front], progress=self.say)
         self.annotate(name, {SCALE_DOWN_AFTER: None})
         self.checks.append(
             Check("apply", Status.PASS, f"{len(applied)} objects applied; {name} runs {wanted}")
@@ -229,37 +259,37 @@ class BlueGreen:
         return "switched"
 
     def switch(self, new: str, live: str | None, images: str, back: bool) -> None:
-        """Point the Service at `new` in one write (server-side apply of the manifest's Service + the colour)."""
-        service = copy.deepcopy(self.service)
-        service["spec"]["selector"] = {**service["spec"]["selector"], COLOR: new}
-        service["metadata"].setdefault("annotations", {}).update(
-            {
-                LIVE: new,
-                PREVIOUS: live or "",
-                SWITCHED_AT: _iso(self.clock()),
-                SWITCHED_BACK: "true" if back else "false",
-                LIVE_IMAGES: images,
-            }
-        )
-        self.kube.apply(service)
-        self.evidence["switch"] = {"from": live, "to": new, "images": images, "back": back}
+        """Point the Service (server-side apply of the manifest's Service + the colour) or the route (a merge
+        patch of its backends, gates.deploy.bluegreen_route) at `new`, state annotations included: one write."""
+        state = {
+            LIVE: new,
+            PREVIOUS: live or "",
+            SWITCHED_AT: _iso(self.clock()),
+            SWITCHED_BACK: "true" if back else "false",
+            LIVE_IMAGES: images,
+        }
+        if self.route:
+            kind, name = self.route["kind"], self.route["name"]
+            patch = switch_patch(self.route_object(), self.service_name, new, COLORS, state)
+            self.kube.patch(ROUTE_API[kind], kind, name, self.namespace, patch)
+            what = f"{kind} {name}"
+        else:
+            service = copy.deepcopy(self.service)
+            service["spec"]["selector"] = {**service["spec"]["selector"], COLOR: new}
+            service["metadata"].setdefault("annotations", {}).update(state)
+            self.kube.apply(service)
+            what = f"Service {self.service_name}"
+        self.evidence["switch"] = {"from": live, "to": new, "images": images, "back": back, "object": what}
         verb = "switched back" if back else "switched"
-        self.checks.append(
-            Check(
-                "switch",
-                Status.PASS,
-                f"Service {service['metadata']['name']} {verb} from {live or 'none'} to {new}",
-            )
-        )
+        self.checks.append(Check("switch", Status.PASS, f"{what} {verb} from {live or 'none'} to {new}"))
 
     def switch_back(self) -> str:
-        service = self.live_service()
-        annotations = ((service or {}).get("metadata") or {}).get("annotations") or {}
-        live = ((service or {}).get("spec") or {}).get("selector", {}).get(COLOR)
-        if not service or not live:
-            raise InputError(
-                f"Service {self.service['metadata']['name']}: not switched by blue-green yet: nothing to switch back to"
+        switched, live, annotations = self.live_state()
+        if not switched or not live:
+            what = (
+                f"{self.route['kind']} {self.route['name']}" if self.route else f"Service {self.service_name}"
             )
+            raise InputError(f"{what}: not switched by blue-green yet: nothing to switch back to")
         if annotations.get(SWITCHED_BACK) == "true":
             self.checks.append(
                 Check("switch", Status.PASS, f"already switched back to {live}: nothing to do")
@@ -267,9 +297,7 @@ class BlueGreen:
             return "unchanged"
         previous = annotations.get(PREVIOUS) or ""
         if previous not in COLORS:
-            raise InputError(
-                f"Service {self.service['metadata']['name']}: no previous colour recorded to switch back to"
-            )
+            raise InputError(f"Service {self.service_name}: no previous colour recorded to switch back to")
         target = self.colour_deployment(previous)
         status = (target or {}).get("status") or {}
         replicas = ((target or {}).get("spec") or {}).get("replicas") or 0
@@ -354,7 +382,13 @@ def run_blue_green(
         if switch_back:
             verdict = run.switch_back()
         else:
-            others = [o for o in rendered.objects if o.get("kind") not in SKIPPED_KINDS]
+            route = settings.get("route") or {}
+            others = [  # the route is switched, never re-applied from the manifest (that would move traffic)
+                o
+                for o in rendered.objects
+                if o.get("kind") not in SKIPPED_KINDS
+                and not (o.get("kind") == route.get("kind") and o["metadata"]["name"] == route.get("name"))
+            ]
             skipped = [
                 o["metadata"]["name"] for o in rendered.objects if o.get("kind") == "HorizontalPodAutoscaler"
             ]

@@ -10,10 +10,18 @@ that was meant.
   `newName` and `newTag` for `name:tag`. An image already there means no commit (verdict unchanged), so a
   re-run converges. The file is rewritten from its parsed form (key order kept; comments are not).
 - A push that loses a race (someone pushed first) is rebased and retried, a bounded number of times.
+- ``mode: pull-request``: the commit goes to a branch named after the change (``mlgate/promote-<hash>``,
+  force-pushed, so a re-run updates the same branch) and a pull request into the branch is opened through the
+  GitHub API (or the open one for that branch is reported): a person merges the promotion. Nothing is waited
+  for, since nothing is reconciled before the merge.
+- The wait: the Deployment's rollout at the new image, and/or an Argo CD Application (read through the
+  Kubernetes API: ``status.sync.status`` Synced at ``status.sync.revision`` == the pushed commit, and
+  ``status.health.status`` Healthy), bounded by ``timeout_seconds``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -144,6 +152,7 @@ def commit_image(
                     "branch": branch,
                 }
             found.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            summary = {"file": relative, "repository": shown(url), "branch": branch, "images": changes}
             message = str(settings.get("message") or "mlgate: promote {images}").format(
                 images=", ".join(changes)
             )
@@ -159,6 +168,18 @@ def commit_image(
                 "-am",
                 message,
             )
+            if settings.get("mode") == "pull-request":
+                head_branch = promotion_branch(changes)
+                git("push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{head_branch}")
+                head = git("rev-parse", "HEAD").stdout.strip()
+                say(f"gitops: pushed {head[:12]} to {shown(url)} {head_branch}: {', '.join(changes)}")
+                return {
+                    **summary,
+                    "changed": True,
+                    "commit": head,
+                    "head_branch": head_branch,
+                    "message": message,
+                }
             pushed = git("push", "--quiet", "origin", f"HEAD:{branch}", check=False)
             if pushed.returncode == 0:
                 head = git("rev-parse", "HEAD").stdout.strip()
@@ -176,6 +197,90 @@ def commit_image(
             git("fetch", "--quiet", "--depth", "1", "origin", branch)
             git("reset", "--quiet", "--hard", "FETCH_HEAD")
         raise InfraError(f"git push to {shown(url)} {branch}: still behind after {PUSH_ATTEMPTS} attempts")
+
+
+def promotion_branch(changes: list[str]) -> str:
+    """The pull request's branch: named after what it changes, so a re-run of one promotion reuses it."""
+    return "mlgate/promote-" + hashlib.sha256("\n".join(sorted(changes)).encode()).hexdigest()[:12]
+
+
+def github_repository(settings: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """owner/name for the pull request: the policy's, else a github.com clone URL's, else GITHUB_REPOSITORY."""
+    if settings.get("github_repository"):
+        return str(settings["github_repository"])
+    url = str(settings.get("repository") or "")
+    found = re.search(r"github\.com[:/]([\w.-]+/[\w.-]+?)(?:\.git)?/?$", url)
+    if found:
+        return found.group(1)
+    if env.get("GITHUB_REPOSITORY"):
+        return env["GITHUB_REPOSITORY"]
+    raise InputError(
+        "deploy.gitops.github_repository: needed for a pull request (owner/name) when the repository is not "
+        "a github.com URL and GITHUB_REPOSITORY is not set"
+    )
+
+
+def open_pull_request(
+    settings: Mapping[str, Any], committed: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Open the promotion's pull request, or find the one already open for its branch (a re-run)."""
+    from gates.core.github_api import ApiError, GitHubClient
+
+    env = os.environ if env is None else env
+    repository = github_repository(settings, env)
+    client = GitHubClient.from_env(env)
+    owner = repository.split("/")[0]
+    head, base = committed["head_branch"], committed["branch"]
+    try:
+        found = client.open_pull_requests(repository, f"{owner}:{head}", base)
+        pull = found[0] if found else None
+        if pull is None:
+            body = "Promotion by mlgate deploy --strategy gitops:\n\n" + "\n".join(
+                f"- `{change}`" for change in committed["images"]
+            )
+            pull = client.create_pull_request(repository, head, base, committed["message"], body)
+    except ApiError as exc:
+        raise InputError(f"pull request in {repository}: {exc.describe()}") from None
+    return {
+        "repository": repository,
+        "number": pull.get("number"),
+        "url": pull.get("html_url"),
+        "head": head,
+        "base": base,
+        "reused": bool(found),
+    }
+
+
+def wait_argocd(
+    kube: Any,
+    name: str,
+    namespace: str,
+    revision: str,
+    timeout: float,
+    say: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
+    """Poll the Argo CD Application until it is Synced at ``revision`` and Healthy (bounded)."""
+    deadline = clock() + timeout
+    while True:
+        app = kube.get("argoproj.io/v1alpha1", "Application", name, namespace)
+        status = (app or {}).get("status") or {}
+        sync, health = status.get("sync") or {}, status.get("health") or {}
+        if app is None:
+            last = f"Application {namespace}/{name} not found"
+        elif sync.get("revision") != revision:
+            last = f"synced at {str(sync.get('revision') or 'no revision')[:12]}, not {revision[:12]} yet"
+        elif sync.get("status") != "Synced":
+            last = f"sync status {sync.get('status') or 'unknown'} at {revision[:12]}"
+        elif health.get("status") != "Healthy":
+            last = f"synced at {revision[:12]}, health {health.get('status') or 'unknown'}"
+        else:
+            return True, f"Argo CD Application {name}: Synced at {revision[:12]} and Healthy"
+        if clock() >= deadline:
+            return False, f"Argo CD Application {name}: not Synced and Healthy within {timeout:g} s: {last}"
+        say(f"gitops: waiting for Argo CD: {last}")
+        sleep(2.0)
 
 
 def wait_reconciled(
@@ -242,24 +347,55 @@ def run_gitops(
             )
         ]
         wait = settings.get("wait") or {}
-        if wait.get("deployment"):
+        timeout = float(wait.get("timeout_seconds", 600))
+        if committed.get("head_branch"):
+            pull = open_pull_request(settings, committed)
+            evidence["pull_request"] = pull
+            verb = "already open" if pull["reused"] else "opened"
+            checks.append(
+                Check(
+                    "pull request",
+                    Status.PASS,
+                    f"{verb}: {pull['url'] or pull['number']}",
+                    value=pull["number"],
+                )
+            )
+            say(f"gitops: pull request {verb}: {pull['url']}; nothing is reconciled before it is merged")
+        elif wait.get("deployment") or wait.get("argocd_application"):
             from gates.deploy.kube import connect
 
             kube = kube or connect(kubeconfig, context)
-            ok, why = wait_reconciled(
-                kube,
-                wait["deployment"],
-                wait.get("namespace") or plan.get("namespace") or "default",
-                images,
-                float(wait.get("timeout_seconds", 600)),
-                say,
-            )
-            checks.append(Check("reconciled", Status.PASS if ok else Status.FAIL, why))
+            if wait.get("argocd_application"):
+                ok, why = wait_argocd(
+                    kube,
+                    wait["argocd_application"],
+                    wait.get("argocd_namespace") or "argocd",
+                    committed["commit"],
+                    timeout,
+                    say,
+                )
+                checks.append(Check("argocd", Status.PASS if ok else Status.FAIL, why))
+            if wait.get("deployment"):
+                ok, why = wait_reconciled(
+                    kube,
+                    wait["deployment"],
+                    wait.get("namespace") or plan.get("namespace") or "default",
+                    images,
+                    timeout,
+                    say,
+                )
+                checks.append(Check("reconciled", Status.PASS if ok else Status.FAIL, why))
     except InputError as exc:
         return error_result("deploy", str(exc), 2, evidence)
     except InfraError as exc:
         return error_result("deploy", str(exc), 3, evidence)
-    verdict = "committed" if committed["changed"] else "unchanged"
+    verdict = (
+        "pull_request"
+        if committed.get("head_branch")
+        else "committed"
+        if committed["changed"]
+        else "unchanged"
+    )
     return GateResult(
         "deploy",
         checks=checks,

@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 from gates.deploy.evidence import Counts, Histogram
-from gates.deploy.judges import JudgeVerdict, MetricVerdict, Observation, _fmt, _missing, _settle
 from gates.deploy.queries import MetricSpec
+from gates.deploy.verdicts import JudgeVerdict, MetricVerdict, Observation, _fmt, _missing, _settle
 from gates.stats.sequential import Increment, Mixture, rate_bounds, ratio_bound, ratio_estimate
 from gates.stats.sequential_latency import quantile_bounds, shift_log_e, shifted_up
 

@@ -14,13 +14,16 @@ s3:// or http(s):// source loads the httpfs extension when it is installed, else
 from __future__ import annotations
 
 import glob as globbing
+import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gates.core.errors import InputError
 from gates.engine import cells as cell_sql
+from gates.engine import watch
 
 REMOTE = ("s3://", "gs://", "http://", "https://", "az://", "abfss://")
 CSV_SUFFIXES = (".csv", ".tsv", ".csv.gz", ".tsv.gz")
@@ -94,6 +97,9 @@ def connect(source: Source, settings: dict[str, Any]):
     if settings.get("threads"):
         con.execute(f"SET threads = {int(settings['threads'])}")
     con.execute("SET preserve_insertion_order = false")
+    # progress is tracked for query_progress() (gates.engine.watch) but DuckDB's own bar is never printed
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
     allowed = [source.root.rstrip("/") + "/"]
     if settings.get("temp_directory"):
         spill = str(Path(settings["temp_directory"]).expanduser().resolve())
@@ -137,13 +143,26 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _run(con, sql: str, source: Source):
+def _runner(con, source: Source) -> Callable[[str], Any]:
+    """Run one statement to an Arrow table, its progress (percent done, from query_progress) shown as
+    'duckdb query N on NAME'; a DuckDB error is one line naming the source."""
     import duckdb
 
-    try:
-        return con.sql(sql).to_arrow_table()
-    except duckdb.Error as exc:
-        raise InputError(f"{source.pattern}: {_first_line(exc)}") from None
+    numbers = itertools.count(1)
+    name = source.pattern.rstrip("/").rsplit("/", 1)[-1]
+
+    def percent() -> tuple[float, None, None] | None:
+        done = con.query_progress()
+        return (done, None, None) if done >= 0 else None
+
+    def run(sql: str):
+        with watch.polled(f"duckdb query {next(numbers)} on {name}", "%", percent):
+            try:
+                return con.sql(sql).to_arrow_table()
+            except duckdb.Error as exc:
+                raise InputError(f"{source.pattern}: {_first_line(exc)}") from None
+
+    return run
 
 
 # ------------------------------------------------------------------------------------------- predictions
@@ -159,7 +178,7 @@ def tabulate(
     con, columns = connect(source, settings)
     try:
         return cell_sql.compute(
-            lambda sql: _run(con, sql, source),
+            _runner(con, source),
             quote,
             columns,
             section,
@@ -193,16 +212,17 @@ def profile(text: str, drift: Any, settings: dict[str, Any]) -> tuple[dict[str, 
         if drift.outputs and not drift.outputs.reference:
             names += [c for c in drift.outputs.columns if c in columns and c not in names]
         types = {row[0]: str(row[1]) for row in con.execute("DESCRIBE src").fetchall()}
+        run = _runner(con, source)
         declared = {n: rule.kind for n, rule in (drift.per_column or {}).items() if rule.kind}
         profiles = duckdb_profiles.build(
-            lambda sql: _run(con, sql, source),
+            run,
             types,
             names,
             drift.profile_settings.model_dump(),
             declared,
             quote,
         )
-        rows = int(_run(con, "SELECT count(*) AS n FROM src", source).column("n").to_pylist()[0])
+        rows = int(run("SELECT count(*) AS n FROM src").column("n").to_pylist()[0])
     finally:
         con.close()
     return profiles, rows, source.pattern

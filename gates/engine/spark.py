@@ -21,6 +21,7 @@ from typing import Any
 
 from gates.core.errors import InputError
 from gates.engine import cells as cell_sql
+from gates.engine import watch
 
 DEFAULT_MASTER = "local[*]"
 TABLE_PREFIX = "table:"  # a policy's `predictions: table:db.name` names a Spark table
@@ -79,15 +80,32 @@ def _collect(spark, sql: str, label: str):
     import pyarrow as pa
 
     try:
-        result = spark.sql(sql)
-        if hasattr(result, "toArrow"):
-            return result.toArrow()
-        names = list(result.columns)
-        rows = result.collect()
+        with watch.polled(f"spark query on {label}", "tasks", lambda: _stages(spark)):
+            result = spark.sql(sql)
+            if hasattr(result, "toArrow"):
+                return result.toArrow()
+            names = list(result.columns)
+            rows = result.collect()
     except Exception as exc:  # noqa: BLE001 - one line naming the input
         raise InputError(f"{label}: {str(exc).strip().splitlines()[0]}") from None
     columns = list(zip(*rows)) if rows else [() for _ in names]
     return pa.table({name: pa.array(list(values)) for name, values in zip(names, columns)})
+
+
+def _stages(spark) -> watch.Reading:
+    """(tasks done, tasks in all, 'stage 3, 4') over the stages running now, from Spark's status tracker;
+    None between stages."""
+    tracker = spark.sparkContext.statusTracker()
+    infos = [info for info in map(tracker.getStageInfo, tracker.getActiveStageIds()) if info is not None]
+    if not infos:
+        return None
+    done = sum(info.numCompletedTasks for info in infos)
+    total = sum(info.numTasks for info in infos)
+    return (
+        done,
+        total,
+        "stage " + ", ".join(str(info.stageId) for info in sorted(infos, key=lambda i: i.stageId)),
+    )
 
 
 def compute_statistics(

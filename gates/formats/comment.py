@@ -42,6 +42,7 @@ class GateRow:
     source: Path = Path(".")
     created: str = ""
     label: str = ""  # the gate's name, qualified by its folder when two folders hold the same gate
+    document: dict[str, Any] = field(default_factory=dict)  # the gate as the report holds it (for a diff)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.gate
@@ -123,6 +124,7 @@ def _read(path: Path, strict: bool) -> list[GateRow]:
                 summary=summary if isinstance(summary, dict) else {},
                 source=path,
                 created=str(data.get("created") or ""),
+                document=gate,
             )
         )
     return rows
@@ -219,10 +221,12 @@ def render(
     run_url: str | None = None,
     sha: str | None = None,
     problem: str | None = None,
+    changes: str | None = None,
     limit: int = BUDGET,
 ) -> str:
     """The comment body. ``problem`` replaces the table when there is nothing to show (no reports), so an
-    older comment's verdict never stays up looking current."""
+    older comment's verdict never stays up looking current. ``changes`` (Markdown: diff_markdown, or a note
+    why there is no diff) goes under the verdict table, before the reasons, when it fits."""
     overall = worst([r.status for r in rows]) if rows else Status.ERROR
     head = [marker(workflow), f"## {ICON[overall]} mlgate: {overall.value} · {cell(workflow, 100)}", ""]
     context = []
@@ -263,8 +267,24 @@ def render(
         table.append(line)
         used += size(line) + 1
 
+    changed: list[str] = []
+    if changes and used + size(changes) + 2 <= limit - reserve:
+        changed = ["", changes.rstrip("\n")]
+    elif changes:
+        changed = ["", "Changes since the previous run: too long for the comment (run `mlgate report diff`)."]
+    used += size("\n".join(changed)) + 1
     reasons = _reasons(rows, limit - used)
-    return "\n".join([*head, *table, *reasons, *tail]) + "\n"
+    return "\n".join([*head, *table, *changed, *reasons, *tail]) + "\n"
+
+
+def current_report(rows: list[GateRow]) -> dict[str, Any]:
+    """The gates the comment shows, as one report document for gates.formats.report_diff.compare (each gate
+    named by its label, so two folders holding the same gate stay two gates)."""
+    return {
+        "created": max((r.created for r in rows), default=""),
+        "status": worst([r.status for r in rows]).value if rows else Status.ERROR.value,
+        "gates": [{**r.document, "gate": r.label} for r in rows],
+    }
 
 
 def _reasons(rows: list[GateRow], room: int) -> list[str]:

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, Status
+
+if TYPE_CHECKING:
+    from gates.core.settings.monitor import MonitorSettings
+    from gates.core.settings.notify import NotifySettings
 
 
 def _client(env: Mapping[str, str]) -> tuple[Any, str]:
@@ -38,8 +42,8 @@ def issue_body(failed: list[Check], run_link: str | None) -> str:
 def take(
     actions: list[str],
     failed: list[Check],
-    settings: Mapping[str, Any],
-    notify_section: Mapping[str, Any] | None,
+    settings: MonitorSettings,
+    notify_section: NotifySettings | None,
     message: Any,
     env: Mapping[str, str] | None = None,
 ) -> tuple[list[Check], dict[str, Any]]:
@@ -53,30 +57,30 @@ def take(
         try:
             if action == "issue":
                 client, repository = _client(env)
-                issue = settings.get("issue") or {}
-                title = f"{issue.get('title_prefix', 'mlgate monitor:')} {', '.join(c.name for c in failed)} regressed"
+                issue = settings.issue
+                title = f"{issue.title_prefix} {', '.join(c.name for c in failed)} regressed"
                 body: dict[str, Any] = {"title": title[:256], "body": issue_body(failed, run_url(env))}
-                if issue.get("labels"):
-                    body["labels"] = list(issue["labels"])
+                if issue.labels:
+                    body["labels"] = list(issue.labels)
                 created = client.request("POST", f"/repos/{repository}/issues", body=body).json()
                 record["issue"] = created.get("html_url") or created.get("number")
                 checks.append(Check("action issue", Status.PASS, f"opened issue {record['issue']}"))
             elif action == "rollback":
                 client, repository = _client(env)
-                rollback = settings.get("rollback") or {}
-                if not rollback.get("workflow"):
+                rollback = settings.rollback
+                if rollback is None:
                     raise InputError(
                         "monitor.rollback.workflow: name the rollback workflow file (e.g. rollback.yml)"
                     )
-                workflow = quote(str(rollback["workflow"]), safe="")
+                workflow = quote(rollback.workflow, safe="")
                 client.request(
                     "POST",
                     f"/repos/{repository}/actions/workflows/{workflow}/dispatches",
-                    body={"ref": rollback.get("ref", "main"), "inputs": dict(rollback.get("inputs") or {})},
+                    body={"ref": rollback.ref, "inputs": dict(rollback.inputs)},
                 )
-                record["rollback"] = str(rollback["workflow"])
+                record["rollback"] = rollback.workflow
                 checks.append(
-                    Check("action rollback", Status.PASS, f"dispatched workflow {rollback['workflow']}")
+                    Check("action rollback", Status.PASS, f"dispatched workflow {rollback.workflow}")
                 )
             elif action == "notify":
                 from gates.notify.send import say, send

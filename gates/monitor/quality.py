@@ -17,9 +17,8 @@ import math
 import numpy as np
 
 from gates.core.result import Check, Status
+from gates.core.settings.monitor import Labelled
 from gates.stats.intervals import wilson, z_two_sided
-
-MIN_LABELS = 100
 
 
 def _judge(
@@ -75,26 +74,22 @@ def labelled_checks(
     labels: np.ndarray | None,
     scores: np.ndarray | None,
     counts: tuple[float, float] | None,
-    settings: dict,
+    settings: Labelled,
 ) -> list[Check]:
     """The accuracy and calibration checks the policy asks for (none when it asks for neither)."""
-    confidence = float(settings.get("confidence", 0.95))
-    minimum = int(settings.get("min_labels", MIN_LABELS))
-    threshold = float(settings.get("threshold", 0.5))
+    confidence, minimum, threshold = settings.confidence, settings.min_labels, settings.threshold
     checks: list[Check] = []
     if labels is not None and scores is not None:
         counts = (float(((scores >= threshold) == (labels == 1)).sum()), float(labels.size))
-    if "min_accuracy" in settings:
+    if settings.min_accuracy is not None:
         if counts is None or counts[1] < minimum:
             checks.append(too_few("accuracy", int(counts[1]) if counts else 0, minimum))
         else:
-            checks.append(accuracy_check(counts[0], counts[1], float(settings["min_accuracy"]), confidence))
-    if "max_calibration_gap" in settings:
+            checks.append(accuracy_check(counts[0], counts[1], settings.min_accuracy, confidence))
+    if settings.max_calibration_gap is not None:
         if labels is None or scores is None or labels.size < minimum:
             n = int(labels.size) if labels is not None else 0
             checks.append(too_few("calibration", n, minimum))
         else:
-            checks.append(
-                calibration_check(labels, scores, float(settings["max_calibration_gap"]), confidence)
-            )
+            checks.append(calibration_check(labels, scores, settings.max_calibration_gap, confidence))
     return checks

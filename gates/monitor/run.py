@@ -22,13 +22,14 @@ import numpy as np
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
+from gates.core.settings.monitor import Detection, MonitorSettings
+from gates.core.settings.notify import NotifySettings
 from gates.monitor import changepoint as cp
 from gates.monitor import state as st
 from gates.monitor.quality import labelled_checks
 from gates.monitor.sources import Evidence, read_logs, read_prometheus
 
 GATE = "monitor"
-DEFAULTS = {"method": "cusum", "arl0": 500.0, "shift": 0.1, "block_rows": 500, "min_block_rows": 30}
 
 
 def reference_moments(reference: Path, columns: list[str]) -> dict[str, tuple[float, float]]:
@@ -59,14 +60,14 @@ def reference_moments(reference: Path, columns: list[str]) -> dict[str, tuple[fl
 
 
 def detectors_for(
-    settings: dict[str, Any], columns: list[str], state: dict[str, Any]
+    settings: Detection, columns: list[str], state: dict[str, Any]
 ) -> tuple[dict[str, cp.Detector], dict[str, Any]]:
     """One detector per watched column, with each one's threshold set so that the whole monitor's ARL0 is the
     policy's: D detectors alarming independently at rate 1/(D ARL0) each give about one false alarm per ARL0
     blocks in all."""
-    method = settings["method"]
-    per_detector = settings["arl0"] * len(columns)
-    k = settings["shift"] * math.sqrt(settings["block_rows"]) / 2  # half the shift of a block mean, in SEs
+    method = settings.method
+    per_detector = settings.arl0 * len(columns)
+    k = settings.shift * math.sqrt(settings.block_rows) / 2  # half the shift of a block mean, in SEs
     if method == "cusum":
         threshold = cp.cusum_threshold(k, per_detector)
         delay = cp.cusum_arl(k, threshold, shift=2 * k)
@@ -90,11 +91,11 @@ def detectors_for(
         )
     design = {
         "method": method,
-        "arl0_blocks": settings["arl0"],
+        "arl0_blocks": settings.arl0,
         "arl0_per_detector": per_detector,
         "detectors": len(columns),
-        "block_rows": settings["block_rows"],
-        "shift_sd": settings["shift"],
+        "block_rows": settings.block_rows,
+        "shift_sd": settings.shift,
         "reference_value": k,
         "threshold": threshold,
         "threshold_from": "Siegmund's approximation" if method == "cusum" else "simulation (fixed seed)",
@@ -128,27 +129,25 @@ def fingerprint(payload: dict[str, Any]) -> str:
 
 
 def run_monitor(
-    section: dict[str, Any],
+    section: MonitorSettings | dict[str, Any],
     ctx: GateContext,
     state_path: Path,
     *,
     prometheus: Any = None,
     env: dict[str, str] | None = None,
-    notify_section: dict[str, Any] | None = None,
+    notify_section: NotifySettings | dict[str, Any] | None = None,
     now: float | None = None,
 ) -> GateResult:
     """One run. Raises InputError (bad policy, state, logs) or InfraError (Prometheus unreachable) before the
     state is touched; otherwise returns the result and has saved the new state."""
+    settings = MonitorSettings.of(section, "monitor settings")
+    notify = NotifySettings.of(notify_section, "notify settings") if notify_section is not None else None
     state = st.load(state_path)
-    detection = {**DEFAULTS, **(section.get("detection") or {})}
-    source = section["source"]
-    score = source.get("score", "score")
-    watched = list(dict.fromkeys([score, *(source.get("features") or [])]))
-    if source["kind"] == "prometheus":
-        watched = [score]
-    reference = ctx.path(section["reference"], what="monitor reference")
+    detection, source = settings.detection, settings.source
+    watched = source.watched()
+    reference = ctx.path(settings.reference, what="monitor reference")
     moments = reference_moments(reference, watched)
-    config = fingerprint({"moments": moments, "detection": detection, "watched": watched})
+    config = fingerprint({"moments": moments, "detection": detection.model_dump(), "watched": watched})
     notes: list[str] = []
     if state["config"] and state["config"] != config:
         notes.append("the reference or the detection settings changed: detectors restarted")
@@ -157,35 +156,37 @@ def run_monitor(
     detectors, design = detectors_for(detection, watched, state)
 
     with tempfile.TemporaryDirectory(prefix="mlgate-monitor-") as work:
-        if source["kind"] == "logs":
+        if source.kind == "logs":
             evidence = read_logs(source, ctx.base_dir, watched, state, Path(work))
         else:
             if prometheus is None:
                 from gates.deploy.prometheus import PrometheusClient
 
-                prometheus = PrometheusClient(source["url"])
+                if source.url is None:
+                    raise InputError(
+                        "monitor.source.url: the prometheus source needs the Prometheus base URL"
+                    )
+                prometheus = PrometheusClient(source.url)
             evidence = read_prometheus(source, state, prometheus, now=now)
-        checks = [traffic_check(evidence, section.get("no_data", "error"))]
+        checks = [traffic_check(evidence, settings.no_data)]
         observations: dict[str, list[float]] = {}
         for column in watched:
             mean0, sd0 = moments[column]
-            if source["kind"] == "logs":
+            if source.kind == "logs":
                 blocks, state["pending"][column] = _blocks(
                     evidence.values.get(column, np.empty(0)),
                     state["pending"].get(column) or {},
-                    int(detection["block_rows"]),
+                    detection.block_rows,
                 )
             else:
-                blocks = [
-                    b for b in evidence.blocks.get(column, []) if b[1] >= int(detection["min_block_rows"])
-                ]
+                blocks = [b for b in evidence.blocks.get(column, []) if b[1] >= detection.min_block_rows]
             detector = detectors[column]
             zs, alarms = [], []
             for mean, rows in blocks:
                 # A Prometheus block holds a run's traffic, which can be far more than block_rows: its z is taken
                 # at block_rows at most, so every block asks for the same shift and, without a change, z varies
                 # no more than N(0, 1) (the stated ARL0 becomes a floor)
-                z = (mean - mean0) / (sd0 / math.sqrt(min(rows, int(detection["block_rows"]))))
+                z = (mean - mean0) / (sd0 / math.sqrt(min(rows, detection.block_rows)))
                 zs.append(z)
                 if detector.update(z):
                     alarms.append(detector.seen)
@@ -196,11 +197,9 @@ def run_monitor(
                 state["alarms"].append(
                     {"column": column, "at": st.now_iso(), "block": alarms[0], "run": state["runs"] + 1}
                 )
-        checks += window_checks(section, evidence, reference, ctx)
-    checks += labelled_checks(
-        evidence.labels, evidence.scores, evidence.labelled_counts, section.get("labelled") or {}
-    )
-    if source["kind"] == "prometheus":
+        checks += window_checks(settings, evidence, reference, ctx)
+    checks += labelled_checks(evidence.labels, evidence.scores, evidence.labelled_counts, settings.labelled)
+    if source.kind == "prometheus":
         state["prometheus"]["last_time"] = now if now is not None else time.time()
         if evidence.counters:
             state["prometheus"]["counters"] = evidence.counters
@@ -215,14 +214,14 @@ def run_monitor(
             del state["actions"][name]  # passed again: the next regression acts again
     new = [c for c in failed if c.name not in state["actions"]]
     evidence_actions: dict[str, Any] = {}
-    if new and section.get("on_regression"):
+    if new and settings.on_regression:
         from gates.monitor.actions import take
         from gates.notify.message import from_report
 
         preview = GateResult(GATE, checks=list(checks))
         message = from_report({"status": preview.status.value, "exit_code": 1, "gates": [preview.to_dict()]})
         action_checks, evidence_actions = take(
-            list(section["on_regression"]), new, section, notify_section, message, env
+            list(settings.on_regression), new, settings, notify, message, env
         )
         checks += action_checks
         for c in new:
@@ -242,7 +241,7 @@ def run_monitor(
         summary=summary,
         evidence={
             "state": str(state_path),
-            "source": dict(source),
+            "source": source.model_dump(mode="json", exclude_unset=True),
             "reference": str(reference),
             "reference_moments": {c: {"mean": m, "sd": s} for c, (m, s) in moments.items()},
             "design": design,
@@ -312,14 +311,14 @@ def change_check(
 
 
 def window_checks(
-    section: dict[str, Any], evidence: Evidence, reference: Path, ctx: GateContext
+    settings: MonitorSettings, evidence: Evidence, reference: Path, ctx: GateContext
 ) -> list[Check]:
     """The drift gate's tests on this run's window (logs), or the service's drift gauges (Prometheus)."""
-    drift = section.get("drift") or {}
-    if drift.get("enabled") is False:
+    drift = settings.drift
+    if not drift.enabled:
         return []
     if evidence.psi:
-        limit = float(drift.get("psi_max", 0.2))
+        limit = drift.psi_max
         worst = max(evidence.psi, key=lambda f: evidence.psi[f])
         value = evidence.psi[worst]
         status = Status.FAIL if value > limit else Status.PASS
@@ -335,7 +334,8 @@ def window_checks(
         ]
     if evidence.window_file is None:
         return []
-    minimum = int(drift.get("min_rows", 30))
+    drift_keys = drift.drift_keys()
+    minimum = int(drift_keys.get("min_rows", 30))
     if evidence.new_rows < minimum:
         why = (
             f"{evidence.new_rows} new rows, fewer than {minimum}: the window is not tested for drift this run"
@@ -346,13 +346,14 @@ def window_checks(
     from gates.drift import evaluate, open_reference
     from gates.readers.columns import ColumnSource
 
-    columns = list(
-        dict.fromkeys([*(section["source"].get("features") or []), section["source"].get("score", "score")])
-    )
-    settings = {k: v for k, v in drift.items() if k not in ("enabled", "psi_max")}
-    settings.setdefault("columns", columns)
-    settings.update({"reference": str(reference), "current": str(evidence.window_file)})
-    result = evaluate(open_reference(reference), ColumnSource(evidence.window_file), settings)
+    columns = list(dict.fromkeys([*settings.source.features, settings.source.score]))
+    window = {
+        "columns": columns,
+        **drift_keys,
+        "reference": str(reference),
+        "current": str(evidence.window_file),
+    }
+    result = evaluate(open_reference(reference), ColumnSource(evidence.window_file), window)
     drifted = result.evidence.get("drifted") or []
     why = (
         f"drift test on the {evidence.new_rows} new rows: {len(drifted)} of {len(columns)} columns drifted"

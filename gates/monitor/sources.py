@@ -18,13 +18,15 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gates.core.errors import InputError
 
-PROMETHEUS_LOOKBACK_SECONDS = 3600.0  # the first run's window when there is no previous run
+if TYPE_CHECKING:
+    from gates.core.settings.monitor import Source
+
 PROMETHEUS_MAX_WINDOW_SECONDS = 7 * 86400.0
 
 
@@ -76,22 +78,22 @@ def _binary(values: Any, path: Path, column: str) -> np.ndarray:
 
 
 def read_logs(
-    source: dict[str, Any], base_dir: Path, watched: list[str], state: dict[str, Any], work: Path
+    source: Source, base_dir: Path, watched: list[str], state: dict[str, Any], work: Path
 ) -> Evidence:
     """New rows of the watched columns since the last run, and the labelled subset of every file present."""
     import pandas as pd
 
     from gates.readers.table import numeric_column, read_table
 
-    pattern = source["predictions"]
+    pattern = source.predictions
+    if pattern is None:
+        raise InputError("monitor.source.predictions: the logs source needs the glob of its prediction logs")
     full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
     files = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
     evidence = Evidence()
     if not files:
         return evidence
-    score_col = source.get("score", "score")
-    label_col = source.get("label")
-    id_col = source.get("id")
+    score_col, label_col, id_col = source.score, source.label, source.id
     new_parts: list[pd.DataFrame] = []
     labelled: list[pd.DataFrame] = []
     processed = state["processed"]
@@ -127,55 +129,47 @@ def read_logs(
     return evidence
 
 
-def _labelled(evidence: Evidence, frame: Any, source: dict[str, Any], base_dir: Path, score_col: str) -> None:
+def _labelled(evidence: Evidence, frame: Any, source: Source, base_dir: Path, score_col: str) -> None:
     """Join late labels (label files by id) onto the logged predictions and keep the labelled rows."""
     import pandas as pd
 
     from gates.readers.table import read_table
 
-    label_col, id_col = source.get("label"), source.get("id")
+    label_col, id_col = source.label, source.id
     outcome = (
-        _binary(frame[label_col], Path(source["predictions"]), label_col)
+        _binary(frame[label_col], Path(str(source.predictions)), label_col)
         if label_col
         else np.full(len(frame), np.nan)
     )
-    if source.get("labels"):
+    if source.labels:
         if not id_col:
             raise InputError(
                 "monitor.source.labels needs monitor.source.id (the column that joins labels to predictions)"
             )
-        pattern = source["labels"]
+        pattern = source.labels
         full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-        parts = [
-            read_table(Path(p), [id_col, source.get("labels_column", "label")])
-            for p in sorted(glob.glob(full))
-        ]
+        parts = [read_table(Path(p), [id_col, source.labels_column]) for p in sorted(glob.glob(full))]
         if parts:
             late = pd.concat(parts, ignore_index=True).drop_duplicates(subset=[id_col], keep="last")
             joined = frame[[id_col]].merge(late, on=id_col, how="left")
-            late_outcome = _binary(joined[source.get("labels_column", "label")], Path(pattern), "label")
+            late_outcome = _binary(joined[source.labels_column], Path(pattern), "label")
             outcome = np.where(np.isnan(outcome), late_outcome, outcome)
     known = ~np.isnan(outcome)
     evidence.labels = outcome[known]
     evidence.scores = frame[score_col].to_numpy(dtype=float)[known]
 
 
-def read_prometheus(
-    source: dict[str, Any], state: dict[str, Any], client: Any, now: float | None = None
-) -> Evidence:
+def read_prometheus(source: Source, state: dict[str, Any], client: Any, now: float | None = None) -> Evidence:
     """One block per run from the score histogram's _sum and _count increase since the previous run, the drift
     gauges and the rolling accuracy. Prometheus unreachable raises InfraError (exit 3) from the client."""
     from gates.deploy.prometheus import NoData
 
     now = time.time() if now is None else now
-    last = float(
-        state["prometheus"].get("last_time")
-        or now - float(source.get("lookback_seconds", PROMETHEUS_LOOKBACK_SECONDS))
-    )
+    last = float(state["prometheus"].get("last_time") or now - source.lookback_seconds)
     window = int(min(max(now - last, 1.0), PROMETHEUS_MAX_WINDOW_SECONDS))
-    selector = source.get("selector", "")
-    names = source.get("metrics") or {}
-    score = names.get("score", "model_prediction_score")
+    selector = source.selector
+    names = source.metrics
+    score = names.score
     evidence = Evidence()
 
     def value(query: str) -> float | None:
@@ -201,15 +195,15 @@ def read_prometheus(
     if count is not None and total is not None and count >= 1:
         evidence.new_rows = round(count)
         evidence.blocks["score"] = [(total / count, round(count))]
-    psi_name = names.get("psi", "model_feature_drift_psi")
+    psi_name = names.psi
     for series in client.query(f"max by (feature) ({psi_name}{selector})", at=now):
         if math.isfinite(series.value):
             evidence.psi[series.labels.get("feature", "?")] = series.value
     evidence.queries.append(
         {"query": f"max by (feature) ({psi_name}{selector})", "value": dict(evidence.psi)}
     )
-    accuracy = names.get("accuracy", "model_rolling_accuracy")
-    labels = names.get("labels", "model_rolling_labels")
+    accuracy = names.accuracy
+    labels = names.labels
     correct = value(f"sum({accuracy}{selector} * {labels}{selector})")
     trials = value(f"sum({labels}{selector})")
     if correct is not None and trials:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from gates.core.errors import log_safe
+from gates.core.settings.notify import NotifySettings
 from gates.notify import slack, teams, webhook
 from gates.notify.common import Delivery, Message, Redactor, RetryPolicy, check_url, post_json
 
@@ -23,33 +24,20 @@ PAYLOADS: dict[str, Callable[[Message], Any]] = {
     "teams": teams.payload,
     "webhook": webhook.payload,
 }
-DEFAULT_ON = ("fail", "error")
 
 
-def retry_policy(section: Mapping[str, Any]) -> RetryPolicy:
+def retry_policy(settings: NotifySettings) -> RetryPolicy:
     return RetryPolicy(
-        retries=int(section.get("retries", 3)),
-        backoff=float(section.get("backoff_seconds", 1.0)),
-        max_wait=float(section.get("max_wait_seconds", 60.0)),
-        timeout=float(section.get("timeout_seconds", 10.0)),
+        retries=settings.retries,
+        backoff=settings.backoff_seconds,
+        max_wait=settings.max_wait_seconds,
+        timeout=settings.timeout_seconds,
     )
-
-
-def wanted(target: Mapping[str, Any], message: Message) -> bool:
-    """A target hears of the statuses in its `statuses` (default fail and error) and the events in its `events`."""
-    statuses = target.get("statuses") or DEFAULT_ON
-    events = target.get("events")
-    return message.status in statuses and (not events or message.event in events)
-
-
-def label(target: Mapping[str, Any]) -> str:
-    """How a target is named in logs: its kind and the variable holding its URL, never the URL."""
-    return str(target.get("name") or f"{target['kind']} ({target['url_env']})")
 
 
 def send(
     message: Message,
-    section: Mapping[str, Any],
+    section: NotifySettings | Mapping[str, Any],
     env: Mapping[str, str] | None = None,
     *,
     sleep: Callable[[float], None] = time.sleep,
@@ -58,29 +46,30 @@ def send(
     """Deliver `message` to each target that wants it (every target with `force`). Never raises for delivery
     trouble; the returned Deliveries say what happened, with every secret redacted."""
     env = os.environ if env is None else env
-    policy = retry_policy(section)
+    settings = NotifySettings.of(section, "notify settings")
+    policy = retry_policy(settings)
     redact = Redactor()
-    targets = [t for t in section.get("targets") or [] if force or wanted(t, message)]
+    targets = [t for t in settings.targets if force or t.wants(message.status, message.event)]
     for target in targets:  # every secret first, so no line about any target can show another's
-        if env.get(target["url_env"]):
-            redact.add(env[target["url_env"]])
-        for variable in (target.get("headers_env") or {}).values():
+        if env.get(target.url_env):
+            redact.add(env[target.url_env])
+        for variable in target.headers_env.values():
             if env.get(variable):
                 redact.add(env[variable])
     out: list[Delivery] = []
     for target in targets:
-        name = label(target)
-        url = (env.get(target["url_env"]) or "").strip()
+        name = target.label()
+        url = (env.get(target.url_env) or "").strip()
         if not url:
-            out.append(Delivery(name, False, 0, f"{target['url_env']} is not set or empty: not sent"))
+            out.append(Delivery(name, False, 0, f"{target.url_env} is not set or empty: not sent"))
             continue
         problem = check_url(url)
         if problem:
-            out.append(Delivery(name, False, 0, f"the URL in {target['url_env']} {problem}: not sent"))
+            out.append(Delivery(name, False, 0, f"the URL in {target.url_env} {problem}: not sent"))
             continue
         headers = {}
         missing = []
-        for header, variable in (target.get("headers_env") or {}).items():
+        for header, variable in target.headers_env.items():
             if env.get(variable):
                 headers[header] = env[variable]
             else:
@@ -90,7 +79,7 @@ def send(
             continue
         sent, attempts, why = post_json(
             url,
-            PAYLOADS[target["kind"]](message),
+            PAYLOADS[target.kind](message),
             policy=policy,
             redact=redact,
             headers=headers,
@@ -117,16 +106,19 @@ def after_command(policy: Any, results: list[Any], env: Mapping[str, str] | None
     section = policy.section("notify") if policy is not None else None
     # the monitor notifies through its own on_regression (once per regression, not once per scheduled run)
     results = [r for r in results if r.gate != "monitor"]
-    if not section or section.get("after_commands") is False or not results:
+    if not section or not results:
         return []
     env = os.environ if env is None else env
     try:
+        settings = NotifySettings.of(section, policy.source)
+        if not settings.after_commands:
+            return []
         from gates.core.github_api import run_url
         from gates.formats.json_report import document
         from gates.notify.message import from_report
 
         message = from_report(document(results), link=run_url(env), source="results")
-        deliveries = send(message, section, env)
+        deliveries = send(message, settings, env)
     except Exception as exc:  # noqa: BLE001 - a notification never changes a verdict, whatever broke
         click.echo(f"mlgate: warning: notifications skipped ({type(exc).__name__})")
         return []

@@ -4,7 +4,9 @@ a fake node that runs each pod's container as a local process, here the example 
 The steps build on each other, in file order: the first blue/green deploy (no colour live yet) creates blue
 and points the Service at it; a re-run changes nothing; 1.1.0 goes to green and the Service switches, blue
 kept scaled; switch back (and its re-run); a version with shifted scores fails validation and is never
-switched to; a version that never gets ready fails its rollout. Every step is audited."""
+switched to; a version that never gets ready fails its rollout. Every step is audited. Last, an Ingress
+(built in, unlike the Gateway API's HTTPRoute, whose patch is tested without a cluster) is switched between the
+colours' Services and back, one merge patch each, by the API server itself."""
 
 from __future__ import annotations
 
@@ -151,6 +153,7 @@ def test_new_version_goes_to_green_and_blue_stays_for_a_switch_back(world):
         "to": "green",
         "images": f"model={IMAGE}:1.1.0",
         "back": False,
+        "object": "Service credit-model",
     }
     service = world.service()
     assert service.spec.selector["mlgate.io/color"] == "green"
@@ -190,3 +193,42 @@ def test_a_version_that_never_gets_ready_fails_its_rollout(world):
     found = {c["name"]: c for c in world.report()["checks"]}
     assert found["rollout"]["status"] == "fail" and "live stays blue" in found["rollout"]["why"]
     assert world.service().spec.selector["mlgate.io/color"] == "blue"
+
+
+def test_an_ingress_backend_switches_colour_and_back_in_one_write_each(world):
+    from kubernetes import client
+
+    from gates.deploy.bluegreen import LIVE, SWITCHED_BACK, BlueGreen
+    from gates.deploy.kube import connect
+
+    net = client.NetworkingV1Api(world.kube.api_client())
+    backend = {"service": {"name": "credit-model", "port": {"number": 80}}}
+    net.create_namespaced_ingress(
+        world.ns,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "credit-model"},
+            "spec": {
+                "rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}]
+            },
+        },
+    )
+    kube = connect(world.kube.kubeconfig)
+    service = kube.get("v1", "Service", "credit-model", world.ns)
+    deployment = {"metadata": {"name": "credit-model", "namespace": world.ns}, "spec": {}}
+    settings = {"route": {"kind": "Ingress", "name": "credit-model"}, "keep_seconds": 3600}
+    run = BlueGreen(kube, deployment, service, settings, progress=lambda _: None)
+    run.switch("green", "blue", f"model={IMAGE}:1.1.0", back=False)
+
+    def served() -> tuple[str, dict]:
+        ingress = net.read_namespaced_ingress("credit-model", world.ns)
+        return ingress.spec.rules[0].http.paths[0].backend.service.name, ingress.metadata.annotations
+
+    name, annotations = served()
+    assert name == "credit-model-green" and annotations[LIVE] == "green"
+    back = BlueGreen(kube, deployment, service, settings, progress=lambda _: None)
+    assert back.switch_back() == "switched_back"  # blue is still running
+    name, annotations = served()
+    assert name == "credit-model-blue" and annotations[SWITCHED_BACK] == "true"
+    assert world.service().spec.selector["mlgate.io/color"] == "blue"  # the Service was not touched

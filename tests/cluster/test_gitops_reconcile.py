@@ -160,3 +160,100 @@ def test_without_a_reconciler_the_wait_ends_at_its_bound(kube, gitops_world):
     result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
     assert result.returncode == 1, result.stdout + result.stderr
     assert checks(tmp)["reconciled"]["why"].startswith("not reconciled within 5 s")
+
+
+# -- Argo CD: the Application's status, read through the Kubernetes API ------------------------------------------
+ARGOCD_CRD = Path(__file__).with_name("argocd-application-crd.yaml")
+
+
+def kubectl(kube, *args: str) -> str:
+    return subprocess.run(
+        ["kubectl", "--kubeconfig", kube.kubeconfig, *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+class ArgoStandIn(threading.Thread):
+    """What Argo CD's controller does to the Application's status, in small: once the branch moves to a new
+    commit, report it Synced at that revision but Progressing, then Healthy a second later."""
+
+    def __init__(self, kube, bare: Path, namespace: str):
+        super().__init__(daemon=True)
+        self.kube, self.bare, self.namespace = kube, bare, namespace
+        self.seed = git(bare, "rev-parse", "main")
+        self.stopped = threading.Event()
+
+    def status(self, revision: str, health: str) -> None:
+        patch = {"status": {"sync": {"status": "Synced", "revision": revision}, "health": {"status": health}}}
+        kubectl(
+            self.kube,
+            "-n",
+            self.namespace,
+            "patch",
+            "applications.argoproj.io",
+            "app",
+            "--type",
+            "merge",
+            "-p",
+            json.dumps(patch),
+        )
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            head = git(self.bare, "rev-parse", "main")
+            if head != self.seed:
+                self.status(head, "Progressing")
+                self.stopped.wait(1.0)
+                self.status(head, "Healthy")
+                return
+
+
+@pytest.fixture
+def argocd_world(kube, gitops_world):
+    bare, policy, tmp = gitops_world
+    kubectl(kube, "apply", "-f", str(ARGOCD_CRD))
+    kubectl(kube, "wait", "--for", "condition=established", "--timeout=30s", "crd/applications.argoproj.io")
+    ns = policy.read_text().split("namespace: ")[1].split(",")[0]
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "app", "namespace": ns},
+        "spec": {"source": {"repoURL": str(bare), "path": "apps/prod"}},
+        "status": {
+            "sync": {"status": "Synced", "revision": git(bare, "rev-parse", "main")},
+            "health": {"status": "Healthy"},
+        },
+    }
+    (tmp / "application.json").write_text(json.dumps(application))
+    kubectl(kube, "apply", "-f", str(tmp / "application.json"))
+    policy.write_text(
+        f"version: 1\ndeploy:\n  strategy: gitops\n  gitops:\n    repository: {bare}\n    path: apps/prod\n"
+        f"    wait: {{argocd_application: app, argocd_namespace: {ns}, timeout_seconds: 60}}\n"
+    )
+    return bare, policy, tmp, ns
+
+
+def test_promotion_waits_for_the_argocd_application_synced_at_the_commit_and_healthy(kube, argocd_world):
+    bare, policy, tmp, ns = argocd_world
+    argo = ArgoStandIn(kube, bare, ns)
+    argo.start()
+    try:
+        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+    finally:
+        argo.stopped.set()
+        argo.join(10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = checks(tmp)
+    head = git(bare, "rev-parse", "main")
+    assert (
+        found["argocd"]["status"] == "pass" and f"Synced at {head[:12]} and Healthy" in found["argocd"]["why"]
+    )
+    assert "health Progressing" in result.stderr or "not " in result.stderr  # it waited, it did not guess
+
+
+def test_an_argocd_application_that_never_syncs_the_commit_fails_at_the_bound(kube, argocd_world):
+    _bare, policy, tmp, _ns = argocd_world
+    policy.write_text(policy.read_text().replace("timeout_seconds: 60", "timeout_seconds: 4"))
+    result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+    assert result.returncode == 1, result.stdout + result.stderr
+    why = checks(tmp)["argocd"]["why"]
+    assert "not Synced and Healthy within 4 s" in why and "not " in why

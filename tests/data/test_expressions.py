@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates.core.errors import InputError
-from gates.data_expressions import evaluate, parse
+from gates.data.expressions import evaluate, parse
 
 
 def holds(text: str, frame: pd.DataFrame, tolerance: float = 0.0) -> list[bool]:

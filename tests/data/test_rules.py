@@ -14,8 +14,8 @@ from gates import data as gate
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Status
-from gates.data_schema import check_schema_document
-from gates.data_statistics import Judging
+from gates.data.schema import check_schema_document
+from gates.data.statistics import Judging
 
 NOW = pd.Timestamp("2026-12-04T12:00:00Z")
 

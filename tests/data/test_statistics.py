@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from gates.core.result import Status
-from gates.data_statistics import Judging, _bootstrap, column_statistics, value_cells
+from gates.data.statistics import Judging, _bootstrap, column_statistics, value_cells
 from gates.stats.bootstrap import percentile_interval
 
 SIMULATIONS = 300

@@ -111,7 +111,7 @@ def test_healthy_canary_is_promoted(world):
     code, out = world.run(policy, timeout=200)
     assert code == 0, out
     assert world.stable_image() == f"{IMAGE}:v8"
-    assert world.deployment("model-canary") is None
+    assert world.canary_removed()
 
 
 def test_analysis_every_10s_never_rolls_back_a_healthy_canary(world):

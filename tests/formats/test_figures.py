@@ -195,15 +195,16 @@ def test_malformed_evidence_draws_nothing_or_something_never_fails(evidence):
         mermaid.render(chart)
 
 
-GATE_MODULES = ["metrics.py", "metrics_baseline.py", "metrics_guards.py", "bias.py", "bias_groups.py"]
-GATE_MODULES += ["bias_report.py", "bias_rules.py", "drift.py", "latency.py", "tests.py", "data.py"]
+# Presentation lives in gates/formats only. The commands (and the CLI) write the formats; gates/notify sends the
+# JSON report document to webhooks, so it may build that document. Every other module decides or computes.
+PRESENTERS = ("formats", "commands", "notify", "cli.py")
+DECIDING_MODULES = sorted(
+    p for p in (REPO / "gates").rglob("*.py") if p.relative_to(REPO / "gates").parts[0] not in PRESENTERS
+)
 
 
-@pytest.mark.parametrize("name", GATE_MODULES)
-def test_gates_return_data_and_import_no_format(name):
-    path = REPO / "gates" / name
-    if not path.exists():
-        pytest.skip(f"{name} is not a module any more")
+@pytest.mark.parametrize("path", DECIDING_MODULES, ids=lambda p: str(p.relative_to(REPO)))
+def test_gates_return_data_and_import_no_format(path):
     imported = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module:

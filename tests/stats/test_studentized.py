@@ -134,10 +134,7 @@ def _groups(n_small_positives: int) -> tuple[Predictions, dict[str, np.ndarray]]
 
 
 @pytest.mark.parametrize(("decide_on", "expected"), [("point", Status.WARN), ("bound", Status.ERROR)])
-def test_a_group_with_few_positives_makes_a_tpr_rule_warn_or_error(
-    tmp_path, monkeypatch, decide_on, expected
-):
-    monkeypatch.setenv("MLGATE_PLOTS", "0")
+def test_a_group_with_few_positives_makes_a_tpr_rule_warn_or_error(tmp_path, decide_on, expected):
     p, sensitive = _groups(8)
     section = {
         "sensitive": ["g"],
@@ -158,3 +155,27 @@ def test_a_group_with_few_positives_makes_a_tpr_rule_warn_or_error(
     assert (
         again["tpr_gap"].status in (Status.PASS, Status.WARN) and "min_class_rows" not in again["tpr_gap"].why
     )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_point_is_the_same_on_sorted_and_shuffled_cells_with_ties(seed):
+    """The point AUC and DeLong variance take a shortcut when the cells come sorted by score (no argsort, the
+    few tied cells added to their run's first); shuffled cells go the general way. Both must agree with each
+    other and the AUC with scikit-learn's on the rows, ties counting one half."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    y = rng.random(n) < 0.3
+    score = np.round(rng.normal(0.4 + 0.2 * y, 0.2), int(rng.integers(1, 4)))  # many ties
+    cells = binary_cells(y, score > 0.5, score)
+    sorted_auc, sorted_var = st.auc_point(cells)
+    order = rng.permutation(cells.size)
+    shuffled = type(cells)(
+        columns={k: v[order] for k, v in cells.columns.items()}, counts=cells.counts[order]
+    )
+    shuffled_auc, shuffled_var = st.auc_point(shuffled)
+    assert sorted_auc == pytest.approx(roc_auc_score(y, score), rel=1e-12)
+    assert shuffled_auc == pytest.approx(sorted_auc, rel=1e-12)
+    assert shuffled_var == pytest.approx(sorted_var, rel=1e-12)
+    pos = np.array([[np.sum(y & (score == s)) for s in np.unique(score)]], dtype=float)
+    neg = np.array([[np.sum(~y & (score == s)) for s in np.unique(score)]], dtype=float)
+    assert sorted_var == pytest.approx(float(st.delong_levels(pos, neg)[1][0]), rel=1e-12)

@@ -2,9 +2,8 @@
 description once.
 
 The JSON Schema, `mlgate policy schema` and docs/reference/policy.md are generated from these models
-(gates.core.settings.schema). A section without a model here is still a hand-written JSON Schema fragment
-(gates/schema/<section>.json) and reaches its gate as a plain mapping; converting it means writing its model,
-registering it in MODELS and deleting the fragment.
+(gates.core.settings.schema). Every section named in gates.core.registry has its model in MODELS; a new
+section is a new model registered there.
 """
 
 from __future__ import annotations
@@ -14,10 +13,13 @@ from typing import Any
 from gates.core.settings.base import Bootstrap, Defaults, Section
 from gates.core.settings.bias import BiasSettings
 from gates.core.settings.canary import CanarySettings
+from gates.core.settings.data import DataSettings
 from gates.core.settings.delivery import DeploySettings, ValidateSettings
 from gates.core.settings.drift import DriftSettings
 from gates.core.settings.latency import LatencySettings
 from gates.core.settings.metrics import MetricsSettings
+from gates.core.settings.monitor import MonitorSettings
+from gates.core.settings.notify import NotifySettings
 from gates.core.settings.registry import RegistrySettings
 from gates.core.settings.security import SecuritySettings
 from gates.core.settings.tests import TestsSettings
@@ -28,6 +30,7 @@ MODELS: dict[str, type[Section]] = {
         TestsSettings,
         MetricsSettings,
         LatencySettings,
+        DataSettings,
         BiasSettings,
         DriftSettings,
         SecuritySettings,
@@ -35,6 +38,8 @@ MODELS: dict[str, type[Section]] = {
         DeploySettings,
         ValidateSettings,
         CanarySettings,
+        NotifySettings,
+        MonitorSettings,
     )
 }
 
@@ -46,11 +51,9 @@ def section_names() -> tuple[str, ...]:
     return (*GATES, *DELIVERY_SECTIONS)
 
 
-def build(name: str, data: dict[str, Any]) -> Section | dict[str, Any]:
-    """A section's typed settings from its (already schema-valid) mapping; the mapping itself when the section
-    has no model yet."""
-    model = MODELS.get(name)
-    return model.model_validate(data) if model is not None else data
+def build(name: str, data: dict[str, Any]) -> Section:
+    """A section's typed settings from its (already schema-valid) mapping."""
+    return MODELS[name].model_validate(data)
 
 
 __all__ = ["MODELS", "Bootstrap", "Defaults", "Section", "build", "section_names"]

@@ -48,8 +48,9 @@ class Settings(BaseModel):
         (its json_schema_extra minProperties / maxProperties, read from there so they are written once)."""
         if not isinstance(data, dict):
             return data
+        keys = {field.alias or name for name, field in cls.model_fields.items()}  # as written in gates.yml
         for key, value in data.items():
-            if value is None and key in cls.model_fields and key not in cls.nullable:
+            if value is None and key in keys and key not in cls.nullable:
                 raise ValueError(f"{key}: expected a value, got null (leave the key out for its default)")
         extra = cls.model_config.get("json_schema_extra")
         if isinstance(extra, dict):

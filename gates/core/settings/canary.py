@@ -154,7 +154,8 @@ class Shadow(Settings):
     mirrored to the candidate, whose answers are compared with stable's on the same requests. Opt-in."""
 
     enabled: bool = False
-    """Run the shadow stage before the canary (the deploy workflow runs mlgate shadow analyse first)."""
+    """Run the shadow stage before a new canary (mlgate canary --shadow; the deploy workflows' shadow input):
+    a regression stops the run before the canary exists."""
     percent: Annotated[int, Field(ge=1, le=100)] = 100
     """Share of requests mirrored (ingress-nginx mirrors all: 100)."""
     duration: Duration = "10m"

@@ -34,6 +34,13 @@ class Environment(Settings):
     timeout_seconds: Seconds | None = None
 
 
+class BlueGreenRoute(Settings):
+    """The route whose backends switch colour (gates.deploy.bluegreen_route)."""
+
+    kind: Literal["HTTPRoute", "Ingress"]
+    name: Name
+
+
 class BlueGreen(Settings):
     """Blue/green delivery (mlgate deploy --strategy blue-green, gates.deploy.bluegreen)."""
 
@@ -47,6 +54,9 @@ class BlueGreen(Settings):
     """Where the new colour answers before the switch (default: a ready pod of it, http port)."""
     validation: bool = True
     """Validate the new colour (validate_deployment's checks and golden file) before switching."""
+    route: BlueGreenRoute | None = None
+    """Switch this route's backends between <service>-blue and <service>-green instead of the Service's
+    selector."""
 
 
 class GitOpsWait(Settings):
@@ -56,6 +66,10 @@ class GitOpsWait(Settings):
     """Deployment to watch (none: do not wait)."""
     namespace: Name | None = None
     """Its namespace (default: default)."""
+    argocd_application: Name | None = None
+    """An Argo CD Application to wait for: health Healthy and sync Synced at the pushed commit."""
+    argocd_namespace: Name = "argocd"
+    """The Application's namespace."""
     timeout_seconds: Seconds = 600.0
 
 
@@ -72,6 +86,12 @@ class GitOps(Settings):
     """Commit message; {images} is replaced by NAME=REF of what changed."""
     author: Annotated[str, Field(pattern=r"^[^<>]+ <[^<>]+>$")] | None = None
     """Commit author, `Name <email>` (default mlgate <mlgate@users.noreply.github.com>)."""
+    mode: Literal["push", "pull-request"] = "push"
+    """push: commit to the branch; pull-request: push a branch mlgate/promote-... and open a pull request to
+    the branch (GITHUB_TOKEN; nothing is reconciled until it is merged, so there is no wait)."""
+    github_repository: Annotated[str, Field(pattern=r"^[\w.-]+/[\w.-]+$")] | None = None
+    """owner/name the pull request is opened in (default: from a github.com repository URL, else
+    GITHUB_REPOSITORY)."""
     wait: GitOpsWait = GitOpsWait()
 
 

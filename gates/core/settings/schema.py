@@ -1,5 +1,4 @@
-"""The JSON Schema of gates.yml, generated from the settings models (and, for a section not yet written as a
-model, read from its gates/schema/<section>.json fragment).
+"""The JSON Schema of gates.yml, generated from the settings models.
 
 The policy is validated against this generated schema before the models are built, so the errors users see
 (one line per problem, by key path) and what editors check (yaml-language-server) come from one document.
@@ -11,34 +10,15 @@ error to one sentence (`expected a string or a whole number`) instead of one per
 from __future__ import annotations
 
 import functools
-import json
-from importlib import resources
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from gates.core.settings import base
 
 SCHEMA_ID = "urn:mlgate:gates-policy:v1"
 REF = "#/$defs/{model}"
-
-# Shared definitions kept under their historical names, for fragments still written as JSON ($ref "#/$defs/path").
-SHARED: dict[str, Any] = {
-    "path": base.PathText,
-    "paths": base.Paths,
-    "probability": base.Probability,
-    "decide_on": base.DecideOn,
-}
-
-
-def fragment(name: str) -> dict[str, Any] | None:
-    """A section still written as JSON Schema (gates/schema/<name>.json), or None."""
-    ref = resources.files("gates.schema").joinpath(f"{name}.json")
-    if not ref.is_file():
-        return None
-    loaded: dict[str, Any] = json.loads(ref.read_text(encoding="utf-8"))
-    return loaded
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,15 +32,9 @@ def policy_schema() -> dict[str, Any]:
     top = definitions.pop(base.TopLevel.__name__)
     properties: dict[str, Any] = dict(top["properties"])
     for section in section_names():
-        model = MODELS.get(section)
-        if model is not None:
-            properties[section] = definitions.pop(model.__name__)
-        else:
-            loaded = fragment(section)
-            if loaded is not None:
-                properties[section] = loaded
-    for name, annotation in SHARED.items():
-        definitions[name] = tidy(TypeAdapter(annotation).json_schema(ref_template=REF))
+        if section not in MODELS:
+            raise RuntimeError(f"section {section!r} has no settings model in gates.core.settings.MODELS")
+        properties[section] = definitions.pop(MODELS[section].__name__)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
@@ -117,7 +91,8 @@ def _merge_union(node: dict[str, Any]) -> None:
     if all(set(b) == {"type"} and b["type"] in _TYPES for b in branches) and len(branches) > 1:
         del node["anyOf"]
         types = [b["type"] for b in branches]
-        node["type"] = [t for t in types if not (t == "integer" and "number" in types)]  # a number covers it
+        kept = [t for t in types if not (t == "integer" and "number" in types)]  # a number covers it
+        node["type"] = kept[0] if len(kept) == 1 else kept
     elif len(branches) == 1:
         del node["anyOf"]
         only = branches[0]
@@ -127,3 +102,16 @@ def _merge_union(node: dict[str, Any]) -> None:
             node.pop("type", None)
     else:
         node["anyOf"] = branches
+
+
+def validator(schema: dict[str, Any] | None = None) -> Any:
+    """A JSON Schema validator of the policy (or of `schema`, a part of it) that reads `integer` as the models
+    do: JSON Schema counts 2.0 as an integer, pydantic's strict int does not, and a document the schema passes
+    must not then fail in the model with a second, differently worded error."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    )
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(policy_schema() if schema is None else schema)

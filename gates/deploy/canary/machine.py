@@ -22,7 +22,7 @@ from typing import Any
 from gates.core import progress
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, GateResult, Status
-from gates.core.settings.canary import CanarySettings
+from gates.core.settings.canary import CanarySettings, Shadow
 from gates.deploy.canary import measurement
 from gates.deploy.canary.cluster import Cluster
 from gates.deploy.canary.config import (
@@ -61,6 +61,8 @@ class Run:
     router: Any = None
     autoscaler: str | None = None  # an HPA on the stable Deployment (replica router only)
     exit_hint: int | None = None
+    shadow: Shadow | None = None  # canary.shadow when enabled: the shadow stage runs before a new canary
+    shadow_result: GateResult | None = None
 
     # .. cluster helpers
     def _record(self, action: str, **details: Any) -> None:
@@ -274,6 +276,23 @@ class Run:
         self.save_state()
         self._record("rollback", reason=reason)
 
+    # .. the shadow stage
+    def shadow_passed(self) -> bool:
+        """Run the shadow stage (gates.deploy.canary.shadow_stage) and record its verdict in the state; a
+        failure ends the run before the canary exists, so nothing is rolled back: no user saw the candidate."""
+        assert self.state is not None and self.shadow is not None
+        from gates.deploy.canary.shadow_stage import run_stage
+
+        self.shadow_result = run_stage(self, self.shadow)
+        verdict = self.shadow_result.summary.get("verdict", "fail")
+        reason = str(self.shadow_result.summary.get("reason", ""))
+        self.state.record(event="shadow", verdict=verdict, reason=reason)
+        self._record("shadow", verdict=verdict, reason=reason)
+        if verdict == "pass":
+            return True
+        self.state.reason = f"shadow stage: {reason}; the candidate never took live traffic"
+        return False
+
     # .. the loop
     def execute(self) -> str:
         """Run to a verdict: promoted, rolled_back, held, interrupted (state recorded)."""
@@ -322,6 +341,8 @@ class Run:
         if plan.kind == "start":
             if existing is not None and existing.phase not in ("rolled_back", "promoted"):
                 self.state.stable_replicas = existing.stable_replicas
+            if self.shadow is not None and not self.shadow_passed():
+                return "shadow_failed"
             self.state.record(event="start", image=cfg.image)
             replicas = self.router.canary_replicas(self.router_ctx(), cfg.steps[0])
             body = canary_deployment(self.stable, cfg, 0, self.state)
@@ -415,7 +436,8 @@ def run_canary(
     installed = not stop._previous
     if installed:
         stop.install()
-    run = Run(cfg, kube, prom, stop=stop, log=log)
+    shadow = settings.shadow if settings.shadow.enabled else None
+    run = Run(cfg, kube, prom, stop=stop, log=log, shadow=shadow)
     verdict, error, hint = "error", None, None
     try:
         verdict = run.execute()

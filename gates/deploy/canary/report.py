@@ -3,6 +3,7 @@ verdict, and the evidence (every analysis with its queries and values, every act
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from gates.core.result import Check, GateResult, Status
@@ -58,11 +59,14 @@ def result_of(run: Run, verdict: str, error: str | None = None) -> GateResult:
                 details={"effective_weight": a.get("effective_weight")},
             )
         )
+    if run.shadow_result is not None:  # the shadow stage came first: its checks, named as such
+        checks += [dataclasses.replace(c, name=f"shadow {c.name}") for c in run.shadow_result.checks]
     reason = state.reason if state else ""
     final_status = {
         "promoted": Status.PASS,
         "rolled_back": Status.FAIL,
         "held": Status.FAIL,
+        "shadow_failed": Status.FAIL,
         "interrupted": Status.ERROR,
         "error": Status.ERROR,
     }.get(verdict, Status.ERROR)
@@ -70,6 +74,7 @@ def result_of(run: Run, verdict: str, error: str | None = None) -> GateResult:
         "promoted": f"promoted {cfg.image}: {reason or 'every step passed'}",
         "rolled_back": f"rolled back {cfg.image}: {reason}",
         "held": f"canary held at its weight: {reason}",
+        "shadow_failed": f"stopped before the canary: {reason}",
         "interrupted": f"interrupted; state recorded on {cfg.canary_name}, re-run to resume: {error}",
         "error": f"stopped without promoting: {error}",
     }.get(verdict, str(error))
@@ -95,6 +100,8 @@ def result_of(run: Run, verdict: str, error: str | None = None) -> GateResult:
         "actions": run.actions,
         "state": (state.annotations() if state else {}),
     }
+    if run.shadow_result is not None:
+        evidence["shadow"] = {**run.shadow_result.evidence, "summary": run.shadow_result.summary}
     if run.analyses:
         evidence["tables"] = {"canary steps": _table(run.analyses)}
     result = GateResult(

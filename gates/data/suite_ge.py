@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gates.core.errors import InputError
-from gates.data_suites import SuiteBuilder
+from gates.data.suites import SuiteBuilder
 
 # Arguments that change how GE reports, not what it checks.
 PRESENTATION = {"result_format", "include_config", "catch_exceptions", "meta", "notes", "batch_id"}

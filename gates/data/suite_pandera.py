@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from gates.core.errors import InputError
-from gates.data_suites import SuiteBuilder
+from gates.data.suites import SuiteBuilder
 
 RESERVED = {
     "title",
@@ -247,7 +247,7 @@ def _rule(check: str, value: Any, options: dict[str, Any]) -> dict[str, Any]:
         return {"pattern": text}
     if check == "str_startswith":
         return {"pattern": "^" + re.escape(text)}
-    return {"pattern": re.escape(text) + "$"}  # str_endswith (\Z-like: $ also allows one final newline)
+    return {"pattern": re.escape(text) + "$"}  # str_endswith (RE2: $ is the very end, as str.endswith)
 
 
 def _fail(message: str) -> Any:

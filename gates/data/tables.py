@@ -1,7 +1,7 @@
 """Table rules of the data gate: duplicate rows, relations between columns, row-count change against a
 reference, and referential integrity (every key of this table present in another).
 
-Relations are expressions of gates.data_expressions (parsed, never evaluated as Python). Keys compare by
+Relations are expressions of gates.data.expressions (parsed, never evaluated as Python). Keys compare by
 value; when the two tables hold a key in different types (text in a CSV, integers in Parquet) both sides
 compare as canonical text, so '7' and 7 are one key, as values are everywhere else in the gate.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from gates.core.errors import InputError
-from gates.data_columns import SAMPLE_SIZE, comparable, key, plain, rows_text
-from gates.data_expressions import evaluate, parse
+from gates.data.columns import SAMPLE_SIZE, comparable, key, plain, rows_text
+from gates.data.expressions import evaluate, parse
 
 
 @dataclass

@@ -3,8 +3,8 @@ reference table.
 
 A document (YAML or JSON, or inline in the policy) holds `columns` (per column: type, required, sensitive,
 nulls, ranges, values, patterns, lengths, order, freshness, statistics), table `rows` bounds, `extra_columns`,
-and `checks` (more column rules with `mostly`, duplicates, relations). The JSON Schema (gates/schema/data.json,
-`schema` key) checks the shape; `check_schema_document` then checks what a schema cannot: that regular
+and `checks` (more column rules with `mostly`, duplicates, relations). The JSON Schema generated from
+gates.core.settings.data.SchemaDocument checks the shape; `check_schema_document` then checks what a schema cannot: that regular
 expressions compile, expressions parse, dates and durations read, so a bad rule is a one-line error before any
 data is read rather than a traceback halfway.
 
@@ -28,42 +28,41 @@ import numpy as np
 import pandas as pd
 
 from gates.core.errors import InputError
+from gates.core.settings.data import Infer
 
 TYPES = ("integer", "number", "string", "boolean", "datetime")
-RANGE_MARGIN = 0.25
-MAX_CATEGORIES = 50
+# the defaults of inference, held by the `data.infer` settings
+RANGE_MARGIN = Infer().range_margin
+MAX_CATEGORIES = Infer().max_categories
 RULE_MODIFIERS = ("column", "mostly", "name", "severity")
 TABLE_RULES = ("duplicates", "expression")
 
 
+def _definition(model: str) -> dict[str, Any]:
+    """One settings model's part of the generated policy schema, with the definitions its references need."""
+    from gates.core.settings.schema import policy_schema
+
+    definitions = policy_schema()["$defs"]
+    return {**definitions[model], "$defs": definitions}
+
+
 @functools.lru_cache(maxsize=1)
-def _fragment() -> dict[str, Any]:
-    from importlib import resources
-
-    ref = resources.files("gates.schema").joinpath("data.json")
-    if not ref.is_file():
-        raise RuntimeError("gates/schema/data.json is missing from the installed package")
-    return json.loads(ref.read_text(encoding="utf-8"))
-
-
 def schema_definition() -> dict[str, Any]:
-    """The JSON Schema of a schema document: data.json's `schema` key (a path or the schema inline)."""
-    return {**_fragment()["properties"]["schema"], "type": "object"}
+    """The JSON Schema of a schema document (the SchemaDocument settings model, as inline under data.schema)."""
+    return _definition("SchemaDocument")
 
 
+@functools.lru_cache(maxsize=1)
 def column_definition() -> dict[str, Any]:
     """The JSON Schema of one column's rules (the keys of `columns.NAME` and of a column entry in `checks`)."""
-    return schema_definition()["properties"]["columns"]["additionalProperties"]
+    return _definition("ColumnRules")
 
 
 def _first_error(schema: dict[str, Any], document: Any, label: str, prefix: str = "") -> None:
-    from jsonschema import Draft202012Validator
-
     from gates.core.policy import describe_error
+    from gates.core.settings.schema import validator
 
-    errors = sorted(
-        Draft202012Validator(schema).iter_errors(document), key=lambda e: list(map(str, e.absolute_path))
-    )
+    errors = sorted(validator(schema).iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         text = describe_error(errors[0])
         raise InputError(f"{label}: {prefix}{text}")
@@ -100,7 +99,7 @@ def check_schema_document(document: Any, label: str) -> dict[str, Any]:
                     f"{label}: {where}: unknown key {(extra or ['mostly'])[0]!r} for a table rule"
                 )
             if "expression" in entry:
-                from gates.data_expressions import parse
+                from gates.data.expressions import parse
 
                 parse(entry["expression"], f"{label}: {where}.expression")
     return document
@@ -108,7 +107,8 @@ def check_schema_document(document: Any, label: str) -> dict[str, Any]:
 
 def check_rules(spec: dict[str, Any], label: str) -> None:
     """What the JSON Schema cannot check: patterns compile, dates and durations read, bounds fit the type."""
-    from gates.data_columns import compile_pattern, parse_duration, timestamp
+    from gates.data.columns import parse_duration, timestamp
+    from gates.data.regex import compile_pattern
 
     for key in ("pattern", "not_pattern"):
         if spec.get(key) is not None:

@@ -4,7 +4,7 @@ suite (JSON) or a pandera DataFrameSchema (YAML or JSON), told apart by their sh
 Why read them rather than ask for a rewrite: teams adopt a gate when the checks they trust keep working.
 Why never skip: an expectation the gate cannot run is listed in the report with its reason, and the policy's
 `unsupported` decides whether that warns or errors; a suite that silently lost half its rules would pass data
-its authors meant to fail. Each converter (gates.data_suite_ge, gates.data_suite_pandera) fills a
+its authors meant to fail. Each converter (gates.data.suite_ge, gates.data.suite_pandera) fills a
 SuiteBuilder; the result is an ordinary schema document, checked like a hand-written one.
 """
 
@@ -53,7 +53,7 @@ class SuiteBuilder:
     def rule(self, name: str, entry: dict[str, Any], severity: str = "fail") -> None:
         """A rule entry, named as the suite names it (a repeated name gets '#2', '#3', ...). A rule whose
         values no data-gate rule can take (a bad regex, a list of mappings) is listed as unsupported."""
-        from gates.data_schema import check_schema_document
+        from gates.data.schema import check_schema_document
 
         count = self._names.get(name, 0) + 1
         self._names[name] = count
@@ -113,10 +113,10 @@ def parse_suite_text(text: str, label: str) -> dict[str, Any]:
 
 def read_suite(document: dict[str, Any], label: str) -> Suite:
     """Tell the suite's kind by its shape and convert it; anything else is an InputError naming the file."""
-    from gates.data_schema import check_schema_document
+    from gates.data.schema import check_schema_document
 
     if "expectations" in document:
-        from gates.data_suite_ge import convert
+        from gates.data.suite_ge import convert
 
         kind = "great_expectations"
         meta = document["meta"] if isinstance(document.get("meta"), dict) else {}
@@ -124,7 +124,7 @@ def read_suite(document: dict[str, Any], label: str) -> Suite:
     elif "columns" in document and (
         "schema_type" in document or "version" in document or "checks" in document
     ):
-        from gates.data_suite_pandera import convert  # type: ignore[assignment]
+        from gates.data.suite_pandera import convert  # type: ignore[assignment]
 
         kind, version = "pandera", document.get("version")
     else:

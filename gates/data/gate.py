@@ -2,12 +2,12 @@
 from Great Expectations / pandera suites), plus table rules that need other files.
 
 What runs, in report order: the row count; the columns (required present, extra ones per `extra_columns`);
-per declared column one check of its row rules (gates.data_columns) and one per bounded statistic
-(gates.data_statistics, judged with intervals); each entry of the document's `checks` (a column rule that may
+per declared column one check of its row rules (gates.data.columns) and one per bounded statistic
+(gates.data.statistics, judged with intervals); each entry of the document's `checks` (a column rule that may
 carry `mostly`, duplicates, a relation); then the section's row-count change and referential checks
-(gates.data_tables), and one check per suite saying what was read and what could not be (never skipped
+(gates.data.tables), and one check per suite saying what was read and what could not be (never skipped
 silently). Every failure names the column, the check, how many rows break it and up to five of them, without
-the values of sensitive columns. Schema documents: gates.data_schema.
+the values of sensitive columns. Schema documents: gates.data.schema.
 """
 
 from __future__ import annotations
@@ -20,20 +20,19 @@ import pandas as pd
 from gates.core.context import GateContext
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
-from gates.data_columns import Problem, column_problems, rows_text, timestamp
-from gates.data_expressions import parse
-from gates.data_schema import (
-    MAX_CATEGORIES,
-    RANGE_MARGIN,
+from gates.core.settings.data import DataSettings
+from gates.data.columns import Problem, column_problems, rows_text, timestamp
+from gates.data.expressions import parse
+from gates.data.schema import (
     RULE_MODIFIERS,
     check_schema_document,
     infer_schema,
     load_schema,
     save_schema,
 )
-from gates.data_statistics import Judging, column_statistics, has_statistics
-from gates.data_suites import Suite, load_suite, merge
-from gates.data_tables import TableOutcome, duplicates, references, relation, row_change
+from gates.data.statistics import Judging, column_statistics, has_statistics
+from gates.data.suites import Suite, load_suite, merge
+from gates.data.tables import TableOutcome, duplicates, references, relation, row_change
 from gates.readers.table import read_table
 
 __all__ = ["GATE", "evaluate", "infer_schema", "load_schema", "resolve_schema", "run"]
@@ -291,36 +290,37 @@ def _table_check(name: str, outcome: TableOutcome, threshold: str, mostly: float
 
 
 # ------------------------------------------------------------------------------------------------------ run
-def resolve_schema(section: dict[str, Any], ctx: GateContext) -> tuple[dict[str, Any] | None, str]:
+def resolve_schema(
+    section: DataSettings | dict[str, Any], ctx: GateContext
+) -> tuple[dict[str, Any] | None, str]:
     """The declared or inferred schema document and where it came from; None when only suites give rules."""
-    declared = section.get("schema")
-    if isinstance(declared, dict):
-        return check_schema_document(declared, "data.schema"), "inline in the policy"
+    settings = DataSettings.of(section)
+    declared = settings.schema_
+    if declared is not None and not isinstance(declared, str):
+        document = declared.model_dump(exclude_unset=True)
+        return check_schema_document(document, "data.schema"), "inline in the policy"
     schema_path = None
     if declared:
         schema_path = ctx.path(declared, must_exist=False)
         if schema_path.exists():
             ctx.path(declared)  # record its hash as an input
             return load_schema(schema_path), str(schema_path)
-    if not section.get("infer_from"):
+    if not settings.infer_from:
         if schema_path is not None:
             raise InputError(
                 f"{declared}: schema file not found (set data.infer_from to infer one from a "
                 "reference table and save it there)"
             )
-        if section.get("suite"):
+        if settings.suite:
             return None, "suites only"
         raise InputError(
             "data: needs a 'schema' (file or inline), 'infer_from' (a reference table) or 'suite'"
         )
-    reference_path = ctx.path(section["infer_from"], what="reference table")
-    options = section.get("infer") or {}
+    reference_path = ctx.path(settings.infer_from, what="reference table")
     schema = infer_schema(
-        read_table(reference_path),
-        options.get("range_margin", RANGE_MARGIN),
-        options.get("max_categories", MAX_CATEGORIES),
+        read_table(reference_path), settings.infer.range_margin, settings.infer.max_categories
     )
-    target = section.get("save_schema") or declared
+    target = settings.save_schema or declared
     origin = f"inferred from {reference_path}"
     if target:
         path = ctx.path(target, must_exist=False)
@@ -367,30 +367,29 @@ def _suite_check(suite: Suite, policy: str) -> Check:
     )
 
 
-def _suites(section: dict[str, Any], ctx: GateContext) -> list[Suite]:
-    paths = section.get("suite") or []
-    return [load_suite(ctx.path(p, what="suite")) for p in ([paths] if isinstance(paths, str) else paths)]
+def _suites(settings: DataSettings, ctx: GateContext) -> list[Suite]:
+    return [load_suite(ctx.path(p, what="suite")) for p in settings.suites()]
 
 
 def _other_tables(
-    section: dict[str, Any], ctx: GateContext, frame: pd.DataFrame, hidden: set[str]
+    settings: DataSettings, ctx: GateContext, frame: pd.DataFrame, hidden: set[str]
 ) -> list[Check]:
     """Row-count change against a reference, and referential checks against other tables."""
     from gates.readers.arrow import read_arrow
 
     checks = []
-    change = section.get("row_change")
+    change = settings.row_change
     if change:
-        if change.get("rows") is not None:
-            reference_rows, where = int(change["rows"]), "data.row_change.rows"
+        if change.rows is not None:
+            reference_rows, where = change.rows, "data.row_change.rows"
         else:
-            source = change.get("reference") or section.get("infer_from")
+            source = change.reference or settings.infer_from
             if not source:
                 raise InputError("data.row_change: needs 'reference' (a table), 'rows', or data.infer_from")
             path = ctx.path(source, what="reference table")
             first = read_arrow(path).column_names[:1]
             reference_rows, where = read_arrow(path, first).num_rows, str(path)
-        outcome = row_change(len(frame), reference_rows, float(change["max_share"]), where)
+        outcome = row_change(len(frame), reference_rows, change.max_share, where)
         status = Status.FAIL if outcome.failing else Status.PASS
         checks.append(
             Check(
@@ -398,46 +397,48 @@ def _other_tables(
                 status,
                 outcome.why,
                 value=outcome.details["change"],
-                threshold=f"|change| <= {change['max_share']:g}",
+                threshold=f"|change| <= {change.max_share:g}",
                 details=outcome.details,
             )
         )
-    for index, spec in enumerate(section.get("references") or []):
-        path = ctx.path(spec["table"], what="referenced table")
-        keys = spec.get("keys") or spec["columns"]
-        if len(keys) != len(spec["columns"]):
+    for index, spec in enumerate(settings.references or []):
+        path = ctx.path(spec.table, what="referenced table")
+        keys = spec.key_columns()
+        if len(keys) != len(spec.columns):
             raise InputError(f"data.references[{index}]: 'keys' must name as many columns as 'columns'")
         other = read_table(path, keys)
-        outcome = references(frame, spec["columns"], other, keys, str(path), hidden)
-        name = spec.get("name") or f"references:{'+'.join(spec['columns'])}"
+        outcome = references(frame, spec.columns, other, keys, str(path), hidden)
+        name = spec.name or f"references:{'+'.join(spec.columns)}"
         check = _table_check(name, outcome, f"every key in {path.name}")
-        if spec.get("severity") == "warn" and check.status is Status.FAIL:
+        if spec.severity == "warn" and check.status is Status.FAIL:
             check.status = Status.WARN
         checks.append(check)
     return checks
 
 
-def run(section: dict[str, Any], ctx: GateContext) -> GateResult:
-    schema, origin = resolve_schema(section, ctx)
-    suites = _suites(section, ctx)
+def run(section: DataSettings | dict[str, Any], ctx: GateContext) -> GateResult:
+    settings = DataSettings.of(section)
+    schema, origin = resolve_schema(settings, ctx)
+    suites = _suites(settings, ctx)
     for suite in suites:
         schema = merge(schema, suite.schema)
         origin += f" + {suite.kind} suite {suite.path}"
     assert schema is not None  # resolve_schema returns None only when a suite is named
-    if section.get("rows"):
-        schema = {**schema, "rows": {**(schema.get("rows") or {}), **section["rows"]}}
-    if section.get("extra_columns"):
-        schema = {**schema, "extra_columns": section["extra_columns"]}
-    boot = ctx.bootstrap(section)
-    judging = Judging(boot.confidence, boot.resamples, boot.seed, ctx.decide_on(section))
-    now = timestamp(section["as_of"], "data.as_of") if section.get("as_of") else pd.Timestamp.now(tz="UTC")
-    path = ctx.path(section["table"], what="table")
+    if settings.rows is not None:
+        bounds = settings.rows.model_dump(exclude_none=True)
+        schema = {**schema, "rows": {**(schema.get("rows") or {}), **bounds}}
+    if settings.extra_columns:
+        schema = {**schema, "extra_columns": settings.extra_columns}
+    boot = ctx.bootstrap(settings)
+    judging = Judging(boot.confidence, boot.resamples, boot.seed, ctx.decide_on(settings))
+    now = timestamp(settings.as_of, "data.as_of") if settings.as_of else pd.Timestamp.now(tz="UTC")
+    path = ctx.path(settings.table, what="table")
     frame = read_table(path)
-    sensitive = set(section.get("sensitive") or [])
+    sensitive = set(settings.sensitive or [])
     result = evaluate(frame, schema, str(path), origin, judging, now, sensitive)
     hidden = set(result.evidence["sensitive_columns"])
-    result.checks += _other_tables(section, ctx, frame, hidden)
-    result.checks += [_suite_check(s, section.get("unsupported", "warn")) for s in suites]
+    result.checks += _other_tables(settings, ctx, frame, hidden)
+    result.checks += [_suite_check(s, settings.unsupported) for s in suites]
     result.evidence["clock"] = now.isoformat()
     result.summary = _summary(len(frame), result.checks)
     return result

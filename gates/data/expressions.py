@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from gates.core.errors import InputError
-from gates.data_columns import epoch_nanos
+from gates.data.columns import epoch_nanos
 
 MAX_LENGTH = 2000
 MAX_NODES = 300

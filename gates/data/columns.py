@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gates.core.errors import InputError
+from gates.data.regex import search
 
 SAMPLE_SIZE = 5
 MONOTONIC = ("increasing", "decreasing", "strictly_increasing", "strictly_decreasing")
@@ -135,13 +136,6 @@ def as_datetimes(series: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(series):
         return series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
     return pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-
-
-def compile_pattern(pattern: Any, label: str) -> re.Pattern:
-    try:
-        return re.compile(str(pattern))
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise InputError(f"{label}: not a valid regular expression {pattern!r} ({exc})") from None
 
 
 def distinct_text(series: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -334,7 +328,8 @@ def _bounds(
 def _text_rules(
     series: pd.Series, spec: dict[str, Any], missing: np.ndarray, label: str, sensitive: bool
 ) -> list[Problem]:
-    """pattern / not_pattern (re.search: anchor with ^ and $) and length bounds, on the values as text."""
+    """pattern / not_pattern (RE2, matching anywhere: anchor with ^ and $) and length bounds, on the values as
+    text."""
     if not any(spec.get(k) is not None for k in ("pattern", "not_pattern", "length")):
         return []
     codes, uniques = distinct_text(series)
@@ -342,8 +337,7 @@ def _text_rules(
     for check, expected in (("pattern", True), ("not_pattern", False)):
         if spec.get(check) is None:
             continue
-        regex = compile_pattern(spec[check], f"{label}: {check}")
-        hits = np.array([regex.search(u) is not None for u in uniques] + [False], dtype=bool)
+        hits = np.append(search(uniques, spec[check], f"{label}: {check}"), False)
         matched = hits[codes]
         out = ~missing & (matched != expected)
         if out.any():
