@@ -19,29 +19,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.images import service_image
+
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "mlgate/credit-model"
 
 
-def _image(version: str, **env: str) -> list[str]:
-    code = (
-        f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
-        "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
-        + "".join(f"os.environ[{k!r}] = {v!r}; " for k, v in {"MODEL_VERSION": version, **env}.items())
-        + "runpy.run_module('examples.service', run_name='__main__')"
-    )
-    return [sys.executable, "-c", code]
-
-
 @pytest.fixture(scope="module")
 def fake_images():
     return {
-        f"{IMAGE}:1.0.0": _image("1.0.0"),
-        f"{IMAGE}:1.1.0": _image("1.1.0"),
-        f"{IMAGE}:shifted": _image("shifted", FAULT_SCORE_SHIFT="0.2"),
-        f"{IMAGE}:broken": _image("broken", FAULT_NOT_READY="1"),
+        f"{IMAGE}:1.0.0": service_image("1.0.0"),
+        f"{IMAGE}:1.1.0": service_image("1.1.0"),
+        f"{IMAGE}:shifted": service_image("shifted", FAULT_SCORE_SHIFT="0.2"),
+        f"{IMAGE}:broken": service_image("broken", FAULT_NOT_READY="1"),
     }
 
 
@@ -182,6 +174,7 @@ def test_a_version_that_fails_validation_is_never_switched_to(world):
     found = {c["name"]: c for c in report["checks"]}
     assert report["summary"]["verdict"] == "not_switched" and found["validate"]["status"] == "fail"
     validation = {c["name"]: c for c in report["evidence"]["validation"]["checks"]}
+    assert "golden" in validation, (found["validate"]["why"], sorted(validation))
     assert validation["golden"]["status"] == "fail", found["validate"]["why"]
     assert world.service().spec.selector["mlgate.io/color"] == "blue"
     assert world.colour("green").spec.replicas == 0

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.images import service_image
+
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,23 +35,12 @@ DEADLINE = 15
 GOOD_DEADLINE = 90
 
 
-def _image(version: str, **env: str) -> list[str]:
-    """A catalog entry: the model service with the environment its image would bake in."""
-    code = (
-        f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
-        "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
-        + "".join(f"os.environ[{k!r}] = {v!r}; " for k, v in {"MODEL_VERSION": version, **env}.items())
-        + "runpy.run_module('examples.service', run_name='__main__')"
-    )
-    return [sys.executable, "-c", code]
-
-
 @pytest.fixture(scope="module")
 def fake_images():
     return {
-        f"{IMAGE}:1.0.0": _image("1.0.0"),
-        f"{IMAGE}:1.1.0": _image("1.1.0"),
-        f"{IMAGE}:broken": _image("broken", FAULT_NOT_READY="1"),
+        f"{IMAGE}:1.0.0": service_image("1.0.0"),
+        f"{IMAGE}:1.1.0": service_image("1.1.0"),
+        f"{IMAGE}:broken": service_image("broken", FAULT_NOT_READY="1"),
     }
 
 
