@@ -130,9 +130,6 @@ def canary(
     from gates.core.settings.canary import CanarySettings
 
     section = session.settings_of(CanarySettings, overrides)
-    report_dir = session.resolved_report_dir()
     # $KUBECONFIG is left to gates.deploy.kube (a list of files, as kubectl reads it), as for deploy and rollback
-    result = run_canary(
-        section, report_dir, kubeconfig=kubeconfig or None, log=lambda line: click.echo(line, err=True)
-    )
+    result = run_canary(section, kubeconfig=kubeconfig or None, log=lambda line: click.echo(line, err=True))
     return session.finish([result])

@@ -360,7 +360,7 @@ def test_a_change_the_cluster_rejects_stops_without_promoting(tmp_path):
         },
     }
     result = run_canary(
-        section, tmp_path, kube=cluster, prom=FakeProm(dict(HEALTHY), dict(HEALTHY)), log=lambda line: None
+        section, kube=cluster, prom=FakeProm(dict(HEALTHY), dict(HEALTHY)), log=lambda line: None
     )
     assert result.exit_code_hint == 2 and result.summary["verdict"] == "error"
     assert "exceeded quota" in result.summary["reason"]

@@ -279,11 +279,10 @@ def test_run_canary_passes_the_policy_shadow_only_when_enabled(monkeypatch, tmp_
         "image": "model:v2",
         "prometheus": {"url": "http://p:9090"},
     }
-    machine.run_canary(section, tmp_path, kube=ShadowCluster(), prom=TeeProm(SIDE, SIDE))
+    machine.run_canary(section, kube=ShadowCluster(), prom=TeeProm(SIDE, SIDE))
     assert seen["shadow"] is None
     machine.run_canary(
         {**section, "shadow": {"enabled": True, "duration": "2m"}},
-        tmp_path,
         kube=ShadowCluster(),
         prom=TeeProm(SIDE, SIDE),
     )

@@ -14,16 +14,12 @@ import pytest
 import yaml
 
 from tests.act_harness import Act, act_binary, make_venv, stage_source, steps_dump
+from tests.cluster.images import service_image
 
 pytestmark = [pytest.mark.cluster, pytest.mark.act, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "mlgate/credit-model"
-RUN_SERVICE = (
-    f"import os, sys, runpy; sys.path.insert(0, {str(ROOT)!r}); "
-    "[os.environ.pop(k) for k in list(os.environ) if k.startswith('FAULT_') or k == 'BIND_ADDRESS']; "
-    "os.environ['MODEL_VERSION'] = 'act'; runpy.run_module('examples.service', run_name='__main__')"
-)
 
 FIND_URL = """\
 import json, os, sys, tempfile, time
@@ -48,7 +44,7 @@ sys.exit("no ready endpoint")
 
 @pytest.fixture(scope="module")
 def fake_images():
-    return {f"{IMAGE}:act": [sys.executable, "-c", RUN_SERVICE]}
+    return {f"{IMAGE}:act": service_image("act")}
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from gates.core import progress
@@ -410,7 +409,6 @@ class Run:
 
 def run_canary(
     section: CanarySettings | Mapping[str, Any],
-    report_dir: Path,
     kube: Cluster | None = None,
     prom: PrometheusClient | None = None,
     stop: Stop | None = None,
