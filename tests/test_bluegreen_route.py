@@ -10,7 +10,15 @@ import pytest
 
 from gates.core.errors import InputError
 from gates.core.settings.delivery import BlueGreen as BlueGreenSettings
-from gates.deploy.bluegreen import COLOR, COLORS, LIVE, PREVIOUS, SWITCHED_BACK, BlueGreen
+from gates.deploy.bluegreen import (
+    COLOR,
+    COLORS,
+    LIVE,
+    PREVIOUS,
+    SCALE_DOWN_AFTER,
+    SWITCHED_BACK,
+    BlueGreen,
+)
 from gates.deploy.bluegreen_route import colour_service, live_colour, switch_patch
 
 SERVICE = {
@@ -205,3 +213,64 @@ def test_a_missing_route_is_a_configuration_error():
     )
     with pytest.raises(InputError, match="HTTPRoute prod/nope not found"):
         run.live_state()
+
+
+def test_an_interrupted_switch_back_marks_first_and_converges_when_run_again():
+    kube = FakeKube(ROUTE, SERVICE)
+    for c in COLORS:
+        kube.objects[("Deployment", f"model-{c}")] = {
+            "kind": "Deployment",
+            "metadata": {"name": f"model-{c}"},
+            "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "m", "image": f"m:{c}"}]}}},
+            "status": {"availableReplicas": 2},
+        }
+    settings = {"route": {"kind": "HTTPRoute", "name": "model"}, "keep_seconds": 60}
+
+    def run(now: float) -> BlueGreen:
+        return BlueGreen(kube, DEPLOYMENT, SERVICE, settings, progress=lambda _: None, clock=lambda: now)
+
+    run(0).switch("blue", None, "m=m:blue", back=False)
+    run(0).switch("green", "blue", "m=m:green", back=False)
+    patch = kube.patch
+
+    def interrupted(api_version, kind, name, namespace, body, **kw):
+        if kind == "HTTPRoute":
+            raise ConnectionError("the job was cancelled")
+        patch(api_version, kind, name, namespace, body, **kw)
+
+    kube.patch = interrupted
+    with pytest.raises(ConnectionError):
+        run(0).switch_back()
+    route = kube.objects[("HTTPRoute", "model")]
+    assert live_colour(route, "model", COLORS) == "green"  # nothing moved
+    green = kube.objects[("Deployment", "model-green")]
+    assert green["metadata"]["annotations"][SCALE_DOWN_AFTER] == "1970-01-01T00:01:00+00:00"  # marked first
+    run(120).scale_down_expired("green")  # the live colour's mark is ignored: it keeps serving
+    assert kube.objects[("Deployment", "model-green")]["spec"]["replicas"] == 2
+    kube.patch = patch
+    assert run(120).switch_back() == "switched_back"
+    assert live_colour(kube.objects[("HTTPRoute", "model")], "model", COLORS) == "blue"
+    run(300).scale_down_expired("blue")  # once past its new mark, the old colour goes to zero
+    assert kube.objects[("Deployment", "model-green")]["spec"]["replicas"] == 0
+
+
+@pytest.mark.parametrize(("status", "switches"), [("pass", True), ("fail", False), ("error", False)])
+def test_only_a_passing_judge_lets_the_switch_happen(status, switches):
+    from gates.core.result import Check, Status
+
+    settings = {"judge": {"live_url": "http://live.example"}}
+    run = BlueGreen(FakeKube(SERVICE), DEPLOYMENT, SERVICE, settings, progress=lambda _: None)
+    live = {"metadata": {"name": "model-blue"}, "spec": {"replicas": 2}}
+    seen = []
+
+    def judge(url, live_url):
+        seen.append((url, live_url))
+        return Check("judge", Status(status), "judged"), {"requests": 10}
+
+    assert run.compare(judge, "http://new.example", "blue", live) is switches
+    assert seen == [("http://new.example", "http://live.example")]
+    assert run.checks[-1].why == ("judged" if switches else "judged; not switched")
+    assert run.evidence["judge"] == {"requests": 10}
+    first = BlueGreen(FakeKube(SERVICE), DEPLOYMENT, SERVICE, settings, progress=lambda _: None)
+    assert first.compare(judge, "http://new.example", None, None) is True  # nothing live: a warning
+    assert first.checks[-1].status is Status.WARN and len(seen) == 1

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from gates.core.errors import InputError
-from gates.deploy.gitops import commit_image, set_image, shown, split_reference
+from gates.deploy.gitops import commit_image, shown
+from gates.deploy.kustomize_edit import set_image, split_reference
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 DIGEST = "sha256:" + "ab" * 32
@@ -258,3 +259,111 @@ def test_argocd_wait_needs_the_pushed_revision_synced_and_healthy():
         sleep=lambda s: None,
     )
     assert not ok and "within 60 s" in why and "not other yet" in why
+
+
+COMMENTED = """\
+# production overlay: reviewed by the platform team
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [deployment.yaml]   # the app
+images:
+  # promoted by mlgate
+  - name: example/app
+    newTag: v1  # last good: v0
+"""
+
+
+def push_kustomization(bare: Path, tmp_path: Path, text: str) -> None:
+    work = tmp_path / "edit"
+    git(tmp_path, "clone", "--quiet", str(bare), str(work))
+    (work / "apps/prod/kustomization.yaml").write_text(text)
+    git(work, "commit", "--quiet", "-am", "by hand")
+    git(work, "push", "--quiet", "origin", "HEAD:main")
+
+
+def test_the_commit_changes_only_the_image_lines(remote, tmp_path):
+    """Comments, key order and layout of the kustomization survive the promotion: the commit's diff is the
+    image's own lines (gates.deploy.kustomize_edit)."""
+    push_kustomization(remote, tmp_path, COMMENTED)
+    lines: list[str] = []
+    done = commit_image(
+        settings(remote), {"example/app": f"ghcr.io/acme/app@{DIGEST}"}, tmp_path, lines.append
+    )
+    assert done["changed"]
+    committed = git(remote, "show", "main:apps/prod/kustomization.yaml")
+    assert committed + "\n" == COMMENTED.replace(
+        "    newTag: v1  # last good: v0",
+        f"    digest: {DIGEST}  # last good: v0\n    newName: ghcr.io/acme/app",
+    ), committed
+    assert not any("rewritten from its parsed form" in line for line in lines)
+
+
+def test_a_kustomization_with_duplicate_keys_is_refused(remote, tmp_path):
+    push_kustomization(remote, tmp_path, COMMENTED + "images: []\n")
+    with pytest.raises(InputError, match="duplicate key 'images'") as caught:
+        commit_image(settings(remote), {"example/app": "ghcr.io/acme/app:v2"}, tmp_path, lambda _l: None)
+    assert "\n" not in str(caught.value)
+
+
+HEAD = "a" * 40
+OLD = "b" * 40
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        ({"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Healthy"}}, None),
+        ({"sync": {"status": "Synced", "revision": HEAD}, "health": {"status": "Progressing"}}, None),
+        (
+            {"sync": {"status": "Synced", "revision": OLD}, "health": {"status": "Degraded", "message": "x"}},
+            None,
+        ),
+        (
+            {
+                "sync": {"revision": OLD},
+                "operationState": {"phase": "Failed", "syncResult": {"revision": OLD}},
+            },
+            None,
+        ),
+        ({"operationState": {"phase": "Running", "operation": {"sync": {"revision": HEAD}}}}, None),
+        (
+            {"sync": {"revision": HEAD}, "health": {"status": "Degraded", "message": "crash\nloop"}},
+            f"Degraded at {HEAD[:12]}: crash loop",
+        ),
+        (
+            {
+                "sync": {"revision": HEAD},
+                "health": {"status": "Degraded"},
+                "conditions": [{"type": "SyncError", "message": "quota"}],
+            },
+            f"Degraded at {HEAD[:12]}: SyncError: quota",
+        ),
+        (
+            {
+                "operationState": {
+                    "phase": "Error",
+                    "message": "boom",
+                    "operation": {"sync": {"revision": HEAD}},
+                }
+            },
+            f"sync Error at {HEAD[:12]}: boom",
+        ),
+        (
+            {"operationState": {"phase": "Failed", "syncResult": {"revision": HEAD}}},
+            f"sync Failed at {HEAD[:12]}: no message",
+        ),
+    ],
+)
+def test_argocd_failure_counts_only_evidence_about_the_pushed_commit(status, reason):
+    from gates.deploy.gitops import argocd_failure
+
+    assert argocd_failure(status, HEAD) == reason
+
+
+def test_a_long_argo_message_stays_one_bounded_line():
+    from gates.deploy.gitops import argocd_failure
+
+    found = argocd_failure(
+        {"sync": {"revision": HEAD}, "health": {"status": "Degraded", "message": "x\n" * 500}}, HEAD
+    )
+    assert found is not None and "\n" not in found and len(found) < 340

@@ -7,13 +7,15 @@ Objects: for the rendered Deployment D and the Service S that selects it, the co
 Service's annotations hold the state (live and previous colour, when and which image was switched to, whether
 the last move was a switch back), so every step is derived from the cluster and a re-run converges:
 interrupted before the switch, it re-applies (unchanged), re-validates and switches; after it, it finds the
-image live and changes nothing.
+image live and changes nothing but the scale-down of what has passed its keep time.
 
 Order: scale down old colours whose keep time has passed -> apply the other objects (not the Service, not
 the HorizontalPodAutoscaler, which names one Deployment) -> apply the new colour with the live colour's
 replica count -> wait for its rollout -> validate it (health, golden predictions, burst latency and errors, bad
-requests: gates.deploy.validate) on its own pods (or `preview_url`) -> switch the Service -> mark the old
-colour for scale-down after `keep_seconds`. A failed rollout or validation leaves the live colour serving and
+requests: gates.deploy.validate) on its own pods (or `preview_url`) -> compare it with the live colour on the
+same test requests (the sequential judge: gates.deploy.bluegreen_judge) -> mark the old colour for scale-down
+after `keep_seconds` -> switch the Service (one write). The mark comes first so that no interruption leaves
+the old colour scaled for ever. A failed rollout, validation or comparison leaves the live colour serving and
 scales the new one to zero. The GateResult (gate `deploy`, summary verdict switched / switched_back /
 unchanged / not_switched) goes to every report format and the audit trail.
 """
@@ -30,6 +32,9 @@ from gates.core.context import GateContext
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, GateResult, Status, error_result
 from gates.deploy.bluegreen_route import ROUTE_API, colour_service, live_colour, switch_patch
+
+# compares the new colour (url) with the live one (url) on test traffic: the `judge` check and its evidence
+Judge = Callable[[str, str], tuple[Check, dict[str, Any]]]
 
 COLOR = "mlgate.io/color"
 COLORS = ("blue", "green")
@@ -177,9 +182,11 @@ class BlueGreen:
         )
 
     def scale_down_expired(self, live: str | None) -> None:
-        """Old colours (and a plain Deployment the first switch replaced) whose keep time has passed go to zero."""
+        """Old colours (and, once a colour is live, a plain Deployment the first switch replaced) whose keep time
+        has passed go to zero; the live colour's mark (left by an interrupted switch) is ignored."""
         now = self.clock()
-        for name in (f"{self.base}-{c}" for c in COLORS if c != live):
+        names = [f"{self.base}-{c}" for c in COLORS if c != live] + ([self.base] if live else [])
+        for name in names:
             found = self.kube.get("apps/v1", "Deployment", name, self.namespace)
             if not found or not (found["spec"].get("replicas") or 0):
                 continue
@@ -190,7 +197,11 @@ class BlueGreen:
 
     # -- steps ---------------------------------------------------------------------------------------------------
     def deploy(
-        self, others: list[dict[str, Any]], timeout: float | None, validate: Callable[[str], GateResult]
+        self,
+        others: list[dict[str, Any]],
+        timeout: float | None,
+        validate: Callable[[str], GateResult],
+        judge: Judge | None = None,
     ) -> str:
         """Run the forward switch; returns the verdict (switched, unchanged, not_switched)."""
         from gates.deploy.apply import apply_objects
@@ -231,7 +242,7 @@ class BlueGreen:
             self.scale(name, 0)
             return "not_switched"
         self.checks.append(Check("rollout", Status.PASS, rollout.message))
-        url = self.settings.get("preview_url") or self.pod_url(target)
+        url = self.settings.get("preview_url") or self.pod_url(name)
         if self.settings.get("validation", True):
             self.say(f"blue-green: validating {new} at {url}")
             result = validate(url)
@@ -247,16 +258,41 @@ class BlueGreen:
             self.checks.append(
                 Check("validate", result.status, f"{new} passed {len(result.checks)} validation checks")
             )
-        self.switch(new, live, wanted, back=False)
-        keep = float(self.settings.get("keep_seconds", DEFAULT_KEEP_SECONDS))
+        if judge is not None and not self.compare(judge, url, live, previous):
+            self.scale(name, 0)
+            return "not_switched"
+        keep = max(0.0, float(self.settings.get("keep_seconds", DEFAULT_KEEP_SECONDS)))
         old = f"{self.base}-{live}" if live else (self.base if previous else None)
+        if old and previous:  # marked before the switch, so an interrupted run never keeps it for ever
+            self.annotate(old, {SCALE_DOWN_AFTER: _iso(self.clock() + keep)})
+        self.switch(new, live, wanted, back=False)
         if old and previous:
             if keep <= 0:
                 self.scale(old, 0)
             else:
-                self.annotate(old, {SCALE_DOWN_AFTER: _iso(self.clock() + keep)})
                 self.say(f"{old} stays scaled for a switch back until {_iso(self.clock() + keep)}")
         return "switched"
+
+    def compare(self, judge: Judge, url: str, live: str | None, previous: dict[str, Any] | None) -> bool:
+        """The new colour against the live one on the same test requests (a plain Deployment the Service
+        selected before the first switch counts as live); False when the switch must not happen."""
+        settings = self.settings.get("judge") or {}
+        if not settings.get("enabled", True):
+            return True
+        if previous is None or not ((previous.get("spec") or {}).get("replicas") or 0):
+            self.checks.append(
+                Check("judge", Status.WARN, "no live version to compare with: validation alone decided")
+            )
+            return True
+        live_url = settings.get("live_url") or self.pod_url(previous["metadata"]["name"])
+        self.say(f"blue-green: comparing {other(live)} at {url} with live {live or self.base} at {live_url}")
+        check, evidence = judge(url, live_url)
+        self.evidence["judge"] = evidence
+        passed = check.status in (Status.PASS, Status.WARN)
+        if not passed:
+            check.why += "; not switched"
+        self.checks.append(check)
+        return passed
 
     def switch(self, new: str, live: str | None, images: str, back: bool) -> None:
         """Point the Service (server-side apply of the manifest's Service + the colour) or the route (a merge
@@ -310,21 +346,31 @@ class BlueGreen:
                 )
             )
             return "not_switched"
-        live_deployment = self.colour_deployment(live)
-        self.switch(previous, live, images_of(target), back=True)
         keep = float(self.settings.get("keep_seconds", DEFAULT_KEEP_SECONDS))
-        if live_deployment:
+        if self.colour_deployment(live):  # marked first, as in deploy
             self.annotate(f"{self.base}-{live}", {SCALE_DOWN_AFTER: _iso(self.clock() + keep)})
+        self.switch(previous, live, images_of(target), back=True)
         return "switched_back"
 
-    def pod_url(self, deployment: dict[str, Any]) -> str:
-        """http://POD_IP:PORT of a ready pod of the colour (the `http` port, else the first declared)."""
+    def pod_url(self, name: str) -> str:
+        """http://POD_IP:PORT of a ready pod of Deployment `name` at its current revision (the `http` port,
+        else the first declared). A pod of an older revision still terminating after the rollout (it may stay
+        Ready for its grace period) would validate the old version, or refuse every request once stopped."""
+        from gates.deploy.rollout import HASH_LABEL, replica_sets
+
+        deployment = self.kube.get("apps/v1", "Deployment", name, self.namespace)
+        if deployment is None:
+            raise InfraError(f"Deployment {self.namespace}/{name} not found")
+        current = replica_sets(self.kube, deployment)[:1]
+        revision = ((current[0]["metadata"].get("labels") or {}).get(HASH_LABEL)) if current else None
         selector = ",".join(f"{k}={v}" for k, v in deployment["spec"]["selector"]["matchLabels"].items())
         pods = self.kube.list("v1", "Pod", self.namespace, label_selector=selector)
         ready = [
             p
             for p in pods
             if (p.get("status") or {}).get("podIP")
+            and not p["metadata"].get("deletionTimestamp")
+            and (revision is None or (p["metadata"].get("labels") or {}).get(HASH_LABEL) == revision)
             and any(
                 c.get("type") == "Ready" and c.get("status") == "True"
                 for c in p["status"].get("conditions") or []
@@ -398,16 +444,18 @@ def run_blue_green(
                     "why": "it names one Deployment; colours keep the live replica count",
                 }
 
-            def validate(url: str) -> GateResult:
-                from gates.core.settings.delivery import ValidateSettings
-                from gates.deploy import validate as endpoint
+            from gates.core.settings.delivery import ValidateSettings
+            from gates.deploy import validate as endpoint
 
-                checks_settings = ValidateSettings.of({**(validate_section or {}), "url": url})
-                golden = (
-                    endpoint.load_golden(ctx.path(checks_settings.golden, what="golden file"))
-                    if checks_settings.golden
-                    else None
-                )
+            endpoint_settings = ValidateSettings.of(validate_section or {})
+            golden = (
+                endpoint.load_golden(ctx.path(endpoint_settings.golden, what="golden file"))
+                if endpoint_settings.golden
+                else None
+            )
+
+            def validate(url: str) -> GateResult:
+                checks_settings = endpoint_settings.model_copy(update={"url": url})
                 observation = endpoint.collect(checks_settings, golden, progress=say)
                 return endpoint.evaluate(
                     observation,
@@ -416,7 +464,21 @@ def run_blue_green(
                     ctx.decide_on(checks_settings),
                 )
 
-            verdict = run.deploy(others, plan["timeout"], validate)
+            def judge(url: str, live_url: str) -> tuple[Check, dict[str, Any]]:
+                from gates.deploy.bluegreen_judge import judge_colours
+                from gates.deploy.endpoint_traffic import expand_headers
+
+                return judge_colours(
+                    {"new": url, "live": live_url},
+                    [row["input"] for row in golden or [] if isinstance(row["input"], dict)],
+                    settings.get("judge") or {},
+                    endpoint_settings.paths,
+                    expand_headers(endpoint_settings.headers),
+                    endpoint_settings.request_timeout_seconds,
+                    progress=say,
+                )
+
+            verdict = run.deploy(others, plan["timeout"], validate, judge)
     except InputError as exc:
         return error_result("deploy", str(exc), 2, evidence)
     except InfraError as exc:
@@ -428,4 +490,11 @@ def run_blue_green(
             "live": (run.evidence.get("switch") or {}).get("to") or run.evidence.get("live_before"),
         }
     )
-    return GateResult("deploy", checks=[*checks, *run.checks], evidence=evidence, summary=summary)
+    if run.evidence.get("judge"):  # the judge's bounds in the summary, so the audit trail's record keeps them
+        from gates.deploy.bluegreen_judge import summary_of
+
+        summary.update(summary_of(run.evidence["judge"]))
+    unreachable = any(c.status is Status.ERROR for c in run.checks)  # the judge found no live colour: exit 3
+    result = GateResult("deploy", checks=[*checks, *run.checks], evidence=evidence, summary=summary)
+    result.exit_code_hint = 3 if unreachable else None
+    return result

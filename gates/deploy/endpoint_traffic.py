@@ -181,7 +181,7 @@ def bad_requests(example: dict[str, Any] | None, max_batch: int) -> list[tuple[s
 
 
 # ----------------------------------------------------------------------------------------- HTTP
-def _expand_headers(headers: dict[str, str]) -> dict[str, str]:
+def expand_headers(headers: dict[str, str]) -> dict[str, str]:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
@@ -191,7 +191,7 @@ def _expand_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k: re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", sub, v) for k, v in headers.items()}
 
 
-def _session(url: str, headers: dict[str, str]):
+def http_session(url: str, headers: dict[str, str]):
     import requests
 
     session = requests.Session()
@@ -202,7 +202,7 @@ def _session(url: str, headers: dict[str, str]):
     return session
 
 
-def _describe_exception(exc: Exception) -> str:
+def describe_exception(exc: Exception) -> str:
     import requests
 
     if isinstance(exc, requests.Timeout):
@@ -228,9 +228,9 @@ def collect(
         raise InputError("validate_deployment: no url (give --url)")
     base = opts.url.rstrip("/")
     paths = opts.paths.model_dump()
-    headers = _expand_headers(opts.headers)
+    headers = expand_headers(opts.headers)
     timeout = opts.request_timeout_seconds
-    session = _session(base, headers)
+    session = http_session(base, headers)
 
     def get(path: str) -> Probe:
         started = clock()
@@ -238,7 +238,7 @@ def collect(
             response = session.get(base + path, timeout=timeout)
             return Probe(response.status_code, clock() - started, body=response.text[:200])
         except requests.RequestException as exc:
-            return Probe(None, clock() - started, error=_describe_exception(exc))
+            return Probe(None, clock() - started, error=describe_exception(exc))
 
     # 1. health and readiness, waiting up to wait_seconds for both
     deadline = clock() + opts.wait_seconds
@@ -278,7 +278,7 @@ def collect(
                 )
                 obs.golden.append(GoldenOutcome(row["name"], response.status_code, problems))
             except requests.RequestException as exc:
-                obs.golden.append(GoldenOutcome(row["name"], None, error=_describe_exception(exc)))
+                obs.golden.append(GoldenOutcome(row["name"], None, error=describe_exception(exc)))
         say(f"golden: {sum(g.ok for g in obs.golden)} of {len(obs.golden)} match")
 
     # 3. the burst
@@ -291,7 +291,7 @@ def collect(
     burst_deadline = clock() + opts.max_duration_seconds
 
     def worker() -> None:
-        own = _session(base, headers)
+        own = http_session(base, headers)
         while clock() < burst_deadline:
             with lock:
                 index = next(counter, None)
@@ -308,7 +308,7 @@ def collect(
                 elapsed = (time.perf_counter() - begin) * 1000
                 key, ok = str(response.status_code), 200 <= response.status_code < 300
             except requests.RequestException as exc:
-                elapsed, key, ok = None, _describe_exception(exc), False
+                elapsed, key, ok = None, describe_exception(exc), False
             with lock:
                 obs.ok.append(ok)
                 obs.statuses[key] = obs.statuses.get(key, 0) + 1
@@ -345,5 +345,5 @@ def collect(
                     message = response.text.strip()
                 obs.bad.append(BadOutcome(name, response.status_code, message[:200]))
             except requests.RequestException as exc:
-                obs.bad.append(BadOutcome(name, None, error=_describe_exception(exc)))
+                obs.bad.append(BadOutcome(name, None, error=describe_exception(exc)))
     return obs

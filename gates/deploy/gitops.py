@@ -8,7 +8,8 @@ that was meant.
   credential helper, SSH agent or the token actions/checkout configured); URLs are shown without userinfo.
 - The image is set as kustomize's `edit set image` sets it: `newName` and `digest` for `name@sha256:...`,
   `newName` and `newTag` for `name:tag`. An image already there means no commit (verdict unchanged), so a
-  re-run converges. The file is rewritten from its parsed form (key order kept; comments are not).
+  re-run converges. Only the image's own lines change: comments, key order and layout of the rest of the file
+  stay byte for byte (gates.deploy.kustomize_edit).
 - A push that loses a race (someone pushed first) is rebased and retried, a bounded number of times.
 - ``mode: pull-request``: the commit goes to a branch named after the change (``mlgate/promote-<hash>``,
   force-pushed, so a re-run updates the same branch) and a pull request into the branch is opened through the
@@ -16,7 +17,9 @@ that was meant.
   for, since nothing is reconciled before the merge.
 - The wait: the Deployment's rollout at the new image, and/or an Argo CD Application (read through the
   Kubernetes API: ``status.sync.status`` Synced at ``status.sync.revision`` == the pushed commit, and
-  ``status.health.status`` Healthy), bounded by ``timeout_seconds``.
+  ``status.health.status`` Healthy), bounded by ``timeout_seconds``. An Application that has failed at the
+  pushed commit (Degraded, or its sync operation Failed / Error) ends the wait at once with Argo's message: the
+  bound would only delay the same verdict.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import yaml
 from gates.core import yamlsafe
 from gates.core.errors import InfraError, InputError
 from gates.core.result import Check, GateResult, Status, error_result
+from gates.deploy.kustomize_edit import set_images_text
 
 PUSH_ATTEMPTS = 3
 GIT_TIMEOUT = 120
@@ -51,37 +55,6 @@ def shown(url: str) -> str:
         host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
         return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     return url
-
-
-def split_reference(reference: str) -> dict[str, str]:
-    """kustomize image fields for a reference: newName plus digest (name@sha256:...) or newTag (name:tag)."""
-    name, at, digest = reference.partition("@")
-    if at:
-        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-            raise InputError(f"image {reference!r}: expected NAME@sha256:<64 hex digits>")
-        return {"newName": name, "digest": digest}
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        return {"newName": name[:colon], "newTag": name[colon + 1 :]}
-    raise InputError(f"image {reference!r}: give a tag or, better, a digest (NAME@sha256:...)")
-
-
-def set_image(document: dict[str, Any], name: str, reference: str) -> bool:
-    """Set image `name` in a kustomization's `images:`; True when the document changed."""
-    fields = split_reference(reference)
-    images = document.setdefault("images", [])
-    if not isinstance(images, list):
-        raise InputError("kustomization: 'images' is not a list")
-    entry = next((e for e in images if isinstance(e, dict) and e.get("name") == name), None)
-    if entry is None:
-        images.append({"name": name, **fields})
-        return True
-    before = dict(entry)
-    for key in ("newName", "newTag", "digest"):
-        entry.pop(key, None)
-    entry.update(fields)
-    return entry != before
 
 
 class Git:
@@ -134,14 +107,15 @@ def commit_image(
         relative = str(found.relative_to(work))
         for attempt in range(1, PUSH_ATTEMPTS + 1):
             try:
-                document = yamlsafe.load(found.read_text(encoding="utf-8")) or {}
+                original = found.read_text(encoding="utf-8")
+                document = yamlsafe.load(original) or {}
             except yaml.YAMLError as exc:
                 raise InputError(
                     f"{shown(url)}: {relative}: not valid YAML ({getattr(exc, 'problem', exc)})"
                 ) from None
             if not isinstance(document, dict):
                 raise InputError(f"{shown(url)}: {relative}: not a kustomization (expected a mapping)")
-            changes = [f"{n}={ref}" for n, ref in images.items() if set_image(document, n, ref)]
+            text, changes, in_place = set_images_text(original, document, images)
             if not changes:
                 head = git("rev-parse", "HEAD").stdout.strip()
                 return {
@@ -151,7 +125,12 @@ def commit_image(
                     "repository": shown(url),
                     "branch": branch,
                 }
-            found.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+            if not in_place:
+                say(
+                    f"gitops: {relative} rewritten from its parsed form (a layout not edited in place): "
+                    "its comments are lost"
+                )
+            found.write_text(text, encoding="utf-8")
             summary = {"file": relative, "repository": shown(url), "branch": branch, "images": changes}
             message = str(settings.get("message") or "mlgate: promote {images}").format(
                 images=", ".join(changes)
@@ -251,6 +230,44 @@ def open_pull_request(
     }
 
 
+ARGO_FAILED_PHASES = ("Failed", "Error")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Argo's messages can span lines (a kubectl apply error); the report's reason is one line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def argocd_failure(status: Mapping[str, Any], revision: str) -> str | None:
+    """Why the Application has failed at ``revision`` for good, or None while it may still become Healthy.
+
+    Only evidence about the pushed commit counts: a Degraded health left over from the previous revision, or a
+    failed sync of an older commit, says nothing about this one (Argo has not compared it yet), so the wait goes
+    on. At ``revision``, a sync operation that ended Failed or Error has spent the retries of its sync policy
+    (while retrying its phase stays Running), and Argo reports an application Degraded only when a resource
+    has failed (a Deployment past its progress deadline, a failed Job), so waiting out the bound would only
+    delay the same verdict.
+    """
+    sync, health = status.get("sync") or {}, status.get("health") or {}
+    operation = status.get("operationState") or {}
+    conditions = "; ".join(
+        f"{c.get('type', 'condition')}: {c.get('message', '')}"
+        for c in status.get("conditions") or []
+        if isinstance(c, Mapping)
+    )
+    operated = (operation.get("syncResult") or {}).get("revision") or (
+        (operation.get("operation") or {}).get("sync") or {}
+    ).get("revision")
+    if operation.get("phase") in ARGO_FAILED_PHASES and operated == revision:
+        said = operation.get("message") or conditions or "no message"
+        return f"sync {operation['phase']} at {revision[:12]}: {one_line(str(said))}"
+    if health.get("status") == "Degraded" and sync.get("revision") == revision:
+        said = health.get("message") or operation.get("message") or conditions or "no message"
+        return f"Degraded at {revision[:12]}: {one_line(str(said))}"
+    return None
+
+
 def wait_argocd(
     kube: Any,
     name: str,
@@ -261,12 +278,16 @@ def wait_argocd(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[bool, str]:
-    """Poll the Argo CD Application until it is Synced at ``revision`` and Healthy (bounded)."""
+    """Poll the Argo CD Application until it is Synced at ``revision`` and Healthy (bounded); stop at once
+    when it has failed at ``revision`` (argocd_failure), with Argo's own message."""
     deadline = clock() + timeout
     while True:
         app = kube.get("argoproj.io/v1alpha1", "Application", name, namespace)
         status = (app or {}).get("status") or {}
         sync, health = status.get("sync") or {}, status.get("health") or {}
+        failed = argocd_failure(status, revision) if app is not None else None
+        if failed:
+            return False, f"Argo CD Application {namespace}/{name}: {failed}"
         if app is None:
             last = f"Application {namespace}/{name} not found"
         elif sync.get("revision") != revision:
@@ -365,6 +386,7 @@ def run_gitops(
             from gates.deploy.kube import connect
 
             kube = kube or connect(kubeconfig, context)
+            argo_failed = False
             if wait.get("argocd_application"):
                 ok, why = wait_argocd(
                     kube,
@@ -375,7 +397,8 @@ def run_gitops(
                     say,
                 )
                 checks.append(Check("argocd", Status.PASS if ok else Status.FAIL, why))
-            if wait.get("deployment"):
+                argo_failed = not ok
+            if wait.get("deployment") and not argo_failed:  # a failed Application will not reconcile it
                 ok, why = wait_reconciled(
                     kube,
                     wait["deployment"],

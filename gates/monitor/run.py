@@ -169,6 +169,8 @@ def run_monitor(
                 prometheus = PrometheusClient(source.url)
             evidence = read_prometheus(source, state, prometheus, now=now)
         checks = [traffic_check(evidence, settings.no_data)]
+        if evidence.forgotten_back:
+            checks.append(forgotten_check(evidence.forgotten_back))
         observations: dict[str, list[float]] = {}
         for column in watched:
             mean0, sd0 = moments[column]
@@ -203,8 +205,12 @@ def run_monitor(
         state["prometheus"]["last_time"] = now if now is not None else time.time()
         if evidence.counters:
             state["prometheus"]["counters"] = evidence.counters
-    for name, info in evidence.files.items():
-        state["processed"][name] = info
+    else:
+        forgotten = st.remember_files(
+            state, evidence.files, now if now is not None else time.time(), source.forget_after_days * 86400
+        )
+        if forgotten:
+            notes.append(f"{len(forgotten)} log files gone for {source.forget_after_days:g} days forgotten")
     state["runs"] += 1
 
     failed = [c for c in checks if c.status is Status.FAIL]
@@ -268,6 +274,20 @@ def traffic_check(evidence: Evidence, no_data: str) -> Check:
         status,
         "no new predictions since the last run: nothing to judge (a stopped log pipeline looks the same)",
         value=0,
+    )
+
+
+def forgotten_check(names: list[str]) -> Check:
+    """Files the state had forgotten came back: not read (their rows were counted), but said, since a new file
+    that arrived with an old modification time would look the same (gates.monitor.state)."""
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return Check(
+        "forgotten logs",
+        Status.WARN,
+        f"{len(names)} log files at or below the state's mark of forgotten files were not read again "
+        f"(counted before they were forgotten; a new file needs a newer modification time): {shown}",
+        value=len(names),
+        details={"files": names},
     )
 
 

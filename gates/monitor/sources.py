@@ -2,7 +2,8 @@
 
 Logs: every file matching the policy's glob is read through the one table reader (gates.readers.table). Rows not
 seen before (the state remembers how many rows of each file it consumed, so an appended JSON Lines file gives
-only its new rows and a re-run consumes nothing twice) feed the change detectors and the window drift test; the
+only its new rows and a re-run consumes nothing twice; a file the state has forgotten that comes back is not
+read again, gates.monitor.state) feed the change detectors and the window drift test; the
 labelled rows of every file present (labels arrive late: a label column filled in later, or label files joined
 by id) feed accuracy and calibration.
 
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gates.core.errors import InputError
+from gates.monitor.state import was_forgotten
 
 if TYPE_CHECKING:
     from gates.core.settings.monitor import Source
@@ -43,7 +45,8 @@ class Evidence:
     labelled_counts: tuple[float, float] | None = None  # prometheus: (correct, labelled)
     psi: dict[str, float] = field(default_factory=dict)  # prometheus: drift gauge per feature
     window_file: Path | None = None  # logs: the new rows as a Parquet file for the drift gate
-    files: dict[str, dict[str, int]] = field(default_factory=dict)  # consumed rows per file, to record
+    files: dict[str, dict[str, int]] = field(default_factory=dict)  # consumed rows, mtime per file, to record
+    forgotten_back: list[str] = field(default_factory=list)  # logs: files below the forgotten mark, not read
     queries: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, float] = field(
         default_factory=dict
@@ -104,18 +107,24 @@ def read_logs(
                 [*watched, score_col, *([label_col] if label_col else []), *([id_col] if id_col else [])]
             )
         )
+        mtime_ns = path.stat().st_mtime_ns
         frame = read_table(path, wanted)
-        seen = int((processed.get(name) or {}).get("rows", 0))
+        for column in watched:
+            numeric_column(frame, column, path, probability=column == score_col, row_offset=0)
+        if was_forgotten(state, name, mtime_ns):
+            # counted before the state forgot it: none of its rows is new (its labels still count)
+            evidence.forgotten_back.append(name)
+            seen = len(frame)
+        else:
+            seen = int((processed.get(name) or {}).get("rows", 0))
         if len(frame) < seen:
             raise InputError(
                 f"{path}: has {len(frame)} rows but {seen} were consumed by an earlier run: prediction logs "
                 "must only grow (write a new file per period)"
             )
-        for column in watched:
-            numeric_column(frame, column, path, probability=column == score_col, row_offset=0)
         if len(frame) > seen:
             new_parts.append(frame.iloc[seen:][watched])
-        evidence.files[name] = {"rows": len(frame)}
+        evidence.files[name] = {"rows": len(frame), "mtime_ns": mtime_ns}
         if label_col or id_col:
             labelled.append(frame)
     if new_parts:

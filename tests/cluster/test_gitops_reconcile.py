@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = [
     pytest.mark.cluster,
@@ -174,16 +177,17 @@ def kubectl(kube, *args: str) -> str:
 
 class ArgoStandIn(threading.Thread):
     """What Argo CD's controller does to the Application's status, in small: once the branch moves to a new
-    commit, report it Synced at that revision but Progressing, then Healthy a second later."""
+    commit, report it Synced at that revision but Progressing, then (a second later) the final status: Healthy,
+    or whatever `final` says (a Degraded health, a failed sync operation), Argo's message included."""
 
-    def __init__(self, kube, bare: Path, namespace: str):
+    def __init__(self, kube, bare: Path, namespace: str, final=None):
         super().__init__(daemon=True)
         self.kube, self.bare, self.namespace = kube, bare, namespace
         self.seed = git(bare, "rev-parse", "main")
+        self.final = final or (lambda _head: {"health": {"status": "Healthy"}})
         self.stopped = threading.Event()
 
-    def status(self, revision: str, health: str) -> None:
-        patch = {"status": {"sync": {"status": "Synced", "revision": revision}, "health": {"status": health}}}
+    def status(self, status: dict) -> None:
         kubectl(
             self.kube,
             "-n",
@@ -194,16 +198,17 @@ class ArgoStandIn(threading.Thread):
             "--type",
             "merge",
             "-p",
-            json.dumps(patch),
+            json.dumps({"status": status}),
         )
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
             head = git(self.bare, "rev-parse", "main")
             if head != self.seed:
-                self.status(head, "Progressing")
+                synced = {"sync": {"status": "Synced", "revision": head}}
+                self.status({**synced, "health": {"status": "Progressing"}})
                 self.stopped.wait(1.0)
-                self.status(head, "Healthy")
+                self.status({**synced, **self.final(head)})
                 return
 
 
@@ -257,3 +262,121 @@ def test_an_argocd_application_that_never_syncs_the_commit_fails_at_the_bound(ku
     assert result.returncode == 1, result.stdout + result.stderr
     why = checks(tmp)["argocd"]["why"]
     assert "not Synced and Healthy within 4 s" in why and "not " in why
+
+
+def degraded(head: str) -> dict:
+    return {
+        "health": {
+            "status": "Degraded",
+            "message": "Deployment app: progress deadline exceeded\n(ReplicaSet app-7d9 has timed out)",
+        }
+    }
+
+
+def sync_failed(head: str) -> dict:
+    return {
+        "sync": {"status": "OutOfSync", "revision": head},
+        "health": {"status": "Missing"},
+        "operationState": {
+            "phase": "Failed",
+            "message": 'one or more objects failed to apply, reason: Deployment.apps "app" is invalid',
+            "operation": {"sync": {"revision": head}},
+            "syncResult": {"revision": head},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("final", "reason"),
+    [
+        (degraded, "Degraded at {head}: Deployment app: progress deadline exceeded (ReplicaSet app-7d9"),
+        (sync_failed, "sync Failed at {head}: one or more objects failed to apply, reason: Deployment.apps"),
+    ],
+)
+def test_an_argocd_application_that_fails_at_the_commit_ends_the_wait_at_once(
+    kube, argocd_world, final, reason
+):
+    """Degraded, or a failed sync operation, at the pushed commit: exit 1 long before the 60 s bound, one line
+    naming the Application and carrying Argo's message; the Deployment wait is not started."""
+    bare, policy, tmp, ns = argocd_world
+    policy.write_text(
+        policy.read_text().replace("timeout_seconds: 60", "deployment: app, timeout_seconds: 60")
+    )
+    argo = ArgoStandIn(kube, bare, ns, final)
+    argo.start()
+    started = time.monotonic()
+    try:
+        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+    finally:
+        argo.stopped.set()
+        argo.join(10)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, result.stdout + result.stderr
+    found = checks(tmp)
+    head = git(bare, "rev-parse", "main")
+    why = found["argocd"]["why"]
+    assert found["argocd"]["status"] == "fail" and "\n" not in why
+    assert why.startswith(f"Argo CD Application {ns}/app: " + reason.format(head=head[:12])), why
+    assert "reconciled" not in found
+    assert elapsed < 40, elapsed
+
+
+def test_a_degraded_status_left_by_the_previous_revision_does_not_fail_the_new_one(kube, argocd_world):
+    """Before Argo compares the pushed commit, the Application still shows the old revision Degraded: that is
+    no verdict on the new one, which then becomes Healthy (exit 0)."""
+    bare, policy, tmp, ns = argocd_world
+    seed = git(bare, "rev-parse", "main")
+    kubectl(
+        kube,
+        "-n",
+        ns,
+        "patch",
+        "applications.argoproj.io",
+        "app",
+        "--type",
+        "merge",
+        "-p",
+        json.dumps(
+            {
+                "status": {
+                    "sync": {"status": "Synced", "revision": seed},
+                    "health": {"status": "Degraded", "message": "old pods crash"},
+                    "operationState": {"phase": "Failed", "message": "old", "syncResult": {"revision": seed}},
+                }
+            }
+        ),
+    )
+    argo = ArgoStandIn(kube, bare, ns)
+    argo.start()
+    try:
+        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+    finally:
+        argo.stopped.set()
+        argo.join(10)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert checks(tmp)["argocd"]["status"] == "pass"
+
+
+def test_an_unreachable_cluster_is_an_infrastructure_fault(kube, argocd_world):
+    """The Application cannot be read at all (the API server's port is closed): exit 3, not a gate failure."""
+    _bare, policy, tmp, _ns = argocd_world
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    config = yaml.safe_load(Path(kube.kubeconfig).read_text())
+    for cluster in config["clusters"]:
+        cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    broken = tmp / "unreachable.kubeconfig"
+    broken.write_text(yaml.safe_dump(config))
+    result = mlgate(
+        kube,
+        policy,
+        tmp,
+        "deploy",
+        "--kubeconfig",
+        str(broken),
+        "--image",
+        f"example/app=ghcr.io/acme/app@{DIGEST}",
+    )
+    assert result.returncode == 3, result.stdout + result.stderr

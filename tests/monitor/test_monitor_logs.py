@@ -6,6 +6,7 @@ Logs are written by pyarrow (Parquet) and json (JSON Lines) from seeded simulati
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -92,7 +93,8 @@ def test_quiet_traffic_passes_and_the_state_persists(cli, project):
     assert {"traffic", "change score", "change age", "change income", "drift window"} <= set(found)
     assert found["traffic"]["value"] == 2000
     state = json.loads((project / "state" / "monitor.json").read_text())
-    assert state["runs"] == 1 and state["processed"] == {"logs/day1.parquet": {"rows": 2000}}
+    assert state["runs"] == 1 and list(state["processed"]) == ["logs/day1.parquet"]
+    assert state["processed"]["logs/day1.parquet"]["rows"] == 2000
     assert state["detectors"]["score"]["seen"] == 4
     design = report(project)["evidence"]["design"]
     assert design["arl0_per_detector"] == 1500 and design["threshold_from"] == "Siegmund's approximation"
@@ -270,3 +272,29 @@ def test_notify_on_regression_sends_once_and_the_hook_stays_quiet(cli, project):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_forgotten_file_that_comes_back_is_named_and_not_counted_again(cli, project):
+    """`forget_after_days` (here a fraction of a second) lets the state drop a file gone from the folder; when
+    a backup brings it back with its old modification time, the run warns and counts only the new file."""
+    p = policy(project)
+    p.write_text(
+        p.read_text().replace("id: request_id\n", "id: request_id\n    forget_after_days: 0.000001\n")
+    )
+    log(project, "day1.parquet", population(1000, 11))
+    assert cli("--policy", p, "monitor").code == 0
+    os.replace(project / "logs" / "day1.parquet", project / "day1.parquet")  # retention removed it
+    log(project, "day2.parquet", population(1000, 12))
+    assert cli("--policy", p, "monitor").code == 0
+    state = json.loads((project / "state" / "monitor.json").read_text())
+    assert list(state["processed"]) == ["logs/day2.parquet"]
+    assert state["forgotten"]["name"] == "logs/day1.parquet" and state["forgotten"]["files"] == 1
+    os.replace(project / "day1.parquet", project / "logs" / "day1.parquet")  # restored, mtime kept
+    log(project, "day3.parquet", population(600, 13))
+    result = cli("--policy", p, "monitor")
+    found = checks(project)
+    assert result.code == 0, result.stdout + result.stderr
+    assert found["traffic"]["value"] == 600
+    assert (
+        found["forgotten logs"]["status"] == "warn" and "logs/day1.parquet" in found["forgotten logs"]["why"]
+    )

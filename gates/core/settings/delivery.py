@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from gates.core.settings.base import DecidingSection, Name, PathText, Section, Settings
+from gates.core.settings.canary import Sequential
 
 Url = Annotated[str, Field(pattern=r"^https?://")]
 Images = Annotated[
@@ -41,6 +42,31 @@ class BlueGreenRoute(Settings):
     name: Name
 
 
+class BlueGreenJudge(Settings):
+    """The sequential judge on test traffic before a blue/green switch (gates.deploy.bluegreen_judge): the same
+    requests go to the new colour and to the live one, and the new colour must be surely no worse."""
+
+    enabled: bool = True
+    """Compare the new colour with the live one before switching (nothing to compare on a first deploy)."""
+    requests: Annotated[int, Field(ge=10, le=100000)] = 3000
+    """Most test requests sent to each colour; the judge stops as soon as it decides."""
+    look_every: Annotated[int, Field(ge=10, le=10000)] = 200
+    """Requests to each colour between two looks (anytime-valid: looking often costs no false blocks)."""
+    concurrency: Annotated[int, Field(ge=1, le=32)] = 2
+    """Request pairs in flight at once."""
+    max_duration_seconds: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    """Bound on the test traffic's wall time; undecided at the bound blocks the switch."""
+    error_rate_min_effect: Annotated[float, Field(gt=0, le=1)] = 0.005
+    """Error rate the new colour may have without a comparison (its upper bound at or below it passes the error
+    check); with no errors that takes about 13 / this many requests at alpha 0.01."""
+    latency_min_effect_ms: Annotated[float, Field(ge=0)] = 5.0
+    """Slow-down in milliseconds never counted as a regression (two pods of one build differ by this much)."""
+    live_url: Url | None = None
+    """Where the live colour answers (default: a ready pod of it); give it with preview_url."""
+    sequential: Sequential = Sequential()
+    """alpha, tolerance, margin and scale of the judge, as the canary's (docs/sequential-canary.md)."""
+
+
 class BlueGreen(Settings):
     """Blue/green delivery (mlgate deploy --strategy blue-green, gates.deploy.bluegreen)."""
 
@@ -57,6 +83,8 @@ class BlueGreen(Settings):
     route: BlueGreenRoute | None = None
     """Switch this route's backends between <service>-blue and <service>-green instead of the Service's
     selector."""
+    judge: BlueGreenJudge = BlueGreenJudge()
+    """After validation, the new colour against the live one on the same test requests."""
 
 
 class GitOpsWait(Settings):

@@ -41,6 +41,9 @@ class Source(Settings):
     """logs: glob of late label files (id and label columns)."""
     labels_column: Text = "label"
     """logs: label column of the label files."""
+    forget_after_days: Annotated[float, Field(gt=0)] = 30.0
+    """logs: a log file gone from the glob this long is forgotten by the state (which stays small); should it
+    come back with its old modification time it is still never read twice."""
     url: Annotated[str, Field(pattern=r"^https?://")] | None = None
     """prometheus: base URL (credentials from MLGATE_PROMETHEUS_TOKEN or _USER/_PASSWORD)."""
     selector: str = ""
