@@ -6,19 +6,26 @@ objects are removed whatever happens; the report and state carry the shadow's ev
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 
 import pytest
 
-from gates.core.errors import InfraError
+from gates.core.errors import InfraError, InputError
 from gates.core.result import Status
 from gates.core.settings.canary import Shadow
-from gates.deploy.canary import Run, Stop
+from gates.deploy.canary import Interrupted, Run, Stop
 from gates.deploy.canary.report import result_of
-from gates.deploy.canary.shadow_stage import SHADOW_LABEL, shadow_name, tee_patch
+from gates.deploy.canary.shadow_stage import (
+    SHADOW_LABEL,
+    TEE_RESTORE,
+    leftover_tee,
+    shadow_name,
+    tee_patch,
+)
 from gates.deploy.prometheus import Series
-from tests.canary.test_canary_loop import HEALTHY, FakeCluster, FakeProm, config, state_of
+from tests.canary.fakes import HEALTHY, FakeCluster, FakeProm, config, state_of
 
 BUCKETS = (0.05, 0.1, 0.2, 0.5, math.inf)
 
@@ -53,6 +60,12 @@ class ShadowCluster(FakeCluster):
         env_patches = [c for c in containers if "env" in c and set(c) == {"name", "env"}]
         if not env_patches:
             return super().patch_deployment(namespace, name, patch)
+        annotations = self.deployments[name]["metadata"].setdefault("annotations", {})
+        for key, value in (patch.get("metadata") or {}).get("annotations", {}).items():
+            if value is None:
+                annotations.pop(key, None)
+            else:
+                annotations[key] = value
         for c in env_patches:
             target = next(
                 x
@@ -257,6 +270,7 @@ def test_tee_patch_restores_previous_values_and_deletes_new_names():
         {"name": "SHADOW_URL", "value": "http://old"},
         {"name": "SHADOW_PERCENT", "$patch": "delete"},
     ]
+    assert patch["metadata"]["annotations"] == {TEE_RESTORE: None}  # switching off removes the record
 
 
 def test_shadow_name():
@@ -310,4 +324,70 @@ def test_cli_shadow_flag_runs_the_stage_and_a_regression_exits_1(cli, monkeypatc
     report = json.loads((tmp_path / "mlgate-reports" / "mlgate.json").read_text())["gates"][0]
     assert report["summary"]["decision"] == "shadow-failed"
     assert report["evidence"]["shadow"]["summary"]["verdict"] == "fail"
+    assert "model-canary" not in cluster.deployments
+
+
+def test_a_tee_left_on_by_a_killed_run_is_reused_and_switched_off_without_a_third_restart():
+    """A run killed with the tee on leaves SHADOW_* and the restore annotation on stable; the re-run takes
+    stable's own values from the annotation, builds the candidate and the canary without the tee, and its
+    tee patch changes nothing in the pod template (no extra rolling restart)."""
+    cluster = ShadowCluster()
+    url = "http://model-shadow.ns.svc.cluster.local:8080"
+    left = {"SHADOW_URL": url, "SHADOW_PERCENT": "50", "SHADOW_TIMEOUT_MS": "1000"}
+    stable = cluster.deployments["model"]
+    stable["metadata"]["annotations"] = {
+        TEE_RESTORE: json.dumps({"SHADOW_URL": None, "SHADOW_PERCENT": None, "SHADOW_TIMEOUT_MS": None})
+    }
+    stable["spec"]["template"]["spec"]["containers"][0]["env"] += [
+        {"name": k, "value": v} for k, v in left.items()
+    ]
+    created: dict = {}
+    original = cluster.apply
+
+    def spy(kind, namespace, name, body):
+        created[kind] = copy.deepcopy(body)
+        original(kind, namespace, name, body)
+
+    cluster.apply = spy
+    r, verdict = shadow_run(cluster, TeeProm(dict(SIDE), dict(SIDE)))
+    assert verdict == "promoted"
+    assert cluster.env_history[0] == {"MODEL_VERSION": "v1", **left}  # the tee as the killed run left it
+    assert stable_env(cluster) == {"MODEL_VERSION": "v2"}  # promoted, tee off, nothing of it kept
+    assert TEE_RESTORE not in cluster.deployments["model"]["metadata"].get("annotations", {})
+    shadow_env = created["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert not any(e["name"].startswith("SHADOW_") for e in shadow_env)
+    assert any(a["action"] == "tee left on" for a in r.actions)
+
+
+def test_leftover_tee_reads_the_annotation_and_rejects_a_damaged_one():
+    dep = {"metadata": {"name": "model", "annotations": {TEE_RESTORE: '{"SHADOW_URL": "http://x"}'}}}
+    assert leftover_tee(dep) == {"SHADOW_URL": "http://x"}
+    assert leftover_tee({"metadata": {}}) is None
+    dep["metadata"]["annotations"][TEE_RESTORE] = "[1]"
+    with pytest.raises(InputError, match=TEE_RESTORE):
+        leftover_tee(dep)
+
+
+def test_sigterm_during_the_shadow_switches_the_tee_off_and_removes_the_candidate():
+    """SIGTERM between two looks: the tee is switched off (no wait for stable's rollout, the run is stopping)
+    and the shadow objects are deleted before Interrupted leaves the stage; no canary exists."""
+    cluster = ShadowCluster()
+    stop = FastStop()
+    looks = {"n": 0}
+
+    def sleep(seconds):
+        stop.now += seconds
+        looks["n"] += 1
+        if looks["n"] == 2:
+            stop.set("SIGTERM")
+        return bool(stop)
+
+    stop.sleep = sleep
+    r = Run(config(), cluster, TeeProm(dict(SIDE), dict(SIDE)), stop=stop, clock=lambda: stop.now,
+            log=lambda line: None, shadow=SHADOW)  # fmt: skip
+    with pytest.raises(Interrupted, match="SIGTERM during the shadow stage"):
+        r.execute()
+    assert stable_env(cluster) == {"MODEL_VERSION": "v1"}
+    assert TEE_RESTORE not in cluster.deployments["model"]["metadata"].get("annotations", {})
+    assert "model-shadow" not in cluster.deployments and "model-shadow" not in cluster.services
     assert "model-canary" not in cluster.deployments

@@ -1,5 +1,5 @@
 """Canary runs for the report tests: the real state machine (gates.deploy.canary.Run) and its real judges on the
-in-memory cluster and scripted Prometheus of tests/canary/test_canary_loop.py, with traffic that accumulates
+in-memory cluster and scripted Prometheus of tests/canary/fakes.py, with traffic that accumulates
 from one analysis to the next (so the sequential bounds narrow as they do on a live canary)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 from gates.core.result import GateResult
 from gates.deploy.canary import Run, Stop
 from gates.deploy.canary.report import result_of
-from tests.canary.test_canary_loop import HEALTHY, FakeCluster, FakeProm, config
+from tests.canary.fakes import HEALTHY, FakeCluster, FakeProm, config
 
 
 class GrowingProm(FakeProm):
