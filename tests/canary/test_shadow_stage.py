@@ -391,3 +391,55 @@ def test_sigterm_during_the_shadow_switches_the_tee_off_and_removes_the_candidat
     assert TEE_RESTORE not in cluster.deployments["model"]["metadata"].get("annotations", {})
     assert "model-shadow" not in cluster.deployments and "model-shadow" not in cluster.services
     assert "model-canary" not in cluster.deployments
+
+
+def test_a_run_without_the_shadow_switches_off_a_tee_a_killed_shadow_left_on():
+    """The shadow was switched off in the policy after a killed shadow stage: the canary must not measure a
+    teeing stable, so the tee goes off (one restart) before the canary is created, from the annotation."""
+    cluster = ShadowCluster()
+    stable = cluster.deployments["model"]
+    stable["metadata"]["annotations"] = {TEE_RESTORE: json.dumps({"SHADOW_URL": None, "SHADOW_PERCENT": None})}
+    stable["spec"]["template"]["spec"]["containers"][0]["env"] += [
+        {"name": "SHADOW_URL", "value": "http://model-shadow.ns.svc.cluster.local:8080"},
+        {"name": "SHADOW_PERCENT", "value": "50"},
+    ]
+    r, verdict = shadow_run(cluster, TeeProm(dict(SIDE), dict(SIDE)), shadow=None)
+    assert verdict == "promoted"
+    actions = [a["action"] for a in r.actions]
+    assert actions.index("tee off") < actions.index("canary created")
+    assert stable_env(cluster) == {"MODEL_VERSION": "v2"}
+    assert TEE_RESTORE not in cluster.deployments["model"]["metadata"].get("annotations", {})
+
+
+def test_sigterm_during_the_shadow_is_reported_without_a_state_to_save(monkeypatch):
+    """Interrupted before the canary exists, there is no Deployment to save the state on: the result says
+    interrupted and nothing about a failed save."""
+    import functools
+
+    from gates.deploy.canary import machine
+
+    stop = FastStop()
+    looks = {"n": 0}
+
+    def sleep(seconds):
+        stop.now += seconds
+        looks["n"] += 1
+        if looks["n"] == 2:
+            stop.set("SIGTERM")
+        return bool(stop)
+
+    stop.sleep = sleep
+    monkeypatch.setattr(machine, "Run", functools.partial(machine.Run, clock=lambda: stop.now))
+    section = {
+        "namespace": "ns",
+        "deployment": "model",
+        "image": "model:v2",
+        "prometheus": {"url": "http://p:9090"},
+        "shadow": {"enabled": True, "duration": "10m", "interval": "30s", "percent": 50},
+    }
+    result = machine.run_canary(
+        section, kube=ShadowCluster(), prom=TeeProm(dict(SIDE), dict(SIDE)), stop=stop, log=lambda line: None
+    )
+    text = json.dumps(result.summary) + " ".join(c.why or "" for c in result.checks)
+    assert "interrupted" in text
+    assert "saving the state failed" not in text

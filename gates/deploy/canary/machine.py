@@ -62,6 +62,7 @@ class Run:
     exit_hint: int | None = None
     shadow: Shadow | None = None  # canary.shadow when enabled: the shadow stage runs before a new canary
     shadow_result: GateResult | None = None
+    canary_exists: bool = False  # where the state is saved: nothing to save to before the canary exists
 
     # .. cluster helpers
     def _record(self, action: str, **details: Any) -> None:
@@ -310,6 +311,7 @@ class Run:
                     f"canary's share only shrinks); for exact weights use a weight router",
                 )
         canary = self.kube.deployment(cfg.namespace, cfg.canary_name)
+        self.canary_exists = canary is not None
         existing = CanaryState.from_annotations((canary or {}).get("metadata", {}).get("annotations"))
         target = target_of(cfg)
         stable_replicas = int(self.stable["spec"].get("replicas") or 1)
@@ -342,6 +344,10 @@ class Run:
                 self.state.stable_replicas = existing.stable_replicas
             if self.shadow is not None and not self.shadow_passed():
                 return "shadow_failed"
+            if self.shadow is None:  # a killed shadow stage may have left the tee on stable: off first
+                from gates.deploy.canary.shadow_stage import clear_leftover_tee
+
+                clear_leftover_tee(self)
             self.state.record(event="start", image=cfg.image)
             replicas = self.router.canary_replicas(self.router_ctx(), cfg.steps[0])
             body = canary_deployment(self.stable, cfg, 0, self.state)
@@ -350,6 +356,7 @@ class Run:
             else:
                 body["metadata"]["resourceVersion"] = canary["metadata"].get("resourceVersion")
                 self.kube.replace_deployment(cfg.namespace, body)
+            self.canary_exists = True
             self._record("canary created", deployment=cfg.canary_name, image=cfg.image, replicas=replicas)
         else:
             self.state.record(event="resume", step=self.state.step + 1)
@@ -430,7 +437,7 @@ def run_canary(
             backoff=p.backoff,
         )
     kube = kube or Cluster.connect(kubeconfig or settings.kubeconfig, settings.context)
-    stop = stop or Stop()
+    stop = stop if stop is not None else Stop()  # a Stop is falsy until signalled
     installed = not stop._previous
     if installed:
         stop.install()
@@ -442,7 +449,7 @@ def run_canary(
         hint = run.exit_hint
     except Interrupted as exc:
         verdict, error, hint = "interrupted", str(exc), None
-        if run.state is not None:
+        if run.state is not None and run.canary_exists:  # interrupted before it (the shadow): nothing to save
             run.state.record(event="interrupted", why=str(exc))
             try:
                 run.save_state()
@@ -450,7 +457,7 @@ def run_canary(
                 error += f" (saving the state failed: {save_exc})"
     except (InfraError, InputError) as exc:
         verdict, error, hint = "error", str(exc), exc.exit_code
-        if run.state is not None and run.state.phase in ("progressing",):
+        if run.state is not None and run.canary_exists and run.state.phase in ("progressing",):
             run.state.record(event="error", why=str(exc))
             try:
                 run.save_state()

@@ -132,6 +132,22 @@ def without_tee(stable: dict[str, Any], container: str, before: dict[str, str | 
     return out
 
 
+def clear_leftover_tee(run: Run) -> None:
+    """Switch off a tee a killed shadow stage left on stable when this run has no shadow stage (the canary must
+    measure stable as it is without the tee): one rolling restart, only when the annotation says so."""
+    assert run.stable is not None
+    left = leftover_tee(run.stable)
+    if left is None:
+        return
+    cfg = run.cfg
+    container = _container(run.stable["spec"]["template"], cfg.container)["name"]
+    restore = {k: v for k, v in left.items() if v is not None}
+    run.kube.patch_deployment(cfg.namespace, cfg.deployment, tee_patch(container, restore, left))
+    run._record("tee off", deployment=cfg.deployment, why="an interrupted shadow stage left it on")
+    run.stable = without_tee(run.stable, container, left)
+    run.require_ready(cfg.deployment, "tee off")
+
+
 def _not_run(why: str, evidence: dict[str, Any]) -> GateResult:
     check = Check(name="verdict", status=Status.FAIL, value="not_ready", why=why)
     return GateResult(
