@@ -145,6 +145,7 @@ class Run:
     stdout: str = ""
     stderr: str = ""
     peak_exact: bool = True  # False: no report from the job, peak_mb is wait4's ru_maxrss (an upper bound)
+    cpu_seconds: float = 0.0  # user + system time of the job and the children it waited for (os.wait4)
 
 
 @dataclass
@@ -239,7 +240,10 @@ def run_once(
     peak_kb = reported if reported is not None else usage.ru_maxrss
     for path in (out_path, err_path, peak_path):
         path.unlink(missing_ok=True)
-    return Run(seconds, peak_kb / 1024, code, stdout, stderr, peak_exact=reported is not None)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(
+        seconds, peak_kb / 1024, code, stdout, stderr, peak_exact=reported is not None, cpu_seconds=cpu
+    )
 
 
 def measure(

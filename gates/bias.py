@@ -167,7 +167,7 @@ def overall_values(
 def run(section: BiasSettings | Mapping[str, Any], ctx: GateContext) -> GateResult:
     settings = BiasSettings.of(section)
     features = settings.features()
-    from gates.engine import choose
+    from gates.engine import choose, shared
     from gates.engine import local as streaming
 
     given = settings.reader_spec(task="binary")  # the readers and engines still take the policy's mapping
@@ -179,9 +179,19 @@ def run(section: BiasSettings | Mapping[str, Any], ctx: GateContext) -> GateResu
         result = evaluate(tabulated, {}, settings, ctx)
         result.evidence["streaming"] = tabulated.streaming
         return result
-    p = load_predictions(path, given, extra_columns=list(features))
+    pair = shared.current()  # in `mlgate run`, the metrics gate may have read these rows already
+    p = pair.take(("local", str(path)), "bias") if pair and pair.role(given, list(features)) else None
+    if p is None:
+        p = load_predictions(path, given, extra_columns=list(features))
     columns = {f: group_values(p.frame[f], f, str(path), settings.missing_group) for f in features}
     return evaluate(p, columns, settings, ctx)
+
+
+def needs_scores(settings: GroupJudging) -> bool:
+    """Whether any reported metric or rule needs the scores (else the counts per group, label and decision
+    are all the gate reads: gates.engine.shared then fetches no per-group score cells)."""
+    named = [*settings.metrics, *(rule.metric for rule in settings.rules)]
+    return any(canonical(x) in SCORE_METRICS for x in named)
 
 
 def sensitive_features(section: Mapping[str, Any]) -> tuple[str, ...]:

@@ -51,7 +51,7 @@ def run(section: MetricsSettings | Mapping[str, Any], ctx: GateContext) -> GateR
     spec = settings.baseline
     join_on = _join_on(settings)
     given = settings.reader_spec()  # the readers and engines still take the policy's mapping
-    from gates.engine import choose
+    from gates.engine import choose, shared
     from gates.engine import local as streaming
 
     tabulated = choose.binary_cells(given, ctx, "metrics")  # DuckDB or Spark; None: read here
@@ -62,7 +62,11 @@ def run(section: MetricsSettings | Mapping[str, Any], ctx: GateContext) -> GateR
         result = evaluate(tabulated, None, settings, ctx)
         result.evidence.update(report_curves(tabulated, None, {"candidate": tabulated.cells}))
         return result
-    candidate = load_predictions(path, _with_id(given, join_on))
+    pair = shared.current()  # in `mlgate run` with the bias gate: read its sensitive columns too, once
+    extra = pair.local_extra(given, path) if pair is not None and spec is None else []
+    candidate = load_predictions(path, _with_id(given, join_on), extra_columns=extra)
+    if pair is not None and extra:
+        pair.keep_local(path, candidate)
     baseline = None
     if spec:
         columns = spec.columns if spec.columns is not None else settings.columns

@@ -25,4 +25,20 @@ def run(session, only: tuple[str, ...], skip: tuple[str, ...]) -> int:
     names = [n for n in names if (not only or n in only) and n not in skip]
     if not names:
         raise InputError(f"{session.policy.source}: names no gates to run")
-    return session.run_gates([(name, {}) for name in names])
+    from gates.core.settings import build
+    from gates.engine import shared
+
+    # metrics and bias on the same predictions: their cells from one scan (gates.engine.shared); the policy
+    # was validated whole when loaded, so the sections are only typed here, not validated again
+    pair = shared.plan(
+        lambda name: build(name, session.policy.section(name) or {}), names, _bias_needs_scores
+    )
+    with shared.scope(pair):
+        return session.run_gates([(name, {}) for name in names])
+
+
+def _bias_needs_scores(settings) -> bool:
+    """gates.bias.needs_scores, imported only when a run holds both gates (a run without bias skips the gate)."""
+    from gates.bias import needs_scores
+
+    return needs_scores(settings)

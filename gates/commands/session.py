@@ -215,9 +215,10 @@ class Session:
         for result in results:
             if result.exit_code_hint in (2, 3):
                 print(f"mlgate: error: {printable(result.checks[0].why)}", file=sys.stderr)
-        from gates.notify.send import after_command  # policy `notify`: a warning at worst, never the verdict
+        if self.policy.data.get("notify"):  # (the senders import requests: only when there is a `notify`)
+            from gates.notify.send import after_command  # a warning at worst, never the verdict
 
-        after_command(self.policy, results)
+            after_command(self.policy, results)
         return code
 
 

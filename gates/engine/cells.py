@@ -111,32 +111,84 @@ def cells_sql(plan: Plan, quote, grid: int | None, positive: list[Any]) -> str:
     score = quote(plan.score) if plan.score else None
     select = [f"{quote(f)} AS f{j}" for j, f in enumerate(plan.features)]
     select.append(f"{quote(plan.label)} AS lab")
-    if plan.prediction:
-        select.append(f"{quote(plan.prediction)} AS pre")
-    else:  # the decision from the score, before any grid
-        select.append(f"CASE WHEN {score} >= {literal(plan.decision_threshold)} THEN 1 ELSE 0 END AS pre")
+    select.append(_decision(plan, quote))
     if score is not None:
-        if grid is None:
-            select.append(f"{score} AS s")
-        else:
-            step = literal(2.0**grid)
-            inside = f"{score} >= 0 AND {score} <= 1"
-            select.append(f"CASE WHEN {inside} THEN floor({score} * {step}) / {step} ELSE {score} END AS s")
-            p = f"least(greatest(CAST({score} AS DOUBLE), {literal(EPS)}), {literal(1 - EPS)})"
-            is_positive = (
-                f"{quote(plan.label)} IN ({', '.join(value_literal(v) for v in positive)})"
-                if positive
-                else "FALSE"
-            )
-            select += [
-                f"sum(-ln(CASE WHEN {is_positive} THEN {p} ELSE 1 - {p} END)) AS ll",
-                f"sum(power({score} - CASE WHEN {is_positive} THEN 1 ELSE 0 END, 2)) AS sq",
-            ]
+        select.append(f"{_on_grid(score, grid)} AS s")
+        if grid is not None:
+            log_loss, squared = _losses(plan, quote, positive)
+            select += [f"sum({log_loss}) AS ll", f"sum({squared}) AS sq"]
     select.append("count(*) AS n")
     keys = [f"f{j}" for j in range(len(plan.features))] + ["lab", "pre"] + (["s"] if score else [])
     # group by the expressions' positions: both engines accept ordinals, and an alias could shadow a column
     positions = ", ".join(str(i + 1) for i in range(len(keys)))
     return f"SELECT {', '.join(select)} FROM src GROUP BY {positions}"
+
+
+def joint_sql(
+    plan: Plan,
+    quote,
+    grids: tuple[int | None, int | None],
+    positive: list[Any],
+    bias_scores: bool = True,
+) -> str:
+    """The metrics gate's cells (no features, scores on grids[0]) and the bias gate's (plan.features, scores
+    on grids[1]) from one scan: GROUPING SETS over the per-row values of cells_sql(), computed once in a
+    subquery whose only columns are the aliases (so no column of the table can shadow one). Column `part` is
+    0 on the bias gate's cells and 1 on the metrics gate's; otherwise the columns are cells_sql()'s, with
+    the score as `sm` (metrics) or `sb` (bias; none when `bias_scores` is False). Valid DuckDB and Spark
+    SQL alike."""
+    score = quote(plan.score) if plan.score else None
+    features = [f"f{j}" for j in range(len(plan.features))]
+    inner = [f"{quote(f)} AS f{j}" for j, f in enumerate(plan.features)]
+    inner += [f"{quote(plan.label)} AS lab", _decision(plan, quote)]
+    outer = [*features, "lab", "pre"]
+    metrics_keys, bias_keys = ["lab", "pre"], [*features, "lab", "pre"]
+    if score is not None:
+        inner.append(f"{_on_grid(score, grids[0])} AS sm")
+        outer.append("sm")
+        metrics_keys.append("sm")
+        if bias_scores:
+            inner.append(f"{_on_grid(score, grids[1])} AS sb")
+            outer.append("sb")
+            bias_keys.append("sb")
+        if grids != (None, None):
+            log_loss, squared = _losses(plan, quote, positive)
+            inner += [f"{log_loss} AS llv", f"{squared} AS sqv"]
+            outer += ["sum(llv) AS ll", "sum(sqv) AS sq"]
+    outer += ["count(*) AS n", "grouping(f0) AS part"]  # the features are rolled up on the metrics cells
+    sets = f"({', '.join(bias_keys)}), ({', '.join(metrics_keys)})"
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM src) AS per_row "
+        f"GROUP BY GROUPING SETS ({sets})"
+    )
+
+
+def _decision(plan: Plan, quote) -> str:
+    """The prediction column as `pre`, or the decision from the score, before any grid."""
+    if plan.prediction:
+        return f"{quote(plan.prediction)} AS pre"
+    return f"CASE WHEN {quote(plan.score)} >= {literal(plan.decision_threshold)} THEN 1 ELSE 0 END AS pre"
+
+
+def _on_grid(score: str, grid: int | None) -> str:
+    """The score, or on a grid floored to a multiple of 2**-grid (values outside [0, 1] kept as they are)."""
+    if grid is None:
+        return score
+    step = literal(2.0**grid)
+    return f"CASE WHEN {score} >= 0 AND {score} <= 1 THEN floor({score} * {step}) / {step} ELSE {score} END"
+
+
+def _losses(plan: Plan, quote, positive: list[Any]) -> tuple[str, str]:
+    """Each row's exact log loss and squared error (the label values in `positive` are the positive class)."""
+    score = quote(plan.score)
+    p = f"least(greatest(CAST({score} AS DOUBLE), {literal(EPS)}), {literal(1 - EPS)})"
+    is_positive = (
+        f"{quote(plan.label)} IN ({', '.join(value_literal(v) for v in positive)})" if positive else "FALSE"
+    )
+    return (
+        f"-ln(CASE WHEN {is_positive} THEN {p} ELSE 1 - {p} END)",
+        f"power({score} - CASE WHEN {is_positive} THEN 1 ELSE 0 END, 2)",
+    )
 
 
 # ------------------------------------------------------------------------------------------- tabulation
@@ -166,6 +218,18 @@ class Values:
 Query = Callable[[str], Any]  # SQL over the view `src` -> a pyarrow Table
 
 
+@dataclass
+class Shape:
+    """What the first, narrow scan tells: the plan, the size, the classes and the number of groups."""
+
+    plan: Plan
+    rows: int
+    classes: list
+    positive: Any
+    positive_values: list[Any]  # the label values that are the positive class, as fetched
+    combinations: int
+
+
 def compute(
     query: Query,
     quote: Callable[[str], str],
@@ -178,7 +242,95 @@ def compute(
 ) -> TabulatedPredictions:
     """The cells of a table an engine can query (`query` runs a statement over the view `src`, `quote`
     quotes a column name in its dialect): the shape first (size, groups, classes, validated here before the
-    big scan), then the cells on the grid the size calls for."""
+    big scan), then the cells on the grid the size calls for.
+
+    Inside `mlgate run` with both the metrics and the bias gate on this table (gates.engine.shared), the
+    first call computes both gates' cells in one scan (compute_joint) and the second takes its share."""
+    from gates.engine import shared
+
+    pair = shared.current()
+    role = pair.role(section, sensitive) if pair is not None else None
+    if pair is not None and role is not None:
+        found = pair.cells(
+            (info.get("engine"), source, max_cells),
+            role,
+            lambda: compute_joint(
+                query,
+                quote,
+                available,
+                section,
+                pair.bias_section,
+                pair.features,
+                max_cells,
+                source,
+                info,
+                pair.bias_scores,
+            ),
+        )
+        if found is not None:
+            return found
+    shape = _shape(query, quote, available, section, sensitive, source)
+    grid = grid_bits(shape.rows, shape.combinations, max_cells)
+    table = query(cells_sql(shape.plan, quote, grid, shape.positive_values))
+    return _tabulated(
+        source, section, shape.plan, table, grid, shape.classes, shape.positive, {**info, "rows": shape.rows}
+    )
+
+
+def compute_joint(
+    query: Query,
+    quote: Callable[[str], str],
+    available: list[str],
+    metrics_section: dict[str, Any],
+    bias_section: dict[str, Any],
+    sensitive: list[str],
+    max_cells: int,
+    source: str,
+    info: dict[str, Any],
+    bias_scores: bool = True,
+) -> dict[str, TabulatedPredictions]:
+    """{"metrics": cells without groups, "bias": cells per group of `sensitive`}: each exactly what
+    compute() returns for that gate alone (the same grids, validation and coding), from one shape scan and
+    one GROUPING SETS scan (joint_sql) instead of two of each. The sections differ only in what the cells do
+    not depend on (gates.engine.shared.READER_KEYS are equal), except the bias gate's missing_group.
+    `bias_scores` False: the bias cells carry no scores (counts per group, label and decision: what the
+    bias gate keeps of them when none of its metrics reads a score); the metrics cells still check them."""
+    shape = _shape(query, quote, available, bias_section, sensitive, source)
+    bias_grid = grid_bits(shape.rows, shape.combinations, max_cells) if bias_scores else None
+    grids = (grid_bits(shape.rows, 1, max_cells), bias_grid)
+    table = query(joint_sql(shape.plan, quote, grids, shape.positive_values, bias_scores))
+    part = np.asarray(table.column("part").to_numpy(), dtype=np.int64)
+    whole = shape.plan
+    metrics_plan = Plan(whole.label, whole.prediction, whole.score, [], whole.decision_threshold)
+    bias_plan = whole if bias_scores else Plan(whole.label, whole.prediction, None, whole.features)
+    out = {}
+    for name, plan, section, grid, rows, score in (
+        ("metrics", metrics_plan, metrics_section, grids[0], part == 1, "sm"),
+        ("bias", bias_plan, bias_section, grids[1], part == 0, "sb"),
+    ):
+        keep = [c for c in table.column_names if c not in ("part", "sm", "sb")]
+        if name == "metrics":
+            keep = [c for c in keep if not c.startswith("f")]
+        if grid is None:
+            keep = [c for c in keep if c not in ("ll", "sq")]
+        chosen = table.filter(rows).select(keep)
+        if plan.score:
+            chosen = chosen.append_column("s", table.column(score).filter(rows))
+        out[name] = _tabulated(
+            source, section, plan, chosen, grid, shape.classes, shape.positive, {**info, "rows": shape.rows}
+        )
+    return out
+
+
+def _shape(
+    query: Query,
+    quote: Callable[[str], str],
+    available: list[str],
+    section: dict[str, Any],
+    sensitive: list[str],
+    source: str,
+) -> Shape:
+    """The narrow scan: rows per features x label x prediction, validated (classes, positive label)."""
     from gates.readers.table import _label_key
 
     try:
@@ -203,11 +355,9 @@ def compute(
     if plan.features:
         codes = np.stack([Values.of(shape.column(f"f{j}")).codes for j in range(len(plan.features))])
         combinations = int(np.unique(codes, axis=1).shape[1])
-    grid = grid_bits(rows, combinations, max_cells)
     key = _label_key(positive)
     positive_values = [v for v in label.distinct if _label_key(v) == key]
-    table = query(cells_sql(plan, quote, grid, positive_values))
-    return _tabulated(source, section, plan, table, grid, classes, positive, {**info, "rows": rows})
+    return Shape(plan, rows, classes, positive, positive_values, combinations)
 
 
 def _tabulated(
@@ -250,6 +400,13 @@ def _tabulated(
         codes = []
         for j, name in enumerate(plan.features):
             values = Values.of(table.column(f"f{j}"))
+            missing = values.codes < 0
+            if missing.any() and section.get("missing_group") is None:  # rows, not cells, and no row number
+                rows = int(counts[missing].sum())
+                raise InputError(
+                    f"{source}: sensitive column '{name}': {rows} row{'s' if rows > 1 else ''} without a "
+                    "value; set bias.missing_group to treat them as a named group"
+                )
             series = pd.Series(
                 pd.Categorical.from_codes(values.codes, categories=pd.Index(values.distinct, dtype=object))
             )

@@ -26,15 +26,25 @@ def _ranked(cells: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     counts = np.asarray(cells.counts, dtype=np.float64)
     if score.size == 0:
         return None
-    order = np.argsort(-score, kind="stable")
-    s = score[order]
-    starts = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-    w = counts[order]
-    tp = np.cumsum(np.add.reduceat(np.where(positive[order], w, 0.0), starts))
-    fp = np.cumsum(np.add.reduceat(w, starts)) - tp
+    # binary_cells come sorted by score (without groups): their reversed views are the descending order, with
+    # no sort of ten million scores; within a tie only the order of exact integer additions changes
+    if bool(np.all(score[1:] >= score[:-1])):
+        s, positive, w = score[::-1], positive[::-1], counts[::-1]
+    else:
+        order = np.argsort(-score, kind="stable")
+        s, positive, w = score[order], positive[order], counts[order]
+    hits = np.where(positive, w, 0.0)
+    change = s[1:] != s[:-1]
+    if change.all():  # every score distinct (continuous scores): one cell per level, nothing to sum
+        tp, seen, levels = np.cumsum(hits), np.cumsum(w), s
+    else:
+        starts = np.flatnonzero(np.concatenate(([True], change)))
+        tp = np.cumsum(np.add.reduceat(hits, starts))
+        seen, levels = np.cumsum(np.add.reduceat(w, starts)), s[starts]
+    fp = seen - tp
     if tp[-1] == 0 or fp[-1] == 0:
         return None
-    return tp, fp, s[starts]
+    return tp, fp, levels
 
 
 def roc_pr(cells: Any, limit: int = CURVE_POINTS) -> dict[str, Any] | None:
