@@ -14,6 +14,7 @@ from gates.commands.common import (
     execute,
     parse_pairs,
 )
+from gates.commands.locations import TABLE
 
 
 def _path(value: Path | None) -> str | None:
@@ -30,7 +31,7 @@ def _rules(pairs: dict[str, float], disparity: str, relative_to: str, bound: str
 
 @click.command()
 @click.option(
-    "--predictions", type=click.Path(path_type=Path), help="Predictions with the sensitive columns."
+    "--predictions", type=TABLE, help="Predictions with the sensitive columns (a path or s3://...)."
 )
 @click.option("--label-column", help="Column with the true label (default 'label').")
 @click.option("--score-column", help="Column with the positive-class probability (default 'score').")

@@ -73,6 +73,10 @@ def absolute(path: object) -> str | None:
     """Paths given as flags are relative to the working directory, not to the policy file."""
     if path is None:
         return None
+    from gates.readers.objectstore import is_uri
+
+    if is_uri(str(path)):  # s3://bucket/key as typed (gates.commands.locations)
+        return str(path)
     from pathlib import Path
 
     return str(Path(str(path)).expanduser().absolute())

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from gates.commands.common import compact, engine_option, execute, parse_pairs
+from gates.commands.locations import TABLE
 from gates.core.errors import InputError
 
 
@@ -27,7 +28,7 @@ def check_options(command: Callable) -> Callable:
     options = [
         click.option(
             "--reference",
-            type=click.Path(path_type=Path),
+            type=TABLE,
             help="Reference table, or a profile written by `mlgate drift profile` (.json).",
         ),
         click.option(
@@ -149,7 +150,7 @@ def check(**options: Any) -> int:
 
 
 @drift.command("profile")
-@click.option("--reference", type=click.Path(path_type=Path), help="Reference table (default: the policy's).")
+@click.option("--reference", type=TABLE, help="Reference table, a path or s3://... (default: the policy's).")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -15,6 +15,7 @@ from gates.commands.common import (
     execute,
     parse_pairs,
 )
+from gates.commands.locations import TABLE
 from gates.core.errors import InputError
 
 
@@ -27,7 +28,7 @@ def _margin(text: str) -> dict[str, float]:
 
 @click.command()
 @click.option(
-    "--predictions", type=click.Path(path_type=Path), help="Candidate predictions (csv, parquet, jsonl)."
+    "--predictions", type=TABLE, help="Candidate predictions (csv, parquet, jsonl; or s3://...)."
 )
 @click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]))
 @click.option("--label-column", help="Column with the true label (default 'label').")

@@ -3,7 +3,8 @@ policy's top-level `engine:` settings; and the one call the gates make to get bi
 
 `auto` keeps today's local reading for single files up to `auto_bytes` (the in-memory path, or
 gates.engine.local's chunks as the section's `streaming` setting says) and hands globs, folders, object
-storage and larger files to DuckDB when it is installed. `spark` is never chosen on its own: a cluster is
+storage and larger files to DuckDB when it is installed. The local engine reads one s3:// object too, for
+binary predictions: copied through pyarrow's S3 client into a temporary file (gates.readers.objectstore). `spark` is never chosen on its own: a cluster is
 a decision, not a default. Tasks only the in-memory path supports (multiclass, regression, the paired
 baseline comparison) stay local, and asking another engine for them is an error.
 """
@@ -67,13 +68,18 @@ def resolve(
         return "duckdb" if big and importlib.util.find_spec("duckdb") is not None else "local"
     if name != "local" and in_memory_only:
         raise InputError(f"engine {name}: {in_memory_only}; use --engine local")
-    if name == "local" and is_collection(text):
+    if name == "local" and is_collection(text) and not one_object(text):
         raise InputError(f"{text}: the local engine reads one file; use --engine duckdb or spark for this")
     if name == "spark":
         from gates.core.registry import require_extra
 
         require_extra("--engine spark", "spark")
     return name
+
+
+def one_object(text: str) -> bool:
+    """One s3:// object (no glob, not a prefix): what the local engine can copy and read."""
+    return text.startswith("s3://") and not text.endswith("/") and not any(ch in text for ch in "*?[")
 
 
 def location(section_value: str, ctx: Any) -> str:
@@ -122,11 +128,15 @@ def binary_cells(
     elif local_settings(section)["enabled"] != "auto" and not is_collection(text):
         reason = f"{where}.streaming is set, which is the local engine's chunked reading"
     settings = settings_of(ctx)
+    if reason and text.startswith(REMOTE):
+        raise InputError(f"{text}: object storage is read for binary predictions only ({reason})")
     name = resolve(section.get("engine"), text, settings, reason)
+    task_section = {**section, "task": "binary"}
+    if name == "local" and one_object(text):
+        return _local_object(text, task_section, settings, sensitive, where, ctx)
     if name == "local":
         return None
     record_inputs(text, ctx)
-    task_section = {**section, "task": "binary"}
     max_cells = int(settings.get("max_cells", cell_sql.MAX_CELLS))
     if name == "duckdb":
         from gates.engine import duckdb
@@ -137,10 +147,35 @@ def binary_cells(
     return spark.tabulate(text, task_section, settings, sensitive, max_cells)
 
 
+def _local_object(
+    uri: str,
+    section: dict[str, Any],
+    settings: dict[str, Any],
+    sensitive: list[str] | None,
+    where: str,
+    ctx: Any,
+) -> TabulatedPredictions:
+    """The cells of one s3:// object on the local engine: copied into a private temporary folder, hashed
+    into the run's inputs under its URI, tabulated by gates.engine.local, and removed."""
+    import shutil
+
+    from gates.core.context import sha256_file
+    from gates.engine import local
+    from gates.readers import objectstore
+
+    folder = objectstore.scratch()
+    try:
+        copy = objectstore.fetch(uri, folder, settings)
+        ctx.inputs[uri] = sha256_file(copy)
+        return local.tabulate(copy, section, sensitive, where=where)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def drift_profiles(
     text: str, settings: Any, engine_settings: dict[str, Any], ctx: Any = None
 ) -> tuple[dict[str, Any], int, str] | None:
-    """The drift reference's profiles from DuckDB: (profiles, rows, source), or None when the drift gate
+    """The drift reference's profiles from DuckDB or Spark: (profiles, rows, source), or None when the gate
     reads the reference itself (a stored profile, or the local engine). `settings`: the drift section's
     typed settings (columns, exclude, outputs, per_column kinds, profile_settings, engine)."""
     from gates.readers.columns import is_profile_path
@@ -148,12 +183,16 @@ def drift_profiles(
     if not text.startswith((*REMOTE, TABLE_PREFIX)) and is_profile_path(Path(text)):
         return None
     name = resolve(getattr(settings, "engine", None), text, engine_settings, None, by_size=False)
+    if name == "local" and text.startswith(REMOTE):
+        raise InputError(f"{text}: a reference in object storage is profiled by --engine duckdb or spark")
     if name == "local":
         return None
-    if name == "spark":
-        raise InputError("engine spark: drift profiles are computed by the local or duckdb engine")
     if ctx is not None:
         record_inputs(text, ctx)
+    if name == "spark":
+        from gates.engine import spark
+
+        return spark.profile(text, settings, engine_settings)
     from gates.engine import duckdb
 
     return duckdb.profile(text, settings, engine_settings)

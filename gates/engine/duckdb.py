@@ -8,7 +8,8 @@ is only the connection, the source and the fetch.
 
 The connection is locked down: no extension is installed or loaded on its own, file access is limited to
 the source's folder (and the spill folder), and `enable_external_access` is off before any query runs. An
-s3:// or http(s):// source loads the httpfs extension when it is installed, else it is a one-line error.
+s3:// source is scanned as a pyarrow dataset (gates.readers.objectstore: endpoint and credentials from the
+environment); an http(s):// one loads the httpfs extension when it is installed, else it is a one-line error.
 """
 
 from __future__ import annotations
@@ -106,7 +107,13 @@ def connect(source: Source, settings: dict[str, Any]):
         os.makedirs(spill, exist_ok=True)
         con.execute(f"SET temp_directory = '{_plain(spill, 'engine.temp_directory')}'")
         allowed.append(spill.rstrip("/") + "/")
-    if source.remote:
+    table = source.sql()
+    if source.pattern.startswith("s3://"):  # pyarrow's S3 client, its objects scanned as a dataset
+        from gates.readers import objectstore
+
+        con.register("mlgate_remote", objectstore.dataset(source.pattern, settings))
+        table = "mlgate_remote"
+    elif source.remote:
         installed = con.execute(
             "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
         ).fetchone()
@@ -121,7 +128,7 @@ def connect(source: Source, settings: dict[str, Any]):
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     try:
-        con.execute(f"CREATE TEMP VIEW src AS SELECT * FROM {source.sql()}")
+        con.execute(f"CREATE TEMP VIEW src AS SELECT * FROM {table}")
         columns = [row[0] for row in con.execute("DESCRIBE src").fetchall()]
     except duckdb.Error as exc:
         raise InputError(f"{source.pattern}: cannot read ({_first_line(exc)})") from None
@@ -173,8 +180,16 @@ def tabulate(
     sensitive: list[str] | None = None,
     max_cells: int = cell_sql.MAX_CELLS,
 ):
-    """Binary predictions as their cells (gates.engine.cells), computed by DuckDB."""
+    """Binary predictions as their cells (gates.engine.cells), computed by DuckDB (or already, in the same
+    `mlgate run`, for the other gate: gates.engine.shared; then no connection is opened)."""
+    from gates.engine import shared
+
     source = source_of(text)
+    pair = shared.current()
+    role = pair.role(section, sensitive) if pair is not None else None
+    found = pair.take(("duckdb", source.pattern, max_cells), role) if pair and role else None
+    if found is not None:
+        return found
     con, columns = connect(source, settings)
     try:
         return cell_sql.compute(

@@ -15,11 +15,17 @@ gates.stats.drift_profiles.profile_numeric / profile_categorical give on the sam
 - categories: their counts, keyed as gates.readers.columns.category_key keys them (1, 1.0 and '1' are one).
 Numbers with two distinct values become categories, as gates.readers.columns.build_profile decides.
 Times are held in seconds (epoch); INTERVAL columns are skipped with a reason, as unsupported types are.
+
+The statements are DuckDB's; Spark (gates.engine.spark_profiles) runs the same plan through a Dialect that
+swaps the few pieces the two SQLs spell differently (types, finiteness, epoch seconds) and the two that
+DuckDB does with SQL Spark lacks (the order statistics and the ASOF bin counts), so both engines give the
+same profile by construction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -60,6 +66,19 @@ def kind_of(duckdb_type: str) -> str:
     return "unsupported"
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What differs between the engines running build(): type names to kinds, a column as DOUBLE (times as
+    epoch seconds), the finiteness test, numpy's linear quantiles at probabilities (from order statistics)
+    and the counts of the right-closed bins at points."""
+
+    kind_of: Callable[[str], str]
+    as_number: Callable[[str, str], str]  # (quoted column, engine type) -> DOUBLE expression
+    finite: Callable[[str], str]  # expression -> predicate: neither NULL, NaN nor infinite
+    quantiles: Callable[[Query, str, np.ndarray, int], np.ndarray]
+    at_or_below: Callable[[Query, str, np.ndarray], np.ndarray]
+
+
 def build(
     query: Query,
     types: dict[str, str],
@@ -67,13 +86,16 @@ def build(
     options: dict[str, Any],
     declared: dict[str, str],
     quote: Callable[[str], str],
+    dialect: Dialect | None = None,
 ) -> dict[str, dp.Profile]:
-    """Profiles of `names` (types: DuckDB's column types; declared: per-column kind overrides)."""
+    """Profiles of `names` (types: the engine's column types; declared: per-column kind overrides), in
+    DuckDB's SQL unless another `dialect` is given."""
+    sql = dialect or DUCKDB
     quantiles = int(options.get("quantiles", dp.QUANTILES))
     bins = int(options.get("bins", dp.BINS))
     exact_limit = int(options.get("exact_limit", dp.EXACT_LIMIT))
     max_categories = int(options.get("max_categories", dp.MAX_CATEGORIES))
-    kinds = {n: kind_of(types[n]) for n in names}
+    kinds = {n: sql.kind_of(types[n]) for n in names}
     out: dict[str, dp.Profile] = {}
     numeric = []
     for name in names:
@@ -84,11 +106,16 @@ def build(
             out[name] = _categorical(query, quote(name), max_categories)
         else:
             numeric.append(name)
-    expressions = {n: _as_number(quote(n), kinds[n]) for n in numeric}
-    summaries = _summaries(query, expressions) if numeric else {}
+    expressions = {n: sql.as_number(quote(n), types[n]) for n in numeric}
+    summaries = _summaries(query, expressions, sql) if numeric else {}
     for name in numeric:
         out[name] = _numeric(
-            query, expressions[name], summaries[name], quantiles, bins, exact_limit, kinds[name] == "temporal"
+            query,
+            expressions[name],
+            summaries[name],
+            (quantiles, bins, exact_limit),
+            kinds[name] == "temporal",
+            sql,
         )
         profile = out[name]
         two_values = isinstance(profile, dp.NumericProfile) and profile.distinct == 2
@@ -108,15 +135,17 @@ def _as_categories(profile: Any) -> dp.CategoricalProfile:
     )
 
 
-def _as_number(column: str, kind: str) -> str:
-    return f"CAST(epoch({column}) AS DOUBLE)" if kind == "temporal" else f"CAST({column} AS DOUBLE)"
+def _as_number(column: str, duckdb_type: str) -> str:
+    if kind_of(duckdb_type) == "temporal":
+        return f"CAST(epoch({column}) AS DOUBLE)"
+    return f"CAST({column} AS DOUBLE)"
 
 
-def _summaries(query: Query, expressions: dict[str, str]) -> dict[str, dict[str, Any]]:
+def _summaries(query: Query, expressions: dict[str, str], sql: Dialect) -> dict[str, dict[str, Any]]:
     """count, nulls, mean, std, min, max, distinct of every numeric column in one scan."""
     parts = []
     for i, x in enumerate(expressions.values()):
-        ok = f"FILTER (WHERE isfinite({x}))"
+        ok = f"FILTER (WHERE {sql.finite(x)})"
         parts += [
             f"count({x}) {ok} AS n{i}",
             f"avg({x}) {ok} AS mean{i}",
@@ -137,8 +166,9 @@ def _summaries(query: Query, expressions: dict[str, str]) -> dict[str, dict[str,
 
 
 def _numeric(
-    query: Query, x: str, s: dict[str, Any], quantiles: int, bins: int, exact_limit: int, seconds: bool
+    query: Query, x: str, s: dict[str, Any], sizes: tuple[int, int, int], seconds: bool, sql: Dialect
 ) -> dp.NumericProfile:
+    quantiles, bins, exact_limit = sizes
     n = s["n"]
     if n == 0:
         return dp.NumericProfile(count=0, nulls=s["nulls"], seconds=seconds)
@@ -151,15 +181,17 @@ def _numeric(
         max=float(s["max"]),
         seconds=seconds,
     )
-    finite = f"(SELECT {x} AS x FROM src WHERE isfinite({x}))"
+    finite = f"(SELECT {x} AS x FROM src WHERE {sql.finite(x)})"
     bin_probs = np.linspace(0.0, 1.0, bins + 1)[1:-1] if bins > 1 else np.empty(0)
     # whether the column has at most exact_limit values: a DISTINCT that stops past the limit (an exact
     # count(DISTINCT) of 80 columns at once held 3.5 GB and took a minute on a million rows)
-    capped = query(f"SELECT count(*) AS d FROM (SELECT DISTINCT x FROM {finite} LIMIT {exact_limit + 1})")
+    capped = query(
+        f"SELECT count(*) AS d FROM (SELECT DISTINCT x FROM {finite} AS f LIMIT {exact_limit + 1}) AS c"
+    )
     if (
         int(capped.column("d").to_pylist()[0]) <= exact_limit
     ):  # few values: everything else follows from (value, count) here
-        table = query(f"SELECT x, count(*) AS c FROM {finite} GROUP BY x ORDER BY x")
+        table = query(f"SELECT x, count(*) AS c FROM {finite} AS f GROUP BY x ORDER BY x")
         values = np.asarray(table.column("x").to_numpy(), dtype=np.float64)
         counts = np.asarray(table.column("c").to_numpy(), dtype=np.float64)
         profile.values, profile.counts = values, counts
@@ -168,11 +200,11 @@ def _numeric(
         profile.bin_edges, profile.bin_counts = edges, np.diff(np.concatenate(([0.0], below)))
         return profile
     grid = dp.quantile_grid(n, quantiles)
-    both = _quantiles(query, finite, np.concatenate((grid, bin_probs)), n)
+    both = sql.quantiles(query, finite, np.concatenate((grid, bin_probs)), n)
     profile.points = np.unique(both[: grid.size])
-    profile.below = np.cumsum(_at_or_below(query, finite, profile.points)[:-1])
+    profile.below = np.cumsum(sql.at_or_below(query, finite, profile.points)[:-1])
     profile.bin_edges = np.unique(both[grid.size :]) if bins > 1 else np.empty(0)
-    profile.bin_counts = _at_or_below(query, finite, profile.bin_edges)
+    profile.bin_counts = sql.at_or_below(query, finite, profile.bin_edges)
     return profile
 
 
@@ -192,23 +224,33 @@ def _list(values: np.ndarray) -> str:
     return "[" + ", ".join(f"{float(v):.17e}" for v in values) + "]"
 
 
-def _quantiles(query: Query, finite: str, probs: np.ndarray, n: int) -> np.ndarray:
-    """numpy's linear quantiles at `probs`: the order statistics at floor and ceil of (n - 1) p, picked by
-    their row number in one sort, interpolated here (DuckDB's quantile_cont with a thousand probabilities
-    took 0.8 s a column on a million rows; one sort takes a fifth of that)."""
+def interpolated(
+    probs: np.ndarray, n: int, order_statistics: Callable[[np.ndarray], dict[int, float]]
+) -> np.ndarray:
+    """numpy's linear quantiles at `probs` of n values: the order statistics (0-based ranks) at floor and
+    ceil of (n - 1) p, from `order_statistics(ranks)`, interpolated here."""
     position = probs * (n - 1)
     low = np.floor(position)
     high = np.minimum(low + 1, n - 1)
-    ranks = np.unique(np.concatenate((low, high)).astype(np.int64))
-    wanted = ", ".join(str(int(r)) for r in ranks)
-    table = query(
-        f"SELECT rn, x FROM (SELECT x, row_number() OVER (ORDER BY x) - 1 AS rn FROM {finite}) "
-        f"WHERE rn IN ({wanted}) ORDER BY rn"
-    )
-    at = dict(zip(table.column("rn").to_pylist(), table.column("x").to_pylist()))
+    at = order_statistics(np.unique(np.concatenate((low, high)).astype(np.int64)))
     at_low = np.asarray([at[int(r)] for r in low], dtype=np.float64)
     at_high = np.asarray([at[int(r)] for r in high], dtype=np.float64)
     return at_low + (position - low) * (at_high - at_low)
+
+
+def _quantiles(query: Query, finite: str, probs: np.ndarray, n: int) -> np.ndarray:
+    """The order statistics picked by their row number in one sort (DuckDB's quantile_cont with a thousand
+    probabilities took 0.8 s a column on a million rows; one sort takes a fifth of that)."""
+
+    def picked(ranks: np.ndarray) -> dict[int, float]:
+        wanted = ", ".join(str(int(r)) for r in ranks)
+        table = query(
+            f"SELECT rn, x FROM (SELECT x, row_number() OVER (ORDER BY x) - 1 AS rn FROM {finite}) "
+            f"WHERE rn IN ({wanted}) ORDER BY rn"
+        )
+        return dict(zip(table.column("rn").to_pylist(), table.column("x").to_pylist()))
+
+    return interpolated(probs, n, picked)
 
 
 def _at_or_below(query: Query, finite: str, points: np.ndarray) -> np.ndarray:
@@ -226,6 +268,15 @@ def _at_or_below(query: Query, finite: str, points: np.ndarray) -> np.ndarray:
     for i, c in zip(table.column("i").to_pylist(), table.column("c").to_pylist()):
         counts[points.size if i is None else int(i)] += c
     return counts
+
+
+DUCKDB = Dialect(
+    kind_of=kind_of,
+    as_number=_as_number,
+    finite=lambda x: f"isfinite({x})",
+    quantiles=_quantiles,
+    at_or_below=_at_or_below,
+)
 
 
 def _categorical(query: Query, column: str, max_categories: int) -> dp.CategoricalProfile | dp.SkippedProfile:

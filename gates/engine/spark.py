@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,13 @@ from gates.engine import watch
 
 DEFAULT_MASTER = "local[*]"
 TABLE_PREFIX = "table:"  # a policy's `predictions: table:db.name` names a Spark table
+# a session mlgate starts itself (never a notebook's): no web UI and no console bar (mlgate shows progress,
+# stdout is the verdict's), adaptive execution (it coalesces the cells' shuffle into few partitions)
+SESSION_DEFAULTS = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.adaptive.enabled": "true",
+}
 
 
 def session(settings: dict[str, Any]):
@@ -39,15 +48,47 @@ def session(settings: dict[str, Any]):
     if active is not None:
         return active
     spec = settings.get("spark") or {}
-    builder = SparkSession.builder.master(str(spec.get("master", DEFAULT_MASTER))).appName("mlgate")
-    for key, value in (spec.get("conf") or {}).items():
-        builder = builder.config(str(key), str(value))
+    master = str(spec.get("master", DEFAULT_MASTER))
+    builder = SparkSession.builder.master(master).appName("mlgate")
+    conf = {
+        **SESSION_DEFAULTS,
+        **local_partitions(master),
+        **{str(k): _text(v) for k, v in (spec.get("conf") or {}).items()},
+    }
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        spark = builder.getOrCreate()
+        spark.sparkContext.setLogLevel(str(spec.get("log_level", "ERROR")))
+        return spark
     except Exception as exc:  # noqa: BLE001 - no Java, no cluster: an infrastructure fault, said in one line
         from gates.core.errors import InfraError
 
         raise InfraError(f"spark: cannot start a session ({str(exc).strip().splitlines()[0]})") from None
+
+
+def _text(value: Any) -> str:
+    """A conf value as Spark reads it (YAML's true is Spark's "true", not Python's "True")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def local_partitions(master: str) -> dict[str, str]:
+    """spark.sql.shuffle.partitions for a local master: two per core (Spark's 200 default makes 200 tasks
+    of a few thousand cells each, which on one machine costs more than the aggregation); none for a
+    cluster, whose own setting stands."""
+    import os
+    import re
+
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\s*\d+)?\])?", master.strip())
+    if not found:
+        return {}
+    if found.group(1) is None:
+        cores = 1
+    elif found.group(1) == "*":
+        cores = os.cpu_count() or 1
+    else:
+        cores = int(found.group(1))
+    return {"spark.sql.shuffle.partitions": str(2 * max(1, cores))}
 
 
 def frame_of(spark, source: Any):
@@ -121,9 +162,7 @@ def compute_statistics(
     """
     spark = session(settings or {})
     frame, label = frame_of(spark, source)
-    view = f"mlgate_src_{uuid.uuid4().hex}"
-    frame.createOrReplaceTempView(view)
-    try:
+    with _view(spark, frame) as view:
         return cell_sql.compute(
             lambda sql: _collect(spark, sql.replace(" FROM src", f" FROM {view}"), label),
             quote,
@@ -134,8 +173,47 @@ def compute_statistics(
             label,
             {"engine": "spark", "source": label},
         )
-    finally:
-        spark.catalog.dropTempView(view)
+
+
+def profile(source: Any, drift: Any, settings: dict[str, Any]) -> tuple[dict[str, Any], int, str]:
+    """The drift reference's profiles on Spark (gates.engine.spark_profiles): (profiles, rows, source).
+
+    `source`: a path, `table:NAME` or a DataFrame; `drift`: the drift section's typed settings (columns,
+    exclude, the outputs read from the reference, per_column kinds, profile_settings)."""
+    from gates.engine import duckdb_profiles, spark_profiles
+
+    spark = session(settings)
+    frame, label = frame_of(spark, source)
+    columns = list(frame.columns)
+    wanted = list(drift.columns or columns)
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise InputError(
+            f"{label}: drift.columns names {', '.join(map(repr, missing))}, not in the reference"
+        )
+    names = [c for c in wanted if c not in set(drift.exclude or ())]
+    if drift.outputs and not drift.outputs.reference:
+        names += [c for c in drift.outputs.columns if c in columns and c not in names]
+    with _view(spark, frame.select(*[frame[quote(n)] for n in names])) as view:
+
+        def resolve(sql: str) -> str:
+            return sql.replace(" FROM src", f" FROM {view}")
+
+        def run(sql: str):
+            return _collect(spark, resolve(sql), label)
+
+        declared = {n: rule.kind for n, rule in (drift.per_column or {}).items() if rule.kind}
+        profiles = duckdb_profiles.build(
+            run,
+            dict(frame.dtypes),
+            names,
+            drift.profile_settings.model_dump(),
+            declared,
+            quote,
+            spark_profiles.dialect(spark, resolve),
+        )
+        rows = int(run("SELECT count(*) AS n FROM src").column("n").to_pylist()[0])
+    return profiles, rows, label
 
 
 def tabulate(
@@ -145,8 +223,49 @@ def tabulate(
     sensitive: list[str] | None = None,
     max_cells: int = cell_sql.MAX_CELLS,
 ):
-    """gates.engine.choose's entry: the cells of a path (or table name) on the policy's Spark session."""
-    return compute_statistics(text, section, sensitive, settings, max_cells)
+    """gates.engine.choose's entry: the cells of a path (or table name) on the policy's Spark session; in
+    an `mlgate run` with both metrics and bias on the same predictions (gates.engine.shared), both gates'
+    cells from one shape scan and one GROUPING SETS scan (cells.compute_joint), the second gate taking its
+    share, instead of two scans per gate."""
+    from gates.engine import shared
+
+    pair = shared.current()
+    role = pair.role(section, sensitive) if pair is not None else None
+    if pair is None or role is None:
+        return compute_statistics(text, section, sensitive, settings, max_cells)
+
+    def joint() -> dict[str, Any]:
+        spark = session(settings)
+        frame, label = frame_of(spark, text)
+        metrics_section = section if role == "metrics" else pair.bias_section
+        with _view(spark, frame) as view:
+            return cell_sql.compute_joint(
+                lambda sql: _collect(spark, sql.replace(" FROM src", f" FROM {view}"), label),
+                quote,
+                list(frame.columns),
+                {**metrics_section, "task": "binary"},
+                pair.bias_section,
+                pair.features,
+                max_cells,
+                label,
+                {"engine": "spark", "source": label},
+                pair.bias_scores,
+            )
+
+    found = pair.cells(("spark", text, max_cells), role, joint)
+    return found if found is not None else compute_statistics(text, section, sensitive, settings, max_cells)
+
+
+@contextmanager
+def _view(spark, frame) -> Iterator[str]:
+    """A uniquely named temporary view of `frame` (a notebook's own views are never shadowed), dropped
+    after use."""
+    view = f"mlgate_src_{uuid.uuid4().hex}"
+    frame.createOrReplaceTempView(view)
+    try:
+        yield view
+    finally:
+        spark.catalog.dropTempView(view)
 
 
 def evaluate(gate: str, source: Any, section: dict[str, Any], report_dir: str | Path = "mlgate-report"):

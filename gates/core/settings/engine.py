@@ -29,7 +29,21 @@ class SparkSettings(Settings):
     master: Annotated[str, Field(min_length=1)] = "local[*]"
     """Spark master URL."""
     conf: dict[str, str | int | float | bool] | None = None
-    """Spark configuration, e.g. spark.sql.shuffle.partitions: 64."""
+    """Spark configuration, e.g. spark.sql.shuffle.partitions: 64 (a session mlgate starts has the UI off,
+    adaptive execution on and, on a local[N] master, 2N shuffle partitions unless set here)."""
+    log_level: Literal["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"] = "ERROR"
+    """Spark's log level in a session mlgate starts."""
+
+
+class S3Settings(Settings):
+    """Where s3:// tables are read from (gates.readers.objectstore); credentials come only from the
+    environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or the AWS SDK's chain)."""
+
+    endpoint_url: Annotated[str, Field(pattern=r"^https?://[^\s]+$")] | None = None
+    """An S3-compatible endpoint, e.g. http://minio.internal:9000 (default: AWS_ENDPOINT_URL_S3, else
+    AWS_ENDPOINT_URL, else AWS)."""
+    region: Annotated[str, Field(min_length=1)] | None = None
+    """The bucket's region (default: AWS_REGION, else AWS_DEFAULT_REGION)."""
 
 
 class EngineSettings(Settings):
@@ -54,3 +68,4 @@ class EngineSettings(Settings):
     large as keeps the cells under it (ROC AUC and average precision then carry a stated bound; counts and
     losses stay exact). The local engine's is streaming.max_cells."""
     spark: SparkSettings | None = None
+    s3: S3Settings | None = None
