@@ -29,13 +29,20 @@ same 180 s of canary time; each look continues the sequences of the one before (
 canary undecided at the last step is measured again until the three minutes are up. The median time to a
 decision is over the scenarios that were decided (rolled back or promoted).
 
+The fixed judges can look every 10 s too (``compare@10``, ``both@10``: the false rollbacks looking as often costs
+them). ``--oracle 60,10`` adds, per traffic level, the detection of the most powerful single test at exactly 1 %
+false rollbacks on the traffic of a loop looking every 60 / 10 s (:func:`oracle_power`): the bound for any judge
+at 1 %. ``--kinds healthy`` runs only healthy canaries (a validity run over a long ``--horizon``).
+
     python bench/canary_judge.py [--scenarios 1000] [--seed 0] [--lookback growing] [--judges both,sequential@10]
+        [--oracle 60,10] [--kinds healthy] [--horizon 600]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 from pathlib import Path
 
@@ -75,6 +82,8 @@ JUDGES = {
     "compare": (("compare",), SPECS),
     "both": (("threshold", "compare"), SPECS),
     "both, limits 5 % / 250 ms": (("threshold", "compare"), LOOSE),
+    "compare@10": (("compare",), SPECS),
+    "both@10": (("threshold", "compare"), SPECS),
     "sequential@60": (("sequential",), SPECS),
     "sequential@10": (("sequential",), SPECS),
     "sequential@10 alpha 0.05": (("sequential",), SPECS),
@@ -168,6 +177,45 @@ def scenario(
     return "undecided", why, horizon
 
 
+def oracle_power(
+    rng, total_rps: float, kind: str, look: int, horizon: int, scenarios: int
+) -> tuple[float, float]:
+    """The detection of the most powerful test at 1 % false rollbacks that looks once, at ``horizon``, on all the
+    canary's requests, knowing the baseline and the alternative (Neyman-Pearson, randomised to exactly 1 %): an
+    upper bound for any judge with at most 1 % false rollbacks on the same traffic. The canary's traffic follows
+    the loop of a judge that looks every ``look`` s and moves a step at every look until the last (10, 25, then
+    50 %). 2x errors: the canary's error count given its requests (exact binomial tails); +30 % p95: the
+    log-likelihood ratio of its bucket counts (critical value from simulated healthy canaries). The second
+    number: the same without knowing the baseline error rate, the test a comparison with stable can at best do
+    (the canary's share of all errors given the total, binomial, randomised to exactly 1 %; NaN for latency)."""
+    from scipy.stats import binom
+
+    shares = [STEPS[min(k, len(STEPS) - 1)] / 100 for k in range(horizon // look)]
+    requests = rng.poisson(total_rps * look * np.asarray(shares), size=(scenarios, len(shares))).sum(axis=1)
+    stable = rng.poisson(total_rps * look * (1 - np.asarray(shares)), size=(scenarios, len(shares))).sum(
+        axis=1
+    )
+    ef, lf = KINDS[kind]
+
+    def randomised(n, p0, p1) -> np.ndarray:  # power of the level-1 % test for a binomial count of n
+        k = binom.isf(0.01, n, p0)  # smallest k with P0(X > k) <= 1 %
+        gamma = (0.01 - binom.sf(k, n, p0)) / np.maximum(binom.pmf(k, n, p0), 1e-300)
+        return np.asarray(binom.sf(k, n, p1) + gamma * binom.pmf(k, n, p1))
+
+    if kind == "2x error rate":
+        known = float(np.mean(randomised(requests, BASE_ERROR, BASE_ERROR * ef)))
+        errors = rng.binomial(requests, BASE_ERROR * ef) + rng.binomial(stable, BASE_ERROR)
+        rho = requests / (requests + stable)
+        return known, float(np.mean(randomised(errors, rho, ef * rho / (ef * rho + 1 - rho))))
+    weights = np.log(np.maximum(PROBS[lf], 1e-300) / np.maximum(PROBS[1.0], 1e-300))  # 0 beyond 5 s
+    power = []
+    for n in requests:
+        null = rng.multinomial(n, PROBS[1.0], size=4000) @ weights
+        crit = np.quantile(null, 0.99)
+        power.append(float(rng.multinomial(n, PROBS[lf]) @ weights > crit))
+    return float(np.mean(power)), math.nan
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenarios", type=int, default=1000)
@@ -178,6 +226,12 @@ def main() -> None:
     parser.add_argument(
         "--judges", default=",".join(JUDGES), help=f"comma separated, of: {', '.join(JUDGES)}"
     )
+    parser.add_argument(
+        "--kinds", default=",".join(KINDS), help="comma separated scenarios (healthy only: a validity run)"
+    )
+    parser.add_argument(
+        "--oracle", default="", help="comma separated look intervals (s) for oracle rows, e.g. 60,10"
+    )
     parser.add_argument("--out", default=str(Path(__file__).with_name("results") / "canary_judge.md"))
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -185,8 +239,9 @@ def main() -> None:
     rows = []
     for rps in [float(x) for x in args.traffic.split(",")]:
         for judge in args.judges.split(","):
-            cells, minutes = {}, {}
-            for kind in KINDS:
+            missing = {"rolled_back": math.nan, "promoted": math.nan, "undecided": math.nan}
+            cells, minutes = {k: missing for k in KINDS}, {k: "-" for k in KINDS}
+            for kind in args.kinds.split(","):
                 results = {"rolled_back": 0, "promoted": 0, "undecided": 0}
                 decided = []
                 for _ in range(args.scenarios):
@@ -199,10 +254,23 @@ def main() -> None:
                 cells[kind] = {k: v / args.scenarios for k, v in results.items()}
                 minutes[kind] = f"{np.median(decided):.2g}" if decided else "-"
             h = cells["healthy"]
+
+            def share(x: float, digits: int = 0) -> str:
+                return "-" if math.isnan(x) else f"{x:.{digits}%}"
+
             rows.append(
-                f"| {rps:g} | {judge} | {cells['2x error rate']['rolled_back']:.0%} "
-                f"| {cells['+30% p95']['rolled_back']:.0%} | {h['rolled_back']:.1%} | {h['promoted']:.0%} "
-                f"| {h['undecided']:.0%} | {' / '.join(minutes[k] for k in KINDS)} |"
+                f"| {rps:g} | {judge} | {share(cells['2x error rate']['rolled_back'])} "
+                f"| {share(cells['+30% p95']['rolled_back'])} | {share(h['rolled_back'], 1)} "
+                f"| {share(h['promoted'])} | {share(h['undecided'])} | {' / '.join(minutes[k] for k in KINDS)} |"
+            )
+            print(rows[-1], flush=True)
+        for look in [int(x) for x in args.oracle.split(",") if x]:
+            (known, unknown), (slow, _) = (
+                oracle_power(rng, rps, k, look, args.horizon, args.scenarios) for k in KINDS if k != "healthy"
+            )
+            rows.append(
+                f"| {rps:g} | oracle@{look} (one Neyman-Pearson test at {args.horizon} s, 1 %; in brackets: "
+                f"not knowing the baseline) | {known:.0%} ({unknown:.0%}) | {slow:.0%} | 1.0% | - | - | - |"
             )
             print(rows[-1], flush=True)
     header = (
@@ -217,9 +285,12 @@ def main() -> None:
         f"`{args.lookback}`; baseline error rate {BASE_ERROR:.0%}, baseline p95 {HEALTHY_P95 * 1000:.0f} ms; "
         f"error_rate max {BASE_ERROR * 1.5:.1%} (critical), latency_p95 max {HEALTHY_P95 * 1.15 * 1000:.0f} ms; "
         f"defaults: confidence 0.98, tolerance 0.25 (latency_p95 0.1), error_rate min_effect 0.005, margin 1.0; "
-        f"min_requests {MIN_REQUESTS}, failure_limit 1; sequential: alpha 0.01, tolerance 0, margin 1.0, scale 0.3, "
+        f"min_requests {MIN_REQUESTS}, failure_limit 1; sequential: alpha 0.01 (rollback evidence averaged, weight 1 per comparison and 0.25 per metric's limits), tolerance 0, margin 1.0, scale 0.3, "
         f"judge@N: an analysis every N s "
-        f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback} --judges {args.judges} --scenarios {args.scenarios} --horizon {args.horizon}`, "
+        f"(simulated request counts; `python bench/canary_judge.py --lookback {args.lookback} --judges '{args.judges}' --scenarios {args.scenarios} --horizon {args.horizon} --traffic {args.traffic} --seed {args.seed}"
+        + (f" --kinds {args.kinds}" if args.kinds != ",".join(KINDS) else "")
+        + (f" --oracle {args.oracle}" if args.oracle else "")
+        + f"`, load {os.getloadavg()[0]:.1f}, "
         f"{time.time() - started:.0f} s).\n\n{table}\n"
     )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

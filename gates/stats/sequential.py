@@ -68,6 +68,22 @@ def rate_bounds(
     return float(lower), float(upper)
 
 
+def limit_log_e(events: float, trials: float, p0: float, side: str = "above") -> float:
+    """log of an e-process against "the rate is at most ``p0``" (``side`` above) or "at least ``p0``"
+    (below): the Beta(1, 1)-mixture ratio's infimum over the rates of that null, which is the ratio at ``p0``
+    when the observed rate is beyond it and the ratio at the observed rate otherwise (the log ratio is convex in
+    the tested rate with its minimum there). At every rate of the null it is at most that rate's test
+    martingale, so Ville bounds it too, and an average of it with other tests' martingales stays valid. It
+    reaches 1 / alpha exactly when the rate's confidence sequence (:func:`rate_bounds`) excludes ``p0``."""
+    n = _count(trials)
+    x = min(_count(events), n)
+    if n == 0:
+        return 0.0
+    observed = x / n
+    beyond = observed > p0 if side == "above" else observed < p0
+    return rate_log_e(x, n, p0 if beyond else observed)
+
+
 # -- the ratio of two rates ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Increment:

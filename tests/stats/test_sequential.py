@@ -12,6 +12,7 @@ from scipy import integrate, stats
 from gates.stats.sequential import (
     Increment,
     Mixture,
+    limit_log_e,
     rate_bounds,
     rate_log_e,
     ratio_bound,
@@ -73,6 +74,18 @@ def test_ratio_bounds_are_where_the_mixture_ratio_crosses_one_over_alpha():
     assert ratio_log_e(incs, lower, rollback, "above") == pytest.approx(math.log(20), abs=1e-3)
     assert ratio_log_e(incs, upper, keep, "below") == pytest.approx(math.log(20), abs=1e-3)
     assert lower < ratio_estimate(incs) < upper
+
+
+@pytest.mark.parametrize(("x", "n"), [(0, 300), (3, 300), (9, 300), (25, 1000), (40, 1000), (400, 400)])
+def test_a_limit_is_crossed_exactly_when_the_rate_sequence_excludes_it(x, n):
+    """limit_log_e is the infimum over the null's rates of the rate's mixture ratio, so it reaches 1 / alpha
+    exactly when the confidence sequence lies beyond the limit; under the limit it is never above 1."""
+    alpha, p0 = 0.01, 0.015
+    lower, upper = rate_bounds(x, n, alpha)
+    assert (limit_log_e(x, n, p0, "above") >= math.log(1 / alpha)) == (lower > p0)
+    assert (limit_log_e(x, n, p0, "below") >= math.log(1 / alpha)) == (upper < p0)
+    if x / n <= p0:
+        assert limit_log_e(x, n, p0, "above") <= 0.0
 
 
 def test_no_events_bound_nothing():
