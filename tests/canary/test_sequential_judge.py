@@ -15,14 +15,12 @@ from gates.deploy.queries import metric_specs
 from gates.deploy.sequential import (
     LIMIT_WEIGHT,
     Evidence,
-    Look,
     SequentialSettings,
-    bucket_increments,
-    increments,
     rollback_weight,
     sequential_judge,
     weigh,
 )
+from gates.deploy.sequential_looks import Look, bucket_increments, increments
 
 SPECS = {s.name: s for s in metric_specs([{"name": "error_rate", "max": 0.05}, {"name": "latency_p95"}])}
 BOUNDS = (0.05, 0.1, 0.2, 0.5, math.inf)
