@@ -16,7 +16,6 @@ import pytest
 from tests.engine.data import write
 from tests.engine.test_duckdb_profiles import assert_close
 
-import moto.server  # noqa: E402,F401  - declared in the test extra: missing is an error, never a skip
 pytestmark = pytest.mark.timeout(300)
 BUCKET = "scored"
 KEYS = {
