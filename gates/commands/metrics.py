@@ -27,9 +27,7 @@ def _margin(text: str) -> dict[str, float]:
 
 
 @click.command()
-@click.option(
-    "--predictions", type=TABLE, help="Candidate predictions (csv, parquet, jsonl; or s3://...)."
-)
+@click.option("--predictions", type=TABLE, help="Candidate predictions (csv, parquet, jsonl; or s3://...).")
 @click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]))
 @click.option("--label-column", help="Column with the true label (default 'label').")
 @click.option("--score-column", help="Binary: column with the positive-class probability (default 'score').")

@@ -398,7 +398,9 @@ def test_a_run_without_the_shadow_switches_off_a_tee_a_killed_shadow_left_on():
     teeing stable, so the tee goes off (one restart) before the canary is created, from the annotation."""
     cluster = ShadowCluster()
     stable = cluster.deployments["model"]
-    stable["metadata"]["annotations"] = {TEE_RESTORE: json.dumps({"SHADOW_URL": None, "SHADOW_PERCENT": None})}
+    stable["metadata"]["annotations"] = {
+        TEE_RESTORE: json.dumps({"SHADOW_URL": None, "SHADOW_PERCENT": None})
+    }
     stable["spec"]["template"]["spec"]["containers"][0]["env"] += [
         {"name": "SHADOW_URL", "value": "http://model-shadow.ns.svc.cluster.local:8080"},
         {"name": "SHADOW_PERCENT", "value": "50"},
