@@ -295,8 +295,8 @@ def _bounds_chart(
         if margin is not None:
             rules.append(Rule(margin, f"margin {margin:g}x (passes once the band is below)", "reference"))
         rules.append(Rule(1.0, "no difference", "reference"))
-    else:
-        estimate = [None] * len(records)
+    else:  # the canary's own rate at each look beside its bounds (a quantile's look has no point estimate)
+        estimate = [_share(r.get("canary_events"), r.get("canary_trials")) for r in records]
         rules = [
             Rule(value, f"{bound} {value:g}")
             for bound in ("max", "min")
@@ -305,29 +305,45 @@ def _bounds_chart(
     finite = [v for v in lower + upper + estimate if v is not None] + [r.value for r in rules]
     if keys[0] == "ratio_lower":  # an open or very wide upper bound would flatten the rest: cap the axis
         finite = [v for v in finite if v <= 10] or [2.0]
+    # a quantile's bounds beside the stable track's (recorded at the same look): the comparison the judge made
+    stable = [r.get("stable_quantile") if keys[0] == "quantile_lower" else None for r in records]
+    stable_low = [number(b[0]) if isinstance(b, list) and len(b) == 2 else None for b in stable]
+    stable_high = [number(b[1]) if isinstance(b, list) and len(b) == 2 else None for b in stable]
+    finite += [v for v in stable_low + stable_high if v is not None]
     ceiling = max(finite) * 1.15 if finite else 1.0
+
+    def capped(high: list[float | None], low: list[float | None]) -> list[float | None]:
+        return [u if u is not None else (ceiling if lo is not None else None) for u, lo in zip(high, low)]
+
+    series = [Series("bounds", estimate, low=lower, high=capped(upper, lower), style="band")]
+    if any(v is not None for v in stable_low):
+        series[0].name = "canary"
+        series.append(
+            Series(
+                "stable",
+                [None] * len(records),
+                low=stable_low,
+                high=capped(stable_high, stable_low),
+                style="band",
+            )
+        )
     return Chart(
         f"{name}: {title}, anytime-valid bounds",
         "analysis (step: traffic weight)",
         title,
-        [
-            Series(
-                "bounds",
-                estimate,
-                low=lower,
-                high=[
-                    u if u is not None else (ceiling if lo is not None else None)
-                    for u, lo in zip(upper, lower)
-                ],
-                style="band",
-            )
-        ],
+        series,
         categories=labels,
         rules=rules,
         y_range=(0.0, ceiling),
         note="band: the confidence sequence at each look of the sequential judge; a bound beyond the axis is "
         "drawn at its edge",
     )
+
+
+def _share(part: Any, whole: Any) -> float | None:
+    """part / whole from a recorded look, None when either is missing or the whole is 0."""
+    a, b = number(part), number(whole)
+    return a / b if a is not None and b else None
 
 
 def _weight(analysis: dict[str, Any]) -> str:
