@@ -124,6 +124,7 @@ def studentized_samples(
     seed: int,
     losses: dict[str, np.ndarray] | None = None,
     coarse: Cells | None = None,
+    auc: tuple[float, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Bootstrap-t samples (gates.stats.studentized) of the candidate's ROC AUC (resampled within each label)
     and of its log loss and Brier score (means of per-row losses), in place of their percentile samples.
@@ -131,7 +132,8 @@ def studentized_samples(
     Many distinct scores are first merged into score bins (gates.stats.bootstrap.coarsen) for the resamples;
     the pivots t* come from the bins, the centre and standard error from the exact cells. `losses` (per exact
     cell) and `coarse` (those cells coarsened with loss_sums(losses)) are the caller's when it has them
-    already: at 1e7 cells computing them again cost a third of the metrics gate.
+    already: at 1e7 cells computing them again cost a third of the metrics gate. So is `auc`, the exact
+    cells' ROC AUC and DeLong variance (gates.stats.metrics.ranking_point, shared with the point values).
     """
     if cells is None or "score" not in cells.columns or not resamples:
         return {}
@@ -145,10 +147,10 @@ def studentized_samples(
     if cells.size > EXACT_CELLS:
         drawn = coarse if coarse is not None else coarsen(cells, sums=loss_sums(losses))[0]
     out: dict[str, np.ndarray] = {}
-    auc, variance = st.auc_point(cells)
-    if np.isfinite(auc):
+    centre, variance = st.auc_point(cells) if auc is None else auc
+    if np.isfinite(centre) and np.isfinite(variance):  # NaN with fewer than two rows of a class
         pivots = st.auc_pivots(drawn, resamples, seed)
-        out["c:roc_auc"] = st.as_samples(auc, float(np.sqrt(variance)), pivots, 0.0, 1.0)
+        out["c:roc_auc"] = st.as_samples(centre, float(np.sqrt(variance)), pivots, 0.0, 1.0)
     columns = {
         name: (drawn.columns[name], drawn.columns[f"{name}_squared"])
         if drawn is not cells

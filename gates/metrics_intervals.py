@@ -38,7 +38,12 @@ def _columns(p: Predictions, prefix: str) -> dict[str, np.ndarray]:
 def metric_function(p: Predictions | TabulatedPredictions):
     """The vectorised metric function for this task, reading columns with the given prefix from cells."""
 
-    def compute(weights: np.ndarray, columns: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    def compute(
+        weights: np.ndarray,
+        columns: dict[str, np.ndarray],
+        prefix: str,
+        ranking: dict[str, float] | None = None,
+    ) -> dict[str, np.ndarray]:
         y, pred, score = columns["y"], columns[f"{prefix}pred"], columns.get(f"{prefix}score")
         if p.task == "binary":
             losses = (
@@ -46,7 +51,7 @@ def metric_function(p: Predictions | TabulatedPredictions):
                 if f"{prefix}log_loss" in columns
                 else None
             )
-            return m.binary(weights, y, pred, score, losses)
+            return m.binary(weights, y, pred, score, losses, ranking)
         if p.task == "multiclass":
             return m.multiclass(weights, y, pred, score, len(p.classes))
         return m.regression(weights, y, pred)
@@ -111,6 +116,8 @@ def point_and_samples(
     point = {}
     exact = dict(exact or {})
     losses: dict[str, dict[str, np.ndarray]] = {}
+    # the candidate's exact ranking point, shared with its studentized ROC AUC interval
+    ranked: dict[str, float] | None = None
     for prefix, p in models.items():
         if prefix not in exact:  # (not setdefault: its argument, a sort of every score, would run anyway)
             exact[prefix] = tabulate(p)
@@ -121,7 +128,13 @@ def point_and_samples(
         elif p.score is not None:  # per-cell losses once, for the point value and for the coarse cells
             losses[prefix] = m.binary_losses(cells.columns["y"], cells.columns["score"])
             columns.update({f"{prefix}{k}": v for k, v in losses[prefix].items()})
-        values = compute(cells.counts[None, :], columns, prefix)
+        ranking = None
+        if "score" in cells.columns:
+            ranking = m.ranking_point(
+                cells.counts, cells.columns["y"], cells.columns["score"], prefix == "c_"
+            )
+            ranked = ranking if prefix == "c_" else ranked
+        values = compute(cells.counts[None, :], columns, prefix, ranking)
         point.update({f"{prefix[0]}:{k}": float(v[0]) for k, v in values.items()})
     if baseline is not None:
         point.update(
@@ -161,7 +174,8 @@ def point_and_samples(
             if f"{prefix}score" in columns
         }
     coarse = cells if baseline is None and info["binned"] else None
-    samples.update(studentized_samples(exact["c_"], resamples, seed, losses.get("c_"), coarse))
+    auc = (ranked["roc_auc"], ranked["roc_auc_variance"]) if ranked is not None else None
+    samples.update(studentized_samples(exact["c_"], resamples, seed, losses.get("c_"), coarse, auc))
     return point, samples, info
 
 

@@ -8,6 +8,7 @@ with the schema the editors also use keeps the command line and the editor in ag
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,12 +110,20 @@ def section_settings(name: str, data: dict[str, Any], label: str) -> Section | d
         raise InputError(problems_message(label, pydantic_problems(exc, (name,)))) from None
 
 
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    """The policy's JSON Schema validator, built once per process: a run checks the whole document and then
+    each gate's section again (section_settings), and every build extends the validator class anew."""
+    from gates.core.settings.schema import validator
+
+    return validator()
+
+
 def problems(data: Any) -> list[str]:
     """Every schema violation in a policy document, one line each (`key.path: what was expected`), in key order."""
-    from gates.core.settings.schema import validator as schema_validator
-
-    validator = schema_validator()
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    errors = sorted(
+        _validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.validator)
+    )
     found: list[str] = []
     for error in errors:
         text = log_safe(describe_error(_most_specific(error)))

@@ -344,10 +344,17 @@ def small_int_codes(values: np.ndarray) -> tuple[np.ndarray, list] | None:
     low, high = int(values.min()), int(values.max())
     if high - low >= 64:
         return None
-    distinct = [v for v in range(low, high + 1) if np.any(values == v)]
-    codes = np.full(values.shape, -1, dtype=np.int8)
-    for code, v in enumerate(distinct):
-        codes[values == v] = code
+    # the lowest and highest are present by definition: only the values between need a look
+    distinct = [low] + [v for v in range(low + 1, high) if np.any(values == v)] + [high][: high - low]
+    if len(distinct) == high - low + 1:  # no gaps (labels 0/1): a code is the distance from the lowest
+        codes = np.empty(values.shape, dtype=np.int8)
+        np.subtract(
+            values.view(np.int8) if values.dtype.kind == "b" else values, low, out=codes, casting="unsafe"
+        )
+    else:
+        codes = np.full(values.shape, -1, dtype=np.int8)
+        for code, v in enumerate(distinct):
+            codes[values == v] = code
     return codes, ([bool(v) for v in distinct] if values.dtype.kind == "b" else distinct)
 
 

@@ -187,10 +187,12 @@ def _binary_from_arrow(
         if any(v not in keys for v in values):
             return None  # an undeclared label: the pandas reader names the row
         hits = [i for i, v in enumerate(values) if v == positive_key]
-        out = np.zeros(coded[0].shape, dtype=np.int8)
-        for i in hits:
-            out[coded[0] == i] = 1
-        return out
+        if not hits:
+            return np.zeros(coded[0].shape, dtype=np.int8)
+        mask = coded[0] == hits[0]
+        for i in hits[1:]:  # several spellings of the positive label (1 and "1")
+            mask |= coded[0] == i
+        return mask.view(np.int8)  # 0/1 as int8, without the masked writes of a copy
 
     y = is_positive(label)
     score = None

@@ -82,6 +82,9 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
     are sorted once (a stable sort, linear on a few sorted runs). Per level the positive and negative weights
     are summed with np.add.reduceat, so the cost is O(b K) for b resamples of K cells.
     """
+    if weights.shape[0] == 1:  # the point value: one row of weights, often one cell per row of data
+        point = ranking_point(weights[0], positive, score, variance=False)
+        return {k: np.array([v]) for k, v in point.items()}
     order, starts = _levels(score)
     positive = np.asarray(positive, dtype=bool)
     w = weights if order is None else weights[:, order]
@@ -89,8 +92,6 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
     if starts.size == 0:
         nan = np.full(weights.shape[0], np.nan)
         return {"roc_auc": nan, "average_precision": nan.copy()}
-    if w.shape[0] == 1:  # the point value: one row of weights, often one cell per row of data
-        return _ranking_point(w[0], is_pos, starts)
     pos = np.add.reduceat(w * is_pos, starts, axis=1)  # (b, L), levels in ascending score order
     neg = np.add.reduceat(w * ~is_pos, starts, axis=1)
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
@@ -108,9 +109,26 @@ def ranking_metrics(weights: np.ndarray, positive: np.ndarray, score: np.ndarray
 LEVEL_BLOCK = 1 << 18  # levels summed at a time for a one-row point value (bounded temporaries)
 
 
-def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dict[str, np.ndarray]:
-    """ranking_metrics() for one row of weights, a block of levels at a time: ten million distinct scores
-    cost a few megabytes of temporaries, not a gigabyte."""
+def ranking_point(
+    counts: np.ndarray, positive: np.ndarray, score: np.ndarray, variance: bool = True
+) -> dict[str, float]:
+    """ROC AUC, average precision and (with `variance`) DeLong's variance of the AUC ("roc_auc_variance",
+    NaN with fewer than two rows of a class) for one row of weights, a block of levels at a time: ten
+    million distinct scores cost a few megabytes of temporaries, not a gigabyte.
+
+    The point ranking metrics and the studentized interval's centre and standard error
+    (gates.stats.studentized) both walk the score levels of the exact cells; at 1e7 cells each walk cost
+    about a second, so the gate walks them once here. The placements are delong_levels' to the bit (sums of
+    whole counts and halves, exact in float64, over the same divisors); their squared deviations from the AUC
+    are summed per block and combined, so the variance agrees with delong_levels' to rounding (~1e-15).
+    """
+    order, starts = _levels(score)
+    positive = np.asarray(positive, dtype=bool)
+    w = counts if order is None else counts[order]
+    is_pos = positive if order is None else positive[order]
+    if starts.size == 0:
+        empty = {"roc_auc": np.nan, "average_precision": np.nan, "roc_auc_variance": np.nan}
+        return empty if variance else {k: empty[k] for k in ("roc_auc", "average_precision")}
     n_levels = starts.size
     bounds = list(range(0, n_levels, LEVEL_BLOCK)) + [n_levels]
     blocks = []  # per block: positive and all weight per level
@@ -124,6 +142,13 @@ def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dic
         blocks.append((pos, np.add.reduceat(w[first:last], local)))
     p_sum = float(sum(float(p.sum()) for p, _ in blocks))
     n_sum = float(sum(float(t.sum()) for _, t in blocks)) - p_sum
+    # With `variance`, each block's DeLong placements are summarised while the block is at hand (weight,
+    # weighted mean, sum of squared deviations): keeping ten million placements for a second pass cost more
+    # in fresh memory than the arithmetic. Per positive V10 = (negatives below + half those at its level) / n,
+    # per negative V01 = (positives above + half those at its level) / m (gates.stats.studentized).
+    spread10: list[tuple[float, float, float]] = []
+    spread01: list[tuple[float, float, float]] = []
+    defined = variance and p_sum >= 2 and n_sum >= 2  # DeLong needs two rows of each class
     concordant, neg_before = 0.0, 0.0  # negatives at lower levels count 1, at the same level one half
     for pos, total in blocks:
         neg = total - pos
@@ -131,19 +156,53 @@ def _ranking_point(w: np.ndarray, is_pos: np.ndarray, starts: np.ndarray) -> dic
         below += neg_before - 0.5 * neg
         concordant += float(np.dot(pos, below))
         neg_before += float(neg.sum())
+        if defined:
+            spread10.append(_spread(np.divide(below, n_sum, out=below), pos))
     auc = concordant / (p_sum * n_sum) if p_sum * n_sum else np.nan
     # Average precision, thresholds from the highest score down: precision = TP / (TP + FP) at each level.
     ap_sum, tp_before, seen_before = 0.0, 0.0, 0.0
     for pos, total in reversed(blocks):
         pos, total = pos[::-1], total[::-1]
         tp = np.cumsum(pos) + tp_before
+        if defined:
+            above = tp - 0.5 * pos
+            spread01.append(_spread(np.divide(above, p_sum, out=above), total - pos))
         seen = np.cumsum(total) + seen_before
         np.divide(tp, seen, out=tp, where=seen > 0)
         ap_sum += float(np.dot(pos, tp))
         tp_before += float(pos.sum())
         seen_before += float(total.sum())
     ap = ap_sum / p_sum if p_sum else np.nan
-    return {"roc_auc": np.array([auc]), "average_precision": np.array([ap])}
+    out = {"roc_auc": auc, "average_precision": ap}
+    if variance:
+        out["roc_auc_variance"] = (
+            _deviations(spread10, auc) / (p_sum - 1) / p_sum
+            + _deviations(spread01, auc) / (n_sum - 1) / n_sum
+            if defined
+            else np.nan
+        )
+    return out
+
+
+def _spread(values: np.ndarray, weights: np.ndarray) -> tuple[float, float, float]:
+    """(total weight, weighted mean, weighted sum of squared deviations from it) of a block; `values` is
+    overwritten."""
+    weight = float(weights.sum())
+    if weight == 0:
+        return 0.0, 0.0, 0.0
+    mean = float(np.dot(weights, values)) / weight
+    values -= mean
+    np.square(values, out=values)
+    return weight, mean, float(np.dot(weights, values))
+
+
+def _deviations(blocks: list[tuple[float, float, float]], centre: float) -> float:
+    """Weighted sum of squared deviations from `centre` of all blocks together, from each block's summary
+    (Chan, Golub and LeVeque's pairwise combination; stable where sum(w x^2) - W mean^2 would cancel)."""
+    weight = sum(w for w, _, _ in blocks)
+    mean = sum(w * c for w, c, _ in blocks) / weight
+    within = sum(d for _, _, d in blocks) + sum(w * (c - mean) ** 2 for w, c, _ in blocks)
+    return within + weight * (mean - centre) ** 2
 
 
 def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
@@ -151,7 +210,7 @@ def binary_losses(y: np.ndarray, score: np.ndarray) -> dict[str, np.ndarray]:
     y = np.asarray(y).astype(bool)
     p = np.clip(score, _EPS, 1 - _EPS)
     np.subtract(1.0, p, out=p, where=~y)  # the probability given to the true class
-    loss = np.log(p)
+    loss = np.log(p, out=p)  # in place: at 1e7 cells every fresh buffer is 80 MB of new pages
     np.negative(loss, out=loss)
     brier = score - y
     np.multiply(brier, brier, out=brier)
@@ -164,11 +223,14 @@ def binary(
     pred: np.ndarray,
     score: np.ndarray | None,
     losses: dict[str, np.ndarray] | None = None,
+    ranking: dict[str, float] | None = None,
 ) -> dict[str, np.ndarray]:
     """Binary classification metrics; y and pred are 0/1 per cell, score the positive-class probability.
 
     `losses` gives each cell's mean log loss and squared error when the cells are coarse (score bins, see
     gates.stats.bootstrap.coarsen): the score is then a bin number, good for ranking but not for losses.
+    `ranking` is ranking_point() of the one row of weights when the caller has it already (the gate shares
+    it with the studentized interval of ROC AUC), so the score levels are not walked twice.
     """
     y = y.astype(bool)
     pred = pred.astype(bool)
@@ -193,7 +255,10 @@ def binary(
         "f1": safe_divide(2 * tp, 2 * tp + fp + fn),
     }
     if score is not None:
-        out.update(ranking_metrics(weights, y, score))
+        if ranking is not None and weights.shape[0] == 1:
+            out.update({k: np.array([ranking[k]]) for k in ("roc_auc", "average_precision")})
+        else:
+            out.update(ranking_metrics(weights, y, score))
         per_cell = losses if losses is not None else binary_losses(y, score)
         out["log_loss"] = safe_divide(weights @ per_cell["log_loss"], n)
         out["brier"] = safe_divide(weights @ per_cell["brier"], n)
