@@ -117,3 +117,24 @@ def cli_subprocess(tmp_path: Path):
         return CliResult(completed.returncode, completed.stdout, completed.stderr)
 
     return invoke
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The main thread's time.sleep calls, recorded instead of slept. time.sleep belongs to the time module, so
+    patching it through any module patches it for every thread: other threads (servers a test started) keep
+    sleeping for real instead of spinning and filling the record."""
+    import threading
+    import time
+
+    recorded: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if threading.current_thread() is threading.main_thread():
+            recorded.append(seconds)
+        else:
+            real_sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", sleep)
+    return recorded

@@ -204,9 +204,7 @@ def test_a_refused_comment_warns_and_exits_0(cli, github, tmp_path):
     assert len(strict.stderr_lines) == 1 and "HTTP 403" in strict.stderr
 
 
-def test_github_down_warns_or_with_strict_exits_3(cli, github, tmp_path, monkeypatch):
-    sleeps: list[float] = []
-    monkeypatch.setattr("gates.core.github_api.time.sleep", sleeps.append)
+def test_github_down_warns_or_with_strict_exits_3(cli, github, tmp_path, sleeps):
     reports = write_reports(tmp_path / "reports", results())
     env = github.env(BOT)
     github.fail_next(503, times=3)  # every attempt

@@ -108,9 +108,7 @@ def test_rejected_or_missing_token_is_exit_2(cli, github, tmp_path):
     assert missing.code == 2 and "GITHUB_TOKEN is not set" in missing.stderr
 
 
-def test_github_errors_and_outages_are_exit_3(cli, github, tmp_path, monkeypatch):
-    sleeps: list[float] = []
-    monkeypatch.setattr("gates.core.github_api.time.sleep", sleeps.append)
+def test_github_errors_and_outages_are_exit_3(cli, github, tmp_path, sleeps):
     github.fail_next(500, times=3)
     result, outputs = run(cli, github, tmp_path, "--name", "production")
     assert result.code == 3 and len(result.stderr_lines) == 1 and "HTTP 500" in result.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,7 @@ def test_a_forgotten_file_that_comes_back_is_named_and_not_counted_again(cli, pr
     assert cli("--policy", p, "monitor").code == 0
     os.replace(project / "logs" / "day1.parquet", project / "day1.parquet")  # retention removed it
     log(project, "day2.parquet", population(1000, 12))
+    time.sleep(0.2)  # absent longer than forget_after_days (0.0864 s) since the first run saw it
     assert cli("--policy", p, "monitor").code == 0
     state = json.loads((project / "state" / "monitor.json").read_text())
     assert list(state["processed"]) == ["logs/day2.parquet"]
