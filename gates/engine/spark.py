@@ -114,15 +114,15 @@ def quote(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _collect(spark, sql: str, label: str):
-    """The statement's result collected on the driver as an Arrow table: only cells come back, as Arrow
+def _collect(spark, sql: Any, label: str):
+    """The statement's (or DataFrame's) result collected on the driver as an Arrow table: only cells come back, as Arrow
     batches where the Spark version has DataFrame.toArrow (4.0+; a million cells as Row objects take tens of
     seconds), else through collect(). Never toPandas."""
     import pyarrow as pa
 
     try:
         with watch.polled(f"spark query on {label}", "tasks", lambda: _stages(spark)):
-            result = spark.sql(sql)
+            result = spark.sql(sql) if isinstance(sql, str) else sql
             if hasattr(result, "toArrow"):
                 return result.toArrow()
             names = list(result.columns)
@@ -162,13 +162,17 @@ def compute_statistics(
     """
     spark = session(settings or {})
     frame, label = frame_of(spark, source)
+    section = {**section, "task": "binary"}
+    features = list(sensitive or [])
     with _view(spark, frame) as view:
         return cell_sql.compute(
-            lambda sql: _collect(spark, sql.replace(" FROM src", f" FROM {view}"), label),
+            _statements(
+                spark, frame, view, label, (list(frame.columns), section, features, label), max_cells
+            ),
             quote,
             list(frame.columns),
-            {**section, "task": "binary"},
-            list(sensitive or []),
+            section,
+            features,
             max_cells,
             label,
             {"engine": "spark", "source": label},
@@ -239,8 +243,9 @@ def tabulate(
         frame, label = frame_of(spark, text)
         metrics_section = section if role == "metrics" else pair.bias_section
         with _view(spark, frame) as view:
+            shape_args = (list(frame.columns), pair.bias_section, pair.features, label)
             return cell_sql.compute_joint(
-                lambda sql: _collect(spark, sql.replace(" FROM src", f" FROM {view}"), label),
+                _statements(spark, frame, view, label, shape_args, max_cells, pair.bias_scores),
                 quote,
                 list(frame.columns),
                 {**metrics_section, "task": "binary"},
@@ -254,6 +259,21 @@ def tabulate(
 
     found = pair.cells(("spark", text, max_cells), role, joint)
     return found if found is not None else compute_statistics(text, section, sensitive, settings, max_cells)
+
+
+def _statements(spark, frame, view: str, label: str, shape_args: tuple, max_cells: int, bias_scores=None):
+    """The query callback of cells.compute / compute_joint: statements over the view, the grid's cells
+    statement as one packed key (gates.engine.spark_cells)."""
+    from gates.engine.spark_cells import Statements
+
+    return Statements(
+        frame,
+        lambda sql: _collect(spark, sql.replace(" FROM src", f" FROM {view}"), label),
+        lambda df: _collect(spark, df, label),
+        shape_args,
+        max_cells,
+        bias_scores,
+    )
 
 
 @contextmanager

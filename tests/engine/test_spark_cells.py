@@ -1,0 +1,127 @@
+"""Spark's packed cells (gates.engine.spark_cells) against the SQL statements they replace, in one session:
+the same cells for one gate and for both gates (bias cells with and without scores), text labels and
+predictions, a sensitive value missing, a decision taken from the score; and the fallback to the SQL, which
+raises the error the other engines raise, when a score is outside [0, 1]."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gates.core.errors import InputError
+from tests.engine.data import SECTION, write
+from tests.engine.test_duckdb import FEATURES, assert_same_cells
+
+pytest.importorskip("pyspark")
+pytestmark = pytest.mark.timeout(240)
+
+MAX_CELLS = 2048  # 30,000 rows: the scores go onto a grid, where the packed key applies
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from gates.engine.spark import session
+
+    active = session({"spark": {"master": "local[2]", "conf": {"spark.driver.memory": "1g"}}})
+    yield active
+    active.stop()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    return write(tmp_path_factory.mktemp("spark-cells"))
+
+
+@pytest.fixture
+def packed(monkeypatch):
+    """Runs `compute` with the packed path on, then off (the SQL alone); returns both results and whether
+    the packed path answered."""
+    from gates.engine import spark_cells
+
+    original = spark_cells.Statements._packed
+    answered: list[bool] = []
+
+    def spied(self, sql):
+        found = original(self, sql)
+        answered.append(found is not None)
+        return found
+
+    def both(compute):
+        monkeypatch.setattr(spark_cells.Statements, "_packed", spied)
+        fast = compute()
+        monkeypatch.setattr(spark_cells.Statements, "_packed", lambda self, sql: None)
+        return fast, compute(), any(answered)
+
+    return both
+
+
+def joint(spark, path: Path, section: dict, bias_scores: bool):
+    from gates.engine import cells
+    from gates.engine import spark as engine
+
+    frame, label = engine.frame_of(spark, str(path))
+    with engine._view(spark, frame) as view:
+        statements = engine._statements(
+            spark, frame, view, label, (list(frame.columns), section, FEATURES, label), MAX_CELLS, bias_scores
+        )
+        return cells.compute_joint(
+            statements,
+            engine.quote,
+            list(frame.columns),
+            section,
+            section,
+            FEATURES,
+            MAX_CELLS,
+            label,
+            {},
+            bias_scores,
+        )
+
+
+def test_one_gate_packed_as_the_statement(spark, files, packed):
+    from gates.engine.spark import compute_statistics
+
+    fast, slow, used = packed(
+        lambda: compute_statistics(str(files["single"]), SECTION, FEATURES, max_cells=MAX_CELLS)
+    )
+    assert used and not fast.streaming["exact"]
+    assert fast.streaming == slow.streaming
+    assert_same_cells(slow, fast)
+
+
+@pytest.mark.parametrize("bias_scores", [False, True])
+def test_both_gates_packed_as_the_grouping_sets(spark, files, packed, bias_scores):
+    section = {**SECTION, "task": "binary"}
+    fast, slow, used = packed(lambda: joint(spark, files["single"], section, bias_scores))
+    assert used
+    for gate in ("metrics", "bias"):
+        assert fast[gate].streaming == slow[gate].streaming
+        assert_same_cells(slow[gate], fast[gate])
+
+
+def test_decision_from_the_score(spark, files, packed, tmp_path):
+    import pyarrow.parquet as pq
+
+    from gates.engine.spark import compute_statistics
+
+    path = tmp_path / "no-prediction.parquet"
+    pq.write_table(pq.read_table(files["single"]).drop_columns(["prediction"]), path)
+    fast, slow, used = packed(lambda: compute_statistics(str(path), SECTION, FEATURES, max_cells=MAX_CELLS))
+    assert used
+    assert_same_cells(slow, fast)
+
+
+def test_a_score_outside_the_unit_interval_says_so_as_the_statement_does(spark, files, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gates.engine.spark import compute_statistics
+
+    table = pq.read_table(files["single"])
+    scores = table.column("score").to_numpy().copy()
+    scores[:3] = 1.5
+    path = tmp_path / "outside.parquet"
+    pq.write_table(table.set_column(1, "score", pa.array(scores)), path)
+    with pytest.raises(InputError, match=r"expected probabilities in \[0, 1\], got 1.5 \(3 rows outside\)"):
+        compute_statistics(str(path), SECTION, FEATURES, max_cells=MAX_CELLS)
