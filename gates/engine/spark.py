@@ -36,6 +36,17 @@ SESSION_DEFAULTS = {
 }
 
 
+def session_conf(spec: dict[str, Any]) -> dict[str, str]:
+    """The conf of a session mlgate starts from `engine.spark` {master, conf}: mlgate's defaults, shuffle
+    partitions sized for a local master, then what the policy says (it wins)."""
+    master = str(spec.get("master", DEFAULT_MASTER))
+    return {
+        **SESSION_DEFAULTS,
+        **local_partitions(master),
+        **{str(k): _text(v) for k, v in (spec.get("conf") or {}).items()},
+    }
+
+
 def session(settings: dict[str, Any]):
     """The active Spark session (a notebook's), else one built from `engine.spark` {master, conf}."""
     try:
@@ -50,12 +61,7 @@ def session(settings: dict[str, Any]):
     spec = settings.get("spark") or {}
     master = str(spec.get("master", DEFAULT_MASTER))
     builder = SparkSession.builder.master(master).appName("mlgate")
-    conf = {
-        **SESSION_DEFAULTS,
-        **local_partitions(master),
-        **{str(k): _text(v) for k, v in (spec.get("conf") or {}).items()},
-    }
-    for key, value in conf.items():
+    for key, value in session_conf(spec).items():
         builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()

@@ -63,24 +63,11 @@ def test_duckdb_query_progress_is_shown(plain_lines, capsys, tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_spark_stage_progress_is_shown(plain_lines, capsys):
-    pytest.importorskip("pyspark")
-    from pyspark.sql import SparkSession
-
+def test_spark_stage_progress_is_shown(plain_lines, capsys, spark):
     from gates.engine.spark import _collect
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("mlgate-progress-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    try:
-        sql = "SELECT count(DISTINCT id % 100003) AS n FROM range(0, 4000000, 1, 8)"
-        assert _collect(spark, sql, "range").column("n").to_pylist() == [100003]
-    finally:
-        spark.stop()
+    sql = "SELECT count(DISTINCT id % 100003) AS n FROM range(0, 4000000, 1, 8)"
+    assert _collect(spark, sql, "range").column("n").to_pylist() == [100003]
     lines = capsys.readouterr().err.splitlines()
     shown = [line for line in lines if line.startswith("mlgate: spark query on range: ")]
     assert any(" tasks (" in line and ", stage " in line for line in shown), lines

@@ -20,15 +20,6 @@ MAX_CELLS = 2048  # 30,000 rows: the scores go onto a grid, where the packed key
 
 
 @pytest.fixture(scope="module")
-def spark():
-    from gates.engine.spark import session
-
-    active = session({"spark": {"master": "local[2]", "conf": {"spark.driver.memory": "1g"}}})
-    yield active
-    active.stop()
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     return write(tmp_path_factory.mktemp("spark-cells"))
 

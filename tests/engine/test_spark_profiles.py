@@ -23,13 +23,9 @@ SPARK = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def spark_session():
-    from gates.engine.spark import session
-
-    spark = session(SPARK)
-    spark.sparkContext.setLogLevel("ERROR")
-    yield spark
-    spark.stop()
+def spark_session(spark):
+    """The tests' shared session is active before any CLI run here, so mlgate's session() returns it."""
+    return spark
 
 
 def spark_profiles(source: Path, tmp_path: Path, **section) -> dict:

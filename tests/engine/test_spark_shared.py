@@ -63,14 +63,22 @@ def test_run_on_spark_equals_local_and_duckdb(files, cli, tmp_path, other, max_c
     assert reports["spark", "metrics"]["evidence"]["streaming"]["engine"] == "spark"
 
 
-def test_session_defaults():
-    from gates.engine.spark import local_partitions, session
+def test_session_defaults(spark):
+    from gates.engine.spark import local_partitions, session, session_conf
 
     assert local_partitions("local[3]") == {"spark.sql.shuffle.partitions": "6"}
     assert local_partitions("local") == {"spark.sql.shuffle.partitions": "2"}
     assert local_partitions("yarn") == {} and local_partitions("spark://h:7077") == {}
-    spark = session({"spark": {"master": "local[2]"}})
-    conf = spark.sparkContext.getConf()
-    if conf.get("spark.app.name") == "mlgate":  # started here, not by another module's fixture
-        assert conf.get("spark.ui.enabled") == "false"
-        assert spark.conf.get("spark.sql.shuffle.partitions") == "4"
+    conf = session_conf({"master": "local[2]"})
+    assert conf["spark.ui.enabled"] == "false" and conf["spark.sql.shuffle.partitions"] == "4"
+    assert (
+        session_conf({"master": "local[2]", "conf": {"spark.sql.shuffle.partitions": 7}})[
+            "spark.sql.shuffle.partitions"
+        ]
+        == "7"
+    )  # the policy wins
+    # the tests' shared session was started by session() with these defaults; an active one is returned as is
+    returned = session({"spark": {"master": "local[4]"}})
+    assert returned.sparkContext.applicationId == spark.sparkContext.applicationId
+    assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "3"
