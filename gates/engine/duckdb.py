@@ -217,15 +217,7 @@ def profile(text: str, drift: Any, settings: dict[str, Any]) -> tuple[dict[str, 
     source = source_of(text)
     con, columns = connect(source, settings)
     try:
-        wanted = list(drift.columns or columns)
-        missing = [c for c in wanted if c not in columns]
-        if missing:
-            raise InputError(
-                f"{source.pattern}: drift.columns names {', '.join(map(repr, missing))}, not in the reference"
-            )
-        names = [c for c in wanted if c not in set(drift.exclude or ())]
-        if drift.outputs and not drift.outputs.reference:
-            names += [c for c in drift.outputs.columns if c in columns and c not in names]
+        names = duckdb_profiles.profile_columns(drift, columns, source.pattern)
         types = {row[0]: str(row[1]) for row in con.execute("DESCRIBE src").fetchall()}
         run = _runner(con, source)
         declared = {n: rule.kind for n, rule in (drift.per_column or {}).items() if rule.kind}

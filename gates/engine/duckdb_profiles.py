@@ -55,6 +55,24 @@ CATEGORICAL = ("VARCHAR", "BOOLEAN")
 Query = Callable[[str], Any]  # SQL -> Arrow table
 
 
+def profile_columns(drift: Any, columns: list[str], where: str) -> list[str]:
+    """The reference columns a profile summarises, in order (the same on every engine): drift.columns (each
+    must exist, else a one-line error naming ``where``) or every column, less drift.exclude, plus the model
+    outputs the drift section compares that are not columns already."""
+    from gates.core.errors import InputError
+
+    wanted = list(drift.columns or columns)
+    missing = [c for c in wanted if c not in columns]
+    if missing:
+        raise InputError(
+            f"{where}: drift.columns names {', '.join(map(repr, missing))}, not in the reference"
+        )
+    names = [c for c in wanted if c not in set(drift.exclude or ())]
+    if drift.outputs and not drift.outputs.reference:
+        names += [c for c in drift.outputs.columns if c in columns and c not in names]
+    return names
+
+
 def kind_of(duckdb_type: str) -> str:
     name = duckdb_type.upper()
     if name.startswith(NUMERIC):

@@ -195,15 +195,7 @@ def profile(source: Any, drift: Any, settings: dict[str, Any]) -> tuple[dict[str
     spark = session(settings)
     frame, label = frame_of(spark, source)
     columns = list(frame.columns)
-    wanted = list(drift.columns or columns)
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        raise InputError(
-            f"{label}: drift.columns names {', '.join(map(repr, missing))}, not in the reference"
-        )
-    names = [c for c in wanted if c not in set(drift.exclude or ())]
-    if drift.outputs and not drift.outputs.reference:
-        names += [c for c in drift.outputs.columns if c in columns and c not in names]
+    names = duckdb_profiles.profile_columns(drift, columns, label)
     with _view(spark, frame.select(*[frame[quote(n)] for n in names])) as view:
 
         def resolve(sql: str) -> str:

@@ -144,6 +144,20 @@ class FastStop(Stop):
         return bool(self)
 
 
+class SigtermOnSecondLook(FastStop):
+    """A fast stop that receives SIGTERM during its second sleep (between two looks of the shadow)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def sleep(self, seconds: float) -> bool:
+        self.looks += 1
+        if self.looks == 2:
+            self.set("SIGTERM")
+        return super().sleep(seconds)
+
+
 def shadow_run(cluster, prom, shadow=SHADOW) -> tuple[Run, str]:
     stop = FastStop()
     r = Run(config(), cluster, prom, stop=stop, clock=lambda: stop.now, log=lambda line: None, shadow=shadow)
@@ -372,17 +386,7 @@ def test_sigterm_during_the_shadow_switches_the_tee_off_and_removes_the_candidat
     """SIGTERM between two looks: the tee is switched off (no wait for stable's rollout, the run is stopping)
     and the shadow objects are deleted before Interrupted leaves the stage; no canary exists."""
     cluster = ShadowCluster()
-    stop = FastStop()
-    looks = {"n": 0}
-
-    def sleep(seconds):
-        stop.now += seconds
-        looks["n"] += 1
-        if looks["n"] == 2:
-            stop.set("SIGTERM")
-        return bool(stop)
-
-    stop.sleep = sleep
+    stop = SigtermOnSecondLook()
     r = Run(config(), cluster, TeeProm(dict(SIDE), dict(SIDE)), stop=stop, clock=lambda: stop.now,
             log=lambda line: None, shadow=SHADOW)  # fmt: skip
     with pytest.raises(Interrupted, match="SIGTERM during the shadow stage"):
@@ -420,17 +424,7 @@ def test_sigterm_during_the_shadow_is_reported_without_a_state_to_save(monkeypat
 
     from gates.deploy.canary import machine
 
-    stop = FastStop()
-    looks = {"n": 0}
-
-    def sleep(seconds):
-        stop.now += seconds
-        looks["n"] += 1
-        if looks["n"] == 2:
-            stop.set("SIGTERM")
-        return bool(stop)
-
-    stop.sleep = sleep
+    stop = SigtermOnSecondLook()
     monkeypatch.setattr(machine, "Run", functools.partial(machine.Run, clock=lambda: stop.now))
     section = {
         "namespace": "ns",
