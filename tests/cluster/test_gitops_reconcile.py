@@ -237,15 +237,20 @@ def argocd_world(kube, gitops_world):
     return bare, policy, tmp, ns
 
 
-def test_promotion_waits_for_the_argocd_application_synced_at_the_commit_and_healthy(kube, argocd_world):
-    bare, policy, tmp, ns = argocd_world
-    argo = ArgoStandIn(kube, bare, ns)
+def deploy_under_argo(kube, bare, ns, policy, tmp, final=None):
+    """`mlgate deploy` of the digest while the Argo CD stand-in reconciles (``final``: the status it settles on)."""
+    argo = ArgoStandIn(kube, bare, ns, final)
     argo.start()
     try:
-        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
+        return mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
     finally:
         argo.stopped.set()
         argo.join(10)
+
+
+def test_promotion_waits_for_the_argocd_application_synced_at_the_commit_and_healthy(kube, argocd_world):
+    bare, policy, tmp, ns = argocd_world
+    result = deploy_under_argo(kube, bare, ns, policy, tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     found = checks(tmp)
     head = git(bare, "rev-parse", "main")
@@ -302,14 +307,8 @@ def test_an_argocd_application_that_fails_at_the_commit_ends_the_wait_at_once(
     policy.write_text(
         policy.read_text().replace("timeout_seconds: 60", "deployment: app, timeout_seconds: 60")
     )
-    argo = ArgoStandIn(kube, bare, ns, final)
-    argo.start()
     started = time.monotonic()
-    try:
-        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
-    finally:
-        argo.stopped.set()
-        argo.join(10)
+    result = deploy_under_argo(kube, bare, ns, policy, tmp, final)
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stdout + result.stderr
     found = checks(tmp)
@@ -346,13 +345,7 @@ def test_a_degraded_status_left_by_the_previous_revision_does_not_fail_the_new_o
             }
         ),
     )
-    argo = ArgoStandIn(kube, bare, ns)
-    argo.start()
-    try:
-        result = mlgate(kube, policy, tmp, "deploy", "--image", f"example/app=ghcr.io/acme/app@{DIGEST}")
-    finally:
-        argo.stopped.set()
-        argo.join(10)
+    result = deploy_under_argo(kube, bare, ns, policy, tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     assert checks(tmp)["argocd"]["status"] == "pass"
 
