@@ -18,6 +18,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from gates.security.artifact_report import ArtifactReport, ScanOptions
 from gates.security.torch_legacy import LAYOUT_MEMBERS, scan_layout_member
@@ -51,22 +52,44 @@ def compression_of(data: bytes) -> str | None:
     return next((kind for magic, kind in _COMPRESSED if data.startswith(magic)), None)
 
 
-def decompress(data: bytes, kind: str, limit: int) -> bytes:
-    if kind == "zlib":
-        out = zlib.decompressobj().decompress(data, limit + 1)
-    elif kind == "gzip":
-        out = gzip.GzipFile(fileobj=io.BytesIO(data)).read(limit + 1)
-    elif kind == "bz2":
-        out = bz2.BZ2Decompressor().decompress(data, limit + 1)
-    elif kind in ("xz", "lzma"):
-        out = lzma.LZMADecompressor().decompress(data, limit + 1)
-    else:
-        import lz4.frame  # a declared dependency, imported only for the joblib files that need it
+def _decompressor(kind: str) -> Any:
+    """A fresh incremental decompressor for `kind` (all share decompress(data, max_length))."""
+    if kind in ("zlib", "gzip"):
+        return zlib.decompressobj(31 if kind == "gzip" else 15)
+    if kind == "bz2":
+        return bz2.BZ2Decompressor()
+    if kind in ("xz", "lzma"):
+        return lzma.LZMADecompressor()
+    import lz4.frame  # a declared dependency, imported only for the joblib files that need it
 
-        out = lz4.frame.LZ4FrameDecompressor().decompress(data, limit + 1)
+    return lz4.frame.LZ4FrameDecompressor()
+
+
+def decompress(data: bytes, kind: str, limit: int) -> bytes:
+    if kind == "gzip":  # GzipFile, as joblib: it reads concatenated members, a single decompressobj does not
+        out = gzip.GzipFile(fileobj=io.BytesIO(data)).read(limit + 1)
+    else:
+        out = _decompressor(kind).decompress(data, limit + 1)
     if len(out) > limit:
         raise ValueError(f"decompresses to more than {limit >> 20} MiB (security.artifacts.max_mb)")
     return out
+
+
+def _refused_before_output(data: bytes, kind: str, window: int = 4096) -> bool:
+    """Whether the decompressor refuses the stream before giving out a single byte (fed byte by byte).
+
+    Then a loader reads nothing from it and runs nothing, so this reading simply does not take the file: a
+    safetensors file whose header length is 93 starts like an lzma stream (5d 00 00). A stream that gave out
+    bytes first, or is not refused within `window` bytes, stays unreadable: a loader unpickles while it
+    decompresses, so what came out before the damage was read."""
+    decompressor = _decompressor(kind)
+    try:
+        for index in range(min(len(data), window)):
+            if decompressor.decompress(data[index : index + 1]):
+                return False
+    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, RuntimeError):
+        return True
+    return False
 
 
 def scan_compressed(
@@ -78,7 +101,9 @@ def scan_compressed(
     label = _label(member, f"{kind} stream")
     try:
         inner = decompress(data, kind, options.max_bytes)
-    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+    except (ValueError, OSError, EOFError, zlib.error, lzma.LZMAError, RuntimeError) as exc:
+        if _refused_before_output(data, kind):
+            return False
         report.hit("artifact.unreadable", f"{kind}-compressed stream not readable: {exc}", member)
         return True
     report.formats.append(f"{kind}-compressed")

@@ -196,12 +196,24 @@ class _Walker(pickle._Unpickler):
         return _stub_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        return Stub(pid)  # PyTorch storages: the bytes live elsewhere in the file, not in the pickle
+        """Only the ids some loader takes: torch's loaders take tuples (storages whose bytes live elsewhere in
+        the file), its legacy tar format also integers; pickle, joblib, numpy and pandas define no
+        persistent_load and stop at any id. Taking every id would read on through bytes no loader reads, such
+        as a zip archive's header (`PK`: a text PERSID), and invent imports from them."""
+        if isinstance(pid, tuple):
+            return Stub(pid)
+        try:
+            int(pid)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"persistent id {str(pid)[:40]!r}: no loader takes it") from None
+        return Stub(pid)
 
     def _load_ext(self, code: int) -> None:
-        """Extension codes name globals through the loading process's copyreg registry: unknowable here."""
-        self.segment.globals.append(("copyreg", f"extension {code}", self._raw.tell()))
-        raise ValueError(f"uses copyreg extension code {code}, which names a global only the loader knows")
+        """Extension codes name globals through the loading process's copyreg registry. CPython's is empty
+        and no loader fills it, so pickle.load raises at any code, as this reading does: what follows is not
+        read, and an import before it makes the stretch unreadable (never a pass). Naming a made-up
+        "extension" global instead turned bytes that merely look like the opcode into a failed scan."""
+        raise ValueError(f"copyreg extension code {code}: unregistered, so every loader stops here")
 
     def _load_ext1(self) -> None:
         self._load_ext(self.read(1)[0])
