@@ -29,6 +29,10 @@ same 180 s of canary time; each look continues the sequences of the one before (
 canary undecided at the last step is measured again until the three minutes are up. The median time to a
 decision is over the scenarios that were decided (rolled back or promoted).
 
+``sequential@N terminal 0.5`` is the canary's default: half of alpha on one fixed-horizon test per comparison at
+the last look (the 180 s one; the canary loop's terminal look, gates.deploy.canary.state.is_terminal_look); the
+plain ``sequential@N`` rows are the sequences alone.
+
 The fixed judges can look every 10 s too (``compare@10``, ``both@10``: the false rollbacks looking as often costs
 them). ``--oracle 60,10`` adds, per traffic level, the detection of the most powerful single test at exactly 1 %
 false rollbacks on the traffic of a loop looking every 60 / 10 s (:func:`oracle_power`): the bound for any judge
@@ -87,6 +91,8 @@ JUDGES = {
     "sequential@60": (("sequential",), SPECS),
     "sequential@10": (("sequential",), SPECS),
     "sequential@10 alpha 0.05": (("sequential",), SPECS),
+    "sequential@10 terminal 0.5": (("sequential",), SPECS),
+    "sequential@60 terminal 0.5": (("sequential",), SPECS),
 }
 HORIZON = INTERVAL * ANALYSES  # seconds of canary time every judge gets
 MIN_REQUESTS = 20
@@ -138,6 +144,7 @@ def scenario(
     judges = JUDGES[judge][0]
     look = int(judge.split("@")[1].split()[0]) if "@" in judge else INTERVAL
     alpha = float(judge.split("alpha ")[1]) if "alpha " in judge else SequentialSettings.alpha
+    share = float(judge.split("terminal ")[1]) if "terminal " in judge else 0.0
     analyses = horizon // look
     state = CanaryState(target="t", image="i", steps=list(STEPS), stable_replicas=1)
     limits = Limits(failure_limit=1, inconclusive_limit=analyses + 1)
@@ -158,7 +165,11 @@ def scenario(
         last = state.step == len(STEPS) - 1
         verdicts: list[JudgeVerdict | None] = []
         if "sequential" in judges:
-            v = sequential_judge(obs, SequentialSettings(alpha=alpha, final=last), previous)
+            terminal = index == analyses - 1  # the last allowed look: fixed in advance
+            look_settings = SequentialSettings(
+                alpha=alpha, final=last, terminal_share=share, terminal=terminal
+            )
+            v = sequential_judge(obs, look_settings, previous)
             for m in v.metrics if v else []:
                 if "look" in m.details:
                     previous.setdefault(m.metric, []).append(m.details["look"])

@@ -34,6 +34,12 @@ more) has chance at most alpha per metric: each metric's pass bounds use alpha /
 routes). The canary promotes only when every metric passes, so a regressed metric must itself falsely pass: no
 split over metrics.
 
+With ``terminal_share`` (the canary's policy: 0.5) the sequences get alpha x (1 - share) and, at the canary's
+terminal look (one look fixed in advance: gates.deploy.canary.state.is_terminal_look), each comparison also runs
+one fixed-horizon test (gates.stats.terminal) at its weight's part of alpha x share: a union bound keeps any false
+rollback at most alpha, and at the last look, where stopping early no longer matters, the fixed-horizon test is
+the more powerful one.
+
 Each metric's verdict records its look (cumulative counts or buckets, and the bounds at that look:
 ``details.look``); the next analysis continues from all the looks recorded before it (``previous``). Without
 them (a re-run after an interruption) the cumulative counts count as one increment: exact for that look, and the
@@ -62,6 +68,7 @@ from gates.stats.sequential import (
     ratio_log_e,
 )
 from gates.stats.sequential_latency import quantile_bounds, shift_log_e, shifted_up
+from gates.stats.terminal import ratio_p_value, shift_p_value
 
 # The latency shift mixture: tilts beta ~ Normal(1.5, 1) on beta > 0 (see shift_log_e: a +30 % latency on
 # every request of a lognormal with sd 0.5 grows fastest near 1.7, a doubled one near 4).
@@ -82,6 +89,10 @@ class SequentialSettings:
     scale: float = 0.3  # standard deviation of each mixture over log rate ratios
     no_data: str = "fail"
     final: bool = False
+    # the share of the rollback alpha spent on one fixed-horizon test at the last allowed look (0: none; the
+    # canary's policy sets it, a judge without a fixed last look leaves it at 0), and whether this is that look
+    terminal_share: float = 0.0
+    terminal: bool = False
 
 
 def covers(spec: MetricSpec) -> bool:
@@ -96,6 +107,12 @@ def _sides(spec: MetricSpec) -> tuple[str, ...]:
 
 def _has_limits(spec: MetricSpec) -> bool:
     return spec.min is not None or spec.max is not None
+
+
+def terminal_weight(specs: Sequence[MetricSpec]) -> float:
+    """The total weight of the fixed-horizon tests at the terminal look (fixed by the policy): 1 per compared
+    direction (the comparisons have one; the absolute limits none)."""
+    return sum(len(_sides(s)) for s in specs if covers(s) and s.compare)
 
 
 def rollback_weight(specs: Sequence[MetricSpec]) -> float:
@@ -115,6 +132,7 @@ class Evidence:
     weight: float
     log_e: float
     claim: str
+    p_terminal: float | None = None  # the fixed-horizon test's p-value, at the terminal look only
 
 
 @dataclass
@@ -170,9 +188,21 @@ def _compare_rates(
         f"(anytime bounds {', '.join(shown)})"
     )
     for side, log_e in log_es:
-        beyond = _fmt(tolerance) if side == "increase" else _fmt(1 / tolerance)
+        up = side == "increase"
+        beyond = _fmt(tolerance) if up else _fmt(1 / tolerance)
+        p_terminal = None
+        if settings.terminal and settings.terminal_share > 0:
+            p_terminal = ratio_p_value(incs, tolerance if up else 1 / tolerance, "above" if up else "below")
+            found.record[f"p_terminal{'' if len(_sides(spec)) == 1 else '_' + side}"] = p_terminal
         found.evidence.append(
-            Evidence(spec.name, f"compare_{side}", 1.0, log_e, f"{text}: a ratio beyond {beyond}x is certain")
+            Evidence(
+                spec.name,
+                f"compare_{side}",
+                1.0,
+                log_e,
+                f"{text}: a ratio beyond {beyond}x is certain",
+                p_terminal,
+            )
         )
     if all(excluded):
         found.ok.append(f"{text}: a ratio of {_fmt(margin)}x is excluded")
@@ -215,11 +245,15 @@ def _compare_latency(
     for side in _sides(spec):
         up = side == "increase"
         if up:  # the stable histogram moved up by the tolerance: only a larger slow-down counts
-            log_e = shift_log_e(canary, shifted_up(stable, look.le, tolerance, effect), *SHIFT, side="slower")
+            pair = (canary, shifted_up(stable, look.le, tolerance, effect))
         else:  # the canary moved up instead: only a speed-up beyond the tolerance counts
-            log_e = shift_log_e(shifted_up(canary, look.le, tolerance, effect), stable, *SHIFT, side="faster")
+            pair = (shifted_up(canary, look.le, tolerance, effect), stable)
         what = "slower" if up else "faster"
+        log_e = shift_log_e(*pair, *SHIFT, side=what)
         found.record[f"log_e_{what}"] = round(log_e, 4)
+        p_terminal = None
+        if settings.terminal and settings.terminal_share > 0:
+            p_terminal = found.record[f"p_terminal_{what}"] = shift_p_value(*pair, side=what)
         found.evidence.append(
             Evidence(
                 spec.name,
@@ -227,6 +261,7 @@ def _compare_latency(
                 1.0,
                 log_e,
                 f"canary {what} than stable (beyond x{_fmt(tolerance)} + {_fmt(effect)} s) is certain ({quantiles})",
+                p_terminal,
             )
         )
         if up:  # read at bucket resolution, as the limits are: the allowance rounds up to a bucket bound
@@ -347,19 +382,45 @@ def judge_metric(
     return ok, found.evidence
 
 
-def weigh(evidence: Sequence[Evidence], total: float, alpha: float) -> tuple[float, list[Evidence]]:
+def weigh(
+    evidence: Sequence[Evidence], total: float, alpha: float, terminal: tuple[float, float] = (0.0, 0.0)
+) -> tuple[float, list[Evidence]]:
     """The log of the weighted average of the rollback e-values (each weight over ``total``, the policy's
-    total: a test without data this look keeps its share, at e-value 0) and the tests a rollback names: none
-    below 1 / alpha; else the largest term and every test whose own term crossed."""
+    total: a test without data this look keeps its share, at e-value 0) and the tests a rollback names.
+
+    The average rolls back at 1 / (alpha (1 - share)); ``terminal`` = (share, total terminal weight): at the
+    terminal look a test whose p-value is at most alpha x share x its weight over that total rolls back too.
+    Named: none when neither does; else the largest term of the average and every test whose own term crossed,
+    and every terminal test that rejected."""
     if not evidence:
         return -math.inf, []
+    share, terminal_total = terminal
     terms = [math.log(e.weight / total) + e.log_e for e in evidence]
     combined = float(np.logaddexp.reduce(terms))
-    level = math.log(1.0 / alpha)
+    level = math.log(1.0 / (alpha * (1.0 - share)))
+    rejected = [
+        e
+        for e in evidence
+        if e.p_terminal is not None
+        and terminal_total > 0
+        and e.p_terminal <= alpha * share * e.weight / terminal_total
+    ]
     if combined < level:
-        return combined, []
+        return combined, rejected
     top = max(range(len(terms)), key=terms.__getitem__)
-    return combined, [e for i, e in enumerate(evidence) if i == top or terms[i] >= level]
+    named = [e for i, e in enumerate(evidence) if i == top or terms[i] >= level]
+    return combined, named + [e for e in rejected if e not in named]
+
+
+def _reason(e: Evidence, settings: SequentialSettings, terminal: tuple[float, float]) -> str:
+    """What a named rollback test found: its evidence, and the terminal test's p-value when it rejected."""
+    text = f"{e.claim} (its evidence {math.exp(min(e.log_e, 700)):.3g}"
+    share, terminal_total = terminal
+    if e.p_terminal is not None and terminal_total > 0:
+        cut = settings.alpha * share * e.weight / terminal_total
+        if e.p_terminal <= cut:
+            text += f"; the last look's fixed-horizon test: p {e.p_terminal:.2g} <= {cut:.2g}"
+    return text + ")"
 
 
 def sequential_judge(
@@ -373,7 +434,8 @@ def sequential_judge(
     if not covered:
         return None
     total = rollback_weight([obs.metric for obs in covered])
-    alphas = (settings.alpha / max(1.0, total), settings.alpha / 2)
+    share = settings.terminal_share
+    alphas = (settings.alpha * (1.0 - share) / max(1.0, total), settings.alpha / 2)
     verdicts: list[MetricVerdict] = []
     evidence: list[Evidence] = []
     for obs in covered:
@@ -385,12 +447,13 @@ def sequential_judge(
         verdict_, found = judge_metric(obs, history, alphas, settings)
         verdicts.append(verdict_)
         evidence.extend(found)
-    combined, named = weigh(evidence, total, settings.alpha)
-    level = f"{math.exp(min(combined, 700)):.3g}, rolls back at {1 / settings.alpha:g}"
+    terminal = (share, terminal_weight([obs.metric for obs in covered]))
+    combined, named = weigh(evidence, total, settings.alpha, terminal)
+    level = f"{math.exp(min(combined, 700)):.3g}, rolls back at {1 / (settings.alpha * (1 - share)):g}"
     for i, v in enumerate(verdicts):
         mine = [e for e in named if e.metric == v.metric]
         if mine:
-            reasons = "; ".join(f"{e.claim} (its evidence {math.exp(min(e.log_e, 700)):.3g})" for e in mine)
+            reasons = "; ".join(_reason(e, settings, terminal) for e in mine)
             details = {**v.details, "rollback_evidence": round(combined, 4)}
             verdicts[i] = MetricVerdict(
                 v.metric,

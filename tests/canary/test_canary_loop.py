@@ -203,3 +203,18 @@ def test_a_change_the_cluster_rejects_stops_without_promoting(tmp_path):
     assert "exceeded quota" in result.summary["reason"]
     assert cluster.deployments["model"]["spec"]["template"]["spec"]["containers"][0]["image"] == "model:v1"
     assert state_of(cluster).phase == "progressing"  # a re-run resumes at the recorded step
+
+
+def test_the_terminal_look_catches_what_the_sequences_leave_open_and_is_recorded_once():
+    """2.25x the stable error rate on 3,000 requests a track (45 errors against 20): the anytime bounds still
+    include 1, the fixed-horizon test at the terminal look (the only analysis of the last comparing step, 25 %)
+    does not; without its share of alpha the same canary is held."""
+    canary, stable = {**HEALTHY, "errors": 45}, {**HEALTHY, "errors": 20}
+    cluster = FakeCluster()
+    r, verdict = run(cluster, FakeProm(canary, stable))
+    assert verdict == "rolled_back" and [a.get("terminal") for a in r.analyses] == [True]
+    state = state_of(cluster)
+    assert state.terminal_tested and "the last look's fixed-horizon test: p" in state.reason
+    cluster = FakeCluster()
+    r, verdict = run(cluster, FakeProm(canary, stable), sequential={"terminal_share": 0})
+    assert verdict == "held" and not any(a.get("terminal") for a in r.analyses)

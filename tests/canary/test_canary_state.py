@@ -70,3 +70,26 @@ def test_new_template_replaces_old_canary():
 def test_changed_steps_keep_progress():
     plan = plan_run(state(step=2), "t1", "img:v2", [20, 60, 100], 4, "t0")
     assert plan.kind == "resume" and plan.state.weight == 60
+
+
+def test_the_terminal_look_is_fixed_in_advance_and_comes_once():
+    from gates.deploy.canary.state import Limits, is_terminal_look
+
+    limits = Limits(inconclusive_limit=3)
+    # the last step compares (50 %): its third inconclusive analysis in a row would be its last
+    s = state(steps=[10, 25, 50], step=2)
+    assert [
+        is_terminal_look(state(steps=[10, 25, 50], step=2, inconclusive=k), limits) for k in range(3)
+    ] == [
+        False,
+        False,
+        True,
+    ]
+    assert not is_terminal_look(state(steps=[10, 25, 50], step=1, inconclusive=2), limits)
+    # the last step serves only the canary: the step before it is the last comparison, judged once
+    assert is_terminal_look(state(step=2), limits) and not is_terminal_look(state(step=3), limits)
+    s = state(step=2, terminal_tested=True)
+    assert not is_terminal_look(s, limits)
+    back = CanaryState.from_annotations(s.annotations())
+    assert back is not None and back.terminal_tested  # a re-run does not test again
+    assert not is_terminal_look(state(steps=[100]), limits)

@@ -209,3 +209,20 @@ def test_healthy_canaries_analysed_every_10_s_for_10_minutes_stay_within_alpha()
             for m in verdict.metrics:
                 previous.setdefault(m.metric, []).append(m.details["look"])
     assert rolled_back <= 6  # Binomial(12, 0.25) exceeds 6 with chance 1.4 %
+
+
+def test_the_terminal_look_spends_its_share_on_one_fixed_horizon_test():
+    """1.8x the stable error rate on 4,000 requests a track: the sequences are not certain yet, the exact test
+    at the terminal look is (p 4.6e-4 against 0.25 %: alpha 0.01, half of it, two comparisons)."""
+    obs = [ratio(90, 4000, 50, 4000), latency([50, 30, 15, 5, 0], [50, 30, 15, 5, 0])]
+    share = SequentialSettings(terminal_share=0.5)
+    before = sequential_judge(obs, share)
+    assert before.outcome != "fail" and "p_terminal" not in before.metrics[0].details["look"]
+    at_end = sequential_judge(obs, SequentialSettings(terminal_share=0.5, terminal=True, final=True))
+    failed = at_end.metrics[0]
+    assert at_end.outcome == "fail" and "the last look's fixed-horizon test: p" in failed.why
+    assert failed.details["look"]["p_terminal"] < 0.0025
+    assert at_end.metrics[1].passed is not False  # same histograms: no latency test rejects
+    assert "rolls back at 200" in failed.why  # the sequences keep the other half: 1 / (0.01 x 0.5)
+    no_share = sequential_judge(obs, SequentialSettings(terminal=True, final=True))
+    assert no_share.outcome != "fail"  # terminal_share 0: no terminal test

@@ -65,6 +65,9 @@ class Sequential(Settings):
     scale: Annotated[float, Field(gt=0)] = 0.3
     """Standard deviation of each mixture over log rate ratios (around 1 + margin for a rollback, 1 for a
     pass)."""
+    terminal_share: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    """Share of alpha spent on one fixed-horizon test of each error-rate comparison at the canary's terminal
+    look (the last analysis the last comparing step can have); the sequences get the rest. 0: none."""
 
 
 class Compare(Settings):

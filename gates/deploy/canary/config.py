@@ -141,6 +141,7 @@ class CanaryConfig:
                 margin=analysis.sequential.margin,
                 scale=analysis.sequential.scale,
                 no_data=analysis.no_data,
+                terminal_share=analysis.sequential.terminal_share,
             ),
             restart=s.restart,
         )

@@ -42,13 +42,15 @@ def decide(
     problems: list[str],
     final: bool,
     history: Sequence[dict[str, Any]] = (),
+    terminal: bool = False,
 ) -> dict[str, Any]:
     """Outcome, reasons and each judge's verdict for one analysis (the last step judges with `final`);
-    ``history`` (the run's earlier analysis entries) lets the sequential judge continue its sequences."""
+    ``history`` (the run's earlier analysis entries) lets the sequential judge continue its sequences;
+    ``terminal``: the canary's terminal look (gates.deploy.canary.state.is_terminal_look)."""
     verdicts: list[JudgeVerdict] = []
     rest = observations
     if "sequential" in cfg.judges:
-        settings = dataclasses.replace(cfg.sequential, final=final)
+        settings = dataclasses.replace(cfg.sequential, final=final, terminal=terminal)
         v = sequential_judge(observations, settings, previous_looks(history))
         if v:
             verdicts.append(v)

@@ -35,7 +35,7 @@ from gates.deploy.canary.config import (
 )
 from gates.deploy.canary.decision import decide
 from gates.deploy.canary.report import result_of
-from gates.deploy.canary.state import CanaryState, next_move, plan_run
+from gates.deploy.canary.state import CanaryState, is_terminal_look, next_move, plan_run
 from gates.deploy.canary.stop import Interrupted, Stop
 from gates.deploy.judges import Observation
 from gates.deploy.prometheus import PrometheusClient
@@ -210,7 +210,19 @@ class Run:
             self.analyses.append(entry)
             return entry
         final = step_index == len(cfg.steps) - 1
-        entry.update(decide(cfg, observations, problems, final=final, history=self.analyses))
+        terminal = (
+            "sequential" in cfg.judges
+            and cfg.sequential.terminal_share > 0
+            and self.state is not None
+            and is_terminal_look(self.state, cfg.limits)
+        )
+        entry.update(
+            decide(cfg, observations, problems, final=final, history=self.analyses, terminal=terminal)
+        )
+        if terminal:
+            assert self.state is not None
+            self.state.terminal_tested = True
+            entry["terminal"] = True
         entry["measurements"] = records
         self.analyses.append(entry)
         return entry

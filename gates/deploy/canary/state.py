@@ -46,6 +46,7 @@ class CanaryState:
     failed_checks: int = 0
     inconclusive: int = 0
     errors: int = 0
+    terminal_tested: bool = False  # the sequential judge's one fixed-horizon test has been run
     reason: str = ""
     started: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
@@ -133,6 +134,22 @@ def next_move(state: CanaryState, outcome: str, limits: Limits, last: bool) -> s
         return "promote"
     state.step += 1
     return "advance"
+
+
+def is_terminal_look(state: CanaryState, limits: Limits) -> bool:
+    """Whether the coming analysis is the canary's terminal look, where the sequential judge also runs its one
+    fixed-horizon test (gates.stats.terminal). Fixed in advance, never by the counts it tests: the last analysis
+    the last step that still compares canary with stable (weight below 100) can have -- its only one when
+    later steps follow (a judged analysis moves the canary on), else the ``inconclusive_limit``-th in a row
+    (the next one would hold or roll back). At most once per canary, across re-runs (``terminal_tested``)."""
+    if state.terminal_tested:
+        return False
+    comparing = [index for index, weight in enumerate(state.steps) if weight < 100]
+    if not comparing or state.step != comparing[-1]:
+        return False
+    if state.step < len(state.steps) - 1:
+        return True
+    return state.inconclusive == limits.inconclusive_limit - 1
 
 
 @dataclass(frozen=True)
