@@ -33,13 +33,13 @@ from gates.bias_rules import (
     OUTCOMES,
     RATES,
     SCORE_METRICS,
-    _added,
-    _key,
     canonical,
     parse_rules,
     plan_rule,
     rule_check,
     rule_value,
+    sample_key,
+    summed,
 )
 from gates.core.context import GateContext
 from gates.core.errors import InputError
@@ -47,11 +47,11 @@ from gates.core.result import Check, GateResult, Status
 from gates.core.settings.bias import BiasSettings, GroupJudging
 from gates.engine.groups import Coded, group_values
 from gates.readers.predictions import Predictions, TabulatedPredictions, load_predictions
+from gates.resample import bootstrap
 from gates.stats import metrics as m
 from gates.stats.bootstrap import (
     EXACT_CELLS,
     binary_cells,
-    bootstrap,
     coarsen,
     percentile_interval,
     safe_divide,
@@ -107,12 +107,12 @@ class GroupStatistic:
         self, weights: np.ndarray, counts: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         counts = counts if counts is not None else self.counts(weights)
-        out = {"count": _added(counts[o] for o in OUTCOMES), "positives": counts["tp"] + counts["fn"]}
+        out = {"count": summed(counts[o] for o in OUTCOMES), "positives": counts["tp"] + counts["fn"]}
         out.update({o: counts[o] for o in OUTCOMES})  # the rates' numerators and denominators
         for metric in self.metrics:
             if metric in RATES:
                 top, bottom = RATES[metric]
-                out[metric] = safe_divide(_added(counts[o] for o in top), _added(counts[o] for o in bottom))
+                out[metric] = safe_divide(summed(counts[o] for o in top), summed(counts[o] for o in bottom))
         others = [x for x in self.metrics if x not in RATES]
         if others:
             with_score = any(x in SCORE_METRICS for x in others)
@@ -148,7 +148,7 @@ def overall_values(
     for metric in metrics:
         if metric in RATES:
             top, bottom = RATES[metric]
-            out[metric] = safe_divide(_added(total[o] for o in top), _added(total[o] for o in bottom))
+            out[metric] = safe_divide(summed(total[o] for o in top), summed(total[o] for o in bottom))
     others = [x for x in metrics if x not in RATES]
     if others:
         with_score = any(x in SCORE_METRICS for x in others)
@@ -269,9 +269,9 @@ def evaluate(
             for f, stat in stats.items():
                 counts = stat.counts(weights)
                 for name, values in stat(weights, counts).items():
-                    out[_key(f, name)] = values
+                    out[sample_key(f, name)] = values
                 for name, values in overall_values(weights, stat, counts, metrics).items():
-                    out[_key(f, name, "o")] = values
+                    out[sample_key(f, name, "o")] = values
             return out
 
         return statistic

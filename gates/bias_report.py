@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from gates.bias_groups import Grouping
-from gates.bias_rules import SHORT, RulePlan, _key
+from gates.bias_rules import SHORT, RulePlan, sample_key
 from gates.core.result import Check, Status
 
 
@@ -74,15 +74,17 @@ def group_table(
 
     head = ["group", "n", "positives"] + [SHORT.get(x, x) for x in metrics] + ["status"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    counts = point[_key(features, "count")]
-    positives = point[_key(features, "positives")]
+    counts = point[sample_key(features, "count")]
+    positives = point[sample_key(features, "positives")]
     for g, label in enumerate(grouping.labels):
         n = round(float(counts[g]))
         row = [label, str(n), str(round(float(positives[g])))]
-        row += [cell(point[_key(features, x)][g], interval(_key(features, x), g), n) for x in metrics]
+        row += [
+            cell(point[sample_key(features, x)][g], interval(sample_key(features, x), g), n) for x in metrics
+        ]
         row.append(_group_status(grouping, g, min_size))
         lines.append("| " + " | ".join(row) + " |")
-    overall = [cell(float(point[_key(features, x, "o")]), None, 1) for x in metrics]
+    overall = [cell(float(point[sample_key(features, x, "o")]), None, 1) for x in metrics]
     total, positive = round(float(counts.sum())), round(float(positives.sum()))
     lines.append("| " + " | ".join(["**overall**", str(total), str(positive)] + overall + [""]) + " |")
     return "\n".join(lines)
@@ -100,15 +102,15 @@ def group_record(
     for g, label in enumerate(grouping.labels):
         entry: dict[str, Any] = {
             "n": int(grouping.sizes[g]),
-            "positives": round(float(point[_key(features, "positives")][g])),
+            "positives": round(float(point[sample_key(features, "positives")][g])),
             "status": _group_status(grouping, g, min_size),
         }
         for x in metrics:
-            value = float(point[_key(features, x)][g])
-            ci = interval(_key(features, x), g) if entry["n"] else None
+            value = float(point[sample_key(features, x)][g])
+            ci = interval(sample_key(features, x), g) if entry["n"] else None
             entry[x] = {"value": value if np.isfinite(value) else None, "ci": list(ci) if ci else None}
         out[label] = entry
-    out["overall"] = {x: float(point[_key(features, x, "o")]) for x in metrics}
+    out["overall"] = {x: float(point[sample_key(features, x, "o")]) for x in metrics}
     return out
 
 
@@ -143,8 +145,8 @@ def rule_charts(plans: list[RulePlan], point: dict[str, np.ndarray], interval) -
             judged = set(plan.judged.tolist())
             groups = []
             for g, label in enumerate(labels):
-                value = float(point[_key(f, component)][g])
-                ci = interval(_key(f, component), g) if plan.grouping.sizes[g] else None
+                value = float(point[sample_key(f, component)][g])
+                ci = interval(sample_key(f, component), g) if plan.grouping.sizes[g] else None
                 groups.append(
                     {
                         "group": label,

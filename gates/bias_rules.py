@@ -190,7 +190,7 @@ def parse_rules(settings: GroupJudging, features: tuple[str, ...], decide_on: st
 
 
 # ----------------------------------------------------------------------------------------- the statistic
-def _added(parts: Iterable[np.ndarray]) -> np.ndarray:
+def summed(parts: Iterable[np.ndarray]) -> np.ndarray:
     """The elementwise sum of the arrays, as sum() gives it."""
     total: np.ndarray | None = None
     for part in parts:
@@ -243,14 +243,14 @@ class RulePlan:
         }
 
 
-def _key(features: tuple[str, ...], name: str, kind: str = "g") -> str:
+def sample_key(features: tuple[str, ...], name: str, kind: str = "g") -> str:
     return f"{kind}|{'|'.join(features)}|{name}"
 
 
 def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_size: int) -> RulePlan:
     excluded: dict[str, str] = {}
     judged = []
-    values = {c: np.asarray(point[_key(rule.features, c)], dtype=float) for c in rule.components}
+    values = {c: np.asarray(point[sample_key(rule.features, c)], dtype=float) for c in rule.components}
     for g, label in enumerate(grouping.labels):
         size = int(grouping.sizes[g])
         if size == 0:
@@ -266,11 +266,15 @@ def plan_rule(rule: Rule, grouping: Grouping, point: dict[str, np.ndarray], min_
             else:
                 judged.append(g)
     judged_idx = np.array(judged, dtype=np.int64)
-    overall = {c: float(point[_key(rule.features, c, "o")]) for c in rule.components}
+    overall = {c: float(point[sample_key(rule.features, c, "o")]) for c in rule.components}
     plan = RulePlan(rule, grouping, judged_idx, excluded, float("nan"), values, overall)
     plan.class_rows = {
-        "positives": np.asarray(point[_key(rule.features, "tp")] + point[_key(rule.features, "fn")], float),
-        "negatives": np.asarray(point[_key(rule.features, "fp")] + point[_key(rule.features, "tn")], float),
+        "positives": np.asarray(
+            point[sample_key(rule.features, "tp")] + point[sample_key(rule.features, "fn")], float
+        ),
+        "negatives": np.asarray(
+            point[sample_key(rule.features, "fp")] + point[sample_key(rule.features, "tn")], float
+        ),
     }
     if all(c in RATES for c in rule.components) and judged_idx.size >= 2:
         plan.family = rate_family(rule, judged_idx, point)
@@ -285,8 +289,8 @@ def rate_family(rule: Rule, judged: np.ndarray, point: dict[str, np.ndarray]) ->
     successes, trials, overall_successes, overall_trials = [], [], [], []
     for c in rule.components:
         top, bottom = RATES[c]
-        k = _added(np.asarray(point[_key(rule.features, o)], dtype=float) for o in top)
-        n = _added(np.asarray(point[_key(rule.features, o)], dtype=float) for o in bottom)
+        k = summed(np.asarray(point[sample_key(rule.features, o)], dtype=float) for o in top)
+        n = summed(np.asarray(point[sample_key(rule.features, o)], dtype=float) for o in bottom)
         successes.append(k[judged])
         trials.append(n[judged])
         overall_successes.append(float(k.sum()))
@@ -298,8 +302,8 @@ def rule_value(plan: RulePlan, values: dict[str, np.ndarray]) -> np.ndarray:
     rule = plan.rule
     parts = [
         disparity(
-            values[_key(rule.features, c)][:, plan.judged],
-            values[_key(rule.features, c, "o")],
+            values[sample_key(rule.features, c)][:, plan.judged],
+            values[sample_key(rule.features, c, "o")],
             rule.disparity,
             rule.relative_to,
         )

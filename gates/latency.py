@@ -20,7 +20,8 @@ from gates.core.result import Check, GateResult, Status
 from gates.core.settings.latency import LatencyLimits, LatencySettings
 from gates.core.thresholds import Threshold, decide
 from gates.readers.table import numeric_column, read_table
-from gates.stats.bootstrap import bootstrap, compress, percentile_interval
+from gates.resample import bootstrap
+from gates.stats.bootstrap import compress, percentile_interval
 from gates.stats.intervals import quantile_interval, quantile_min_samples
 
 GATE = "latency"

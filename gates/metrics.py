@@ -55,26 +55,32 @@ def run(section: MetricsSettings | Mapping[str, Any], ctx: GateContext) -> GateR
     from gates.engine import local as streaming
 
     tabulated = choose.binary_cells(given, ctx, "metrics")  # DuckDB or Spark; None: read here
-    path = ctx.path(settings.predictions) if tabulated is None else tabulated.path
-    if tabulated is None and streaming.wanted(given, path):  # too large for memory: cells, chunk by chunk
-        tabulated = streaming.tabulate(path, given, where="metrics")
     if tabulated is not None:
-        result = evaluate(tabulated, None, settings, ctx)
-        result.evidence.update(report_curves(tabulated, None, {"candidate": tabulated.cells}))
-        return result
-    pair = shared.current()  # in `mlgate run` with the bias gate: read its sensitive columns too, once
-    extra = pair.local_extra(given, path) if pair is not None and spec is None else []
-    candidate = load_predictions(path, _with_id(given, join_on), extra_columns=extra)
-    if pair is not None and extra:
-        pair.keep_local(path, candidate)
-    baseline = None
-    if spec:
-        columns = spec.columns if spec.columns is not None else settings.columns
-        base_given = {**given, "columns": columns.given() if columns else {}}
-        baseline = load_predictions(ctx.path(spec.predictions), _with_id(base_given, join_on))
-        candidate, baseline = align(candidate, baseline, join_on)
+        return _tabulated(tabulated, settings, ctx)
+    with choose.fetched(ctx) as local:  # object storage: the local engine reads a copy of the one object
+        path = local(settings.predictions)
+        if streaming.wanted(given, path):  # too large for memory: cells, chunk by chunk
+            return _tabulated(streaming.tabulate(path, given, where="metrics"), settings, ctx)
+        pair = shared.current()  # in `mlgate run` with the bias gate: read its sensitive columns too, once
+        extra = pair.local_extra(given, path) if pair is not None and spec is None else []
+        candidate = load_predictions(path, _with_id(given, join_on), extra_columns=extra)
+        if pair is not None and extra:
+            pair.keep_local(path, candidate)
+        baseline = None
+        if spec:
+            columns = spec.columns if spec.columns is not None else settings.columns
+            base_given = {**given, "columns": columns.given() if columns else {}}
+            baseline = load_predictions(local(spec.predictions), _with_id(base_given, join_on))
+            candidate, baseline = align(candidate, baseline, join_on)
     result = evaluate(candidate, baseline, settings, ctx)
     result.evidence.update(report_curves(candidate, baseline, result.evidence.pop("_cells", None)))
+    return result
+
+
+def _tabulated(tabulated: TabulatedPredictions, settings: MetricsSettings, ctx: GateContext) -> GateResult:
+    """The gate on cells an engine (or the chunked local reading) computed: no baseline, curves from cells."""
+    result = evaluate(tabulated, None, settings, ctx)
+    result.evidence.update(report_curves(tabulated, None, {"candidate": tabulated.cells}))
     return result
 
 

@@ -15,13 +15,13 @@ from gates.metrics_guards import (
     studentized_samples,
 )
 from gates.readers.predictions import Predictions, TabulatedPredictions
+from gates.resample import bootstrap
 from gates.stats import metrics as m
 from gates.stats.bootstrap import (
     BOOTSTRAP_BINS,
     EXACT_CELLS,
     Cells,
     binary_cells,
-    bootstrap,
     coarsen,
     coarsen_edges,
     compress,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from gates.commands.common import (
@@ -19,7 +17,7 @@ from gates.commands.locations import TABLE
 from gates.core.errors import InputError
 
 
-def _margin(text: str) -> dict[str, float]:
+def parse_margin(text: str) -> dict[str, float]:
     """'0.01' is an absolute margin; '2%' a relative one."""
     if text.endswith("%"):
         return {"relative": float(text[:-1]) / 100}
@@ -57,7 +55,9 @@ def _margin(text: str) -> dict[str, float]:
 @click.option("--min", "minimums", multiple=True, metavar="METRIC=VALUE", help="Lower threshold, repeatable.")
 @click.option("--max", "maximums", multiple=True, metavar="METRIC=VALUE", help="Upper threshold, repeatable.")
 @click.option(
-    "--baseline", type=click.Path(path_type=Path), help="Production model's predictions on the same rows."
+    "--baseline",
+    type=TABLE,
+    help="Production model's predictions on the same rows (a file, or one s3:// object).",
 )
 @click.option(
     "--margin",
@@ -127,7 +127,7 @@ def metrics(
     )
     if baseline or margins:
         overrides["baseline"] = compact(
-            {"predictions": absolute(baseline), "margins": parse_pairs(margins, "--margin", _margin)}
+            {"predictions": absolute(baseline), "margins": parse_pairs(margins, "--margin", parse_margin)}
         )
     overrides.update(bootstrap_overrides(confidence, resamples, seed, decide_on))
     return execute("metrics", overrides)

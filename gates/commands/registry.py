@@ -110,7 +110,7 @@ def evaluate(
 ) -> int:  # fmt: skip
     """Score the evaluation table with candidate and baseline (after the artifact scan), then run the metrics
     and bias gates on the predictions: candidate = challenger, baseline = champion."""
-    from gates.commands.metrics import _margin
+    from gates.commands.metrics import parse_margin
 
     session = _session()
     overrides = compact(
@@ -134,7 +134,7 @@ def evaluate(
         }
     )
     if margins:
-        metrics_flags["baseline"] = {"margins": parse_pairs(margins, "--margin", _margin)}
+        metrics_flags["baseline"] = {"margins": parse_pairs(margins, "--margin", parse_margin)}
 
     try:
         prepared, requests = _prepare(overrides, metrics_flags, tracking_uri)

@@ -24,7 +24,8 @@ import pandas as pd
 from gates.core.result import Check
 from gates.core.thresholds import Threshold, decide
 from gates.data.columns import key, rows_text
-from gates.stats.bootstrap import Cells, bootstrap, compress, percentile_interval
+from gates.resample import bootstrap
+from gates.stats.bootstrap import Cells, compress, percentile_interval
 from gates.stats.intervals import quantile_interval, wilson
 
 EXACT_CELLS = 1 << 16

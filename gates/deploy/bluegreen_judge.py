@@ -32,7 +32,7 @@ from gates.deploy.endpoint_traffic import describe_exception, http_session
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.queries import MetricSpec, metric_specs
 from gates.deploy.sequential import SequentialSettings, sequential_judge
-from gates.deploy.verdicts import JudgeVerdict, Observation, _fmt
+from gates.deploy.verdicts import JudgeVerdict, Observation, fmt_value
 
 # 1 ms to about 56 s in steps of 20 %: finer than any service's own histogram, so the rank test on the
 # buckets sees small shifts and the quantile bounds are read at 20 % resolution.
@@ -178,13 +178,13 @@ def bounds_text(verdict: JudgeVerdict) -> str:
         look = m.details.get("look") or {}
         if "ratio_lower" in look:
             parts.append(
-                f"{m.metric} new/live ratio {_fmt(look['ratio_lower'])} to {_fmt(look['ratio_upper'])}"
-                + (f", new rate <= {_fmt(look['rate_upper'])}" if "rate_upper" in look else "")
+                f"{m.metric} new/live ratio {fmt_value(look['ratio_lower'])} to {fmt_value(look['ratio_upper'])}"
+                + (f", new rate <= {fmt_value(look['rate_upper'])}" if "rate_upper" in look else "")
             )
         elif "canary_quantile" in look:
             (c_lo, c_hi), (s_lo, s_hi) = look["canary_quantile"], look["stable_quantile"]
             parts.append(
-                f"p95 new ({_fmt(c_lo)}, {_fmt(c_hi)}] s, live ({_fmt(s_lo)}, {_fmt(s_hi)}] s"
+                f"p95 new ({fmt_value(c_lo)}, {fmt_value(c_hi)}] s, live ({fmt_value(s_lo)}, {fmt_value(s_hi)}] s"
                 + (f", shift evidence e^{look['log_e_slower']:.3g}" if "log_e_slower" in look else "")
             )
     return "; ".join(parts)

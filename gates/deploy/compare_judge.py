@@ -27,10 +27,10 @@ from gates.deploy.verdicts import (
     JudgeVerdict,
     MetricVerdict,
     Observation,
-    _fmt,
-    _missing,
-    _no_data,
-    _settle,
+    fmt_value,
+    missing_verdict,
+    no_data_verdict,
+    settle,
     two_sided,
 )
 
@@ -97,13 +97,13 @@ def classify(
     if settings.effect == "mean_ratio":
         allowed = max(tolerance * abs(stable_mean), spec.min_effect)
         effect = canary_mean - stable_mean
-        effect_text = f"mean ratio {_fmt(mean_ratio)} (tolerance ±{tolerance:.0%})"
+        effect_text = f"mean ratio {fmt_value(mean_ratio)} (tolerance ±{tolerance:.0%})"
     else:
         allowed = max(tolerance * abs(stable_median), spec.min_effect)
         effect = hl
         effect_text = (
-            f"Hodges-Lehmann shift {_fmt(hl)} vs stable median {_fmt(stable_median)} "
-            f"(tolerance ±{_fmt(allowed)})"
+            f"Hodges-Lehmann shift {fmt_value(hl)} vs stable median {fmt_value(stable_median)} "
+            f"(tolerance ±{fmt_value(allowed)})"
         )
     details = {
         "kind": "series",
@@ -223,8 +223,8 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
         critical=spec.critical,
     )
     text = (
-        f"canary {_fmt(c_value)} ({settings.confidence:.0%} interval {_fmt(lo)} to {_fmt(hi)}) vs stable "
-        f"{_fmt(s_value)}"
+        f"canary {fmt_value(c_value)} ({settings.confidence:.0%} interval {fmt_value(lo)} to {fmt_value(hi)}) vs stable "
+        f"{fmt_value(s_value)}"
     )
     worse = (
         (spec.direction == "increase" and effect > allowed)
@@ -240,7 +240,7 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
             kind,
             False,
             f"{spec.name}: canary {kind.upper()}: {text} "
-            f"(p={p_bad:.3g} < {alpha:.3g}, beyond the tolerance ±{_fmt(allowed)})",
+            f"(p={p_bad:.3g} < {alpha:.3g}, beyond the tolerance ±{fmt_value(allowed)})",
             c_value,
             details,
         )
@@ -252,7 +252,7 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
         or (spec.direction == "either" and high_ok and low_ok)
     )
     if shown:
-        why = f"{spec.name}: {text}: a regression beyond ±{_fmt(ruled_out)} is ruled out"
+        why = f"{spec.name}: {text}: a regression beyond ±{fmt_value(ruled_out)} is ruled out"
         if p_bad < alpha:
             why += f" (a significant difference within the tolerance, p={p_bad:.3g})"
         return MetricVerdict(spec.name, "pass", True, why, c_value, details)
@@ -261,7 +261,7 @@ def classify_counted(obs: Observation, settings: CompareSettings) -> MetricVerdi
         "inconclusive",
         None,
         f"{spec.name}: {text}: no significant regression (p={p_bad:.3g}), but the bound is more than "
-        f"{_fmt(ruled_out)} from stable: not enough requests yet",
+        f"{fmt_value(ruled_out)} from stable: not enough requests yet",
         c_value,
         details,
     )
@@ -278,14 +278,14 @@ def compare_judge(
         spec = obs.metric
         if not spec.compare or spec.scope != "track":
             continue
-        verdict = _missing(obs, ("canary", "stable"), settings.no_data, values=spec.kind != "series")
+        verdict = missing_verdict(obs, ("canary", "stable"), settings.no_data, values=spec.kind != "series")
         if verdict is None and spec.kind == "series":
             c = [x for x in obs.canary_points if math.isfinite(x)]
             s = [x for x in obs.stable_points if math.isfinite(x)]
             if not c or not s:
                 sides = [side for side, pts in (("canary", c), ("stable", s)) if not pts]
                 why = "; ".join(f"{side}: {obs.missing.get(side, 'no points')}" for side in sides)
-                verdict = _no_data(spec, settings.no_data, f"{spec.name}: {why}")
+                verdict = no_data_verdict(spec, settings.no_data, f"{spec.name}: {why}")
             else:
                 verdict = classify(spec, c, s, settings)
                 if min(len(c), len(s)) < settings.min_points and verdict.classification != "inconclusive":
@@ -302,7 +302,7 @@ def compare_judge(
         return None
     judged = [v for v in verdicts if v.passed is not None]
     score = 100.0 * sum(1 for v in judged if v.passed) / len(judged) if judged else None
-    return _settle(
+    return settle(
         "compare",
         verdicts,
         settings.final,

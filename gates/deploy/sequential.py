@@ -58,7 +58,7 @@ import numpy as np
 from gates.deploy.evidence import Counts, Histogram
 from gates.deploy.queries import MetricSpec
 from gates.deploy.sequential_looks import Look, bucket_increments, increments, look_of
-from gates.deploy.verdicts import JudgeVerdict, MetricVerdict, Observation, _fmt, _missing, _settle
+from gates.deploy.verdicts import JudgeVerdict, MetricVerdict, Observation, fmt_value, missing_verdict, settle
 from gates.stats.sequential import (
     Mixture,
     limit_log_e,
@@ -182,14 +182,14 @@ def _compare_rates(
                 f"log_e_ratio{suffix}": round(log_es[-1][1], 4),
             }
         )
-        shown.append(f"{_fmt(lower)} to {_fmt(upper)}")
+        shown.append(f"{fmt_value(lower)} to {fmt_value(upper)}")
     text = (
-        f"canary/stable error rate ratio {_fmt(None if math.isnan(estimate) else estimate)} "
+        f"canary/stable error rate ratio {fmt_value(None if math.isnan(estimate) else estimate)} "
         f"(anytime bounds {', '.join(shown)})"
     )
     for side, log_e in log_es:
         up = side == "increase"
-        beyond = _fmt(tolerance) if up else _fmt(1 / tolerance)
+        beyond = fmt_value(tolerance) if up else fmt_value(1 / tolerance)
         p_terminal = None
         if settings.terminal and settings.terminal_share > 0:
             p_terminal = ratio_p_value(incs, tolerance if up else 1 / tolerance, "above" if up else "below")
@@ -205,7 +205,7 @@ def _compare_rates(
             )
         )
     if all(excluded):
-        found.ok.append(f"{text}: a ratio of {_fmt(margin)}x is excluded")
+        found.ok.append(f"{text}: a ratio of {fmt_value(margin)}x is excluded")
         return found, None
     found.open_.append(text)
     return found, text
@@ -239,7 +239,7 @@ def _compare_latency(
         canary_quantile=[c_lo, c_hi], stable_quantile=[s_lo, s_hi], quantile_lower=c_lo, quantile_upper=c_hi
     )
     found.details.update(tolerance=tolerance, margin=margin)
-    quantiles = f"canary {pq} in ({_fmt(c_lo)}, {_fmt(c_hi)}] s, stable in ({_fmt(s_lo)}, {_fmt(s_hi)}] s"
+    quantiles = f"canary {pq} in ({fmt_value(c_lo)}, {fmt_value(c_hi)}] s, stable in ({fmt_value(s_lo)}, {fmt_value(s_hi)}] s"
     effect = spec.min_effect
     passed = []
     for side in _sides(spec):
@@ -260,7 +260,7 @@ def _compare_latency(
                 f"compare_{side}",
                 1.0,
                 log_e,
-                f"canary {what} than stable (beyond x{_fmt(tolerance)} + {_fmt(effect)} s) is certain ({quantiles})",
+                f"canary {what} than stable (beyond x{fmt_value(tolerance)} + {fmt_value(effect)} s) is certain ({quantiles})",
                 p_terminal,
             )
         )
@@ -272,8 +272,8 @@ def _compare_latency(
             passed.append(c_lo >= allowed)
     if all(passed):
         found.ok.append(
-            f"{quantiles}: the canary's {pq} is surely within {_fmt(margin)}x"
-            + (f" or {_fmt(effect)} s" if effect else "")
+            f"{quantiles}: the canary's {pq} is surely within {fmt_value(margin)}x"
+            + (f" or {fmt_value(effect)} s" if effect else "")
             + " of the stable one's"
         )
     else:
@@ -289,13 +289,15 @@ def _own_limits(
     average of the two); the pass needs the bounds at the pass alpha inside them."""
     spec, sample = obs.metric, obs.canary_sample
     _, alpha_pass = alphas
-    limits = ", ".join(f"{k} {_fmt(x)}" for k, x in (("min", spec.min), ("max", spec.max)) if x is not None)
+    limits = ", ".join(
+        f"{k} {fmt_value(x)}" for k, x in (("min", spec.min), ("max", spec.max)) if x is not None
+    )
     log_es: list[float] = []
     if isinstance(sample, Histogram):
         pq = f"p{spec.quantile * 100:g}"
         plo, phi = quantile_bounds(sample.bounds, sample.cumulative, spec.quantile, alpha_pass)
         found.record.update(quantile_lower=plo, quantile_upper=phi)
-        text = f"canary {pq} in ({_fmt(plo)}, {_fmt(phi)}] s"
+        text = f"canary {pq} in ({fmt_value(plo)}, {fmt_value(phi)}] s"
         # buckets bound a quantile only at their bounds: a limit between two is read as the bound beyond it
         top = _bucket_at_or_above(sample.bounds, spec.max) if spec.max is not None else math.inf
         bottom = _bucket_at_or_below(sample.bounds, spec.min) if spec.min is not None else 0.0
@@ -318,7 +320,7 @@ def _own_limits(
         log_es.append(limit_log_e(sample.events, sample.trials, spec.min, "below"))
     plo, phi = rate_bounds(sample.events, sample.trials, alpha_pass)
     found.record.update(rate_lower=plo, rate_upper=phi)
-    rate = f"canary rate {_fmt(plo)} to {_fmt(phi)}"
+    rate = f"canary rate {fmt_value(plo)} to {fmt_value(phi)}"
     _limit_evidence(spec, log_es, f"{rate} beyond the limits ({limits})", found)
     if (spec.max is not None and phi > spec.max) or (spec.min is not None and plo < spec.min):
         found.open_.append(f"{rate} (limits: {limits})")
@@ -326,7 +328,7 @@ def _own_limits(
         found.ok.append(f"{rate} within the limits ({limits})")
     if compared is not None and spec.direction == "increase" and phi <= spec.min_effect:
         found.open_.remove(compared)  # an increase beyond min_effect is impossible below it
-        found.ok.append(f"{compared}, but the {rate} is at most min_effect {_fmt(spec.min_effect)}")
+        found.ok.append(f"{compared}, but the {rate} is at most min_effect {fmt_value(spec.min_effect)}")
 
 
 def _quantile_limit(below: float | None, total: float, q: float, side: str) -> float:
@@ -439,7 +441,7 @@ def sequential_judge(
     verdicts: list[MetricVerdict] = []
     evidence: list[Evidence] = []
     for obs in covered:
-        missing = _missing(obs, ("canary", "stable"), settings.no_data)
+        missing = missing_verdict(obs, ("canary", "stable"), settings.no_data)
         if missing is not None:
             verdicts.append(missing)
             continue
@@ -463,7 +465,7 @@ def sequential_judge(
                 v.value,
                 details,
             )
-    verdict = _settle("sequential", verdicts, settings.final)
+    verdict = settle("sequential", verdicts, settings.final)
     # the bounds of every metric in the one-line reason too (the summary table and the audit show it)
     shown = "; ".join(v.why for v in verdicts if v.passed is not False)
     if shown:

@@ -21,10 +21,10 @@ from gates.deploy.verdicts import (
     JudgeVerdict,
     MetricVerdict,
     Observation,
-    _fmt,
-    _missing,
-    _no_data,
-    _settle,
+    fmt_value,
+    missing_verdict,
+    no_data_verdict,
+    settle,
     two_sided,
 )
 
@@ -60,7 +60,7 @@ def threshold_judge(
             if (pair and spec.kind == "distribution") or spec.max_increase is not None
             else ["canary"]
         )
-        missing = _missing(obs, sides, no_data)
+        missing = missing_verdict(obs, sides, no_data)
         if missing is not None:
             verdicts.append(missing)
             continue
@@ -80,7 +80,7 @@ def threshold_judge(
             details.update(extra)
         if value is None or not math.isfinite(value):
             verdicts.append(
-                _no_data(spec, no_data, f"{spec.name}: {obs.missing.get('canary', 'no canary value')}")
+                no_data_verdict(spec, no_data, f"{spec.name}: {obs.missing.get('canary', 'no canary value')}")
             )
             continue
         upper_limit, lower_limit = spec.max, spec.min
@@ -88,7 +88,7 @@ def threshold_judge(
             stable = obs.value("stable")
             if stable is None or not math.isfinite(stable):
                 verdicts.append(
-                    _no_data(
+                    no_data_verdict(
                         spec,
                         no_data,
                         f"{spec.name}: {obs.missing.get('stable', 'no stable value')}"
@@ -102,18 +102,22 @@ def threshold_judge(
         counted = spec.kind != "series"
         if counted:
             details.update(lower=lo, upper=hi, confidence=confidence)
-        interval = f" ({confidence:.0%} interval {_fmt(lo)} to {_fmt(hi)})" if counted else ""
+        interval = f" ({confidence:.0%} interval {fmt_value(lo)} to {fmt_value(hi)})" if counted else ""
         beyond, unsure = [], []
         if upper_limit is not None:
             if lo > upper_limit:
-                beyond.append(f"{_fmt(value)}{interval} above the maximum {_fmt(upper_limit)}")
+                beyond.append(f"{fmt_value(value)}{interval} above the maximum {fmt_value(upper_limit)}")
             elif hi > upper_limit:
-                unsure.append(f"{_fmt(value)}{interval} reaches above the maximum {_fmt(upper_limit)}")
+                unsure.append(
+                    f"{fmt_value(value)}{interval} reaches above the maximum {fmt_value(upper_limit)}"
+                )
         if lower_limit is not None:
             if hi < lower_limit:
-                beyond.append(f"{_fmt(value)}{interval} below the minimum {_fmt(lower_limit)}")
+                beyond.append(f"{fmt_value(value)}{interval} below the minimum {fmt_value(lower_limit)}")
             elif lo < lower_limit:
-                unsure.append(f"{_fmt(value)}{interval} reaches below the minimum {_fmt(lower_limit)}")
+                unsure.append(
+                    f"{fmt_value(value)}{interval} reaches below the minimum {fmt_value(lower_limit)}"
+                )
         if beyond:
             verdicts.append(
                 MetricVerdict(spec.name, "fail", False, f"{spec.name} " + "; ".join(beyond), value, details)
@@ -135,11 +139,11 @@ def threshold_judge(
                     spec.name,
                     "pass",
                     True,
-                    f"{spec.name} {_fmt(value)}{interval} within limits",
+                    f"{spec.name} {fmt_value(value)}{interval} within limits",
                     value,
                     details,
                 )
             )
     if not verdicts:
         return None
-    return _settle("threshold", verdicts, final)
+    return settle("threshold", verdicts, final)

@@ -1,5 +1,5 @@
 """What every canary judge shares: the measured :class:`Observation` of one metric, the per-metric and per-judge
-verdicts, and :func:`_settle`, the one rule that turns a judge's metric verdicts into its outcome.
+verdicts, and :func:`settle`, the one rule that turns a judge's metric verdicts into its outcome.
 
 The threshold, compare and sequential judges all settle through this module, so "no data is never a pass" and
 "not enough evidence is marginal before the last step, inconclusive at it" hold the same way for each of them.
@@ -102,7 +102,7 @@ def combine(outcomes: Sequence[str]) -> str:
     return max(outcomes, key=lambda o: _RANK[o])
 
 
-def _no_data(spec: MetricSpec, default: str, why: str) -> MetricVerdict:
+def no_data_verdict(spec: MetricSpec, default: str, why: str) -> MetricVerdict:
     mode = spec.no_data or default
     if mode == "fail":
         return MetricVerdict(spec.name, "nodata", False, f"{why}; no data counts as a failure")
@@ -119,7 +119,7 @@ def _thin(spec: MetricSpec, why: str) -> MetricVerdict:
     )
 
 
-def _fmt(x: float | None) -> str:
+def fmt_value(x: float | None) -> str:
     if x is None:
         return "n/a"
     if isinstance(x, float) and math.isinf(x):
@@ -127,7 +127,7 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
-def _missing(
+def missing_verdict(
     obs: Observation, sides: Sequence[str], no_data: str, values: bool = True
 ) -> MetricVerdict | None:
     """The verdict when a needed side is thin (too little traffic) or (``values``) has no data, else None."""
@@ -149,7 +149,7 @@ def _missing(
         if not present:
             absent.append(side)
     if absent:
-        return _no_data(
+        return no_data_verdict(
             spec,
             no_data,
             f"{spec.name}: " + "; ".join(f"{side}: {obs.missing.get(side, 'no samples')}" for side in absent),
@@ -157,7 +157,7 @@ def _missing(
     return None
 
 
-def _settle(
+def settle(
     judge: str,
     verdicts: list[MetricVerdict],
     final: bool,

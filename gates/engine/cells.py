@@ -331,7 +331,7 @@ def _shape(
     source: str,
 ) -> Shape:
     """The narrow scan: rows per features x label x prediction, validated (classes, positive label)."""
-    from gates.readers.table import _label_key
+    from gates.readers.table import label_key
 
     try:
         plan = Plan.from_section(section, available, sensitive)
@@ -355,8 +355,8 @@ def _shape(
     if plan.features:
         codes = np.stack([Values.of(shape.column(f"f{j}")).codes for j in range(len(plan.features))])
         combinations = int(np.unique(codes, axis=1).shape[1])
-    key = _label_key(positive)
-    positive_values = [v for v in label.distinct if _label_key(v) == key]
+    key = label_key(positive)
+    positive_values = [v for v in label.distinct if label_key(v) == key]
     return Shape(plan, rows, classes, positive, positive_values, combinations)
 
 
@@ -451,17 +451,17 @@ def _is_positive(
 ) -> np.ndarray:
     """1 where the value is the positive class, 0 for the other declared class; anything else is an error
     naming the column, the value and how many rows hold it (an aggregate has no row numbers)."""
-    from gates.readers.table import _label_key
+    from gates.readers.table import label_key
 
-    keys = {_label_key(c) for c in classes}
-    target = _label_key(positive)
+    keys = {label_key(c) for c in classes}
+    target = label_key(positive)
     missing = values.codes < 0
     if missing.any():
         rows = int(counts[missing].sum())
         raise InputError(f"{source}: column '{column}': {rows} row{'s' if rows > 1 else ''} missing a value")
     mapped = np.empty(len(values.distinct), dtype=np.int8)
     for i, value in enumerate(values.distinct):
-        key = _label_key(value)
+        key = label_key(value)
         if key not in keys:
             rows = int(counts[values.codes == i].sum())
             shown = ", ".join(map(repr, classes))

@@ -12,6 +12,8 @@ baseline comparison) stay local, and asking another engine for them is an error.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +131,12 @@ def binary_cells(
         reason = f"{where}.streaming is set, which is the local engine's chunked reading"
     settings = settings_of(ctx)
     if reason and text.startswith(REMOTE):
-        raise InputError(f"{text}: object storage is read for binary predictions only ({reason})")
+        if one_object(text) and section.get("engine") in (None, "auto", "local"):
+            return None  # the local engine reads its copy (fetched)
+        raise InputError(
+            f"{text}: only the local engine reads this, from one object ({reason}); DuckDB and Spark "
+            "compute binary predictions without a baseline"
+        )
     name = resolve(section.get("engine"), text, settings, reason)
     task_section = {**section, "task": "binary"}
     if name == "local" and one_object(text):
@@ -145,6 +152,33 @@ def binary_cells(
     from gates.engine import spark
 
     return spark.tabulate(text, task_section, settings, sensitive, max_cells)
+
+
+@contextmanager
+def fetched(ctx: Any) -> Iterator[Callable[[str], Path]]:
+    """Within the block, a function from a policy location to the local file the local engine reads: the
+    path (recorded by ctx.path), or for one s3:// object a copy in a private temporary folder, hashed into
+    the run's inputs under its URI. The copies are removed when the block ends."""
+    import shutil
+
+    from gates.core.context import sha256_file
+    from gates.readers import objectstore
+
+    folders: list[Path] = []
+
+    def local(text: str) -> Path:
+        if not text.startswith(REMOTE):
+            return ctx.path(text)
+        folders.append(objectstore.scratch())
+        copy = objectstore.fetch(text, folders[-1], settings_of(ctx))
+        ctx.inputs[text] = sha256_file(copy)
+        return copy
+
+    try:
+        yield local
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _local_object(

@@ -164,7 +164,7 @@ def _binary_from_arrow(
     """Binary predictions from Parquet without pandas: labels and decisions coded from their few distinct
     values, the score taken as is. None when a column is not clean (nulls, text scores, labels outside the
     declared classes, probabilities outside [0, 1]): the pandas reader then says exactly what is wrong."""
-    from gates.readers.table import _label_key
+    from gates.readers.table import label_key
 
     columns = read_parquet_columns(path, needed + extra_columns, extra_columns)
     label = raw_values(columns[mapping["label"]])
@@ -179,11 +179,11 @@ def _binary_from_arrow(
     positive = section.get("positive_label", classes[-1])
     if str(positive) not in map(str, classes):
         raise InputError(f"{path}: positive_label {positive!r} is not one of the classes {classes}")
-    keys = [_label_key(c) for c in classes]
-    positive_key = _label_key(positive)
+    keys = [label_key(c) for c in classes]
+    positive_key = label_key(positive)
 
     def is_positive(coded: tuple[np.ndarray, list]) -> np.ndarray | None:
-        values = [_label_key(v) for v in coded[1]]
+        values = [label_key(v) for v in coded[1]]
         if any(v not in keys for v in values):
             return None  # an undeclared label: the pandas reader names the row
         hits = [i for i, v in enumerate(values) if v == positive_key]

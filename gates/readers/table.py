@@ -146,9 +146,9 @@ def label_codes(
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         raise InputError(f"{path}: column '{column}' row {row + 1 + row_offset}: label is missing")
-    lookup = {_label_key(c): i for i, c in enumerate(classes)}
+    lookup = {label_key(c): i for i, c in enumerate(classes)}
     value_codes, uniques = _factorize(series)
-    mapped = np.array([lookup.get(_label_key(v), -1) for v in uniques], dtype=np.int64)
+    mapped = np.array([lookup.get(label_key(v), -1) for v in uniques], dtype=np.int64)
     if len(classes) < 127 and value_codes.dtype == np.int8 and mapped.size <= 8:  # one byte per row
         codes = np.full(value_codes.shape, -1, dtype=np.int8)
         for code, target in enumerate(mapped):
@@ -188,7 +188,7 @@ def _factorize(series: pd.Series) -> tuple[np.ndarray, list]:
     return codes, uniques.tolist()  # plain Python values (1, not np.int64(1)) for the keys and the messages
 
 
-def _label_key(value: object) -> str:
+def label_key(value: object) -> str:
     """Labels compare as text, so 1, 1.0 and '1' from CSV, JSON or the policy are the same class."""
     if isinstance(value, (bool, np.bool_)):
         return str(int(value))

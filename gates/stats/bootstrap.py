@@ -453,17 +453,20 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> Interval | No
 
 
 def bootstrap(
-    cells: Cells, statistic: Callable[[np.ndarray], dict[str, np.ndarray]], resamples: int, seed: int
+    cells: Cells,
+    statistic: Callable[[np.ndarray], dict[str, np.ndarray]],
+    resamples: int,
+    seed: int,
+    advance: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Evaluate a vectorised statistic (weights (b, K) -> {name: (b,)}) on every resample."""
-    from gates.core import progress  # a sign of life on long runs (stderr only; never changes a number)
-
+    """Evaluate a vectorised statistic (weights (b, K) -> {name: (b,)}) on every resample; ``advance`` is told
+    how many resamples each chunk held (gates.resample shows progress with it; never changes a number)."""
     collected: dict[str, list[np.ndarray]] = {}
-    with progress.task("bootstrap", resamples, "resamples") as shown:
-        for weights in weight_chunks(cells, resamples, seed):
-            for name, values in statistic(weights).items():
-                collected.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
-            shown.advance(len(weights))
+    for weights in weight_chunks(cells, resamples, seed):
+        for name, values in statistic(weights).items():
+            collected.setdefault(name, []).append(np.asarray(values, dtype=np.float64))
+        if advance is not None:
+            advance(len(weights))
     return {name: np.concatenate(parts) for name, parts in collected.items()}
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from gates.core import progress
-from gates.stats.bootstrap import Cells, bootstrap
+from gates.resample import bootstrap
+from gates.stats.bootstrap import Cells
 
 
 class Clock:

@@ -48,15 +48,12 @@ def endpoint():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def stored(endpoint, tmp_path_factory) -> dict[str, Path]:
-    """The engine tests' predictions as one object and as a hive-partitioned prefix."""
+def upload(endpoint: str, pairs: list[tuple[Path, str]]) -> None:
+    """Copy local files or folders to keys of the bucket (created if need be) on the server."""
     from pyarrow import fs
 
-    files = write(tmp_path_factory.mktemp("s3"))
-    host = endpoint.split("://", 1)[1]
     s3 = fs.S3FileSystem(
-        endpoint_override=host,
+        endpoint_override=endpoint.split("://", 1)[1],
         scheme="http",
         access_key=KEYS["AWS_ACCESS_KEY_ID"],
         secret_key=KEYS["AWS_SECRET_ACCESS_KEY"],
@@ -64,15 +61,44 @@ def stored(endpoint, tmp_path_factory) -> dict[str, Path]:
         allow_bucket_creation=True,
     )
     s3.create_dir(BUCKET)
-    fs.copy_files(str(files["single"]), f"{BUCKET}/all.parquet", destination_filesystem=s3)
-    fs.copy_files(str(files["parts"]), f"{BUCKET}/parts", destination_filesystem=s3)
+    for source, key in pairs:
+        fs.copy_files(str(source), f"{BUCKET}/{key}", destination_filesystem=s3)
+
+
+@pytest.fixture(scope="module")
+def stored(endpoint, tmp_path_factory) -> dict[str, Path]:
+    """The engine tests' predictions as one object and as a hive-partitioned prefix."""
+    files = write(tmp_path_factory.mktemp("s3"))
+    upload(endpoint, [(files["single"], "all.parquet"), (files["parts"], "parts")])
+    return files
+
+
+@pytest.fixture(scope="module")
+def other_tasks(endpoint, tmp_path_factory) -> dict[str, Path]:
+    """A multiclass and a regression table, as files and as objects of the same names."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path_factory.mktemp("tasks")
+    rng = np.random.default_rng(3)
+    label = rng.choice(["low", "mid", "high"], 3000, p=[0.5, 0.3, 0.2])
+    guess = np.where(rng.random(3000) < 0.7, label, rng.choice(["low", "mid", "high"], 3000))
+    pq.write_table(pa.table({"label": label, "prediction": guess}), folder / "multiclass.parquet")
+    value = rng.gamma(2.0, 50.0, 3000)
+    estimate = value * rng.lognormal(0.0, 0.2, 3000)
+    pq.write_table(pa.table({"label": value, "prediction": estimate}), folder / "regression.parquet")
+    files = {name: folder / f"{name}.parquet" for name in ("multiclass", "regression")}
+    upload(endpoint, [(path, path.name) for path in files.values()])
     return files
 
 
 @pytest.fixture
-def aws(endpoint, monkeypatch):
+def aws(endpoint, monkeypatch) -> str:
+    """The server's credentials and endpoint in the environment, as a workflow sets them; the endpoint."""
     for key, value in {**KEYS, "AWS_ENDPOINT_URL": endpoint}.items():
         monkeypatch.setenv(key, value)
+    return endpoint
 
 
 def run_gate(cli, gate: str, predictions: str, engine: str, out: Path, *extra: str):
@@ -116,6 +142,68 @@ def test_gates_on_object_storage_equal_the_local_file(stored, aws, cli, tmp_path
         assert [c["name"] for c in s3_checks] == [c["name"] for c in local_checks]
         assert [c["value"] for c in s3_checks] == pytest.approx([c["value"] for c in local_checks], abs=1e-9)
         assert [c.get("ci") for c in s3_checks] == [c.get("ci") for c in local_checks]
+
+
+@pytest.mark.parametrize(
+    ("task", "extra"),
+    [("multiclass", ["--min", "accuracy=0.5"]), ("regression", ["--max", "mae=80"])],
+)
+def test_multiclass_and_regression_from_object_storage_equal_the_local_file(
+    other_tasks, aws, cli, tmp_path, task, extra
+):
+    outs = {}
+    for name, table in (("local", str(other_tasks[task])), ("s3", f"s3://{BUCKET}/{task}.parquet")):
+        outs[name] = tmp_path / name
+        result = cli(
+            "metrics", "--predictions", table, "--task", task, "--engine", "local", "--resamples", "200",
+            "--report-dir", str(outs[name]), "--no-audit", *extra,
+        )  # fmt: skip
+        assert result.code in (0, 1), result.stderr
+    want, got = checks(outs["local"], "metrics"), checks(outs["s3"], "metrics")
+    assert [c["name"] for c in got] == [c["name"] for c in want] and len(got) >= 1
+    assert [c["value"] for c in got] == pytest.approx([c["value"] for c in want], abs=1e-9)
+    assert [c.get("ci") for c in got] == [c.get("ci") for c in want]
+
+
+@pytest.mark.parametrize(
+    ("uri", "engine"), [(f"s3://{BUCKET}/*.parquet", "auto"), (f"s3://{BUCKET}/multiclass.parquet", "duckdb")]
+)
+def test_what_only_the_local_engine_computes_is_refused_elsewhere_in_one_line(
+    other_tasks, aws, cli, tmp_path, uri, engine
+):
+    result = cli(
+        "metrics", "--predictions", uri, "--task", "multiclass", "--engine", engine,
+        "--report-dir", str(tmp_path), "--no-audit",
+    )  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == 2 and len(lines) == 1 and uri in lines[0] and "local engine" in lines[0], lines
+
+
+def test_a_baseline_in_object_storage_is_compared_as_the_local_file(stored, aws, cli, tmp_path):
+    """The candidate here, the production model's predictions (the same rows, scores shifted) in the bucket."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(stored["single"])
+    shifted = table.set_column(1, "score", pc.multiply(table.column("score"), 0.9))
+    pq.write_table(shifted, tmp_path / "baseline.parquet")
+    upload(aws, [(tmp_path / "baseline.parquet", "baseline.parquet")])
+    outs = {}
+    for name, baseline in (
+        ("local", str(tmp_path / "baseline.parquet")),
+        ("s3", f"s3://{BUCKET}/baseline.parquet"),
+    ):
+        outs[name] = tmp_path / name
+        result = run_gate(
+            cli, "metrics", str(stored["single"]), "local", outs[name], "--baseline", baseline,
+            "--margin", "roc_auc=0.05",
+        )  # fmt: skip
+        assert result.code in (0, 1), result.stderr
+    want, got = checks(outs["local"], "metrics"), checks(outs["s3"], "metrics")
+    assert any(c["name"].endswith("_vs_baseline") for c in got)
+    assert [(c["name"], c["value"], c.get("ci")) for c in got] == [
+        (c["name"], c["value"], c.get("ci")) for c in want
+    ]
 
 
 def test_drift_profile_of_a_prefix(stored, aws, cli, tmp_path):

@@ -148,7 +148,7 @@ class CanaryConfig:
 
 
 # -- deriving the canary ----------------------------------------------------------------------------------------
-def _container(template: dict[str, Any], name: str | None) -> dict[str, Any]:
+def pod_container(template: dict[str, Any], name: str | None) -> dict[str, Any]:
     containers = template.get("spec", {}).get("containers") or []
     if not containers:
         raise InputError("the stable Deployment's pod template has no containers")
@@ -172,7 +172,7 @@ def _set_env(container: dict[str, Any], values: dict[str, str]) -> None:
 def promoted_template(stable_template: dict[str, Any], cfg: CanaryConfig) -> dict[str, Any]:
     """The stable pod template with the new image and ``env`` (what the stable Deployment runs after promotion)."""
     template = copy.deepcopy(stable_template)
-    container = _container(template, cfg.container)
+    container = pod_container(template, cfg.container)
     container["image"] = cfg.image
     if cfg.env:
         _set_env(container, cfg.env)
@@ -186,7 +186,7 @@ def canary_deployment(
     ``track: canary`` (on the selector too, so stable and canary ReplicaSets never claim each other's pods)."""
     template = promoted_template(stable["spec"]["template"], cfg)
     if cfg.canary_env:
-        _set_env(_container(template, cfg.container), cfg.canary_env)
+        _set_env(pod_container(template, cfg.container), cfg.canary_env)
     labels = {**(template.get("metadata", {}).get("labels") or {}), TRACK_LABEL: "canary"}
     template.setdefault("metadata", {})["labels"] = labels
     template["metadata"].pop("annotations", None) if not template["metadata"].get("annotations") else None
@@ -219,6 +219,6 @@ def target_of(cfg: CanaryConfig) -> str:
 
 
 def stable_runs_target(stable: dict[str, Any], cfg: CanaryConfig) -> bool:
-    container = _container(stable["spec"]["template"], cfg.container)
+    container = pod_container(stable["spec"]["template"], cfg.container)
     env = {e.get("name"): e.get("value") for e in container.get("env") or []}
     return container.get("image") == cfg.image and all(env.get(k) == v for k, v in cfg.env.items())

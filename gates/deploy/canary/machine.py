@@ -26,9 +26,9 @@ from gates.deploy.canary import measurement
 from gates.deploy.canary.cluster import Cluster
 from gates.deploy.canary.config import (
     CanaryConfig,
-    _container,
     canary_deployment,
     parse_duration,
+    pod_container,
     promoted_template,
     stable_runs_target,
     target_of,
@@ -237,7 +237,7 @@ class Run:
         self.state.record(event="promoting")
         self.save_state()
         template = promoted_template(self.stable["spec"]["template"], cfg)
-        container = _container(template, cfg.container)
+        container = pod_container(template, cfg.container)
         patch_container: dict[str, Any] = {"name": container["name"], "image": cfg.image}
         if cfg.env:
             patch_container["env"] = [{"name": k, "value": v} for k, v in cfg.env.items()]

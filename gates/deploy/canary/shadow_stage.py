@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from gates.core.errors import InputError
 from gates.core.result import Check, GateResult, Status
 from gates.core.settings.canary import Shadow
-from gates.deploy.canary.config import _container, canary_deployment, parse_duration
+from gates.deploy.canary.config import canary_deployment, parse_duration, pod_container
 from gates.deploy.canary.stop import Interrupted
 from gates.deploy.sequential import SequentialSettings
 from gates.deploy.shadow import ShadowLimits, candidate_url, run_shadow, tee_env
@@ -140,7 +140,7 @@ def clear_leftover_tee(run: Run) -> None:
     if left is None:
         return
     cfg = run.cfg
-    container = _container(run.stable["spec"]["template"], cfg.container)["name"]
+    container = pod_container(run.stable["spec"]["template"], cfg.container)["name"]
     restore = {k: v for k, v in left.items() if v is not None}
     run.kube.patch_deployment(cfg.namespace, cfg.deployment, tee_patch(container, restore, left))
     run._record("tee off", deployment=cfg.deployment, why="an interrupted shadow stage left it on")
@@ -173,7 +173,7 @@ def run_stage(run: Run, shadow: Shadow) -> GateResult:
     svc = shadow_service(stable_service, cfg.deployment)
     port = int(svc["spec"]["ports"][0]["port"])
     url = candidate_url(svc["metadata"]["name"], cfg.namespace, port)
-    container = _container(run.stable["spec"]["template"], cfg.container)
+    container = pod_container(run.stable["spec"]["template"], cfg.container)
     current_env = {e.get("name"): e.get("value") for e in container.get("env") or []}
     wanted = tee_env(url, shadow.percent)
     left = leftover_tee(run.stable)
