@@ -260,6 +260,21 @@ def test_click_keeps_the_uri():
     assert isinstance(TABLE.convert("preds.parquet", None, None), Path)
 
 
+@pytest.mark.parametrize("engine", ["local", "duckdb"])
+def test_credentials_the_server_refuses_are_configuration(stored, aws, cli, tmp_path, engine):
+    """moto's IAM emulation on: the server knows no key, so it answers 403 (InvalidAccessKeyId) as S3 does."""
+    from moto.core.authorization import enable_iam_authentication
+
+    uri = f"s3://{BUCKET}/all.parquet"
+    with enable_iam_authentication():
+        result = run_gate(cli, "metrics", uri, engine, tmp_path)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == 2 and len(lines) == 1 and uri in lines[0], result.stderr
+    assert "credentials" in lines[0] or "denied" in lines[0].lower(), lines[0]
+    assert "Traceback" not in result.stderr
+    assert KEYS["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
+
+
 DENIED_HEAD = (
     "When getting information for key 'k' in bucket 'b': AWS Error ACCESS_DENIED during HeadObject operation: "
     "No response body."
