@@ -17,6 +17,14 @@ import pytest
 
 pytest_plugins = ["tests.cluster.fixtures"]
 
+if os.environ.get("PYTEST_XDIST_WORKER") and getattr(sys.modules["__main__"], "__spec__", None) is None:
+    # An xdist worker's __main__ is execnet's bootstrap: no spec, no file. pyspark.sql.connect (imported by
+    # great_expectations) takes that for a doctest run and exits the process. A spec named __main__ is what an
+    # interactive main has; multiprocessing's spawn skips re-importing it.
+    import importlib.machinery
+
+    sys.modules["__main__"].__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+
 REPO = Path(__file__).resolve().parents[1]
 
 # Variables that would make a test run write into the real job's outputs, or change where reports go.

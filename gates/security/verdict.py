@@ -122,13 +122,22 @@ def _under(full: str, names: Iterable[str]) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=4096)
 def _picklescan_safety(module: str, name: str) -> str:
-    """Ask picklescan (through its public API) how it rates one global: innocuous, suspicious or dangerous.
+    """Ask picklescan (through its public API) how it rates one global: innocuous, suspicious or dangerous;
+    "unrated" when picklescan fails on the probe (not cached: the scan's second opinion reads the file with
+    picklescan too, and its failure there makes the scan an error, never a crash or a pass).
 
     picklescan rates every global it has no list entry for "suspicious" (every scikit-learn class, for one), so
     "suspicious" is never a reason to allow: only mlgate's exact list allows.
     """
+    try:
+        return _picklescan_rating(module, name)
+    except Exception:  # noqa: BLE001 - any failure of the second opinion's library is the same finding
+        return "unrated"
+
+
+@functools.lru_cache(maxsize=4096)
+def _picklescan_rating(module: str, name: str) -> str:
     from picklescan.scanner import scan_pickle_bytes
 
     def text(s: str) -> bytes:
