@@ -415,10 +415,14 @@ def test_nginx_router_sets_the_canary_weight_on_a_real_api_server(world):
     )
 
     def canary_ingress():
+        """The canary Ingress while it weighs the canary in: a promotion sets its weight to 0 before deleting
+        it, and the watcher must not end on that last state."""
         try:
-            return net.read_namespaced_ingress("model-canary", world.ns)
+            ingress = net.read_namespaced_ingress("model-canary", world.ns)
         except ApiException:
             return None
+        weight = (ingress.metadata.annotations or {}).get("nginx.ingress.kubernetes.io/canary-weight")
+        return None if weight == "0" else ingress
 
     image = f"{IMAGE}:v8"
     code, out, seen = _run_watching(
