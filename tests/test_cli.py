@@ -603,3 +603,21 @@ def test_fail_on_never_does_not_relax_commands_that_must_block(argv, tmp_path, m
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
+
+
+def test_numpy_is_asked_not_to_advise_huge_pages_unless_the_user_chose():
+    import numpy as np
+
+    from gates.cli import numpy_without_hugepage_advice
+
+    setter = np._core.multiarray._set_madvise_hugepage
+    before = setter(True)
+    try:
+        chosen = {"NUMPY_MADVISE_HUGEPAGE": "1"}
+        numpy_without_hugepage_advice(chosen)
+        assert chosen == {"NUMPY_MADVISE_HUGEPAGE": "1"} and setter(True) is True  # the user's choice stands
+        unset: dict[str, str] = {}
+        numpy_without_hugepage_advice(unset)
+        assert unset == {"NUMPY_MADVISE_HUGEPAGE": "0"} and setter(True) is False  # numpy already imported: told
+    finally:
+        setter(before)
