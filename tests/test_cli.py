@@ -618,6 +618,7 @@ def test_numpy_is_asked_not_to_advise_huge_pages_unless_the_user_chose():
         assert chosen == {"NUMPY_MADVISE_HUGEPAGE": "1"} and setter(True) is True  # the user's choice stands
         unset: dict[str, str] = {}
         numpy_without_hugepage_advice(unset)
-        assert unset == {"NUMPY_MADVISE_HUGEPAGE": "0"} and setter(True) is False  # numpy already imported: told
+        # numpy already imported: told directly
+        assert unset == {"NUMPY_MADVISE_HUGEPAGE": "0"} and setter(True) is False
     finally:
         setter(before)
