@@ -140,7 +140,10 @@ def binary_cells(
     name = resolve(section.get("engine"), text, settings, reason)
     task_section = {**section, "task": "binary"}
     if name == "local" and one_object(text):
-        return _local_object(text, task_section, settings, sensitive, where, ctx)
+        from gates.engine import local
+
+        with fetched(ctx) as copy_of:  # one object: copied, hashed under its URI, tabulated, removed
+            return local.tabulate(copy_of(text), task_section, sensitive, where=where)
     if name == "local":
         return None
     record_inputs(text, ctx)
@@ -179,31 +182,6 @@ def fetched(ctx: Any) -> Iterator[Callable[[str], Path]]:
     finally:
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _local_object(
-    uri: str,
-    section: dict[str, Any],
-    settings: dict[str, Any],
-    sensitive: list[str] | None,
-    where: str,
-    ctx: Any,
-) -> TabulatedPredictions:
-    """The cells of one s3:// object on the local engine: copied into a private temporary folder, hashed
-    into the run's inputs under its URI, tabulated by gates.engine.local, and removed."""
-    import shutil
-
-    from gates.core.context import sha256_file
-    from gates.engine import local
-    from gates.readers import objectstore
-
-    folder = objectstore.scratch()
-    try:
-        copy = objectstore.fetch(uri, folder, settings)
-        ctx.inputs[uri] = sha256_file(copy)
-        return local.tabulate(copy, section, sensitive, where=where)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def drift_profiles(
