@@ -396,17 +396,11 @@ def weigh(
     and every terminal test that rejected."""
     if not evidence:
         return -math.inf, []
-    share, terminal_total = terminal
+    share = terminal[0]
     terms = [math.log(e.weight / total) + e.log_e for e in evidence]
     combined = float(np.logaddexp.reduce(terms))
     level = math.log(1.0 / (alpha * (1.0 - share)))
-    rejected = [
-        e
-        for e in evidence
-        if e.p_terminal is not None
-        and terminal_total > 0
-        and e.p_terminal <= alpha * share * e.weight / terminal_total
-    ]
+    rejected = [e for e in evidence if _terminal_cut(e, alpha, terminal) is not None]
     if combined < level:
         return combined, rejected
     top = max(range(len(terms)), key=terms.__getitem__)
@@ -414,14 +408,22 @@ def weigh(
     return combined, named + [e for e in rejected if e not in named]
 
 
+def _terminal_cut(e: Evidence, alpha: float, terminal: tuple[float, float]) -> float | None:
+    """The level this test's terminal p-value was held to (alpha x share x its weight over the terminal total)
+    when it rejected at it; None when it did not, or ran no terminal test."""
+    share, terminal_total = terminal
+    if e.p_terminal is None or terminal_total <= 0:
+        return None
+    cut = alpha * share * e.weight / terminal_total
+    return cut if e.p_terminal <= cut else None
+
+
 def _reason(e: Evidence, settings: SequentialSettings, terminal: tuple[float, float]) -> str:
     """What a named rollback test found: its evidence, and the terminal test's p-value when it rejected."""
     text = f"{e.claim} (its evidence {math.exp(min(e.log_e, 700)):.3g}"
-    share, terminal_total = terminal
-    if e.p_terminal is not None and terminal_total > 0:
-        cut = settings.alpha * share * e.weight / terminal_total
-        if e.p_terminal <= cut:
-            text += f"; the last look's fixed-horizon test: p {e.p_terminal:.2g} <= {cut:.2g}"
+    cut = _terminal_cut(e, settings.alpha, terminal)
+    if cut is not None:
+        text += f"; the last look's fixed-horizon test: p {e.p_terminal:.2g} <= {cut:.2g}"
     return text + ")"
 
 
