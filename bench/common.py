@@ -30,6 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 PEAK_HOOK = Path(__file__).resolve().parent / "peak_hook"
 CACHE = Path(os.environ.get("MLGATE_BENCH_CACHE", Path.home() / ".cache" / "mlgate" / "bench"))
 RESULTS = Path(__file__).resolve().parent / "results"
+# installed packages carry compiled bytecode; the measured jobs get theirs in the bench cache, not the tree
+BYTECODE = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONPYCACHEPREFIX": str(CACHE / "pycache")}
+REGRESSION = 1.25  # a quick mode fails when a ratio grows past this factor of the stored one
 EVIDENTLY_PYTHON = Path(
     os.environ.get(
         "MLGATE_EVIDENTLY_PYTHON", Path.home() / ".cache" / "mlgate" / "evidently-venv" / "bin" / "python"
@@ -361,3 +364,24 @@ def ratio_text(value: float | None) -> str:
 
 def python_argv(script: Path, *args: str) -> list[str]:
     return [sys.executable, str(script), *args]
+
+
+def regressions(
+    now: dict[str, float], stored: dict[str, float], spreads: dict[str, str], what: str = "gate / floor CPU"
+) -> list[str]:
+    """The keys whose ratio (`what`) is over REGRESSION times the stored one; prints a line per key, its
+    spread (from `spreads`) beside the verdict. Keys with nothing stored are printed and pass."""
+    worse = []
+    for key, value in now.items():
+        before, spread = stored.get(key), spreads.get(key, "")
+        if not before:
+            print(f"{key}: {what} {value:.2f}x (nothing stored; {spread})")
+            continue
+        verdict = "ok"
+        if value > REGRESSION * before:
+            verdict = f"REGRESSED (over {REGRESSION:.2f}x the stored ratio)"
+            worse.append(key)
+        print(
+            f"{key}: {what} {value:.2f}x, stored {before:.2f}x ({value / before:.2f} of it; {spread}) -> {verdict}"
+        )
+    return worse

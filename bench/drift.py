@@ -1,6 +1,8 @@
 """Benchmark: drift of 100 columns (80 numeric, 20 categorical text), reference vs current, 1e6 rows each.
 
     python bench/drift.py [--rows 1000000] [--repeats 3] [--evidently-repeats 1]
+    python bench/drift.py --quick   # mlgate's rows against the floor, 5 runs each; fails when a CPU-time
+                                    # ratio is over 1.25x the stored one (bench/results/drift.json)
 
 Peers, each in its own process:
 - Evidently 0.7.23's DataDriftPreset with Wasserstein / std >= 0.1 for numeric and Jensen-Shannon >= 0.1 for
@@ -13,6 +15,9 @@ Peers, each in its own process:
 - reading both files whole with pyarrow (the floor).
 mlgate runs as users run it: `mlgate drift` on the raw reference, and on a profile stored once with
 `mlgate drift profile`. The per-column statistics of mlgate and Evidently are compared in the same run.
+The jobs run with compiled bytecode, as an installed package has it (bench/common.py's BYTECODE). A full run
+stores each mlgate row's CPU-time ratio to the floor (median user + system time over the runs); --quick
+measures them again and fails on a regression, as bench/scale.py --quick does for the engines.
 Results: bench/results/drift.md (and .json). `--peaks-only` re-measures, once each, only the peak memory of the
 quick rows (the floor and the three mlgate commands), as a check beside the stored peaks, and writes the table
 again with a note on how far apart they are.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
+    BYTECODE,
     EVIDENTLY_PYTHON,
     RESULTS,
     Measurement,
@@ -39,8 +46,12 @@ from common import (
     machine,
     measure,
     ratio_text,
+    regressions,
     seconds_text,
 )
+
+QUICK_RUNS = 5
+CPU_RATIO_ROWS = ("mlgate", "profile", "stored")  # each against the floor's CPU time
 
 HERE = Path(__file__).resolve().parent
 
@@ -154,13 +165,49 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
 def runs_json(m: Measurement) -> dict:
     return {
         "label": m.label,
-        "runs": [(r.seconds, r.peak_mb, r.code, r.peak_exact) for r in m.runs],
+        "runs": [(r.seconds, r.peak_mb, r.code, r.peak_exact, r.cpu_seconds) for r in m.runs],
         "skipped": m.skipped,
     }
 
 
+def cpu_ratios(results: dict[str, Measurement]) -> dict[str, float]:
+    """Median CPU time of each mlgate row over the floor's."""
+    floor = statistics.median(r.cpu_seconds for r in results["floor"].runs)
+    return {
+        key: statistics.median(r.cpu_seconds for r in results[key].runs) / floor
+        for key in CPU_RATIO_ROWS
+        if results[key].ok
+    }
+
+
+def quick(rows: int, stored_path: Path) -> int:
+    """--quick: the floor and the mlgate rows QUICK_RUNS times each, CPU-time ratios against the stored."""
+    if not stored_path.exists() or "cpu_ratios" not in json.loads(stored_path.read_text()):
+        print(f"no stored CPU-time ratios in {stored_path}: run without --quick first", file=sys.stderr)
+        return 2
+    stored = json.loads(stored_path.read_text())["cpu_ratios"]
+    reference, current = drift_files(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {
+            key: measure(label, argv, QUICK_RUNS, env=BYTECODE)
+            for key, (label, argv) in mlgate_jobs(reference, current, Path(tmp)).items()
+        }
+    if not all(m.ok for m in results.values()):
+        return 2
+    print(f"load average {load()[0]:.2f} (1 min)")
+    spreads = {
+        key: "runs {:.2f}-{:.2f} s".format(*results[key].spread) for key in CPU_RATIO_ROWS if key in results
+    }
+    return 1 if regressions(cpu_ratios(results), stored, spreads, "mlgate / floor CPU") else 0
+
+
 def from_json(key: str, stored: dict) -> Measurement:
-    runs = [Run(r[0], r[1], r[2], peak_exact=r[3] if len(r) > 3 else True) for r in stored["runs"]]
+    runs = [
+        Run(
+            r[0], r[1], r[2], peak_exact=r[3] if len(r) > 3 else True, cpu_seconds=r[4] if len(r) > 4 else 0.0
+        )
+        for r in stored["runs"]
+    ]
     return Measurement(stored.get("label", key), runs=runs, skipped=stored.get("skipped", ""))
 
 
@@ -251,8 +298,11 @@ def main() -> None:
         action="store_true",
         help="re-measure the quick rows' peak memory as a check beside the stored results",
     )
+    parser.add_argument("--quick", action="store_true", help="compare CPU-time ratios with the stored ones")
     parser.add_argument("--out", default=str(RESULTS / "drift.md"))
     args = parser.parse_args()
+    if args.quick:
+        sys.exit(quick(args.rows, Path(args.out).with_suffix(".json")))
     if args.peaks_only:
         remeasure_peaks(Path(args.out), args.rows)
         return
@@ -264,7 +314,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for key, (label, argv) in mlgate_jobs(reference, current, folder).items():
-            results[key] = measure(label, argv, args.repeats)
+            results[key] = measure(label, argv, args.repeats, env=BYTECODE)
         ours = mlgate_values(folder / "raw") if results["mlgate"].runs else {}
         from_profile = mlgate_values(folder / "stored") if results["stored"].runs else {}
         scipy_out = folder / "scipy.json"
@@ -279,6 +329,7 @@ def main() -> None:
                 str(scipy_out),
             ],
             args.repeats,
+            env=BYTECODE,
         )
         if EVIDENTLY_PYTHON.exists():
             evidently_out = folder / "evidently.json"
@@ -319,6 +370,7 @@ def main() -> None:
         "peak": "the job's own resident high-water mark (bench/common.py)",
         "comparison": comparison,
         "results": {k: runs_json(m) for k, m in results.items()},
+        "cpu_ratios": cpu_ratios(results),
     }
     text = render(data)
     out = Path(args.out)

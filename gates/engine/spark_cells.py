@@ -18,12 +18,18 @@ to the SQL whenever packing does not apply: exact scores (no grid), a value it c
 score outside [0, 1] or missing (the SQL path raises the error the other engines raise), a key space over
 2^62. With the bias gate's cells carrying no scores, they are the shape scan's rows themselves, so the
 joint statement needs one aggregation, not a GROUPING SETS expansion of every row.
+
+The aggregation itself runs with Spark's vectorized first-level hash map sized for the cells (`fast_map`):
+Spark's default first-level map holds 2^16 keys; a score grid has hundreds of thousands, and every row past
+the first 65,536 keys went through the general UnsafeRow map, which made the grouping of 1e8 rows into half a
+million cells take 24 s on two cores; with a map that holds them all, 14 s (bench/results/spark_map.md).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +39,12 @@ from gates.engine import cells as cell_sql
 from gates.engine.spark import quote as spark_quote
 
 KEY_SPACE = 1 << 62  # packed keys stay below this (bigint)
+# Spark's first-level aggregation map: vectorized (primitive keys and buffers, as the packed key's are), with
+# room for the cells up to 2^MAX_MAP_BITS keys (a larger one cost more in allocation and cache misses than it
+# saved: 2^22 was slower than 2^20 for half a million cells); past its capacity Spark goes on in its general map
+MAP_CONF = "spark.sql.codegen.aggregate.map.vectorized.enable"
+MAP_BITS_CONF = "spark.sql.codegen.aggregate.fastHashMap.capacityBit"
+MIN_MAP_BITS, MAX_MAP_BITS = 16, 20
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ class Statements:
         """The parts' cells from one scan (one key per row and part), as the statement's Arrow table;
         None where packing does not apply. `score_columns` names each part's score column."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
         dims = self._dimensions(plan)
         if dims is None:
@@ -140,7 +153,9 @@ class Statements:
             select += [f"{log_loss} AS llv", f"{squared} AS sqv"]
         aggregates = ["count(*) AS n"] + (["sum(llv) AS ll", "sum(sqv) AS sq"] if sums else [])
         frame = self.frame.selectExpr(*select).groupBy("key").agg(*_exprs(aggregates))
-        result = self.collect(frame)
+        shape_rows = int(pc.sum(self.shape_table.column("n")).as_py() or 0)
+        with fast_map(self.frame.sparkSession, min(offset, shape_rows)):
+            result = self.collect(frame)
         key = result.column("key").to_numpy(zero_copy_only=False)
         if result.column("key").null_count:
             return None  # a value the CASE did not know: let the SQL say what it is
@@ -178,6 +193,27 @@ class Statements:
             decision = cell_sql._decision(plan, spark_quote).rsplit(" AS ", 1)[0]
             out.append((decision, pa.array([0, 1], type=pa.int32())))
         return out
+
+
+@contextmanager
+def fast_map(spark: Any, keys: int) -> Iterator[None]:
+    """Spark's vectorized first-level aggregation map with room for `keys` keys (within MIN_MAP_BITS ..
+    MAX_MAP_BITS), for the queries run inside. A setting the session already has (the policy's
+    `engine.spark.conf`, a cluster's) stands; what this sets is unset after (a notebook's session is shared)."""
+    wanted = {MAP_CONF: "true", MAP_BITS_CONF: str(map_bits(keys))}
+    added = [name for name in wanted if spark.conf.get(name, None) is None]
+    for name in added:
+        spark.conf.set(name, wanted[name])
+    try:
+        yield
+    finally:
+        for name in added:
+            spark.conf.unset(name)
+
+
+def map_bits(keys: int) -> int:
+    """log2 of the first-level map's capacity for `keys` keys, within MIN_MAP_BITS .. MAX_MAP_BITS."""
+    return min(MAX_MAP_BITS, max(MIN_MAP_BITS, math.ceil(math.log2(max(keys, 2)))))
 
 
 def _case(column: str, values: list[Any]) -> str | None:

@@ -116,3 +116,44 @@ def test_a_score_outside_the_unit_interval_says_so_as_the_statement_does(spark, 
     pq.write_table(table.set_column(1, "score", pa.array(scores)), path)
     with pytest.raises(InputError, match=r"expected probabilities in \[0, 1\], got 1.5 \(3 rows outside\)"):
         compute_statistics(str(path), SECTION, FEATURES, max_cells=MAX_CELLS)
+
+
+@pytest.mark.parametrize("bits", [None, "10"])
+def test_first_level_map_sized_for_the_cells_and_put_back(spark, files, packed, bits):
+    """The packed aggregation runs on Spark's vectorized first-level map (spark_cells.fast_map); with room
+    for a fraction of the keys (2^10 against thousands of cells on a fine grid), rows past it go to Spark's general map, and the
+    cells are the statement's either way. A capacity the session already has stands; what mlgate set is gone
+    after the query."""
+    from gates.engine import spark_cells
+    from gates.engine.spark import compute_statistics
+
+    seen: list[str | None] = []
+    original = spark_cells.Statements.__call__
+
+    def watching(self, sql):
+        result = original(self, sql)
+        seen.append(spark.conf.get(spark_cells.MAP_BITS_CONF, None))
+        return result
+
+    if bits:
+        spark.conf.set(spark_cells.MAP_BITS_CONF, bits)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(spark_cells.Statements, "__call__", watching)
+            fast, slow, used = packed(
+                lambda: compute_statistics(str(files["single"]), SECTION, FEATURES, max_cells=29_999)
+            )
+        assert used and not fast.streaming["exact"] and len(fast.cells.counts) > 4 * 1024
+        assert_same_cells(slow, fast)
+        assert set(seen) == {bits}  # after each query: the session's own value, or none
+        assert spark.conf.get(spark_cells.MAP_CONF, None) is None
+    finally:
+        spark.conf.unset(spark_cells.MAP_BITS_CONF)
+
+
+def test_first_level_map_capacity():
+    from gates.engine.spark_cells import MAX_MAP_BITS, MIN_MAP_BITS, map_bits
+
+    assert map_bits(0) == map_bits(1_000) == MIN_MAP_BITS
+    assert map_bits(70_000) == 17 and map_bits(1 << 17) == 17 and map_bits((1 << 17) + 1) == 18
+    assert map_bits(501_269) == 19 and map_bits(10**9) == MAX_MAP_BITS
