@@ -27,6 +27,7 @@ million cells take 24 s on two cores; with a map that holds them all, 14 s (benc
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -199,11 +200,14 @@ class Statements:
 def fast_map(spark: Any, keys: int) -> Iterator[None]:
     """Spark's vectorized first-level aggregation map with room for `keys` keys (within MIN_MAP_BITS ..
     MAX_MAP_BITS), for the queries run inside. A setting the session already has (the policy's
-    `engine.spark.conf`, a cluster's) stands; what this sets is unset after (a notebook's session is shared)."""
+    `engine.spark.conf`, a cluster's) stands; what this sets is unset after (a notebook's session is shared);
+    a session that refuses to set them (a managed service's) runs the query as it is, only slower."""
     wanted = {MAP_CONF: "true", MAP_BITS_CONF: str(map_bits(keys))}
-    added = [name for name in wanted if spark.conf.get(name, None) is None]
-    for name in added:
-        spark.conf.set(name, wanted[name])
+    added: list[str] = []
+    with contextlib.suppress(Exception):  # a session that refuses a setting (a managed one) runs as it is
+        for name in [name for name in wanted if spark.conf.get(name, None) is None]:
+            spark.conf.set(name, wanted[name])
+            added.append(name)
     try:
         yield
     finally:

@@ -157,3 +157,33 @@ def test_first_level_map_capacity():
     assert map_bits(0) == map_bits(1_000) == MIN_MAP_BITS
     assert map_bits(70_000) == 17 and map_bits(1 << 17) == 17 and map_bits((1 << 17) + 1) == 18
     assert map_bits(501_269) == 19 and map_bits(10**9) == MAX_MAP_BITS
+
+
+def test_a_session_that_refuses_the_settings_still_aggregates():
+    """fast_map is an optimisation: a session whose conf refuses the settings (a managed service's) runs the
+    query unchanged, and nothing is left set."""
+    from gates.engine.spark_cells import fast_map
+
+    class Conf:
+        def __init__(self):
+            self.values: dict[str, str] = {}
+
+        def get(self, name, default=None):
+            return self.values.get(name, default)
+
+        def set(self, name, value):
+            if name.endswith("capacityBit"):
+                raise RuntimeError("[CONFIG_NOT_AVAILABLE] not available on this compute")
+            self.values[name] = value
+
+        def unset(self, name):
+            del self.values[name]
+
+    class Session:
+        conf = Conf()
+
+    ran = []
+    with fast_map(Session(), 500_000):
+        ran.append(dict(Session.conf.values))
+    assert ran == [{"spark.sql.codegen.aggregate.map.vectorized.enable": "true"}]
+    assert Session.conf.values == {}
