@@ -21,8 +21,8 @@ joint statement needs one aggregation, not a GROUPING SETS expansion of every ro
 
 The aggregation itself runs with Spark's vectorized first-level hash map sized for the cells (`fast_map`):
 Spark's default first-level map holds 2^16 keys; a score grid has hundreds of thousands, and every row past
-the first 65,536 keys went through the general UnsafeRow map, which made the grouping of 1e8 rows into half a
-million cells take 24 s on two cores; with a map that holds them all, 14 s (bench/results/spark_map.md).
+the first 65,536 keys went through the general UnsafeRow map: grouping 1e8 rows into half a million cells
+took 18-22 s on two cores, with a map that holds them all 9-13 s (bench/results/spark_map.md).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,7 +195,7 @@ class Statements:
         return out
 
 
-@contextmanager
+@contextlib.contextmanager
 def fast_map(spark: Any, keys: int) -> Iterator[None]:
     """Spark's vectorized first-level aggregation map with room for `keys` keys (within MIN_MAP_BITS ..
     MAX_MAP_BITS), for the queries run inside. A setting the session already has (the policy's

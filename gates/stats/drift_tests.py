@@ -152,7 +152,8 @@ def _reference_cdf_exact(profile: NumericProfile, at: np.ndarray) -> np.ndarray:
 
 
 def ks_asymptotic_p(d: float, n1: int, n2: int) -> float:
-    """Smirnov's two-sided p-value at the effective size, as scipy's ks_2samp(method='asymp')."""
+    """Smirnov's two-sided p-value at the effective size, as scipy's ks_2samp(method='asymp'), but for its
+    tail at large sizes (smirnov_tail)."""
     from scipy.stats import kstwo
 
     m, n = sorted([float(n1), float(n2)], reverse=True)
