@@ -92,7 +92,7 @@ class Statements:
             if grid is None or sql != cell_sql.cells_sql(plan, spark_quote, grid, positive):
                 return None
             parts = [Part(list(range(len(plan.features))), grid if plan.score else None, 0)]
-            return self._aggregate(shape.plan, positive, parts, {"s": 0})
+            return self._aggregate(shape.plan, positive, parts, {"s": 0}, shape.rows)
         grids = (
             cell_sql.grid_bits(shape.rows, 1, self.max_cells),
             cell_sql.grid_bits(shape.rows, shape.combinations, self.max_cells) if self.bias_scores else None,
@@ -104,10 +104,10 @@ class Statements:
         features = list(range(len(plan.features)))
         metrics = Part([], grids[0] if plan.score else None, 1)
         if not self.bias_scores and plan.prediction:  # the bias cells are the shape's rows
-            table = self._aggregate(plan, positive, [metrics], {"sm": 0})
+            table = self._aggregate(plan, positive, [metrics], {"sm": 0}, shape.rows)
             return None if table is None else _concat(table, self._shape_rows(plan))
         bias = Part(features, grids[1] if plan.score and self.bias_scores else None, 0)
-        return self._aggregate(plan, positive, [metrics, bias], {"sm": 0, "sb": 1})
+        return self._aggregate(plan, positive, [metrics, bias], {"sm": 0, "sb": 1}, shape.rows)
 
     def _shape_rows(self, plan: cell_sql.Plan) -> Any:
         """The shape scan's rows as the bias part of the joint statement's result."""
@@ -117,12 +117,17 @@ class Statements:
         return table.append_column("part", pa.array(np.zeros(table.num_rows, dtype=np.int8)))
 
     def _aggregate(
-        self, plan: cell_sql.Plan, positive: list[Any], parts: list[Part], score_columns: dict[str, int]
+        self,
+        plan: cell_sql.Plan,
+        positive: list[Any],
+        parts: list[Part],
+        score_columns: dict[str, int],
+        table_rows: int,
     ) -> Any:
         """The parts' cells from one scan (one key per row and part), as the statement's Arrow table;
-        None where packing does not apply. `score_columns` names each part's score column."""
+        None where packing does not apply. `score_columns` names each part's score column; `table_rows`
+        (the shape scan's count) bounds the keys for Spark's first-level map."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         dims = self._dimensions(plan)
         if dims is None:
@@ -153,8 +158,7 @@ class Statements:
             select += [f"{log_loss} AS llv", f"{squared} AS sqv"]
         aggregates = ["count(*) AS n"] + (["sum(llv) AS ll", "sum(sqv) AS sq"] if sums else [])
         frame = self.frame.selectExpr(*select).groupBy("key").agg(*_exprs(aggregates))
-        shape_rows = int(pc.sum(self.shape_table.column("n")).as_py() or 0)
-        with fast_map(self.frame.sparkSession, min(offset, shape_rows)):
+        with fast_map(self.frame.sparkSession, min(offset, table_rows)):
             result = self.collect(frame)
         key = result.column("key").to_numpy(zero_copy_only=False)
         if result.column("key").null_count:
