@@ -622,3 +622,39 @@ def test_numpy_is_asked_not_to_advise_huge_pages_unless_the_user_chose():
         assert unset == {"NUMPY_MADVISE_HUGEPAGE": "0"} and setter(True) is False
     finally:
         setter(before)
+
+
+FAULTS = """
+import resource, sys
+import numpy as np
+from gates.cli import keep_freed_memory
+applied = keep_freed_memory({} if sys.argv[1] == "keep" else {"MALLOC_TRIM_THRESHOLD_": "131072"})
+np.ones(10_000_000)  # 80 MB, written and freed
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(10_000_000)  # the same size again
+print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_freed_memory_is_reused_unless_the_user_tuned_malloc():
+    """keep_freed_memory: a second 80 MB temporary reuses the first one's pages (a few faults, not one per
+    page: ~19,500 of 4 KB); a user's own MALLOC_*_ setting leaves glibc as it is. In a fresh interpreter,
+    since the setting lasts for the process; without numpy's huge-page advice, as mlgate runs."""
+    import os
+    import subprocess
+
+    runs = {}
+    env = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0"}
+    for mode in ("keep", "user"):
+        out = subprocess.run(
+            [sys.executable, "-c", FAULTS, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env=env,
+        ).stdout.split()
+        runs[mode] = (out[0] == "True", int(out[1]))
+    assert runs["keep"][0] and runs["keep"][1] < 1_000
+    assert not runs["user"][0] and runs["user"][1] > 15_000
