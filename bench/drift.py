@@ -184,10 +184,10 @@ def cpu_ratios(results: dict[str, Measurement]) -> dict[str, float]:
 def quick(rows: int, stored_path: Path) -> int:
     """--quick: the floor and the mlgate rows QUICK_RUNS times each, as a full run measures them; their
     CPU-time ratios against the stored ones."""
-    if not stored_path.exists() or "cpu_ratios" not in json.loads(stored_path.read_text()):
+    stored = json.loads(stored_path.read_text()).get("cpu_ratios") if stored_path.exists() else None
+    if not stored:
         print(f"no stored CPU-time ratios in {stored_path}: run without --quick first", file=sys.stderr)
         return 2
-    stored = json.loads(stored_path.read_text())["cpu_ratios"]
     reference, current = drift_files(rows)
     with tempfile.TemporaryDirectory() as tmp:
         results = {

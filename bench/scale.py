@@ -281,13 +281,14 @@ def compare(results: dict[str, dict], stored_path: Path) -> int:
         return 2
     stored = json.loads(stored_path.read_text()).get("cpu_ratios", {}).get("1000000", {})
     print(f"load average {load()[0]:.2f} (1 min)")
+    now = ratios(results, "cpu_ratio")
     spreads = {}
-    for engine in ratios(results, "cpu_ratio"):
+    for engine in now:
         gate = results[f"gates: {engine}"]
         spreads[engine] = (
             f"CPU per-round spread {gate['cpu_noise']:.0%}; wall {gate['ratio']:.2f}x, spread {gate['noise']:.0%}"
         )
-    return 1 if regressions(ratios(results, "cpu_ratio"), stored, spreads) else 0
+    return 1 if regressions(now, stored, spreads) else 0
 
 
 def markdown(doc: dict) -> str:

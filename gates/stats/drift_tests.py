@@ -145,10 +145,14 @@ def sorted_union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return both[np.concatenate(([True], both[1:] != both[:-1]))]
 
 
-def _reference_cdf_exact(profile: NumericProfile, at: np.ndarray) -> np.ndarray:
+def _exact_gap(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(every value of either side, reference CDF minus current CDF there) for an exact profile: what the
+    exact KS statistic and the exact Wasserstein distance are both read from."""
     values, counts = profile.exact_distribution()
+    at = sorted_union(values, current_sorted)
     cum: np.ndarray = np.concatenate((np.zeros(1), np.cumsum(counts)))
-    return cum[np.searchsorted(values, at, side="right")] / profile.count
+    reference = cum[np.searchsorted(values, at, side="right")] / profile.count
+    return at, reference - np.searchsorted(current_sorted, at, side="right") / current_sorted.size
 
 
 def ks_asymptotic_p(d: float, n1: int, n2: int) -> float:
@@ -187,8 +191,7 @@ def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
 
             result = ks_2samp(np.repeat(values, counts.astype(np.int64)), current_sorted)
             return TestResult("ks", float(result.statistic), float(result.pvalue))
-        at = sorted_union(values, current_sorted)
-        gap = _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
+        _, gap = _exact_gap(profile, current_sorted)
         d = float(np.max(np.abs(gap)))
         return TestResult("ks", d, ks_asymptotic_p(d, profile.count, n_cur))
     at, below = profile.quantile_points()
@@ -212,8 +215,7 @@ def wasserstein(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[fl
     """Wasserstein-1 distance between the reference (via its profile) and the current values; (w, approximate)."""
     n_cur = current_sorted.size
     if profile.exact:
-        at = sorted_union(profile.exact_distribution()[0], current_sorted)
-        gap = _reference_cdf_exact(profile, at) - np.searchsorted(current_sorted, at, side="right") / n_cur
+        at, gap = _exact_gap(profile, current_sorted)
         return float(np.sum(np.abs(gap[:-1]) * np.diff(at))), False
     points, below = profile.quantile_points()
     ref = below / profile.count
