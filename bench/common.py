@@ -310,8 +310,29 @@ def machine() -> str:
         pass
     return (
         f"{cpu}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, {library_versions()}; "
-        f"{platform.system()} {platform.release()}"
+        f"{platform.system()} {platform.release()}; {code_version()}"
     )
+
+
+def code_version() -> str:
+    """The commit the measured code is at, and whether mlgate's code or the benches differ from it: a
+    published figure names the commit it describes."""
+    root = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(root)]
+    try:
+        sha = subprocess.run(
+            [*git, "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--", "gates", "bench/*.py", "pyproject.toml"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "mlgate at an unknown commit (not a git checkout)"
+    return f"mlgate at commit {sha}" + (" with uncommitted changes" if changed else "")
 
 
 LIBRARIES = ("numpy", "pyarrow", "pandas", "scipy", "scikit-learn", "fairlearn", "evidently")

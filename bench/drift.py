@@ -14,12 +14,13 @@ Peers, each in its own process:
 - scipy called per column (ks_2samp per numeric column, chi-square per categorical column);
 - reading both files whole with pyarrow (the floor).
 mlgate runs as users run it: `mlgate drift` on the raw reference, and on a profile stored once with
-`mlgate drift profile`. The per-column statistics of mlgate and Evidently are compared in the same run.
+`mlgate drift profile`, also on the DuckDB engine (what summarises a reference of many files or beyond
+memory; its profile is the local one). The per-column statistics of mlgate and Evidently are compared in the same run.
 The jobs run with compiled bytecode, as an installed package has it (bench/common.py's BYTECODE). A full run
 stores each mlgate row's CPU-time ratio to the floor (least user + system time over the runs); --quick
 measures them again and fails on a regression, as bench/scale.py --quick does for the engines.
 Results: bench/results/drift.md (and .json). `--peaks-only` re-measures, once each, only the peak memory of the
-quick rows (the floor and the three mlgate commands), as a check beside the stored peaks, and writes the table
+quick rows (the floor and the four mlgate commands), as a check beside the stored peaks, and writes the table
 again with a note on how far apart they are.
 """
 
@@ -50,7 +51,7 @@ from common import (
 )
 
 QUICK_RUNS = 5
-CPU_RATIO_ROWS = ("mlgate", "profile", "stored")  # each against the floor's CPU time
+CPU_RATIO_ROWS = ("mlgate", "profile", "profile_duckdb", "stored")  # each against the floor's CPU time
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,6 +96,11 @@ ROWS = [
         False,
     ),
     ("mlgate drift profile (summarise the reference once)", "profile", False),
+    (
+        "mlgate drift profile --engine duckdb (the same profile, as for references beyond one file)",
+        "profile_duckdb",
+        False,
+    ),
     ("**mlgate drift** against the stored profile (reads only the current data)", "stored", True),
     ("Evidently 0.7.23 DataDriftPreset, same tests (report.run + Dataset build)", "evidently", True),
     ("scipy per column: ks_2samp (numeric) + chi-square (categorical)", "scipy", True),
@@ -102,7 +108,7 @@ ROWS = [
 
 
 def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple[str, list[str]]]:
-    """key: (label, argv) of the floor and the three mlgate commands, in the order they must run (the stored
+    """key: (label, argv) of the floor and the mlgate commands, in the order they must run (the stored
     profile is written by the second and read by the third)."""
     raw, stored, profile = folder / "raw", folder / "stored", folder / "reference-profile.json"
     same_distances = jensen_shannon_flags(reference)
@@ -140,6 +146,21 @@ def mlgate_jobs(reference: Path, current: Path, folder: Path) -> dict[str, tuple
                 str(reference),
                 "--out",
                 str(profile),
+            ],
+        ),
+        "profile_duckdb": (
+            "mlgate drift profile --engine duckdb",
+            [
+                "mlgate",
+                "--no-audit",
+                "drift",
+                "profile",
+                "--reference",
+                str(reference),
+                "--engine",
+                "duckdb",
+                "--out",
+                str(folder / "reference-profile-duckdb.json"),
             ],
         ),
         "stored": (
@@ -277,7 +298,7 @@ def remeasure_peaks(out: Path, rows: int) -> None:
         "note": (
             f"Peak memory: this run took wait4's ru_maxrss, which on Linux is at least the benchmark runner's "
             f"own size (~29 MB here; it keeps the high-water mark of the memory an exec replaces), so a value "
-            f"above that is the job's own, as every one here is. Checked on {when}: the floor and the three "
+            f"above that is the job's own, as every one here is. Checked on {when}: the floor and the "
             f"mlgate rows re-measured once each as the job's own high-water mark (bench/common.py, "
             f"`peak_check` in the JSON) are within {min(gaps):+.1%} to {max(gaps):+.1%} of the table's (the "
             f"largest of 3 runs)."

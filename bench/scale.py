@@ -1,6 +1,8 @@
-"""Benchmark: the metrics and bias gates at 1e6 / 1e7 / 1e8 rows on each engine, against each engine's floor.
+"""Benchmark: the metrics and bias gates, and the drift reference profile, at 1e6 / 1e7 / 1e8 rows on each
+engine, against each engine's floor.
 
     python bench/scale.py [--rows 1000000 10000000] [--engines local duckdb spark] [--repeats 3]
+    python bench/scale.py --rows 100000000 --engines duckdb spark --drift-engines local duckdb
     python bench/scale.py --rows 100000000 --engines spark --spark-conf KEY=VALUE --out F.md  # a Spark setting
     python bench/scale.py --quick      # 1e6 rows, 5 rounds; fails when a ratio is over 25% worse than stored
     MLGATE_BENCH_SLOWDOWN=1.5 python bench/scale.py --quick   # must fail: every gate run does 1.5x the work
@@ -13,6 +15,10 @@ measured thing is its own process (wall time, peak memory of the process; bench/
   cells both gates need, as the one GROUPING SETS statement the engine sends (gates.engine.cells.joint_sql:
   the metrics gate's score cells, the bias gate's counts per group), fetched as Arrow; the engine's first,
   narrow scan of the table (size, classes, groups) is not in the floor;
+- drift: `mlgate drift profile` of the same file (every column: the score's quantiles and bins, the other
+  four as categories) on each of --drift-engines (default local and duckdb; Spark's distributed sort takes
+  half a minute at 1e7 rows on two cores), against the read floor, not in --quick (bench/drift.py --quick
+  checks the drift gate);
 - peers: scikit-learn (accuracy, ROC AUC) and fairlearn MetricFrame (per-group accuracy and selection rate),
   point values only, no intervals, at 1e6 rows (at 1e7 they take minutes on this machine).
 
@@ -144,6 +150,7 @@ def run_size(
     folder: Path,
     peers: bool = True,
     spark_conf: dict[str, str] | None = None,
+    drift_engines: tuple[str, ...] = (),
 ) -> dict[str, dict]:
     """Every job once unmeasured, then `repeats` interleaved rounds (see the module docstring)."""
     path = predictions_file(rows)
@@ -159,6 +166,10 @@ def run_size(
         if slowdown != 1:  # a test of the bench itself: the gate's process, then a sleep
             argv = script(folder, "slowed", SLOWED) + [str(slowdown), *resolve_mlgate(argv)]
         jobs[f"gates: {engine}"] = argv
+    for engine in drift_engines:
+        profile = ["mlgate", "--policy", str(policy(path, engine, folder, spark_conf)), "--no-audit"]
+        profile += ["drift", "profile", "--reference", str(path), "--engine", engine]
+        jobs[f"drift profile: {engine}"] = profile + ["--out", str(folder / f"profile-{engine}.json")]
     if peers and rows <= PEERS_UP_TO:
         jobs["scikit-learn + fairlearn (points only)"] = script(
             folder, "peers", PEERS.format(columns=COLUMNS)
@@ -191,8 +202,10 @@ def run_size(
                 else f"{times[0]:.3g} s (1 run)"
             ),
         }
-    for engine, floor in FLOORS.items():  # against the floor measured in this same run
-        gate, base = out.get(f"gates: {engine}"), out.get(floor)
+    floors = {f"gates: {engine}": floor for engine, floor in FLOORS.items()}
+    floors |= {f"drift profile: {engine}": FLOORS["local"] for engine in drift_engines}
+    for key, floor in floors.items():  # against the floor measured in this same run
+        gate, base = out.get(key), out.get(floor)
         if gate and base:
             gate["ratio"] = gate["seconds"] / base["seconds"]
             gate["floor_seconds"] = base["seconds"]
@@ -228,6 +241,7 @@ def main() -> int:
     )
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--engines", nargs="+", default=["local", "duckdb"])
+    parser.add_argument("--drift-engines", nargs="*", default=["local", "duckdb"])
     parser.add_argument("--repeats", type=int, default=3, help="measured rounds after the warm-up")
     parser.add_argument("--quick", action="store_true", help="1e6 rows; compare ratios with the stored ones")
     parser.add_argument("--out", default=str(RESULTS / "scale.md"))
@@ -247,7 +261,13 @@ def main() -> int:
             repeats = QUICK_ROUNDS if args.quick else args.repeats
             begun, before = time.strftime("%Y-%m-%d %H:%M:%S"), load()
             by_size[str(rows)] = run_size(
-                rows, args.engines, repeats, folder, peers=not args.quick, spark_conf=spark_conf
+                rows,
+                args.engines,
+                repeats,
+                folder,
+                peers=not args.quick,
+                spark_conf=spark_conf,
+                drift_engines=() if args.quick else tuple(args.drift_engines),
             )
             runs[str(rows)] = {"started": begun, "load": [before, load()], "rounds": repeats}
     if args.quick:
@@ -293,7 +313,7 @@ def compare(results: dict[str, dict], stored_path: Path) -> int:
 
 def markdown(doc: dict) -> str:
     lines = [
-        "# Scale: metrics + bias per engine",
+        "# Scale: metrics + bias, and the drift profile, per engine",
         "",
         (
             f"{doc['machine']}. Predictions with 12 groups (sex x age_band) and continuous scores, one Parquet "
@@ -306,12 +326,10 @@ def markdown(doc: dict) -> str:
         "|---|---|---|---|---|",
     ]
     for rows, results in doc["sizes"].items():
-        rat = doc["ratios"].get(rows, {})
         for key, r in results.items():
-            engine = key.removeprefix("gates: ") if key.startswith("gates: ") else None
             ratio = ""
-            if engine in rat:
-                ratio = f"{rat[engine]:.2f}x (floor {r['floor_seconds']:.3g} s"
+            if "ratio" in r:
+                ratio = f"{r['ratio']:.2f}x (floor {r['floor_seconds']:.3g} s"
                 if len(r.get("round_ratios", [])) > 1:
                     ratio += f"; ±{r['noise'] / 2:.0%}"
                 ratio += f"; CPU time {r['cpu_ratio']:.2f}x)" if "cpu_ratio" in r else ")"
@@ -332,7 +350,8 @@ def markdown(doc: dict) -> str:
         (
             "Floors: the local engine against pyarrow reading the same five columns; DuckDB (and Spark) "
             "against DuckDB's own GROUP BY of the cells both gates need (the one GROUPING SETS statement the "
-            "engine sends). Each ratio is the fastest gate round over the fastest floor round of the same run; "
+            "engine sends); the drift profile on every engine against pyarrow's read (the profile reads "
+            "the same five columns, sorts the score and counts the rest). Each ratio is the fastest gate round over the fastest floor round of the same run; "
             "the spread is half the range of the per-round ratios over their median. The CPU-time ratio (user "
             "+ system time, median over the rounds) is what --quick judges: a busy machine slows the floors, "
             "which read on two threads, more than the gates, so wall-time ratios measured under load flatter "
