@@ -9,9 +9,10 @@ gates.stats.drift_profiles.profile_numeric / profile_categorical give on the sam
 - at most `exact_limit` distinct values (a DISTINCT that stops past the limit): the exact (value, count)
   pairs, and the bins from them;
 - otherwise quantile points interpolated linearly between the order statistics at (n - 1) p, as numpy's
-  'linear' method does, the order statistics picked by row number from one sort; then the count of values
-  <= each point and the right-closed bin counts through an ASOF join (each value meets the first point at
-  or above it);
+  'linear' method does, the order statistics picked by row number from one sort, which also gives each
+  picked value's count of values at or below it, and so the count at each point and the right-closed bin
+  counts (a point that rounding put outside its two order statistics is counted by an ASOF join: each
+  value meets the first point at or above it);
 - categories: their counts, keyed as gates.readers.columns.category_key keys them (1, 1.0 and '1' are one).
 Numbers with two distinct values become categories, as gates.readers.columns.build_profile decides.
 Times are held in seconds (epoch); INTERVAL columns are skipped with a reason, as unsupported types are.
@@ -93,7 +94,9 @@ class Dialect:
     kind_of: Callable[[str], str]
     as_number: Callable[[str, str], str]  # (quoted column, engine type) -> DOUBLE expression
     finite: Callable[[str], str]  # expression -> predicate: neither NULL, NaN nor infinite
-    quantiles: Callable[[Query, str, np.ndarray, int], np.ndarray]
+    # the quantiles, and the count of values at or below each where the order statistics tell it (NaN
+    # elsewhere: counted by at_or_below)
+    quantiles: Callable[[Query, str, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
     at_or_below: Callable[[Query, str, np.ndarray], np.ndarray]
 
 
@@ -222,16 +225,21 @@ def _numeric(
         profile.bin_edges, profile.bin_counts = edges, np.diff(np.concatenate(([0.0], below)))
         return profile
     grid = dp.quantile_grid(n, quantiles)
-    both = sql.quantiles(query, finite, np.concatenate((grid, bin_probs)), n)
+    probs = np.concatenate((grid, bin_probs))
+    both, counted = sql.quantiles(query, finite, probs, n)
     profile.points = np.unique(both[: grid.size])
     profile.bin_edges = np.unique(both[grid.size :]) if bins > 1 else np.empty(0)
-    # one counting pass for the points and the bin edges together: the values at or below each of their
-    # union, from which both follow (integer counts, exact in float64)
+    # the values at or below each point and bin edge (integer counts, exact in float64): from the order
+    # statistics where they tell it, the rest (all of them on Spark) in one counting pass over their union
     union = np.union1d(profile.points, profile.bin_edges)
-    at_or_below = np.cumsum(sql.at_or_below(query, finite, union))
+    known = {q: c for q, c in zip(both.tolist(), counted.tolist()) if not np.isnan(c)}
+    at_or_below = np.asarray([known.get(p, np.nan) for p in union.tolist()], dtype=np.float64)
+    missing = np.isnan(at_or_below)
+    if missing.any():
+        at_or_below[missing] = np.cumsum(sql.at_or_below(query, finite, union[missing]))[:-1]
     profile.below = at_or_below[np.searchsorted(union, profile.points)]
     edges = at_or_below[np.searchsorted(union, profile.bin_edges)]
-    profile.bin_counts = np.diff(np.concatenate(([0.0], edges, [at_or_below[-1]])))
+    profile.bin_counts = np.diff(np.concatenate(([0.0], edges, [float(n)])))
     return profile
 
 
@@ -256,28 +264,51 @@ def interpolated(
 ) -> np.ndarray:
     """numpy's linear quantiles at `probs` of n values: the order statistics (0-based ranks) at floor and
     ceil of (n - 1) p, from `order_statistics(ranks)`, interpolated here."""
+    position, low, high = _brackets(probs, n)
+    at = order_statistics(np.unique(np.concatenate((low, high))))
+    return _between(position, low, high, at)[0]
+
+
+def _brackets(probs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(position (n - 1) p, its floor and the next rank, capped at n - 1) of each probability."""
     position = probs * (n - 1)
     low = np.floor(position)
-    high = np.minimum(low + 1, n - 1)
-    at = order_statistics(np.unique(np.concatenate((low, high)).astype(np.int64)))
+    return position, low.astype(np.int64), np.minimum(low + 1, n - 1).astype(np.int64)
+
+
+def _between(
+    position: np.ndarray, low: np.ndarray, high: np.ndarray, at: dict[int, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the interpolated quantiles, the order statistics below and above each)."""
     at_low = np.asarray([at[int(r)] for r in low], dtype=np.float64)
     at_high = np.asarray([at[int(r)] for r in high], dtype=np.float64)
-    return at_low + (position - low) * (at_high - at_low)
+    return at_low + (position - low) * (at_high - at_low), at_low, at_high
 
 
-def _quantiles(query: Query, finite: str, probs: np.ndarray, n: int) -> np.ndarray:
-    """The order statistics picked by their row number in one sort (DuckDB's quantile_cont with a thousand
-    probabilities took 0.8 s a column on a million rows; one sort takes a fifth of that)."""
-
-    def picked(ranks: np.ndarray) -> dict[int, float]:
-        wanted = ", ".join(str(int(r)) for r in ranks)
-        table = query(
-            f"SELECT rn, x FROM (SELECT x, row_number() OVER (ORDER BY x) - 1 AS rn FROM {finite}) "
-            f"WHERE rn IN ({wanted}) ORDER BY rn"
-        )
-        return dict(zip(table.column("rn").to_pylist(), table.column("x").to_pylist()))
-
-    return interpolated(probs, n, picked)
+def _quantiles(query: Query, finite: str, probs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The quantiles from the order statistics picked by their row number in one sort (DuckDB's
+    quantile_cont with a thousand probabilities took 0.8 s a column on a million rows; one sort takes a
+    fifth of that), and from the same sort each picked value's count of values at or below it (the
+    window's peers: ties included). A quantile between two adjacent order statistics x_lo <= q < x_hi has
+    no value strictly between them, so its count is x_lo's; q = x_hi has x_hi's; a q that rounding put
+    outside [x_lo, x_hi] gets NaN and is counted by the caller's own pass."""
+    position, low, high = _brackets(probs, n)
+    wanted = ", ".join(str(int(r)) for r in np.unique(np.concatenate((low, high))))
+    table = query(
+        f"SELECT rn, x, le FROM (SELECT x, row_number() OVER w - 1 AS rn, count(*) OVER (w RANGE BETWEEN "
+        f"UNBOUNDED PRECEDING AND CURRENT ROW) AS le FROM {finite} WINDOW w AS (ORDER BY x)) "
+        f"WHERE rn IN ({wanted}) ORDER BY rn"
+    )
+    ranks = table.column("rn").to_pylist()
+    at = dict(zip(ranks, table.column("x").to_pylist()))
+    up_to = dict(zip(ranks, table.column("le").to_pylist()))
+    values, at_low, at_high = _between(position, low, high, at)
+    counts = np.where(
+        values == at_high,
+        [float(up_to[int(r)]) for r in high],
+        np.where((at_low <= values) & (values < at_high), [float(up_to[int(r)]) for r in low], np.nan),
+    )
+    return values, counts
 
 
 def _at_or_below(query: Query, finite: str, points: np.ndarray) -> np.ndarray:

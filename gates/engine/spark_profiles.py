@@ -64,8 +64,13 @@ def dialect(spark: Any, resolve: Callable[[str], str]) -> plan.Dialect:
     """duckdb_profiles' Dialect for the session `spark` (the order statistics and bins use DataFrames);
     `resolve` names the table `src` of a statement as the session knows it."""
 
-    def quantiles(query: plan.Query, finite_sql: str, probs: np.ndarray, n: int) -> np.ndarray:
-        return plan.interpolated(probs, n, lambda ranks: order_statistics(spark, resolve(finite_sql), ranks))
+    def quantiles(
+        query: plan.Query, finite_sql: str, probs: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        picked = plan.interpolated(
+            probs, n, lambda ranks: order_statistics(spark, resolve(finite_sql), ranks)
+        )
+        return picked, np.full(probs.size, np.nan)  # the counts: at_or_below's Bucketizer pass
 
     def at_or_below(query: plan.Query, finite_sql: str, points: np.ndarray) -> np.ndarray:
         return bin_counts(spark, resolve(finite_sql), points)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gates.drift import write_profile
 
@@ -28,6 +30,7 @@ def reference(tmp_path_factory) -> dict[str, Path]:
             "lognormal": rng.lognormal(0, 1, ROWS),
             "rounded": np.round(rng.normal(0, 1, ROWS), 1),  # few distinct values: exact profile, ties
             "count": rng.poisson(3, ROWS).astype(np.int64),
+            "tied": rng.integers(0, 5000, ROWS).astype(np.float64),  # quantiles over ties (~4 rows a value)
             "flag": rng.integers(0, 2, ROWS).astype(np.int64),  # two values: categories
             "city": pa.array(
                 [None if r < 0.03 else c for r, c in zip(rng.random(ROWS), rng.choice(["a", "b", "c"], ROWS))]
@@ -77,6 +80,7 @@ def test_same_profiles_as_in_memory(reference, where, tmp_path):
         kinds["flag"] == "categorical" and kinds["user_id"] == "skipped" and kinds["lognormal"] == "numeric"
     )
     assert "quantiles" in got["columns"]["lognormal"] and "exact" in got["columns"]["rounded"]
+    assert "quantiles" in got["columns"]["tied"]
     assert_close(want["columns"], got["columns"])
 
 
@@ -111,3 +115,35 @@ def test_drift_gate_same_verdict_on_either_engine(reference, cli, tmp_path):
         assert values["duckdb"][name][0] == status, name
         if value is not None:
             assert values["duckdb"][name][1] == pytest.approx(value, rel=1e-9, nan_ok=True), name
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.one_of(st.integers(-5, 5).map(float), st.floats(-1e6, 1e6, allow_nan=False, width=32)),
+        min_size=1,
+        max_size=300,
+    ),
+    st.lists(st.floats(0, 1), min_size=1, max_size=40),
+)
+def test_quantiles_and_their_counts_from_one_sort(values, probs):
+    """The order statistics' quantiles are the in-memory profile's (drift_profiles.linear_quantiles, numpy's
+    linear method to an ulp), bit for bit; each count the sort gives is
+    the number of values at or below the quantile (ties included: values drawn from few integers), and the
+    counts it cannot give are left to the counting pass (NaN)."""
+    import duckdb
+    import pyarrow as pa
+
+    from gates.engine.duckdb_profiles import _quantiles
+    from gates.stats.drift_profiles import linear_quantiles
+
+    x = np.asarray(values, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    con = duckdb.connect()
+    con.register("column_values", pa.table({"x": x}))
+    got, counts = _quantiles(lambda sql: con.sql(sql).to_arrow_table(), "column_values", p, x.size)
+    want = linear_quantiles(np.sort(x), p)
+    np.testing.assert_array_equal(got, want)
+    known = ~np.isnan(counts)
+    assert known.mean() > 0.5
+    np.testing.assert_array_equal(counts[known], [(x <= q).sum() for q in got[known]])
