@@ -76,7 +76,12 @@ def dialect(spark: Any, resolve: Callable[[str], str]) -> plan.Dialect:
         return bin_counts(spark, resolve(finite_sql), points)
 
     return plan.Dialect(
-        kind_of=kind_of, as_number=as_number, finite=finite, quantiles=quantiles, at_or_below=at_or_below
+        kind_of=kind_of,
+        as_number=as_number,
+        finite=finite,
+        quantiles=quantiles,
+        at_or_below=at_or_below,
+        distinct_estimate=lambda x: f"approx_count_distinct({x}, 0.01)",
     )
 
 

@@ -108,3 +108,46 @@ def test_drift_gate_on_a_spark_reference_equals_local(reference, cli, tmp_path):
         assert values["spark"][name][0] == status, name
         if value is not None:
             assert values["spark"][name][1] == pytest.approx(value, rel=1e-9, nan_ok=True), name
+
+
+def test_distinct_estimate_skips_the_exact_count_only_far_past_the_limit(tmp_path, monkeypatch):
+    """Spark estimates each numeric column's distinct values in the summaries' scan (HyperLogLog++ at 1%);
+    past ten times the limit plus twice the registers the column surely has too many values for an exact
+    profile, and the capped DISTINCT (a shuffle of every value) is not run. At the limit itself, and just
+    over it, the exact count decides: the profiles are the local engine's either way."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gates.engine import duckdb_profiles
+
+    rng = np.random.default_rng(5)
+    rows = 120_000
+    path = tmp_path / "distinct.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "continuous": rng.normal(0, 1, rows),  # 120,000 values: skipped
+                "at_limit": rng.integers(0, 2000, rows).astype(np.float64),  # 2,000 values: exact
+                "over_limit": rng.integers(0, 2001, rows).astype(np.float64),  # 2,001: quantiles
+            }
+        ),
+        path,
+    )
+    counted: list[str] = []
+    original = duckdb_profiles._many_values
+
+    def spied(query, finite, estimate, exact_limit):
+        many = original(query, finite, estimate, exact_limit)
+        counted.append(f"{finite.split(' AS x')[0].split('`')[1]}:{estimate}:{many}")
+        return many
+
+    monkeypatch.setattr(duckdb_profiles, "_many_values", spied)
+    want = profiles_with(path, "local", tmp_path, {})
+    got = spark_profiles(path, tmp_path)
+    kinds = {name: "exact" if "exact" in c else "quantiles" for name, c in got["columns"].items()}
+    assert kinds == {"continuous": "quantiles", "at_limit": "exact", "over_limit": "quantiles"}
+    assert_close(want["columns"], got["columns"])
+    estimates = {entry.split(":")[0]: int(entry.split(":")[1]) for entry in counted}
+    assert estimates["continuous"] > 10 * 2000 + 2 * (1 << 14)
+    assert estimates["at_limit"] <= 2134 and estimates["over_limit"] <= 2135
