@@ -169,7 +169,7 @@ def _summaries(query: Query, expressions: dict[str, str], sql: Dialect) -> dict[
     selected by a CASE in a subquery (NULL otherwise, which the aggregates skip), not by a FILTER clause
     per aggregate: DuckDB's cost of FILTER grows faster than the number of aggregates (80 columns x 5
     aggregates over a million rows: 43-47 s with FILTER, 1.2 s with the CASE, the same numbers bit for
-    bit; bench/results/drift_profile_engines.md)."""
+    bit; docs/how-to/engines.md, "Drift profiles on the engines")."""
     finite = ", ".join(
         f"CASE WHEN {sql.finite(x)} THEN {x} END AS v{i}" for i, x in enumerate(expressions.values())
     )
