@@ -328,10 +328,8 @@ def _quantiles(query: Query, finite: str, probs: np.ndarray, n: int) -> tuple[np
 
 def _at_or_below(query: Query, finite: str, points: np.ndarray) -> np.ndarray:
     """Counts of the right-closed bins (-inf, p0], (p0, p1], ..., (p_last, inf): each value is matched to
-    the first point at or above it (an ASOF join on sorted points), the rest fall in the last bin."""
-    if not points.size:
-        total = query(f"SELECT count(*) AS n FROM {finite}").column("n").to_pylist()[0]
-        return np.asarray([total], dtype=np.float64)
+    the first point at or above it (an ASOF join on sorted points), the rest fall in the last bin.
+    `points` is never empty: _numeric asks only for the points the sort did not count."""
     rows = ", ".join(f"({i}, {float(v):.17e})" for i, v in enumerate(points))
     table = query(
         f"WITH p(i, v) AS (VALUES {rows}) "

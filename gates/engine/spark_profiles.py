@@ -125,16 +125,13 @@ def order_statistics(spark: Any, finite_sql: str, ranks: np.ndarray) -> dict[int
 def bin_counts(spark: Any, finite_sql: str, points: np.ndarray) -> np.ndarray:
     """Counts of the right-closed bins (-inf, p0], (p0, p1], ..., (p_last, inf) of the finite values at
     sorted, distinct `points`: Bucketizer's bucket j of -x (splits -inf, -p_last, ..., -p0, inf; bucket j
-    is [s_j, s_j+1)) is x's bin len(points) - j."""
+    is [s_j, s_j+1)) is x's bin len(points) - j. `points` is never empty (duckdb_profiles._numeric)."""
     from pyspark.ml.feature import Bucketizer
     from pyspark.sql import functions as F
 
     frame = spark.sql(f"SELECT -x AS nx FROM {finite_sql} AS f")
     size = int(points.size)
     counts = np.zeros(size + 1, dtype=np.float64)
-    if not size:
-        counts[0] = frame.count()
-        return counts
     splits = [-np.inf, *(-np.asarray(points, dtype=np.float64)[::-1]).tolist(), np.inf]
     bucketed = Bucketizer(splits=[float(s) for s in splits], inputCol="nx", outputCol="b").transform(frame)
     for row in bucketed.groupBy("b").agg(F.count("*").alias("c")).collect():

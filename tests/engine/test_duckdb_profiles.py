@@ -147,3 +147,24 @@ def test_quantiles_and_their_counts_from_one_sort(values, probs):
     known = ~np.isnan(counts)
     assert known.mean() > 0.5
     np.testing.assert_array_equal(counts[known], [(x <= q).sum() for q in got[known]])
+
+
+def test_points_the_sort_does_not_count_are_counted_by_the_asof_pass(reference, monkeypatch, tmp_path):
+    """A quantile that rounding put outside its two order statistics gets no count from the sort; the ASOF
+    pass counts it. With every count left to that pass, the profiles are still the in-memory ones."""
+    import dataclasses
+
+    from gates.engine import duckdb_profiles
+
+    sort_only = duckdb_profiles._quantiles
+
+    def uncounted(query, finite, probs, n):
+        return sort_only(query, finite, probs, n)[0], np.full(probs.size, np.nan)
+
+    monkeypatch.setattr(
+        duckdb_profiles, "DUCKDB", dataclasses.replace(duckdb_profiles.DUCKDB, quantiles=uncounted)
+    )
+    want = profiles(reference["single"], "local", tmp_path)
+    got = profiles(reference["single"], "duckdb", tmp_path)
+    assert "quantiles" in got["columns"]["tied"]
+    assert_close(want["columns"], got["columns"])
