@@ -49,7 +49,7 @@ class Recording:
         self._frame = frame
         self.selected: list[tuple[str, ...]] = []
 
-    def selectExpr(self, *exprs: str) -> Any:  # noqa: N802 - Spark's name
+    def selectExpr(self, *exprs: str) -> Any:  # Spark's name
         self.selected.append(exprs)
         return self._frame.selectExpr(*exprs)
 
@@ -119,7 +119,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         processes = {
-            "DuckDB: group-by floor": script(folder, "groupby", DUCKDB_FLOOR.format(rows=args.rows, settings=DUCKDB))
+            "DuckDB: group-by floor": script(
+                folder, "groupby", DUCKDB_FLOOR.format(rows=args.rows, settings=DUCKDB)
+            )
             + [str(path)],
         }
         for engine in ("duckdb", "spark"):
@@ -176,7 +178,9 @@ def markdown(
         lines.append(f"| {label} | {rounds} | {best[label]:.2f} s |")
     duckdb_run = best["`mlgate run` on duckdb"]
     bound = (
-        session_seconds + best["Spark: shape scan (two text features)"] + best["Spark: cells' keys, counts only"]
+        session_seconds
+        + best["Spark: shape scan (two text features)"]
+        + best["Spark: cells' keys, counts only"]
     )
     spark_run = best["`mlgate run` on spark"]
     lines += [
