@@ -26,6 +26,7 @@ from gates.stats.drift_tests import (
     TestResult,
     adjust,
     chi_square,
+    exact_gap,
     jensen_shannon,
     ks_test,
     psi,
@@ -249,9 +250,11 @@ def compare_numeric(
             )
             distance = "tvd"
         extra["reference_constant"] = value
-    test = ks_test(profile, cur)
+    # both read the exact CDF gap of an exact profile: built once (a sort of the current values)
+    gap = exact_gap(profile, cur) if profile.exact and distance == "wasserstein" else None
+    test = ks_test(profile, cur, gap)
     if distance == "wasserstein":
-        value, approximate = wasserstein(profile, cur)
+        value, approximate = wasserstein(profile, cur, gap)
         measured = value / profile.std
         extra = {"wasserstein": value, "reference_std": profile.std}
         if approximate:

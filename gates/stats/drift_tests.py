@@ -145,9 +145,10 @@ def sorted_union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return both[np.concatenate(([True], both[1:] != both[:-1]))]
 
 
-def _exact_gap(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def exact_gap(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(every value of either side, reference CDF minus current CDF there) for an exact profile: what the
-    exact KS statistic and the exact Wasserstein distance are both read from."""
+    exact KS statistic and the exact Wasserstein distance are both read from, so a caller running both
+    builds it once (a sort of the current values) and hands it to each."""
     values, counts = profile.exact_distribution()
     at = sorted_union(values, current_sorted)
     cum: np.ndarray = np.concatenate((np.zeros(1), np.cumsum(counts)))
@@ -181,8 +182,11 @@ def smirnov_tail(d: float, n: float) -> float | None:
     return 2.0 * float(np.exp(-((6.0 * n * d + 1.0) ** 2) / (18.0 * n)))
 
 
-def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
-    """Two-sample KS of the reference (through its profile) and the sorted current values."""
+def ks_test(
+    profile: NumericProfile, current_sorted: np.ndarray, gap: tuple[np.ndarray, np.ndarray] | None = None
+) -> TestResult:
+    """Two-sample KS of the reference (through its profile) and the sorted current values; `gap` is
+    exact_gap's result where the caller has it already (exact profiles only)."""
     n_cur = current_sorted.size
     if profile.exact:
         values, counts = profile.exact_distribution()
@@ -191,8 +195,8 @@ def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
 
             result = ks_2samp(np.repeat(values, counts.astype(np.int64)), current_sorted)
             return TestResult("ks", float(result.statistic), float(result.pvalue))
-        _, gap = _exact_gap(profile, current_sorted)
-        d = float(np.max(np.abs(gap)))
+        _, difference = gap if gap is not None else exact_gap(profile, current_sorted)
+        d = float(np.max(np.abs(difference)))
         return TestResult("ks", d, ks_asymptotic_p(d, profile.count, n_cur))
     at, below = profile.quantile_points()
     gap = below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
@@ -211,12 +215,15 @@ def ks_test(profile: NumericProfile, current_sorted: np.ndarray) -> TestResult:
     )
 
 
-def wasserstein(profile: NumericProfile, current_sorted: np.ndarray) -> tuple[float, bool]:
-    """Wasserstein-1 distance between the reference (via its profile) and the current values; (w, approximate)."""
+def wasserstein(
+    profile: NumericProfile, current_sorted: np.ndarray, gap: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[float, bool]:
+    """Wasserstein-1 distance between the reference (via its profile) and the current values; (w,
+    approximate). `gap`: as ks_test's."""
     n_cur = current_sorted.size
     if profile.exact:
-        at, gap = _exact_gap(profile, current_sorted)
-        return float(np.sum(np.abs(gap[:-1]) * np.diff(at))), False
+        at, difference = gap if gap is not None else exact_gap(profile, current_sorted)
+        return float(np.sum(np.abs(difference[:-1]) * np.diff(at))), False
     points, below = profile.quantile_points()
     ref = below / profile.count
     cur = np.searchsorted(current_sorted, points, side="right") / n_cur

@@ -66,6 +66,11 @@ def test_wasserstein_equals_scipy(exact):
     assert_allclose(
         result.distance_value, distance / np.std(ref), rtol=1e-12
     )  # normalised by the reference std
+    if exact:  # compare_numeric builds the CDF gap once for both: the same numbers as each alone
+        alone = dt.ks_test(profile, np.sort(cur))
+        assert (result.statistic, result.p_value) == (alone.statistic, alone.p_value)
+        gap = dt.exact_gap(profile, np.sort(cur))
+        assert dt.wasserstein(profile, np.sort(cur), gap) == (distance, False)
 
 
 def test_chisquare_jensen_shannon_psi_and_total_variation_equal_their_definitions():
