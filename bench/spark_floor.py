@@ -17,8 +17,9 @@ round), the pieces a Spark run of the metrics and bias gates cannot do without:
 In the same rounds, each its own process: DuckDB's group-by floor and `mlgate run` on the DuckDB engine and
 on the Spark engine (bench/scale.py's jobs and policy). The session's own start is measured once (cold).
 
-The lower bound of a Spark run is session start + shape scan + keys with counts only, all warm (a real run
-is cold and does more); the result says how it compares with 3x the DuckDB run. Results:
+The lower bound of a Spark run is session start + shape scan + the packed aggregation, all warm (a real
+run is cold and adds the driver's work), with the loss sums and without; the result compares both with 3x
+the DuckDB run. Results:
 bench/results/spark_floor.md.
 """
 
@@ -177,23 +178,31 @@ def markdown(
         rounds = ", ".join(f"{t:.2f} s" for t in values)
         lines.append(f"| {label} | {rounds} | {best[label]:.2f} s |")
     duckdb_run = best["`mlgate run` on duckdb"]
-    bound = (
-        session_seconds
-        + best["Spark: shape scan (two text features)"]
-        + best["Spark: cells' keys, counts only"]
-    )
     spark_run = best["`mlgate run` on spark"]
+    fixed = session_seconds + best["Spark: shape scan (two text features)"]
+    bounds = [
+        (
+            fixed + best["Spark: the engine's packed aggregation (keys, counts, loss sums)"],
+            "the engine's packed aggregation",
+        ),
+        (fixed + best["Spark: cells' keys, counts only"], "the keys with counts only, without the loss sums"),
+    ]
     lines += [
         "",
         (
             f"`mlgate run` on Spark: {spark_run:.1f} s, {spark_run / duckdb_run:.2f}x the DuckDB engine's "
             f"{duckdb_run:.2f} s (median {statistics.median(times['`mlgate run` on spark']):.1f} s against "
-            f"{statistics.median(times['`mlgate run` on duckdb']):.2f} s)."
+            f"{statistics.median(times['`mlgate run` on duckdb']):.2f} s); the 3x target allows {3 * duckdb_run:.1f} s."
         ),
+        "",
         (
-            f"Lower bound of a Spark run (session start + shape scan + keys with counts only, warm): {bound:.1f} s, "
-            f"{bound / duckdb_run:.2f}x the DuckDB engine; the 3x target allows {3 * duckdb_run:.1f} s."
+            "Lower bounds of a Spark run (session start + shape scan + the aggregation, each its best warm round; a real "
+            "run is cold and adds the driver's work):"
         ),
+        "",
+    ]
+    lines += [
+        f"- with {what}: {bound:.1f} s, {bound / duckdb_run:.2f}x the DuckDB engine" for bound, what in bounds
     ]
     return "\n".join(lines) + "\n"
 

@@ -187,8 +187,8 @@ def _losses(plan: Plan, quote, positive: list[Any]) -> tuple[str, str]:
     )
     error = f"({score} - CASE WHEN {is_positive} THEN 1 ELSE 0 END)"
     # the square as a product, as the local engine computes it (np.multiply): the same double on every engine,
-    # and Spark's POWER is a call per row into fdlibm (a product: 26-28.5 s against 29.8-32.4 s for the packed
-    # aggregation at 1e8 rows, three alternating rounds, bench/spark_floor.py's machine)
+    # and Spark's POWER is a call per row into fdlibm (the packed aggregation at 1e8 rows ~10% faster;
+    # docs/how-to/engines.md, Spark)
     return (
         f"-ln(CASE WHEN {is_positive} THEN {p} ELSE 1 - {p} END)",
         f"{error} * {error}",
