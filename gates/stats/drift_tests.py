@@ -199,8 +199,8 @@ def ks_test(
         d = float(np.max(np.abs(difference)))
         return TestResult("ks", d, ks_asymptotic_p(d, profile.count, n_cur))
     at, below = profile.quantile_points()
-    at_points = below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
-    d = float(np.max(np.abs(at_points)))
+    gap_at_points = below / profile.count - np.searchsorted(current_sorted, at, side="right") / n_cur
+    d = float(np.max(np.abs(gap_at_points)))
     return TestResult(
         "ks",
         d,
