@@ -19,8 +19,7 @@ on the Spark engine (bench/scale.py's jobs and policy). The session's own start 
 
 The lower bound of a Spark run is session start + shape scan + the packed aggregation, all warm (a real
 run is cold and adds the driver's work), with the loss sums and without; the result compares both with 3x
-the DuckDB run. Results:
-bench/results/spark_floor.md.
+the DuckDB run. Results: bench/results/spark_floor.md.
 """
 
 from __future__ import annotations
@@ -74,7 +73,7 @@ def spark_jobs(spark: Any, path: Path) -> dict[str, Any]:
 
     from gates.engine import cells
     from gates.engine.spark import quote
-    from gates.engine.spark_cells import fast_map, map_bits
+    from gates.engine.spark_cells import MAX_MAP_BITS, fast_map
 
     frame = spark.read.parquet(str(path))
     frame.createOrReplaceTempView("bench_src")
@@ -86,7 +85,7 @@ def spark_jobs(spark: Any, path: Path) -> dict[str, Any]:
     sums = [*counts, F.expr("sum(llv) AS ll"), F.expr("sum(sqv) AS sq")]
 
     def grouped(select: list[str], aggregates: list[Any]) -> Any:
-        with fast_map(spark, 1 << map_bits(1 << 20)):
+        with fast_map(spark, 1 << MAX_MAP_BITS):  # the engine's map for half a million cells
             return frame.selectExpr(*select).groupBy("key").agg(*aggregates).toArrow().num_rows
 
     return {
