@@ -143,6 +143,17 @@ def script(folder: Path, name: str, text: str) -> list[str]:
     return [sys.executable, str(path)]
 
 
+def gates_job(path: Path, engine: str, folder: Path, spark_conf: dict[str, str] | None = None) -> list[str]:
+    """`mlgate run` of the metrics and bias gates on `engine` (policy(); its reports in folder/engine)."""
+    argv = ["mlgate", "--policy", str(policy(path, engine, folder, spark_conf)), "--no-audit"]
+    return argv + ["--report-dir", str(folder / engine), "run"]
+
+
+def groupby_floor_job(path: Path, rows: int, folder: Path) -> list[str]:
+    """DuckDB's own GROUP BY of the cells both gates need (DUCKDB_FLOOR), as a process."""
+    return script(folder, "groupby", DUCKDB_FLOOR.format(rows=rows, settings=DUCKDB)) + [str(path)]
+
+
 def run_size(
     rows: int,
     engines: list[str],
@@ -156,13 +167,11 @@ def run_size(
     path = predictions_file(rows)
     jobs = {
         "read floor (pyarrow)": script(folder, "read", READ_FLOOR.format(columns=COLUMNS)) + [str(path)],
-        "duckdb group-by floor": script(folder, "groupby", DUCKDB_FLOOR.format(rows=rows, settings=DUCKDB))
-        + [str(path)],
+        "duckdb group-by floor": groupby_floor_job(path, rows, folder),
     }
     slowdown = float(os.environ.get(SLOWDOWN, "1"))
     for engine in engines:
-        argv = ["mlgate", "--policy", str(policy(path, engine, folder, spark_conf)), "--no-audit"]
-        argv += ["--report-dir", str(folder / engine), "run"]
+        argv = gates_job(path, engine, folder, spark_conf)
         if slowdown != 1:  # a test of the bench itself: the gate's process, then a sleep
             argv = script(folder, "slowed", SLOWED) + [str(slowdown), *resolve_mlgate(argv)]
         jobs[f"gates: {engine}"] = argv

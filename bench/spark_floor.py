@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BYTECODE, RESULTS, load, machine, predictions_file, run_once
-from scale import DUCKDB, DUCKDB_FLOOR, policy, script
+from scale import gates_job, groupby_floor_job
 
 SECTION = {"task": "binary", "columns": {"label": "label", "score": "score", "prediction": "prediction"}}
 SENSITIVE = ["sex", "age_band"]
@@ -118,15 +118,9 @@ def main() -> int:
     times: dict[str, list[float]] = {label: [] for label in pieces}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        processes = {
-            "DuckDB: group-by floor": script(
-                folder, "groupby", DUCKDB_FLOOR.format(rows=args.rows, settings=DUCKDB)
-            )
-            + [str(path)],
-        }
+        processes = {"DuckDB: group-by floor": groupby_floor_job(path, args.rows, folder)}
         for engine in ("duckdb", "spark"):
-            argv = ["mlgate", "--policy", str(policy(path, engine, folder)), "--no-audit"]
-            processes[f"`mlgate run` on {engine}"] = argv + ["--report-dir", str(folder / engine), "run"]
+            processes[f"`mlgate run` on {engine}"] = gates_job(path, engine, folder)
         times.update({label: [] for label in processes})
         for round_ in range(args.rounds + 1):
             for label, piece in pieces.items():
